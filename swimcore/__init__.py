@@ -1,0 +1,59 @@
+"""swimcore: SWIM cluster membership and failure detection with Lifeguard, as a sans-IO core.
+
+The :class:`Node` is a deterministic state machine: feed it datagrams, timer ticks and user
+requests with the current time, and carry out the actions it returns.  Drivers that own sockets
+and clocks live in the ``transports`` package.
+"""
+
+from swimcore.actions import (
+    Action,
+    BroadcastReceived,
+    ExchangeRequest,
+    JoinAddress,
+    JoinFailed,
+    LeaderChanged,
+    MemberAlive,
+    MemberFailed,
+    MemberInfo,
+    MemberJoined,
+    MemberLeft,
+    MembershipEvent,
+    MemberSuspected,
+    MemberUpdated,
+    Send,
+)
+from swimcore.address import Address
+from swimcore.config import Config
+from swimcore.errors import AddressError, ConfigError, DecodeError, StateError, SwimError
+from swimcore.messages import State
+from swimcore.node import Node
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Action",
+    "Address",
+    "AddressError",
+    "BroadcastReceived",
+    "Config",
+    "ConfigError",
+    "DecodeError",
+    "ExchangeRequest",
+    "JoinAddress",
+    "JoinFailed",
+    "LeaderChanged",
+    "MemberAlive",
+    "MemberFailed",
+    "MemberInfo",
+    "MemberJoined",
+    "MemberLeft",
+    "MemberSuspected",
+    "MemberUpdated",
+    "MembershipEvent",
+    "Node",
+    "Send",
+    "State",
+    "StateError",
+    "SwimError",
+    "__version__",
+]

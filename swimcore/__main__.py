@@ -1,0 +1,7 @@
+"""``python -m swimcore``: the command line."""
+
+import sys
+
+from swimcore.cli import main
+
+sys.exit(main())

@@ -1,0 +1,137 @@
+"""What the node asks of its driver: datagrams to send, exchanges to carry, events to report.
+
+Every input method of :class:`~swimcore.node.Node` returns a list of these frozen values, in the
+order the driver should carry them out.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from swimcore.address import Address
+from swimcore.messages import State
+
+
+@attrs.frozen(slots=True)
+class MemberInfo:
+    """A read-only view of one member as this node sees it."""
+
+    name: str
+    address: Address
+    incarnation: int
+    state: State
+    meta: bytes = b""
+
+
+# Transport actions --------------------------------------------------------------------------
+
+
+@attrs.frozen(slots=True)
+class Send:
+    """Send ``data`` as one UDP datagram to ``to``."""
+
+    to: Address
+    data: bytes
+
+
+@attrs.frozen(slots=True)
+class ExchangeRequest:
+    """Carry ``data`` reliably (TCP) to ``to`` and feed the reply back with ``exchange_id``.
+
+    The driver calls :meth:`Node.exchange_reply` with the reply, or
+    :meth:`Node.exchange_failed` when the peer cannot be reached in time.
+    """
+
+    exchange_id: int
+    to: Address
+    data: bytes
+
+
+# Membership events --------------------------------------------------------------------------
+
+
+@attrs.frozen(slots=True)
+class MemberJoined:
+    """A member appeared (or came back after being dead or left)."""
+
+    member: MemberInfo
+
+
+@attrs.frozen(slots=True)
+class MemberSuspected:
+    """A member is suspected of having failed; it has the suspicion timeout to refute."""
+
+    member: MemberInfo
+
+
+@attrs.frozen(slots=True)
+class MemberAlive:
+    """A suspected member refuted the suspicion (alive again)."""
+
+    member: MemberInfo
+
+
+@attrs.frozen(slots=True)
+class MemberFailed:
+    """A member was declared dead after its suspicion timed out."""
+
+    member: MemberInfo
+
+
+@attrs.frozen(slots=True)
+class MemberLeft:
+    """A member left the group gracefully."""
+
+    member: MemberInfo
+
+
+@attrs.frozen(slots=True)
+class MemberUpdated:
+    """A member's metadata or address changed."""
+
+    member: MemberInfo
+
+
+@attrs.frozen(slots=True)
+class BroadcastReceived:
+    """A user broadcast from ``origin`` reached this node (once per key and version)."""
+
+    origin: str
+    key: str
+    payload: bytes
+
+
+@attrs.frozen(slots=True)
+class LeaderChanged:
+    """The best-effort leader (alive member with the highest address) changed in this view."""
+
+    leader: MemberInfo
+
+
+@attrs.frozen(slots=True)
+class JoinAddress:
+    """This node believes it is the leader: store ``address`` where new nodes look for it."""
+
+    address: Address
+
+
+@attrs.frozen(slots=True)
+class JoinFailed:
+    """A join attempt through ``seed`` failed; the node retries while it is alone."""
+
+    seed: Address
+    reason: str
+
+
+MembershipEvent = (
+    MemberJoined | MemberSuspected | MemberAlive | MemberFailed | MemberLeft | MemberUpdated
+)
+Action = (
+    Send
+    | ExchangeRequest
+    | MembershipEvent
+    | BroadcastReceived
+    | LeaderChanged
+    | JoinAddress
+    | JoinFailed
+)

@@ -1,0 +1,149 @@
+"""The node's configuration: one frozen, validated object and the LAN, WAN and local presets.
+
+The preset numbers follow HashiCorp memberlist's ``DefaultLANConfig``, ``DefaultWANConfig`` and
+``DefaultLocalConfig``.  Every field is checked on construction; a bad value raises
+:class:`~swimcore.errors.ConfigError` naming the field.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+from swimcore.errors import ConfigError
+
+MAX_LABEL_BYTES = 64
+
+
+def _positive(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise ConfigError(f"{attribute.name} must be a positive number, got {value!r}")
+
+
+def _non_negative(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise ConfigError(f"{attribute.name} must be zero or more, got {value!r}")
+
+
+def _int_at_least(low: int) -> Any:
+    def check(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ConfigError(f"{attribute.name} must be an integer >= {low}, got {value!r}")
+
+    return check
+
+
+def _label(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if not isinstance(value, str) or len(value.encode()) > MAX_LABEL_BYTES:
+        raise ConfigError(f"label must be a string of at most {MAX_LABEL_BYTES} UTF-8 bytes")
+
+
+@attrs.frozen(slots=True, kw_only=True)
+class Config:
+    """Protocol parameters.  Times are in seconds.
+
+    Build one with :meth:`lan` (the default), :meth:`wan` or :meth:`local`, and change fields
+    with :func:`attrs.evolve`, or keyword arguments to the preset: ``Config.lan(label="blue")``.
+    """
+
+    #: Cluster label carried in every packet; packets with another label are dropped.
+    label: str = attrs.field(default="", validator=_label)
+    #: Time between two probes of this node (stretched by the local health multiplier).
+    probe_interval: float = attrs.field(default=1.0, validator=_positive)
+    #: Time to wait for a direct ack before asking others to probe (also stretched).
+    probe_timeout: float = attrs.field(default=0.5, validator=_positive)
+    #: Members asked to probe indirectly when a direct probe fails (SWIM's k).
+    indirect_checks: int = attrs.field(default=3, validator=_int_at_least(0))
+    #: Suspicion timeout multiplier: minimum timeout = mult * max(1, log10 n) * probe_interval.
+    suspicion_mult: int = attrs.field(default=4, validator=_int_at_least(1))
+    #: Lifeguard: a new suspicion starts at this multiple of the minimum timeout.
+    suspicion_max_mult: int = attrs.field(default=6, validator=_int_at_least(1))
+    #: Each update is sent at most retransmit_mult * ceil(log10(n + 1)) times.
+    retransmit_mult: int = attrs.field(default=4, validator=_int_at_least(1))
+    #: Time between two gossip rounds (updates only, to gossip_nodes random members).
+    gossip_interval: float = attrs.field(default=0.2, validator=_non_negative)
+    #: Members each gossip round goes to.
+    gossip_nodes: int = attrs.field(default=3, validator=_int_at_least(0))
+    #: Dead members keep receiving gossip for this long, so a wrongly declared one hears of it.
+    gossip_to_the_dead_time: float = attrs.field(default=30.0, validator=_non_negative)
+    #: Base time between two full-state exchanges (0 turns anti-entropy off); scaled with n.
+    push_pull_interval: float = attrs.field(default=30.0, validator=_non_negative)
+    #: Dead and left members are forgotten after this long, so the name can come back.
+    reclaim_time: float = attrs.field(default=60.0, validator=_non_negative)
+    #: A node alone in its table retries the seeds this often.
+    join_retry_interval: float = attrs.field(default=2.0, validator=_positive)
+    #: Lifeguard local health: the score runs from 0 to awareness_max - 1.
+    awareness_max: int = attrs.field(default=8, validator=_int_at_least(1))
+    #: Emit a JoinAddress action every this many protocol periods while leader (0: never).
+    join_address_every: int = attrs.field(default=0, validator=_int_at_least(0))
+    #: Largest datagram sent; updates are piggybacked until it is full.
+    max_packet: int = attrs.field(default=1400, validator=_int_at_least(512))
+    #: Largest metadata a member may carry.
+    max_metadata: int = attrs.field(default=512, validator=_int_at_least(0))
+    #: Members kept in the table; news of members beyond this is dropped and counted.
+    max_members: int = attrs.field(default=100_000, validator=_int_at_least(1))
+    #: Queued updates; the stalest are evicted when full (counted).
+    max_broadcasts: int = attrs.field(default=20_000, validator=_int_at_least(1))
+    #: Indirect probes relayed for others at once; more are dropped (counted).
+    max_relays: int = attrs.field(default=64, validator=_int_at_least(0))
+    #: Largest reliable-exchange payload accepted.
+    max_exchange_bytes: int = attrs.field(default=8 * 1024 * 1024, validator=_int_at_least(1024))
+    #: Lifeguard switches, so plain SWIM and SWIM with Lifeguard can be compared.
+    lifeguard_awareness: bool = True
+    lifeguard_dynamic_suspicion: bool = True
+    lifeguard_buddy: bool = True
+
+    def __attrs_post_init__(self) -> None:
+        if self.probe_timeout > self.probe_interval:
+            raise ConfigError(
+                f"probe_timeout ({self.probe_timeout}) must not exceed probe_interval "
+                f"({self.probe_interval})"
+            )
+        if self.max_metadata + 300 > self.max_packet:
+            raise ConfigError(
+                f"max_metadata ({self.max_metadata}) must leave room in max_packet "
+                f"({self.max_packet}): keep it at most max_packet - 300"
+            )
+
+    @classmethod
+    def lan(cls, **changes: Any) -> Config:
+        """memberlist's LAN preset: 1 s probes, 500 ms timeout, k = 3."""
+        return cls(**changes)
+
+    @classmethod
+    def wan(cls, **changes: Any) -> Config:
+        """memberlist's WAN preset: 5 s probes, 3 s timeout, longer suspicion."""
+        base: dict[str, Any] = dict(
+            probe_interval=5.0,
+            probe_timeout=3.0,
+            suspicion_mult=6,
+            gossip_interval=0.5,
+            gossip_nodes=4,
+            gossip_to_the_dead_time=60.0,
+            push_pull_interval=60.0,
+        )
+        return cls(**{**base, **changes})
+
+    @classmethod
+    def local(cls, **changes: Any) -> Config:
+        """memberlist's local (loopback) preset: 200 ms timeout, k = 1, fewer retransmits."""
+        base: dict[str, Any] = dict(
+            probe_timeout=0.2,
+            indirect_checks=1,
+            suspicion_mult=3,
+            retransmit_mult=2,
+            gossip_interval=0.1,
+            gossip_to_the_dead_time=15.0,
+            push_pull_interval=15.0,
+        )
+        return cls(**{**base, **changes})
+
+    @classmethod
+    def preset(cls, name: str, **changes: Any) -> Config:
+        """The preset called ``name`` (``"lan"``, ``"wan"`` or ``"local"``)."""
+        try:
+            factory = {"lan": cls.lan, "wan": cls.wan, "local": cls.local}[name]
+        except KeyError:
+            raise ConfigError(f"unknown preset {name!r}: use 'lan', 'wan' or 'local'") from None
+        return factory(**changes)

@@ -1,0 +1,112 @@
+"""The piggyback queue: infection-style dissemination of encoded updates.
+
+Each update is queued under a key (a member name, or a user broadcast key); newer news under a
+key replaces the older one.  Updates are handed out fewest-transmissions first and, among those,
+freshest first, as many as fit the space left in a packet, and each is dropped after
+``limit`` transmissions.  Updates live in buckets by transmission count so that choosing them
+costs no sort.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+
+@attrs.define(slots=True)
+class _Entry:
+    key: str
+    data: bytes
+    transmits: int
+    #: Membership news is served before user broadcasts.
+    priority: int
+
+
+class BroadcastQueue:
+    """Encoded updates awaiting retransmission, bounded to ``capacity`` entries."""
+
+    __slots__ = ("_buckets", "_by_key", "_capacity", "evicted")
+
+    def __init__(self, capacity: int) -> None:
+        self._capacity = capacity
+        # priority -> transmits -> key -> entry (dicts keep insertion order: oldest first)
+        self._buckets: tuple[dict[int, dict[str, _Entry]], ...] = ({}, {})
+        self._by_key: dict[str, _Entry] = {}
+        #: Updates pushed out because the queue was full.
+        self.evicted = 0
+
+    def __len__(self) -> int:
+        return len(self._by_key)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._by_key
+
+    def keys(self) -> list[str]:
+        """Queued keys (for tests and introspection)."""
+        return list(self._by_key)
+
+    def put(self, key: str, data: bytes, *, user: bool = False) -> None:
+        """Queue ``data`` under ``key``, replacing whatever was queued under it."""
+        self.discard(key)
+        if len(self._by_key) >= self._capacity:
+            self._evict_one()
+        entry = _Entry(key, data, 0, 1 if user else 0)
+        self._by_key[key] = entry
+        self._buckets[entry.priority].setdefault(0, {})[key] = entry
+
+    def discard(self, key: str) -> None:
+        """Forget whatever is queued under ``key``."""
+        entry = self._by_key.pop(key, None)
+        if entry is not None:
+            bucket = self._buckets[entry.priority][entry.transmits]
+            del bucket[key]
+            if not bucket:
+                del self._buckets[entry.priority][entry.transmits]
+
+    def _evict_one(self) -> None:
+        # The entry most transmitted and oldest has done the most of its work already.
+        for level in reversed(self._buckets):
+            if level:
+                bucket = level[max(level)]
+                self.discard(next(iter(bucket)))
+                self.evicted += 1
+                return
+
+    def take(self, space: int, limit: int, max_count: int, first: str | None = None) -> list[bytes]:
+        """Updates that fit in ``space`` bytes (at most ``max_count`` of them).
+
+        Each one handed out counts as a transmission; those that reach ``limit`` transmissions
+        leave the queue.  ``first`` names a key to serve ahead of the order (the buddy system
+        puts the suspicion of a probed suspect there).
+        """
+        chosen: list[_Entry] = []
+        if first is not None:
+            entry = self._by_key.get(first)
+            if entry is not None and len(entry.data) <= space:
+                chosen.append(entry)
+                space -= len(entry.data)
+        for level in self._buckets:
+            if space <= 0 or len(chosen) >= max_count:
+                break
+            for transmits in sorted(level):
+                for entry in reversed(level[transmits].values()):
+                    if len(chosen) >= max_count:
+                        break
+                    if len(entry.data) <= space and entry.key != first:
+                        chosen.append(entry)
+                        space -= len(entry.data)
+                if space < 8 or len(chosen) >= max_count:
+                    break
+        out = []
+        for entry in chosen:
+            out.append(entry.data)
+            level = self._buckets[entry.priority]
+            bucket = level[entry.transmits]
+            del bucket[entry.key]
+            if not bucket:
+                del level[entry.transmits]
+            entry.transmits += 1
+            if entry.transmits >= limit:
+                del self._by_key[entry.key]
+            else:
+                level.setdefault(entry.transmits, {})[entry.key] = entry
+        return out

@@ -1,0 +1,33 @@
+"""The exceptions swimcore raises.
+
+Two kinds, as in h11: :class:`SwimError` subclasses raised at once for local misuse of the API
+(bad configuration, bad address, calling a method in the wrong state), and :class:`DecodeError`,
+raised only by the codec for bytes a peer sent.  ``Node.receive`` never lets a
+:class:`DecodeError` out: remote garbage is dropped and counted.
+"""
+
+from __future__ import annotations
+
+
+class SwimError(Exception):
+    """Base class of every exception swimcore raises."""
+
+
+class ConfigError(SwimError, ValueError):
+    """A configuration value is invalid; the message names the field and what is allowed."""
+
+
+class AddressError(SwimError, ValueError):
+    """An address could not be parsed or cannot be advertised."""
+
+
+class StateError(SwimError, RuntimeError):
+    """A method was called when the node cannot honour it (for example after it left)."""
+
+
+class DecodeError(SwimError):
+    """Bytes from the network are not a valid swimcore packet (the reason says why)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason

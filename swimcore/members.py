@@ -1,0 +1,132 @@
+"""The member table: every member this node knows, and the indexes the protocol needs.
+
+Besides the records themselves the table keeps, incrementally, the list of live peers (alive or
+suspect, the local node excluded) for O(1) random choice, and the round-robin probe order that is
+reshuffled on every pass with newcomers inserted at random positions.
+"""
+
+from __future__ import annotations
+
+import random
+
+import attrs
+
+from swimcore.actions import MemberInfo
+from swimcore.address import Address
+from swimcore.messages import State
+
+_LIVE = (State.ALIVE, State.SUSPECT)
+
+
+@attrs.define(slots=True)
+class Member:
+    """One member's record (mutable; handed out only as :class:`MemberInfo`)."""
+
+    name: str
+    address: Address
+    incarnation: int
+    state: State
+    meta: bytes
+    #: When the member entered its current state (for reclaiming dead and left members).
+    since: float
+
+    def info(self) -> MemberInfo:
+        return MemberInfo(self.name, self.address, self.incarnation, self.state, self.meta)
+
+
+class MemberTable:
+    """Members by name, with the live-peer index and the probe order."""
+
+    __slots__ = ("_live", "_live_pos", "_members", "_order", "_order_pos", "_rng", "local")
+
+    def __init__(self, local: Member, rng: random.Random) -> None:
+        self.local = local
+        self._rng = rng
+        self._members: dict[str, Member] = {local.name: local}
+        self._live: list[str] = []
+        self._live_pos: dict[str, int] = {}
+        self._order: list[str] = []
+        self._order_pos = 0
+
+    def __len__(self) -> int:
+        return len(self._members)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._members
+
+    def get(self, name: str) -> Member | None:
+        return self._members.get(name)
+
+    def all(self) -> list[Member]:
+        """Every record, the local node first, then in the order they were learned."""
+        return list(self._members.values())
+
+    @property
+    def live_peers(self) -> int:
+        """Alive or suspect members other than the local node."""
+        return len(self._live)
+
+    def add(self, member: Member) -> None:
+        """Insert a new member (not yet in the table)."""
+        self._members[member.name] = member
+        if member.state in _LIVE:
+            self._live_add(member.name)
+
+    def set_state(self, member: Member, state: State, now: float) -> None:
+        """Move ``member`` to ``state``, keeping the indexes current."""
+        was_live = member.state in _LIVE
+        member.state = state
+        member.since = now
+        if member is self.local:
+            return
+        is_live = state in _LIVE
+        if is_live and not was_live:
+            self._live_add(member.name)
+        elif was_live and not is_live:
+            self._live_remove(member.name)
+
+    def remove(self, name: str) -> None:
+        """Forget a member entirely (after its reclaim time)."""
+        member = self._members.pop(name)
+        if member.state in _LIVE:
+            self._live_remove(name)
+
+    def _live_add(self, name: str) -> None:
+        self._live_pos[name] = len(self._live)
+        self._live.append(name)
+        # New members go to a random place in the current pass, as SWIM's round robin asks.
+        pos = self._rng.randint(self._order_pos, len(self._order))
+        self._order.insert(pos, name)
+
+    def _live_remove(self, name: str) -> None:
+        pos = self._live_pos.pop(name)
+        last = self._live.pop()
+        if last != name:
+            self._live[pos] = last
+            self._live_pos[last] = pos
+
+    def random_live(self, count: int, exclude: tuple[str, ...] = ()) -> list[Member]:
+        """Up to ``count`` distinct random live peers, none of them in ``exclude``."""
+        if count <= 0 or not self._live:
+            return []
+        want = min(len(self._live), count + len(exclude))
+        picked = self._rng.sample(self._live, want)
+        out = [self._members[name] for name in picked if name not in exclude]
+        return out[:count]
+
+    def next_probe_target(self) -> Member | None:
+        """The next live peer in round-robin order, reshuffling at the end of each pass."""
+        for _ in range(2):
+            while self._order_pos < len(self._order):
+                name = self._order[self._order_pos]
+                self._order_pos += 1
+                member = self._members.get(name)
+                if member is not None and member.state in _LIVE and member is not self.local:
+                    return member
+            # End of a pass: rebuild from the live peers (drops the dead and duplicates).
+            self._order = list(self._live)
+            self._rng.shuffle(self._order)
+            self._order_pos = 0
+            if not self._order:
+                return None
+        return None

@@ -1,0 +1,151 @@
+"""The messages nodes exchange, as plain frozen values (the codec turns them into bytes).
+
+A datagram carries one primary message (a probe, an answer, or just gossip) and any number of
+piggybacked membership updates.  The reliable exchange carries a full-state snapshot.
+"""
+
+from __future__ import annotations
+
+import enum
+
+import attrs
+
+from swimcore.address import Address
+
+
+class State(enum.IntEnum):
+    """A member's state as one node sees it."""
+
+    ALIVE = 0
+    SUSPECT = 1
+    DEAD = 2
+    LEFT = 3
+
+
+# Primary messages ---------------------------------------------------------------------------
+
+
+@attrs.frozen(slots=True)
+class Ping:
+    """Direct probe of ``target``; answered by an :class:`Ack` with the same ``seq``."""
+
+    seq: int
+    target: str
+    source: str
+
+
+@attrs.frozen(slots=True)
+class IndirectPing:
+    """Ask a relay to probe ``target`` at ``address`` on behalf of ``source``."""
+
+    seq: int
+    target: str
+    address: Address
+    source: str
+    want_nack: bool = True
+
+
+@attrs.frozen(slots=True)
+class Ack:
+    """Answer to a :class:`Ping` (or relayed answer to an :class:`IndirectPing`)."""
+
+    seq: int
+
+
+@attrs.frozen(slots=True)
+class Nack:
+    """A relay telling the prober that it is alive but the target did not answer it."""
+
+    seq: int
+
+
+@attrs.frozen(slots=True)
+class Gossip:
+    """No primary message: the datagram only carries piggybacked updates."""
+
+
+Message = Ping | IndirectPing | Ack | Nack | Gossip
+
+
+# Membership updates -------------------------------------------------------------------------
+
+
+@attrs.frozen(slots=True)
+class Alive:
+    """``name`` is alive at ``address`` with ``incarnation`` and ``meta``."""
+
+    name: str
+    address: Address
+    incarnation: int
+    meta: bytes = b""
+
+
+@attrs.frozen(slots=True)
+class Suspect:
+    """``by`` suspects ``name`` at ``incarnation``."""
+
+    name: str
+    incarnation: int
+    by: str
+
+
+@attrs.frozen(slots=True)
+class Dead:
+    """``by`` declares ``name`` failed at ``incarnation``."""
+
+    name: str
+    incarnation: int
+    by: str
+
+
+@attrs.frozen(slots=True)
+class Left:
+    """``name`` left the group gracefully at ``incarnation``."""
+
+    name: str
+    incarnation: int
+
+
+@attrs.frozen(slots=True)
+class UserBroadcast:
+    """An application payload from ``origin``; a newer ``version`` under one key wins."""
+
+    origin: str
+    key: str
+    version: int
+    payload: bytes
+
+
+Update = Alive | Suspect | Dead | Left | UserBroadcast
+
+
+@attrs.frozen(slots=True)
+class Packet:
+    """One datagram: the cluster label, a primary message and piggybacked updates."""
+
+    label: str
+    message: Message
+    updates: tuple[Update, ...] = ()
+
+
+# Reliable exchange --------------------------------------------------------------------------
+
+
+@attrs.frozen(slots=True)
+class MemberState:
+    """One row of a full-state snapshot."""
+
+    name: str
+    address: Address
+    incarnation: int
+    state: State
+    meta: bytes = b""
+
+
+@attrs.frozen(slots=True)
+class PushPull:
+    """A full-state snapshot; ``join`` marks the first exchange of a joining node."""
+
+    label: str
+    join: bool
+    members: tuple[MemberState, ...]

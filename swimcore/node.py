@@ -1,0 +1,808 @@
+"""The node: one member's SWIM + Lifeguard state machine, with no I/O.
+
+Inputs are method calls that take ``now`` (monotonic seconds, from the driver's clock) and
+return the actions the driver must carry out.  Nothing here reads a clock, opens a socket or
+touches global randomness; the same config, seed and inputs give byte-identical outputs.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Iterable, Sequence
+
+import attrs
+
+from swimcore import codec
+from swimcore.actions import (
+    Action,
+    BroadcastReceived,
+    ExchangeRequest,
+    JoinAddress,
+    JoinFailed,
+    LeaderChanged,
+    MemberAlive,
+    MemberFailed,
+    MemberInfo,
+    MemberJoined,
+    MemberLeft,
+    MemberSuspected,
+    MemberUpdated,
+    Send,
+)
+from swimcore.address import Address
+from swimcore.awareness import Awareness
+from swimcore.config import Config
+from swimcore.dissemination import BroadcastQueue
+from swimcore.errors import ConfigError, DecodeError, StateError
+from swimcore.members import Member, MemberTable
+from swimcore.messages import (
+    Ack,
+    Alive,
+    Dead,
+    Gossip,
+    IndirectPing,
+    Left,
+    MemberState,
+    Message,
+    Nack,
+    Ping,
+    PushPull,
+    State,
+    Suspect,
+    Update,
+    UserBroadcast,
+)
+from swimcore.suspicion import Suspicion, min_timeout
+from swimcore.timers import TimerHeap
+from swimcore.transitions import Verdict, judge
+
+MAX_INCARNATION = 2**64 - 1
+_SEQ_MASK = 2**32 - 1
+# Timer kinds: (kind, number, name) payloads on the heap.
+_T_PERIOD, _T_PROBE_TIMEOUT, _T_RELAY, _T_SUSPICION, _T_GOSSIP, _T_PUSH_PULL = range(6)
+_T_JOIN_RETRY, _T_RECLAIM = 6, 7
+# Queue keys of user broadcasts start with a byte no member name can start with on the wire.
+_USER_PREFIX = "\x00user:"
+_LIVE = (State.ALIVE, State.SUSPECT)
+
+
+@attrs.define(slots=True)
+class _Probe:
+    seq: int
+    target: str
+    started: float
+    acked: bool = False
+    expected_nacks: int = 0
+    nacks: int = 0
+
+
+@attrs.define(slots=True)
+class _Relay:
+    origin: Address
+    origin_seq: int
+    want_nack: bool
+
+
+class Node:
+    """One member of a SWIM group.
+
+    ``address`` is the address other members reach this node at (never ``0.0.0.0``); ``name``
+    defaults to ``"host:port"``.  ``seed`` is an integer or a ``random.Random`` that supplies all
+    of the node's randomness.  ``incarnation`` lets a restarting process start above what the
+    group may remember of its previous life (it also refutes automatically if it must).
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        address: Address,
+        *,
+        name: str | None = None,
+        meta: bytes = b"",
+        seed: int | random.Random = 0,
+        incarnation: int = 0,
+    ) -> None:
+        if address.is_unspecified:
+            raise ConfigError(
+                f"cannot advertise {address}: give the address other members reach this node at"
+            )
+        name = str(address) if name is None else name
+        if not name or len(name.encode()) > codec.MAX_NAME_BYTES or name.startswith("\x00"):
+            raise ConfigError(f"name must be 1..{codec.MAX_NAME_BYTES} UTF-8 bytes, got {name!r}")
+        self._check_meta(config, meta)
+        if not 0 <= incarnation <= MAX_INCARNATION:
+            raise ConfigError(f"incarnation must be within 0..2**64-1, got {incarnation}")
+        self.config = config
+        self._rng = seed if isinstance(seed, random.Random) else random.Random(seed)
+        self._header = codec.header(config.label)
+        local = Member(name, address, incarnation, State.ALIVE, bytes(meta), 0.0)
+        self._table = MemberTable(local, self._rng)
+        self._queue = BroadcastQueue(config.max_broadcasts)
+        self._timers: TimerHeap[tuple[int, int, str]] = TimerHeap()
+        self._awareness = Awareness(config.awareness_max, enabled=config.lifeguard_awareness)
+        self._suspicions: dict[str, Suspicion] = {}
+        self._relays: dict[int, _Relay] = {}
+        self._recent_dead: dict[str, float] = {}
+        self._exchanges: dict[int, tuple[Address, bool]] = {}
+        self._user_seen: dict[str, tuple[str, int]] = {}
+        self._seeds: list[Address] = []
+        self._probe: _Probe | None = None
+        self._seq = 0
+        self._exchange_seq = 0
+        self._periods = 0
+        self._leader: Member | None = local
+        self._now = 0.0
+        self._started = False
+        self._leaving = False
+        self._out: list[Action] = []
+        self._counters: dict[str, int] = {}
+        self._queue_local_alive()
+
+    # ----------------------------------------------------------------------------- queries
+
+    @property
+    def name(self) -> str:
+        return self._table.local.name
+
+    @property
+    def address(self) -> Address:
+        return self._table.local.address
+
+    @property
+    def incarnation(self) -> int:
+        return self._table.local.incarnation
+
+    @property
+    def health(self) -> int:
+        """Lifeguard local health score: 0 is healthy, ``awareness_max - 1`` the worst."""
+        return self._awareness.score
+
+    @property
+    def has_left(self) -> bool:
+        return self._leaving
+
+    @property
+    def leader(self) -> MemberInfo | None:
+        """The best-effort leader in this node's view (alive member with the highest address)."""
+        return self._leader.info() if self._leader is not None else None
+
+    def members(self) -> list[MemberInfo]:
+        """Alive and suspect members, this node included (unless it left)."""
+        return [m.info() for m in self._table.all() if m.state in _LIVE]
+
+    def all_members(self) -> list[MemberInfo]:
+        """Every member in the table, dead and left ones included (until reclaimed)."""
+        return [m.info() for m in self._table.all()]
+
+    def member(self, name: str) -> MemberInfo | None:
+        """One member by name, or ``None`` when it is unknown (or forgotten)."""
+        member = self._table.get(name)
+        return member.info() if member is not None else None
+
+    def counters(self) -> dict[str, int]:
+        """A snapshot of every counter (messages, bytes, drops by reason, probes, ...)."""
+        snapshot = dict(sorted(self._counters.items()))
+        snapshot["health"] = self._awareness.score
+        snapshot["queue_depth"] = len(self._queue)
+        snapshot["members"] = len(self._table)
+        snapshot["live_members"] = self._table.live_peers + (0 if self._leaving else 1)
+        return snapshot
+
+    def queue_depth(self) -> int:
+        """Updates waiting in the piggyback queue."""
+        return len(self._queue)
+
+    def next_deadline(self) -> float | None:
+        """When the driver should call :meth:`tick` next (``None`` before :meth:`start`)."""
+        return self._timers.next_deadline()
+
+    # ------------------------------------------------------------------------------ inputs
+
+    def start(self, now: float, members: Iterable[tuple[str, Address]] = ()) -> list[Action]:
+        """Start the timers; ``members`` are peers known to be alive (a bootstrapped cluster).
+
+        Idempotent: a second call only adds the given members.
+        """
+        self._begin(now)
+        for name, address in members:
+            if name != self.name and name not in self._table:
+                self._table.add(Member(name, address, 0, State.ALIVE, b"", now))
+                self._consider_leader(self._table.get(name))
+        return self._finish()
+
+    def join(self, seeds: Sequence[Address], now: float) -> list[Action]:
+        """Join the group through ``seeds`` (the node's own address among them is skipped).
+
+        One full-state exchange per seed is requested; while the node knows no one else it
+        retries them every ``join_retry_interval``.
+        """
+        self._begin(now)
+        self._seeds = [s for s in seeds if s != self.address]
+        self._request_joins()
+        return self._finish()
+
+    def tick(self, now: float) -> list[Action]:
+        """Fire every timer due at ``now``.  Early, late or repeated ticks are harmless."""
+        self._begin(now)
+        while (payload := self._timers.pop_due(self._now)) is not None:
+            self._fire(*payload)
+        return self._finish()
+
+    def receive(self, data: bytes, source: Address, now: float) -> list[Action]:
+        """Handle one datagram from ``source``.  Never raises: bad input is dropped and counted."""
+        self._begin(now)
+        self._count("packets_received")
+        self._count("bytes_received", len(data))
+        try:
+            self._receive(data, source)
+        except Exception:  # a bug, not bad input: count it loudly instead of killing the node
+            self._count("dropped.internal_error")
+        return self._finish()
+
+    def handle_exchange(self, data: bytes, now: float) -> tuple[bytes | None, list[Action]]:
+        """Answer a peer's reliable exchange: merge its state and return ours as the reply.
+
+        The reply is ``None`` when the request is dropped (malformed, foreign label, too large).
+        """
+        self._begin(now)
+        snapshot = self._decode_exchange(data)
+        reply = None
+        if snapshot is not None:
+            self._merge(snapshot)
+            reply = codec.encode_push_pull(self._snapshot(join=False))
+            self._count("exchanges_answered")
+        return reply, self._finish()
+
+    def exchange_reply(self, exchange_id: int, data: bytes, now: float) -> list[Action]:
+        """Feed back the reply to an :class:`ExchangeRequest` this node emitted."""
+        self._begin(now)
+        pending = self._exchanges.pop(exchange_id, None)
+        if pending is None:
+            self._count("dropped.unknown_exchange")
+        else:
+            snapshot = self._decode_exchange(data)
+            if snapshot is not None:
+                self._merge(snapshot)
+                self._count("exchanges_completed")
+            elif pending[1]:
+                self._out.append(JoinFailed(pending[0], "bad reply"))
+        return self._finish()
+
+    def exchange_failed(self, exchange_id: int, reason: str, now: float) -> list[Action]:
+        """Tell the node that an :class:`ExchangeRequest` could not be completed."""
+        self._begin(now)
+        pending = self._exchanges.pop(exchange_id, None)
+        if pending is not None:
+            self._count("exchanges_failed")
+            if pending[1]:
+                self._out.append(JoinFailed(pending[0], reason))
+        return self._finish()
+
+    def leave(self, now: float) -> list[Action]:
+        """Leave gracefully: spread ``left`` news and stop probing.
+
+        The driver should keep delivering input for a short while (a few gossip intervals) so
+        that the news spreads, then stop.  Calling it again does nothing.
+        """
+        self._begin(now)
+        if not self._leaving:
+            self._leaving = True
+            local = self._table.local
+            self._table.set_state(local, State.LEFT, self._now)
+            self._consider_leader(local)
+            self._enqueue(local.name, Left(local.name, local.incarnation))
+            self._gossip_round()
+        return self._finish()
+
+    def set_metadata(self, meta: bytes, now: float) -> list[Action]:
+        """Change this node's metadata; it spreads with a higher incarnation."""
+        self._check_meta(self.config, meta)
+        self._begin(now)
+        if self._leaving:
+            raise StateError("this node has left; metadata can no longer change")
+        local = self._table.local
+        local.meta = bytes(meta)
+        self._bump_incarnation(local.incarnation + 1)
+        return self._finish()
+
+    def broadcast(self, key: str, payload: bytes, now: float) -> list[Action]:
+        """Disseminate an application payload; a newer payload under ``key`` replaces it."""
+        limit = self.config.max_packet - len(self._header) - 600
+        if len(payload) > limit:
+            raise ConfigError(f"broadcast payload is {len(payload)} bytes; at most {limit} fit")
+        if not key or len(key.encode()) > codec.MAX_NAME_BYTES:
+            raise ConfigError(f"broadcast key must be 1..{codec.MAX_NAME_BYTES} UTF-8 bytes")
+        self._begin(now)
+        seen = self._user_seen.get(key)
+        version = (seen[1] + 1) if seen is not None else 1
+        update = UserBroadcast(self.name, key, version, bytes(payload))
+        self._user_seen[key] = (self.name, version)
+        self._queue.put(_USER_PREFIX + key, codec.encode_update(update), user=True)
+        return self._finish()
+
+    # ---------------------------------------------------------------------------- plumbing
+
+    @staticmethod
+    def _check_meta(config: Config, meta: bytes) -> None:
+        if len(meta) > config.max_metadata:
+            raise ConfigError(
+                f"metadata is {len(meta)} bytes; config.max_metadata allows {config.max_metadata}"
+            )
+
+    def _begin(self, now: float) -> None:
+        # Time never runs backwards inside the node: an out-of-order input only delays.
+        self._now = max(self._now, now)
+        if not self._started:
+            self._started = True
+            self._timers.schedule(
+                self._now + self._rng.random() * self.config.probe_interval, (_T_PERIOD, 0, "")
+            )
+            if self.config.gossip_interval > 0:
+                self._timers.schedule(self._now + self.config.gossip_interval, (_T_GOSSIP, 0, ""))
+            if self.config.push_pull_interval > 0:
+                self._timers.schedule(self._now + self._push_pull_interval(), (_T_PUSH_PULL, 0, ""))
+
+    def _finish(self) -> list[Action]:
+        out, self._out = self._out, []
+        return out
+
+    def _count(self, key: str, amount: int = 1) -> None:
+        self._counters[key] = self._counters.get(key, 0) + amount
+
+    def _live_count(self) -> int:
+        return self._table.live_peers + 1
+
+    def _retransmit_limit(self) -> int:
+        return self.config.retransmit_mult * math.ceil(math.log10(self._live_count() + 1))
+
+    def _send(self, to: Address, message: Message, first: str | None = None) -> None:
+        body = codec.encode_message(message)
+        space = self.config.max_packet - len(self._header) - len(body) - 1
+        updates = self._queue.take(space, self._retransmit_limit(), codec.MAX_UPDATES, first)
+        data = codec.assemble(self._header, body, updates)
+        kind = type(message).__name__.lower()
+        self._count("packets_sent")
+        self._count("bytes_sent", len(data))
+        self._count(f"sent.{kind}")
+        self._count("updates_sent", len(updates))
+        self._out.append(Send(to, data))
+
+    def _next_seq(self) -> int:
+        self._seq = (self._seq + 1) & _SEQ_MASK
+        return self._seq
+
+    # ----------------------------------------------------------------------------- receive
+
+    def _receive(self, data: bytes, source: Address) -> None:
+        if len(data) > self.config.max_packet:
+            self._count("dropped.oversized")
+            return
+        if not data.startswith(self._header):
+            try:
+                codec.read_label(data)
+            except DecodeError:
+                self._count("dropped.malformed")
+            else:
+                self._count("dropped.foreign_label")
+            return
+        try:
+            packet = codec.decode_packet(data)
+        except DecodeError:
+            self._count("dropped.malformed")
+            return
+        # The whole packet decoded before any of it is applied.
+        self._count(f"received.{type(packet.message).__name__.lower()}")
+        for update in packet.updates:
+            self._apply(update)
+        self._handle_message(packet.message, source)
+
+    def _handle_message(self, message: Message, source: Address) -> None:
+        if isinstance(message, Ping):
+            if message.target != self.name:
+                self._count("dropped.wrong_target")
+                return
+            self._send(source, Ack(message.seq))
+        elif isinstance(message, Ack):
+            self._on_ack(message.seq)
+        elif isinstance(message, Nack):
+            probe = self._probe
+            if probe is not None and probe.seq == message.seq:
+                probe.nacks += 1
+                self._count("nacks_received")
+            else:
+                self._count("dropped.stale_nack")
+        elif isinstance(message, IndirectPing):
+            self._relay(message, source)
+
+    def _on_ack(self, seq: int) -> None:
+        probe = self._probe
+        if probe is not None and probe.seq == seq:
+            if not probe.acked:
+                probe.acked = True
+                self._awareness.apply(-1)
+                self._count("probes_acked")
+            return
+        relay = self._relays.pop(seq, None)
+        if relay is not None:
+            self._send(relay.origin, Ack(relay.origin_seq))
+            return
+        self._count("dropped.stale_ack")
+
+    def _relay(self, message: IndirectPing, source: Address) -> None:
+        if len(self._relays) >= self.config.max_relays:
+            self._count("dropped.relay_limit")
+            return
+        seq = self._next_seq()
+        self._relays[seq] = _Relay(source, message.seq, message.want_nack)
+        self._count("relays")
+        self._send(message.address, Ping(seq, message.target, self.name))
+        # The nack leaves early enough to reach the prober before its protocol period ends.
+        nack_after = self.config.probe_timeout * 0.8
+        self._timers.schedule(self._now + nack_after, (_T_RELAY, seq, ""))
+
+    # ------------------------------------------------------------------------------ timers
+
+    def _fire(self, kind: int, number: int, name: str) -> None:
+        if kind == _T_PERIOD:
+            self._period()
+        elif kind == _T_PROBE_TIMEOUT:
+            self._probe_timeout(number)
+        elif kind == _T_RELAY:
+            relay = self._relays.pop(number, None)
+            if relay is not None and relay.want_nack:
+                self._send(relay.origin, Nack(relay.origin_seq))
+        elif kind == _T_SUSPICION:
+            self._suspicion_expired(name, number)
+        elif kind == _T_GOSSIP:
+            self._gossip_round()
+            self._timers.schedule(self._now + self.config.gossip_interval, (_T_GOSSIP, 0, ""))
+        elif kind == _T_PUSH_PULL:
+            self._push_pull()
+            self._timers.schedule(self._now + self._push_pull_interval(), (_T_PUSH_PULL, 0, ""))
+        elif kind == _T_JOIN_RETRY:
+            self._request_joins()
+        elif kind == _T_RECLAIM:
+            self._reclaim(name)
+
+    def _period(self) -> None:
+        self._finish_probe()
+        self._timers.schedule(
+            self._now + self._awareness.scale(self.config.probe_interval), (_T_PERIOD, 0, "")
+        )
+        if self._leaving:
+            return
+        self._periods += 1
+        every = self.config.join_address_every
+        if every and self._periods % every == 0 and self._leader is self._table.local:
+            self._out.append(JoinAddress(self.address))
+        target = self._table.next_probe_target()
+        if target is None:
+            return
+        seq = self._next_seq()
+        self._probe = _Probe(seq, target.name, self._now)
+        self._count("probes")
+        buddy = (
+            target.name if (target.state is State.SUSPECT and self.config.lifeguard_buddy) else None
+        )
+        self._send(target.address, Ping(seq, target.name, self.name), first=buddy)
+        self._timers.schedule(
+            self._now + self._awareness.scale(self.config.probe_timeout),
+            (_T_PROBE_TIMEOUT, seq, ""),
+        )
+
+    def _probe_timeout(self, seq: int) -> None:
+        probe = self._probe
+        if probe is None or probe.seq != seq or probe.acked:
+            return
+        target = self._table.get(probe.target)
+        if target is None or target.state not in _LIVE:
+            return
+        relays = self._table.random_live(self.config.indirect_checks, exclude=(target.name,))
+        probe.expected_nacks = len(relays)
+        for relay in relays:
+            self._count("indirect_probes")
+            self._send(relay.address, IndirectPing(seq, target.name, target.address, self.name))
+
+    def _finish_probe(self) -> None:
+        probe, self._probe = self._probe, None
+        if probe is None or probe.acked:
+            return
+        self._count("probes_failed")
+        missed = probe.expected_nacks - probe.nacks
+        self._awareness.apply(missed if probe.expected_nacks else 1)
+        target = self._table.get(probe.target)
+        if target is not None and target.state in _LIVE:
+            # On a suspect this is our own confirmation, which others count toward theirs.
+            self._apply(Suspect(target.name, target.incarnation, self.name))
+
+    def _gossip_round(self) -> None:
+        if not len(self._queue):
+            return
+        targets = self._table.random_live(self.config.gossip_nodes)
+        dead_window = self._now - self.config.gossip_to_the_dead_time
+        for name, since in list(self._recent_dead.items()):
+            if since < dead_window:
+                del self._recent_dead[name]
+        if self._recent_dead and self.config.gossip_nodes:
+            # A wrongly declared member keeps hearing the news so that it can refute.
+            name = self._rng.choice(list(self._recent_dead))
+            member = self._table.get(name)
+            if member is not None:
+                targets.append(member)
+        for member in targets:
+            if not len(self._queue):
+                break
+            self._send(member.address, Gossip())
+
+    def _push_pull_interval(self) -> float:
+        n = self._live_count()
+        scale = 1 if n <= 32 else math.ceil(math.log2(n) - math.log2(32)) + 1
+        return self.config.push_pull_interval * scale
+
+    def _push_pull(self) -> None:
+        if self._leaving:
+            return
+        peers = self._table.random_live(1)
+        if peers:
+            self._request_exchange(peers[0].address, join=False)
+        elif self._seeds:
+            self._request_joins()
+
+    def _request_joins(self) -> None:
+        if self._table.live_peers or self._leaving:
+            return
+        for seed in self._seeds:
+            self._request_exchange(seed, join=True)
+        if self._seeds:
+            jitter = 1.0 + 0.5 * self._rng.random()
+            self._timers.schedule(
+                self._now + self.config.join_retry_interval * jitter, (_T_JOIN_RETRY, 0, "")
+            )
+
+    def _request_exchange(self, to: Address, *, join: bool) -> None:
+        self._exchange_seq += 1
+        self._exchanges[self._exchange_seq] = (to, join)
+        self._count("exchanges_requested")
+        data = codec.encode_push_pull(self._snapshot(join=join))
+        self._out.append(ExchangeRequest(self._exchange_seq, to, data))
+
+    def _reclaim(self, name: str) -> None:
+        member = self._table.get(name)
+        if member is None or member.state in _LIVE or member is self._table.local:
+            return
+        if self._now - member.since >= self.config.reclaim_time:
+            self._table.remove(name)
+            self._recent_dead.pop(name, None)
+            self._count("reclaimed")
+
+    # ------------------------------------------------------------------------ state changes
+
+    def _enqueue(self, name: str, update: Update) -> None:
+        self._queue.put(name, codec.encode_update(update))
+
+    def _queue_local_alive(self) -> None:
+        local = self._table.local
+        self._enqueue(local.name, Alive(local.name, local.address, local.incarnation, local.meta))
+
+    def _bump_incarnation(self, at_least: int) -> None:
+        local = self._table.local
+        local.incarnation = min(MAX_INCARNATION, max(local.incarnation + 1, at_least))
+        self._queue_local_alive()
+
+    def _refute(self, incarnation: int) -> None:
+        """Someone says this node is not alive (or claims it at a higher incarnation)."""
+        if self._leaving:
+            return
+        self._count("refutations")
+        self._awareness.apply(1)
+        self._bump_incarnation(incarnation + 1)
+
+    def _apply(self, update: Update) -> None:
+        if isinstance(update, UserBroadcast):
+            self._apply_user(update)
+            return
+        if update.name == self.name:
+            self._apply_about_self(update)
+            return
+        member = self._table.get(update.name)
+        if isinstance(update, Alive):
+            self._apply_alive(member, update)
+            return
+        if member is None:
+            return  # news of a failure of someone we never knew: nothing to do
+        news = (
+            State.SUSPECT
+            if isinstance(update, Suspect)
+            else State.DEAD
+            if isinstance(update, Dead)
+            else State.LEFT
+        )
+        verdict = judge(member.state, member.incarnation, news, update.incarnation)
+        if verdict is Verdict.IGNORE:
+            return
+        if verdict is Verdict.CONFIRM:
+            assert isinstance(update, Suspect)
+            self._confirm(member, update)
+            return
+        member.incarnation = update.incarnation
+        self._suspicions.pop(member.name, None)
+        self._table.set_state(member, news, self._now)
+        self._consider_leader(member)
+        self._enqueue(member.name, update)
+        if news is State.SUSPECT:
+            assert isinstance(update, Suspect)
+            self._start_suspicion(member, update.by)
+            self._out.append(MemberSuspected(member.info()))
+            return
+        self._recent_dead[member.name] = self._now
+        self._timers.schedule(self._now + self.config.reclaim_time, (_T_RECLAIM, 0, member.name))
+        if news is State.DEAD:
+            self._count("deaths")
+            self._out.append(MemberFailed(member.info()))
+        else:
+            self._count("leaves")
+            self._out.append(MemberLeft(member.info()))
+
+    def _apply_about_self(self, update: Alive | Suspect | Dead | Left) -> None:
+        local = self._table.local
+        if isinstance(update, Alive):
+            refute = update.incarnation > local.incarnation
+        else:
+            refute = update.incarnation >= local.incarnation
+        if refute:
+            self._refute(update.incarnation)
+
+    def _apply_alive(self, member: Member | None, update: Alive) -> None:
+        if len(update.meta) > self.config.max_metadata:
+            self._count("dropped.metadata_too_large")
+            return
+        if update.address.is_unspecified:
+            self._count("dropped.unspecified_address")
+            return
+        if member is None:
+            if len(self._table) >= self.config.max_members:
+                self._count("dropped.table_full")
+                return
+            member = Member(
+                update.name, update.address, update.incarnation, State.ALIVE, update.meta, self._now
+            )
+            self._table.add(member)
+            self._consider_leader(member)
+            self._enqueue(member.name, update)
+            self._out.append(MemberJoined(member.info()))
+            return
+        if judge(member.state, member.incarnation, State.ALIVE, update.incarnation) is not (
+            Verdict.APPLY
+        ):
+            return
+        before = member.state
+        changed = member.meta != update.meta or member.address != update.address
+        member.incarnation = update.incarnation
+        member.meta = update.meta
+        member.address = update.address
+        self._suspicions.pop(member.name, None)
+        self._table.set_state(member, State.ALIVE, self._now)
+        self._recent_dead.pop(member.name, None)
+        self._consider_leader(member)
+        self._enqueue(member.name, update)
+        if before is State.SUSPECT:
+            self._count("suspicions_refuted")
+            self._out.append(MemberAlive(member.info()))
+        elif before is not State.ALIVE:
+            self._out.append(MemberJoined(member.info()))
+        elif changed:
+            self._out.append(MemberUpdated(member.info()))
+
+    def _apply_user(self, update: UserBroadcast) -> None:
+        seen = self._user_seen.get(update.key)
+        if seen is not None and seen[1] >= update.version:
+            return
+        if seen is None and len(self._user_seen) >= self.config.max_broadcasts:
+            self._count("dropped.broadcast_limit")
+            return
+        self._user_seen[update.key] = (update.origin, update.version)
+        self._queue.put(_USER_PREFIX + update.key, codec.encode_update(update), user=True)
+        self._out.append(BroadcastReceived(update.origin, update.key, update.payload))
+
+    def _start_suspicion(self, member: Member, by: str) -> None:
+        self._count("suspicions")
+        cfg = self.config
+        n = self._live_count()
+        low = min_timeout(cfg.suspicion_mult, n, cfg.probe_interval)
+        dynamic = cfg.lifeguard_dynamic_suspicion
+        needed = cfg.suspicion_mult - 2 if dynamic else 0
+        if n - 2 < needed:
+            needed = 0
+        suspicion = Suspicion(
+            incarnation=member.incarnation,
+            started=self._now,
+            min_timeout=low,
+            max_timeout=low * cfg.suspicion_max_mult if dynamic else low,
+            needed=max(0, needed),
+        )
+        if by and by != self.name:
+            suspicion.confirm(by)
+        self._suspicions[member.name] = suspicion
+        self._timers.schedule(suspicion.deadline(), (_T_SUSPICION, suspicion.token, member.name))
+
+    def _confirm(self, member: Member, update: Suspect) -> None:
+        suspicion = self._suspicions.get(member.name)
+        member.incarnation = max(member.incarnation, update.incarnation)
+        if suspicion is None or not update.by:
+            return
+        if update.by == self.name:
+            if not suspicion.confirmed_locally:
+                suspicion.confirmed_locally = True  # spread our own view once; it is not counted
+                self._enqueue(member.name, update)
+            return
+        if suspicion.confirm(update.by):
+            self._count("suspicion_confirmations")
+            self._enqueue(member.name, update)
+            self._timers.schedule(
+                max(self._now, suspicion.deadline()), (_T_SUSPICION, suspicion.token, member.name)
+            )
+
+    def _suspicion_expired(self, name: str, token: int) -> None:
+        suspicion = self._suspicions.get(name)
+        member = self._table.get(name)
+        if suspicion is None or suspicion.token != token or member is None:
+            return
+        if member.state is State.SUSPECT:
+            self._apply(Dead(name, member.incarnation, self.name))
+
+    def _consider_leader(self, member: Member | None) -> None:
+        """Keep the leader current: O(1) unless the leader itself stops being alive."""
+        if member is None:
+            return
+        leader = self._leader
+        if member.state is State.ALIVE:
+            if leader is None or member.address.leader_key() > leader.address.leader_key():
+                self._set_leader(member)
+        elif member is leader:
+            best: Member | None = None
+            for candidate in self._table.all():
+                if candidate.state is State.ALIVE and (
+                    best is None or candidate.address.leader_key() > best.address.leader_key()
+                ):
+                    best = candidate
+            self._set_leader(best)
+
+    def _set_leader(self, member: Member | None) -> None:
+        if member is not self._leader:
+            self._leader = member
+            if member is not None:
+                self._out.append(LeaderChanged(member.info()))
+
+    # --------------------------------------------------------------------------- exchanges
+
+    def _decode_exchange(self, data: bytes) -> PushPull | None:
+        if len(data) > self.config.max_exchange_bytes:
+            self._count("dropped.exchange_too_large")
+            return None
+        try:
+            snapshot = codec.decode_push_pull(data)
+        except DecodeError:
+            self._count("dropped.malformed_exchange")
+            return None
+        if snapshot.label != self.config.label:
+            self._count("dropped.foreign_label")
+            return None
+        return snapshot
+
+    def _snapshot(self, *, join: bool) -> PushPull:
+        rows = tuple(
+            MemberState(m.name, m.address, m.incarnation, m.state, m.meta)
+            for m in self._table.all()
+        )
+        return PushPull(self.config.label, join, rows)
+
+    def _merge(self, snapshot: PushPull) -> None:
+        for row in snapshot.members:
+            if row.state is State.ALIVE:
+                self._apply(Alive(row.name, row.address, row.incarnation, row.meta))
+            elif row.state is State.LEFT:
+                self._apply(Left(row.name, row.incarnation))
+            elif row.name in self._table:
+                # As memberlist does, a remote "dead" is only a suspicion here: verify it ourselves.
+                self._apply(Suspect(row.name, row.incarnation, ""))

@@ -1,0 +1,1 @@
+"""Drivers that run :class:`swimcore.Node` over a network: a simulator and real sockets."""
