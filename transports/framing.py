@@ -23,7 +23,7 @@ def frame(payload: bytes) -> bytes:
 
 
 def frame_length(header: bytes, limit: int) -> int:
-    """The payload length a 4-byte ``header`` announces; raises :class:`FrameError` past ``limit``."""
+    """The length a 4-byte ``header`` announces; :class:`FrameError` if over ``limit``."""
     (length,) = HEADER.unpack(header)
     if length > limit:
         raise FrameError(f"frame of {length} bytes exceeds the limit of {limit}")
