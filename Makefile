@@ -1,0 +1,37 @@
+# Every target sets up the virtual environment it needs by itself.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo demo-sim test test-slow lint bench
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev,plot,crypto]'
+	touch $(STAMP)
+
+## demo: a handful of real nodes on loopback: converge, crash one, leave one
+demo: $(STAMP)
+	$(PY) examples/demo.py
+
+## demo-sim: a simulated cluster joins, loses a member and shows the detection
+demo-sim: $(STAMP)
+	$(PY) examples/sim_demo.py
+
+## lint: ruff and mypy --strict
+lint: $(STAMP)
+	$(PY) -m ruff check swimcore transports tests examples benchmarks
+	$(PY) -m mypy swimcore transports
+
+## test: lint, types, then the whole default test suite (what CI runs)
+test: lint
+	HYPOTHESIS_PROFILE=ci $(PY) -m pytest -q
+
+## test-slow: the long sweeps as well
+test-slow: $(STAMP)
+	SWIMCORE_SLOW=1 HYPOTHESIS_PROFILE=ci $(PY) -m pytest -q -m slow || [ $$? -eq 5 ]
+
+bench: $(STAMP)
+	$(PY) benchmarks/bench_receive.py
