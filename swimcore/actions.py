@@ -102,6 +102,32 @@ class BroadcastReceived:
 
 
 @attrs.frozen(slots=True)
+class MessageReceived:
+    """A direct message from ``origin`` reached this node (``reliable`` if by exchange)."""
+
+    origin: str
+    payload: bytes
+    reliable: bool
+
+
+@attrs.frozen(slots=True)
+class MessageDelivered:
+    """The reliable direct message sent with ``exchange_id`` was acknowledged by ``to``."""
+
+    exchange_id: int
+    to: str
+
+
+@attrs.frozen(slots=True)
+class MessageFailed:
+    """The reliable direct message sent with ``exchange_id`` could not be delivered."""
+
+    exchange_id: int
+    to: str
+    reason: str
+
+
+@attrs.frozen(slots=True)
 class LeaderChanged:
     """The best-effort leader (alive member with the highest address) changed in this view."""
 
@@ -131,6 +157,9 @@ Action = (
     | ExchangeRequest
     | MembershipEvent
     | BroadcastReceived
+    | MessageReceived
+    | MessageDelivered
+    | MessageFailed
     | LeaderChanged
     | JoinAddress
     | JoinFailed

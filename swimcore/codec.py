@@ -24,6 +24,8 @@ from swimcore.messages import (
     Ack,
     Alive,
     Dead,
+    DirectMessage,
+    Exchange,
     Gossip,
     IndirectPing,
     Left,
@@ -37,6 +39,7 @@ from swimcore.messages import (
     Suspect,
     Update,
     UserBroadcast,
+    UserMessage,
 )
 
 MAGIC = b"SW"
@@ -46,8 +49,8 @@ MAX_BLOB_BYTES = 65535
 MAX_UPDATES = 255
 
 # Message kinds.
-PING, INDIRECT_PING, ACK, NACK, GOSSIP = 1, 2, 3, 4, 5
-PUSH_PULL = 16
+PING, INDIRECT_PING, ACK, NACK, GOSSIP, USER_MESSAGE = 1, 2, 3, 4, 5, 6
+PUSH_PULL, DIRECT_MESSAGE, EXCHANGE_ACK = 16, 17, 18
 # Update kinds.
 U_ALIVE, U_SUSPECT, U_DEAD, U_LEFT, U_USER = 1, 2, 3, 4, 5
 
@@ -63,6 +66,7 @@ MESSAGE_NAMES = {
     ACK: "ack",
     NACK: "nack",
     GOSSIP: "gossip",
+    USER_MESSAGE: "user_message",
 }
 
 
@@ -108,6 +112,8 @@ def encode_message(message: Message) -> bytes:
             + _str(message.source)
             + bytes((1 if message.want_nack else 0,))
         )
+    if isinstance(message, UserMessage):
+        return bytes((USER_MESSAGE,)) + _str(message.origin) + _blob(message.payload)
     return bytes((GOSSIP,))
 
 
@@ -278,6 +284,8 @@ def _read_message(reader: _Reader) -> Message:
         return IndirectPing(seq, target, address, source, bool(flag))
     if kind == GOSSIP:
         return Gossip()
+    if kind == USER_MESSAGE:
+        return UserMessage(reader.string(), reader.blob())
     raise DecodeError(f"unknown message kind {kind}")
 
 
@@ -307,18 +315,60 @@ def decode_packet(data: bytes) -> Packet:
     return Packet(label, message, updates)
 
 
+def encode_direct_message(message: DirectMessage) -> bytes:
+    """Encode a reliable application message for the exchange."""
+    return b"".join(
+        (
+            header(message.label),
+            bytes((DIRECT_MESSAGE,)),
+            _str(message.origin),
+            _U32.pack(len(message.payload)),
+            message.payload,
+        )
+    )
+
+
+def encode_exchange_ack(label: str) -> bytes:
+    """The reply to a delivered :class:`DirectMessage`."""
+    return header(label) + bytes((EXCHANGE_ACK,))
+
+
+def decode_exchange(data: bytes) -> Exchange:
+    """Decode a reliable-exchange request: a snapshot or a direct message."""
+    reader = _Reader(data)
+    label = _read_header(reader)
+    kind = reader.u8()
+    if kind == PUSH_PULL:
+        return _read_push_pull(reader, label, len(data))
+    if kind == DIRECT_MESSAGE:
+        origin = reader.string()
+        payload = reader.take(reader.u32())
+        reader.done()
+        return DirectMessage(label, origin, payload)
+    raise DecodeError(f"unknown exchange kind {kind}")
+
+
+def is_exchange_ack(data: bytes, label: str) -> bool:
+    """Whether ``data`` is the acknowledgement of a direct message in cluster ``label``."""
+    return data == encode_exchange_ack(label)
+
+
 def decode_push_pull(data: bytes) -> PushPull:
     """Decode a reliable-exchange payload; raises :class:`DecodeError` (only) when malformed."""
     reader = _Reader(data)
     label = _read_header(reader)
     if reader.u8() != PUSH_PULL:
         raise DecodeError("not a push-pull payload")
+    return _read_push_pull(reader, label, len(data))
+
+
+def _read_push_pull(reader: _Reader, label: str, size: int) -> PushPull:
     join = reader.u8()
     if join > 1:
         raise DecodeError("bad join flag")
     count = reader.u32()
     # The smallest row is 19 bytes; refuse counts the payload cannot hold before looping.
-    if count * 19 > len(data) - reader.pos:
+    if count * 19 > size - reader.pos:
         raise DecodeError("member count exceeds payload")
     rows = []
     for _ in range(count):

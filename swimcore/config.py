@@ -61,6 +61,8 @@ class Config:
     suspicion_max_mult: int = attrs.field(default=6, validator=_int_at_least(1))
     #: Each update is sent at most retransmit_mult * ceil(log10(n + 1)) times.
     retransmit_mult: int = attrs.field(default=4, validator=_int_at_least(1))
+    #: User broadcasts have their own budget: retransmit_mult for them, same formula.
+    broadcast_retransmit_mult: int = attrs.field(default=4, validator=_int_at_least(1))
     #: Time between two gossip rounds (updates only, to gossip_nodes random members).
     gossip_interval: float = attrs.field(default=0.2, validator=_non_negative)
     #: Members each gossip round goes to.

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import attrs
 
+#: No encoded update is shorter than this (a ``left`` update with a one-byte name).
+_SMALLEST = 11
+
 
 @attrs.define(slots=True)
 class _Entry:
@@ -71,30 +74,24 @@ class BroadcastQueue:
                 self.evicted += 1
                 return
 
-    def take(self, space: int, limit: int, max_count: int, first: str | None = None) -> list[bytes]:
+    def take(self, space: int, limits: tuple[int, int], max_count: int) -> list[bytes]:
         """Updates that fit in ``space`` bytes (at most ``max_count`` of them).
 
-        Each one handed out counts as a transmission; those that reach ``limit`` transmissions
-        leave the queue.  ``first`` names a key to serve ahead of the order (the buddy system
-        puts the suspicion of a probed suspect there).
+        Each one handed out counts as a transmission; those that reach their limit (membership
+        news ``limits[0]``, user broadcasts ``limits[1]``) leave the queue.
         """
         chosen: list[_Entry] = []
-        if first is not None:
-            entry = self._by_key.get(first)
-            if entry is not None and len(entry.data) <= space:
-                chosen.append(entry)
-                space -= len(entry.data)
         for level in self._buckets:
-            if space <= 0 or len(chosen) >= max_count:
+            if space < _SMALLEST or len(chosen) >= max_count:
                 break
             for transmits in sorted(level):
                 for entry in reversed(level[transmits].values()):
                     if len(chosen) >= max_count:
                         break
-                    if len(entry.data) <= space and entry.key != first:
+                    if len(entry.data) <= space:
                         chosen.append(entry)
                         space -= len(entry.data)
-                if space < 8 or len(chosen) >= max_count:
+                if space < _SMALLEST or len(chosen) >= max_count:
                     break
         out = []
         for entry in chosen:
@@ -105,7 +102,7 @@ class BroadcastQueue:
             if not bucket:
                 del level[entry.transmits]
             entry.transmits += 1
-            if entry.transmits >= limit:
+            if entry.transmits >= limits[entry.priority]:
                 del self._by_key[entry.key]
             else:
                 level.setdefault(entry.transmits, {})[entry.key] = entry

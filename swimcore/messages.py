@@ -64,7 +64,15 @@ class Gossip:
     """No primary message: the datagram only carries piggybacked updates."""
 
 
-Message = Ping | IndirectPing | Ack | Nack | Gossip
+@attrs.frozen(slots=True)
+class UserMessage:
+    """A best-effort application message from ``origin`` to the receiving node."""
+
+    origin: str
+    payload: bytes
+
+
+Message = Ping | IndirectPing | Ack | Nack | Gossip | UserMessage
 
 
 # Membership updates -------------------------------------------------------------------------
@@ -143,9 +151,21 @@ class MemberState:
 
 
 @attrs.frozen(slots=True)
+class DirectMessage:
+    """A reliable application message from ``origin``, carried by the exchange."""
+
+    label: str
+    origin: str
+    payload: bytes
+
+
+@attrs.frozen(slots=True)
 class PushPull:
     """A full-state snapshot; ``join`` marks the first exchange of a joining node."""
 
     label: str
     join: bool
     members: tuple[MemberState, ...]
+
+
+Exchange = PushPull | DirectMessage

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Iterable, Sequence
+from typing import Protocol
 
 import attrs
 
@@ -26,8 +27,12 @@ from swimcore.actions import (
     MemberInfo,
     MemberJoined,
     MemberLeft,
+    MembershipEvent,
     MemberSuspected,
     MemberUpdated,
+    MessageDelivered,
+    MessageFailed,
+    MessageReceived,
     Send,
 )
 from swimcore.address import Address
@@ -40,6 +45,7 @@ from swimcore.messages import (
     Ack,
     Alive,
     Dead,
+    DirectMessage,
     Gossip,
     IndirectPing,
     Left,
@@ -52,6 +58,7 @@ from swimcore.messages import (
     Suspect,
     Update,
     UserBroadcast,
+    UserMessage,
 )
 from swimcore.suspicion import Suspicion, min_timeout
 from swimcore.timers import TimerHeap
@@ -65,6 +72,18 @@ _T_JOIN_RETRY, _T_RECLAIM = 6, 7
 # Queue keys of user broadcasts start with a byte no member name can start with on the wire.
 _USER_PREFIX = "\x00user:"
 _LIVE = (State.ALIVE, State.SUSPECT)
+
+
+# Log levels, as the standard ``logging`` module numbers them (importing it loads threading).
+DEBUG, INFO = 10, 20
+# What an exchange this node asked for is for.
+_JOIN, _SYNC, _MESSAGE = range(3)
+
+
+class LogSink(Protocol):
+    """Where the node writes log records: a ``logging.Logger`` or ``LoggerAdapter`` fits."""
+
+    def log(self, level: int, msg: str, *args: object) -> None: ...
 
 
 @attrs.define(slots=True)
@@ -91,6 +110,7 @@ class Node:
     defaults to ``"host:port"``.  ``seed`` is an integer or a ``random.Random`` that supplies all
     of the node's randomness.  ``incarnation`` lets a restarting process start above what the
     group may remember of its previous life (it also refutes automatically if it must).
+    ``log`` receives membership changes at INFO and protocol detail at DEBUG.
     """
 
     def __init__(
@@ -102,6 +122,7 @@ class Node:
         meta: bytes = b"",
         seed: int | random.Random = 0,
         incarnation: int = 0,
+        log: LogSink | None = None,
     ) -> None:
         if address.is_unspecified:
             raise ConfigError(
@@ -124,7 +145,9 @@ class Node:
         self._suspicions: dict[str, Suspicion] = {}
         self._relays: dict[int, _Relay] = {}
         self._recent_dead: dict[str, float] = {}
-        self._exchanges: dict[int, tuple[Address, bool]] = {}
+        self._exchanges: dict[int, tuple[Address, int, str]] = {}
+        self._dead: dict[str, None] = {}
+        self._log = log
         self._user_seen: dict[str, tuple[str, int]] = {}
         self._seeds: list[Address] = []
         self._probe: _Probe | None = None
@@ -246,10 +269,14 @@ class Node:
         The reply is ``None`` when the request is dropped (malformed, foreign label, too large).
         """
         self._begin(now)
-        snapshot = self._decode_exchange(data)
+        request = self._decode_exchange(data)
         reply = None
-        if snapshot is not None:
-            self._merge(snapshot)
+        if isinstance(request, DirectMessage):
+            self._count("messages_received")
+            self._out.append(MessageReceived(request.origin, request.payload, True))
+            reply = codec.encode_exchange_ack(self.config.label)
+        elif request is not None:
+            self._merge(request)
             reply = codec.encode_push_pull(self._snapshot(join=False))
             self._count("exchanges_answered")
         return reply, self._finish()
@@ -260,13 +287,22 @@ class Node:
         pending = self._exchanges.pop(exchange_id, None)
         if pending is None:
             self._count("dropped.unknown_exchange")
-        else:
-            snapshot = self._decode_exchange(data)
-            if snapshot is not None:
-                self._merge(snapshot)
-                self._count("exchanges_completed")
-            elif pending[1]:
-                self._out.append(JoinFailed(pending[0], "bad reply"))
+            return self._finish()
+        address, purpose, name = pending
+        if purpose == _MESSAGE:
+            if codec.is_exchange_ack(data, self.config.label):
+                self._count("messages_delivered")
+                self._out.append(MessageDelivered(exchange_id, name))
+            else:
+                self._count("dropped.malformed_exchange")
+                self._out.append(MessageFailed(exchange_id, name, "bad reply"))
+            return self._finish()
+        snapshot = self._decode_exchange(data)
+        if isinstance(snapshot, PushPull):
+            self._merge(snapshot)
+            self._count("exchanges_completed")
+        elif purpose == _JOIN:
+            self._out.append(JoinFailed(address, "bad reply"))
         return self._finish()
 
     def exchange_failed(self, exchange_id: int, reason: str, now: float) -> list[Action]:
@@ -275,8 +311,11 @@ class Node:
         pending = self._exchanges.pop(exchange_id, None)
         if pending is not None:
             self._count("exchanges_failed")
-            if pending[1]:
-                self._out.append(JoinFailed(pending[0], reason))
+            address, purpose, name = pending
+            if purpose == _JOIN:
+                self._out.append(JoinFailed(address, reason))
+            elif purpose == _MESSAGE:
+                self._out.append(MessageFailed(exchange_id, name, reason))
         return self._finish()
 
     def leave(self, now: float) -> list[Action]:
@@ -321,6 +360,36 @@ class Node:
         self._queue.put(_USER_PREFIX + key, codec.encode_update(update), user=True)
         return self._finish()
 
+    def send_message(
+        self, name: str, payload: bytes, now: float, *, reliable: bool = False
+    ) -> list[Action]:
+        """Send ``payload`` to the member ``name``.
+
+        Best effort over one datagram, or, with ``reliable``, over the reliable exchange: then
+        the returned :class:`ExchangeRequest` is followed by :class:`MessageDelivered` or
+        :class:`MessageFailed` with its ``exchange_id``.  Raises :class:`StateError` when the
+        member is unknown, dead or left, and :class:`ConfigError` when the payload is too big.
+        """
+        member = self._table.get(name)
+        if member is None or member.state not in _LIVE or member is self._table.local:
+            state = "unknown" if member is None else member.state.name.lower()
+            raise StateError(f"cannot send to {name!r}: it is {state} (not a live peer)")
+        limit = self.config.max_packet - len(self._header) - 300
+        if not reliable and len(payload) > limit:
+            raise ConfigError(f"message is {len(payload)} bytes; at most {limit} fit a datagram")
+        if reliable and len(payload) > self.config.max_exchange_bytes - 1024:
+            raise ConfigError(f"message exceeds max_exchange_bytes ({len(payload)} bytes)")
+        self._begin(now)
+        if reliable:
+            data = codec.encode_direct_message(
+                DirectMessage(self.config.label, self.name, bytes(payload))
+            )
+            self._request(member.address, _MESSAGE, data, name)
+        else:
+            self._send(member.address, UserMessage(self.name, bytes(payload)))
+        self._count("messages_sent")
+        return self._finish()
+
     # ---------------------------------------------------------------------------- plumbing
 
     @staticmethod
@@ -347,19 +416,44 @@ class Node:
         out, self._out = self._out, []
         return out
 
+    def _emit(self, event: MembershipEvent) -> None:
+        self._out.append(event)
+        if self._log is not None:
+            member = event.member
+            self._log.log(
+                INFO,
+                "[%s] %s %s at %s (incarnation %d)",
+                self.name,
+                type(event).__name__,
+                member.name,
+                member.address,
+                member.incarnation,
+            )
+
+    def _debug(self, msg: str, *args: object) -> None:
+        if self._log is not None:
+            self._log.log(DEBUG, "[%s] " + msg, self.name, *args)
+
     def _count(self, key: str, amount: int = 1) -> None:
         self._counters[key] = self._counters.get(key, 0) + amount
 
     def _live_count(self) -> int:
         return self._table.live_peers + 1
 
-    def _retransmit_limit(self) -> int:
-        return self.config.retransmit_mult * math.ceil(math.log10(self._live_count() + 1))
+    def _retransmit_limits(self) -> tuple[int, int]:
+        scale = math.ceil(math.log10(self._live_count() + 1))
+        return (self.config.retransmit_mult * scale, self.config.broadcast_retransmit_mult * scale)
 
-    def _send(self, to: Address, message: Message, first: str | None = None) -> None:
+    def _send(self, to: Address, message: Message, extra: bytes | None = None) -> None:
+        """Send ``message`` with as many queued updates as fit (``extra`` goes first)."""
         body = codec.encode_message(message)
         space = self.config.max_packet - len(self._header) - len(body) - 1
-        updates = self._queue.take(space, self._retransmit_limit(), codec.MAX_UPDATES, first)
+        first = [extra] if extra is not None else []
+        if extra is not None:
+            space -= len(extra)
+        updates = first + self._queue.take(
+            space, self._retransmit_limits(), codec.MAX_UPDATES - len(first)
+        )
         data = codec.assemble(self._header, body, updates)
         kind = type(message).__name__.lower()
         self._count("packets_sent")
@@ -414,6 +508,9 @@ class Node:
                 self._count("dropped.stale_nack")
         elif isinstance(message, IndirectPing):
             self._relay(message, source)
+        elif isinstance(message, UserMessage):
+            self._count("messages_received")
+            self._out.append(MessageReceived(message.origin, message.payload, False))
 
     def _on_ack(self, seq: int) -> None:
         probe = self._probe
@@ -482,10 +579,12 @@ class Node:
         seq = self._next_seq()
         self._probe = _Probe(seq, target.name, self._now)
         self._count("probes")
-        buddy = (
-            target.name if (target.state is State.SUSPECT and self.config.lifeguard_buddy) else None
-        )
-        self._send(target.address, Ping(seq, target.name, self.name), first=buddy)
+        buddy = None
+        if target.state is State.SUSPECT and self.config.lifeguard_buddy:
+            # Lifeguard's buddy system: tell the suspect it is suspected, so it refutes at once.
+            buddy = codec.encode_update(Suspect(target.name, target.incarnation, self.name))
+            self._count("buddy_probes")
+        self._send(target.address, Ping(seq, target.name, self.name), extra=buddy)
         self._timers.schedule(
             self._now + self._awareness.scale(self.config.probe_timeout),
             (_T_PROBE_TIMEOUT, seq, ""),
@@ -509,6 +608,9 @@ class Node:
         if probe is None or probe.acked:
             return
         self._count("probes_failed")
+        self._debug(
+            "probe of %s failed (nacks %d of %d)", probe.target, probe.nacks, probe.expected_nacks
+        )
         missed = probe.expected_nacks - probe.nacks
         self._awareness.apply(missed if probe.expected_nacks else 1)
         target = self._table.get(probe.target)
@@ -541,6 +643,12 @@ class Node:
         return self.config.push_pull_interval * scale
 
     def _push_pull(self) -> None:
+        """Anti-entropy with a random live member, and partition healing.
+
+        Besides the live member, one exchange goes to a member believed dead (not yet reclaimed)
+        or a configured seed, chosen at random: if a partition made the two sides declare each
+        other dead, such exchanges are how they find each other again and merge.
+        """
         if self._leaving:
             return
         peers = self._table.random_live(1)
@@ -548,6 +656,17 @@ class Node:
             self._request_exchange(peers[0].address, join=False)
         elif self._seeds:
             self._request_joins()
+            return
+        candidates = [a for name in self._dead if (a := self._address_of(name)) is not None]
+        live = {m.address for m in peers}
+        candidates += [seed for seed in self._seeds if seed not in live]
+        if candidates:
+            self._count("heal_exchanges")
+            self._request_exchange(self._rng.choice(candidates), join=False)
+
+    def _address_of(self, name: str) -> Address | None:
+        member = self._table.get(name)
+        return member.address if member is not None else None
 
     def _request_joins(self) -> None:
         if self._table.live_peers or self._leaving:
@@ -561,10 +680,13 @@ class Node:
             )
 
     def _request_exchange(self, to: Address, *, join: bool) -> None:
-        self._exchange_seq += 1
-        self._exchanges[self._exchange_seq] = (to, join)
-        self._count("exchanges_requested")
         data = codec.encode_push_pull(self._snapshot(join=join))
+        self._request(to, _JOIN if join else _SYNC, data, "")
+
+    def _request(self, to: Address, purpose: int, data: bytes, name: str) -> None:
+        self._exchange_seq += 1
+        self._exchanges[self._exchange_seq] = (to, purpose, name)
+        self._count("exchanges_requested")
         self._out.append(ExchangeRequest(self._exchange_seq, to, data))
 
     def _reclaim(self, name: str) -> None:
@@ -574,6 +696,7 @@ class Node:
         if self._now - member.since >= self.config.reclaim_time:
             self._table.remove(name)
             self._recent_dead.pop(name, None)
+            self._dead.pop(name, None)
             self._count("reclaimed")
 
     # ------------------------------------------------------------------------ state changes
@@ -595,6 +718,7 @@ class Node:
         if self._leaving:
             return
         self._count("refutations")
+        self._debug("refuting news about itself at incarnation %d", incarnation)
         self._awareness.apply(1)
         self._bump_incarnation(incarnation + 1)
 
@@ -633,16 +757,18 @@ class Node:
         if news is State.SUSPECT:
             assert isinstance(update, Suspect)
             self._start_suspicion(member, update.by)
-            self._out.append(MemberSuspected(member.info()))
+            self._emit(MemberSuspected(member.info()))
             return
         self._recent_dead[member.name] = self._now
         self._timers.schedule(self._now + self.config.reclaim_time, (_T_RECLAIM, 0, member.name))
         if news is State.DEAD:
+            self._dead[member.name] = None
             self._count("deaths")
-            self._out.append(MemberFailed(member.info()))
+            self._emit(MemberFailed(member.info()))
         else:
+            self._dead.pop(member.name, None)
             self._count("leaves")
-            self._out.append(MemberLeft(member.info()))
+            self._emit(MemberLeft(member.info()))
 
     def _apply_about_self(self, update: Alive | Suspect | Dead | Left) -> None:
         local = self._table.local
@@ -670,7 +796,7 @@ class Node:
             self._table.add(member)
             self._consider_leader(member)
             self._enqueue(member.name, update)
-            self._out.append(MemberJoined(member.info()))
+            self._emit(MemberJoined(member.info()))
             return
         if judge(member.state, member.incarnation, State.ALIVE, update.incarnation) is not (
             Verdict.APPLY
@@ -684,15 +810,16 @@ class Node:
         self._suspicions.pop(member.name, None)
         self._table.set_state(member, State.ALIVE, self._now)
         self._recent_dead.pop(member.name, None)
+        self._dead.pop(member.name, None)
         self._consider_leader(member)
         self._enqueue(member.name, update)
         if before is State.SUSPECT:
             self._count("suspicions_refuted")
-            self._out.append(MemberAlive(member.info()))
+            self._emit(MemberAlive(member.info()))
         elif before is not State.ALIVE:
-            self._out.append(MemberJoined(member.info()))
+            self._emit(MemberJoined(member.info()))
         elif changed:
-            self._out.append(MemberUpdated(member.info()))
+            self._emit(MemberUpdated(member.info()))
 
     def _apply_user(self, update: UserBroadcast) -> None:
         seen = self._user_seen.get(update.key)
@@ -776,12 +903,12 @@ class Node:
 
     # --------------------------------------------------------------------------- exchanges
 
-    def _decode_exchange(self, data: bytes) -> PushPull | None:
+    def _decode_exchange(self, data: bytes) -> PushPull | DirectMessage | None:
         if len(data) > self.config.max_exchange_bytes:
             self._count("dropped.exchange_too_large")
             return None
         try:
-            snapshot = codec.decode_push_pull(data)
+            snapshot = codec.decode_exchange(data)
         except DecodeError:
             self._count("dropped.malformed_exchange")
             return None
