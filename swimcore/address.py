@@ -11,6 +11,13 @@ from swimcore.errors import AddressError
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
+def _to_ip(value: object) -> IPAddress:
+    try:
+        return ipaddress.ip_address(value)  # type: ignore[arg-type]
+    except ValueError:
+        raise AddressError(f"{value!r} is not an IP address") from None
+
+
 def _check_port(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
     if not 0 <= value <= 65535:
         raise AddressError(f"port must be within 0..65535, got {value}")
@@ -24,7 +31,7 @@ class Address:
     so names must be resolved before they get here.
     """
 
-    ip: IPAddress = attrs.field(converter=ipaddress.ip_address)
+    ip: IPAddress = attrs.field(converter=_to_ip)
     port: int = attrs.field(validator=_check_port)
 
     @classmethod
