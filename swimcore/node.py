@@ -40,6 +40,7 @@ from swimcore.awareness import Awareness
 from swimcore.config import Config
 from swimcore.dissemination import BroadcastQueue
 from swimcore.errors import ConfigError, DecodeError, StateError
+from swimcore.keyring import OVERHEAD, Keyring
 from swimcore.members import Member, MemberTable
 from swimcore.messages import (
     Ack,
@@ -110,6 +111,8 @@ class Node:
     defaults to ``"host:port"``.  ``seed`` is an integer or a ``random.Random`` that supplies all
     of the node's randomness.  ``incarnation`` lets a restarting process start above what the
     group may remember of its previous life (it also refutes automatically if it must).
+    ``keyring`` turns on authenticated encryption of every packet and exchange; the driver may
+    share one keyring between nodes and rotate keys on it at run time.
     ``log`` receives membership changes at INFO and protocol detail at DEBUG.
     """
 
@@ -122,6 +125,7 @@ class Node:
         meta: bytes = b"",
         seed: int | random.Random = 0,
         incarnation: int = 0,
+        keyring: Keyring | None = None,
         log: LogSink | None = None,
     ) -> None:
         if address.is_unspecified:
@@ -147,6 +151,7 @@ class Node:
         self._recent_dead: dict[str, float] = {}
         self._exchanges: dict[int, tuple[Address, int, str]] = {}
         self._dead: dict[str, None] = {}
+        self._keyring = keyring
         self._log = log
         self._user_seen: dict[str, tuple[str, int]] = {}
         self._seeds: list[Address] = []
@@ -274,10 +279,10 @@ class Node:
         if isinstance(request, DirectMessage):
             self._count("messages_received")
             self._out.append(MessageReceived(request.origin, request.payload, True))
-            reply = codec.encode_exchange_ack(self.config.label)
+            reply = self._seal(codec.encode_exchange_ack(self.config.label))
         elif request is not None:
             self._merge(request)
-            reply = codec.encode_push_pull(self._snapshot(join=False))
+            reply = self._seal(codec.encode_push_pull(self._snapshot(join=False)))
             self._count("exchanges_answered")
         return reply, self._finish()
 
@@ -290,7 +295,7 @@ class Node:
             return self._finish()
         address, purpose, name = pending
         if purpose == _MESSAGE:
-            if codec.is_exchange_ack(data, self.config.label):
+            if codec.is_exchange_ack(self._open(data) or b"", self.config.label):
                 self._count("messages_delivered")
                 self._out.append(MessageDelivered(exchange_id, name))
             else:
@@ -448,13 +453,15 @@ class Node:
         """Send ``message`` with as many queued updates as fit (``extra`` goes first)."""
         body = codec.encode_message(message)
         space = self.config.max_packet - len(self._header) - len(body) - 1
+        if self._keyring is not None:
+            space -= OVERHEAD
         first = [extra] if extra is not None else []
         if extra is not None:
             space -= len(extra)
         updates = first + self._queue.take(
             space, self._retransmit_limits(), codec.MAX_UPDATES - len(first)
         )
-        data = codec.assemble(self._header, body, updates)
+        data = self._seal(codec.assemble(self._header, body, updates))
         kind = type(message).__name__.lower()
         self._count("packets_sent")
         self._count("bytes_sent", len(data))
@@ -468,10 +475,28 @@ class Node:
 
     # ----------------------------------------------------------------------------- receive
 
+    def _seal(self, data: bytes) -> bytes:
+        if self._keyring is None:
+            return data
+        return self._keyring.seal(data, self.config.label, self._rng)
+
+    def _open(self, data: bytes) -> bytes | None:
+        """The plaintext of a received payload, or ``None`` (counted) if it fails to open."""
+        if self._keyring is None:
+            return data
+        plain = self._keyring.open(data, self.config.label)
+        if plain is None:
+            self._count("dropped.auth_failed")
+        return plain
+
     def _receive(self, data: bytes, source: Address) -> None:
         if len(data) > self.config.max_packet:
             self._count("dropped.oversized")
             return
+        opened = self._open(data)
+        if opened is None:
+            return
+        data = opened
         if not data.startswith(self._header):
             try:
                 codec.read_label(data)
@@ -687,7 +712,7 @@ class Node:
         self._exchange_seq += 1
         self._exchanges[self._exchange_seq] = (to, purpose, name)
         self._count("exchanges_requested")
-        self._out.append(ExchangeRequest(self._exchange_seq, to, data))
+        self._out.append(ExchangeRequest(self._exchange_seq, to, self._seal(data)))
 
     def _reclaim(self, name: str) -> None:
         member = self._table.get(name)
@@ -907,6 +932,10 @@ class Node:
         if len(data) > self.config.max_exchange_bytes:
             self._count("dropped.exchange_too_large")
             return None
+        opened = self._open(data)
+        if opened is None:
+            return None
+        data = opened
         try:
             snapshot = codec.decode_exchange(data)
         except DecodeError:
