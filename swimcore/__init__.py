@@ -20,13 +20,17 @@ from swimcore.actions import (
     MembershipEvent,
     MemberSuspected,
     MemberUpdated,
+    MessageDelivered,
+    MessageFailed,
+    MessageReceived,
     Send,
 )
 from swimcore.address import Address
 from swimcore.config import Config
 from swimcore.errors import AddressError, ConfigError, DecodeError, StateError, SwimError
+from swimcore.keyring import Keyring
 from swimcore.messages import State
-from swimcore.node import Node
+from swimcore.node import LogSink, Node
 
 __version__ = "0.1.0"
 
@@ -41,7 +45,9 @@ __all__ = [
     "ExchangeRequest",
     "JoinAddress",
     "JoinFailed",
+    "Keyring",
     "LeaderChanged",
+    "LogSink",
     "MemberAlive",
     "MemberFailed",
     "MemberInfo",
@@ -50,6 +56,9 @@ __all__ = [
     "MemberSuspected",
     "MemberUpdated",
     "MembershipEvent",
+    "MessageDelivered",
+    "MessageFailed",
+    "MessageReceived",
     "Node",
     "Send",
     "State",
