@@ -215,6 +215,13 @@ class Node:
         snapshot["queue_depth"] = len(self._queue)
         snapshot["members"] = len(self._table)
         snapshot["live_members"] = self._table.live_peers + (0 if self._leaving else 1)
+        for state in State:
+            snapshot[f"members.{state.name.lower()}"] = 0
+        for member in self._table.all():
+            snapshot[f"members.{member.state.name.lower()}"] += 1
+        snapshot["relays_pending"] = len(self._relays)
+        snapshot["suspicions_pending"] = len(self._suspicions)
+        snapshot["exchanges_pending"] = len(self._exchanges)
         return snapshot
 
     def queue_depth(self) -> int:
