@@ -1,0 +1,276 @@
+"""The native wire codec: round trips for every value, and only DecodeError for bad bytes."""
+
+from __future__ import annotations
+
+import contextlib
+import struct
+from collections.abc import Callable
+
+import pytest
+from helpers import FUZZ_EXAMPLES
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from strategies import (
+    MESSAGES,
+    UPDATES,
+    direct_messages,
+    labels,
+    mutated,
+    packets,
+    push_pulls,
+    updates,
+)
+
+from swimcore import Address, DecodeError, codec
+from swimcore.messages import (
+    Ack,
+    Alive,
+    DirectMessage,
+    Gossip,
+    Left,
+    MemberState,
+    Packet,
+    Ping,
+    PushPull,
+    State,
+)
+
+fuzz = settings(max_examples=FUZZ_EXAMPLES)
+
+# Round trips ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", sorted(MESSAGES))
+@given(data=st.data())
+def test_message_round_trip(kind: str, data: st.DataObject) -> None:
+    packet = Packet(
+        data.draw(labels),
+        data.draw(MESSAGES[kind]),
+        tuple(data.draw(st.lists(updates, max_size=4))),
+    )
+    assert codec.decode_packet(codec.encode_packet(packet)) == packet
+
+
+@pytest.mark.parametrize("kind", sorted(UPDATES))
+@given(data=st.data())
+def test_update_round_trip(kind: str, data: st.DataObject) -> None:
+    batch = tuple(data.draw(st.lists(UPDATES[kind], min_size=1, max_size=6)))
+    packet = Packet(data.draw(labels), Gossip(), batch)
+    decoded = codec.decode_packet(codec.encode_packet(packet))
+    assert decoded.updates == batch
+    # Each update's own encoding is what the packet carries, in order.
+    body = b"".join(codec.encode_update(u) for u in batch)
+    assert codec.encode_packet(packet).endswith(body)
+
+
+@given(push_pulls)
+def test_push_pull_round_trip(snapshot: PushPull) -> None:
+    data = codec.encode_push_pull(snapshot)
+    assert codec.decode_push_pull(data) == snapshot
+    assert codec.decode_exchange(data) == snapshot
+
+
+@given(direct_messages)
+def test_direct_message_round_trip(message: DirectMessage) -> None:
+    assert codec.decode_exchange(codec.encode_direct_message(message)) == message
+
+
+@given(labels)
+def test_exchange_ack_is_recognised_only_for_its_label(label: str) -> None:
+    ack = codec.encode_exchange_ack(label)
+    assert codec.is_exchange_ack(ack, label)
+    other = label[:-1] if label else "x"
+    assert not codec.is_exchange_ack(ack, other)
+    assert not codec.is_exchange_ack(ack[:-1], label)
+
+
+@given(packets)
+def test_label_is_readable_from_the_header_alone(packet: Packet) -> None:
+    data = codec.encode_packet(packet)
+    assert codec.read_label(data) == packet.label
+    assert data.startswith(codec.header(packet.label))
+
+
+def test_a_full_size_snapshot_row_round_trips() -> None:
+    row = MemberState("n" * 255, Address("ffff::1", 65535), 2**64 - 1, State.LEFT, b"m" * 65535)
+    snapshot = PushPull("l" * 255, True, (row,))
+    assert codec.decode_push_pull(codec.encode_push_pull(snapshot)) == snapshot
+
+
+# Every damaged packet is either refused with DecodeError or is a canonical encoding -----------
+
+
+def _decodes_canonically(data: bytes, decode: Callable[[bytes], object], encode: object) -> None:
+    try:
+        value = decode(data)
+    except DecodeError as exc:
+        assert exc.reason  # always says why
+        return
+    assert encode(value) == data  # type: ignore[operator]
+
+
+def _encode_exchange(value: object) -> bytes:
+    if isinstance(value, PushPull):
+        return codec.encode_push_pull(value)
+    assert isinstance(value, DirectMessage)
+    return codec.encode_direct_message(value)
+
+
+@fuzz
+@given(st.binary(max_size=2000))
+def test_arbitrary_bytes_raise_only_decode_error(data: bytes) -> None:
+    _decodes_canonically(data, codec.decode_packet, codec.encode_packet)
+    _decodes_canonically(data, codec.decode_push_pull, codec.encode_push_pull)
+    _decodes_canonically(data, codec.decode_exchange, _encode_exchange)
+    with contextlib.suppress(DecodeError):
+        codec.read_label(data)
+
+
+@fuzz
+@given(labels, st.binary(max_size=600))
+def test_arbitrary_bytes_after_a_valid_header(label: str, tail: bytes) -> None:
+    data = codec.header(label) + tail
+    _decodes_canonically(data, codec.decode_packet, codec.encode_packet)
+    _decodes_canonically(data, codec.decode_push_pull, codec.encode_push_pull)
+    _decodes_canonically(data, codec.decode_exchange, _encode_exchange)
+
+
+@fuzz
+@given(mutated(packets.map(codec.encode_packet)))
+def test_mutated_packets_raise_only_decode_error(data: bytes) -> None:
+    _decodes_canonically(data, codec.decode_packet, codec.encode_packet)
+
+
+@fuzz
+@given(mutated(push_pulls.map(codec.encode_push_pull)))
+def test_mutated_snapshots_raise_only_decode_error(data: bytes) -> None:
+    _decodes_canonically(data, codec.decode_push_pull, codec.encode_push_pull)
+    _decodes_canonically(data, codec.decode_exchange, _encode_exchange)
+
+
+def _cuts(size: int) -> list[int]:
+    """Every cut point of a short encoding; of a long one, the first and last 128 and a stride."""
+    if size <= 512:
+        return list(range(size))
+    return sorted({*range(128), *range(size - 128, size), *range(0, size, size // 128)})
+
+
+@given(packets)
+def test_every_strict_prefix_of_a_packet_is_refused(packet: Packet) -> None:
+    data = codec.encode_packet(packet)
+    for end in _cuts(len(data)):
+        with pytest.raises(DecodeError):
+            codec.decode_packet(data[:end])
+
+
+@given(push_pulls)
+def test_every_strict_prefix_of_a_snapshot_is_refused(snapshot: PushPull) -> None:
+    data = codec.encode_push_pull(snapshot)
+    for end in _cuts(len(data)):
+        with pytest.raises(DecodeError):
+            codec.decode_push_pull(data[:end])
+
+
+@given(packets, st.binary(min_size=1, max_size=16))
+def test_trailing_bytes_are_refused(packet: Packet, tail: bytes) -> None:
+    with pytest.raises(DecodeError, match="trailing"):
+        codec.decode_packet(codec.encode_packet(packet) + tail)
+
+
+# Specific malformations, each with its reason -------------------------------------------------
+
+_ACK = codec.encode_packet(Packet("", Ack(1)))
+_HDR = codec.header("")
+
+
+def _alive_packet(address_bytes: bytes) -> bytes:
+    return _HDR + bytes((codec.GOSSIP, 1, codec.U_ALIVE, 1)) + b"n" + address_bytes
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (b"", "truncated"),
+        (b"S", "truncated"),
+        (b"XW" + _ACK[2:], "magic"),
+        (b"SW\x02" + _ACK[3:], "version"),
+        (b"SW\x01\x01" + _ACK[4:], "flags"),
+        (b"SW\x01\x00\x05ab", "truncated"),
+        (b"SW\x01\x00\x02\xff\xfe" + _ACK[5:], "UTF-8"),
+        (_HDR + b"\x63", "message kind"),
+        (_HDR + b"\x03\x00\x00", "truncated"),
+        (_ACK + b"\x00", "trailing"),
+        (_HDR + b"\x05\x01\x63", "update kind"),
+        (_HDR + b"\x05\x02" + codec.encode_update(Left("a", 1)), "truncated"),
+        (_alive_packet(b"\x05" + bytes(4)), "address family"),
+        (_alive_packet(b"\x04\x01\x02"), "truncated"),
+        (
+            _HDR + bytes((codec.INDIRECT_PING,)) + struct.pack(">I", 1) + b"\x01t"
+            b"\x04\x0a\x00\x00\x01\x1f\x0a\x01s\x02\x00",
+            "nack flag",
+        ),
+    ],
+)
+def test_malformed_packets_say_why(data: bytes, reason: str) -> None:
+    with pytest.raises(DecodeError, match=reason):
+        codec.decode_packet(data)
+
+
+def _snapshot_with(row: bytes, count: int = 1, join: int = 0) -> bytes:
+    return _HDR + bytes((codec.PUSH_PULL, join)) + struct.pack(">I", count) + row
+
+
+_ROW = b"\x01n" + b"\x04\x0a\x00\x00\x01\x1f\x0a" + bytes(8)
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (_ACK, "push-pull"),
+        (_snapshot_with(_ROW + b"\x04\x00\x00"), "member state"),
+        (_snapshot_with(_ROW + b"\x00\x00\x00", join=2), "join flag"),
+        (_snapshot_with(b"", count=2**32 - 1), "exceeds"),
+        (_snapshot_with(_ROW + b"\x00\x00\x00", count=2), "exceeds"),
+        (_snapshot_with(_ROW + b"\x00\x00\x05abc"), "truncated"),
+    ],
+)
+def test_malformed_snapshots_say_why(data: bytes, reason: str) -> None:
+    with pytest.raises(DecodeError, match=reason):
+        codec.decode_push_pull(data)
+
+
+def test_valid_hand_built_snapshot_row_decodes() -> None:
+    snapshot = codec.decode_push_pull(_snapshot_with(_ROW + b"\x01\x00\x00"))
+    assert snapshot.members == (MemberState("n", Address("10.0.0.1", 7946), 0, State.SUSPECT),)
+
+
+def test_a_packet_is_not_an_exchange_and_the_other_way_round() -> None:
+    with pytest.raises(DecodeError):
+        codec.decode_exchange(_ACK)
+    with pytest.raises(DecodeError):
+        codec.decode_packet(codec.encode_push_pull(PushPull("", False, ())))
+
+
+# The encoder refuses what the wire cannot carry (a local error, not a DecodeError) ------------
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        Packet("", Ping(1, "t" * 256, "s")),
+        Packet("é" * 128, Gossip()),
+        Packet("", Gossip(), (Alive("a", Address("10.0.0.1", 1), 0, b"x" * 65536),)),
+        Packet("", Gossip(), tuple(Left("a", i) for i in range(256))),
+    ],
+    ids=["name", "label", "blob", "update count"],
+)
+def test_encoder_refuses_oversized_fields(value: Packet) -> None:
+    with pytest.raises(ValueError):
+        codec.encode_packet(value)
+
+
+def test_decode_error_is_a_swim_error_with_a_reason() -> None:
+    with pytest.raises(DecodeError) as info:
+        codec.decode_packet(b"nonsense")
+    assert info.value.reason == str(info.value)
+
