@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"net"
 	"os"
 	"strings"
 	"sync"
@@ -106,7 +107,7 @@ func nodeFields(n *memberlist.Node) map[string]interface{} {
 func main() {
 	name := flag.String("name", "", "node name (required)")
 	bind := flag.String("bind", "127.0.0.1", "bind address (loopback only in tests)")
-	port := flag.Int("port", 0, "bind port (UDP and TCP)")
+	port := flag.Int("port", 0, "bind port (UDP and TCP); 0 picks a free one")
 	join := flag.String("join", "", "comma-separated HOST:PORT list to join at start")
 	key := flag.String("key", "", "hex AES key (16, 24 or 32 bytes) turning encryption on")
 	compress := flag.Bool("compress", false, "compress outgoing messages (LZW)")
@@ -135,6 +136,16 @@ func main() {
 	}
 	if *label != "" {
 		fail(fmt.Errorf("this memberlist build has no cluster labels (added in 0.3.0)"))
+	}
+
+	if *port == 0 {
+		// memberlist would advertise port 0: pick a free one first.
+		probe, err := net.Listen("tcp", net.JoinHostPort(*bind, "0"))
+		if err != nil {
+			fail(err)
+		}
+		*port = probe.Addr().(*net.TCPAddr).Port
+		probe.Close()
 	}
 
 	conf := memberlist.DefaultLANConfig()

@@ -1,0 +1,247 @@
+"""memberlist's stream (TCP) messages: push-pull state, the fallback ping, reliable user data.
+
+A stream carries one message each way, with no length prefix of its own: its end follows from
+the msgpack values it is made of.  Layers, outermost first::
+
+    label        244 | length u8 | label                       when the label is not empty
+    encrypt      10 | length u32 | version | nonce | ciphertext+tag
+                 (associated data: the five bytes 10 | length, then the label)
+    compress     9 | {Algo: 0, Buf: LZW(message)}             when compression is on
+    message      6 | {Join, Nodes, UserStateLen} | Nodes rows | user state      push-pull
+                 0 | ping      2 | ack      13 | {Error}      8 | {UserMsgLen} | payload
+
+:func:`read_stream` parses what has arrived so far and says whether the message is complete,
+so a driver can read until it is.  Everything malformed raises
+:class:`~swimcore.errors.DecodeError`; sizes are checked before anything is allocated.
+"""
+
+from __future__ import annotations
+
+import random
+import struct
+from collections.abc import Sequence
+
+from swimcore.errors import DecodeError
+from swimcore.wire.memberlist import bodies, lzw, msgpack
+from swimcore.wire.memberlist.messages import (
+    MlAck,
+    MlErr,
+    MlPing,
+    MlPushPull,
+    MlStreamMessage,
+    MlUserStream,
+    MsgType,
+)
+from swimcore.wire.memberlist.packet import LabelMismatch, compress_command, label_header
+from swimcore.wire.memberlist.security import encrypted_length, open_sealed, seal
+
+#: memberlist's limit on a push-pull payload (``maxPushStateBytes``).
+MAX_STREAM_BYTES = 20 * 1024 * 1024
+#: Rows one push-pull may announce.
+MAX_NODES = 1024 * 1024
+
+_U32 = struct.Struct(">I")
+
+
+class NeedMore(Exception):
+    """Internal: the message is not complete yet."""
+
+
+# Encoding -----------------------------------------------------------------------------------
+
+
+def encode_stream_message(message: MlStreamMessage) -> bytes:
+    """The plain message (type byte and body) before compression and encryption."""
+    if isinstance(message, MlPushPull):
+        header = bodies.encode_header(
+            [
+                ("Nodes", len(message.nodes)),
+                ("UserStateLen", len(message.user_state)),
+                ("Join", message.join),
+            ]
+        )
+        rows = b"".join(bodies.encode_fields(n) for n in message.nodes)
+        return bytes((MsgType.PUSH_PULL,)) + header + rows + message.user_state
+    if isinstance(message, MlUserStream):
+        header = bodies.encode_header([("UserMsgLen", len(message.payload))])
+        return bytes((MsgType.USER,)) + header + message.payload
+    return bodies.encode_message(message)
+
+
+def wrap_stream(
+    payload: bytes,
+    *,
+    label: str = "",
+    keys: Sequence[bytes] = (),
+    compress: bool = False,
+    rng: random.Random | None = None,
+) -> bytes:
+    """Compress (always, when on: memberlist does on streams), encrypt and label a message."""
+    if compress:
+        payload = compress_command(payload)
+    if keys:
+        if rng is None:
+            raise ValueError("encryption needs a random source for nonces")
+        header = bytes((MsgType.ENCRYPT,)) + _U32.pack(encrypted_length(len(payload)))
+        payload = header + seal(keys[0], payload, header + label.encode(), rng)
+    return label_header(label) + payload
+
+
+def encode_stream(
+    message: MlStreamMessage,
+    *,
+    label: str = "",
+    keys: Sequence[bytes] = (),
+    compress: bool = False,
+    rng: random.Random | None = None,
+) -> bytes:
+    """Everything one side writes on a stream for ``message``."""
+    return wrap_stream(
+        encode_stream_message(message), label=label, keys=keys, compress=compress, rng=rng
+    )
+
+
+# Decoding -----------------------------------------------------------------------------------
+
+
+def _need(buf: bytes, end: int) -> None:
+    if len(buf) < end:
+        raise NeedMore
+
+
+def _parse_message(buf: bytes, pos: int, max_size: int) -> tuple[MlStreamMessage, int]:
+    """One plain message starting at ``pos``; raises :class:`NeedMore` when it is incomplete."""
+    _need(buf, pos + 1)
+    kind = buf[pos]
+    reader = msgpack.Reader(buf, pos + 1)
+    try:
+        if kind == MsgType.PUSH_PULL:
+            head = bodies.read_struct(reader, "push-pull header")
+            count = head.int("Nodes")
+            user_len = head.int("UserStateLen")
+            if not 0 <= count <= MAX_NODES:
+                raise DecodeError(f"push-pull announces {count} nodes")
+            if not 0 <= user_len <= max_size:
+                raise DecodeError(f"push-pull announces {user_len} bytes of user state")
+            rows = tuple(bodies.decode_node_state(reader) for _ in range(count))
+            end = reader.pos + user_len
+            _need(buf, end)
+            return MlPushPull(head.flag("Join"), rows, buf[reader.pos : end]), end
+        if kind == MsgType.USER:
+            size = bodies.read_struct(reader, "user message header").int("UserMsgLen")
+            if not 0 <= size <= max_size:
+                raise DecodeError(f"user message announces {size} bytes")
+            end = reader.pos + size
+            _need(buf, end)
+            return MlUserStream(buf[reader.pos : end]), end
+        if kind == MsgType.PING:
+            f = bodies.read_struct(reader, "ping")
+            ping = MlPing(
+                f.uint("SeqNo", bodies.U32),
+                f.text("Node"),
+                f.raw("SourceAddr"),
+                f.uint("SourcePort", bodies.U16),
+                f.text("SourceNode"),
+            )
+            return ping, reader.pos
+        if kind == MsgType.ACK:
+            f = bodies.read_struct(reader, "ack")
+            return MlAck(f.uint("SeqNo", bodies.U32), f.raw("Payload")), reader.pos
+        if kind == MsgType.ERR:
+            return MlErr(bodies.read_struct(reader, "err").text("Error")), reader.pos
+    except msgpack.Truncated:
+        raise NeedMore from None
+    raise DecodeError(f"unexpected stream message type {kind}")
+
+
+def _parse_plain(buf: bytes, pos: int, max_size: int) -> tuple[MlStreamMessage, int]:
+    """A message that may be compressed, starting at ``pos``."""
+    _need(buf, pos + 1)
+    if buf[pos] != MsgType.COMPRESS:
+        return _parse_message(buf, pos, max_size)
+    reader = msgpack.Reader(buf, pos + 1)
+    try:
+        value = reader.value()
+    except msgpack.Truncated:
+        raise NeedMore from None
+    packed = bodies.compressed_buf(value)
+    inner = lzw.decompress(packed, max_size)
+    if inner[:1] in (bytes((MsgType.COMPRESS,)), bytes((MsgType.ENCRYPT,))):
+        raise DecodeError("nested compression or encryption in a stream")
+    message, _ = _complete(inner, 0, max_size)
+    return message, reader.pos
+
+
+def _complete(buf: bytes, pos: int, max_size: int) -> tuple[MlStreamMessage, int]:
+    """Parse a message that must be whole (decrypted or decompressed bytes)."""
+    try:
+        return _parse_plain(buf, pos, max_size)
+    except NeedMore:
+        raise DecodeError("truncated stream message") from None
+
+
+def read_stream(
+    buf: bytes,
+    *,
+    label: str = "",
+    keys: Sequence[bytes] = (),
+    max_size: int = MAX_STREAM_BYTES,
+) -> tuple[MlStreamMessage, int] | None:
+    """The message at the start of ``buf`` and the bytes it took, or ``None`` while incomplete.
+
+    Raises :class:`~swimcore.wire.memberlist.packet.LabelMismatch` for another cluster's
+    stream, :class:`~swimcore.wire.memberlist.security.AuthFailed` when no key opens it, and
+    :class:`DecodeError` for anything else that is wrong (including an unencrypted stream when
+    encryption is on, as memberlist refuses those too).
+    """
+    try:
+        pos = 0
+        found = ""
+        _need(buf, 1)
+        if buf[0] == MsgType.HAS_LABEL:
+            _need(buf, 2)
+            size = buf[1]
+            if size < 1:
+                raise DecodeError("empty label header")
+            _need(buf, 2 + size)
+            try:
+                found = buf[2 : 2 + size].decode()
+            except UnicodeDecodeError:
+                raise DecodeError("label is not UTF-8") from None
+            pos = 2 + size
+        if found != label:
+            raise LabelMismatch(found)
+        _need(buf, pos + 1)
+        if buf[pos] == MsgType.ENCRYPT:
+            if not keys:
+                raise DecodeError("stream is encrypted and encryption is not configured")
+            _need(buf, pos + 5)
+            (size,) = _U32.unpack_from(buf, pos + 1)
+            if size > max_size:
+                raise DecodeError(f"encrypted stream of {size} bytes exceeds {max_size}")
+            end = pos + 5 + size
+            _need(buf, end)
+            aad = buf[pos : pos + 5] + label.encode()
+            plain = open_sealed(keys, buf[pos + 5 : end], aad)
+            message, _ = _complete(plain, 0, max_size)
+            return message, end
+        if keys:
+            raise DecodeError("encryption is configured but the stream is not encrypted")
+        return _parse_plain(buf, pos, max_size)
+    except NeedMore:
+        if len(buf) >= max_size:
+            raise DecodeError(f"stream message exceeds {max_size} bytes") from None
+        return None
+
+
+def decode_stream(
+    buf: bytes, *, label: str = "", keys: Sequence[bytes] = (), max_size: int = MAX_STREAM_BYTES
+) -> MlStreamMessage:
+    """Decode a whole stream message; incomplete or trailing bytes are a :class:`DecodeError`."""
+    result = read_stream(buf, label=label, keys=keys, max_size=max_size)
+    if result is None:
+        raise DecodeError("truncated stream message")
+    message, used = result
+    if used != len(buf):
+        raise DecodeError("trailing bytes after the stream message")
+    return message
