@@ -105,14 +105,28 @@ class MemberTable:
             self._live[pos] = last
             self._live_pos[last] = pos
 
-    def random_live(self, count: int, exclude: tuple[str, ...] = ()) -> list[Member]:
-        """Up to ``count`` distinct random live peers, none of them in ``exclude``."""
+    def random_live(
+        self, count: int, exclude: tuple[str, ...] = (), *, alive_only: bool = False
+    ) -> list[Member]:
+        """Up to ``count`` distinct random live peers, none of them in ``exclude``.
+
+        With ``alive_only``, suspects are skipped too (they make poor relays).
+        """
         if count <= 0 or not self._live:
             return []
-        want = min(len(self._live), count + len(exclude))
-        picked = self._rng.sample(self._live, want)
-        out = [self._members[name] for name in picked if name not in exclude]
-        return out[:count]
+        want = count + len(exclude)
+        if alive_only:
+            want *= 3  # oversample: suspects are rare, and a short answer is acceptable
+        picked = self._rng.sample(self._live, min(len(self._live), want))
+        out = []
+        for name in picked:
+            member = self._members[name]
+            if name in exclude or (alive_only and member.state is not State.ALIVE):
+                continue
+            out.append(member)
+            if len(out) == count:
+                break
+        return out
 
     def next_probe_target(self) -> Member | None:
         """The next live peer in round-robin order, reshuffling at the end of each pass."""

@@ -164,6 +164,8 @@ class Node:
         self._started = False
         self._leaving = False
         self._out: list[Action] = []
+        #: Fresher news owed to the sender of the packet being handled (see ``_correct``).
+        self._corrections: list[bytes] = []
         self._counters: dict[str, int] = {}
         self._queue_local_alive()
 
@@ -456,15 +458,14 @@ class Node:
         scale = math.ceil(math.log10(self._live_count() + 1))
         return (self.config.retransmit_mult * scale, self.config.broadcast_retransmit_mult * scale)
 
-    def _send(self, to: Address, message: Message, extra: bytes | None = None) -> None:
-        """Send ``message`` with as many queued updates as fit (``extra`` goes first)."""
+    def _send(self, to: Address, message: Message, extra: Sequence[bytes] = ()) -> None:
+        """Send ``message`` with as many queued updates as fit (``extra`` ones go first)."""
         body = codec.encode_message(message)
         space = self.config.max_packet - len(self._header) - len(body) - 1
         if self._keyring is not None:
             space -= OVERHEAD
-        first = [extra] if extra is not None else []
-        if extra is not None:
-            space -= len(extra)
+        first = list(extra)
+        space -= sum(map(len, first))
         updates = first + self._queue.take(
             space, self._retransmit_limits(), codec.MAX_UPDATES - len(first)
         )
@@ -519,16 +520,21 @@ class Node:
             return
         # The whole packet decoded before any of it is applied.
         self._count(f"received.{type(packet.message).__name__.lower()}")
+        self._corrections = []
         for update in packet.updates:
             self._apply(update)
         self._handle_message(packet.message, source)
+        if self._corrections and not isinstance(packet.message, Ping):
+            self._send(source, Gossip(), extra=self._corrections)
+        self._corrections = []
 
     def _handle_message(self, message: Message, source: Address) -> None:
         if isinstance(message, Ping):
             if message.target != self.name:
                 self._count("dropped.wrong_target")
                 return
-            self._send(source, Ack(message.seq))
+            self._send(source, Ack(message.seq), extra=self._corrections)
+            self._corrections = []
         elif isinstance(message, Ack):
             self._on_ack(message.seq)
         elif isinstance(message, Nack):
@@ -611,10 +617,10 @@ class Node:
         seq = self._next_seq()
         self._probe = _Probe(seq, target.name, self._now)
         self._count("probes")
-        buddy = None
+        buddy = []
         if target.state is State.SUSPECT and self.config.lifeguard_buddy:
             # Lifeguard's buddy system: tell the suspect it is suspected, so it refutes at once.
-            buddy = codec.encode_update(Suspect(target.name, target.incarnation, self.name))
+            buddy.append(codec.encode_update(Suspect(target.name, target.incarnation, self.name)))
             self._count("buddy_probes")
         self._send(target.address, Ping(seq, target.name, self.name), extra=buddy)
         self._timers.schedule(
@@ -629,7 +635,9 @@ class Node:
         target = self._table.get(probe.target)
         if target is None or target.state not in _LIVE:
             return
-        relays = self._table.random_live(self.config.indirect_checks, exclude=(target.name,))
+        relays = self._table.random_live(
+            self.config.indirect_checks, exclude=(target.name,), alive_only=True
+        )
         probe.expected_nacks = len(relays)
         for relay in relays:
             self._count("indirect_probes")
@@ -776,6 +784,8 @@ class Node:
         )
         verdict = judge(member.state, member.incarnation, news, update.incarnation)
         if verdict is Verdict.IGNORE:
+            if member.state is State.ALIVE and update.incarnation < member.incarnation:
+                self._correct(member)
             return
         if verdict is Verdict.CONFIRM:
             assert isinstance(update, Suspect)
@@ -810,6 +820,24 @@ class Node:
             refute = update.incarnation >= local.incarnation
         if refute:
             self._refute(update.incarnation)
+        elif not isinstance(update, Alive) and not self._leaving:
+            self._correct(local)
+
+    def _correct(self, member: Member) -> None:
+        """The sender of this packet holds stale news about ``member``: answer it directly.
+
+        Infection-style spread leaves a node uninformed now and then (each update is sent only
+        O(log n) times); that node keeps gossiping its stale suspicion and would in time declare
+        a refuted member dead.  Sending the fresher news straight back to whoever gossips the
+        stale kind closes that gap at the cost of one bounded reply.
+        """
+        if len(self._corrections) < 4:
+            self._count("corrections_sent")
+            self._corrections.append(
+                codec.encode_update(
+                    Alive(member.name, member.address, member.incarnation, member.meta)
+                )
+            )
 
     def _apply_alive(self, member: Member | None, update: Alive) -> None:
         if len(update.meta) > self.config.max_metadata:
@@ -907,6 +935,8 @@ class Node:
         member = self._table.get(name)
         if suspicion is None or suspicion.token != token or member is None:
             return
+        if self._now < suspicion.deadline():
+            return  # left over from an earlier suspicion of this member (tokens restart at 0)
         if member.state is State.SUSPECT:
             self._apply(Dead(name, member.incarnation, self.name))
 
