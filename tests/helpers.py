@@ -14,7 +14,7 @@ from typing import TypeVar
 import attrs
 
 from swimcore import Action, Address, Config, ExchangeRequest, Node, Send, codec
-from swimcore.messages import Message, Packet, Update
+from swimcore.messages import Message, Packet, Ping, Update
 
 T = TypeVar("T")
 
@@ -23,8 +23,8 @@ FUZZ_EXAMPLES = 10_000 if os.environ.get("HYPOTHESIS_PROFILE") == "ci" else 300
 
 
 def addr(i: int, port: int = 7946) -> Address:
-    """The address of test node number ``i``: ``10.0.<i // 250>.<i % 250 + 1>:port``."""
-    return Address(f"10.0.{i // 250}.{i % 250 + 1}", port)
+    """The address of test node number ``i`` (0..65535): ``10.0.<i // 256>.<i % 256>:port``."""
+    return Address(f"10.0.{i // 256}.{i % 256}", port)
 
 
 def make_node(i: int, config: Config | None = None, **kwargs: object) -> Node:
@@ -68,6 +68,37 @@ def updates_in(actions: Iterable[Action]) -> list[Update]:
     return [u for _, p in decoded(actions) for u in p.updates]
 
 
+def start(node: Node, *peers: Node, now: float = 0.0) -> list[Action]:
+    """Start ``node`` knowing ``peers`` alive at incarnation 0 (a bootstrapped cluster)."""
+    return node.start(now, [(p.name, p.address) for p in peers])
+
+
+def timeline(node: Node, until: float) -> list[tuple[float, Action]]:
+    """Tick ``node`` at each of its deadlines up to ``until``: every action with its time."""
+    out: list[tuple[float, Action]] = []
+    while (deadline := node.next_deadline()) is not None and deadline <= until:
+        out += [(deadline, action) for action in node.tick(deadline)]
+    return out
+
+
+def next_probe(node: Node, limit: float = 120.0) -> tuple[float, Address, Ping, list[Action]]:
+    """Tick ``node`` deadline by deadline until it sends a ping.
+
+    Returns the time, the destination, the ping and every action of that last tick.
+    """
+    while (deadline := node.next_deadline()) is not None and deadline <= limit:
+        actions = node.tick(deadline)
+        pings = messages(actions, Ping)
+        if pings:
+            return deadline, pings[0][0], pings[0][1], actions
+    raise AssertionError(f"{node.name} sent no ping before {limit}")
+
+
+def probe_timeout(node: Node) -> float:
+    """The probe timeout as the node currently stretches it (Lifeguard local health)."""
+    return node.config.probe_timeout * (node.health + 1)
+
+
 def tick_until(node: Node, until: float) -> list[Action]:
     """Tick ``node`` at each of its deadlines up to ``until`` (then at ``until``)."""
     out: list[Action] = []
@@ -81,13 +112,15 @@ def tick_until(node: Node, until: float) -> list[Action]:
 class Link:
     """A hand-driven network between nodes: datagrams wait until :meth:`deliver` moves them.
 
-    ``silent`` nodes neither receive nor tick (a crashed process); ``log`` records every delivered
-    datagram as (source, destination, packet); ``events`` every non-send action by node name.
+    ``silent`` nodes neither receive nor tick (a crashed process); datagrams over a ``cut``
+    (source, destination) pair vanish; ``log`` records every delivered datagram as (source,
+    destination, packet); ``events`` every non-send action as (node name, action).
     """
 
     nodes: dict[Address, Node] = attrs.field(factory=dict)
     inflight: list[tuple[Address, Send]] = attrs.field(factory=list)
     silent: list[Address] = attrs.field(factory=list)
+    cut: list[tuple[Address, Address]] = attrs.field(factory=list)
     log: list[tuple[Address, Address, Packet]] = attrs.field(factory=list)
     events: list[tuple[str, Action]] = attrs.field(factory=list)
 
@@ -129,7 +162,7 @@ class Link:
             batch, self.inflight = self.inflight, []
             for source, send in batch:
                 node = self.nodes.get(send.to)
-                if node is None or send.to in self.silent:
+                if node is None or send.to in self.silent or (source, send.to) in self.cut:
                     continue
                 delivered += 1
                 self.log.append((source, send.to, codec.decode_packet(send.data)))
