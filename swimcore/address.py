@@ -12,6 +12,8 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 def _to_ip(value: object) -> IPAddress:
+    if isinstance(value, ipaddress.IPv4Address | ipaddress.IPv6Address):
+        return value  # already parsed (the decoder's hot path): do not format and re-parse
     try:
         return ipaddress.ip_address(value)  # type: ignore[arg-type]
     except ValueError:
