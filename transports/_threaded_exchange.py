@@ -1,0 +1,287 @@
+"""The thread driver's reliable exchanges: non-blocking TCP connections in its selector.
+
+Each exchange is one connection carrying one request frame and one reply frame
+(:mod:`transports.framing`).  The protocol thread drives every connection from the same
+selector as its UDP socket, so a slow or silent peer never blocks it: every connection has a
+deadline, a frame is refused as soon as its header announces more than the configured limit,
+and at most ``max_open`` connections exist in each direction (more are refused and counted).
+Every socket here is opened, driven and closed by the protocol thread alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import selectors
+import socket
+from collections.abc import Callable
+
+from swimcore import ExchangeRequest
+from transports._driver_common import Counters, sockaddr
+from transports.framing import HEADER_SIZE, FrameError, frame, frame_length
+
+_CHUNK = 256 * 1024
+_ACCEPT_BATCH = 64
+
+
+class _PeerClosed(Exception):
+    """The peer closed the connection before a whole frame arrived."""
+
+
+class _Link:
+    """One TCP connection that sends one frame and receives one frame."""
+
+    __slots__ = ("_buffer", "_header_done", "_limit", "_need", "_out", "closed", "deadline", "sock")
+
+    def __init__(self, sock: socket.socket, deadline: float, limit: int) -> None:
+        self.sock = sock
+        self.deadline = deadline
+        self.closed = False
+        self._limit = limit
+        self._out = memoryview(b"")
+        self._buffer = bytearray()
+        self._need = HEADER_SIZE
+        self._header_done = False
+
+    def queue(self, payload: bytes) -> None:
+        self._out = memoryview(frame(payload))
+
+    def flush(self) -> bool:
+        """Send what the socket takes now; True once the whole frame is out."""
+        while self._out:
+            try:
+                sent = self.sock.send(self._out)
+            except (BlockingIOError, InterruptedError):
+                return False
+            self._out = self._out[sent:]
+        return True
+
+    def fill(self) -> bytes | None:
+        """Read what is there; the frame's payload once complete, else ``None``.
+
+        Raises :class:`FrameError` (announced length over the limit), :class:`_PeerClosed`
+        or :class:`OSError`.
+        """
+        while True:
+            missing = self._need - len(self._buffer)
+            if missing == 0:
+                if self._header_done:
+                    return bytes(self._buffer)
+                self._need = frame_length(bytes(self._buffer), self._limit)
+                self._buffer = bytearray()
+                self._header_done = True
+                continue
+            try:
+                chunk = self.sock.recv(min(missing, _CHUNK))
+            except (BlockingIOError, InterruptedError):
+                return None
+            if not chunk:
+                raise _PeerClosed
+            self._buffer += chunk
+
+
+class _Outbound(_Link):
+    __slots__ = ("connected", "request")
+
+    def __init__(
+        self, sock: socket.socket, deadline: float, limit: int, request: ExchangeRequest
+    ) -> None:
+        super().__init__(sock, deadline, limit)
+        self.request = request
+        self.connected = False
+
+
+class _Inbound(_Link):
+    __slots__ = ()
+
+
+Link = _Outbound | _Inbound
+
+
+class Exchanges:
+    """Every exchange in flight, driven by the protocol thread through its selector.
+
+    ``serve(request) -> reply | None`` answers a peer's request (``None`` drops it);
+    ``replied(exchange_id, data)`` and ``failed(exchange_id, reason)`` report the outcome of
+    an exchange this node asked for.  Connections are registered in ``selector`` with the
+    link itself as the key's data; the driver hands such keys to :meth:`handle`.
+    """
+
+    def __init__(
+        self,
+        selector: selectors.BaseSelector,
+        counters: Counters,
+        *,
+        clock: Callable[[], float],
+        timeout: float,
+        limit: int,
+        max_open: int,
+        serve: Callable[[bytes], bytes | None],
+        replied: Callable[[int, bytes], None],
+        failed: Callable[[int, str], None],
+    ) -> None:
+        self._selector = selector
+        self._counters = counters
+        self._clock = clock
+        self._timeout = timeout
+        self._limit = limit
+        self._max_open = max_open
+        self._serve = serve
+        self._replied = replied
+        self._failed = failed
+        self._outbound: dict[int, _Outbound] = {}
+        self._inbound: dict[int, _Inbound] = {}
+
+    def __len__(self) -> int:
+        return len(self._outbound) + len(self._inbound)
+
+    def next_deadline(self) -> float | None:
+        links: list[Link] = [*self._outbound.values(), *self._inbound.values()]
+        return min((link.deadline for link in links), default=None)
+
+    # ------------------------------------------------------------------------- outbound
+
+    def dial(self, request: ExchangeRequest) -> None:
+        """Start carrying ``request``; its outcome comes back through ``replied``/``failed``."""
+        if len(self._outbound) >= self._max_open:
+            self._counters.add("dropped.exchange_busy_out")
+            self._failed(request.exchange_id, "too many exchanges in flight")
+            return
+        family = socket.AF_INET6 if request.to.ip.version == 6 else socket.AF_INET
+        try:
+            sock = socket.socket(family, socket.SOCK_STREAM)
+        except OSError as exc:
+            self._counters.socket_error(exc, "tcp")
+            self._failed(request.exchange_id, f"{type(exc).__name__}: {exc}")
+            return
+        sock.setblocking(False)
+        code = sock.connect_ex(sockaddr(request.to))
+        if code not in (0, errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EAGAIN):
+            sock.close()
+            self._failed(request.exchange_id, os.strerror(code))
+            return
+        link = _Outbound(sock, self._clock() + self._timeout, self._limit, request)
+        link.queue(request.data)
+        self._outbound[id(link)] = link
+        self._selector.register(sock, selectors.EVENT_WRITE, link)
+
+    def _on_outbound(self, link: _Outbound, mask: int) -> None:
+        try:
+            if not link.connected:
+                code = link.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                if code:
+                    self._fail(link, os.strerror(code))
+                    return
+                link.connected = True
+            if mask & selectors.EVENT_WRITE:
+                if link.flush():
+                    self._selector.modify(link.sock, selectors.EVENT_READ, link)
+                return
+            reply = link.fill()
+        except FrameError as exc:
+            self._fail(link, str(exc))
+            return
+        except _PeerClosed:
+            self._fail(link, "connection closed before the reply")
+            return
+        except OSError as exc:
+            self._fail(link, f"{type(exc).__name__}: {exc}")
+            return
+        if reply is not None:
+            self._drop(link)
+            self._replied(link.request.exchange_id, reply)
+
+    def _fail(self, link: _Outbound, reason: str) -> None:
+        self._drop(link)
+        self._failed(link.request.exchange_id, reason)
+
+    # -------------------------------------------------------------------------- inbound
+
+    def accept(self, listener: socket.socket) -> None:
+        """Accept the connections waiting on ``listener`` (a bounded batch per call)."""
+        for _ in range(_ACCEPT_BATCH):
+            try:
+                sock, _peer = listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                self._counters.socket_error(exc, "accept")
+                return
+            if len(self._inbound) >= self._max_open:
+                self._counters.add("dropped.exchange_busy")
+                sock.close()
+                continue
+            sock.setblocking(False)
+            link = _Inbound(sock, self._clock() + self._timeout, self._limit)
+            self._inbound[id(link)] = link
+            self._selector.register(sock, selectors.EVENT_READ, link)
+
+    def _on_inbound(self, link: _Inbound, mask: int) -> None:
+        try:
+            if mask & selectors.EVENT_WRITE:
+                if link.flush():
+                    self._drop(link)
+                return
+            request = link.fill()
+            if request is None:
+                return
+            reply = self._serve(request)
+            if reply is None or link.closed:
+                self._drop(link)
+                return
+            link.queue(reply)
+            if link.flush():
+                self._drop(link)
+            else:
+                self._selector.modify(link.sock, selectors.EVENT_WRITE, link)
+        except FrameError:
+            self._counters.add("dropped.exchange_oversized")
+            self._drop(link)
+        except _PeerClosed:
+            self._counters.add("dropped.exchange_truncated")
+            self._drop(link)
+        except OSError as exc:
+            self._counters.socket_error(exc, "tcp")
+            self._drop(link)
+
+    # ---------------------------------------------------------------------------- both
+
+    def handle(self, link: Link, mask: int) -> None:
+        """Move ``link`` on after the selector reported it ready (``mask``)."""
+        if link.closed:
+            return
+        if isinstance(link, _Outbound):
+            self._on_outbound(link, mask)
+        else:
+            self._on_inbound(link, mask)
+
+    def expire(self, now: float) -> None:
+        """Give up on every exchange past its deadline."""
+        links: list[Link] = [*self._outbound.values(), *self._inbound.values()]
+        for link in links:
+            if link.deadline > now or link.closed:
+                continue
+            if isinstance(link, _Outbound):
+                self._fail(link, "timeout")
+            else:
+                self._counters.add("dropped.exchange_timeout")
+                self._drop(link)
+
+    def close(self) -> None:
+        """Close every connection (on shutdown; outcomes are no longer reported)."""
+        links: list[Link] = [*self._outbound.values(), *self._inbound.values()]
+        for link in links:
+            self._drop(link)
+
+    def _drop(self, link: Link) -> None:
+        if link.closed:
+            return
+        link.closed = True
+        if isinstance(link, _Outbound):
+            self._outbound.pop(id(link), None)
+        else:
+            self._inbound.pop(id(link), None)
+        with contextlib.suppress(KeyError, ValueError):
+            self._selector.unregister(link.sock)
+        link.sock.close()
