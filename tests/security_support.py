@@ -12,9 +12,10 @@ import tracemalloc
 from collections.abc import Callable, Iterable
 
 import attrs
-from helpers import Link
+from helpers import Link, make_node
 
-from swimcore import Action, Address, ExchangeRequest, Node, Send
+from swimcore import Action, Address, Config, ExchangeRequest, Keyring, Node, Send, codec
+from swimcore.messages import Packet
 
 KEY_A = bytes(range(32))
 KEY_B = bytes(range(100, 132))
@@ -53,6 +54,31 @@ class SealedLink(Link):
                 self.captured.append((source, send.to, send.data))
                 self.carry(node, node.receive(send.data, source, now), now)
         raise AssertionError(f"datagrams still in flight after {rounds} rounds")
+
+
+def sealed_cluster(
+    n: int, keys: tuple[bytes, ...] = (KEY_A,), config: Config | None = None
+) -> tuple[SealedLink, list[Node], list[Keyring]]:
+    """``n`` bootstrapped nodes, each with its own keyring (as separate processes would)."""
+    rings = [Keyring(*keys) for _ in range(n)]
+    nodes = [make_node(i, config, keyring=rings[i]) for i in range(n)]
+    link = SealedLink()
+    link.add(*nodes)
+    members = [(node.name, node.address) for node in nodes]
+    for node in nodes:
+        link.carry(node, node.start(0.0, members), 0.0)
+    return link, nodes, rings
+
+
+def open_all(records: Iterable[tuple[Address, Address, bytes]], key: bytes = KEY_A) -> list[Packet]:
+    """Decode captured sealed datagrams (as someone holding ``key`` would)."""
+    ring = Keyring(key)
+    out = []
+    for _, _, data in records:
+        plain = ring.open(data, "")
+        assert plain is not None
+        out.append(codec.decode_packet(plain))
+    return out
 
 
 def sent_data(actions: Iterable[Action]) -> list[bytes]:

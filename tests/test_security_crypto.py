@@ -11,7 +11,7 @@ import sys
 
 import pytest
 from helpers import addr, encode, make_node
-from security_support import KEY_A, KEY_B, KEY_C, SealedLink, live_view, sent_data
+from security_support import KEY_A, KEY_B, KEY_C, live_view, sealed_cluster, sent_data
 
 from swimcore import (
     Config,
@@ -26,20 +26,6 @@ from swimcore import (
 )
 from swimcore.keyring import OVERHEAD
 from swimcore.messages import Alive, Dead, Ping
-
-
-def sealed_cluster(
-    n: int, keys: tuple[bytes, ...] = (KEY_A,), config: Config | None = None
-) -> tuple[SealedLink, list[Node], list[Keyring]]:
-    """``n`` bootstrapped nodes, each with its own keyring (as separate processes would)."""
-    rings = [Keyring(*keys) for _ in range(n)]
-    nodes = [make_node(i, config, keyring=rings[i]) for i in range(n)]
-    link = SealedLink()
-    link.add(*nodes)
-    members = [(node.name, node.address) for node in nodes]
-    for node in nodes:
-        link.carry(node, node.start(0.0, members), 0.0)
-    return link, nodes, rings
 
 
 def ping_from(sender: Node, receiver: Node, now: float = 0.5) -> bytes:
