@@ -846,6 +846,9 @@ class Node:
         if update.address.is_unspecified:
             self._count("dropped.unspecified_address")
             return
+        if not update.name or update.name.startswith("\x00"):
+            self._count("dropped.bad_name")  # the names Node() refuses; "\x00" keys user news
+            return
         if member is None:
             if len(self._table) >= self.config.max_members:
                 self._count("dropped.table_full")
