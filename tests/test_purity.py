@@ -1,0 +1,182 @@
+"""The core stays pure: no I/O or concurrency modules, no clock, no global randomness.
+
+Also pins the public API: ``swimcore.__all__`` is the list below, so nothing leaks out (or
+disappears) by accident.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import swimcore
+
+PACKAGE = Path(swimcore.__file__).parent
+FORBIDDEN = ("socket", "asyncio", "trio", "anyio", "threading", "selectors")
+#: Also banned from source anywhere in the core, outside the command line.
+FORBIDDEN_IMPORTS = (*FORBIDDEN, "time")
+
+
+def _loaded_after(statement: str) -> list[str]:
+    code = f"import json, sys\n{statement}\nprint(json.dumps(sorted(sys.modules)))"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    loaded: list[str] = json.loads(result.stdout)
+    return loaded
+
+
+@pytest.fixture(scope="module")
+def loaded() -> list[str]:
+    return _loaded_after("import swimcore")
+
+
+#: attrs, the core's one dependency, imports threading (attr/_compat.py keeps a thread-local
+#: guard for recursive reprs); nothing of swimcore's own does.
+FROM_ATTRS = ("threading",)
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        pytest.param(
+            m,
+            marks=pytest.mark.xfail(
+                strict=True, reason="attrs itself imports threading (attr._compat)"
+            ),
+        )
+        if m in FROM_ATTRS
+        else m
+        for m in FORBIDDEN
+    ],
+)
+def test_import_swimcore_loads_no_io_or_concurrency(loaded: list[str], module: str) -> None:
+    assert [m for m in loaded if m == module or m.startswith(module + ".")] == []
+
+
+def test_swimcore_adds_no_io_or_concurrency_module_to_its_dependency() -> None:
+    baseline = set(_loaded_after("import attrs"))
+    added = set(_loaded_after("import attrs\nimport swimcore")) - baseline
+    assert sorted(m for m in added if m.split(".")[0] in FORBIDDEN_IMPORTS) == []
+
+
+def test_import_swimcore_loads_neither_the_cli_nor_transports(loaded: list[str]) -> None:
+    assert "swimcore" in loaded  # the probe did import it
+    assert [m for m in loaded if m.startswith(("swimcore.cli", "transports"))] == []
+
+
+def test_the_check_would_notice_a_forbidden_import() -> None:
+    assert "socket" in _loaded_after("import socket")
+
+
+def _core_sources() -> list[Path]:
+    files = sorted(PACKAGE.rglob("*.py"))
+    return [f for f in files if "cli" not in f.relative_to(PACKAGE).parts]
+
+
+def _violations(source: str) -> list[str]:
+    """Forbidden imports and uses of the global ``random`` functions in ``source``."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.split(".")[0] in FORBIDDEN_IMPORTS:
+                    found.append(f"import {alias.name}")
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            root = node.module.split(".")[0]
+            if root in FORBIDDEN_IMPORTS:
+                found.append(f"from {node.module} import ...")
+            if root == "random" and any(a.name != "Random" for a in node.names):
+                found.append(f"from random import {', '.join(a.name for a in node.names)}")
+        elif (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id == "random"
+            and node.attr != "Random"
+        ):
+            found.append(f"random.{node.attr}")
+    return found
+
+
+@pytest.mark.parametrize("path", _core_sources(), ids=lambda p: str(p.relative_to(PACKAGE.parent)))
+def test_core_source_has_no_clock_io_or_global_random(path: Path) -> None:
+    assert _violations(path.read_text(encoding="utf-8")) == []
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "import time",
+        "import socket as s",
+        "from asyncio import sleep",
+        "import threading.local",
+        "from random import random",
+        "import random\nrandom.shuffle(x)",
+        "import random\nrandom.seed(1)",
+    ],
+)
+def test_the_scan_would_notice(source: str) -> None:
+    assert _violations(source)
+
+
+def test_the_scan_allows_an_injected_generator() -> None:
+    assert _violations("import random\nrng: random.Random = random.Random(3)") == []
+    assert _violations("from random import Random") == []
+
+
+EXPECTED_API = [
+    "Action",
+    "Address",
+    "AddressError",
+    "BroadcastReceived",
+    "Config",
+    "ConfigError",
+    "DecodeError",
+    "ExchangeRequest",
+    "JoinAddress",
+    "JoinFailed",
+    "Keyring",
+    "LeaderChanged",
+    "LogSink",
+    "MemberAlive",
+    "MemberFailed",
+    "MemberInfo",
+    "MemberJoined",
+    "MemberLeft",
+    "MemberSuspected",
+    "MemberUpdated",
+    "MembershipEvent",
+    "MessageDelivered",
+    "MessageFailed",
+    "MessageReceived",
+    "Node",
+    "Send",
+    "State",
+    "StateError",
+    "SwimError",
+    "__version__",
+]
+
+
+def test_public_api_surface() -> None:
+    assert sorted(swimcore.__all__) == sorted(EXPECTED_API)
+    assert len(set(swimcore.__all__)) == len(swimcore.__all__)
+
+
+@pytest.mark.parametrize("name", EXPECTED_API)
+def test_every_public_name_exists(name: str) -> None:
+    assert hasattr(swimcore, name)
+
+
+def test_no_public_module_level_name_escapes_all() -> None:
+    public = {
+        name
+        for name, value in vars(swimcore).items()
+        if not name.startswith("_") and not isinstance(value, type(swimcore))
+    }
+    assert public <= set(swimcore.__all__)
