@@ -1,6 +1,198 @@
-"""Wire profiles: how a node's messages become bytes.
+"""Wire profiles: how a node's messages become bytes, and bytes become messages.
 
-``native`` is swimcore's own format (:mod:`swimcore.codec`); ``memberlist`` speaks HashiCorp
-memberlist's protocol (:mod:`swimcore.wire.memberlist`) so swimcore nodes can be members of
-memberlist clusters.
+A node speaks one profile, named by ``Config.wire``:
+
+``"native"``
+    swimcore's own format (:mod:`swimcore.codec`), sealed by the node's keyring if it has one.
+``"memberlist"``
+    HashiCorp memberlist's protocol (:mod:`swimcore.wire.memberlist`), so swimcore nodes can
+    be members of memberlist (Go) clusters; the keyring's keys encrypt as memberlist does.
+``"memberlist+lzw"``
+    the same, and outgoing messages are LZW-compressed as memberlist's ``EnableCompression``
+    does (incoming compressed messages are read by both).
+
+A profile offers the operations the node needs, under the names of :mod:`swimcore.codec`'s
+functions, so the node is written once for all of them: ``header``, ``encode_message``,
+``encode_update``, ``assemble`` (a whole datagram, sealed), ``MAX_UPDATES``, ``read_label``,
+``decode_packet``, ``encode_push_pull``, ``encode_direct_message``, ``decode_exchange``,
+``encode_exchange_ack``, ``is_exchange_ack``; plus ``overhead`` (bytes a datagram carries
+beyond its header, message and updates), ``seal``/``open`` (the keyring's envelope, where the
+profile puts it around whole payloads) and ``stream`` (how a driver frames exchanges on TCP).
 """
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Protocol
+
+from swimcore import codec
+from swimcore.address import Address
+from swimcore.keyring import OVERHEAD, Keyring
+from swimcore.messages import DirectMessage, Exchange, Message, Packet, PushPull, Update
+
+if TYPE_CHECKING:
+    from swimcore.config import Config
+
+__all__ = ["PROFILES", "NativeWire", "StreamFraming", "Wire", "for_node"]
+
+#: The names ``Config.wire`` accepts.
+PROFILES = ("native", "memberlist", "memberlist+lzw")
+
+
+class StreamFraming(Protocol):
+    """How a driver delimits one exchange message on a TCP stream.
+
+    ``encode`` turns an exchange payload into what is written; ``split`` looks at the bytes
+    read so far and returns ``(payload, used)`` once a whole message is there (``None`` while
+    more is needed); it raises ``ValueError`` (``DecodeError`` is one) when the bytes cannot
+    become a message within ``limit`` bytes.  ``at_eof`` is what an empty stream means: a
+    payload (memberlist's reliable user messages have no reply) or ``None`` (failure).
+    """
+
+    def encode(self, payload: bytes) -> bytes: ...
+
+    def split(self, data: bytes, limit: int) -> tuple[bytes, int] | None: ...
+
+    def at_eof(self) -> bytes | None: ...
+
+
+class Wire(Protocol):
+    """What a node needs of a wire profile (see the module docstring)."""
+
+    MAX_UPDATES: int
+    header: bytes
+
+    @property
+    def overhead(self) -> int: ...
+
+    @property
+    def stream(self) -> StreamFraming: ...
+
+    def encode_message(self, message: Message) -> bytes: ...
+
+    def encode_update(self, update: Update) -> bytes: ...
+
+    def assemble(self, prefix: bytes, message: bytes, updates: Iterable[bytes]) -> bytes: ...
+
+    def read_label(self, data: bytes) -> str: ...
+
+    def decode_packet(self, data: bytes) -> Packet: ...
+
+    def encode_push_pull(self, snapshot: PushPull) -> bytes: ...
+
+    def encode_direct_message(self, message: DirectMessage) -> bytes: ...
+
+    def decode_exchange(self, data: bytes) -> Exchange: ...
+
+    def encode_exchange_ack(self, label: str) -> bytes: ...
+
+    def is_exchange_ack(self, data: bytes, label: str) -> bool: ...
+
+    def seal(self, data: bytes) -> bytes: ...
+
+    def open(self, data: bytes) -> bytes | None: ...
+
+
+class LengthPrefixed:
+    """The native stream framing: a 4-byte big-endian length, then the payload."""
+
+    def encode(self, payload: bytes) -> bytes:
+        return len(payload).to_bytes(4, "big") + payload
+
+    def split(self, data: bytes, limit: int) -> tuple[bytes, int] | None:
+        if len(data) < 4:
+            return None
+        size = int.from_bytes(data[:4], "big")
+        if size > limit:
+            raise ValueError(f"exchange of {size} bytes exceeds {limit}")
+        if len(data) < 4 + size:
+            return None
+        return data[4 : 4 + size], 4 + size
+
+    def at_eof(self) -> bytes | None:
+        return None
+
+
+class NativeWire:
+    """swimcore's own format: :mod:`swimcore.codec`, with the keyring around whole payloads."""
+
+    MAX_UPDATES = codec.MAX_UPDATES
+
+    def __init__(self, label: str, keyring: Keyring | None, rng: random.Random) -> None:
+        self._label = label
+        self._keyring = keyring
+        self._rng = rng
+        self.header = codec.header(label)
+        self._stream = LengthPrefixed()
+
+    @property
+    def stream(self) -> StreamFraming:
+        return self._stream
+
+    @property
+    def overhead(self) -> int:
+        # The update count byte, and the keyring's envelope.
+        return 1 + (OVERHEAD if self._keyring is not None else 0)
+
+    def encode_message(self, message: Message) -> bytes:
+        return codec.encode_message(message)
+
+    def encode_update(self, update: Update) -> bytes:
+        return codec.encode_update(update)
+
+    def assemble(self, prefix: bytes, message: bytes, updates: Iterable[bytes]) -> bytes:
+        return self.seal(codec.assemble(prefix, message, updates))
+
+    def read_label(self, data: bytes) -> str:
+        return codec.read_label(data)
+
+    def decode_packet(self, data: bytes) -> Packet:
+        return codec.decode_packet(data)
+
+    def encode_push_pull(self, snapshot: PushPull) -> bytes:
+        return codec.encode_push_pull(snapshot)
+
+    def encode_direct_message(self, message: DirectMessage) -> bytes:
+        return codec.encode_direct_message(message)
+
+    def decode_exchange(self, data: bytes) -> Exchange:
+        return codec.decode_exchange(data)
+
+    def encode_exchange_ack(self, label: str) -> bytes:
+        return codec.encode_exchange_ack(label)
+
+    def is_exchange_ack(self, data: bytes, label: str) -> bool:
+        return codec.is_exchange_ack(data, label)
+
+    def seal(self, data: bytes) -> bytes:
+        if self._keyring is None:
+            return data
+        return self._keyring.seal(data, self._label, self._rng)
+
+    def open(self, data: bytes) -> bytes | None:
+        if self._keyring is None:
+            return data
+        return self._keyring.open(data, self._label)
+
+
+def for_node(
+    config: Config,
+    name: str,
+    address: Address,
+    keyring: Keyring | None,
+    rng: random.Random,
+) -> Wire:
+    """The profile ``config.wire`` names, for the node ``name`` at ``address``."""
+    if config.wire == "native":
+        return NativeWire(config.label, keyring, rng)
+    from swimcore.wire.memberlist.profile import MemberlistWire  # noqa: PLC0415
+
+    return MemberlistWire(
+        config,
+        name,
+        address,
+        keyring=keyring,
+        rng=rng,
+        compress=config.wire == "memberlist+lzw",
+    )

@@ -1,0 +1,398 @@
+"""The memberlist profile: swimcore's messages to and from memberlist's, for one node.
+
+How the two protocols line up, and where they differ:
+
+* ``Ping``/``IndirectPing`` carry the sender's address, port and name (memberlist replies to
+  them); a ping with an empty node name is for whoever receives it.  ``Ack`` payloads are
+  dropped on input and empty on output.
+* ``Alive``/``Suspect``/``Dead`` map one to one; a ``dead`` message whose sender is the node
+  itself is a graceful leave (swimcore's ``Left``), as in memberlist.  Every alive message and
+  push-pull row carries the member's six version bytes; this profile remembers them per member
+  and relays them unchanged (memberlist refutes a relayed alive whose versions differ).  It
+  announces protocol versions 2 to 5, speaking 2 as memberlist does by default, and delegate
+  versions 0; a member whose range does not meet 2..5 is refused (the datagram is dropped).
+* memberlist treats incarnation 0 as "never heard of": on the wire incarnations are swimcore's
+  plus one (uint32, saturating).
+* User messages are opaque payloads in memberlist.  A swimcore broadcast or best-effort message
+  goes out as its payload alone; a received one becomes a broadcast keyed by a digest of its
+  payload (so one payload is delivered once), with no origin.  Reliable messages travel as
+  memberlist's stream user messages; they have no reply, so an empty reply means delivered.
+* The CRC prefix is added while every member known speaks protocol 5 (all memberlist releases
+  since 2017 do); compression ("memberlist+lzw") applies when it shrinks a datagram and always
+  on streams, as memberlist does; the keyring's primary key seals, every key opens.
+* Push-pull user (delegate) state is neither sent nor used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import random
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from swimcore.address import Address
+from swimcore.errors import DecodeError
+from swimcore.keyring import Keyring
+from swimcore.messages import (
+    Ack,
+    Alive,
+    Dead,
+    DirectMessage,
+    Exchange,
+    Gossip,
+    IndirectPing,
+    Left,
+    MemberState,
+    Message,
+    Nack,
+    Packet,
+    Ping,
+    PushPull,
+    State,
+    Suspect,
+    Update,
+    UserBroadcast,
+    UserMessage,
+)
+from swimcore.wire.memberlist import bodies, packet, stream
+from swimcore.wire.memberlist.messages import (
+    PROTOCOL_MAX,
+    PROTOCOL_MIN,
+    MlAck,
+    MlAlive,
+    MlDead,
+    MlIndirectPing,
+    MlMessage,
+    MlNack,
+    MlPing,
+    MlPushNodeState,
+    MlPushPull,
+    MlStreamMessage,
+    MlSuspect,
+    MlUser,
+    MlUserStream,
+    NodeState,
+    vsn_bytes,
+)
+from swimcore.wire.memberlist.security import OVERHEAD as SEAL_OVERHEAD
+
+if TYPE_CHECKING:
+    from swimcore.config import Config
+
+#: Updates that fit one compound beside the primary message.
+MAX_UPDATES = packet.MAX_PARTS - 1
+#: Members whose version bytes are remembered.
+MAX_REMEMBERED = 100_000
+_U32 = 0xFFFFFFFF
+_STATES = {
+    State.ALIVE: NodeState.ALIVE,
+    State.SUSPECT: NodeState.SUSPECT,
+    State.DEAD: NodeState.DEAD,
+    State.LEFT: NodeState.LEFT,
+}
+_FROM_STATES = {v: k for k, v in _STATES.items()}
+
+
+def to_wire_incarnation(incarnation: int) -> int:
+    """swimcore's incarnation on memberlist's wire: one more, saturating at 2**32 - 1."""
+    return min(incarnation + 1, _U32)
+
+
+def from_wire_incarnation(incarnation: int) -> int:
+    """memberlist's incarnation as swimcore counts it."""
+    return max(incarnation - 1, 0)
+
+
+def decode_ip(raw: bytes) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """A Go ``net.IP``: 4 bytes, or 16 (IPv4-mapped ones become IPv4)."""
+    if len(raw) == 4:
+        return ipaddress.IPv4Address(raw)
+    if len(raw) == 16:
+        ip = ipaddress.IPv6Address(raw)
+        return ip.ipv4_mapped or ip
+    raise DecodeError(f"address of {len(raw)} bytes")
+
+
+def compatible(vsn: bytes) -> bool:
+    """Whether a member announcing ``vsn`` can be spoken with (memberlist's own checks too)."""
+    if len(vsn) < 3:
+        return len(vsn) == 0  # no versions: an old member that is assumed to speak ours
+    pmin, pmax, pcur = vsn[0], vsn[1], vsn[2]
+    if pmin == 0 or pmax == 0 or pmin > pmax:
+        return False
+    return PROTOCOL_MIN <= pcur <= PROTOCOL_MAX and pmin <= PROTOCOL_MAX and pmax >= PROTOCOL_MIN
+
+
+class MemberlistStream:
+    """memberlist's stream framing: messages delimit themselves; no reply means done."""
+
+    def __init__(self, wire: MemberlistWire) -> None:
+        self._wire = wire
+
+    def encode(self, payload: bytes) -> bytes:
+        return payload
+
+    def split(self, data: bytes, limit: int) -> tuple[bytes, int] | None:
+        found = stream.read_stream(
+            data, label=self._wire.label, keys=self._wire.keys(), max_size=limit
+        )
+        if found is None:
+            return None
+        return data[: found[1]], found[1]
+
+    def at_eof(self) -> bytes | None:
+        return b""
+
+
+class MemberlistWire:
+    """The memberlist profile of one node (see the module docstring)."""
+
+    MAX_UPDATES = MAX_UPDATES
+
+    def __init__(
+        self,
+        config: Config,
+        name: str,
+        address: Address,
+        *,
+        keyring: Keyring | None,
+        rng: random.Random,
+        compress: bool = False,
+    ) -> None:
+        self.label = config.label
+        self.name = name
+        self.address = address
+        self.compress = compress
+        self._keyring = keyring
+        self._rng = rng
+        self._vsn: dict[str, bytes] = {name: vsn_bytes()}
+        self._old_peers = 0  # remembered members that cannot read the CRC prefix
+        self.header = packet.label_header(config.label)
+        self._stream = MemberlistStream(self)
+
+    # ------------------------------------------------------------------------ settings
+
+    def keys(self) -> tuple[bytes, ...]:
+        """The keys to open with, the primary (sealing) one first; none: no encryption."""
+        return self._keyring.keys if self._keyring is not None else ()
+
+    @property
+    def stream(self) -> MemberlistStream:
+        return self._stream
+
+    @property
+    def crc(self) -> bool:
+        return self._old_peers == 0
+
+    @property
+    def overhead(self) -> int:
+        # Compound type and count bytes, the primary message's length entry, the CRC prefix
+        # and the encryption envelope (each update's length entry travels with it).
+        return 4 + (5 if self.crc else 0) + (SEAL_OVERHEAD if self._keyring is not None else 0)
+
+    def vsn(self, name: str) -> bytes:
+        """The version bytes of ``name`` as last heard (memberlist's defaults when unknown)."""
+        return self._vsn.get(name) or vsn_bytes(pmin=1)
+
+    def _remember(self, name: str, vsn: bytes) -> None:
+        if name == self.name or not vsn:
+            return
+        old = self._vsn.pop(name, None)
+        if old is not None and len(old) > 1 and old[1] < 5:
+            self._old_peers -= 1
+        if len(self._vsn) >= MAX_REMEMBERED:
+            oldest = next(iter(self._vsn))
+            if oldest == self.name:
+                oldest = list(self._vsn)[1]
+            forgotten = self._vsn.pop(oldest)
+            if len(forgotten) > 1 and forgotten[1] < 5:
+                self._old_peers -= 1
+        self._vsn[name] = vsn
+        if len(vsn) > 1 and vsn[1] < 5:
+            self._old_peers += 1
+
+    # ------------------------------------------------------------------------ datagrams
+
+    def _source(self) -> tuple[bytes, int, str]:
+        return self.address.ip.packed, self.address.port, self.name
+
+    def to_ml_message(self, message: Message) -> MlMessage | None:
+        """The memberlist form of a primary message (``None`` for bare gossip)."""
+        if isinstance(message, Ping):
+            return MlPing(message.seq, message.target, *self._source())
+        if isinstance(message, IndirectPing):
+            target = message.address
+            return MlIndirectPing(
+                message.seq,
+                target.ip.packed,
+                target.port,
+                message.target,
+                message.want_nack,
+                *self._source(),
+            )
+        if isinstance(message, Ack):
+            return MlAck(message.seq)
+        if isinstance(message, Nack):
+            return MlNack(message.seq)
+        if isinstance(message, UserMessage):
+            return MlUser(message.payload)
+        return None
+
+    def to_ml_update(self, update: Update) -> MlMessage:
+        """The memberlist form of a piggybacked update."""
+        if isinstance(update, Alive):
+            return MlAlive(
+                to_wire_incarnation(update.incarnation),
+                update.name,
+                update.address.ip.packed,
+                update.address.port,
+                update.meta,
+                self.vsn(update.name),
+            )
+        if isinstance(update, Suspect):
+            return MlSuspect(to_wire_incarnation(update.incarnation), update.name, update.by)
+        if isinstance(update, Dead):
+            return MlDead(to_wire_incarnation(update.incarnation), update.name, update.by)
+        if isinstance(update, Left):
+            return MlDead(to_wire_incarnation(update.incarnation), update.name, update.name)
+        return MlUser(update.payload)
+
+    def encode_message(self, message: Message) -> bytes:
+        ml = self.to_ml_message(message)
+        return b"" if ml is None else bodies.encode_message(ml)
+
+    def encode_update(self, update: Update) -> bytes:
+        # Each update carries its compound length entry, so the node's byte accounting is exact.
+        encoded = bodies.encode_message(self.to_ml_update(update))
+        return len(encoded).to_bytes(2, "big") + encoded
+
+    def assemble(self, prefix: bytes, message: bytes, updates: Iterable[bytes]) -> bytes:
+        parts = ([message] if message else []) + [u[2:] for u in updates]
+        command = parts[0] if len(parts) == 1 else packet.make_compound(parts)
+        return packet.wrap(
+            command,
+            label=self.label,
+            keys=self.keys(),
+            compress=self.compress,
+            crc=self.crc,
+            rng=self._rng,
+        )
+
+    def read_label(self, data: bytes) -> str:
+        return packet.split_label(data)[0]
+
+    def from_ml(self, ml: MlMessage) -> Message | Update | None:
+        """swimcore's form of one received memberlist message (``None``: nothing for us)."""
+        if isinstance(ml, MlPing):
+            return Ping(ml.seq, ml.node or self.name, ml.source_node)
+        if isinstance(ml, MlIndirectPing):
+            address = Address(decode_ip(ml.target), ml.port)
+            return IndirectPing(ml.seq, ml.node, address, ml.source_node, ml.nack)
+        if isinstance(ml, MlAck):
+            return Ack(ml.seq)
+        if isinstance(ml, MlNack):
+            return Nack(ml.seq)
+        if isinstance(ml, MlAlive):
+            if not compatible(ml.vsn):
+                raise DecodeError(f"incompatible protocol versions {list(ml.vsn)}")
+            if ml.port == 0:
+                raise DecodeError("alive message without a port (protocol version 1)")
+            self._remember(ml.node, ml.vsn)
+            address = Address(decode_ip(ml.addr), ml.port)
+            return Alive(ml.node, address, from_wire_incarnation(ml.incarnation), ml.meta)
+        if isinstance(ml, MlSuspect):
+            return Suspect(ml.node, from_wire_incarnation(ml.incarnation), ml.sender)
+        if isinstance(ml, MlDead):
+            incarnation = from_wire_incarnation(ml.incarnation)
+            if ml.sender == ml.node:
+                return Left(ml.node, incarnation)
+            return Dead(ml.node, incarnation, ml.sender)
+        if isinstance(ml, MlUser):
+            digest = hashlib.sha256(ml.payload).hexdigest()[:32]
+            return UserBroadcast("", f"memberlist:{digest}", 1, ml.payload)
+        raise DecodeError(f"unexpected {type(ml).__name__} in a datagram")
+
+    def decode_packet(self, data: bytes) -> Packet:
+        messages = packet.decode_datagram(data, label=self.label, keys=self.keys())
+        primary: Message | None = None
+        updates: list[Update] = []
+        for ml in messages:
+            item = self.from_ml(ml)
+            if isinstance(item, Ping | IndirectPing | Ack | Nack):
+                if primary is None:
+                    primary = item
+            elif item is not None and not isinstance(item, UserMessage | Gossip):
+                updates.append(item)
+        return Packet(self.label, primary if primary is not None else Gossip(), tuple(updates))
+
+    # ------------------------------------------------------------------------ exchanges
+
+    def _wrap_stream(self, message: MlStreamMessage) -> bytes:
+        return stream.encode_stream(
+            message, label=self.label, keys=self.keys(), compress=self.compress, rng=self._rng
+        )
+
+    def to_ml_row(self, row: MemberState) -> MlPushNodeState:
+        return MlPushNodeState(
+            row.name,
+            row.address.ip.packed,
+            row.address.port,
+            row.meta,
+            to_wire_incarnation(row.incarnation),
+            _STATES[row.state],
+            self.vsn(row.name),
+        )
+
+    def encode_push_pull(self, snapshot: PushPull) -> bytes:
+        rows = tuple(self.to_ml_row(row) for row in snapshot.members)
+        return self._wrap_stream(MlPushPull(snapshot.join, rows))
+
+    def encode_direct_message(self, message: DirectMessage) -> bytes:
+        return self._wrap_stream(MlUserStream(message.payload))
+
+    def decode_exchange(self, data: bytes) -> Exchange:
+        message = stream.decode_stream(data, label=self.label, keys=self.keys())
+        if isinstance(message, MlUserStream):
+            return DirectMessage(self.label, "", message.payload)
+        if not isinstance(message, MlPushPull):
+            raise DecodeError(f"unexpected {type(message).__name__} in an exchange")
+        rows = []
+        for ml in message.nodes:
+            if ml.state is NodeState.ALIVE and not compatible(ml.vsn):
+                raise DecodeError(f"{ml.name!r} speaks incompatible protocol versions")
+            if ml.port == 0:
+                raise DecodeError("push-pull row without a port (protocol version 1)")
+            self._remember(ml.name, ml.vsn)
+            address = Address(decode_ip(ml.addr), ml.port)
+            state = _FROM_STATES[ml.state]
+            incarnation = from_wire_incarnation(ml.incarnation)
+            rows.append(MemberState(ml.name, address, incarnation, state, ml.meta))
+        return PushPull(self.label, message.join, tuple(rows))
+
+    def encode_exchange_ack(self, label: str) -> bytes:
+        return b""  # memberlist answers a reliable user message with nothing
+
+    def is_exchange_ack(self, data: bytes, label: str) -> bool:
+        return data == b""
+
+    def answer_stream(self, data: bytes) -> bytes | None:
+        """The reply to a stream the node need not see: memberlist's TCP fallback ping.
+
+        ``None`` when ``data`` is not such a ping (the node handles it as an exchange).
+        """
+        try:
+            message = stream.decode_stream(data, label=self.label, keys=self.keys())
+        except DecodeError:
+            return None
+        if not isinstance(message, MlPing) or message.node not in ("", self.name):
+            return None
+        return self._wrap_stream(MlAck(message.seq))
+
+    # The profile puts encryption inside its own layers (under the label, around the CRC).
+
+    def seal(self, data: bytes) -> bytes:
+        return data
+
+    def open(self, data: bytes) -> bytes | None:
+        return data
