@@ -557,8 +557,12 @@ class ThreadMember(MemberSurface):
             except OSError as exc:
                 self._counters.socket_error(exc, "recv")
                 return
-            core.receive(data, source)
+            self._receive(core, data, source)
         self._counters.add("drain_capped")
+
+    def _receive(self, core: MemberCore, data: bytes, source: tuple[Any, ...]) -> None:
+        """Feed one datagram to the node (a seam for tests that time probes on the wire)."""
+        core.receive(data, source)
 
     def _drain_wake(self) -> None:
         wake = self._wake_r
