@@ -1,0 +1,151 @@
+"""The real-socket suite on the thread driver: convergence, crash, leave, restart, clean stop.
+
+Every member runs on its own protocol thread in this process, on loopback, with the fast
+config of ``threaded_support``.  Each test checks that it leaves no thread behind.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+
+import pytest
+from threaded_support import (
+    FAST,
+    Recorder,
+    converged,
+    new_threads,
+    start_cluster,
+    stop_all,
+    wait_until,
+)
+
+from swimcore import MemberFailed, MemberJoined, MemberLeft, State
+from transports.threaded import ThreadMember
+
+
+@pytest.fixture(autouse=True)
+def no_thread_left() -> Iterator[None]:
+    before = set(threading.enumerate())
+    yield
+    assert new_threads(before) == []
+
+
+def _state(member: ThreadMember, name: str) -> State | None:
+    info = member.member(name)
+    return None if info is None else info.state
+
+
+def test_twenty_members_converge() -> None:
+    members = start_cluster(20)
+    try:
+        assert wait_until(lambda: converged(members), 30.0, step=0.2)
+        for member in members:
+            assert member.counters()["live_members"] == 20
+    finally:
+        stop_all(members)
+
+
+def test_a_crash_is_detected_by_every_survivor() -> None:
+    members = start_cluster(6)
+    recorder = Recorder()
+    try:
+        assert wait_until(lambda: converged(members), 15.0)
+        survivors, crashed = members[:-1], members[-1]
+        for member in survivors:
+            recorder.attach(member)
+        crashed.close(leave=False)  # no leave: to the group this is a crash
+        assert wait_until(
+            lambda: all(_state(m, crashed.name) is State.DEAD for m in survivors), 20.0
+        )
+        assert sorted(set(recorder.about(crashed.name, MemberFailed))) == sorted(
+            m.name for m in survivors
+        )
+        assert recorder.about(crashed.name, MemberLeft) == []
+        for member in survivors:
+            assert crashed.name not in [i.name for i in member.members()]
+    finally:
+        stop_all(members)
+
+
+def test_a_leave_is_seen_as_left_not_failed() -> None:
+    members = start_cluster(5)
+    recorder = Recorder()
+    try:
+        assert wait_until(lambda: converged(members), 15.0)
+        stayers, leaver = members[:-1], members[-1]
+        for member in stayers:
+            recorder.attach(member)
+        leaver.close()  # graceful by default
+        assert wait_until(lambda: all(_state(m, leaver.name) is State.LEFT for m in stayers), 10.0)
+        assert sorted(set(recorder.about(leaver.name, MemberLeft))) == sorted(
+            m.name for m in stayers
+        )
+        assert recorder.about(leaver.name, MemberFailed) == []
+    finally:
+        stop_all(members)
+
+
+def test_a_restart_on_the_same_address_with_a_higher_incarnation() -> None:
+    members = start_cluster(4)
+    recorder = Recorder()
+    restarted: ThreadMember | None = None
+    try:
+        assert wait_until(lambda: converged(members), 15.0)
+        others, old = members[:-1], members[-1]
+        for member in others:
+            recorder.attach(member)
+        address, name, incarnation = old.address, old.name, old.incarnation
+        old.close(leave=False)
+        assert wait_until(lambda: all(_state(m, name) is State.DEAD for m in others), 20.0)
+        restarted = ThreadMember(
+            FAST, address, name=name, seeds=[others[0].address], incarnation=incarnation + 1
+        )
+        restarted.start()
+        assert restarted.address == address
+
+        def back(member: ThreadMember) -> bool:
+            info = member.member(name)
+            return (
+                info is not None and info.state is State.ALIVE and info.incarnation > incarnation
+            )
+
+        assert wait_until(lambda: all(back(m) for m in others), 15.0)
+        assert sorted(set(recorder.about(name, MemberJoined))) == sorted(m.name for m in others)
+    finally:
+        stop_all(members + ([restarted] if restarted is not None else []))
+
+
+def _open_descriptors() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc")
+def test_close_joins_every_thread_and_closes_every_socket() -> None:
+    before = _open_descriptors()
+    members = start_cluster(3)
+    names = [m.name for m in members]
+    try:
+        assert wait_until(lambda: converged(members), 15.0)
+        members[0].on_event(lambda event: None)  # starts the delivery thread as well
+        members[0].events()
+        threads = [t.name for t in threading.enumerate()]
+        assert f"swimcore-{names[0]}" in threads
+        assert f"swimcore-{names[0]}-events" in threads
+    finally:
+        for member in members:
+            member.close()  # graceful leave, then stop
+    assert not any(t.name.startswith("swimcore-") for t in threading.enumerate())
+    assert all(not m.running for m in members)
+    assert _open_descriptors() == before
+    members[0].close()  # closing twice is harmless
+
+
+def test_a_port_in_use_fails_at_start_in_the_callers_thread() -> None:
+    with ThreadMember(FAST) as first:
+        taken = ThreadMember(FAST, first.address)
+        with pytest.raises(OSError):
+            taken.start()
+        assert not taken.running
+        assert len(first.members()) == 1
