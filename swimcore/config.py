@@ -39,6 +39,13 @@ def _label(instance: object, attribute: attrs.Attribute[Any], value: Any) -> Non
         raise ConfigError(f"label must be a string of at most {MAX_LABEL_BYTES} UTF-8 bytes")
 
 
+def _wire(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    from swimcore.wire import PROFILES  # noqa: PLC0415
+
+    if value not in PROFILES:
+        raise ConfigError(f"wire must be one of {', '.join(PROFILES)}, got {value!r}")
+
+
 @attrs.frozen(slots=True, kw_only=True)
 class Config:
     """Protocol parameters.  Times are in seconds.
@@ -49,6 +56,9 @@ class Config:
 
     #: Cluster label carried in every packet; packets with another label are dropped.
     label: str = attrs.field(default="", validator=_label)
+    #: Wire profile: "native", or "memberlist" / "memberlist+lzw" to speak HashiCorp
+    #: memberlist's protocol as a member of memberlist clusters (see swimcore.wire).
+    wire: str = attrs.field(default="native", validator=_wire)
     #: Time between two probes of this node (stretched by the local health multiplier).
     probe_interval: float = attrs.field(default=1.0, validator=_positive)
     #: Time to wait for a direct ack before asking others to probe (also stretched).
