@@ -1,8 +1,12 @@
-"""A deadline heap with lazy deletion.
+"""A deadline heap with lazy deletion, at most one pending entry per payload.
 
 Timers are never cancelled: each entry carries a token the owner checks when it fires, so a
-stale entry is skipped at no cost.  Ties are broken by insertion order, which keeps firing
-order deterministic.
+stale entry is skipped at no cost.  Scheduling a payload that is already pending moves it: only
+the newest entry of a payload fires.  Superseded entries are dropped when they reach the top and
+compacted away when they outnumber the live ones, so the heap stays within a constant factor of
+the payloads pending however often news makes the node re-arm the same timer (a member flapping
+between alive and dead must not leave a timer behind per flip).  Ties are broken by insertion
+order, which keeps firing order deterministic.
 """
 
 from __future__ import annotations
@@ -17,26 +21,41 @@ K = TypeVar("K", bound=Hashable)
 class TimerHeap(Generic[K]):
     """Timers keyed by an arbitrary payload, fired in (deadline, insertion) order."""
 
-    __slots__ = ("_heap", "_seq")
+    __slots__ = ("_heap", "_pending", "_seq")
 
     def __init__(self) -> None:
         self._heap: list[tuple[float, int, K]] = []
+        #: payload -> insertion number of its one live entry in the heap
+        self._pending: dict[K, int] = {}
         self._seq = 0
 
     def __len__(self) -> int:
-        return len(self._heap)
+        return len(self._pending)
 
     def schedule(self, when: float, payload: K) -> None:
-        """Fire ``payload`` at ``when``."""
+        """Fire ``payload`` at ``when`` (instead of any earlier schedule of the same payload)."""
         self._seq += 1
+        self._pending[payload] = self._seq
         heapq.heappush(self._heap, (when, self._seq, payload))
+        if len(self._heap) > 2 * len(self._pending) + 64:
+            self._heap = [e for e in self._heap if self._pending.get(e[2]) == e[1]]
+            heapq.heapify(self._heap)
+
+    def _drop_superseded(self) -> None:
+        heap = self._heap
+        while heap and self._pending.get(heap[0][2]) != heap[0][1]:
+            heapq.heappop(heap)
 
     def next_deadline(self) -> float | None:
         """The earliest deadline, or ``None`` when nothing is scheduled."""
+        self._drop_superseded()
         return self._heap[0][0] if self._heap else None
 
     def pop_due(self, now: float) -> K | None:
         """Remove and return the earliest payload due at ``now``, or ``None``."""
+        self._drop_superseded()
         if self._heap and self._heap[0][0] <= now:
-            return heapq.heappop(self._heap)[2]
+            payload = heapq.heappop(self._heap)[2]
+            del self._pending[payload]
+            return payload
         return None
