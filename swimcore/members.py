@@ -37,7 +37,16 @@ class Member:
 class MemberTable:
     """Members by name, with the live-peer index and the probe order."""
 
-    __slots__ = ("_live", "_live_pos", "_members", "_order", "_order_pos", "_rng", "local")
+    __slots__ = (
+        "_ahead",
+        "_live",
+        "_live_pos",
+        "_members",
+        "_order",
+        "_order_pos",
+        "_rng",
+        "local",
+    )
 
     def __init__(self, local: Member, rng: random.Random) -> None:
         self.local = local
@@ -47,6 +56,8 @@ class MemberTable:
         self._live_pos: dict[str, int] = {}
         self._order: list[str] = []
         self._order_pos = 0
+        #: Names still ahead in the current pass, so a flapping member is queued once per pass.
+        self._ahead: dict[str, None] = {}
 
     def __len__(self) -> int:
         return len(self._members)
@@ -95,8 +106,10 @@ class MemberTable:
         self._live_pos[name] = len(self._live)
         self._live.append(name)
         # New members go to a random place in the current pass, as SWIM's round robin asks.
-        pos = self._rng.randint(self._order_pos, len(self._order))
-        self._order.insert(pos, name)
+        if name not in self._ahead:
+            self._ahead[name] = None
+            pos = self._rng.randint(self._order_pos, len(self._order))
+            self._order.insert(pos, name)
 
     def _live_remove(self, name: str) -> None:
         pos = self._live_pos.pop(name)
@@ -134,6 +147,7 @@ class MemberTable:
             while self._order_pos < len(self._order):
                 name = self._order[self._order_pos]
                 self._order_pos += 1
+                self._ahead.pop(name, None)
                 member = self._members.get(name)
                 if member is not None and member.state in _LIVE and member is not self.local:
                     return member
@@ -141,6 +155,7 @@ class MemberTable:
             self._order = list(self._live)
             self._rng.shuffle(self._order)
             self._order_pos = 0
+            self._ahead = dict.fromkeys(self._order)
             if not self._order:
                 return None
         return None
