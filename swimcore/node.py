@@ -215,6 +215,7 @@ class Node:
         snapshot = dict(sorted(self._counters.items()))
         snapshot["health"] = self._awareness.score
         snapshot["queue_depth"] = len(self._queue)
+        snapshot["queue_evicted"] = self._queue.evicted
         snapshot["members"] = len(self._table)
         snapshot["live_members"] = self._table.live_peers + (0 if self._leaving else 1)
         for state in State:
