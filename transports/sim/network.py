@@ -1,9 +1,17 @@
 """The simulated network: one event heap, a virtual clock and real encoded bytes on every link.
 
-Everything random (latency jitter, loss) comes from one ``random.Random`` seeded by the caller,
-and events with equal times fire in the order they were scheduled, so the same seed and the same
-script give the same run, byte for byte.  The trace digest hashes every datagram delivered and
-every action a node returns.
+Everything random about links (latency jitter, loss, duplication, reordering, corruption) comes
+from one ``random.Random`` seeded by the caller, and events with equal times fire in the order
+they were scheduled (a sequence number breaks ties), so the same seed and the same script give
+the same run, byte for byte.  The trace digest hashes every datagram delivered, every action a
+node returns and every fault applied to a host.
+
+Hosts can crash (silent stop), restart with a new :class:`~swimcore.Node` at the same name and
+address, leave gracefully, and pause: a paused host handles nothing; what arrives waits in its
+backlog (bounded, like a socket buffer) and its timers are late, and when it resumes it handles
+the backlog and then every overdue timer, as a process starved of CPU or stopped by a long
+garbage collection does.  Reliable exchanges (TCP in real drivers) see latency and cuts but no
+loss; one that gets no reply within ``exchange_timeout`` fails.
 """
 
 from __future__ import annotations
@@ -11,105 +19,302 @@ from __future__ import annotations
 import hashlib
 import heapq
 import random
-from collections.abc import Callable
+import struct
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import attrs
 
 from swimcore import Action, Address, ExchangeRequest, Node, Send
+from transports.sim.faults import Cut, LinkFaults, corrupt
 
+#: Called with (now, node, action) for every action other than Send and ExchangeRequest.
 Observer = Callable[[float, Node, Action], None]
+#: Called with (now, host, what) when a host is added, started, joins, crashes, restarts,
+#: leaves, stops, pauses or resumes.
+Lifecycle = Callable[[float, "Host", str], None]
 
-_DELIVER, _TICK, _EXCHANGE, _REPLY, _CALL = range(5)
+_DELIVER, _TICK, _EXCHANGE, _REPLY, _CALL, _RESUME = range(6)
+_TIME = struct.Struct(">d")
 
-
-@attrs.frozen(slots=True)
-class LinkFaults:
-    """Latency and loss applied to every datagram (and, for latency, every exchange)."""
-
-    latency: float = 0.001
-    jitter: float = 0.0
-    loss: float = 0.0
+#: Host states (truth, as the simulator knows it; nodes only learn it through the protocol).
+UP, CRASHED, STOPPED = "up", "crashed", "stopped"
 
 
 @attrs.define(slots=True, eq=False)
 class Host:
-    """One simulated process: its node and whether it is up."""
+    """One simulated process: its current node, whether it runs, and what it sent."""
 
     node: Node
-    up: bool = True
+    index: int = 0
+    #: ``up``, ``crashed`` (silent stop) or ``stopped`` (shut down after leaving).
+    status: str = UP
+    #: How many times the host was restarted; events of an earlier life are discarded.
+    life: int = 0
     wake: float | None = None
+    paused: bool = False
+    pause_token: int = 0
+    #: What arrived while paused: ("datagram", source, data), ("exchange", ...), ("reply", ...).
+    backlog: list[tuple[Any, ...]] = attrs.field(factory=list)
+    sent: int = 0
+    sent_bytes: int = 0
+    received: int = 0
+    received_bytes: int = 0
+    key: bytes = b""
+
+    @property
+    def up(self) -> bool:
+        """Running (possibly paused): not crashed and not stopped."""
+        return self.status == UP
 
 
 class SimNetwork:
-    """Nodes connected by a simulated lossy network, driven by a virtual clock."""
+    """Nodes connected by a simulated faulty network, driven by a virtual clock."""
 
-    def __init__(self, seed: int = 0, faults: LinkFaults | None = None) -> None:
-        self.rng = random.Random(seed)
+    def __init__(
+        self,
+        seed: int = 0,
+        faults: LinkFaults | None = None,
+        *,
+        exchange_timeout: float = 10.0,
+        backlog_limit: int = 4096,
+        trace: bool = True,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.rng = rng if rng is not None else random.Random(seed)
         self.faults = faults or LinkFaults()
+        self.exchange_timeout = exchange_timeout
+        self.backlog_limit = backlog_limit
+        self.trace = trace
         self.now = 0.0
         self.hosts: dict[Address, Host] = {}
         self.by_name: dict[str, Host] = {}
+        self.host_list: list[Host] = []
         self.observers: list[Observer] = []
-        self.delivered = 0
-        self.dropped = 0
+        self.lifecycle: list[Lifecycle] = []
+        #: Counters proving what happened: datagrams, drops by reason, every fault applied.
+        self.counts: dict[str, int] = {}
+        self.cuts: dict[int, Cut] = {}
+        self._links: dict[tuple[Address | None, Address | None], LinkFaults] = {}
+        self._cut_seq = 0
         self._heap: list[tuple[float, int, int, Any]] = []
         self._seq = 0
         self._digest = hashlib.sha256()
+        self._exchanges: dict[tuple[int, int, int], Host] = {}
+
+    # ----------------------------------------------------------------------------- queries
+
+    @property
+    def trace_digest(self) -> str:
+        """Hex digest of everything delivered, every action returned and every host fault."""
+        return self._digest.hexdigest()
+
+    @property
+    def delivered(self) -> int:
+        return self.counts.get("delivered", 0)
+
+    @property
+    def dropped(self) -> int:
+        """Datagrams that never reached a running node (lost, cut, or to a stopped host)."""
+        return sum(v for k, v in self.counts.items() if k.startswith("dropped."))
+
+    def host(self, node: Node | Address | str) -> Host:
+        """The host running ``node`` (or at that address, or with that name)."""
+        if isinstance(node, Node):
+            return self.hosts[node.address]
+        if isinstance(node, Address):
+            return self.hosts[node]
+        return self.by_name[node]
+
+    def pending_events(self) -> int:
+        """Events waiting in the heap (datagrams in flight, timers, scripted calls)."""
+        return len(self._heap)
 
     # --------------------------------------------------------------------------- building
 
     def add(self, node: Node) -> Host:
         """Attach ``node`` at its advertised address (not started: call ``start`` or ``join``)."""
-        host = Host(node)
+        if node.address in self.hosts:
+            raise ValueError(f"{node.address} is taken; use restart() to replace its node")
+        host = Host(node, index=len(self.host_list), key=str(node.address).encode())
         self.hosts[node.address] = host
         self.by_name[node.name] = host
+        self.host_list.append(host)
+        self._note(host, "add")
         return host
 
-    def start(self, node: Node, members: list[tuple[str, Address]] | None = None) -> None:
+    def start(self, node: Node, members: Iterable[tuple[str, Address]] | None = None) -> None:
         """Start ``node`` now, optionally knowing ``members`` already (a bootstrapped cluster)."""
-        self._carry(self.hosts[node.address], node.start(self.now, members or ()))
+        host = self.hosts[node.address]
+        actions = node.start(self.now, members if members is not None else ())
+        self._note(host, "start")
+        self._carry(host, actions)
 
-    def join(self, node: Node, seeds: list[Address]) -> None:
+    def join(self, node: Node, seeds: Sequence[Address]) -> None:
         """Make ``node`` join through ``seeds`` now."""
-        self._carry(self.hosts[node.address], node.join(seeds, self.now))
+        host = self.hosts[node.address]
+        actions = node.join(seeds, self.now)
+        self._note(host, "join")
+        self._carry(host, actions)
 
-    def leave(self, node: Node) -> None:
-        """Make ``node`` leave gracefully now (it keeps running so the news spreads)."""
-        self._carry(self.hosts[node.address], node.leave(self.now))
-
-    def crash(self, node: Node) -> None:
-        """Stop ``node`` silently: it neither sends nor receives from now on."""
-        self.hosts[node.address].up = False
+    def feed(self, node: Node, actions: Iterable[Action]) -> None:
+        """Carry out ``actions`` a caller got from ``node`` (``broadcast``, ``set_metadata``)."""
+        self._carry(self.hosts[node.address], list(actions))
 
     def at(self, when: float, call: Callable[[], None]) -> None:
         """Run ``call`` at virtual time ``when`` (scripted faults and operations)."""
-        self._push(when, _CALL, call)
+        self._push(max(when, self.now), _CALL, call)
 
-    @property
-    def trace_digest(self) -> str:
-        """Hex digest of everything delivered and every action returned so far."""
-        return self._digest.hexdigest()
+    # ----------------------------------------------------------------------- host faults
+
+    def crash(self, node: Node | Address | str) -> None:
+        """Stop a node silently: it neither sends nor receives from now on."""
+        host = self.host(node)
+        if host.status != UP:
+            return
+        host.status = CRASHED
+        self._drop_backlog(host)
+        self._count("crashes")
+        self._note(host, "crash")
+
+    def leave(self, node: Node | Address | str, linger: float | None = None) -> None:
+        """Make a node leave gracefully now; it keeps running for ``linger`` seconds (so the news
+        spreads), then stops.  ``None`` keeps it running."""
+        host = self.host(node)
+        if host.status != UP:
+            return
+        self._count("leaves")
+        self._note(host, "leave")
+        self._carry(host, host.node.leave(self.now))
+        if linger is not None:
+            life = host.life
+            self.at(self.now + linger, lambda: self._stop(host, life))
+
+    def restart(self, node: Node) -> Host:
+        """Replace the node at ``node.address`` by ``node`` (a new process with the same name
+        and address).  The old one is crashed first if it still runs.  Start or join the new
+        node next."""
+        host = self.hosts[node.address]
+        if node.name != host.node.name:
+            raise ValueError(f"restart keeps the name: {host.node.name!r}, not {node.name!r}")
+        if host.status == UP:
+            self.crash(host.node)
+        self.by_name.pop(host.node.name, None)
+        host.node = node
+        host.life += 1
+        host.status = UP
+        host.wake = None
+        host.paused = False
+        host.pause_token += 1
+        self.by_name[node.name] = host
+        self._count("restarts")
+        self._note(host, "restart")
+        return host
+
+    def pause(self, node: Node | Address | str, duration: float) -> None:
+        """Stop a node from handling anything for ``duration``; it then catches up, late."""
+        host = self.host(node)
+        if host.status != UP:
+            return
+        host.paused = True
+        host.pause_token += 1
+        self._count("pauses")
+        self._note(host, "pause")
+        self._push(self.now + duration, _RESUME, (host, host.life, host.pause_token))
+
+    def resume(self, node: Node | Address | str) -> None:
+        """End a pause now (no-op when the node is not paused)."""
+        host = self.host(node)
+        if host.paused:
+            self._resume(host)
+
+    # ----------------------------------------------------------------------- link faults
+
+    def partition(
+        self,
+        side_a: Iterable[Node | Address],
+        side_b: Iterable[Node | Address],
+        *,
+        both_ways: bool = True,
+    ) -> int:
+        """Cut traffic from ``side_a`` to ``side_b`` (and back unless ``both_ways`` is False).
+
+        Returns an id for :meth:`heal`.
+        """
+        a = frozenset(n.address if isinstance(n, Node) else n for n in side_a)
+        b = frozenset(n.address if isinstance(n, Node) else n for n in side_b)
+        self._cut_seq += 1
+        self.cuts[2 * self._cut_seq] = Cut(a, b)
+        if both_ways:
+            self.cuts[2 * self._cut_seq + 1] = Cut(b, a)
+        self._count("partitions")
+        self._note_text(f"partition {self._cut_seq} {len(a)}x{len(b)} {both_ways}")
+        return self._cut_seq
+
+    def heal(self, cut: int | None = None) -> None:
+        """Remove the cut ``cut`` (as returned by :meth:`partition`), or every cut."""
+        if cut is None:
+            self.cuts.clear()
+        else:
+            self.cuts.pop(2 * cut, None)
+            self.cuts.pop(2 * cut + 1, None)
+        self._count("heals")
+        self._note_text(f"heal {cut}")
+
+    def set_link(
+        self, source: Address | None, target: Address | None, faults: LinkFaults | None
+    ) -> None:
+        """Faults for datagrams from ``source`` to ``target`` (``None`` matches any address),
+        overriding :attr:`faults`; ``faults=None`` removes the override.  Lookup order: exact
+        pair, then source only, then target only, then the default."""
+        if faults is None:
+            self._links.pop((source, target), None)
+        else:
+            self._links[source, target] = faults
+        self._note_text(f"link {source} {target} {faults!r}")
+
+    def link_faults(self, source: Address, target: Address) -> LinkFaults:
+        """The faults that apply from ``source`` to ``target``."""
+        links = self._links
+        if links:
+            found = (
+                links.get((source, target))
+                or links.get((source, None))
+                or links.get((None, target))
+            )
+            if found is not None:
+                return found
+        return self.faults
+
+    def blocked(self, source: Address, target: Address) -> bool:
+        """Whether a cut stops traffic from ``source`` to ``target``."""
+        return any(cut.blocks(source, target) for cut in self.cuts.values())
 
     # ----------------------------------------------------------------------------- running
 
     def run_until(self, until: float) -> None:
         """Process events up to virtual time ``until``."""
         heap = self._heap
+        pop = heapq.heappop
         while heap and heap[0][0] <= until:
-            when, _, kind, payload = heapq.heappop(heap)
+            when, _, kind, payload = pop(heap)
             self.now = when
             if kind == _DELIVER:
                 self._deliver(*payload)
             elif kind == _TICK:
-                host = payload
-                if host.up and host.wake == when:
+                host, life = payload
+                if host.wake == when and host.life == life and host.status == UP:
                     host.wake = None
-                    self._carry(host, host.node.tick(when))
+                    if not host.paused:
+                        self._carry(host, host.node.tick(when))
             elif kind == _EXCHANGE:
                 self._exchange(*payload)
             elif kind == _REPLY:
                 self._reply(*payload)
+            elif kind == _RESUME:
+                host, life, token = payload
+                if host.life == life and host.pause_token == token and host.paused:
+                    self._resume(host)
             else:
                 payload()
         self.now = max(self.now, until)
@@ -123,58 +328,200 @@ class SimNetwork:
         self._seq += 1
         heapq.heappush(self._heap, (when, self._seq, kind, payload))
 
-    def _latency(self) -> float:
-        faults = self.faults
-        if faults.jitter:
-            return faults.latency + self.rng.random() * faults.jitter
-        return faults.latency
+    def _count(self, key: str, amount: int = 1) -> None:
+        self.counts[key] = self.counts.get(key, 0) + amount
+
+    def _note(self, host: Host, what: str) -> None:
+        if self.trace:
+            self._digest.update(_TIME.pack(self.now) + b" %s %s\n" % (host.key, what.encode()))
+        for hook in self.lifecycle:
+            hook(self.now, host, what)
+
+    def _note_text(self, text: str) -> None:
+        if self.trace:
+            self._digest.update(_TIME.pack(self.now) + b" " + text.encode() + b"\n")
 
     def _carry(self, host: Host, actions: list[Action]) -> None:
         node = host.node
-        digest = self._digest
         for action in actions:
             if isinstance(action, Send):
-                if self.faults.loss and self.rng.random() < self.faults.loss:
-                    self.dropped += 1
-                    continue
-                self._push(
-                    self.now + self._latency(), _DELIVER, (node.address, action.to, action.data)
-                )
+                self._transmit(host, action.to, action.data)
             elif isinstance(action, ExchangeRequest):
-                self._push(self.now + self._latency(), _EXCHANGE, (host, action))
+                self._request(host, action)
             else:
-                digest.update(f"{self.now!r} {node.name} {action!r}\n".encode())
+                if self.trace:
+                    self._digest.update(
+                        _TIME.pack(self.now) + f" {node.name} {action!r}\n".encode()
+                    )
                 for observer in self.observers:
                     observer(self.now, node, action)
+        if host.status != UP or host.node is not node:
+            return  # an observer crashed or replaced it meanwhile
         deadline = node.next_deadline()
         if deadline is not None and (host.wake is None or deadline < host.wake):
+            deadline = max(deadline, self.now)
             host.wake = deadline
-            self._push(deadline, _TICK, host)
+            self._push(deadline, _TICK, (host, host.life))
+
+    def _transmit(self, host: Host, to: Address, data: bytes) -> None:
+        source = host.node.address
+        counts = self.counts
+        host.sent += 1
+        host.sent_bytes += len(data)
+        counts["sent"] = counts.get("sent", 0) + 1
+        if self.cuts and self.blocked(source, to):
+            counts["dropped.partition"] = counts.get("dropped.partition", 0) + 1
+            return
+        faults = self.link_faults(source, to) if self._links else self.faults
+        rng = self.rng
+        if faults.loss and rng.random() < faults.loss:
+            counts["dropped.loss"] = counts.get("dropped.loss", 0) + 1
+            return
+        if not faults.damages:
+            self._push(self.now + faults.delay(rng), _DELIVER, (source, to, data))
+            return
+        copies = 1
+        if faults.duplicate and rng.random() < faults.duplicate:
+            copies = 2
+            self._count("duplicated")
+        for _ in range(copies):
+            payload = data
+            if faults.bitflip and rng.random() < faults.bitflip:
+                payload = corrupt(data, rng, truncate=False)
+                self._count("corrupted.bitflip")
+            elif faults.truncate and rng.random() < faults.truncate:
+                payload = corrupt(data, rng, truncate=True)
+                self._count("corrupted.truncate")
+            delay = faults.delay(rng)
+            if faults.reorder and rng.random() < faults.reorder:
+                delay += faults.reorder_delay * (1.0 + rng.random())
+                self._count("reordered")
+            self._push(self.now + delay, _DELIVER, (source, to, payload))
 
     def _deliver(self, source: Address, to: Address, data: bytes) -> None:
         host = self.hosts.get(to)
-        if host is None or not host.up:
-            self.dropped += 1
+        if host is None or host.status != UP:
+            self._count("dropped.down")
             return
-        self.delivered += 1
-        self._digest.update(f"{self.now!r} {source} {to} ".encode() + data + b"\n")
+        if host.paused:
+            if len(host.backlog) >= self.backlog_limit:
+                self._count("dropped.backlog_full")
+            else:
+                host.backlog.append(("datagram", source, data))
+                self._count("backlogged")
+            return
+        self._receive(host, source, data)
+
+    def _receive(self, host: Host, source: Address, data: bytes) -> None:
+        counts = self.counts
+        counts["delivered"] = counts.get("delivered", 0) + 1
+        host.received += 1
+        host.received_bytes += len(data)
+        if self.trace:
+            sender = self.hosts.get(source)
+            self._digest.update(
+                _TIME.pack(self.now)
+                + (sender.key if sender is not None else str(source).encode())
+                + host.key
+                + data
+            )
         self._carry(host, host.node.receive(data, source, self.now))
 
-    def _exchange(self, requester: Host, request: ExchangeRequest) -> None:
-        target = self.hosts.get(request.to)
-        if not requester.up:
-            return
-        if target is None or not target.up:
-            self._push(self.now + 1.0, _REPLY, (requester, request.exchange_id, None))
-            return
-        reply, actions = target.node.handle_exchange(request.data, self.now)
-        self._carry(target, actions)
-        self._push(self.now + self._latency(), _REPLY, (requester, request.exchange_id, reply))
+    # --------------------------------------------------------------------------- exchanges
 
-    def _reply(self, host: Host, exchange_id: int, reply: bytes | None) -> None:
-        if not host.up:
-            return
-        if reply is None:
-            self._carry(host, host.node.exchange_failed(exchange_id, "unreachable", self.now))
+    def _request(self, host: Host, request: ExchangeRequest) -> None:
+        key = (host.index, host.life, request.exchange_id)
+        self._exchanges[key] = host
+        self._count("exchanges")
+        source = host.node.address
+        latency = self.link_faults(source, request.to).delay(self.rng)
+        if self.cuts and (self.blocked(source, request.to) or self.blocked(request.to, source)):
+            self._count("exchanges.cut")  # the connection attempt times out
         else:
+            deadline = self.now + self.exchange_timeout
+            self._push(self.now + latency, _EXCHANGE, (key, request, deadline))
+        self._push(self.now + self.exchange_timeout, _REPLY, (key, None, "timeout"))
+
+    def _exchange(
+        self, key: tuple[int, int, int], request: ExchangeRequest, deadline: float
+    ) -> None:
+        target = self.hosts.get(request.to)
+        requester = self._exchanges.get(key)
+        if requester is None:
+            return
+        if target is None or target.status != UP:
+            latency = self.link_faults(request.to, requester.node.address).delay(self.rng)
+            self._push(self.now + latency, _REPLY, (key, None, "connection refused"))
+            return
+        if target.paused:
+            target.backlog.append(("exchange", key, request, deadline))
+            self._count("backlogged")
+            return
+        self._answer(target, requester, key, request)
+
+    def _answer(
+        self, target: Host, requester: Host, key: tuple[int, int, int], request: ExchangeRequest
+    ) -> None:
+        latency = self.link_faults(target.node.address, requester.node.address).delay(self.rng)
+        reply, actions = target.node.handle_exchange(request.data, self.now)
+        self._count("exchanges.answered")
+        self._carry(target, actions)
+        self._push(self.now + latency, _REPLY, (key, reply, "rejected"))
+
+    def _reply(self, key: tuple[int, int, int], reply: bytes | None, reason: str) -> None:
+        host = self._exchanges.get(key)
+        if host is None:
+            return  # answered already (this is the timeout) or the requester is gone
+        if host.status != UP or host.life != key[1]:
+            del self._exchanges[key]
+            return
+        if host.paused:
+            host.backlog.append(("reply", key, reply, reason))
+            return
+        del self._exchanges[key]
+        self._feed_reply(host, key[2], reply, reason)
+
+    def _feed_reply(self, host: Host, exchange_id: int, reply: bytes | None, reason: str) -> None:
+        if reply is None:
+            self._count("exchanges.failed")
+            self._carry(host, host.node.exchange_failed(exchange_id, reason, self.now))
+        else:
+            self._count("exchanges.completed")
             self._carry(host, host.node.exchange_reply(exchange_id, reply, self.now))
+
+    # ------------------------------------------------------------------------------ pauses
+
+    def _resume(self, host: Host) -> None:
+        host.paused = False
+        host.pause_token += 1
+        self._note(host, "resume")
+        backlog, host.backlog = host.backlog, []
+        for item in backlog:
+            if host.status != UP or host.paused:
+                break
+            kind = item[0]
+            if kind == "datagram":
+                self._receive(host, item[1], item[2])
+            elif kind == "exchange":
+                _, key, request, deadline = item
+                requester = self._exchanges.get(key)
+                if requester is not None and self.now < deadline:
+                    self._answer(host, requester, key, request)
+            else:
+                _, key, reply, reason = item
+                if self._exchanges.pop(key, None) is not None:
+                    self._feed_reply(host, key[2], reply, reason)
+        if host.status == UP and not host.paused:
+            self._carry(host, host.node.tick(self.now))
+
+    def _drop_backlog(self, host: Host) -> None:
+        if host.backlog:
+            self._count("dropped.down", len(host.backlog))
+            host.backlog = []
+        host.paused = False
+
+    def _stop(self, host: Host, life: int) -> None:
+        if host.life == life and host.status == UP:
+            host.status = STOPPED
+            self._drop_backlog(host)
+            self._note(host, "stop")
