@@ -40,7 +40,7 @@ from swimcore.awareness import Awareness
 from swimcore.config import Config
 from swimcore.dissemination import BroadcastQueue
 from swimcore.errors import ConfigError, DecodeError, StateError
-from swimcore.keyring import OVERHEAD, Keyring
+from swimcore.keyring import Keyring
 from swimcore.members import Member, MemberTable
 from swimcore.messages import (
     Ack,
@@ -64,6 +64,7 @@ from swimcore.messages import (
 from swimcore.suspicion import Suspicion, min_timeout
 from swimcore.timers import TimerHeap
 from swimcore.transitions import Verdict, judge
+from swimcore.wire import Wire, for_node
 
 MAX_INCARNATION = 2**64 - 1
 _SEQ_MASK = 2**32 - 1
@@ -140,7 +141,8 @@ class Node:
             raise ConfigError(f"incarnation must be within 0..2**64-1, got {incarnation}")
         self.config = config
         self._rng = seed if isinstance(seed, random.Random) else random.Random(seed)
-        self._header = codec.header(config.label)
+        self._wire = for_node(config, name, address, keyring, self._rng)
+        self._header = self._wire.header
         local = Member(name, address, incarnation, State.ALIVE, bytes(meta), 0.0)
         self._table = MemberTable(local, self._rng)
         self._queue = BroadcastQueue(config.max_broadcasts)
@@ -182,6 +184,11 @@ class Node:
     @property
     def incarnation(self) -> int:
         return self._table.local.incarnation
+
+    @property
+    def wire(self) -> Wire:
+        """The wire profile (``config.wire``) this node speaks; drivers frame exchanges with it."""
+        return self._wire
 
     @property
     def health(self) -> int:
@@ -289,10 +296,10 @@ class Node:
         if isinstance(request, DirectMessage):
             self._count("messages_received")
             self._out.append(MessageReceived(request.origin, request.payload, True))
-            reply = self._seal(codec.encode_exchange_ack(self.config.label))
+            reply = self._seal(self._wire.encode_exchange_ack(self.config.label))
         elif request is not None:
             self._merge(request)
-            reply = self._seal(codec.encode_push_pull(self._snapshot(join=False)))
+            reply = self._seal(self._wire.encode_push_pull(self._snapshot(join=False)))
             self._count("exchanges_answered")
         return reply, self._finish()
 
@@ -305,7 +312,7 @@ class Node:
             return self._finish()
         address, purpose, name = pending
         if purpose == _MESSAGE:
-            if codec.is_exchange_ack(self._open(data) or b"", self.config.label):
+            if self._wire.is_exchange_ack(self._open(data) or b"", self.config.label):
                 self._count("messages_delivered")
                 self._out.append(MessageDelivered(exchange_id, name))
             else:
@@ -372,7 +379,7 @@ class Node:
         version = (seen[1] + 1) if seen is not None else 1
         update = UserBroadcast(self.name, key, version, bytes(payload))
         self._user_seen[key] = (self.name, version)
-        self._queue.put(_USER_PREFIX + key, codec.encode_update(update), user=True)
+        self._queue.put(_USER_PREFIX + key, self._wire.encode_update(update), user=True)
         return self._finish()
 
     def send_message(
@@ -396,7 +403,7 @@ class Node:
             raise ConfigError(f"message exceeds max_exchange_bytes ({len(payload)} bytes)")
         self._begin(now)
         if reliable:
-            data = codec.encode_direct_message(
+            data = self._wire.encode_direct_message(
                 DirectMessage(self.config.label, self.name, bytes(payload))
             )
             self._request(member.address, _MESSAGE, data, name)
@@ -461,16 +468,14 @@ class Node:
 
     def _send(self, to: Address, message: Message, extra: Sequence[bytes] = ()) -> None:
         """Send ``message`` with as many queued updates as fit (``extra`` ones go first)."""
-        body = codec.encode_message(message)
-        space = self.config.max_packet - len(self._header) - len(body) - 1
-        if self._keyring is not None:
-            space -= OVERHEAD
+        body = self._wire.encode_message(message)
+        space = self.config.max_packet - len(self._header) - len(body) - self._wire.overhead
         first = list(extra)
         space -= sum(map(len, first))
         updates = first + self._queue.take(
-            space, self._retransmit_limits(), codec.MAX_UPDATES - len(first)
+            space, self._retransmit_limits(), self._wire.MAX_UPDATES - len(first)
         )
-        data = self._seal(codec.assemble(self._header, body, updates))
+        data = self._seal(self._wire.assemble(self._header, body, updates))
         kind = type(message).__name__.lower()
         self._count("packets_sent")
         self._count("bytes_sent", len(data))
@@ -485,15 +490,11 @@ class Node:
     # ----------------------------------------------------------------------------- receive
 
     def _seal(self, data: bytes) -> bytes:
-        if self._keyring is None:
-            return data
-        return self._keyring.seal(data, self.config.label, self._rng)
+        return self._wire.seal(data)
 
     def _open(self, data: bytes) -> bytes | None:
         """The plaintext of a received payload, or ``None`` (counted) if it fails to open."""
-        if self._keyring is None:
-            return data
-        plain = self._keyring.open(data, self.config.label)
+        plain = self._wire.open(data)
         if plain is None:
             self._count("dropped.auth_failed")
         return plain
@@ -508,14 +509,14 @@ class Node:
         data = opened
         if not data.startswith(self._header):
             try:
-                codec.read_label(data)
+                self._wire.read_label(data)
             except DecodeError:
                 self._count("dropped.malformed")
             else:
                 self._count("dropped.foreign_label")
             return
         try:
-            packet = codec.decode_packet(data)
+            packet = self._wire.decode_packet(data)
         except DecodeError:
             self._count("dropped.malformed")
             return
@@ -621,7 +622,8 @@ class Node:
         buddy = []
         if target.state is State.SUSPECT and self.config.lifeguard_buddy:
             # Lifeguard's buddy system: tell the suspect it is suspected, so it refutes at once.
-            buddy.append(codec.encode_update(Suspect(target.name, target.incarnation, self.name)))
+            suspect = Suspect(target.name, target.incarnation, self.name)
+            buddy.append(self._wire.encode_update(suspect))
             self._count("buddy_probes")
         self._send(target.address, Ping(seq, target.name, self.name), extra=buddy)
         self._timers.schedule(
@@ -721,7 +723,7 @@ class Node:
             )
 
     def _request_exchange(self, to: Address, *, join: bool) -> None:
-        data = codec.encode_push_pull(self._snapshot(join=join))
+        data = self._wire.encode_push_pull(self._snapshot(join=join))
         self._request(to, _JOIN if join else _SYNC, data, "")
 
     def _request(self, to: Address, purpose: int, data: bytes, name: str) -> None:
@@ -743,7 +745,7 @@ class Node:
     # ------------------------------------------------------------------------ state changes
 
     def _enqueue(self, name: str, update: Update) -> None:
-        self._queue.put(name, codec.encode_update(update))
+        self._queue.put(name, self._wire.encode_update(update))
 
     def _queue_local_alive(self) -> None:
         local = self._table.local
@@ -835,7 +837,7 @@ class Node:
         if len(self._corrections) < 4:
             self._count("corrections_sent")
             self._corrections.append(
-                codec.encode_update(
+                self._wire.encode_update(
                     Alive(member.name, member.address, member.incarnation, member.meta)
                 )
             )
@@ -893,7 +895,7 @@ class Node:
             self._count("dropped.broadcast_limit")
             return
         self._user_seen[update.key] = (update.origin, update.version)
-        self._queue.put(_USER_PREFIX + update.key, codec.encode_update(update), user=True)
+        self._queue.put(_USER_PREFIX + update.key, self._wire.encode_update(update), user=True)
         self._out.append(BroadcastReceived(update.origin, update.key, update.payload))
 
     def _start_suspicion(self, member: Member, by: str) -> None:
@@ -978,7 +980,7 @@ class Node:
             return None
         data = opened
         try:
-            snapshot = codec.decode_exchange(data)
+            snapshot = self._wire.decode_exchange(data)
         except DecodeError:
             self._count("dropped.malformed_exchange")
             return None
