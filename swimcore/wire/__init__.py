@@ -13,7 +13,7 @@ A node speaks one profile, named by ``Config.wire``:
 
 A profile offers the operations the node needs, under the names of :mod:`swimcore.codec`'s
 functions, so the node is written once for all of them: ``header``, ``encode_message``,
-``encode_update``, ``assemble`` (a whole datagram, sealed), ``MAX_UPDATES``, ``read_label``,
+``encode_update``, ``assemble`` (a whole datagram), ``MAX_UPDATES``, ``read_label``,
 ``decode_packet``, ``encode_push_pull``, ``encode_direct_message``, ``decode_exchange``,
 ``encode_exchange_ack``, ``is_exchange_ack``; plus ``overhead`` (bytes a datagram carries
 beyond its header, message and updates), ``seal``/``open`` (the keyring's envelope, where the
@@ -142,7 +142,7 @@ class NativeWire:
         return codec.encode_update(update)
 
     def assemble(self, prefix: bytes, message: bytes, updates: Iterable[bytes]) -> bytes:
-        return self.seal(codec.assemble(prefix, message, updates))
+        return codec.assemble(prefix, message, updates)
 
     def read_label(self, data: bytes) -> str:
         return codec.read_label(data)
