@@ -171,7 +171,9 @@ def parse_udp_stats(snmp: str) -> dict[str, int]:
 class MemberProcess:
     """``tests/netns/member.py`` in a child process (inside a namespace when ``prefix`` says)."""
 
-    def __init__(self, args: Sequence[str], prefix: Sequence[str] = (), label: str = "") -> None:
+    def __init__(
+        self, args: Sequence[str], prefix: Sequence[str] = (), label: str = "", wait: bool = True
+    ) -> None:
         self.label = label
         command = [*prefix, sys.executable, str(HERE / "member.py"), *args]
         self.proc = subprocess.Popen(
@@ -192,10 +194,17 @@ class MemberProcess:
         ]
         for thread in self._threads:
             thread.start()
+        self.name = self.address = ""
+        self.pid = 0
+        if wait:
+            self.wait_ready()
+
+    def wait_ready(self) -> None:
+        """Wait for the process to bind and start (``name``, ``address``, ``pid`` are set)."""
         ready = self._reply("ready", timeout=30.0)["ready"]
-        self.name: str = ready["name"]
-        self.address: str = ready["address"]
-        self.pid: int = ready["pid"]
+        self.name = ready["name"]
+        self.address = ready["address"]
+        self.pid = ready["pid"]
 
     def _read(self) -> None:
         assert self.proc.stdout is not None
