@@ -1,0 +1,148 @@
+"""The asyncio driver's own bounds on real sockets: reliable exchanges, pressed from outside.
+
+A hostile peer on the TCP side can announce a huge frame, open connections and send nothing,
+or open more connections than the driver serves at once.  Each is refused and counted
+(``driver.dropped.exchange_oversized``, ``..._timeout``, ``..._busy``), the member keeps
+serving honest exchanges afterwards, and the process's traced memory does not grow with the
+number of hostile connections.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import struct
+import tracemalloc
+
+from swimcore import Address, Config, codec
+from swimcore.messages import MemberState, PushPull, State
+from transports import _driver_common as common
+from transports.aio import AsyncioMember
+from transports.framing import frame
+
+FAST = Config.local(probe_interval=0.2, probe_timeout=0.1, max_exchange_bytes=64 * 1024)
+
+
+async def _eventually(check: object, timeout: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not check():  # type: ignore[operator]
+        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.02)
+
+
+async def _exchange(member: AsyncioMember, payload: bytes) -> bytes:
+    """One honest exchange: send a framed snapshot, read the framed reply."""
+    reader, writer = await asyncio.open_connection(str(member.address.ip), member.address.port)
+    try:
+        writer.write(frame(payload))
+        await writer.drain()
+        (length,) = struct.unpack(">I", await reader.readexactly(4))
+        return await reader.readexactly(length)
+    finally:
+        writer.close()
+        await writer.wait_closed()
+
+
+def _snapshot(rows: int = 1, meta: int = 0) -> bytes:
+    members = tuple(
+        MemberState(f"s{i}", Address("127.0.0.1", 20000 + i), 0, State.ALIVE, bytes(meta))
+        for i in range(rows)
+    )
+    return codec.encode_push_pull(PushPull("", False, members))
+
+
+def test_an_announced_frame_over_max_exchange_bytes_is_refused_unread() -> None:
+    async def main() -> dict[str, int]:
+        async with AsyncioMember(FAST, leave_on_exit=False) as member:
+            for _ in range(5):
+                reader, writer = await asyncio.open_connection(
+                    str(member.address.ip), member.address.port
+                )
+                writer.write(struct.pack(">I", FAST.max_exchange_bytes + 1))
+                await writer.drain()
+                assert await reader.read() == b"", "the member closed without reading on"
+                writer.close()
+                await writer.wait_closed()
+            reply = await _exchange(member, _snapshot())
+            assert codec.decode_push_pull(reply).members
+            return member.counters()
+
+    counters = asyncio.run(main())
+    assert counters["driver.dropped.exchange_oversized"] == 5
+    assert counters["driver.exchange.served_in"] == 1
+
+
+def test_a_silent_connection_is_cut_after_the_exchange_timeout() -> None:
+    async def main() -> dict[str, int]:
+        async with AsyncioMember(FAST, exchange_timeout=0.3, leave_on_exit=False) as member:
+            reader, writer = await asyncio.open_connection(
+                str(member.address.ip), member.address.port
+            )
+            writer.write(b"\x00\x00")  # half a header, then nothing
+            await writer.drain()
+            assert await asyncio.wait_for(reader.read(), timeout=10.0) == b""
+            writer.close()
+            await writer.wait_closed()
+            return member.counters()
+
+    counters = asyncio.run(main())
+    assert counters["driver.dropped.exchange_timeout"] == 1
+
+
+def test_connections_past_the_inbound_limit_are_refused_and_memory_stays_flat() -> None:
+    limit = common.MAX_INBOUND_EXCHANGES
+
+    async def main() -> tuple[dict[str, int], list[int]]:
+        async with AsyncioMember(FAST, exchange_timeout=30.0, leave_on_exit=False) as member:
+            host, port = str(member.address.ip), member.address.port
+            idle = [await asyncio.open_connection(host, port) for _ in range(limit)]
+            # White-box: wait until the driver really holds ``limit`` connections open.
+            await _eventually(lambda: member._inbound == limit)
+            assert member.counters().get("driver.dropped.exchange_busy", 0) == 0
+            sizes = []
+            tracemalloc.start()
+            try:
+                for _ in range(4):
+                    extra = [await asyncio.open_connection(host, port) for _ in range(50)]
+                    for reader, writer in extra:
+                        assert await asyncio.wait_for(reader.read(), 10.0) == b""
+                        writer.close()
+                        await writer.wait_closed()
+                    gc.collect()
+                    sizes.append(tracemalloc.get_traced_memory()[0])
+            finally:
+                tracemalloc.stop()
+            for _, writer in idle:
+                writer.close()
+                await writer.wait_closed()
+            await _eventually(lambda: member._inbound == 0)
+            reply = await _exchange(member, _snapshot())  # honest service resumes
+            assert codec.decode_push_pull(reply).members
+            return member.counters(), sizes
+
+    counters, sizes = asyncio.run(main())
+    assert counters["driver.dropped.exchange_busy"] == 200
+    assert max(sizes) - sizes[0] < 256 * 1024, f"traced memory grew: {sizes}"
+
+
+def test_a_snapshot_over_the_bound_in_a_valid_frame_is_refused_by_the_node() -> None:
+    """A frame under the driver's limit still holds a snapshot the node checks itself."""
+    config = Config.local(max_exchange_bytes=4096)
+
+    async def main() -> dict[str, int]:
+        async with AsyncioMember(config, leave_on_exit=False) as member:
+            reply = await _exchange(member, _snapshot(rows=3))
+            assert reply
+            reader, writer = await asyncio.open_connection(
+                str(member.address.ip), member.address.port
+            )
+            writer.write(frame(_snapshot(rows=30, meta=200)))  # > 4096 bytes: frame refused
+            await writer.drain()
+            assert await reader.read() == b""
+            writer.close()
+            await writer.wait_closed()
+            return member.counters()
+
+    counters = asyncio.run(main())
+    assert counters["driver.dropped.exchange_oversized"] == 1
+    assert counters["members"] == 1 + 3
