@@ -61,6 +61,7 @@ from swimcore.messages import (
     UserBroadcast,
     UserMessage,
 )
+from swimcore.roster import Roster, RosterTable
 from swimcore.suspicion import Suspicion, min_timeout
 from swimcore.timers import TimerHeap
 from swimcore.transitions import Verdict, judge
@@ -247,9 +248,15 @@ class Node:
     def start(self, now: float, members: Iterable[tuple[str, Address]] = ()) -> list[Action]:
         """Start the timers; ``members`` are peers known to be alive (a bootstrapped cluster).
 
-        Idempotent: a second call only adds the given members.
+        Idempotent: a second call only adds the given members.  A :class:`Roster` given to a
+        node that knows no one yet is shared, not copied (how a simulator fits 10,000 nodes).
         """
         self._begin(now)
+        if isinstance(members, Roster) and len(self._table) == 1:
+            self._table = RosterTable(self._table.local, self._rng, members)
+            if members.best is not None:
+                self._consider_leader(self._table.get(members.best))
+            return self._finish()
         for name, address in members:
             if name != self.name and name not in self._table:
                 self._table.add(Member(name, address, 0, State.ALIVE, b"", now))
@@ -259,12 +266,18 @@ class Node:
     def join(self, seeds: Sequence[Address], now: float) -> list[Action]:
         """Join the group through ``seeds`` (the node's own address among them is skipped).
 
-        One full-state exchange per seed is requested; while the node knows no one else it
-        retries them every ``join_retry_interval``.
+        One full-state exchange per seed is requested, even when the node is already in a group;
+        while the node knows no one else it retries them every ``join_retry_interval``.
         """
         self._begin(now)
         self._seeds = [s for s in seeds if s != self.address]
-        self._request_joins()
+        if self._table.live_peers and not self._leaving:
+            # Already in a group: contact each seed once anyway, so groups that formed apart
+            # (for example through a discovery store) merge.
+            for seed in self._seeds:
+                self._request_exchange(seed, join=True)
+        else:
+            self._request_joins()
         return self._finish()
 
     def tick(self, now: float) -> list[Action]:
@@ -921,7 +934,6 @@ class Node:
 
     def _confirm(self, member: Member, update: Suspect) -> None:
         suspicion = self._suspicions.get(member.name)
-        member.incarnation = max(member.incarnation, update.incarnation)
         if suspicion is None or not update.by:
             return
         if update.by == self.name:
@@ -961,7 +973,8 @@ class Node:
                     best is None or candidate.address.leader_key() > best.address.leader_key()
                 ):
                     best = candidate
-            self._set_leader(best)
+            # The table's own record, not a shared one (see RosterTable).
+            self._set_leader(self._table.get(best.name) if best is not None else None)
 
     def _set_leader(self, member: Member | None) -> None:
         if member is not self._leader:

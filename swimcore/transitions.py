@@ -1,10 +1,11 @@
 """Every rule for how news changes a member's state, in one table.
 
-The table maps (current state, kind of news) to the incarnation test the news must pass and
-the state it leads to.  Rules follow SWIM and memberlist: alive news beats anything only with a
-strictly higher incarnation; suspect, dead and left news beat an alive or suspect member at an
-equal or higher incarnation; dead and left are final for their incarnation.  News about the
-local node itself is not judged here: the node refutes it (see ``Node``).
+The table maps (current state, kind of news) to what to do when the news carries the
+incarnation already known and when it carries a higher one; older news is always ignored.
+Rules follow SWIM and memberlist: alive news beats anything only with a strictly higher
+incarnation; suspect, dead and left news beat an alive or suspect member at an equal or higher
+incarnation; dead and left are final for their incarnation.  News about the local node itself
+is not judged here: the node refutes it (see ``Node``).
 """
 
 from __future__ import annotations
@@ -12,14 +13,6 @@ from __future__ import annotations
 import enum
 
 from swimcore.messages import State
-
-
-class Test(enum.Enum):
-    """How the news' incarnation must compare with the one known."""
-
-    NEWER = ">"
-    SAME_OR_NEWER = ">="
-    NEVER = "never"
 
 
 class Verdict(enum.Enum):
@@ -30,40 +23,42 @@ class Verdict(enum.Enum):
     CONFIRM = "confirm"  # another member confirms a suspicion already held
 
 
-#: (current state, news state) -> (test, verdict when it passes)
-TABLE: dict[tuple[State, State], tuple[Test, Verdict]] = {
-    (State.ALIVE, State.ALIVE): (Test.NEWER, Verdict.APPLY),
-    (State.ALIVE, State.SUSPECT): (Test.SAME_OR_NEWER, Verdict.APPLY),
-    (State.ALIVE, State.DEAD): (Test.SAME_OR_NEWER, Verdict.APPLY),
-    (State.ALIVE, State.LEFT): (Test.SAME_OR_NEWER, Verdict.APPLY),
-    (State.SUSPECT, State.ALIVE): (Test.NEWER, Verdict.APPLY),
-    (State.SUSPECT, State.SUSPECT): (Test.SAME_OR_NEWER, Verdict.CONFIRM),
-    (State.SUSPECT, State.DEAD): (Test.SAME_OR_NEWER, Verdict.APPLY),
-    (State.SUSPECT, State.LEFT): (Test.SAME_OR_NEWER, Verdict.APPLY),
-    (State.DEAD, State.ALIVE): (Test.NEWER, Verdict.APPLY),
-    (State.DEAD, State.SUSPECT): (Test.NEVER, Verdict.IGNORE),
-    (State.DEAD, State.DEAD): (Test.NEVER, Verdict.IGNORE),
-    (State.DEAD, State.LEFT): (Test.NEWER, Verdict.APPLY),
-    (State.LEFT, State.ALIVE): (Test.NEWER, Verdict.APPLY),
-    (State.LEFT, State.SUSPECT): (Test.NEVER, Verdict.IGNORE),
-    (State.LEFT, State.DEAD): (Test.NEVER, Verdict.IGNORE),
-    (State.LEFT, State.LEFT): (Test.NEVER, Verdict.IGNORE),
+_ = Verdict.IGNORE
+APPLY, CONFIRM = Verdict.APPLY, Verdict.CONFIRM
+
+#: (current state, news state) -> (verdict at the known incarnation, verdict at a higher one).
+#: News at a lower incarnation than the one known is always ignored.
+TABLE: dict[tuple[State, State], tuple[Verdict, Verdict]] = {
+    (State.ALIVE, State.ALIVE): (_, APPLY),
+    (State.ALIVE, State.SUSPECT): (APPLY, APPLY),
+    (State.ALIVE, State.DEAD): (APPLY, APPLY),
+    (State.ALIVE, State.LEFT): (APPLY, APPLY),
+    (State.SUSPECT, State.ALIVE): (_, APPLY),
+    # A suspicion at a higher incarnation means the member refuted the one we hold (news we
+    # missed) and was suspected again: it starts a new suspicion, it does not confirm the old.
+    (State.SUSPECT, State.SUSPECT): (CONFIRM, APPLY),
+    (State.SUSPECT, State.DEAD): (APPLY, APPLY),
+    (State.SUSPECT, State.LEFT): (APPLY, APPLY),
+    (State.DEAD, State.ALIVE): (_, APPLY),
+    (State.DEAD, State.SUSPECT): (_, _),
+    (State.DEAD, State.DEAD): (_, _),
+    (State.DEAD, State.LEFT): (_, APPLY),
+    (State.LEFT, State.ALIVE): (_, APPLY),
+    (State.LEFT, State.SUSPECT): (_, _),
+    (State.LEFT, State.DEAD): (_, _),
+    (State.LEFT, State.LEFT): (_, _),
 }
 
 
 def judge(current: State, known: int, news: State, incarnation: int) -> Verdict:
     """The verdict on news of state ``news`` at ``incarnation`` about a member known at
     ``known`` in state ``current``."""
-    test, verdict = TABLE[current, news]
-    if test is Test.NEWER and incarnation > known:
-        return verdict
-    if test is Test.SAME_OR_NEWER and incarnation >= known:
-        return verdict
-    return Verdict.IGNORE
+    if incarnation < known:
+        return Verdict.IGNORE
+    same, newer = TABLE[current, news]
+    return same if incarnation == known else newer
 
 
 def legal(before: State, after: State) -> bool:
     """Whether a member may move from ``before`` to ``after`` (for invariant checkers)."""
-    if before is after:
-        return True
-    return TABLE[before, after][1] is Verdict.APPLY
+    return before is after or Verdict.APPLY in TABLE[before, after]

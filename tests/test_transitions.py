@@ -15,7 +15,6 @@ import pytest
 
 from swimcore.messages import State
 from swimcore.transitions import TABLE, Verdict, judge, legal
-from swimcore.transitions import Test as IncarnationTest
 
 A, S, D, L = State.ALIVE, State.SUSPECT, State.DEAD, State.LEFT
 
@@ -26,7 +25,7 @@ EXPECTED: dict[tuple[State, State], tuple[Verdict, Verdict, Verdict]] = {
     (A, D): (Verdict.IGNORE, Verdict.APPLY, Verdict.APPLY),
     (A, L): (Verdict.IGNORE, Verdict.APPLY, Verdict.APPLY),
     (S, A): (Verdict.IGNORE, Verdict.IGNORE, Verdict.APPLY),
-    (S, S): (Verdict.IGNORE, Verdict.CONFIRM, Verdict.CONFIRM),
+    (S, S): (Verdict.IGNORE, Verdict.CONFIRM, Verdict.APPLY),
     (S, D): (Verdict.IGNORE, Verdict.APPLY, Verdict.APPLY),
     (S, L): (Verdict.IGNORE, Verdict.APPLY, Verdict.APPLY),
     (D, A): (Verdict.IGNORE, Verdict.IGNORE, Verdict.APPLY),
@@ -63,9 +62,10 @@ def test_rule_far_from_known(current: State, news: State) -> None:
 
 @pytest.mark.parametrize(("current", "news"), sorted(TABLE), ids=lambda s: s.name.lower())
 def test_table_entry_is_consistent(current: State, news: State) -> None:
-    test, verdict = TABLE[current, news]
-    assert (test is IncarnationTest.NEVER) == (verdict is Verdict.IGNORE)
-    assert (verdict is Verdict.CONFIRM) == (current is news is S)
+    same, newer = TABLE[current, news]
+    assert newer is not Verdict.CONFIRM, "a higher incarnation is never a mere confirmation"
+    assert (same is Verdict.CONFIRM) == (current is news is S)
+    assert same is Verdict.IGNORE or newer is Verdict.APPLY, "what wins when equal wins above"
 
 
 @pytest.mark.parametrize("news", [S, D, L])
@@ -90,7 +90,8 @@ def test_equal_incarnation_alive_does_not_override_suspect() -> None:
 
 def test_suspect_news_confirms_a_held_suspicion_and_never_revives() -> None:
     assert judge(S, 5, S, 5) is Verdict.CONFIRM
-    assert judge(S, 5, S, 9) is Verdict.CONFIRM
+    # Suspected again after a refutation this node missed: a new suspicion, a new timer.
+    assert judge(S, 5, S, 9) is Verdict.APPLY
     assert judge(D, 5, S, 9) is Verdict.IGNORE
 
 
