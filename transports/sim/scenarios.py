@@ -9,6 +9,8 @@ latency of the real crashes.
 
 from __future__ import annotations
 
+import functools
+
 import attrs
 
 from swimcore import Config
@@ -71,11 +73,11 @@ def stalled_cluster_trial(seed: int, config: Config, scenario: StallScenario) ->
         cluster.apply(Pause(index, length))
         gap = length + rng.uniform(scenario.run_min, scenario.run_max)
         if cluster.now + gap < end:
-            cluster.net.at(cluster.now + gap, lambda: stall(index))
+            cluster.net.at(cluster.now + gap, functools.partial(stall, index))
 
     for index in stalled:
         first = rng.uniform(0.0, scenario.stall_max)
-        cluster.net.at(first, lambda index=index: stall(index))
+        cluster.net.at(first, functools.partial(stall, index))
     span = max(1.0, end - scenario.warmup - 40.0)
     plan = sorted(
         (scenario.warmup + rng.uniform(0.0, span), index) for index in doomed
