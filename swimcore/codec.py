@@ -53,12 +53,18 @@ PING, INDIRECT_PING, ACK, NACK, GOSSIP, USER_MESSAGE = 1, 2, 3, 4, 5, 6
 PUSH_PULL, DIRECT_MESSAGE, EXCHANGE_ACK = 16, 17, 18
 # Update kinds.
 U_ALIVE, U_SUSPECT, U_DEAD, U_LEFT, U_USER = 1, 2, 3, 4, 5
+_TAG_ALIVE, _TAG_SUSPECT, _TAG_DEAD, _TAG_LEFT, _TAG_USER = (
+    bytes((kind,)) for kind in (U_ALIVE, U_SUSPECT, U_DEAD, U_LEFT, U_USER)
+)
 
 _U8 = struct.Struct(">B")
 _U16 = struct.Struct(">H")
 _U32 = struct.Struct(">I")
 _U64 = struct.Struct(">Q")
 _PORT = _U16
+_KIND_U32 = struct.Struct(">BI")
+_U64_U16 = struct.Struct(">QH")
+_U64_U8_U16 = struct.Struct(">QBH")
 
 MESSAGE_NAMES = {
     PING: "ping",
@@ -77,7 +83,7 @@ def _str(text: str) -> bytes:
     raw = text.encode()
     if len(raw) > MAX_NAME_BYTES:
         raise ValueError(f"string of {len(raw)} bytes exceeds {MAX_NAME_BYTES}: {text[:40]!r}")
-    return _U8.pack(len(raw)) + raw
+    return bytes((len(raw),)) + raw
 
 
 def _blob(data: bytes) -> bytes:
@@ -87,7 +93,8 @@ def _blob(data: bytes) -> bytes:
 
 
 def _addr(address: Address) -> bytes:
-    return _U8.pack(address.ip.version) + address.ip.packed + _PORT.pack(address.port)
+    ip = address.ip
+    return b"".join((bytes((ip.version,)), ip.packed, _PORT.pack(address.port)))
 
 
 def header(label: str) -> bytes:
@@ -97,20 +104,21 @@ def header(label: str) -> bytes:
 
 def encode_message(message: Message) -> bytes:
     """Kind byte and body of a primary message."""
-    if isinstance(message, Ping):
-        return bytes((PING,)) + _U32.pack(message.seq) + _str(message.target) + _str(message.source)
     if isinstance(message, Ack):
-        return bytes((ACK,)) + _U32.pack(message.seq)
+        return _KIND_U32.pack(ACK, message.seq)
+    if isinstance(message, Ping):
+        return _KIND_U32.pack(PING, message.seq) + _str(message.target) + _str(message.source)
     if isinstance(message, Nack):
-        return bytes((NACK,)) + _U32.pack(message.seq)
+        return _KIND_U32.pack(NACK, message.seq)
     if isinstance(message, IndirectPing):
-        return (
-            bytes((INDIRECT_PING,))
-            + _U32.pack(message.seq)
-            + _str(message.target)
-            + _addr(message.address)
-            + _str(message.source)
-            + bytes((1 if message.want_nack else 0,))
+        return b"".join(
+            (
+                _KIND_U32.pack(INDIRECT_PING, message.seq),
+                _str(message.target),
+                _addr(message.address),
+                _str(message.source),
+                b"\x01" if message.want_nack else b"\x00",
+            )
         )
     if isinstance(message, UserMessage):
         return bytes((USER_MESSAGE,)) + _str(message.origin) + _blob(message.payload)
@@ -120,32 +128,36 @@ def encode_message(message: Message) -> bytes:
 def encode_update(update: Update) -> bytes:
     """Kind byte and body of one piggybacked update."""
     if isinstance(update, Alive):
-        return (
-            bytes((U_ALIVE,))
-            + _str(update.name)
-            + _addr(update.address)
-            + _U64.pack(update.incarnation)
-            + _blob(update.meta)
+        meta = update.meta
+        if len(meta) > MAX_BLOB_BYTES:
+            raise ValueError(f"blob of {len(meta)} bytes exceeds {MAX_BLOB_BYTES}")
+        return b"".join(
+            (
+                _TAG_ALIVE,
+                _str(update.name),
+                _addr(update.address),
+                _U64_U16.pack(update.incarnation, len(meta)),
+                meta,
+            )
         )
     if isinstance(update, Suspect):
-        return (
-            bytes((U_SUSPECT,))
-            + _str(update.name)
-            + _U64.pack(update.incarnation)
-            + _str(update.by)
+        return b"".join(
+            (_TAG_SUSPECT, _str(update.name), _U64.pack(update.incarnation), _str(update.by))
         )
     if isinstance(update, Dead):
-        return (
-            bytes((U_DEAD,)) + _str(update.name) + _U64.pack(update.incarnation) + _str(update.by)
+        return b"".join(
+            (_TAG_DEAD, _str(update.name), _U64.pack(update.incarnation), _str(update.by))
         )
     if isinstance(update, Left):
-        return bytes((U_LEFT,)) + _str(update.name) + _U64.pack(update.incarnation)
-    return (
-        bytes((U_USER,))
-        + _str(update.origin)
-        + _str(update.key)
-        + _U64.pack(update.version)
-        + _blob(update.payload)
+        return _TAG_LEFT + _str(update.name) + _U64.pack(update.incarnation)
+    return b"".join(
+        (
+            _TAG_USER,
+            _str(update.origin),
+            _str(update.key),
+            _U64.pack(update.version),
+            _blob(update.payload),
+        )
     )
 
 
@@ -187,132 +199,176 @@ def encode_push_pull(snapshot: PushPull) -> bytes:
 
 
 # Decoding -----------------------------------------------------------------------------------
+#
+# Each reader takes the bytes and a position and returns (value, next position), checking the
+# length of every field against what remains before touching it.
 
 
-class _Reader:
-    """A cursor over received bytes that checks every length before using it."""
-
-    __slots__ = ("data", "pos")
-
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-        self.pos = 0
-
-    def take(self, n: int) -> bytes:
-        end = self.pos + n
-        if end > len(self.data):
-            raise DecodeError("truncated")
-        chunk = self.data[self.pos : end]
-        self.pos = end
-        return chunk
-
-    def u8(self) -> int:
-        if self.pos >= len(self.data):
-            raise DecodeError("truncated")
-        value = self.data[self.pos]
-        self.pos += 1
-        return value
-
-    def u16(self) -> int:
-        return int(_U16.unpack(self.take(2))[0])
-
-    def u32(self) -> int:
-        return int(_U32.unpack(self.take(4))[0])
-
-    def u64(self) -> int:
-        return int(_U64.unpack(self.take(8))[0])
-
-    def string(self) -> str:
-        raw = self.take(self.u8())
-        try:
-            return raw.decode()
-        except UnicodeDecodeError:
-            raise DecodeError("string is not UTF-8") from None
-
-    def blob(self) -> bytes:
-        return self.take(self.u16())
-
-    def address(self) -> Address:
-        family = self.u8()
-        if family == 4:
-            ip: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.IPv4Address(self.take(4))
-        elif family == 6:
-            ip = ipaddress.IPv6Address(self.take(16))
-        else:
-            raise DecodeError(f"unknown address family {family}")
-        return Address(ip, self.u16())
-
-    def done(self) -> None:
-        if self.pos != len(self.data):
-            raise DecodeError("trailing bytes")
+def _truncated() -> DecodeError:
+    return DecodeError("truncated")
 
 
-def _read_header(reader: _Reader) -> str:
-    if reader.take(2) != MAGIC:
-        raise DecodeError("bad magic")
-    version = reader.u8()
+def _text(data: bytes, pos: int) -> tuple[str, int]:
+    if pos >= len(data):
+        raise _truncated()
+    end = pos + 1 + data[pos]
+    if end > len(data):
+        raise _truncated()
+    try:
+        return data[pos + 1 : end].decode(), end
+    except UnicodeDecodeError:
+        raise DecodeError("string is not UTF-8") from None
+
+
+def _blob_at(data: bytes, pos: int) -> tuple[bytes, int]:
+    if pos + 2 > len(data):
+        raise _truncated()
+    end = pos + 2 + (data[pos] << 8 | data[pos + 1])
+    if end > len(data):
+        raise _truncated()
+    return data[pos + 2 : end], end
+
+
+def _u32_at(data: bytes, pos: int) -> tuple[int, int]:
+    if pos + 4 > len(data):
+        raise _truncated()
+    return _U32.unpack_from(data, pos)[0], pos + 4
+
+
+def _u64_at(data: bytes, pos: int) -> tuple[int, int]:
+    if pos + 8 > len(data):
+        raise _truncated()
+    return _U64.unpack_from(data, pos)[0], pos + 8
+
+
+def _byte_at(data: bytes, pos: int) -> int:
+    if pos >= len(data):
+        raise _truncated()
+    return data[pos]
+
+
+#: Decoded addresses by their encoding.  Members' addresses recur in nearly every datagram and
+#: building one (IP object, validation) costs more than the rest of an update, so the first
+#: ``_ADDRESS_CACHE_SIZE`` distinct ones are kept (immutable values: this changes speed, never
+#: output; admitting no more once full keeps memory bounded without eviction churn).
+_ADDRESS_CACHE: dict[bytes, Address] = {}
+_ADDRESS_CACHE_SIZE = 1024
+
+
+def _address_from(raw: bytes) -> Address:
+    """The address encoded as ``raw`` (family, packed IP, port), already length-checked."""
+    address = _ADDRESS_CACHE.get(raw)
+    if address is None:
+        ip: ipaddress.IPv4Address | ipaddress.IPv6Address
+        ip = ipaddress.IPv4Address(raw[1:5]) if raw[0] == 4 else ipaddress.IPv6Address(raw[1:17])
+        address = Address(ip, raw[-2] << 8 | raw[-1])
+        if len(_ADDRESS_CACHE) < _ADDRESS_CACHE_SIZE:
+            _ADDRESS_CACHE[raw] = address
+    return address
+
+
+def _address_at(data: bytes, pos: int) -> tuple[Address, int]:
+    family = _byte_at(data, pos)
+    if family == 4:
+        end = pos + 7
+    elif family == 6:
+        end = pos + 19
+    else:
+        raise DecodeError(f"unknown address family {family}")
+    if end > len(data):
+        raise _truncated()
+    return _address_from(data[pos:end]), end
+
+
+def _header_at(data: bytes) -> tuple[str, int]:
+    """The label and the position after the header."""
+    if data[:2] != MAGIC:
+        raise _truncated() if len(data) < 2 else DecodeError("bad magic")
+    version = _byte_at(data, 2)
     if version != VERSION:
         raise DecodeError(f"unsupported version {version}")
-    if reader.u8() != 0:
+    if _byte_at(data, 3) != 0:
         raise DecodeError("unknown flags")
-    return reader.string()
+    return _text(data, 4)
 
 
 def read_label(data: bytes) -> str:
     """The label of a packet, checking only the header (to drop foreign packets cheaply)."""
-    return _read_header(_Reader(data))
+    return _header_at(data)[0]
 
 
-def _read_message(reader: _Reader) -> Message:
-    kind = reader.u8()
-    if kind == PING:
-        return Ping(reader.u32(), reader.string(), reader.string())
+def _message_at(data: bytes, pos: int) -> tuple[Message, int]:
+    kind = _byte_at(data, pos)
+    pos += 1
     if kind == ACK:
-        return Ack(reader.u32())
+        seq, pos = _u32_at(data, pos)
+        return Ack(seq), pos
+    if kind == PING:
+        seq, pos = _u32_at(data, pos)
+        target, pos = _text(data, pos)
+        source, pos = _text(data, pos)
+        return Ping(seq, target, source), pos
     if kind == NACK:
-        return Nack(reader.u32())
+        seq, pos = _u32_at(data, pos)
+        return Nack(seq), pos
     if kind == INDIRECT_PING:
-        seq, target, address, source = (
-            reader.u32(),
-            reader.string(),
-            reader.address(),
-            reader.string(),
-        )
-        flag = reader.u8()
+        seq, pos = _u32_at(data, pos)
+        target, pos = _text(data, pos)
+        address, pos = _address_at(data, pos)
+        source, pos = _text(data, pos)
+        flag = _byte_at(data, pos)
         if flag > 1:
             raise DecodeError("bad nack flag")
-        return IndirectPing(seq, target, address, source, bool(flag))
+        return IndirectPing(seq, target, address, source, bool(flag)), pos + 1
     if kind == GOSSIP:
-        return Gossip()
+        return Gossip(), pos
     if kind == USER_MESSAGE:
-        return UserMessage(reader.string(), reader.blob())
+        origin, pos = _text(data, pos)
+        payload, pos = _blob_at(data, pos)
+        return UserMessage(origin, payload), pos
     raise DecodeError(f"unknown message kind {kind}")
 
 
-def _read_update(reader: _Reader) -> Update:
-    kind = reader.u8()
+def _update_at(data: bytes, pos: int) -> tuple[Update, int]:
+    kind = _byte_at(data, pos)
+    if not U_ALIVE <= kind <= U_USER:
+        raise DecodeError(f"unknown update kind {kind}")
+    name, pos = _text(data, pos + 1)  # every update starts with a name (or origin)
     if kind == U_ALIVE:
-        return Alive(reader.string(), reader.address(), reader.u64(), reader.blob())
-    if kind == U_SUSPECT:
-        return Suspect(reader.string(), reader.u64(), reader.string())
-    if kind == U_DEAD:
-        return Dead(reader.string(), reader.u64(), reader.string())
+        address, pos = _address_at(data, pos)
+        end = pos + 10
+        if end > len(data):
+            raise _truncated()
+        incarnation, size = _U64_U16.unpack_from(data, pos)
+        if end + size > len(data):
+            raise _truncated()
+        return Alive(name, address, incarnation, data[end : end + size]), end + size
+    if kind in (U_SUSPECT, U_DEAD):
+        incarnation, pos = _u64_at(data, pos)
+        by, pos = _text(data, pos)
+        return (Suspect if kind == U_SUSPECT else Dead)(name, incarnation, by), pos
     if kind == U_LEFT:
-        return Left(reader.string(), reader.u64())
-    if kind == U_USER:
-        return UserBroadcast(reader.string(), reader.string(), reader.u64(), reader.blob())
-    raise DecodeError(f"unknown update kind {kind}")
+        incarnation, pos = _u64_at(data, pos)
+        return Left(name, incarnation), pos
+    key, pos = _text(data, pos)  # U_USER
+    version, pos = _u64_at(data, pos)
+    payload, pos = _blob_at(data, pos)
+    return UserBroadcast(name, key, version, payload), pos
 
 
 def decode_packet(data: bytes) -> Packet:
     """Decode a datagram; raises :class:`DecodeError` (only) on anything malformed."""
-    reader = _Reader(data)
-    label = _read_header(reader)
-    message = _read_message(reader)
-    count = reader.u8()
-    updates = tuple(_read_update(reader) for _ in range(count))
-    reader.done()
-    return Packet(label, message, updates)
+    label, pos = _header_at(data)
+    message, pos = _message_at(data, pos)
+    count = _byte_at(data, pos)
+    pos += 1
+    updates = []
+    for _ in range(count):
+        update, pos = _update_at(data, pos)
+        updates.append(update)
+    if pos != len(data):
+        raise DecodeError("trailing bytes")
+    return Packet(label, message, tuple(updates))
 
 
 def encode_direct_message(message: DirectMessage) -> bytes:
@@ -335,16 +391,18 @@ def encode_exchange_ack(label: str) -> bytes:
 
 def decode_exchange(data: bytes) -> Exchange:
     """Decode a reliable-exchange request: a snapshot or a direct message."""
-    reader = _Reader(data)
-    label = _read_header(reader)
-    kind = reader.u8()
+    label, pos = _header_at(data)
+    kind = _byte_at(data, pos)
     if kind == PUSH_PULL:
-        return _read_push_pull(reader, label, len(data))
+        return _push_pull_at(data, pos + 1, label)
     if kind == DIRECT_MESSAGE:
-        origin = reader.string()
-        payload = reader.take(reader.u32())
-        reader.done()
-        return DirectMessage(label, origin, payload)
+        origin, pos = _text(data, pos + 1)
+        size, pos = _u32_at(data, pos)
+        if pos + size > len(data):
+            raise _truncated()
+        if pos + size != len(data):
+            raise DecodeError("trailing bytes")
+        return DirectMessage(label, origin, data[pos:])
     raise DecodeError(f"unknown exchange kind {kind}")
 
 
@@ -355,27 +413,36 @@ def is_exchange_ack(data: bytes, label: str) -> bool:
 
 def decode_push_pull(data: bytes) -> PushPull:
     """Decode a reliable-exchange payload; raises :class:`DecodeError` (only) when malformed."""
-    reader = _Reader(data)
-    label = _read_header(reader)
-    if reader.u8() != PUSH_PULL:
+    label, pos = _header_at(data)
+    if _byte_at(data, pos) != PUSH_PULL:
         raise DecodeError("not a push-pull payload")
-    return _read_push_pull(reader, label, len(data))
+    return _push_pull_at(data, pos + 1, label)
 
 
-def _read_push_pull(reader: _Reader, label: str, size: int) -> PushPull:
-    join = reader.u8()
+def _push_pull_at(data: bytes, pos: int, label: str) -> PushPull:
+    join = _byte_at(data, pos)
     if join > 1:
         raise DecodeError("bad join flag")
-    count = reader.u32()
+    count, pos = _u32_at(data, pos + 1)
     # The smallest row is 19 bytes; refuse counts the payload cannot hold before looping.
-    if count * 19 > size - reader.pos:
+    if count * 19 > len(data) - pos:
         raise DecodeError("member count exceeds payload")
     rows = []
     for _ in range(count):
-        name, address, incarnation = reader.string(), reader.address(), reader.u64()
-        raw_state = reader.u8()
+        name, pos = _text(data, pos)
+        address, pos = _address_at(data, pos)
+        end = pos + 11
+        if end > len(data):
+            raise _truncated()
+        incarnation, raw_state, size = _U64_U8_U16.unpack_from(data, pos)
         if raw_state > State.LEFT:
             raise DecodeError(f"unknown member state {raw_state}")
-        rows.append(MemberState(name, address, incarnation, State(raw_state), reader.blob()))
-    reader.done()
+        if end + size > len(data):
+            raise _truncated()
+        rows.append(
+            MemberState(name, address, incarnation, State(raw_state), data[end : end + size])
+        )
+        pos = end + size
+    if pos != len(data):
+        raise DecodeError("trailing bytes")
     return PushPull(label, bool(join), tuple(rows))
