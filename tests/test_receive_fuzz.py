@@ -189,7 +189,7 @@ def test_mutated_valid_packets_never_raise(data: bytes) -> None:
     _invariants(node, before)
 
 
-@fuzz
+@settings(max_examples=max(100, FUZZ_EXAMPLES // 10))
 @given(st.lists(st.tuples(hostile_datagrams, st.floats(0, 3)), min_size=1, max_size=12))
 def test_hostile_packet_sequences_keep_the_invariants(steps: list[tuple[bytes, float]]) -> None:
     node = _node()
