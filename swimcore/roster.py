@@ -1,0 +1,297 @@
+"""Membership shared by many nodes: a :class:`Roster` and the copy-on-access table over it.
+
+A simulator that builds 10,000 nodes each knowing 10,000 members cannot give each node its own
+10,000 records and indexes (10^8 objects).  A :class:`Roster` is built once and never changed;
+every node started from it (``Node.start(now, roster)``) gets a :class:`RosterTable`, which
+uses the roster's records as its base and copies a record into its own storage the first time
+:meth:`RosterTable.get` hands it out (copy on access), so a node only pays for the members it
+has heard news about.  Everything else is indexed without per-member storage: random choice
+samples positions and skips members that are not live, and the probe order is a lazy
+Fisher-Yates shuffle that remembers only the positions it has touched: still a fresh random
+permutation on every pass, with newcomers inserted at random positions among those ahead.
+
+:class:`RosterTable` has the interface of :class:`~swimcore.members.MemberTable`; records from
+:meth:`~RosterTable.all`, :meth:`~RosterTable.random_live` and
+:meth:`~RosterTable.next_probe_target` may be shared and must only be read.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable, Iterator
+
+from swimcore.address import Address
+from swimcore.members import Member, MemberTable
+from swimcore.messages import State
+
+_LIVE = (State.ALIVE, State.SUSPECT)
+#: Tables with at most this many positions pick random members by scanning them all.
+_SCAN_LIMIT = 64
+
+
+class Roster:
+    """An initial membership (every member alive at incarnation 0), shareable by many tables.
+
+    Iterating it gives ``(name, address)`` pairs, so it can be passed wherever such pairs are
+    expected; :meth:`MemberTable.add_many` recognises it and shares it instead of copying.
+    """
+
+    __slots__ = ("best", "names", "records")
+
+    def __init__(self, members: Iterable[tuple[str, Address]], now: float = 0.0) -> None:
+        records: dict[str, Member] = {}
+        best: Member | None = None
+        for name, address in members:
+            if name in records:
+                continue
+            member = records[name] = Member(name, address, 0, State.ALIVE, b"", now)
+            if best is None or address.leader_key() > best.address.leader_key():
+                best = member
+        #: Never mutated once built: tables copy a record before changing it.
+        self.records = records
+        self.names = tuple(records)
+        #: The member with the highest address (the zgroup leader rule), if any.
+        self.best = best.name if best is not None else None
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def __iter__(self) -> Iterator[tuple[str, Address]]:
+        for member in self.records.values():
+            yield member.name, member.address
+
+
+class RosterTable(MemberTable):
+    """A member table whose initial records are a shared :class:`Roster` (copy on access)."""
+
+    # ``local``, ``_rng`` and ``_ahead`` are MemberTable's slots, reused.
+    __slots__ = (
+        "_base",
+        "_base_names",
+        "_count",
+        "_extras",
+        "_extras_pos",
+        "_live_count",
+        "_own",
+        "_pass_added",
+        "_pass_extras",
+        "_pass_len",
+        "_pass_pos",
+        "_swaps",
+        "_visited",
+    )
+
+    def __init__(self, local: Member, rng: random.Random, roster: Roster) -> None:
+        # MemberTable.__init__ is deliberately not called: none of its storage is used.
+        self.local = local
+        self._rng = rng
+        #: Shared base records (the roster's) and their order.
+        self._base: dict[str, Member] = roster.records
+        self._base_names: tuple[str, ...] = roster.names
+        #: This table's own records; ``None`` marks a base member that was removed.
+        self._own: dict[str, Member | None] = {local.name: local}
+        #: Names not in the base (learned one by one), for positions and insertion order.
+        self._extras: list[str] = []
+        self._extras_pos: dict[str, int] = {}
+        peers = len(roster.names) - (1 if local.name in roster.records else 0)
+        self._count = 1 + peers
+        self._live_count = peers
+        # The current probe pass: positions 0.._pass_len-1 over the base names, the extras as
+        # they were when the pass began, then members added during the pass.  ``_swaps`` holds
+        # the lazy Fisher-Yates swaps; positions below ``_pass_pos`` are done.
+        self._pass_extras: list[str] = []
+        self._pass_added: list[str] = []
+        self._pass_len = 0
+        self._pass_pos = 0
+        self._swaps: dict[int, int] = {}
+        #: Names probed in this pass, and names outside the base still ahead in it.
+        self._visited: dict[str, None] = {}
+        self._ahead: dict[str, None] = {}
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __contains__(self, name: str) -> bool:
+        own = self._own
+        if name in own:
+            return own[name] is not None
+        return name in self._base
+
+    def _peek(self, name: str) -> Member | None:
+        """The record for ``name`` without copying a shared one (read only!)."""
+        own = self._own
+        if name in own:
+            return own[name]
+        return self._base.get(name)
+
+    def get(self, name: str) -> Member | None:
+        """The record for ``name``, this table's own (safe to change through the table)."""
+        own = self._own
+        if name in own:
+            return own[name]
+        shared = self._base.get(name)
+        if shared is None:
+            return None
+        member = own[name] = Member(
+            shared.name, shared.address, shared.incarnation, shared.state, shared.meta, shared.since
+        )
+        return member
+
+    def all(self) -> list[Member]:
+        """Every record (read only), the local node first, then in the order they were learned."""
+        local = self.local
+        own = self._own
+        base = self._base
+        out = [local]
+        for name in self._base_names:
+            member = own[name] if name in own else base[name]
+            if member is not None and member is not local:
+                out.append(member)
+        out += [member for name in self._extras_pos if (member := own[name]) is not None]
+        return out
+
+    @property
+    def live_peers(self) -> int:
+        """Alive or suspect members other than the local node."""
+        return self._live_count
+
+    def add(self, member: Member) -> None:
+        """Insert a new member (not yet in the table)."""
+        name = member.name
+        self._own[name] = member
+        if name not in self._base:
+            self._extras_pos[name] = len(self._extras)
+            self._extras.append(name)
+        self._count += 1
+        if member.state in _LIVE:
+            self._live_add(name)
+
+    def set_state(self, member: Member, state: State, now: float) -> None:
+        """Move ``member`` (a record from :meth:`get`) to ``state``, keeping the indexes current."""
+        was_live = member.state in _LIVE
+        member.state = state
+        member.since = now
+        if member is self.local:
+            return
+        is_live = state in _LIVE
+        if is_live and not was_live:
+            self._live_add(member.name)
+        elif was_live and not is_live:
+            self._live_count -= 1
+
+    def remove(self, name: str) -> None:
+        """Forget a member entirely (after its reclaim time)."""
+        member = self._peek(name)
+        if member is None:
+            raise KeyError(name)
+        if name in self._base:
+            self._own[name] = None
+        else:
+            del self._own[name]
+            pos = self._extras_pos.pop(name)
+            last = self._extras.pop()
+            if last != name:
+                self._extras[pos] = last
+                self._extras_pos[last] = pos
+        self._count -= 1
+        if member.state in _LIVE:
+            self._live_count -= 1
+
+    def _live_add(self, name: str) -> None:
+        self._live_count += 1
+        # A member not ahead in the current pass goes to a random place among those that are
+        # (SWIM's round robin); one already ahead is not queued twice.
+        if name in self._ahead or (name in self._base and name not in self._visited):
+            return
+        self._ahead[name] = None
+        self._pass_added.append(name)
+        self._pass_len += 1
+
+    def _at(self, position: int) -> str:
+        """The name at a position of the current pass (before shuffling)."""
+        base = self._base_names
+        if position < len(base):
+            return base[position]
+        position -= len(base)
+        extras = self._pass_extras
+        if position < len(extras):
+            return extras[position]
+        return self._pass_added[position - len(extras)]
+
+    def _eligible(self, name: str, alive_only: bool) -> Member | None:
+        if name == self.local.name:
+            return None
+        member = self._peek(name)
+        if member is None or member.state not in _LIVE:
+            return None
+        if alive_only and member.state is not State.ALIVE:
+            return None
+        return member
+
+    def random_live(
+        self, count: int, exclude: tuple[str, ...] = (), *, alive_only: bool = False
+    ) -> list[Member]:
+        """Up to ``count`` distinct random live peers (read only), none of them in ``exclude``.
+
+        With ``alive_only``, suspects are skipped too (they make poor relays).
+        """
+        if count <= 0 or not self._live_count:
+            return []
+        base = self._base_names
+        extras = self._extras
+        positions = len(base) + len(extras)
+        picked: dict[str, Member] = {}
+        if positions > _SCAN_LIMIT:
+            # Sample positions and skip the unfit: uniform over the fit members.
+            rng = self._rng
+            for _ in range(4 * (count + len(exclude)) + 16):
+                position = rng.randrange(positions)
+                name = base[position] if position < len(base) else extras[position - len(base)]
+                if name in picked or name in exclude:
+                    continue
+                member = self._eligible(name, alive_only)
+                if member is not None:
+                    picked[name] = member
+                    if len(picked) == count:
+                        return list(picked.values())
+        # Few positions, or few fit members among them: choose among all that fit.
+        fit = [
+            member
+            for name in (*base, *extras)
+            if name not in picked
+            and name not in exclude
+            and (member := self._eligible(name, alive_only)) is not None
+        ]
+        more = self._rng.sample(fit, min(len(fit), count - len(picked)))
+        return [*picked.values(), *more]
+
+    def next_probe_target(self) -> Member | None:
+        """The next live peer (read only) in round-robin order, a new permutation each pass."""
+        rng = self._rng
+        for _ in range(2):
+            swaps = self._swaps
+            while self._pass_pos < self._pass_len:
+                i = self._pass_pos
+                j = rng.randrange(i, self._pass_len)
+                value = swaps.get(j, j)
+                if j != i:
+                    swaps[j] = swaps.get(i, i)
+                swaps.pop(i, None)
+                self._pass_pos = i + 1
+                name = self._at(value)
+                self._ahead.pop(name, None)
+                self._visited[name] = None
+                member = self._eligible(name, alive_only=False)
+                if member is not None:
+                    return member
+            # End of a pass: the next one covers every member known now.
+            self._pass_extras = list(self._extras)
+            self._pass_added = []
+            self._pass_len = len(self._base_names) + len(self._pass_extras)
+            self._pass_pos = 0
+            self._swaps = {}
+            self._visited = {}
+            self._ahead = dict.fromkeys(self._pass_extras)
+            if not self._live_count:
+                return None
+        return None
