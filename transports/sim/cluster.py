@@ -17,6 +17,7 @@ from typing import Any
 import attrs
 
 from swimcore import Address, Config, Node
+from swimcore.roster import Roster
 from transports.sim.faults import LinkFaults
 from transports.sim.network import UP, Host, SimNetwork
 from transports.sim.ops import (
@@ -88,7 +89,10 @@ class SimCluster:
         for index in range(size):
             self.net.add(self._make_node(index, 0))
         if bootstrap:
-            roster = [(host.node.name, host.node.address) for host in self.net.host_list]
+            # One shared roster: each node copies only the records it hears news about.
+            roster = Roster(
+                ((host.node.name, host.node.address) for host in self.net.host_list), self.now
+            )
             for host in self.net.host_list:
                 self.net.start(host.node, roster)
         else:
