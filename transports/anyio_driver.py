@@ -1,0 +1,443 @@
+"""The anyio driver: one implementation for the asyncio and trio backends.
+
+One task owns the UDP socket and runs the node's loop: wait until the socket is readable or the
+node's next deadline passes (a cancel scope whose deadline other tasks pull earlier when their
+input brings the deadline forward), read every queued datagram, feed them, tick, repeat.  It
+reads the raw non-blocking socket itself, so no datagram waits in a library buffer (anyio's own
+UDP socket keeps at most 100 on asyncio), and it is the task that closes the socket.  TCP
+exchanges run in tasks of the member's task group, each closing its own stream; the listener
+task closes the listener.  Time is ``anyio.current_time()`` (trio's clock starts at a random
+offset: nothing here assumes it starts near 0).
+
+Usage (on either backend)::
+
+    async with AnyioMember(Config.lan(), bind="127.0.0.1:0", seeds=[...]) as member:
+        async for event in member.events():
+            ...
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import socket
+from collections.abc import Callable, Sequence
+from types import TracebackType
+from typing import Any
+
+import anyio
+import anyio.abc
+from anyio.streams.buffered import BufferedByteReceiveStream
+
+from swimcore import Address, Config, ExchangeRequest
+from transports import _driver_common as common
+from transports._driver_common import (
+    Counters,
+    DiscoveryOptions,
+    DiscoveryStore,
+    Event,
+    EventBuffer,
+    MemberCore,
+    MemberSurface,
+)
+from transports.framing import HEADER_SIZE, FrameError, frame, frame_length
+
+__all__ = ["AnyioMember", "EventStream"]
+
+_STREAM_ERRORS = (
+    OSError,
+    TimeoutError,
+    FrameError,
+    anyio.EndOfStream,
+    anyio.IncompleteRead,
+    anyio.BrokenResourceError,
+    anyio.ClosedResourceError,
+)
+
+
+class EventStream:
+    """Events from the moment it was created, as an async iterator; ends when the member closes.
+
+    At most ``maxsize`` events wait; newer ones are dropped and counted as
+    ``driver.dropped.events``.
+    """
+
+    def __init__(self, member: AnyioMember, buffer: EventBuffer) -> None:
+        self._member = member
+        self._buffer = buffer
+        self._ready = anyio.Event()
+        buffer.wake = self._wake
+
+    def _wake(self) -> None:
+        self._ready.set()
+
+    def __aiter__(self) -> EventStream:
+        return self
+
+    async def __anext__(self) -> Event:
+        while True:
+            event = self._buffer.pop()
+            if event is not None:
+                return event
+            if self._buffer.closed:
+                raise StopAsyncIteration
+            if self._ready.is_set():
+                self._ready = anyio.Event()
+                continue
+            await self._ready.wait()
+
+    def close(self) -> None:
+        self._member._unsubscribe(self._buffer)
+
+    async def __aenter__(self) -> EventStream:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class AnyioMember(MemberSurface):
+    """A group member on anyio (asyncio or trio backend); same surface as ``AsyncioMember``.
+
+    ``bind`` is ``"ip:port"`` (port 0 picks a free port for UDP and TCP alike); binding
+    ``0.0.0.0`` or ``::`` needs ``advertise``.  Leaving the ``async with`` block leaves
+    gracefully (``leave_on_exit``, at most ``leave_timeout``, shielded from cancellation), then
+    cancels the member's tasks, each of which closes what it owns.
+    """
+
+    def __init__(
+        self,
+        config: Config | None = None,
+        bind: Address | str = "127.0.0.1:0",
+        *,
+        advertise: Address | str | None = None,
+        name: str | None = None,
+        meta: bytes = b"",
+        seeds: Sequence[Address | str] = (),
+        seed: int | random.Random | None = None,
+        incarnation: int = 0,
+        discovery: DiscoveryStore | None = None,
+        discovery_options: DiscoveryOptions | None = None,
+        leave_on_exit: bool = True,
+        leave_timeout: float | None = None,
+        exchange_timeout: float | None = None,
+    ) -> None:
+        self.config = config if config is not None else Config.lan()
+        self._plan = common.plan_bind(bind, advertise)
+        self._seeds = [common.as_address(s) for s in seeds]
+        self._name = name
+        self._meta = bytes(meta)
+        self._seed = seed
+        self._incarnation = incarnation
+        self._discovery = discovery
+        self._discovery_options = discovery_options or DiscoveryOptions(
+            alone_initial=self.config.join_retry_interval,
+            alone_max=8 * self.config.join_retry_interval,
+        )
+        self.leave_on_exit = leave_on_exit
+        self.leave_timeout = (
+            common.default_leave_timeout(self.config) if leave_timeout is None else leave_timeout
+        )
+        self.exchange_timeout = (
+            common.default_exchange_timeout(self.config)
+            if exchange_timeout is None
+            else exchange_timeout
+        )
+        self._counters = Counters()
+        self._core: MemberCore | None = None
+        self._udp: socket.socket | None = None
+        self._outer: anyio.abc.TaskGroup | None = None
+        self._task_group: anyio.abc.TaskGroup | None = None
+        self._run_scope: anyio.CancelScope | None = None
+        self._wait_scope: anyio.CancelScope | None = None
+        self._stopped: anyio.Event | None = None
+        self._inbound = 0
+        self._publisher = (
+            common.Publisher(discovery, self._counters) if discovery is not None else None
+        )
+        self._addresses: dict[Address, tuple[str, int]] = {}
+        self._closed = False
+
+    # ------------------------------------------------------------------------ lifecycle
+
+    async def __aenter__(self) -> AnyioMember:
+        if self._core is not None:
+            raise RuntimeError("this member was already started")
+        udp, tcp = common.open_sockets(self._plan)
+        try:
+            advertised = self._plan.advertised(int(udp.getsockname()[1]))
+            node = common.make_node(
+                self.config,
+                advertised,
+                name=self._name,
+                meta=self._meta,
+                seed=self._seed,
+                incarnation=self._incarnation,
+            )
+            listener = await anyio.abc.SocketListener.from_socket(tcp)
+        except BaseException:
+            udp.close()
+            tcp.close()
+            raise
+        self._stopped = anyio.Event()
+        self._core = MemberCore(
+            node,
+            anyio.current_time,
+            send=self._send,
+            exchange=self._start_exchange,
+            rearm=self._rearm,
+            counters=self._counters,
+            on_join_address=self._publish if self._publisher is not None else None,
+        )
+        outer = anyio.create_task_group()
+        await outer.__aenter__()
+        self._outer = outer
+        try:
+            await outer.start(self._run, udp, listener)
+        except BaseException as exc:
+            self._outer = None
+            await outer.__aexit__(type(exc), exc, exc.__traceback__)
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        with anyio.CancelScope(shield=True):
+            await self._stop(leave=None)
+        outer, self._outer = self._outer, None
+        if outer is None:
+            return None
+        return await outer.__aexit__(exc_type, exc, tb)
+
+    async def _run(
+        self,
+        udp: socket.socket,
+        listener: anyio.abc.SocketListener,
+        *,
+        task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Owns both sockets: runs the member's tasks, then closes what they used."""
+        core = self._require_core()
+        try:
+            with anyio.CancelScope() as scope:
+                self._run_scope = scope
+                async with anyio.create_task_group() as tasks:
+                    self._task_group = tasks
+                    self._udp = udp
+                    tasks.start_soon(self._udp_loop, udp)
+                    tasks.start_soon(self._serve, listener)
+                    core.start(self._seeds)
+                    if self._discovery is not None:
+                        tasks.start_soon(self._discover, self._discovery)
+                    task_status.started()
+        finally:
+            self._task_group = None
+            self._udp = None
+            core.closing = True
+            udp.close()
+            with anyio.CancelScope(shield=True):
+                await listener.aclose()
+            if self._stopped is not None:
+                self._stopped.set()
+
+    async def leave(self) -> None:
+        """Leave gracefully; returns once the news went out (at most ``leave_timeout``)."""
+        await common.wait_for_leave(self._require_core(), self.leave_timeout, anyio.sleep)
+
+    async def join(self, seeds: Sequence[Address | str]) -> None:
+        """Join (again) through ``seeds``; the node retries them while it is alone."""
+        self._require_core().join([common.as_address(s) for s in seeds])
+
+    async def close(self, *, leave: bool | None = None) -> None:
+        """Stop inside the ``async with`` block: leave first unless ``leave`` is False.
+
+        ``close(leave=False)`` stops silently, as a crash would look to the group.  Returns
+        once every socket is closed; the block's end then has nothing left to do.
+        """
+        await self._stop(leave=leave)
+        if self._stopped is not None:
+            await self._stopped.wait()
+
+    async def _stop(self, *, leave: bool | None) -> None:
+        core = self._core
+        if core is None or self._closed:
+            return
+        if self.leave_on_exit if leave is None else leave:
+            with anyio.move_on_after(self.leave_timeout + 1.0):
+                await self.leave()
+        if self._closed:
+            return
+        self._closed = True
+        core.closing = True
+        core.fanout.close()
+        if self._run_scope is not None:
+            self._run_scope.cancel()
+
+    def events(self, maxsize: int = common.EVENT_BUFFER) -> EventStream:
+        """Every event from now on (membership changes, leader, broadcasts), in order."""
+        core = self._require_core()
+        buffer = core.fanout.subscribe(maxsize)
+        if self._closed:
+            buffer.close()
+        return EventStream(self, buffer)
+
+    def _unsubscribe(self, buffer: EventBuffer) -> None:
+        if self._core is not None:
+            self._core.fanout.unsubscribe(buffer)
+
+    # ------------------------------------------------------------------------ the loop
+
+    async def _udp_loop(self, sock: socket.socket) -> None:
+        """Waits for datagrams or the node's next deadline, whichever comes first."""
+        core = self._require_core()
+        try:
+            while True:
+                deadline = core.node.next_deadline()
+                due = math.inf if deadline is None else deadline
+                if due <= anyio.current_time():
+                    core.tick(due)
+                    continue
+                with anyio.CancelScope(deadline=due) as scope:
+                    self._wait_scope = scope
+                    await anyio.wait_readable(sock)
+                self._wait_scope = None
+                if scope.cancelled_caught:
+                    core.tick(scope.deadline)
+                else:
+                    self._drain(sock, core)
+        finally:
+            self._wait_scope = None
+
+    def _drain(self, sock: socket.socket, core: MemberCore) -> None:
+        for _ in range(common.RECV_BATCH):
+            try:
+                data, source = sock.recvfrom(common.RECV_SIZE)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                self._counters.socket_error(exc, "recv")
+                continue
+            core.receive(data, source)
+
+    def _rearm(self, deadline: float) -> None:
+        scope = self._wait_scope
+        if scope is not None and deadline < scope.deadline:
+            scope.deadline = deadline
+
+    def _send(self, to: Address, data: bytes) -> None:
+        sock = self._udp
+        if sock is None:
+            self._counters.add("dropped.send_closed")
+            return
+        target = self._addresses.get(to)
+        if target is None:
+            if len(self._addresses) > 4096:
+                self._addresses.clear()
+            target = self._addresses[to] = common.sockaddr(to)
+        common.send_datagram(sock, data, target, self._counters)
+
+    # ----------------------------------------------------------------------- exchanges
+
+    def _start_exchange(self, request: ExchangeRequest) -> None:
+        if self._task_group is None:
+            self._require_core().exchange_failed(request.exchange_id, "not running")
+            return
+        self._task_group.start_soon(self._dial, request)
+
+    async def _dial(self, request: ExchangeRequest) -> None:
+        core = self._require_core()
+        limit = self.config.max_exchange_bytes
+        host, port = common.sockaddr(request.to)
+        try:
+            with anyio.fail_after(self.exchange_timeout):
+                async with await anyio.connect_tcp(host, port) as stream:
+                    await stream.send(frame(request.data))
+                    reader = BufferedByteReceiveStream(stream)
+                    length = frame_length(await reader.receive_exactly(HEADER_SIZE), limit)
+                    reply = await reader.receive_exactly(length)
+        except _STREAM_ERRORS as exc:
+            if not self._closed:
+                core.exchange_failed(request.exchange_id, _reason(exc))
+            return
+        if not self._closed:
+            core.exchange_reply(request.exchange_id, reply)
+
+    async def _serve(self, listener: anyio.abc.SocketListener) -> None:
+        """Accepts exchanges until cancelled (``_run`` closes the listener afterwards)."""
+        async with anyio.create_task_group() as handlers:
+            while True:
+                try:
+                    stream = await listener.accept()
+                except (OSError, anyio.BrokenResourceError) as exc:
+                    if isinstance(exc, OSError):
+                        self._counters.socket_error(exc, "accept")
+                    await anyio.sleep(0.05)
+                    continue
+                if self._inbound >= common.MAX_INBOUND_EXCHANGES:
+                    self._counters.add("dropped.exchange_busy")
+                    await stream.aclose()
+                    continue
+                self._inbound += 1
+                handlers.start_soon(self._serve_one, stream)
+
+    async def _serve_one(self, stream: anyio.abc.SocketStream) -> None:
+        core = self._require_core()
+        try:
+            async with stream:
+                with anyio.fail_after(self.exchange_timeout):
+                    reader = BufferedByteReceiveStream(stream)
+                    header = await reader.receive_exactly(HEADER_SIZE)
+                    length = frame_length(header, self.config.max_exchange_bytes)
+                    data = await reader.receive_exactly(length)
+                    reply = core.serve_exchange(data)
+                    if reply is not None:
+                        await stream.send(frame(reply))
+        except FrameError:
+            self._counters.add("dropped.exchange_oversized")
+        except (anyio.IncompleteRead, anyio.EndOfStream):
+            self._counters.add("dropped.exchange_truncated")
+        except TimeoutError:
+            self._counters.add("dropped.exchange_timeout")
+        except (OSError, anyio.BrokenResourceError, anyio.ClosedResourceError) as exc:
+            if isinstance(exc, OSError):
+                self._counters.socket_error(exc, "tcp")
+            else:
+                self._counters.add("socket_errors")
+        finally:
+            self._inbound -= 1
+
+    # ----------------------------------------------------------------------- discovery
+
+    async def _discover(self, store: DiscoveryStore) -> None:
+        await common.discovery_loop(
+            self._require_core(),
+            store,
+            self._discovery_options,
+            sleep=anyio.sleep,
+            to_thread=_to_thread,
+            rng=random.Random(),
+        )
+
+    def _publish(self, address: Address) -> None:
+        publisher = self._publisher
+        if publisher is None or self._task_group is None or self._closed:
+            return
+        if publisher.want(address):
+            self._task_group.start_soon(publisher.run, _to_thread)
+
+
+async def _to_thread(function: Callable[[], Any]) -> Any:
+    return await anyio.to_thread.run_sync(function, abandon_on_cancel=True)
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError):
+        return "timeout"
+    if isinstance(exc, anyio.IncompleteRead | anyio.EndOfStream):
+        return "connection closed before the reply"
+    return f"{type(exc).__name__}: {exc}"
+
