@@ -7,6 +7,7 @@ config of ``threaded_support``.  Each test checks that it leaves no thread behin
 from __future__ import annotations
 
 import os
+import socket
 import threading
 from collections.abc import Iterator
 
@@ -149,3 +150,23 @@ def test_a_port_in_use_fails_at_start_in_the_callers_thread() -> None:
             taken.start()
         assert not taken.running
         assert len(first.members()) == 1
+
+
+def _has_ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _has_ipv6_loopback(), reason="no IPv6 loopback")
+def test_members_on_ipv6_loopback_join_over_tcp_and_probe_over_udp() -> None:
+    members = start_cluster(3, bind="[::1]:0")
+    try:
+        assert wait_until(lambda: converged(members), 15.0)
+        assert all(m.address.ip.version == 6 for m in members)
+        assert members[1].counters()["driver.exchange.completed_out"] >= 1
+    finally:
+        stop_all(members)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import selectors
 import socket
 import threading
 import time
@@ -25,8 +26,10 @@ from swimcore import (
     JoinFailed,
     MemberJoined,
     StateError,
+    codec,
 )
-from transports._driver_common import DiscoveryOptions, Event
+from swimcore.messages import Ping
+from transports._driver_common import DiscoveryOptions, Event, MemberCore
 from transports.framing import HEADER
 from transports.threaded import EventQueue, ThreadMember
 
@@ -301,3 +304,37 @@ def test_after_fork_the_child_cannot_use_the_parents_member() -> None:
         assert os.waitstatus_to_exitcode(status) == 0
         assert member.running
         assert len(member.members()) == 1
+
+
+class _FreezesAfterPing(ThreadMember):
+    """Once, right after its first ping, its protocol thread wakes a second late.
+
+    The freeze happens at the start of the next pass, after the wait: the peer's ack arrives
+    during it, and when the pass goes on every timer is overdue, the probe's too.
+    """
+
+    frozen = False
+    _freeze_next = False
+
+    def _send(self, to: Address, data: bytes) -> None:
+        super()._send(to, data)
+        if not self.frozen and isinstance(codec.decode_packet(data).message, Ping):
+            self.frozen = self._freeze_next = True
+
+    def _pass(self, core: MemberCore, ready: list[tuple[selectors.SelectorKey, int]]) -> None:
+        if self._freeze_next:
+            self._freeze_next = False
+            time.sleep(1.0)
+        super()._pass(core, ready)
+
+
+def test_a_late_wake_up_reads_waiting_acks_before_timers_fire() -> None:
+    with ThreadMember(FAST, name="peer") as peer:
+        late = _FreezesAfterPing(FAST, name="late", seeds=[peer.address])
+        with late:
+            assert wait_until(lambda: late.frozen, 10.0)
+            assert wait_until(lambda: late.counters().get("probes_acked", 0) >= 3, 10.0)
+            counters = late.counters()
+        assert counters["driver.late_ticks"] >= 1  # the timers really fired late
+        assert counters.get("probes_failed", 0) == 0
+        assert counters.get("suspicions", 0) == 0
