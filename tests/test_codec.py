@@ -275,4 +275,3 @@ def test_decode_error_is_a_swim_error_with_a_reason() -> None:
     with pytest.raises(DecodeError) as info:
         codec.decode_packet(b"nonsense")
     assert info.value.reason == str(info.value)
-
