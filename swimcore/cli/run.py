@@ -1,0 +1,263 @@
+"""``swimcore run GROUP MEMBER_ADDR [JOIN_ADDR]``: one member on the network (zgroup's sample).
+
+With ``JOIN_ADDR`` the member joins through it (the node retries with jitter while it is alone;
+giving its own address starts a new group).  Without it, the member finds the join address in a
+discovery store (``--store``) and keeps looking while it is alone; whenever it is the leader (the
+alive member with the highest address) it writes its own address there every ``--join-every``
+protocol periods.  It logs membership events, prints the member list every ``--print-every``
+seconds, and on SIGINT/SIGTERM leaves the group gracefully before it exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ipaddress
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import attrs
+
+from swimcore import Address, AddressError, Config, ConfigError, JoinAddress, MemberInfo
+from transports._driver_common import DiscoveryOptions, DiscoveryStore, Event, describe_event
+
+log = logging.getLogger("swimcore.run")
+
+_DRIVERS = ("asyncio", "anyio", "trio")
+WaitStop = Callable[[float], Awaitable[bool]]
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``run`` subcommand."""
+    parser = subparsers.add_parser(
+        "run",
+        help="run one member (the zgroup-style sample node)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("group", help="cluster label: members of other groups are never seen")
+    parser.add_argument("member_addr", help="IP:PORT to bind (port 0 picks one)")
+    parser.add_argument("join_addr", nargs="?", help="IP:PORT of a member to join through")
+    parser.add_argument(
+        "--advertise",
+        default=os.environ.get("SWIMCORE_ADVERTISE"),
+        help="IP[:PORT] others reach this member at (required when binding 0.0.0.0 or ::; "
+        "default $SWIMCORE_ADVERTISE)",
+    )
+    parser.add_argument("--name", help="member name (default: the advertised IP:PORT)")
+    parser.add_argument("--preset", choices=("lan", "wan", "local"), default="lan")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="change one Config field, e.g. --set probe_interval=0.5 (repeatable)",
+    )
+    parser.add_argument("--driver", choices=_DRIVERS, default="asyncio")
+    store = parser.add_argument_group("join-address discovery")
+    store.add_argument(
+        "--store",
+        default=os.environ.get("SWIMCORE_STORE"),
+        help="where to find and publish the join address: static:ADDR,...  file:PATH  "
+        "dns:NAME:PORT[@NS]  srv:NAME[@NS]  or an http(s) URL template with {prefix} and "
+        "{group} (default $SWIMCORE_STORE)",
+    )
+    store.add_argument("--store-put", help="URL template for writes, if not the --store URL")
+    store.add_argument("--store-method", default="PUT", help="HTTP method of writes")
+    store.add_argument("--prefix", default="swimcore", help="key prefix in the store")
+    store.add_argument(
+        "--join-every",
+        type=int,
+        default=10,
+        help="while leader, publish the join address every N protocol periods (0: never)",
+    )
+    store.add_argument(
+        "--discovery-interval",
+        type=float,
+        default=30.0,
+        help="while in a group, look in the store this often so groups formed apart merge",
+    )
+    parser.add_argument("--print-every", type=float, default=5.0, help="member list period (s)")
+    parser.add_argument("--duration", type=float, default=0.0, help="stop after N s (0: never)")
+    parser.add_argument("--no-leave", action="store_true", help="stop without leaving")
+    parser.add_argument("--log-level", default="INFO")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the member until a signal (or ``--duration``); 0 on a clean stop, 2 on bad input."""
+    logging.basicConfig(
+        level=getattr(logging, str(args.log_level).upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        config, store, seeds = _settings(args)
+        member_kwargs = dict(
+            bind=args.member_addr,
+            advertise=_advertise(args.advertise, args.member_addr),
+            name=args.name,
+            seeds=seeds,
+            discovery=store,
+            discovery_options=DiscoveryOptions(
+                alone_initial=config.join_retry_interval,
+                alone_max=8 * config.join_retry_interval,
+                refresh=args.discovery_interval,
+            ),
+            leave_on_exit=not args.no_leave,
+        )
+        if args.driver == "asyncio":
+            return asyncio.run(_main_asyncio(config, member_kwargs, args))
+        import anyio  # noqa: PLC0415 - only the anyio and trio drivers need it
+
+        backend = "trio" if args.driver == "trio" else "asyncio"
+        result: int = anyio.run(_main_anyio, config, member_kwargs, args, backend=backend)
+        return result
+    except (AddressError, ConfigError, ValueError) as exc:
+        print(f"swimcore run: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"swimcore run: cannot bind {args.member_addr}: {exc}", file=sys.stderr)
+        return 1
+
+
+def _settings(args: argparse.Namespace) -> tuple[Config, DiscoveryStore | None, list[Address]]:
+    from transports.discovery import store_from_spec  # noqa: PLC0415 - keep --help fast
+
+    if args.join_addr is None and not args.store:
+        raise ValueError("give JOIN_ADDR (your own address starts a new group) or --store")
+    joins_itself = args.join_addr == args.member_addr  # zgroup's "join to self": a new group
+    seeds = [Address.parse(args.join_addr)] if args.join_addr and not joins_itself else []
+    if any(seed.port == 0 or seed.is_unspecified for seed in seeds):
+        raise ValueError(f"JOIN_ADDR must be a member's IP:PORT, got {args.join_addr}")
+    store = None
+    if args.store:
+        store = store_from_spec(
+            args.store,
+            group=args.group,
+            prefix=args.prefix,
+            put_url=args.store_put,
+            put_method=args.store_method,
+        )
+    changes = _overrides(args.overrides)
+    changes.setdefault("label", args.group)
+    if store is not None:
+        changes.setdefault("join_address_every", args.join_every)
+    return Config.preset(args.preset, **changes), store, seeds
+
+
+def _overrides(pairs: list[str]) -> dict[str, Any]:
+    defaults = Config.lan()
+    names = {field.name for field in attrs.fields(Config)}
+    changes: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        key = key.strip()
+        if not sep or key not in names:
+            raise ValueError(f"--set wants FIELD=VALUE with a Config field, got {pair!r}")
+        current = getattr(defaults, key)
+        value: Any
+        if isinstance(current, bool):
+            value = text.strip().lower() in ("1", "true", "yes", "on")
+        elif isinstance(current, int):
+            value = int(text)
+        elif isinstance(current, float):
+            value = float(text)
+        else:
+            value = text
+        changes[key] = value
+    return changes
+
+
+def _advertise(advertise: str | None, bind: str) -> str | None:
+    """``--advertise`` may be a bare IP: the port is then the one in MEMBER_ADDR."""
+    if advertise is None:
+        return None
+    try:
+        ip = ipaddress.ip_address(advertise.strip("[]"))
+    except ValueError:
+        return advertise  # IP:PORT (checked when the member is built)
+    port = bind.rpartition(":")[2]
+    return f"[{ip}]:{port}" if ip.version == 6 else f"{ip}:{port}"
+
+
+# ---------------------------------------------------------------------------- main loops
+
+
+async def _serve(member: Any, args: argparse.Namespace, wait_stop: WaitStop) -> None:
+    """Log events, print the member list every few seconds, until told to stop."""
+    def log_event(event: Event) -> None:
+        # The leader's periodic join-address report is routine: keep it out of INFO.
+        level = logging.DEBUG if isinstance(event, JoinAddress) else logging.INFO
+        log.log(level, "%s", describe_event(event))
+
+    member.on_event(log_event)
+    log.info(
+        "member %s at %s in group %r (driver %s)", member.name, member.address, args.group,
+        args.driver,
+    )
+    ends = time.monotonic() + args.duration if args.duration > 0 else float("inf")
+    while True:
+        _print_members(member.members(), member.leader)
+        timeout = min(args.print_every, max(0.0, ends - time.monotonic()))
+        if await wait_stop(timeout) or time.monotonic() >= ends:
+            break
+    log.info("stopping%s", "" if args.no_leave else ": leaving the group")
+
+
+def _print_members(members: list[MemberInfo], leader: MemberInfo | None) -> None:
+    names = ", ".join(f"{m.name}{'' if m.state.name == 'ALIVE' else '?'}" for m in members)
+    lead = leader.name if leader is not None else "-"
+    print(f"members ({len(members)}): {names}  [leader {lead}]", flush=True)
+
+
+async def _main_asyncio(config: Config, kwargs: dict[str, Any], args: argparse.Namespace) -> int:
+    from transports.aio import AsyncioMember  # noqa: PLC0415
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+
+    async def wait_stop(timeout: float) -> bool:
+        try:
+            await asyncio.wait_for(stop.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    async with AsyncioMember(config, **kwargs) as member:
+        await _serve(member, args, wait_stop)
+    return 0
+
+
+async def _main_anyio(config: Config, kwargs: dict[str, Any], args: argparse.Namespace) -> int:
+    import anyio  # noqa: PLC0415
+
+    from transports.anyio_driver import AnyioMember  # noqa: PLC0415
+
+    stop = anyio.Event()
+
+    async def watch_signals() -> None:
+        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async for _ in signals:
+                stop.set()
+                return
+
+    async def wait_stop(timeout: float) -> bool:
+        with anyio.move_on_after(timeout):
+            await stop.wait()
+        return stop.is_set()
+
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(watch_signals)
+        async with AnyioMember(config, **kwargs) as member:
+            await _serve(member, args, wait_stop)
+        tasks.cancel_scope.cancel()
+    return 0

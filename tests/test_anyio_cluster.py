@@ -1,0 +1,301 @@
+"""Real loopback clusters on every async driver: the asyncio driver, and anyio on asyncio and trio.
+
+Each test runs three times: ``AsyncioMember`` (under anyio's asyncio backend, which is plain
+asyncio), and ``AnyioMember`` on the asyncio and on the trio backend.  Sockets are real UDP and
+TCP on 127.0.0.1 (and ::1 where it exists); nothing here asserts on timing, only on outcomes
+reached within generous bounds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+from collections.abc import Callable
+from typing import Any
+
+import anyio
+import pytest
+
+from swimcore import (
+    Address,
+    AddressError,
+    Config,
+    MemberFailed,
+    MemberJoined,
+    MemberLeft,
+    State,
+)
+from transports import framing
+from transports.aio import AsyncioMember
+from transports.anyio_driver import AnyioMember
+
+pytestmark = pytest.mark.anyio
+
+#: Fast protocol for loopback tests: 200 ms periods, frequent anti-entropy (so a member that
+#: missed a piece of news catches up well before its own suspicion would expire).
+FAST = Config.local(
+    probe_interval=0.2,
+    probe_timeout=0.1,
+    gossip_interval=0.05,
+    retransmit_mult=4,
+    suspicion_max_mult=3,
+    push_pull_interval=1.0,
+)
+
+DRIVERS = [
+    pytest.param(("asyncio-driver", "asyncio"), id="asyncio-driver"),
+    pytest.param(("anyio", "asyncio"), id="anyio-asyncio"),
+    pytest.param(("anyio", "trio"), id="anyio-trio"),
+]
+
+Member = AsyncioMember | AnyioMember
+
+
+@pytest.fixture(params=DRIVERS)
+def driver(request: pytest.FixtureRequest) -> tuple[str, str]:
+    value: tuple[str, str] = request.param
+    return value
+
+
+@pytest.fixture
+def anyio_backend(driver: tuple[str, str]) -> str:
+    return driver[1]
+
+
+@pytest.fixture
+def make(driver: tuple[str, str]) -> Callable[..., Member]:
+    def build(config: Config = FAST, **kwargs: Any) -> Member:
+        kwargs.setdefault("seed", 1)
+        if driver[0] == "asyncio-driver":
+            return AsyncioMember(config, **kwargs)
+        return AnyioMember(config, **kwargs)
+
+    return build
+
+
+async def eventually(check: Callable[[], bool], timeout: float = 20.0) -> bool:
+    """Poll ``check`` until it holds or ``timeout`` passes; returns the last result."""
+    deadline = anyio.current_time() + timeout
+    while anyio.current_time() < deadline:
+        if check():
+            return True
+        await anyio.sleep(0.05)
+    return check()
+
+
+def state_of(member: Member, name: str) -> State | None:
+    info = member.member(name)
+    return None if info is None else info.state
+
+
+def names(member: Member) -> list[str]:
+    return sorted(m.name for m in member.members())
+
+
+async def test_twenty_members_converge_detect_a_crash_a_leave_and_a_restart(
+    make: Callable[..., Member],
+) -> None:
+    async with contextlib.AsyncExitStack() as stack:
+        first = await stack.enter_async_context(make(seed=0))
+        members = [first]
+        for i in range(1, 20):
+            members.append(await stack.enter_async_context(make(seeds=[first.address], seed=i)))
+        everyone = sorted(m.name for m in members)
+        assert await eventually(lambda: all(names(m) == everyone for m in members))
+
+        events: dict[str, list[object]] = {m.name: [] for m in members}
+        for m in members:
+            m.on_event(events[m.name].append)
+
+        # A crash: stopped without leaving.  Every survivor declares it dead (failed, not left).
+        crashed = members[7]
+        crashed_address, crashed_incarnation = crashed.address, crashed.incarnation
+        await crashed.close(leave=False)
+        survivors = [m for m in members if m is not crashed]
+        assert await eventually(
+            lambda: all(state_of(m, crashed.name) is State.DEAD for m in survivors)
+        )
+        assert all(
+            any(isinstance(e, MemberFailed) and e.member.name == crashed.name for e in events[n])
+            for n in (m.name for m in survivors)
+        )
+
+        # A graceful leave: every survivor sees it as left, none as failed.
+        leaver = members[12]
+        await leaver.close()
+        survivors = [m for m in survivors if m is not leaver]
+        assert await eventually(
+            lambda: all(state_of(m, leaver.name) is State.LEFT for m in survivors)
+        )
+        for m in survivors:
+            mine = [e for e in events[m.name] if getattr(e, "member", None) is not None]
+            assert any(isinstance(e, MemberLeft) and e.member.name == leaver.name for e in mine)
+            assert not any(
+                isinstance(e, MemberFailed) and e.member.name == leaver.name for e in mine
+            )
+
+        # The crashed member restarts on the same address and rejoins above its old incarnation.
+        restarted = await stack.enter_async_context(
+            make(bind=crashed_address, seeds=[first.address], seed=99)
+        )
+        assert restarted.address == crashed_address
+        assert restarted.name == crashed.name
+        assert await eventually(
+            lambda: all(
+                (info := m.member(crashed.name)) is not None
+                and info.state is State.ALIVE
+                and info.incarnation > crashed_incarnation
+                for m in survivors
+            )
+        )
+        assert restarted.incarnation > crashed_incarnation
+        assert all(
+            any(isinstance(e, MemberJoined) and e.member.name == crashed.name for e in events[n])
+            for n in (m.name for m in survivors)
+        )
+        expected = sorted(m.name for m in [*survivors, restarted])
+        assert await eventually(lambda: names(restarted) == expected)
+
+
+async def test_a_member_of_another_group_never_appears(make: Callable[..., Member]) -> None:
+    blue_config = Config.local(**{**_fast_fields(), "label": "blue"})
+    green_config = Config.local(**{**_fast_fields(), "label": "green"})
+    async with (
+        make(blue_config, seed=1) as blue_a,
+        make(blue_config, seeds=[blue_a.address], seed=2) as blue_b,
+        make(green_config, seeds=[blue_a.address], seed=3) as green,
+    ):
+        assert await eventually(lambda: len(blue_a.members()) == 2 and len(blue_b.members()) == 2)
+        # Give the green member time to try (join exchanges, retries); it stays alone.
+        assert await eventually(
+            lambda: blue_a.counters().get("dropped.foreign_label", 0) >= 1, timeout=10.0
+        )
+        await anyio.sleep(1.0)
+        for m in (blue_a, blue_b):
+            assert green.name not in names(m)
+            assert m.member(green.name) is None
+        assert names(green) == [green.name]
+
+
+def _fast_fields() -> dict[str, Any]:
+    return {
+        "probe_interval": FAST.probe_interval,
+        "probe_timeout": FAST.probe_timeout,
+        "gossip_interval": FAST.gossip_interval,
+        "push_pull_interval": FAST.push_pull_interval,
+        "join_retry_interval": 0.3,
+    }
+
+
+async def test_junk_datagrams_and_streams_are_dropped_counted_and_survived(
+    make: Callable[..., Member],
+) -> None:
+    async with make(seed=1) as a, make(seeds=[a.address], seed=2) as b:
+        assert await eventually(lambda: len(a.members()) == 2 and len(b.members()) == 2)
+        host, port = str(a.address.ip), a.address.port
+        before = a.counters()
+
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            for junk in (b"", b"\x00", b"garbage" * 10, bytes(range(256)) * 8, b"\xff" * 3000):
+                udp.sendto(junk, (host, port))
+
+        async def stream(payload: bytes, *, wait_reply: bool = False) -> bytes:
+            async with await anyio.connect_tcp(host, port) as conn:
+                if payload:
+                    await conn.send(payload)
+                if not wait_reply:
+                    return b""
+                chunks = b""
+                with anyio.move_on_after(5):
+                    with contextlib.suppress(anyio.EndOfStream, anyio.BrokenResourceError):
+                        while True:
+                            chunks += await conn.receive()
+                return chunks
+
+        await stream(framing.HEADER.pack(2**31))  # announces 2 GiB: refused before any read
+        await stream(framing.HEADER.pack(100) + b"short")  # closed before the frame ends
+        reply = await stream(framing.frame(b"\x01not an exchange"), wait_reply=True)
+        assert reply == b""  # malformed exchange: no reply, connection closed
+        await stream(b"")  # connects and hangs up at once
+
+        def counted() -> bool:
+            after = a.counters()
+            return (
+                after.get("dropped.malformed", 0) > before.get("dropped.malformed", 0)
+                and after.get("driver.dropped.exchange_oversized", 0) >= 1
+                and after.get("driver.dropped.exchange_truncated", 0) >= 2
+                and after.get("dropped.malformed_exchange", 0) >= 1
+            )
+
+        assert await eventually(counted, timeout=10.0), a.counters()
+        # Still a member, still answering: the peer is kept and a newcomer can join through it.
+        assert names(a) == sorted([a.name, b.name])
+        async with make(seeds=[a.address], seed=3) as c:
+            assert await eventually(lambda: len(c.members()) == 3 and len(a.members()) == 3)
+        assert await eventually(lambda: state_of(a, b.name) is State.ALIVE)
+
+
+async def test_binding_rules_ports_and_ipv6(make: Callable[..., Member]) -> None:
+    with pytest.raises(AddressError, match="advertise"):
+        make(bind="0.0.0.0:0")
+    with pytest.raises(AddressError):
+        make(bind="127.0.0.1:0", advertise="0.0.0.0:7946")
+    async with make(bind="0.0.0.0:0", advertise="127.0.0.1:0") as wildcard:
+        assert wildcard.address.ip == Address("127.0.0.1", 1).ip
+        assert wildcard.address.port != 0
+        async with make(seeds=[wildcard.address]) as peer:
+            assert await eventually(lambda: len(wildcard.members()) == 2)
+            assert peer.address.port != wildcard.address.port
+            # Two members can never share a port: the second bind fails at once.
+            with pytest.raises(OSError):
+                async with make(bind=peer.address):
+                    pass
+    if not _ipv6_loopback():
+        pytest.skip("no IPv6 loopback here")
+    async with make(bind="[::1]:0") as six_a, make(bind="[::1]:0", seeds=[six_a.address]) as six_b:
+        assert six_a.address.ip.version == 6
+        assert await eventually(lambda: len(six_a.members()) == 2 and len(six_b.members()) == 2)
+
+
+def _ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+async def test_events_iterate_in_order_and_end_when_the_member_closes(
+    make: Callable[..., Member],
+) -> None:
+    async with make(seed=1) as a:
+        stream = a.events()
+        seen: list[object] = []
+        stop_seeing = a.on_event(seen.append)
+        async with make(seeds=[a.address], seed=2) as b:
+            first = None
+            with anyio.fail_after(10):
+                async for event in stream:
+                    if isinstance(event, MemberJoined):
+                        first = event
+                        break
+            assert first is not None and first.member.name == b.name
+            stop_seeing()
+        count = len(seen)
+        await a.close()
+        rest = [event async for event in stream]  # ends: the member closed
+        assert all(not isinstance(e, MemberJoined) for e in rest)
+        assert len(seen) == count  # the removed callback heard nothing more
+        assert any(isinstance(e, MemberJoined) for e in seen)
+
+
+async def test_leave_spreads_and_counters_include_the_driver(make: Callable[..., Member]) -> None:
+    async with make(seed=1) as a, make(seeds=[a.address], seed=2) as b:
+        assert await eventually(lambda: len(a.members()) == 2 and len(b.members()) == 2)
+        await b.leave()
+        assert b.node.has_left
+        assert await eventually(lambda: state_of(a, b.name) is State.LEFT)
+        counters = a.counters()
+        assert counters["driver.exchange.served_in"] >= 1
+        assert all(isinstance(v, int) for v in counters.values())

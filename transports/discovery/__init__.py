@@ -1,0 +1,35 @@
+"""Join-address discovery stores: where a node finds a member to join through.
+
+Every store has the same two blocking methods (see :class:`DiscoveryStore`): ``lookup()``
+returns addresses to join through, ``publish(address)`` records the leader's own address
+(a no-op for read-only stores).  Drivers call them in a worker thread, keep retrying while the
+node is alone, and publish when the node emits a :class:`~swimcore.JoinAddress` action.
+
+* :class:`StaticStore`: a fixed list;
+* :class:`FileStore`: a file with one address a line (written atomically when published);
+* :class:`DnsStore`: A/AAAA records of a name plus a port, or SRV records (what a Kubernetes
+  headless service gives);
+* :class:`HttpStore`: a key-value store over HTTP, configured by URL templates.
+
+:func:`store_from_spec` builds one from the text a command line takes.
+"""
+
+from __future__ import annotations
+
+from transports._driver_common import DiscoveryStore
+from transports.discovery._base import DiscoveryError
+from transports.discovery.dns_store import DnsStore
+from transports.discovery.file import FileStore
+from transports.discovery.http_store import HttpStore
+from transports.discovery.spec import store_from_spec
+from transports.discovery.static import StaticStore
+
+__all__ = [
+    "DiscoveryError",
+    "DiscoveryStore",
+    "DnsStore",
+    "FileStore",
+    "HttpStore",
+    "StaticStore",
+    "store_from_spec",
+]

@@ -1,0 +1,68 @@
+"""Build a store from one line of text, as ``swimcore run --store`` takes it.
+
+==============================================  =============================================
+``static:10.0.0.1:7946,10.0.0.2:7946``          :class:`StaticStore`
+``file:/var/run/swimcore/join``                 :class:`FileStore`
+``dns:swim.default.svc.cluster.local:7946``     :class:`DnsStore`, A/AAAA records + the port
+``srv:_swim._udp.swim.default.svc.cluster.local``  :class:`DnsStore`, SRV records
+``http://kv:8080/v1/{prefix}/{group}``          :class:`HttpStore` (GET and PUT)
+==============================================  =============================================
+
+A DNS spec may end with ``@ip:port`` to ask that name server (``dns:name:7946@127.0.0.1:5353``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from transports._driver_common import DiscoveryStore
+from transports.discovery.dns_store import DnsStore
+from transports.discovery.file import FileStore
+from transports.discovery.http_store import HttpStore
+from transports.discovery.static import StaticStore
+
+
+def store_from_spec(
+    spec: str,
+    *,
+    group: str,
+    prefix: str = "swimcore",
+    put_url: str | None = None,
+    put_method: str = "PUT",
+    headers: Mapping[str, str] | None = None,
+    timeout: float = 2.0,
+) -> DiscoveryStore:
+    """The store ``spec`` names; ``ValueError`` with the accepted forms when it names none."""
+    kind, sep, rest = spec.partition(":")
+    if not sep or not rest:
+        raise ValueError(_usage(spec))
+    if kind == "static":
+        return StaticStore([part for part in rest.split(",") if part.strip()])
+    if kind == "file":
+        return FileStore(rest)
+    if kind in ("dns", "srv"):
+        target, _, nameserver = rest.partition("@")
+        if kind == "srv":
+            return DnsStore(target, srv=True, nameserver=nameserver or None, timeout=timeout)
+        name, sep, port = target.rpartition(":")
+        if not sep or not port.isdigit():
+            raise ValueError(f"dns: needs NAME:PORT, got {target!r}")
+        return DnsStore(name, int(port), nameserver=nameserver or None, timeout=timeout)
+    if kind in ("http", "https"):
+        return HttpStore(
+            spec,
+            group=group,
+            prefix=prefix,
+            put_url=put_url,
+            put_method=put_method,
+            headers=headers,
+            timeout=timeout,
+        )
+    raise ValueError(_usage(spec))
+
+
+def _usage(spec: str) -> str:
+    return (
+        f"unknown store {spec!r}: use static:ADDR,ADDR  file:PATH  dns:NAME:PORT[@NS]  "
+        "srv:NAME[@NS]  or an http(s):// URL template with {prefix} and {group}"
+    )
