@@ -197,9 +197,9 @@ class SimCluster:
             if self._runs(op.index):
                 net.pause(self.node(op.index), op.duration)
         elif isinstance(op, Partition):
-            side = [self.node(i).address for i in op.side if i < self.size]
-            inside = set(op.side)
-            rest = [h.node.address for h in self.net.host_list if h.index not in inside]
+            # Addresses follow from indexes, so a node about to join can be cut off too.
+            side = [address_of(i) for i in op.side]
+            rest = [h.node.address for h in self.net.host_list if h.index not in op.side]
             cut = net.partition(side, rest, both_ways=op.both_ways)
             if op.duration is not None:
                 net.at(self.now + op.duration, lambda: net.heal(cut))

@@ -53,6 +53,7 @@ class _Crash:
     survivors: dict[str, int]
     declared: dict[str, float] = attrs.field(factory=dict)
     informed: dict[str, float] = attrs.field(factory=dict)
+    restarted: float | None = None
 
 
 @attrs.define(slots=True)
@@ -74,6 +75,8 @@ class Detection:
     all: float | None
     #: Failure news (suspect or dead) reaching the survivors: fraction after each period.
     curve: tuple[float, ...]
+    #: When the crashed node was restarted, if it was (detection may then stay incomplete).
+    restarted_at: float | None = None
 
 
 @attrs.frozen(slots=True)
@@ -150,8 +153,9 @@ class Recorder:
             self._index_of[name] = host.index
         elif what in ("start", "join", "restart"):
             self._live[name] = None
-            if what == "restart":
-                self._open.pop(name, None)
+            crash = self._open.pop(name, None) if what == "restart" else None
+            if crash is not None:
+                crash.restarted = now
         elif what in ("crash", "stop"):
             self._live.pop(name, None)
         if what == "crash":
@@ -210,9 +214,9 @@ class Recorder:
                 subject,
                 incarnation,
                 u.origin,
-                u.population,
+                max(u.population, len(u.times)),
                 len(u.times),
-                _curve(u.origin, u.times, u.population, period, max_periods),
+                _curve(u.origin, u.times, max(u.population, len(u.times)), period, max_periods),
             )
             for (kind, subject, incarnation), u in self._updates.items()
         )
@@ -256,6 +260,7 @@ class Recorder:
             first=min(declared) if declared else None,
             all=max(declared) if complete and declared else (0.0 if complete else None),
             curve=_curve(crash.time, informed, max(1, len(survivors)), period, max_periods),
+            restarted_at=crash.restarted,
         )
 
 

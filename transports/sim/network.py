@@ -37,6 +37,14 @@ Lifecycle = Callable[[float, "Host", str], None]
 _DELIVER, _TICK, _EXCHANGE, _REPLY, _CALL, _RESUME = range(6)
 _TIME = struct.Struct(">d")
 
+
+def _drops(node: Node) -> tuple[int, int]:
+    """All drops a node counted, and those that were its own bugs (internal errors)."""
+    counters = node.counters()
+    total = sum(v for k, v in counters.items() if k.startswith("dropped."))
+    return total, counters.get("dropped.internal_error", 0)
+
+
 #: Host states (truth, as the simulator knows it; nodes only learn it through the protocol).
 UP, CRASHED, STOPPED = "up", "crashed", "stopped"
 
@@ -378,7 +386,7 @@ class SimNetwork:
             counts["dropped.loss"] = counts.get("dropped.loss", 0) + 1
             return
         if not faults.damages:
-            self._push(self.now + faults.delay(rng), _DELIVER, (source, to, data))
+            self._push(self.now + faults.delay(rng), _DELIVER, (source, to, data, False))
             return
         copies = 1
         if faults.duplicate and rng.random() < faults.duplicate:
@@ -386,19 +394,22 @@ class SimNetwork:
             self._count("duplicated")
         for _ in range(copies):
             payload = data
+            damaged = True
             if faults.bitflip and rng.random() < faults.bitflip:
                 payload = corrupt(data, rng, truncate=False)
                 self._count("corrupted.bitflip")
             elif faults.truncate and rng.random() < faults.truncate:
                 payload = corrupt(data, rng, truncate=True)
                 self._count("corrupted.truncate")
+            else:
+                damaged = False
             delay = faults.delay(rng)
             if faults.reorder and rng.random() < faults.reorder:
                 delay += faults.reorder_delay * (1.0 + rng.random())
                 self._count("reordered")
-            self._push(self.now + delay, _DELIVER, (source, to, payload))
+            self._push(self.now + delay, _DELIVER, (source, to, payload, damaged))
 
-    def _deliver(self, source: Address, to: Address, data: bytes) -> None:
+    def _deliver(self, source: Address, to: Address, data: bytes, damaged: bool) -> None:
         host = self.hosts.get(to)
         if host is None or host.status != UP:
             self._count("dropped.down")
@@ -407,12 +418,12 @@ class SimNetwork:
             if len(host.backlog) >= self.backlog_limit:
                 self._count("dropped.backlog_full")
             else:
-                host.backlog.append(("datagram", source, data))
+                host.backlog.append(("datagram", source, data, damaged))
                 self._count("backlogged")
             return
-        self._receive(host, source, data)
+        self._receive(host, source, data, damaged)
 
-    def _receive(self, host: Host, source: Address, data: bytes) -> None:
+    def _receive(self, host: Host, source: Address, data: bytes, damaged: bool = False) -> None:
         counts = self.counts
         counts["delivered"] = counts.get("delivered", 0) + 1
         host.received += 1
@@ -425,7 +436,24 @@ class SimNetwork:
                 + host.key
                 + data
             )
+        if damaged:
+            self._receive_damaged(host, source, data)
+            return
         self._carry(host, host.node.receive(data, source, self.now))
+
+    def _receive_damaged(self, host: Host, source: Address, data: bytes) -> None:
+        """Deliver a corrupted datagram and count whether the node dropped it, as it must."""
+        node = host.node
+        before = _drops(node)
+        actions = node.receive(data, source, self.now)
+        after = _drops(node)
+        if after[0] > before[0]:
+            self._count("corrupted.dropped")
+        else:
+            self._count("corrupted.accepted")
+        if after[1] > before[1]:
+            self._count("corrupted.internal_error")
+        self._carry(host, actions)
 
     # --------------------------------------------------------------------------- exchanges
 
@@ -501,7 +529,7 @@ class SimNetwork:
                 break
             kind = item[0]
             if kind == "datagram":
-                self._receive(host, item[1], item[2])
+                self._receive(host, item[1], item[2], item[3])
             elif kind == "exchange":
                 _, key, request, deadline = item
                 requester = self._exchanges.get(key)

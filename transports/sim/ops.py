@@ -51,8 +51,9 @@ class Pause:
 
 @attrs.frozen(slots=True)
 class Partition:
-    """Cut the nodes in ``side`` off from all others (one way only, ``side`` deaf to the rest,
-    when ``both_ways`` is False), for ``duration`` seconds or until a :class:`Heal`."""
+    """Cut the nodes in ``side`` off from all others, for ``duration`` seconds or until a
+    :class:`Heal`.  With ``both_ways`` False the cut is one way: what ``side`` sends to the
+    others is lost, what they send to it still arrives."""
 
     side: tuple[int, ...]
     both_ways: bool = True

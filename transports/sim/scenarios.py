@@ -79,9 +79,7 @@ def stalled_cluster_trial(seed: int, config: Config, scenario: StallScenario) ->
         first = rng.uniform(0.0, scenario.stall_max)
         cluster.net.at(first, functools.partial(stall, index))
     span = max(1.0, end - scenario.warmup - 40.0)
-    plan = sorted(
-        (scenario.warmup + rng.uniform(0.0, span), index) for index in doomed
-    )
+    plan = sorted((scenario.warmup + rng.uniform(0.0, span), index) for index in doomed)
     cluster.schedule((when, Crash(index)) for when, index in plan)
     cluster.run_until(end)
     return recorder.report()
