@@ -36,6 +36,7 @@ from swimcore import (
     ExchangeRequest,
     JoinAddress,
     JoinFailed,
+    Keyring,
     LeaderChanged,
     MemberInfo,
     Node,
@@ -498,10 +499,19 @@ def make_node(
     meta: bytes,
     seed: int | random.Random | None,
     incarnation: int,
+    keyring: Keyring | None = None,
 ) -> Node:
     """The node a driver runs; without ``seed`` its randomness comes from the OS."""
     rng = random.Random() if seed is None else seed
-    return Node(config, advertised, name=name, meta=meta, seed=rng, incarnation=incarnation)
+    return Node(
+        config,
+        advertised,
+        name=name,
+        meta=meta,
+        seed=rng,
+        incarnation=incarnation,
+        keyring=keyring,
+    )
 
 
 def default_leave_timeout(config: Config) -> float:

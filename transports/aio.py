@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any
 
-from swimcore import Address, Config, ExchangeRequest
+from swimcore import Address, Config, ExchangeRequest, Keyring
 from transports import _driver_common as common
 from transports._driver_common import (
     Counters,
@@ -111,6 +111,8 @@ class AsyncioMember(MemberSurface):
     node is leader and ``config.join_address_every`` is set, to write its own address to).
     Leaving the ``async with`` block leaves gracefully (``leave_on_exit``), waiting at most
     ``leave_timeout`` for the news to spread, then closes every socket and task.
+    ``keyring`` seals every datagram and exchange (AES-GCM, see :class:`swimcore.Keyring`);
+    rotate keys on it while the member runs.
     """
 
     def __init__(
@@ -129,8 +131,10 @@ class AsyncioMember(MemberSurface):
         leave_on_exit: bool = True,
         leave_timeout: float | None = None,
         exchange_timeout: float | None = None,
+        keyring: Keyring | None = None,
     ) -> None:
         self.config = config if config is not None else Config.lan()
+        self._keyring = keyring
         self._plan = common.plan_bind(bind, advertise)
         self._seeds = [common.as_address(s) for s in seeds]
         self._name = name
@@ -197,6 +201,7 @@ class AsyncioMember(MemberSurface):
                 meta=self._meta,
                 seed=self._seed,
                 incarnation=self._incarnation,
+                keyring=self._keyring,
             )
         except BaseException:
             udp.close()
