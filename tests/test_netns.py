@@ -16,7 +16,6 @@ silently.
 
 from __future__ import annotations
 
-import inspect
 import json
 import os
 import pathlib
@@ -30,8 +29,6 @@ import pytest
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent / "netns"))
 
 import nslib
-
-from transports.aio import AsyncioMember
 
 pytestmark = pytest.mark.netns
 
@@ -215,8 +212,6 @@ def test_ten_percent_loss_causes_no_false_death(
 def test_a_key_rotation_across_the_running_group_loses_no_member(
     group: Callable[..., Group], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    if "keyring" not in inspect.signature(AsyncioMember).parameters:
-        pytest.skip("transports.aio.AsyncioMember has no keyring parameter yet")
     g = group(keys=[KEY_1])
     g.converge()
     steps = (

@@ -13,23 +13,26 @@
 from __future__ import annotations
 
 import asyncio
-import inspect
 import random
 import socket
 from collections.abc import Awaitable, Callable
 
-import pytest
 from security_support import KEY_A, KEY_B
 
-from swimcore import Address, Config, Keyring, State, codec
+from swimcore import (
+    Address,
+    Config,
+    Keyring,
+    MemberAlive,
+    MemberFailed,
+    MemberJoined,
+    MemberSuspected,
+    State,
+    codec,
+)
 from swimcore.messages import Ack, Dead, MemberState, Packet, Ping, PushPull
 from transports.aio import AsyncioMember
 from transports.framing import frame
-
-pytestmark = pytest.mark.skipif(
-    "keyring" not in inspect.signature(AsyncioMember).parameters,
-    reason="transports.aio.AsyncioMember takes no keyring yet",
-)
 
 FAST = Config.local(probe_interval=0.2, probe_timeout=0.1, label="blue")
 TIMEOUT = 20.0
@@ -51,7 +54,7 @@ def start_member(
         config,
         "127.0.0.1:0",
         seeds=[str(s.address) for s in seeds],
-        keyring=ring,  # type: ignore[call-arg]
+        keyring=ring,
         leave_on_exit=False,
     )
 
@@ -84,6 +87,22 @@ def udp_to(address: Address, datagrams: list[bytes]) -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         for data in datagrams:
             sock.sendto(data, (str(address.ip), address.port))
+
+
+def record(
+    members: list[AsyncioMember], kinds: tuple[type, ...], about: str | None = None
+) -> list[object]:
+    """Events of ``kinds`` (about the member named ``about``) on any of ``members`` from now."""
+    seen: list[object] = []
+
+    def on(event: object) -> None:
+        member = getattr(event, "member", None)
+        if isinstance(event, kinds) and (about is None or getattr(member, "name", None) == about):
+            seen.append(event)
+
+    for member in members:
+        member.on_event(on)
+    return seen
 
 
 def auth_failed(member: AsyncioMember) -> int:
@@ -179,7 +198,15 @@ def test_replayed_datagrams_cannot_revive_a_dead_member() -> None:
         members = await group([Keyring(KEY_A) for _ in range(3)], before_start=tap)
         survivors, victim = members[:2], members[2]
         try:
-            await asyncio.sleep(1.0)
+            ring = Keyring(KEY_A)
+
+            def acks_captured() -> int:
+                return sum(
+                    isinstance(codec.decode_packet(ring.open(d, "blue") or b"").message, Ack)
+                    for _, d in captured
+                )
+
+            await eventually(lambda: acks_captured() >= 3 and len(captured) >= 10)
             await victim.close(leave=False)  # the victim crashes
             await eventually(
                 lambda: all(
@@ -187,22 +214,9 @@ def test_replayed_datagrams_cannot_revive_a_dead_member() -> None:
                     for s in survivors
                 )
             )
-            ring = Keyring(KEY_A)
-            acks = sum(
-                isinstance(codec.decode_packet(ring.open(d, "blue") or b"").message, Ack)
-                for _, d in captured
-            )
-            assert acks > 0 and len(captured) > 10
+            acks = acks_captured()
             stale = [s.counters().get("dropped.stale_ack", 0) for s in survivors]
-            joined: list[object] = []
-            for s in survivors:
-                s.on_event(
-                    lambda e: (
-                        joined.append(e)
-                        if getattr(e, "member", None) and e.member.name == victim.name
-                        else None
-                    )
-                )  # type: ignore[attr-defined]
+            joined = record(survivors, (MemberJoined, MemberAlive), about=victim.name)
             for to, data in captured:
                 udp_to(to, [data])
             await eventually(
@@ -227,15 +241,7 @@ def test_keys_rotate_on_a_running_group_with_no_member_lost() -> None:
     async def main() -> None:
         rings = [Keyring(KEY_A) for _ in range(3)]
         members = await group(rings)
-        suspected: list[object] = []
-        for m in members:
-            m.on_event(
-                lambda e: (
-                    suspected.append(e)
-                    if type(e).__name__ in ("MemberSuspected", "MemberFailed")
-                    else None
-                )
-            )
+        suspected = record(members, (MemberSuspected, MemberFailed))
         try:
             for step in (
                 lambda r: r.install(KEY_B),
