@@ -45,9 +45,9 @@ class StreamFraming(Protocol):
 
     ``encode`` turns an exchange payload into what is written; ``split`` looks at the bytes
     read so far and returns ``(payload, used)`` once a whole message is there (``None`` while
-    more is needed); it raises ``ValueError`` (``DecodeError`` is one) when the bytes cannot
-    become a message within ``limit`` bytes.  ``at_eof`` is what an empty stream means: a
-    payload (memberlist's reliable user messages have no reply) or ``None`` (failure).
+    more is needed); it raises ``ValueError`` or :class:`~swimcore.errors.DecodeError` when
+    the bytes cannot become a message within ``limit`` bytes.  ``at_eof`` is what an empty
+    stream means: a payload (memberlist's reliable user messages have no reply) or ``None``.
     """
 
     def encode(self, payload: bytes) -> bytes: ...
