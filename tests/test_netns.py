@@ -223,10 +223,10 @@ def test_a_key_rotation_across_the_running_group_loses_no_member(
         for process, path in zip(g.processes, g.key_files, strict=True):
             path.write_text("\n".join(keys) + "\n")
             process.ask("reload-keys", "keys")
-            time.sleep(0.3)  # traffic flows between every node's step
-        time.sleep(1.5)
+            time.sleep(0.2)  # traffic flows between every node's step
+        time.sleep(1.0)
         assert all(p.members() == g.names for p in g.processes), f"a member lost at: {what}"
-    time.sleep(3.0)
+    time.sleep(2.0)
     counters = [p.counters() for p in g.processes]
     failures = [c.get("dropped.auth_failed", 0) for c in counters]
     acked = [c.get("probes_acked", 0) for c in counters]
