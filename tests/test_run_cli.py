@@ -1,0 +1,85 @@
+"""``swimcore run`` in process: argument checks, exit codes, and short runs on each driver."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from swimcore.cli import main
+from swimcore.cli.run import _advertise
+
+SHORT = ["--preset", "local", "--duration", "0.4", "--print-every", "0.1"]
+
+
+@pytest.mark.parametrize("driver", ["asyncio", "anyio", "trio"])
+def test_a_member_that_joins_itself_runs_alone_and_stops(
+    driver: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["run", "g", "127.0.0.1:0", "127.0.0.1:0", "--driver", driver, *SHORT])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("members (1): 127.0.0.1:")
+    assert "[leader 127.0.0.1:" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["g", "127.0.0.1:0"], "JOIN_ADDR"),
+        (["g", "0.0.0.0:0", "127.0.0.1:1"], "advertise"),
+        (["g", "127.0.0.1:0", "127.0.0.1:0", "--set", "no_such_field=1"], "--set"),
+        (["g", "127.0.0.1:0", "127.0.0.1:0", "--set", "probe_interval=-1"], "probe_interval"),
+        (["g", "127.0.0.1:0", "127.0.0.1:0", "--set", "indirect_checks=x"], "invalid literal"),
+        (["g", "127.0.0.1:0", "--store", "zookeeper:x"], "unknown store"),
+        (["g", "127.0.0.1:0", "10.0.0.1:0"], "JOIN_ADDR"),
+        (["g", "localhost:7946", "127.0.0.1:1"], "IP"),
+    ],
+)
+def test_bad_arguments_exit_with_status_2_and_say_why(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["run", *argv, *SHORT]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_a_port_in_use_exits_with_status_1(capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        port = taken.getsockname()[1]
+        assert main(["run", "g", f"127.0.0.1:{port}", f"127.0.0.1:{port}", *SHORT]) == 1
+    assert "cannot bind" in capsys.readouterr().err
+
+
+def test_a_wildcard_bind_advertises_the_given_address(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["run", "g", "0.0.0.0:0", "0.0.0.0:0", "--advertise", "127.0.0.1", *SHORT]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "members (1): 127.0.0.1:" in out
+    assert "0.0.0.0" not in out
+
+
+@pytest.mark.parametrize(
+    ("advertise", "bind", "expected"),
+    [
+        (None, "0.0.0.0:7946", None),
+        ("10.1.2.3", "0.0.0.0:7946", "10.1.2.3:7946"),
+        ("10.1.2.3:9000", "0.0.0.0:7946", "10.1.2.3:9000"),
+        ("fd00::1", "[::]:7946", "[fd00::1]:7946"),
+        ("[fd00::1]", "[::]:7946", "[fd00::1]:7946"),
+        ("[fd00::1]:9", "[::]:7946", "[fd00::1]:9"),
+    ],
+)
+def test_advertise_may_leave_out_the_port(
+    advertise: str | None, bind: str, expected: str | None
+) -> None:
+    assert _advertise(advertise, bind) == expected
+
+
+def test_help_names_the_arguments(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["run", "--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    for word in ("GROUP".lower(), "member_addr", "join_addr", "--store", "--join-every"):
+        assert word in text
