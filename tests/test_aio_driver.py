@@ -1,0 +1,102 @@
+"""What is particular to the asyncio driver: plain ``asyncio.run`` use and its socket errors."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import pytest
+
+from swimcore import Address, Config, JoinFailed
+from transports._driver_common import Counters, send_datagram
+from transports.aio import AsyncioMember
+
+FAST = Config.local(probe_interval=0.2, probe_timeout=0.1, join_retry_interval=0.3)
+
+
+async def _until(check: object, timeout: float = 10.0) -> bool:
+    assert callable(check)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        if check():
+            return True
+        await asyncio.sleep(0.05)
+    return bool(check())
+
+
+def test_start_and_close_without_a_with_block() -> None:
+    async def scenario() -> None:
+        a = AsyncioMember(FAST, seed=1)
+        await a.start()
+        with pytest.raises(RuntimeError, match="already started"):
+            await a.start()
+        b = AsyncioMember(FAST, seeds=[str(a.address)], seed=2)
+        await b.start()
+        assert await _until(lambda: len(a.members()) == 2)
+        await b.close()
+        await b.close()  # idempotent
+        await a.close(leave=False)
+        assert b.node.has_left and not a.node.has_left
+        assert a.members()  # queries still answer after close
+
+    asyncio.run(scenario())
+
+
+def test_queries_before_start_say_what_to_do() -> None:
+    member = AsyncioMember(FAST)
+    with pytest.raises(RuntimeError, match="async with"):
+        member.members()
+
+
+def test_socket_errors_and_a_full_buffer_are_counted_never_fatal() -> None:
+    async def scenario() -> None:
+        async with AsyncioMember(FAST, seed=1) as a, AsyncioMember(
+            FAST, seeds=[a.address], seed=2
+        ) as b:
+            assert await _until(lambda: len(a.members()) == 2)
+            # Every datagram goes through the driver's send hook: exercise its failure paths.
+            a._send(Address.parse("[::1]:9"), b"ipv6 target on an IPv4 socket")
+            a._send(b.address, b"x" * 70_000)  # larger than any UDP datagram
+            assert await _until(lambda: a.counters().get("driver.socket_errors", 0) >= 2)
+            assert a._protocol is not None
+            a._protocol.pause_writing()  # what asyncio calls when the socket buffer is full
+            a._send(b.address, b"dropped")
+            a._protocol.resume_writing()
+            assert a.counters()["driver.dropped.send_buffer_full"] == 1
+            # The member carries on.
+            assert await _until(lambda: a.counters().get("probes_acked", 0) >= 3)
+            assert len(a.members()) == 2
+
+    asyncio.run(scenario())
+
+
+def test_a_join_through_a_dead_address_fails_reports_and_retries() -> None:
+    async def scenario() -> None:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as closed:
+            closed.bind(("127.0.0.1", 0))
+            dead = Address(*closed.getsockname())
+        async with AsyncioMember(FAST, seeds=[dead], seed=1) as lone:
+            failures: list[JoinFailed] = []
+            lone.on_event(lambda e: failures.append(e) if isinstance(e, JoinFailed) else None)
+            assert await _until(lambda: len(failures) >= 2)  # the node keeps retrying
+            assert all(f.seed == dead for f in failures)
+            assert lone.counters()["driver.exchange.failed_out"] >= 2
+            assert [m.name for m in lone.members()] == [lone.name]
+
+    asyncio.run(scenario())
+
+
+def test_the_raw_socket_sender_counts_errors() -> None:
+    counters = Counters()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setblocking(False)
+    sock.bind(("127.0.0.1", 0))
+    target = sock.getsockname()
+    send_datagram(sock, b"x" * 70_000, target, counters)  # EMSGSIZE
+    send_datagram(sock, b"ok", target, counters)
+    sock.close()
+    send_datagram(sock, b"closed", target, counters)  # EBADF
+    assert counters.get("socket_errors") == 2
+    assert counters.get("socket_errors.send.EMSGSIZE") == 1
+    assert counters.get("socket_errors.send.EBADF") == 1
