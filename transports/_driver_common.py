@@ -569,6 +569,9 @@ class DiscoveryOptions:
     #: While in a group, look again this often and contact any address not known yet, so
     #: groups that formed apart merge (0 turns this off).
     refresh: float = 30.0
+    #: At most this many unknown addresses (picked at random) are contacted per look: a DNS
+    #: name of a large deployment lists every pod, and one or two are enough to join.
+    max_contacts: int = 3
 
 
 async def discovery_loop(
@@ -594,6 +597,8 @@ async def discovery_loop(
             core.counters.add("discovery.lookups")
             known = set(core.live_addresses())
             fresh = [a for a in found if a not in known]
+            if len(fresh) > options.max_contacts:
+                fresh = rng.sample(fresh, options.max_contacts)
             if fresh and not core.closing:
                 core.counters.add("discovery.joins")
                 log.info("joining through %s", ", ".join(map(str, fresh)))
