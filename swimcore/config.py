@@ -105,6 +105,9 @@ class Config:
     lifeguard_awareness: bool = True
     lifeguard_dynamic_suspicion: bool = True
     lifeguard_buddy: bool = True
+    #: Before declaring a suspect dead, probe it once more directly, carrying the suspicion
+    #: (its answer carries any refutation this node missed).  Adds one probe timeout.
+    verify_before_death: bool = True
 
     def __attrs_post_init__(self) -> None:
         if self.probe_timeout > self.probe_interval:

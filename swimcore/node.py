@@ -151,6 +151,7 @@ class Node:
         self._awareness = Awareness(config.awareness_max, enabled=config.lifeguard_awareness)
         self._suspicions: dict[str, Suspicion] = {}
         self._relays: dict[int, _Relay] = {}
+        self._verifications: dict[int, str] = {}
         self._recent_dead: dict[str, float] = {}
         self._exchanges: dict[int, tuple[Address, int, str]] = {}
         self._dead: dict[str, None] = {}
@@ -577,6 +578,10 @@ class Node:
         if relay is not None:
             self._send(relay.origin, Ack(relay.origin_seq))
             return
+        if self._verifications.pop(seq, None) is not None:
+            # Any refutation it carried has been applied already (updates come first).
+            self._count("verifications_answered")
+            return
         self._count("dropped.stale_ack")
 
     def _relay(self, message: IndirectPing, source: Address) -> None:
@@ -955,8 +960,38 @@ class Node:
             return
         if self._now < suspicion.deadline():
             return  # left over from an earlier suspicion of this member (tokens restart at 0)
-        if member.state is State.SUSPECT:
-            self._apply(Dead(name, member.incarnation, self.name))
+        if member.state is not State.SUSPECT:
+            return
+        if self.config.verify_before_death and suspicion.verify_seq is None:
+            self._verify(member, suspicion)
+            return
+        self._verifications.pop(suspicion.verify_seq or -1, None)
+        self._apply(Dead(name, member.incarnation, self.name))
+
+    def _verify(self, member: Member, suspicion: Suspicion) -> None:
+        """One last direct probe, carrying the suspicion, before declaring ``member`` dead.
+
+        Infection-style spread occasionally misses a node, which then holds a suspicion whose
+        refutation never reached it.  The suspect's answer to this probe carries the refutation
+        (or makes one), so only a member that stays silent for one more probe timeout dies.
+        """
+        if len(self._verifications) >= 64:  # drop those whose suspicion ended meanwhile
+            self._verifications = {
+                seq: name
+                for seq, name in self._verifications.items()
+                if (held := self._suspicions.get(name)) is not None and held.verify_seq == seq
+            }
+        seq = self._next_seq()
+        suspicion.verify_seq = seq
+        suspicion.token += 1
+        self._verifications[seq] = member.name
+        self._count("verifications")
+        suspect = codec.encode_update(Suspect(member.name, member.incarnation, self.name))
+        self._send(member.address, Ping(seq, member.name, self.name), extra=[suspect])
+        self._timers.schedule(
+            self._now + self._awareness.scale(self.config.probe_timeout),
+            (_T_SUSPICION, suspicion.token, member.name),
+        )
 
     def _consider_leader(self, member: Member | None) -> None:
         """Keep the leader current: O(1) unless the leader itself stops being alive."""

@@ -29,6 +29,8 @@ class Suspicion:
     needed: int
     #: Members that confirmed, in arrival order (a dict, never a set, for determinism).
     confirmers: dict[str, None] = attrs.field(factory=dict)
+    #: Sequence number of the last-chance probe sent when the timeout expired, if any.
+    verify_seq: int | None = None
     #: This node's own failed probe of the suspect has been gossiped as a confirmation.
     confirmed_locally: bool = False
     #: Bumped whenever the deadline moves, so stale timer entries are skipped.

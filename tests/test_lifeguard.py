@@ -9,7 +9,7 @@ import pytest
 from helpers import Link, addr, encode, make_node, messages, of_type, tick_until, updates_in
 
 from swimcore import Address, Config, ExchangeRequest, MemberFailed, MemberJoined, Node, State
-from swimcore.messages import Alive, Ping, Suspect
+from swimcore.messages import Alive, Gossip, Ping, Suspect
 from swimcore.suspicion import Suspicion, min_timeout
 
 
@@ -108,7 +108,7 @@ def test_small_clusters_need_no_confirmations() -> None:
 
 def _time_to_failure(confirmers: int, dynamic: bool) -> float:
     """When node 0 declares node 1 dead, given how many others confirm the suspicion."""
-    config = Config.lan(lifeguard_dynamic_suspicion=dynamic)
+    config = Config.lan(lifeguard_dynamic_suspicion=dynamic, verify_before_death=False)
     nodes = [make_node(i, config) for i in range(10)]
     observer = nodes[0]
     observer.start(0.0, [(n.name, n.address) for n in nodes])
@@ -139,6 +139,51 @@ def test_dynamic_suspicion_starts_long_and_confirmations_shorten_it() -> None:
     assert confirmed == pytest.approx(low, abs=1.0)
     assert fixed == pytest.approx(low, abs=1.0)
     assert unconfirmed > 2 * low
+
+
+# The last-chance probe ------------------------------------------------------------------------
+
+
+def test_a_suspect_whose_refutation_was_missed_survives_the_last_chance_probe() -> None:
+    a, b = make_node(0), make_node(1)
+    link = Link()
+    link.add(a, b)
+    link.carry(a, a.start(0.0, [(b.name, b.address)]), 0.0)
+    link.carry(b, b.start(0.0, [(a.name, a.address)]), 0.0)
+    # b already refuted a suspicion at incarnation 0 that a is about to hear of late.
+    b.receive(encode(Ping(1, b.name, "x"), Suspect(b.name, 0, "x")), addr(9), 0.0)
+    assert b.incarnation == 1
+    link.carry(a, a.receive(encode(Gossip(), Suspect(b.name, 0, "x")), addr(9), 0.0), 0.0)
+    # Keep a from probing b normally: only the last-chance probe may reach it.
+    link.silent.append(b.address)
+    now = 0.0
+    while a.counters().get("verifications", 0) == 0:
+        now = a.next_deadline() or now + 0.1
+        link.carry(a, a.tick(now), now)
+    link.inflight = [(src, s) for src, s in link.inflight if s.to == b.address][-1:]
+    link.silent.clear()
+    link.deliver(now)
+    info = a.member(b.name)
+    assert info is not None and info.state is State.ALIVE and info.incarnation == 1
+    assert a.counters()["verifications_answered"] == 1
+    link.run(until=now + 20.0, start=now + 0.05)
+    assert not link.events_of(a.name, MemberFailed)
+
+
+def test_a_silent_suspect_dies_one_probe_timeout_after_its_suspicion_timeout() -> None:
+    config = Config.lan(lifeguard_dynamic_suspicion=False, lifeguard_awareness=False)
+    a = make_node(0, config)
+    a.start(0.0, [(make_node(i).name, make_node(i).address) for i in range(1, 4)])
+    victim = make_node(1).name
+    a.receive(encode(Gossip(), Suspect(victim, 0, "x")), addr(9), 1.0)
+    now, died = 1.0, None
+    while died is None and now < 100:
+        now = a.next_deadline() or now + 0.1
+        if any(e.member.name == victim for e in of_type(a.tick(now), MemberFailed)):
+            died = now
+    low = min_timeout(config.suspicion_mult, 4, config.probe_interval)
+    assert died == pytest.approx(1.0 + low + config.probe_timeout)
+    assert a.counters()["verifications"] == 1
 
 
 # Buddy system --------------------------------------------------------------------------------
