@@ -7,14 +7,16 @@ cluster), plain, encrypted with a shared key, and with compression on the Go sid
 * metadata set on one side is read on the other;
 * a killed Go node (SIGKILL) is declared dead by every surviving swimcore node, and a crashed
   swimcore node by every surviving Go node, within the detection time below plus a margin;
-* a graceful leave on either side is seen as a leave (not a failure) on the other.
+* a graceful leave on either side is seen as a leave (not a failure) on the other;
+* (swimcore joining Go) broadcasts and reliable user messages cross both ways.
 
 Both sides run memberlist's LAN preset made five times faster (probe interval 200 ms, probe
 timeout 100 ms, gossip every 50 ms, suspicion multiplier 4, maximum suspicion 6x), so that
 the whole file stays well under two minutes.  The detection time allowed is
 ``(n + 2) * probe_interval + suspicion_mult * max(1, log10 n) * probe_interval * 6`` (a full
 round of probes, then the longest suspicion: 6.4 s for n = 6) plus a stated margin of 3 s for
-a loaded two-core machine.  Measured times are printed (``pytest -s``), never asserted tighter.
+a loaded two-core machine (the slow variant, memberlist's LAN preset unscaled with 1 s probes,
+allows 32 s + 3 s).  Measured times are printed (``pytest -s``), never asserted tighter.
 """
 
 from __future__ import annotations
@@ -28,29 +30,52 @@ from typing import Any
 import pytest
 from memberlist_peer.harness import FAST, GoPeer, peer_binary
 
-from swimcore import Config, MemberFailed, MemberLeft
+from swimcore import (
+    BroadcastReceived,
+    Config,
+    MemberFailed,
+    MemberLeft,
+    MessageDelivered,
+    MessageReceived,
+)
 from swimcore.keyring import Keyring
 from transports.memberlist_bridge import ProfileMember
 
 pytest.importorskip("cryptography")
 
 SIZE = 6
-PROBE = FAST["probe-interval"] / 1000
-DETECTION = (SIZE + 2) * PROBE + FAST["suspicion-mult"] * max(1.0, math.log10(SIZE)) * PROBE * 6
 MARGIN = 3.0
+#: memberlist's LAN preset as it is (the slow variant runs it).
+LAN = {
+    "probe-interval": 1000,
+    "probe-timeout": 500,
+    "gossip-interval": 200,
+    "push-pull-interval": 30000,
+    "suspicion-mult": 4,
+    "retransmit-mult": 4,
+    "tcp-timeout": 10000,
+}
+
+
+def _detection(settings: dict[str, int]) -> float:
+    """A round of probes, then the longest suspicion (memberlist's and swimcore's formula)."""
+    probe = settings["probe-interval"] / 1000
+    mult = settings["suspicion-mult"]
+    return (SIZE + 2) * probe + mult * max(1.0, math.log10(SIZE)) * probe * 6
+
+
 KEY = bytes(range(100, 116))
 
 
-def _config(wire: str) -> Config:
+def _config(wire: str, settings: dict[str, int]) -> Config:
     return Config.lan(
         wire=wire,
-        probe_interval=PROBE,
-        probe_timeout=FAST["probe-timeout"] / 1000,
-        gossip_interval=FAST["gossip-interval"] / 1000,
-        push_pull_interval=FAST["push-pull-interval"] / 1000,
-        suspicion_mult=FAST["suspicion-mult"],
-        retransmit_mult=FAST["retransmit-mult"],
-        gossip_to_the_dead_time=10.0,
+        probe_interval=settings["probe-interval"] / 1000,
+        probe_timeout=settings["probe-timeout"] / 1000,
+        gossip_interval=settings["gossip-interval"] / 1000,
+        push_pull_interval=settings["push-pull-interval"] / 1000,
+        suspicion_mult=settings["suspicion-mult"],
+        retransmit_mult=settings["retransmit-mult"],
     )
 
 
@@ -72,7 +97,52 @@ def _left(member: ProfileMember, name: str) -> bool:
     return any(isinstance(e, MemberLeft) and e.member.name == name for e in member.history())
 
 
-def _go_saw(go: GoPeer, kind: str, name: str, **fields: Any) -> bool:
+async def _user_messages(gos: list[GoPeer], ours: list[ProfileMember], scale: float) -> None:
+    """Application data both ways: gossiped broadcasts and reliable (TCP) messages."""
+    go1 = next(g for g in gos if g.name == "go1")
+    sc1, sc2 = ours[0], ours[1]
+    go1.command("broadcast hello-from-go")
+    sc1.broadcast("greeting", b"hello-from-swimcore")
+    go1.command("send-reliable sc2 direct-from-go")
+    sc2.send_message("go1", b"direct-from-swimcore", reliable=True)
+
+    def got_broadcast(member: ProfileMember) -> bool:
+        return any(
+            isinstance(e, BroadcastReceived) and e.payload == b"hello-from-go"
+            for e in member.history()
+        )
+
+    checks: dict[str, Callable[[], bool]] = {
+        "Go broadcast at every swimcore node": lambda: all(got_broadcast(m) for m in ours),
+        "swimcore broadcast at every Go node": lambda: all(
+            _go_saw(g, "user", None, payload="hello-from-swimcore") for g in gos
+        ),
+        "Go reliable message at sc2": lambda: any(
+            isinstance(e, MessageReceived) and e.payload == b"direct-from-go" and e.reliable
+            for e in sc2.history()
+        ),
+        "swimcore reliable message at go1": lambda: _go_saw(
+            go1, "user", None, payload="direct-from-swimcore"
+        ),
+        "delivery confirmed at sc2": lambda: any(
+            isinstance(e, MessageDelivered) and e.to == "go1" for e in sc2.history()
+        ),
+    }
+    # Broadcasts are best effort in memberlist (each goes out retransmit_mult * log10(n + 1)
+    # times, and Go nodes do not pass others' on): as an application would, send again each
+    # second until everyone has it.  Duplicates of one payload are delivered once.
+    for _ in range(10):
+        try:
+            await _until(lambda: all(check() for check in checks.values()), scale, "messages")
+            return
+        except AssertionError:
+            go1.command("broadcast hello-from-go")
+            sc1.broadcast("greeting", b"hello-from-swimcore")
+    missing = [what for what, check in checks.items() if not check()]
+    raise AssertionError(f"user messages did not cross: {missing}")
+
+
+def _go_saw(go: GoPeer, kind: str, name: str | None, **fields: Any) -> bool:
     return bool(
         go.seen(
             lambda e: (
@@ -84,14 +154,26 @@ def _go_saw(go: GoPeer, kind: str, name: str, **fields: Any) -> bool:
     )
 
 
-async def _scenario(direction: str, *, key: bytes, go_compress: bool, wire: str) -> None:
-    config = _config(wire)
+async def _scenario(
+    direction: str,
+    *,
+    key: bytes,
+    go_compress: bool,
+    wire: str,
+    messages: bool,
+    settings: dict[str, int],
+) -> None:
+    config = _config(wire, settings)
+    detection = _detection(settings)
+    scale = settings["probe-interval"] / FAST["probe-interval"]
     keyring = Keyring(key) if key else None
     gos: list[GoPeer] = []
     ours: list[ProfileMember] = []
 
     def go(name: str, join: str) -> GoPeer:
-        peer = GoPeer(name, join=join, key=key, compress=go_compress, meta=f"{name}-m0")
+        peer = GoPeer(
+            name, join=join, key=key, compress=go_compress, meta=f"{name}-m0", settings=settings
+        )
         gos.append(peer)
         return peer
 
@@ -137,7 +219,7 @@ async def _scenario(direction: str, *, key: bytes, go_compress: bool, wire: str)
 
         start = time.monotonic()
         while not await converged():
-            if time.monotonic() - start > 20:
+            if time.monotonic() - start > 20 * scale:
                 views = {m.name: sorted(x.name for x in m.members()) for m in ours}
                 raise AssertionError(f"no convergence: go {go_views}, swimcore {views}")
             await asyncio.sleep(0.1)
@@ -158,12 +240,14 @@ async def _scenario(direction: str, *, key: bytes, go_compress: bool, wire: str)
                     for member in ours
                 )
             ),
-            10,
+            10 * scale,
             "metadata to cross",
         )
 
+        if messages:
+            await _user_messages(gos, ours, scale)
+
         # Crashes: a Go node killed, a swimcore node stopped without a word.
-        crashed_at = time.monotonic()
         go3.kill()
         await sc3.close(leave=False)
         took = await _until(
@@ -171,21 +255,20 @@ async def _scenario(direction: str, *, key: bytes, go_compress: bool, wire: str)
                 all(_failed(m, "go3") for m in (sc1, sc2))
                 and all(_go_saw(g, "leave", "sc3", state="dead") for g in (go1, go2))
             ),
-            DETECTION + MARGIN + 5,
+            detection + MARGIN + 5 * scale,
             "the crashes to be detected",
         )
         print(f"[{direction}] both crashes detected on the other side after {took:.1f} s")
-        assert took <= DETECTION + MARGIN, (
-            f"detection took {took:.1f} s > {DETECTION + MARGIN:.1f} s"
+        assert took <= detection + MARGIN, (
+            f"detection took {took:.1f} s > {detection:.1f} s + {MARGIN:.1f} s"
         )
-        del crashed_at
 
         # Graceful leaves, both ways.
         go2.command("leave")
-        await sc2.leave(linger=1.0)
+        await sc2.leave(linger=1.0 * scale)
         await _until(
             lambda: _left(sc1, "go2") and _go_saw(go1, "leave", "sc2", state="left"),
-            10,
+            10 * scale,
             "the leaves to be seen",
         )
         assert not _failed(sc1, "go2")
@@ -218,7 +301,29 @@ def test_mixed_cluster(direction: str, variant: str) -> None:
                 key=KEY if variant == "encrypted" else b"",
                 go_compress=variant == "go-compressed",
                 wire="memberlist+lzw" if variant == "go-compressed" else "memberlist",
+                messages=direction == "swimcore-joins-go",
+                settings=FAST,
             ),
             timeout=90,
+        )
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("direction", ["swimcore-joins-go", "go-joins-swimcore"])
+def test_mixed_cluster_on_the_lan_preset_unscaled(direction: str) -> None:
+    """The same with memberlist's LAN preset as it is on both sides (1 s probes): ~1 minute."""
+    peer_binary()
+    asyncio.run(
+        asyncio.wait_for(
+            _scenario(
+                direction,
+                key=KEY,
+                go_compress=True,
+                wire="memberlist+lzw",
+                messages=True,
+                settings=LAN,
+            ),
+            timeout=300,
         )
     )

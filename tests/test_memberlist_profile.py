@@ -35,6 +35,7 @@ from swimcore.wire.memberlist.messages import (
     MlPing,
     MlPushPull,
     MlSuspect,
+    MlUserStream,
     NodeState,
     vsn_bytes,
 )
@@ -297,3 +298,45 @@ def test_random_is_never_global() -> None:
     state = random.getstate()
     _cluster(ML, 3, seed=1)[0].run_for(2.0)
     assert random.getstate() == state
+
+
+@pytest.mark.parametrize("variant", ["plain", "encrypted_compressed"])
+def test_a_captured_tcp_fallback_ping_is_answered_with_an_ack_stream(variant: str) -> None:
+    scenario = _scenario(variant)
+    ctx = scenario["context"]
+    keyring = Keyring(bytes.fromhex(ctx["key"])) if ctx["key"] else None
+    wire = "memberlist+lzw" if ctx["compress"] else "memberlist"
+    node = Node(
+        Config.lan(wire=wire),
+        Address("127.0.0.1", ctx["py_port"]),
+        name=ctx["py_name"],
+        keyring=keyring,
+    )
+    profile = node.wire
+    assert isinstance(profile, MemberlistWire)
+    for data in _records(scenario, "tcp", "MlPing"):
+        (ping_data, used) = profile.stream.split(data + b"rest", 1 << 20) or (b"", 0)
+        assert used == len(data) and ping_data == data
+        ping = stream.decode_stream(data, keys=profile.keys())
+        assert isinstance(ping, MlPing)
+        reply = profile.answer_stream(data)
+        assert reply is not None
+        assert stream.decode_stream(reply, keys=profile.keys()) == MlAck(ping.seq)
+    # Anything else is the node's business; a ping for another name gets no answer.
+    assert profile.answer_stream(_records(scenario, "tcp", "MlPushPull")[0]) is None
+    other = stream.encode_stream(
+        MlPing(1, "someone-else"), keys=profile.keys(), rng=random.Random(0)
+    )
+    assert profile.answer_stream(other) is None
+
+
+def test_reliable_user_streams_become_direct_messages_and_need_no_reply() -> None:
+    node = _node(7010)
+    node.start(0.0)
+    data = stream.encode_stream(MlUserStream(b"hello"))
+    reply, actions = node.handle_exchange(data, 0.1)
+    assert reply == b""  # memberlist closes the stream without answering
+    assert [(a.origin, a.payload, a.reliable) for a in actions if hasattr(a, "reliable")] == [
+        ("", b"hello", True)
+    ]
+    assert node.wire.stream.at_eof() == b""
