@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from swimcore import (
     Address,
@@ -24,7 +26,20 @@ from swimcore import (
 )
 from swimcore.errors import ConfigError
 from swimcore.keyring import Keyring
-from swimcore.messages import Alive, Dead, Gossip, Left, Ping, Suspect
+from swimcore.messages import (
+    Ack,
+    Alive,
+    Dead,
+    Gossip,
+    IndirectPing,
+    Left,
+    MemberState,
+    Nack,
+    Packet,
+    Ping,
+    PushPull,
+    Suspect,
+)
 from swimcore.wire.memberlist import packet, stream
 from swimcore.wire.memberlist.messages import (
     MlAck,
@@ -340,3 +355,72 @@ def test_reliable_user_streams_become_direct_messages_and_need_no_reply() -> Non
         ("", b"hello", True)
     ]
     assert node.wire.stream.at_eof() == b""
+
+
+# Round trips of swimcore's messages through the profile -----------------------------------------
+
+_wire_incarnations = st.integers(0, 2**32 - 2)
+_names = st.text(min_size=1, max_size=30)
+_ips = st.one_of(
+    st.ip_addresses(v=4), st.ip_addresses(v=6).filter(lambda ip: ip.ipv4_mapped is None)
+)
+_addresses = st.builds(Address, _ips, st.integers(1, 65535))
+_ME = "me"
+_messages = st.one_of(
+    st.builds(Ping, st.integers(0, 2**32 - 1), _names, st.just(_ME)),
+    st.builds(
+        IndirectPing, st.integers(0, 2**32 - 1), _names, _addresses, st.just(_ME), st.booleans()
+    ),
+    st.builds(Ack, st.integers(0, 2**32 - 1)),
+    st.builds(Nack, st.integers(0, 2**32 - 1)),
+    st.just(Gossip()),
+)
+_updates = st.one_of(
+    st.builds(Alive, _names, _addresses, _wire_incarnations, st.binary(max_size=64)),
+    st.builds(Suspect, _names, _wire_incarnations, _names),
+    st.builds(Dead, _names, _wire_incarnations, _names).filter(lambda d: d.by != d.name),
+    st.builds(Left, _names, _wire_incarnations),
+)
+_rows = st.builds(
+    MemberState,
+    _names,
+    _addresses,
+    _wire_incarnations,
+    st.sampled_from(list(State)),
+    st.binary(max_size=64),
+)
+
+
+@settings(max_examples=80)
+@given(
+    _messages,
+    st.lists(_updates, max_size=8),
+    st.sampled_from(["memberlist", "memberlist+lzw"]),
+    st.sampled_from(["", "blue"]),
+    st.booleans(),
+)
+def test_swimcore_packets_round_trip_through_the_profile(
+    message: Any, updates: list[Any], wire: str, label: str, encrypted: bool
+) -> None:
+    keyring = Keyring(bytes(range(16))) if encrypted else None
+    node = Node(
+        Config.lan(wire=wire, label=label), Address("127.0.0.1", 7946), name=_ME, keyring=keyring
+    )
+    profile = node.wire
+    data = profile.assemble(
+        profile.header,
+        profile.encode_message(message),
+        [profile.encode_update(u) for u in updates],
+    )
+    assert profile.decode_packet(data) == Packet(label, message, tuple(updates))
+
+
+@settings(max_examples=50)
+@given(st.lists(_rows, max_size=10), st.booleans(), st.booleans())
+def test_push_pull_snapshots_round_trip_through_the_profile(
+    rows: list[MemberState], join: bool, encrypted: bool
+) -> None:
+    keyring = Keyring(bytes(range(16))) if encrypted else None
+    node = Node(ML, Address("127.0.0.1", 7946), name=_ME, keyring=keyring)
+    snapshot = PushPull("", join, tuple(rows))
+    assert node.wire.decode_exchange(node.wire.encode_push_pull(snapshot)) == snapshot
