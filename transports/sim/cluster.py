@@ -226,17 +226,16 @@ class SimCluster:
         )
 
     def _join_targets(self, index: int) -> list[Address]:
-        """Seeds that run; when none does, up to three random running nodes."""
+        """The seeds that run, topped up with random running nodes to three addresses (a
+        joiner whose only seed dies meanwhile could otherwise never get in)."""
         seeds = [
-            h.node.address
+            h.index
             for h in self.net.host_list[: self.seed_count]
             if h.status == UP and h.index != index and h.index not in self.leaving
         ]
-        if seeds:
-            return seeds
-        others = [i for i in self.running() if i != index]
-        picked = self.rng.sample(others, min(3, len(others)))
-        return [self.node(i).address for i in sorted(picked)]
+        others = [i for i in self.running() if i != index and i not in seeds]
+        extra = self.rng.sample(others, min(max(0, 3 - len(seeds)), len(others)))
+        return [self.node(i).address for i in [*seeds, *sorted(extra)]]
 
     def _restart(self, op: Restart) -> None:
         if op.index >= self.size:

@@ -158,7 +158,8 @@ class Recorder:
                 crash.restarted = now
         elif what in ("crash", "stop"):
             self._live.pop(name, None)
-        if what == "crash":
+        if what == "crash" and host.index not in self.cluster.leaving:
+            # (A leaver that crashes while lingering is reported as left, not detected.)
             survivors = {
                 h.node.name: h.life
                 for h in self.cluster.hosts

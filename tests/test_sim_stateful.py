@@ -1,0 +1,145 @@
+"""Hypothesis drives a simulated cluster through generated fault schedules.
+
+The rules are cluster operations (crash, restart, partition, heal, loss burst, pause, leave,
+join, corruption, duplication and reordering, advance time) and the invariants are the safety
+checkers, which run on every membership transition and sweep every table once per protocol
+period.  When the schedule ends every fault stops and the cluster must converge within the
+deadline derived from its configuration.
+
+Every random number in a run is derived from the seed hypothesis draws (per node, per network,
+per restart), so a failing schedule shrinks to a short list of operations that replays exactly;
+no ``random.Random`` outlives one example, so there is nothing to ``register_random``.
+"""
+
+from __future__ import annotations
+
+import os
+
+import hypothesis.strategies as st
+from hypothesis import settings
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+from sim_helpers import FAST, settle, sweep_every_period
+
+from transports.sim.checkers import SafetyChecker, view_differences
+from transports.sim.cluster import SimCluster
+from transports.sim.metrics import Recorder
+from transports.sim.ops import (
+    Chaos,
+    Corruption,
+    Crash,
+    Heal,
+    Join,
+    Leave,
+    LossBurst,
+    OneWayLoss,
+    Op,
+    Partition,
+    Pause,
+    Restart,
+)
+
+INDEXES = st.integers(0, 12)
+DURATIONS = st.floats(0.1, 8.0, allow_nan=False).map(lambda d: round(d, 2))
+LOSS = st.floats(0.05, 0.6, allow_nan=False).map(lambda p: round(p, 2))
+
+
+class ClusterMachine(RuleBasedStateMachine):
+    """A small cluster under a generated schedule of operations."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cluster: SimCluster | None = None
+        self.checker: SafetyChecker | None = None
+        self.recorder: Recorder | None = None
+
+    @initialize(seed=st.integers(0, 2**32 - 1), size=st.integers(3, 10), bootstrap=st.booleans())
+    def build(self, seed: int, size: int, bootstrap: bool) -> None:
+        self.cluster = SimCluster(
+            size, seed=seed, config=FAST, bootstrap=bootstrap, seeds=2, join_spread=0.05
+        )
+        self.checker = SafetyChecker(self.cluster.net)
+        self.recorder = Recorder(self.cluster, updates=False)
+        sweep_every_period(self.cluster, self.checker)
+        self.cluster.run_for(1.0)
+
+    def _do(self, op: Op) -> None:
+        assert self.cluster is not None
+        self.cluster.apply(op)
+
+    @rule(index=INDEXES)
+    def crash(self, index: int) -> None:
+        self._do(Crash(index))
+
+    @rule(index=INDEXES, bump=st.booleans())
+    def restart(self, index: int, bump: bool) -> None:
+        self._do(Restart(index, bump))
+
+    @rule(index=INDEXES)
+    def leave(self, index: int) -> None:
+        self._do(Leave(index))
+
+    @rule()
+    def join(self) -> None:
+        self._do(Join())
+
+    @rule(index=INDEXES, duration=DURATIONS)
+    def pause(self, index: int, duration: float) -> None:
+        self._do(Pause(index, duration))
+
+    @rule(
+        side=st.lists(INDEXES, min_size=1, max_size=5, unique=True).map(sorted),
+        both_ways=st.booleans(),
+        duration=st.none() | DURATIONS,
+    )
+    def partition(self, side: list[int], both_ways: bool, duration: float | None) -> None:
+        self._do(Partition(tuple(side), both_ways, duration))
+
+    @rule()
+    def heal(self) -> None:
+        self._do(Heal())
+
+    @rule(loss=LOSS, duration=DURATIONS)
+    def loss_burst(self, loss: float, duration: float) -> None:
+        self._do(LossBurst(loss, duration))
+
+    @rule(index=INDEXES, loss=LOSS, duration=DURATIONS)
+    def one_way_loss(self, index: int, loss: float, duration: float) -> None:
+        self._do(OneWayLoss(index, loss, duration))
+
+    @rule(rate=st.sampled_from([0.02, 0.1, 0.3]), duration=DURATIONS)
+    def corruption(self, rate: float, duration: float) -> None:
+        self._do(Corruption(rate, duration))
+
+    @rule(rate=st.sampled_from([0.1, 0.3]), duration=DURATIONS)
+    def chaos(self, rate: float, duration: float) -> None:
+        self._do(Chaos(rate, duration))
+
+    @rule(seconds=st.floats(0.05, 15.0, allow_nan=False).map(lambda s: round(s, 2)))
+    def advance(self, seconds: float) -> None:
+        assert self.cluster is not None
+        self.cluster.run_for(seconds)
+
+    @invariant()
+    def safe(self) -> None:
+        if self.checker is not None:
+            self.checker.raise_if_violated()
+
+    def teardown(self) -> None:
+        cluster, checker, recorder = self.cluster, self.checker, self.recorder
+        if cluster is None or checker is None or recorder is None:
+            return
+        checker.raise_if_violated()
+        took = settle(cluster)
+        checker.raise_if_violated()
+        assert took < float("inf"), view_differences(cluster.views(), cluster.expected_view())
+        for detection in recorder.report().detections:
+            if detection.restarted_at is None:
+                assert detection.detected_by == detection.survivors, detection
+
+
+ClusterMachine.TestCase.settings = settings(
+    max_examples=int(os.environ.get("SWIMCORE_SIM_EXAMPLES", "40")),
+    stateful_step_count=25,
+    deadline=None,
+)
+TestClusterMachine = ClusterMachine.TestCase
