@@ -267,7 +267,12 @@ async def _scenario(
         go2.command("leave")
         await sc2.leave(linger=1.0 * scale)
         await _until(
-            lambda: _left(sc1, "go2") and _go_saw(go1, "leave", "sc2", state="left"),
+            lambda: (
+                _left(sc1, "go2")
+                and _left(sc1, "sc2")
+                and _go_saw(go1, "leave", "sc2", state="left")
+                and _go_saw(go1, "leave", "go2", state="left")
+            ),
             10 * scale,
             "the leaves to be seen",
         )
