@@ -77,6 +77,10 @@ class Detection:
     curve: tuple[float, ...]
     #: When the crashed node was restarted, if it was (detection may then stay incomplete).
     restarted_at: float | None = None
+    #: Each survivor's declaration latency, sorted (seconds after the crash).
+    latencies: tuple[float, ...] = ()
+    #: When the first survivor suspected it (SWIM's "detection"; then the suspicion runs).
+    first_suspicion: float | None = None
 
 
 @attrs.frozen(slots=True)
@@ -118,7 +122,7 @@ class Report:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
-        return attrs.asdict(self, recurse=True, retain_collection_types=False)
+        return attrs.asdict(self)
 
 
 class Recorder:
@@ -262,6 +266,8 @@ class Recorder:
             all=max(declared) if complete and declared else (0.0 if complete else None),
             curve=_curve(crash.time, informed, max(1, len(survivors)), period, max_periods),
             restarted_at=crash.restarted,
+            latencies=tuple(sorted(declared)),
+            first_suspicion=min(informed) - crash.time if informed else None,
         )
 
 

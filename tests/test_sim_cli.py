@@ -1,0 +1,75 @@
+"""``swimcore simulate``: the command line over the simulator."""
+
+from __future__ import annotations
+
+import importlib
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from swimcore.cli import main
+
+
+def test_simulate_prints_a_summary_with_detection(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["simulate", "--nodes", "30", "--crashes", "2", "--duration", "40", "--seed", "4"])
+    out, err = capsys.readouterr()
+    assert code == 0
+    assert out.count("crash 10.0.0.") == 2
+    assert "28/28 survivors" in out
+    assert "invariant violations   0" in out
+    assert "40.0/40 s simulated" in err  # the progress bar went to stderr
+
+
+def test_simulate_json_is_complete_and_replays(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["simulate", "--nodes", "20", "--join", "--seeds", "3", "--loss", "0.05"]
+    argv += ["--pauses", "1", "--partitions", "1", "--duration", "30", "--json", "--quiet"]
+    assert main(argv) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert main(argv) == 0
+    second = json.loads(capsys.readouterr().out)
+    assert first["digest"] == second["digest"] != ""
+    assert first["formed_in"] is not None and first["formed_in"] > 0
+    assert first["scenario"]["loss"] == 0.05 and first["scenario"]["latency"] == 0.001
+    report = first["report"]
+    assert report["nodes"] == 20 and len(report["detections"]) == 1
+    assert report["network"]["pauses"] == 1 and report["network"]["partitions"] == 1
+    assert report["network"]["dropped.loss"] > 0
+    assert sorted(kind for _, kind, _ in first["plan"]) == ["Crash", "Partition", "Pause"]
+
+
+def test_plot_without_matplotlib_is_a_clear_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    real = importlib.import_module
+
+    def no_matplotlib(name: str, *args: Any) -> Any:
+        if name.startswith("matplotlib"):
+            raise ImportError(name)
+        return real(name, *args)
+
+    monkeypatch.setattr(importlib, "import_module", no_matplotlib)
+    target = tmp_path / "run.png"
+    code = main(["simulate", "--nodes", "5", "--duration", "5", "--plot", str(target)])
+    assert code == 2
+    assert "pip install 'swimcore[plot]'" in capsys.readouterr().err
+    assert not target.exists()
+
+
+def test_plot_draws_the_figure(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    target = tmp_path / "run.png"
+    argv = ["simulate", "--nodes", "40", "--crashes", "2", "--duration", "30", "--quiet"]
+    assert main([*argv, "--plot", str(target)]) == 0
+    assert target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize(
+    "bad", [["--nodes", "0"], ["--loss", "1.5"], ["--latency", "-1"], ["--duration", "0"]]
+)
+def test_bad_arguments_are_rejected(bad: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["simulate", *bad])
+    assert exc.value.code == 2
+    assert "must be" in capsys.readouterr().err
