@@ -69,9 +69,67 @@ def _omit(encoded: bytes, empty: bool) -> bytes | None:
 
 # Encoding -----------------------------------------------------------------------------------
 
+#: Encoded keys, for the structs with no omitempty field (written in sorted order directly).
+_KEYS = [
+    "Addr",
+    "From",
+    "Incarnation",
+    "Meta",
+    "Name",
+    "Node",
+    "Payload",
+    "Port",
+    "SeqNo",
+    "State",
+    "Vsn",
+]
+_K = {name: msgpack.encode_raw(name.encode()) for name in _KEYS}
+
 
 def encode_fields(message: MlMessage | MlPushNodeState) -> bytes:
     """The msgpack map of a message (without its type byte); user messages are raw bytes."""
+    k = _K
+    # The messages gossip is made of, written directly (same bytes as the generic path below).
+    if isinstance(message, MlAlive):
+        return b"".join(
+            (
+                b"\x86",
+                k["Addr"],
+                _bytes(message.addr),
+                k["Incarnation"],
+                _uint(message.incarnation, U32),
+                k["Meta"],
+                _bytes(message.meta),
+                k["Node"],
+                _str(message.node),
+                k["Port"],
+                _uint(message.port, U16),
+                k["Vsn"],
+                _bytes(message.vsn),
+            )
+        )
+    if isinstance(message, MlSuspect | MlDead):
+        return b"".join(
+            (
+                b"\x83",
+                k["From"],
+                _str(message.sender),
+                k["Incarnation"],
+                _uint(message.incarnation, U32),
+                k["Node"],
+                _str(message.node),
+            )
+        )
+    if isinstance(message, MlAck):
+        return (
+            b"\x82" + k["Payload"] + _bytes(message.payload) + k["SeqNo"] + _uint(message.seq, U32)
+        )
+    if isinstance(message, MlNack):
+        return b"\x81" + k["SeqNo"] + _uint(message.seq, U32)
+    return _encode_generic(message)
+
+
+def _encode_generic(message: MlMessage | MlPushNodeState) -> bytes:
     if isinstance(message, MlPing):
         return _struct(
             [

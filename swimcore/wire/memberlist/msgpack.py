@@ -172,23 +172,33 @@ class Reader:
         """Decode the next value."""
         if depth > MAX_DEPTH:
             raise DecodeError("msgpack nesting too deep")
-        b = self._byte()
+        data, pos = self.data, self.pos
+        if pos >= len(data):
+            raise Truncated
+        b = data[pos]
+        pos += 1
+        self.pos = pos
+        # The forms memberlist's messages are made of, first.
         if b <= 0x7F:
             return b
-        if b >= 0xE0:
-            return b - 0x100
         if 0xA0 <= b <= 0xBF:
-            return self._take(b & 0x1F)
+            end = pos + (b & 0x1F)
+            if end > len(data):
+                raise Truncated
+            self.pos = end
+            return data[pos:end]
         if 0x80 <= b <= 0x8F:
             return self._map(b & 0x0F, depth)
-        if 0x90 <= b <= 0x9F:
-            return self._array(b & 0x0F, depth)
         if b == 0xC0:
             return None
         if b == 0xC2:
             return False
         if b == 0xC3:
             return True
+        if b >= 0xE0:
+            return b - 0x100
+        if 0x90 <= b <= 0x9F:
+            return self._array(b & 0x0F, depth)
         if b in (0xCC, 0xCD, 0xCE, 0xCF):
             return int.from_bytes(self._take(1 << (b - 0xCC)), "big")
         if b in (0xD0, 0xD1, 0xD2, 0xD3):
@@ -218,8 +228,17 @@ class Reader:
 
     def _map(self, n: int, depth: int) -> dict[str, Value]:
         out: dict[str, Value] = {}
+        data = self.data
         for _ in range(self._count(n)):
-            key = self.value(depth + 1)
+            pos = self.pos
+            if pos < len(data) and 0xA0 <= data[pos] <= 0xBF:  # the usual short key
+                end = pos + 1 + (data[pos] & 0x1F)
+                if end > len(data):
+                    raise Truncated
+                self.pos = end
+                key: Value = data[pos + 1 : end]
+            else:
+                key = self.value(depth + 1)
             if not isinstance(key, bytes):
                 raise DecodeError("msgpack map key is not a string")
             try:
