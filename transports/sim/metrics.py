@@ -81,6 +81,8 @@ class Detection:
     latencies: tuple[float, ...] = ()
     #: When the first survivor suspected it (SWIM's "detection"; then the suspicion runs).
     first_suspicion: float | None = None
+    #: When every survivor had heard the failure news (suspect or dead), if all had.
+    informed_all: float | None = None
 
 
 @attrs.frozen(slots=True)
@@ -268,6 +270,9 @@ class Recorder:
             restarted_at=crash.restarted,
             latencies=tuple(sorted(declared)),
             first_suspicion=min(informed) - crash.time if informed else None,
+            informed_all=(
+                max(informed) - crash.time if informed and len(informed) == len(survivors) else None
+            ),
         )
 
 
