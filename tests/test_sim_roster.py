@@ -1,0 +1,158 @@
+"""The shared roster table behaves like the plain member table, and never changes the roster."""
+
+from __future__ import annotations
+
+import random
+
+import hypothesis.strategies as st
+import pytest
+from hypothesis import settings
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
+from swimcore import Address, State
+from swimcore.members import Member, MemberTable
+from swimcore.roster import Roster, RosterTable
+
+NAMES = [f"m{i}" for i in range(100)]
+
+
+def _address(i: int) -> Address:
+    return Address(f"10.1.{i // 250}.{i % 250 + 1}", 7946)
+
+
+def _local() -> Member:
+    return Member("m0", _address(0), 0, State.ALIVE, b"", 0.0)
+
+
+def _roster(size: int) -> Roster:
+    return Roster(((NAMES[i], _address(i)) for i in range(size)), 0.0)
+
+
+def _snapshot(table: MemberTable) -> list[tuple[str, State, int]]:
+    return sorted((m.name, m.state, m.incarnation) for m in table.all())
+
+
+class TablesAgree(RuleBasedStateMachine):
+    """The same operations on a plain table and on a roster table give the same contents."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        size = 40
+        self.roster = _roster(size)
+        self.frozen = [
+            (m.name, m.address, m.incarnation, m.state, m.since)
+            for m in self.roster.records.values()
+        ]
+        self.plain = MemberTable(_local(), random.Random(1))
+        for name, address in list(self.roster)[1:]:
+            self.plain.add(Member(name, address, 0, State.ALIVE, b"", 0.0))
+        self.shared = RosterTable(_local(), random.Random(1), self.roster)
+
+    @rule(i=st.integers(1, 99), state=st.sampled_from(State), incarnation=st.integers(0, 5))
+    def change(self, i: int, state: State, incarnation: int) -> None:
+        name = NAMES[i]
+        for table in (self.plain, self.shared):
+            member = table.get(name)
+            if member is None:
+                table.add(Member(name, _address(i), incarnation, state, b"", 1.0))
+            else:
+                member.incarnation = incarnation
+                table.set_state(member, state, 1.0)
+
+    @rule(i=st.integers(1, 99))
+    def remove(self, i: int) -> None:
+        name = NAMES[i]
+        if name in self.plain:
+            self.plain.remove(name)
+            self.shared.remove(name)
+
+    @rule()
+    def probe(self) -> None:
+        target = self.shared.next_probe_target()
+        if self.shared.live_peers == 0:
+            assert target is None
+        else:
+            assert target is not None and target.state in (State.ALIVE, State.SUSPECT)
+            assert target.name != "m0"
+
+    @precondition(lambda self: self.shared.live_peers > 0)
+    @rule(count=st.integers(1, 5), alive_only=st.booleans())
+    def pick(self, count: int, alive_only: bool) -> None:
+        exclude = ("m1", "m2")
+        picked = self.shared.random_live(count, exclude, alive_only=alive_only)
+        names = [m.name for m in picked]
+        assert len(set(names)) == len(names) <= count
+        assert not set(names) & {"m0", *exclude}
+        for member in picked:
+            assert (
+                member.state is State.ALIVE
+                if alive_only
+                else member.state
+                in (
+                    State.ALIVE,
+                    State.SUSPECT,
+                )
+            )
+        fit = [
+            m
+            for m in self.plain.all()
+            if m.name not in ("m0", *exclude)
+            and (m.state is State.ALIVE if alive_only else m.state in (State.ALIVE, State.SUSPECT))
+        ]
+        assert len(picked) == min(count, len(fit))
+
+    @invariant()
+    def agree(self) -> None:
+        assert len(self.shared) == len(self.plain)
+        assert self.shared.live_peers == self.plain.live_peers
+        assert _snapshot(self.shared) == _snapshot(self.plain)
+        for name in NAMES[:50]:
+            assert (name in self.shared) == (name in self.plain)
+
+    @invariant()
+    def roster_untouched(self) -> None:
+        assert [
+            (m.name, m.address, m.incarnation, m.state, m.since)
+            for m in self.roster.records.values()
+        ] == self.frozen
+
+
+TablesAgree.TestCase.settings = settings(max_examples=150, stateful_step_count=40, deadline=None)
+TestTablesAgree = TablesAgree.TestCase
+
+
+def test_each_pass_probes_every_live_member_once() -> None:
+    table = RosterTable(_local(), random.Random(3), _roster(60))
+    first_pass = [table.next_probe_target() for _ in range(59)]
+    names = [m.name for m in first_pass if m is not None]
+    assert sorted(names) == sorted(NAMES[1:60])
+    second_pass = [table.next_probe_target() for _ in range(59)]
+    assert sorted(m.name for m in second_pass if m is not None) == sorted(NAMES[1:60])
+    assert names != [m.name for m in second_pass if m is not None]  # reshuffled
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_newcomer_is_probed_in_the_current_pass_and_only_once(seed: int) -> None:
+    table = RosterTable(_local(), random.Random(seed), _roster(30))
+    seen = [table.next_probe_target() for _ in range(10)]
+    table.add(Member("new", _address(77), 0, State.ALIVE, b"", 1.0))
+    dead = table.get(NAMES[5])
+    assert dead is not None
+    table.set_state(dead, State.DEAD, 1.0)
+    table.set_state(dead, State.ALIVE, 2.0)  # flaps back: still queued at most once
+    again = NAMES[5] in [m.name for m in seen if m is not None]  # re-queued if already probed
+    rest = [table.next_probe_target() for _ in range(30 - 10 + again)]
+    names = [m.name for m in seen + rest if m is not None]
+    assert names.count("new") == 1
+    assert names.count(NAMES[5]) == 1 + again
+    assert sorted(set(names)) == sorted({*NAMES[1:30], "new"})
+
+
+def test_get_copies_a_shared_record_once() -> None:
+    roster = _roster(10)
+    table = RosterTable(_local(), random.Random(5), roster)
+    first = table.get("m3")
+    assert first is not None and first is not roster.records["m3"]
+    assert table.get("m3") is first
+    first.incarnation = 9
+    assert roster.records["m3"].incarnation == 0
