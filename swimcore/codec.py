@@ -4,8 +4,11 @@ Every datagram is::
 
     magic "SW" | version u8 | flags u8 | label (u8 length + UTF-8)
     | message kind u8 | message body | update count u8 | updates (kind u8 + body each)
+    | CRC-32 of everything before it (u32)
 
-and a reliable-exchange payload uses the same header followed by the push-pull kind and body.
+and a reliable-exchange payload uses the same header followed by the push-pull kind and body,
+and the same trailer.  The checksum makes a damaged payload (a flipped bit, a cut) a decode
+error instead of a member with a garbled name: UDP's own checksum is optional and weak.
 Integers are big-endian; strings are UTF-8 with a one-byte length, metadata and payloads carry a
 two-byte length; addresses are a family byte (4 or 6), the packed IP and a port.  Every length
 is checked against what remains before it is used, and the decoder raises only
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import ipaddress
 import struct
+import zlib
 from collections.abc import Iterable
 
 from swimcore.address import Address
@@ -161,12 +165,20 @@ def encode_update(update: Update) -> bytes:
     )
 
 
+#: Bytes the checksum trailer adds to every payload.
+CHECKSUM_SIZE = 4
+
+
+def _checksummed(body: bytes) -> bytes:
+    return body + _U32.pack(zlib.crc32(body))
+
+
 def assemble(prefix: bytes, message: bytes, updates: Iterable[bytes]) -> bytes:
     """Join an encoded header, message and already encoded updates into one datagram."""
     parts = list(updates)
     if len(parts) > MAX_UPDATES:
         raise ValueError(f"at most {MAX_UPDATES} updates fit one packet, got {len(parts)}")
-    return b"".join((prefix, message, _U8.pack(len(parts)), *parts))
+    return _checksummed(b"".join((prefix, message, _U8.pack(len(parts)), *parts)))
 
 
 def encode_packet(packet: Packet) -> bytes:
@@ -188,12 +200,14 @@ def encode_push_pull(snapshot: PushPull) -> bytes:
         + _blob(m.meta)
         for m in snapshot.members
     ]
-    return b"".join(
-        (
-            header(snapshot.label),
-            bytes((PUSH_PULL, 1 if snapshot.join else 0)),
-            _U32.pack(len(rows)),
-            *rows,
+    return _checksummed(
+        b"".join(
+            (
+                header(snapshot.label),
+                bytes((PUSH_PULL, 1 if snapshot.join else 0)),
+                _U32.pack(len(rows)),
+                *rows,
+            )
         )
     )
 
@@ -206,6 +220,16 @@ def encode_push_pull(snapshot: PushPull) -> bytes:
 
 def _truncated() -> DecodeError:
     return DecodeError("truncated")
+
+
+def _verified(data: bytes) -> bytes:
+    """``data`` without its checksum trailer, once the checksum matches."""
+    if len(data) < CHECKSUM_SIZE:
+        raise _truncated()
+    body = data[:-CHECKSUM_SIZE]
+    if _U32.unpack_from(data, len(body))[0] != zlib.crc32(body):
+        raise DecodeError("bad checksum")
+    return body
 
 
 def _text(data: bytes, pos: int) -> tuple[str, int]:
@@ -358,6 +382,7 @@ def _update_at(data: bytes, pos: int) -> tuple[Update, int]:
 
 def decode_packet(data: bytes) -> Packet:
     """Decode a datagram; raises :class:`DecodeError` (only) on anything malformed."""
+    data = _verified(data)
     label, pos = _header_at(data)
     message, pos = _message_at(data, pos)
     count = _byte_at(data, pos)
@@ -373,24 +398,27 @@ def decode_packet(data: bytes) -> Packet:
 
 def encode_direct_message(message: DirectMessage) -> bytes:
     """Encode a reliable application message for the exchange."""
-    return b"".join(
-        (
-            header(message.label),
-            bytes((DIRECT_MESSAGE,)),
-            _str(message.origin),
-            _U32.pack(len(message.payload)),
-            message.payload,
+    return _checksummed(
+        b"".join(
+            (
+                header(message.label),
+                bytes((DIRECT_MESSAGE,)),
+                _str(message.origin),
+                _U32.pack(len(message.payload)),
+                message.payload,
+            )
         )
     )
 
 
 def encode_exchange_ack(label: str) -> bytes:
     """The reply to a delivered :class:`DirectMessage`."""
-    return header(label) + bytes((EXCHANGE_ACK,))
+    return _checksummed(header(label) + bytes((EXCHANGE_ACK,)))
 
 
 def decode_exchange(data: bytes) -> Exchange:
     """Decode a reliable-exchange request: a snapshot or a direct message."""
+    data = _verified(data)
     label, pos = _header_at(data)
     kind = _byte_at(data, pos)
     if kind == PUSH_PULL:
@@ -413,6 +441,7 @@ def is_exchange_ack(data: bytes, label: str) -> bool:
 
 def decode_push_pull(data: bytes) -> PushPull:
     """Decode a reliable-exchange payload; raises :class:`DecodeError` (only) when malformed."""
+    data = _verified(data)
     label, pos = _header_at(data)
     if _byte_at(data, pos) != PUSH_PULL:
         raise DecodeError("not a push-pull payload")

@@ -13,6 +13,9 @@ import attrs
 
 #: No encoded update is shorter than this (a ``left`` update with a one-byte name).
 _SMALLEST = 11
+#: A packet that is nearly full stops the search after this many updates in a row that do not
+#: fit: scanning a long queue for a small enough one costs more than the space is worth.
+_GIVE_UP = 32
 
 
 @attrs.define(slots=True)
@@ -81,17 +84,23 @@ class BroadcastQueue:
         news ``limits[0]``, user broadcasts ``limits[1]``) leave the queue.
         """
         chosen: list[_Entry] = []
+        misses = 0
         for level in self._buckets:
             if space < _SMALLEST or len(chosen) >= max_count:
                 break
             for transmits in sorted(level):
                 for entry in reversed(level[transmits].values()):
-                    if len(chosen) >= max_count:
-                        break
                     if len(entry.data) <= space:
                         chosen.append(entry)
                         space -= len(entry.data)
-                if space < _SMALLEST or len(chosen) >= max_count:
+                        misses = 0
+                        if len(chosen) >= max_count:
+                            break
+                    else:
+                        misses += 1
+                        if misses >= _GIVE_UP:
+                            break
+                if space < _SMALLEST or len(chosen) >= max_count or misses >= _GIVE_UP:
                     break
         out = []
         for entry in chosen:

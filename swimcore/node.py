@@ -383,11 +383,16 @@ class Node:
 
     def broadcast(self, key: str, payload: bytes, now: float) -> list[Action]:
         """Disseminate an application payload; a newer payload under ``key`` replaces it."""
-        limit = self.config.max_packet - len(self._header) - 600
-        if len(payload) > limit:
-            raise ConfigError(f"broadcast payload is {len(payload)} bytes; at most {limit} fit")
         if not key or len(key.encode()) > codec.MAX_NAME_BYTES:
             raise ConfigError(f"broadcast key must be 1..{codec.MAX_NAME_BYTES} UTF-8 bytes")
+        # It must fit a gossip packet on its own, beside the longest origin name a peer may have.
+        fixed = 1 + 1 + codec.MAX_NAME_BYTES + 1 + len(key.encode()) + 8 + 2
+        limit = self._packet_space(self._wire.encode_message(Gossip())) - fixed
+        if len(payload) > limit:
+            raise ConfigError(
+                f"broadcast payload is {len(payload)} bytes; at most {max(0, limit)} fit in "
+                f"max_packet={self.config.max_packet} with this key"
+            )
         self._begin(now)
         seen = self._user_seen.get(key)
         version = (seen[1] + 1) if seen is not None else 1
@@ -480,10 +485,14 @@ class Node:
         scale = math.ceil(math.log10(self._live_count() + 1))
         return (self.config.retransmit_mult * scale, self.config.broadcast_retransmit_mult * scale)
 
+    def _packet_space(self, body: bytes) -> int:
+        """Bytes left for updates in a datagram carrying the encoded message ``body``."""
+        return self.config.max_packet - len(self._header) - len(body) - self._wire.overhead
+
     def _send(self, to: Address, message: Message, extra: Sequence[bytes] = ()) -> None:
         """Send ``message`` with as many queued updates as fit (``extra`` ones go first)."""
         body = self._wire.encode_message(message)
-        space = self.config.max_packet - len(self._header) - len(body) - self._wire.overhead
+        space = self._packet_space(body)
         first = list(extra)
         space -= sum(map(len, first))
         updates = first + self._queue.take(

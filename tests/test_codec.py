@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import struct
+import zlib
 from collections.abc import Callable
 
 import pytest
@@ -62,7 +63,8 @@ def test_update_round_trip(kind: str, data: st.DataObject) -> None:
     assert decoded.updates == batch
     # Each update's own encoding is what the packet carries, in order.
     body = b"".join(codec.encode_update(u) for u in batch)
-    assert codec.encode_packet(packet).endswith(body)
+    encoded = codec.encode_packet(packet)
+    assert encoded[: -codec.CHECKSUM_SIZE].endswith(body)
 
 
 @given(push_pulls)
@@ -173,15 +175,30 @@ def test_every_strict_prefix_of_a_snapshot_is_refused(snapshot: PushPull) -> Non
             codec.decode_push_pull(data[:end])
 
 
+def _sealed(body: bytes) -> bytes:
+    """``body`` with a correct checksum trailer (to reach the parser with hand-made bytes)."""
+    return body + struct.pack(">I", zlib.crc32(body))
+
+
 @given(packets, st.binary(min_size=1, max_size=16))
 def test_trailing_bytes_are_refused(packet: Packet, tail: bytes) -> None:
+    body = codec.encode_packet(packet)[: -codec.CHECKSUM_SIZE]
     with pytest.raises(DecodeError, match="trailing"):
-        codec.decode_packet(codec.encode_packet(packet) + tail)
+        codec.decode_packet(_sealed(body + tail))
 
 
-# Specific malformations, each with its reason -------------------------------------------------
+@given(packets, st.data())
+def test_any_flipped_bit_is_caught_by_the_checksum(packet: Packet, data: st.DataObject) -> None:
+    encoded = bytearray(codec.encode_packet(packet))
+    bit = data.draw(st.integers(0, len(encoded) * 8 - 1))
+    encoded[bit // 8] ^= 1 << (bit % 8)
+    with pytest.raises(DecodeError, match="checksum"):
+        codec.decode_packet(bytes(encoded))
 
-_ACK = codec.encode_packet(Packet("", Ack(1)))
+
+# Specific malformations, each with its reason (behind a correct checksum) ---------------------
+
+_ACK = codec.encode_packet(Packet("", Ack(1)))[: -codec.CHECKSUM_SIZE]
 _HDR = codec.header("")
 
 
@@ -215,6 +232,12 @@ def _alive_packet(address_bytes: bytes) -> bytes:
 )
 def test_malformed_packets_say_why(data: bytes, reason: str) -> None:
     with pytest.raises(DecodeError, match=reason):
+        codec.decode_packet(_sealed(data))
+
+
+@pytest.mark.parametrize("data", [b"", b"SW", b"SW\x01"])
+def test_payloads_shorter_than_the_checksum_are_truncated(data: bytes) -> None:
+    with pytest.raises(DecodeError, match="truncated"):
         codec.decode_packet(data)
 
 
@@ -238,17 +261,17 @@ _ROW = b"\x01n" + b"\x04\x0a\x00\x00\x01\x1f\x0a" + bytes(8)
 )
 def test_malformed_snapshots_say_why(data: bytes, reason: str) -> None:
     with pytest.raises(DecodeError, match=reason):
-        codec.decode_push_pull(data)
+        codec.decode_push_pull(_sealed(data))
 
 
 def test_valid_hand_built_snapshot_row_decodes() -> None:
-    snapshot = codec.decode_push_pull(_snapshot_with(_ROW + b"\x01\x00\x00"))
+    snapshot = codec.decode_push_pull(_sealed(_snapshot_with(_ROW + b"\x01\x00\x00")))
     assert snapshot.members == (MemberState("n", Address("10.0.0.1", 7946), 0, State.SUSPECT),)
 
 
 def test_a_packet_is_not_an_exchange_and_the_other_way_round() -> None:
     with pytest.raises(DecodeError):
-        codec.decode_exchange(_ACK)
+        codec.decode_exchange(_sealed(_ACK))
     with pytest.raises(DecodeError):
         codec.decode_packet(codec.encode_push_pull(PushPull("", False, ())))
 

@@ -54,7 +54,9 @@ from swimcore.messages import (
     Suspect,
 )
 
-QUIET = dict(gossip_interval=0.0, push_pull_interval=0.0)
+# Quiet: no gossip rounds, no push-pull, and no last-chance probe (so deaths come at exactly
+# the suspicion timeout; tests/test_lifeguard.py covers the last-chance probe).
+QUIET = dict(gossip_interval=0.0, push_pull_interval=0.0, verify_before_death=False)
 
 
 def alive(node: Node, incarnation: int | None = None, meta: bytes | None = None) -> Alive:

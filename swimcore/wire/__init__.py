@@ -132,8 +132,8 @@ class NativeWire:
 
     @property
     def overhead(self) -> int:
-        # The update count byte, and the keyring's envelope.
-        return 1 + (OVERHEAD if self._keyring is not None else 0)
+        # The update count byte, the checksum trailer, and the keyring's envelope.
+        return 1 + codec.CHECKSUM_SIZE + (OVERHEAD if self._keyring is not None else 0)
 
     def encode_message(self, message: Message) -> bytes:
         return codec.encode_message(message)
