@@ -33,7 +33,8 @@ from transports._driver_common import (
     MemberCore,
     MemberSurface,
 )
-from transports.framing import HEADER_SIZE, FrameError, frame, frame_length
+from transports.framing import FrameError
+from transports.profile_streams import answer_without_node, framed_reply, read_message
 
 __all__ = ["AsyncioMember", "EventStream"]
 
@@ -351,10 +352,10 @@ class AsyncioMember(MemberSurface):
             async with asyncio.timeout(self.exchange_timeout):
                 reader, writer = await asyncio.open_connection(host, port)
                 try:
-                    writer.write(frame(request.data))
+                    stream = core.node.wire.stream
+                    writer.write(stream.encode(request.data))
                     await writer.drain()
-                    length = frame_length(await reader.readexactly(HEADER_SIZE), limit)
-                    reply = await reader.readexactly(length)
+                    reply = await read_message(reader, stream, limit)
                 finally:
                     writer.close()
                     with contextlib.suppress(OSError, asyncio.CancelledError):
@@ -380,12 +381,13 @@ class AsyncioMember(MemberSurface):
         self._inbound += 1
         try:
             async with asyncio.timeout(self.exchange_timeout):
-                header = await reader.readexactly(HEADER_SIZE)
-                length = frame_length(header, self.config.max_exchange_bytes)
-                data = await reader.readexactly(length)
-                reply = core.serve_exchange(data)
-                if reply is not None:
-                    writer.write(frame(reply))
+                stream = core.node.wire.stream
+                data = await read_message(reader, stream, self.config.max_exchange_bytes)
+                reply = answer_without_node(core.node, data)
+                if reply is None:
+                    reply = framed_reply(core.node, core.serve_exchange(data))
+                if reply:
+                    writer.write(reply)
                     await writer.drain()
         except FrameError:
             self._counters.add("dropped.exchange_oversized")
