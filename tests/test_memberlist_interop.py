@@ -8,7 +8,10 @@ cluster), plain, encrypted with a shared key, and with compression on the Go sid
 * a killed Go node (SIGKILL) is declared dead by every surviving swimcore node, and a crashed
   swimcore node by every surviving Go node, within the detection time below plus a margin;
 * a graceful leave on either side is seen as a leave (not a failure) on the other;
-* (swimcore joining Go) broadcasts and reliable user messages cross both ways.
+* (ProfileMember runs) broadcasts and reliable user messages cross both ways.
+
+The swimcore nodes run on the project's asyncio driver (``transports.aio.AsyncioMember``) and,
+in two runs, on ``transports.memberlist_bridge.ProfileMember``.
 
 Both sides run memberlist's LAN preset made five times faster (probe interval 200 ms, probe
 timeout 100 ms, gossip every 50 ms, suspicion multiplier 4, maximum suspicion 6x), so that
@@ -39,6 +42,7 @@ from swimcore import (
     MessageReceived,
 )
 from swimcore.keyring import Keyring
+from transports.aio import AsyncioMember
 from transports.memberlist_bridge import ProfileMember
 
 pytest.importorskip("cryptography")
@@ -79,6 +83,50 @@ def _config(wire: str, settings: dict[str, int]) -> Config:
     )
 
 
+class _Asyncio:
+    """The project's asyncio driver (:class:`AsyncioMember`) behind ProfileMember's surface."""
+
+    def __init__(self, config: Config, **kw: Any) -> None:
+        self.member = AsyncioMember(config, "127.0.0.1:0", leave_on_exit=False, **kw)
+        self.events: list[Any] = []
+
+    async def start(self) -> None:
+        await self.member.start()
+        self.member.on_event(self.events.append)
+
+    name = property(lambda self: self.member.name)
+    address = property(lambda self: self.member.address)
+
+    def history(self) -> list[Any]:
+        return list(self.events)
+
+    def members(self) -> list[Any]:
+        return self.member.members()
+
+    def member_info(self, name: str) -> Any:
+        return self.member.member(name)
+
+    def set_metadata(self, meta: bytes) -> None:
+        self.member.set_metadata(meta)
+
+    def counters(self) -> dict[str, int]:
+        return self.member.counters()
+
+    async def leave(self, linger: float) -> None:
+        await self.member.leave()
+        await asyncio.sleep(linger)
+
+    async def close(self, *, leave: bool) -> None:
+        await self.member.close(leave=leave)
+
+
+Member = ProfileMember | _Asyncio
+
+
+def _lookup(member: Member, name: str) -> Any:
+    return member.member_info(name) if isinstance(member, _Asyncio) else member.member(name)
+
+
 async def _until(done: Callable[[], bool], timeout: float, what: str) -> float:
     """Poll ``done`` every 50 ms; the seconds it took, or fail naming ``what``."""
     start = time.monotonic()
@@ -89,11 +137,20 @@ async def _until(done: Callable[[], bool], timeout: float, what: str) -> float:
     return time.monotonic() - start
 
 
-def _failed(member: ProfileMember, name: str) -> bool:
+async def _until_all(checks: dict[str, Callable[[], bool]], timeout: float, what: str) -> float:
+    """:func:`_until` every check holds; on timeout the message names the ones that do not."""
+    try:
+        return await _until(lambda: all(check() for check in checks.values()), timeout, what)
+    except AssertionError as exc:
+        missing = [name for name, check in checks.items() if not check()]
+        raise AssertionError(f"{exc}; still missing: {missing}") from None
+
+
+def _failed(member: Member, name: str) -> bool:
     return any(isinstance(e, MemberFailed) and e.member.name == name for e in member.history())
 
 
-def _left(member: ProfileMember, name: str) -> bool:
+def _left(member: Member, name: str) -> bool:
     return any(isinstance(e, MemberLeft) and e.member.name == name for e in member.history())
 
 
@@ -157,6 +214,7 @@ def _go_saw(go: GoPeer, kind: str, name: str | None, **fields: Any) -> bool:
 async def _scenario(
     direction: str,
     *,
+    driver: str,
     key: bytes,
     go_compress: bool,
     wire: str,
@@ -168,7 +226,7 @@ async def _scenario(
     scale = settings["probe-interval"] / FAST["probe-interval"]
     keyring = Keyring(key) if key else None
     gos: list[GoPeer] = []
-    ours: list[ProfileMember] = []
+    ours: list[Member] = []
 
     def go(name: str, join: str) -> GoPeer:
         peer = GoPeer(
@@ -177,8 +235,9 @@ async def _scenario(
         gos.append(peer)
         return peer
 
-    async def swim(name: str, seeds: list[str]) -> ProfileMember:
-        member = ProfileMember(
+    async def swim(name: str, seeds: list[str]) -> Member:
+        kind = ProfileMember if driver == "profile" else _Asyncio
+        member = kind(
             config,
             name=name,
             seeds=seeds,
@@ -226,35 +285,47 @@ async def _scenario(
         print(f"[{direction}] six members everywhere after {time.monotonic() - start:.1f} s")
         go1, go2, go3 = gos if gos[0].name == "go1" else sorted(gos, key=lambda g: g.name)
         sc1, sc2, sc3 = ours
-        assert sc1.member("go1") is not None and sc1.member("go1").meta == b"go1-m0"  # type: ignore[union-attr]
+        first_view = _lookup(sc1, "go1")
+        assert first_view is not None and first_view.meta == b"go1-m0"
         assert _go_saw(go1, "join", "sc1", meta="sc1-m0")
 
         # Metadata, both ways.
         sc1.set_metadata(b"sc1-v2")
         go1.command("set-meta go1-v2")
-        await _until(
-            lambda: (
-                all(_go_saw(g, "update", "sc1", meta="sc1-v2") for g in gos)
-                and all(
-                    (m := member.member("go1")) is not None and m.meta == b"go1-v2"
-                    for member in ours
-                )
-            ),
+        await _until_all(
+            {
+                **{
+                    f"{g.name} read sc1's metadata": lambda g=g: _go_saw(
+                        g, "update", "sc1", meta="sc1-v2"
+                    )
+                    for g in gos
+                },
+                **{
+                    f"{m.name} read go1's metadata": lambda m=m: (
+                        (info := _lookup(m, "go1")) is not None and info.meta == b"go1-v2"
+                    )
+                    for m in ours
+                },
+            },
             10 * scale,
             "metadata to cross",
         )
 
         if messages:
-            await _user_messages(gos, ours, scale)
+            assert all(isinstance(m, ProfileMember) for m in ours)
+            await _user_messages(gos, [m for m in ours if isinstance(m, ProfileMember)], scale)
 
         # Crashes: a Go node killed, a swimcore node stopped without a word.
         go3.kill()
         await sc3.close(leave=False)
-        took = await _until(
-            lambda: (
-                all(_failed(m, "go3") for m in (sc1, sc2))
-                and all(_go_saw(g, "leave", "sc3", state="dead") for g in (go1, go2))
-            ),
+        took = await _until_all(
+            {
+                **{f"{m.name} failed go3": lambda m=m: _failed(m, "go3") for m in (sc1, sc2)},
+                **{
+                    f"{g.name} failed sc3": lambda g=g: _go_saw(g, "leave", "sc3", state="dead")
+                    for g in (go1, go2)
+                },
+            },
             detection + MARGIN + 5 * scale,
             "the crashes to be detected",
         )
@@ -266,13 +337,13 @@ async def _scenario(
         # Graceful leaves, both ways.
         go2.command("leave")
         await sc2.leave(linger=1.0 * scale)
-        await _until(
-            lambda: (
-                _left(sc1, "go2")
-                and _left(sc1, "sc2")
-                and _go_saw(go1, "leave", "sc2", state="left")
-                and _go_saw(go1, "leave", "go2", state="left")
-            ),
+        await _until_all(
+            {
+                "sc1 saw go2 leave": lambda: _left(sc1, "go2"),
+                "sc1 saw sc2 leave": lambda: _left(sc1, "sc2"),
+                "go1 saw sc2 leave": lambda: _go_saw(go1, "leave", "sc2", state="left"),
+                "go1 saw go2 leave": lambda: _go_saw(go1, "leave", "go2", state="left"),
+            },
             10 * scale,
             "the leaves to be seen",
         )
@@ -289,24 +360,29 @@ async def _scenario(
 
 
 @pytest.mark.parametrize(
-    ("direction", "variant"),
+    ("direction", "variant", "driver"),
     [
-        ("swimcore-joins-go", "plain"),
-        ("go-joins-swimcore", "plain"),
-        ("swimcore-joins-go", "encrypted"),
-        ("go-joins-swimcore", "go-compressed"),
+        ("swimcore-joins-go", "plain", "asyncio"),
+        ("go-joins-swimcore", "plain", "asyncio"),
+        ("swimcore-joins-go", "encrypted", "asyncio"),
+        ("go-joins-swimcore", "go-compressed", "asyncio"),
+        ("swimcore-joins-go", "plain", "profile"),
+        ("go-joins-swimcore", "encrypted", "profile"),
     ],
 )
-def test_mixed_cluster(direction: str, variant: str) -> None:
+def test_mixed_cluster(direction: str, variant: str, driver: str) -> None:
+    """``asyncio``: transports.aio.AsyncioMember; ``profile``: ProfileMember, which can also
+    send reliable messages, so its runs carry user messages both ways too."""
     peer_binary()
     asyncio.run(
         asyncio.wait_for(
             _scenario(
                 direction,
+                driver=driver,
                 key=KEY if variant == "encrypted" else b"",
                 go_compress=variant == "go-compressed",
                 wire="memberlist+lzw" if variant == "go-compressed" else "memberlist",
-                messages=direction == "swimcore-joins-go",
+                messages=driver == "profile",
                 settings=FAST,
             ),
             timeout=90,
@@ -323,6 +399,7 @@ def test_mixed_cluster_on_the_lan_preset_unscaled(direction: str) -> None:
         asyncio.wait_for(
             _scenario(
                 direction,
+                driver="profile",
                 key=KEY,
                 go_compress=True,
                 wire="memberlist+lzw",

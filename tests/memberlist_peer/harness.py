@@ -7,6 +7,7 @@ package cannot be installed or the peer cannot be built.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -94,8 +95,7 @@ class GoPeer:
         settings: dict[str, int] | None = None,
     ) -> None:
         self.name = name
-        self.port = free_port()
-        args = [str(peer_binary()), "-name", name, "-port", str(self.port)]
+        args = [str(peer_binary()), "-name", name]
         for flag, value in (settings or FAST).items():
             args += [f"-{flag}", str(value)]
         if join:
@@ -106,18 +106,37 @@ class GoPeer:
             args.append("-compress")
         if meta:
             args += ["-meta", meta]
-        self.events: list[tuple[float, dict[str, Any]]] = []
         self._lock = threading.Lock()
-        self.process = subprocess.Popen(
-            args,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-            bufsize=1,
-        )
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
+        # The port is free when chosen, but another process may take it before Go binds it:
+        # then the peer reports a fatal error and starts again on another port.
+        for _ in range(5):
+            self.port = free_port()
+            self.events: list[tuple[float, dict[str, Any]]] = []
+            self.process = subprocess.Popen(
+                [*args, "-port", str(self.port)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                text=True,
+                bufsize=1,
+            )
+            self._reader = threading.Thread(target=self._read, daemon=True)
+            self._reader.start()
+            if self._started():
+                return
+            self.stop()
+        raise RuntimeError(f"memberlist peer {name} did not start: {self.events}")
+
+    def _started(self, timeout: float = 10.0) -> bool:
+        """Wait for the peer to report ``ready`` (True) or to fail (False)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.last("ready") is not None:
+                return True
+            if self.last("fatal") is not None or self.process.poll() is not None:
+                return False
+            time.sleep(0.01)
+        return False
 
     @property
     def address(self) -> str:
@@ -177,7 +196,9 @@ class GoPeer:
             except (OSError, subprocess.TimeoutExpired):
                 self.process.kill()
                 self.process.wait(timeout=5)
+        self._reader.join(timeout=5)  # the pipe reached its end: the reader is done with it
         if self.process.stdin is not None:
-            self.process.stdin.close()
-        if self.process.stdout is not None:
+            with contextlib.suppress(OSError):
+                self.process.stdin.close()
+        if self.process.stdout is not None and not self._reader.is_alive():
             self.process.stdout.close()
