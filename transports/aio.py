@@ -397,6 +397,10 @@ class AsyncioMember(MemberSurface):
             self._counters.add("dropped.exchange_timeout")
         except OSError as exc:
             self._counters.socket_error(exc, "tcp")
+        except asyncio.CancelledError:
+            # The member is closing.  End normally: asyncio 3.11's stream server logs a
+            # cancelled handler task as an error ("Exception in callback ...").
+            pass
         finally:
             self._inbound -= 1
             writer.close()
