@@ -1,0 +1,1 @@
+"""``swimcore tune``'s engine: simulate candidate configurations and recommend one."""

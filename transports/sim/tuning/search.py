@@ -1,0 +1,239 @@
+"""The search: every candidate on every seed, then the recommendation.
+
+:func:`tune` runs one trial per (candidate, seed) — in worker processes when ``jobs > 1``;
+results are put back in (candidate, seed) order, so the outcome never depends on which worker
+finished first — turns each candidate's trials into a
+:class:`~transports.sim.tuning.estimate.Prediction` and picks the recommendation:
+
+* a candidate *meets* the goals when its predicted 99th-percentile detection time is within
+  ``detect_within``, its false deaths per member-day within the budget and its bytes per member
+  per second within the bandwidth (point predictions; goals left out always hold);
+* among those that meet them, the one with the fastest median detection wins (then p99, then
+  fewer bytes);
+* if none does, the closest one is recommended — the smallest sum of relative excesses over the
+  goals — and the result says which goals it misses and by how much.
+
+Trial seeds are the same for every candidate (common random numbers), so differences between
+candidates are not drowned in seed-to-seed noise.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import attrs
+
+from swimcore import Config
+from transports.sim.rng import derive_rng, derive_seed
+from transports.sim.tuning.candidates import Candidate, grid
+from transports.sim.tuning.estimate import Prediction, predict
+from transports.sim.tuning.model import Goals, NetworkModel
+from transports.sim.tuning.trial import TrialPlan, TrialResult, run_trial
+
+#: Largest cluster simulated by default; bigger targets are extrapolated (see estimate).
+DEFAULT_SIM_NODES = 32
+#: Called with (trials done, trials in all).
+Progress = Callable[[int, int], None]
+
+
+@attrs.frozen(slots=True, kw_only=True)
+class TuneRequest:
+    """Everything that decides a tuning run's result (and nothing that does not)."""
+
+    nodes: int
+    network: NetworkModel
+    goals: Goals = attrs.field(factory=Goals)
+    seeds: int = 8
+    seed: int = 0
+    #: Members simulated (default: ``nodes``, at most :data:`DEFAULT_SIM_NODES`).
+    sim_nodes: int | None = None
+    #: Base preset ("lan", "wan" or "local"; default: from the round-trip time).
+    preset: str | None = None
+    crashes: int = 3
+    stalls: int = 8
+
+    def __attrs_post_init__(self) -> None:
+        if self.nodes < 3:
+            raise ValueError(f"tuning needs a cluster of at least 3 members, got {self.nodes}")
+        if self.seeds < 1:
+            raise ValueError(f"seeds must be at least 1, got {self.seeds}")
+        if self.sim_nodes is not None and not 3 <= self.sim_nodes <= self.nodes:
+            raise ValueError(f"sim_nodes must be within 3..{self.nodes}, got {self.sim_nodes}")
+
+    def simulated(self) -> int:
+        return self.sim_nodes or min(self.nodes, DEFAULT_SIM_NODES)
+
+    def plan(self) -> TrialPlan:
+        return TrialPlan(
+            nodes=self.simulated(),
+            target_nodes=self.nodes,
+            crashes=self.crashes,
+            stalls=self.stalls,
+        )
+
+    def trial_seeds(self) -> list[int]:
+        return [derive_seed(self.seed, "tune-trial", k) for k in range(self.seeds)]
+
+
+@attrs.frozen(slots=True)
+class Scored:
+    """One candidate with its prediction and how it stands against the goals."""
+
+    candidate: Candidate
+    prediction: Prediction
+    #: Goals missed: name -> (predicted, goal).
+    misses: dict[str, tuple[float, float]]
+
+    @property
+    def meets(self) -> bool:
+        return not self.misses
+
+    def excess(self) -> float:
+        return sum((value - goal) / max(goal, 1e-9) for value, goal in self.misses.values())
+
+
+@attrs.frozen(slots=True)
+class TuneResult:
+    request: TuneRequest
+    scored: tuple[Scored, ...]
+    #: Index into ``scored`` of the recommendation.
+    best: int
+
+    @property
+    def recommended(self) -> Scored:
+        return self.scored[self.best]
+
+
+def _job(args: tuple[Config, NetworkModel, TrialPlan, int]) -> TrialResult:
+    return run_trial(*args)
+
+
+def run_trials(
+    configs: Sequence[Config],
+    network: NetworkModel,
+    plan: TrialPlan,
+    seeds: Sequence[int],
+    *,
+    jobs: int = 1,
+    progress: Progress | None = None,
+) -> list[list[TrialResult]]:
+    """Every config on every seed: ``result[c][s]`` (in that order whatever ``jobs`` is)."""
+    work = [(c, s) for c in range(len(configs)) for s in range(len(seeds))]
+    out: dict[tuple[int, int], TrialResult] = {}
+    total = len(work)
+    if progress is not None:
+        progress(0, total)
+    if jobs <= 1:
+        for c, s in work:
+            out[c, s] = run_trial(configs[c], network, plan, seeds[s])
+            if progress is not None:
+                progress(len(out), total)
+    else:
+        with concurrent.futures.ProcessPoolExecutor(jobs) as pool:
+            futures = {
+                pool.submit(_job, (configs[c], network, plan, seeds[s])): (c, s) for c, s in work
+            }
+            for future in concurrent.futures.as_completed(futures):
+                out[futures[future]] = future.result()
+                if progress is not None:
+                    progress(len(out), total)
+    return [[out[c, s] for s in range(len(seeds))] for c in range(len(configs))]
+
+
+def evaluate(
+    config: Config,
+    request: TuneRequest,
+    seeds: Sequence[int],
+    *,
+    jobs: int = 1,
+    progress: Progress | None = None,
+    stream: str = "evaluate",
+) -> Prediction:
+    """Predict ``config`` alone with trials under ``seeds`` (an independent check of a tuning
+    run uses seeds the run did not)."""
+    trials = run_trials([config], request.network, request.plan(), seeds, jobs=jobs,
+                        progress=progress)[0]  # fmt: skip
+    rng = derive_rng(request.seed, "tune-bootstrap", stream)
+    return predict(trials, config, request.network, request.nodes, rng=rng)
+
+
+def _misses(prediction: Prediction, goals: Goals) -> dict[str, tuple[float, float]]:
+    out: dict[str, tuple[float, float]] = {}
+    checks = (
+        ("detect_within", prediction.detect_p99.value, goals.detect_within),
+        ("false_deaths", prediction.false_deaths.value, goals.false_deaths_per_member_day),
+        ("bandwidth", prediction.bytes_per_second.value, goals.bandwidth),
+    )
+    for name, value, goal in checks:
+        if goal is not None and value > goal:
+            out[name] = (value, goal)
+    return out
+
+
+def choose(scored: Sequence[Scored]) -> int:
+    """Index of the recommendation among ``scored`` (see the module's rules)."""
+
+    def speed(i: int) -> tuple[float, float, float, int]:
+        p = scored[i].prediction
+        return (p.detect_median.value, p.detect_p99.value, p.bytes_per_second.value, i)
+
+    meeting = [i for i, s in enumerate(scored) if s.meets]
+    if meeting:
+        return min(meeting, key=speed)
+    return min(range(len(scored)), key=lambda i: (round(scored[i].excess(), 9), *speed(i)))
+
+
+def tune(
+    request: TuneRequest,
+    *,
+    jobs: int = 1,
+    progress: Progress | None = None,
+    candidates: Sequence[Candidate] | None = None,
+) -> TuneResult:
+    """Simulate every candidate (default: :func:`grid`) and recommend one."""
+    chosen = list(candidates) if candidates is not None else grid(request.network, request.preset)
+    if not chosen:
+        raise ValueError("no candidate configuration fits this network (round trips too long?)")
+    results = run_trials(
+        [c.config for c in chosen],
+        request.network,
+        request.plan(),
+        request.trial_seeds(),
+        jobs=jobs,
+        progress=progress,
+    )
+    scored = []
+    for index, (candidate, trials) in enumerate(zip(chosen, results, strict=True)):
+        rng = derive_rng(request.seed, "tune-bootstrap", index)
+        prediction = predict(trials, candidate.config, request.network, request.nodes, rng=rng)
+        scored.append(Scored(candidate, prediction, _misses(prediction, request.goals)))
+    return TuneResult(request, tuple(scored), choose(scored))
+
+
+def finite(value: float) -> float | None:
+    """``value`` for JSON (``None`` when not finite)."""
+    return value if math.isfinite(value) else None
+
+
+def to_dict(result: TuneResult) -> dict[str, Any]:
+    """A JSON-ready description of ``result``."""
+    request = result.request
+    return {
+        "request": attrs.asdict(request),
+        "simulated_nodes": request.simulated(),
+        "candidates": [
+            {
+                "preset": s.candidate.preset,
+                "kind": s.candidate.kind,
+                "changes": s.candidate.changes(),
+                "prediction": attrs.asdict(s.prediction),
+                "meets": s.meets,
+                "misses": {k: list(v) for k, v in s.misses.items()},
+            }
+            for s in result.scored
+        ],
+        "recommended": result.best,
+    }
