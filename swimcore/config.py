@@ -81,8 +81,13 @@ class Config:
     gossip_to_the_dead_time: float = attrs.field(default=30.0, validator=_non_negative)
     #: Base time between two full-state exchanges (0 turns anti-entropy off); scaled with n.
     push_pull_interval: float = attrs.field(default=30.0, validator=_non_negative)
-    #: Dead and left members are forgotten after this long, so the name can come back.
-    reclaim_time: float = attrs.field(default=60.0, validator=_non_negative)
+    #: Dead and left members are forgotten after this long (then the name may come back at
+    #: any incarnation).  Until then they are remembered to stop stale news reviving them
+    #: and tried for partition healing.
+    reclaim_time: float = attrs.field(default=3600.0, validator=_non_negative)
+    #: While some member is believed dead, a full-state exchange with one of them (or a seed)
+    #: this often heals partitions (0 turns it off).  Like serf's reconnect, not scaled by n.
+    reconnect_interval: float = attrs.field(default=30.0, validator=_non_negative)
     #: A node alone in its table retries the seeds this often.
     join_retry_interval: float = attrs.field(default=2.0, validator=_positive)
     #: Lifeguard local health: the score runs from 0 to awareness_max - 1.

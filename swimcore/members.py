@@ -66,6 +66,11 @@ class MemberTable:
         return name in self._members
 
     def get(self, name: str) -> Member | None:
+        """The record for ``name``, safe to change through the table."""
+        return self._members.get(name)
+
+    def peek(self, name: str) -> Member | None:
+        """The record for ``name``, to read only (subclasses may hand out a shared one)."""
         return self._members.get(name)
 
     def all(self) -> list[Member]:

@@ -71,7 +71,7 @@ MAX_INCARNATION = 2**64 - 1
 _SEQ_MASK = 2**32 - 1
 # Timer kinds: (kind, number, name) payloads on the heap.
 _T_PERIOD, _T_PROBE_TIMEOUT, _T_RELAY, _T_SUSPICION, _T_GOSSIP, _T_PUSH_PULL = range(6)
-_T_JOIN_RETRY, _T_RECLAIM = 6, 7
+_T_JOIN_RETRY, _T_RECLAIM, _T_RECONNECT = 6, 7, 8
 # Queue keys of user broadcasts start with a byte no member name can start with on the wire.
 _USER_PREFIX = "\x00user:"
 _LIVE = (State.ALIVE, State.SUSPECT)
@@ -216,7 +216,7 @@ class Node:
 
     def member(self, name: str) -> MemberInfo | None:
         """One member by name, or ``None`` when it is unknown (or forgotten)."""
-        member = self._table.get(name)
+        member = self._table.peek(name)
         return member.info() if member is not None else None
 
     def counters(self) -> dict[str, int]:
@@ -448,10 +448,18 @@ class Node:
             self._timers.schedule(
                 self._now + self._rng.random() * self.config.probe_interval, (_T_PERIOD, 0, "")
             )
-            if self.config.gossip_interval > 0:
-                self._timers.schedule(self._now + self.config.gossip_interval, (_T_GOSSIP, 0, ""))
-            if self.config.push_pull_interval > 0:
-                self._timers.schedule(self._now + self._push_pull_interval(), (_T_PUSH_PULL, 0, ""))
+            # Periodic work starts at a random phase, so members started together do not
+            # gossip, exchange and reconnect in lockstep.
+            cfg = self.config
+            if cfg.gossip_interval > 0:
+                first = self._rng.random() * cfg.gossip_interval
+                self._timers.schedule(self._now + first, (_T_GOSSIP, 0, ""))
+            if cfg.push_pull_interval > 0:
+                first = self._rng.random() * self._push_pull_interval()
+                self._timers.schedule(self._now + first, (_T_PUSH_PULL, 0, ""))
+            if cfg.reconnect_interval > 0:
+                first = self._rng.random() * cfg.reconnect_interval
+                self._timers.schedule(self._now + first, (_T_RECONNECT, 0, ""))
 
     def _finish(self) -> list[Action]:
         out, self._out = self._out, []
@@ -624,6 +632,11 @@ class Node:
         elif kind == _T_PUSH_PULL:
             self._push_pull()
             self._timers.schedule(self._now + self._push_pull_interval(), (_T_PUSH_PULL, 0, ""))
+        elif kind == _T_RECONNECT:
+            self._reconnect()
+            self._timers.schedule(
+                self._now + self.config.reconnect_interval, (_T_RECONNECT, 0, "")
+            )
         elif kind == _T_JOIN_RETRY:
             self._request_joins()
         elif kind == _T_RECLAIM:
@@ -713,12 +726,7 @@ class Node:
         return self.config.push_pull_interval * scale
 
     def _push_pull(self) -> None:
-        """Anti-entropy with a random live member, and partition healing.
-
-        Besides the live member, one exchange goes to a member believed dead (not yet reclaimed)
-        or a configured seed, chosen at random: if a partition made the two sides declare each
-        other dead, such exchanges are how they find each other again and merge.
-        """
+        """Anti-entropy: a full-state exchange with a random live member."""
         if self._leaving:
             return
         peers = self._table.random_live(1)
@@ -726,10 +734,20 @@ class Node:
             self._request_exchange(peers[0].address, join=False)
         elif self._seeds:
             self._request_joins()
+
+    def _reconnect(self) -> None:
+        """Partition healing: a full-state exchange with a member believed dead, or a seed.
+
+        When a partition made two parts of the group declare each other dead, exchanges with
+        remembered dead members (until they are reclaimed) and with the configured seeds are
+        how the parts find each other again: each side learns it was declared dead, refutes,
+        and the next exchanges carry the refutations across.  Nothing is sent while no member
+        is believed dead.
+        """
+        if self._leaving or not self._dead:
             return
         candidates = [a for name in self._dead if (a := self._address_of(name)) is not None]
-        live = {m.address for m in peers}
-        candidates += [seed for seed in self._seeds if seed not in live]
+        candidates += self._seeds
         if candidates:
             self._count("heal_exchanges")
             self._request_exchange(self._rng.choice(candidates), join=False)
@@ -760,10 +778,14 @@ class Node:
         self._out.append(ExchangeRequest(self._exchange_seq, to, self._seal(data)))
 
     def _reclaim(self, name: str) -> None:
-        member = self._table.get(name)
+        member = self._table.peek(name)
         if member is None or member.state in _LIVE or member is self._table.local:
             return
-        if self._now - member.since >= self.config.reclaim_time:
+        due = member.since + self.config.reclaim_time
+        if self._now < due:
+            # Not yet (the member changed state since, or ``now + t - now`` rounded below t).
+            self._timers.schedule(due, (_T_RECLAIM, 0, name))
+        else:
             self._table.remove(name)
             self._recent_dead.pop(name, None)
             self._dead.pop(name, None)
@@ -799,7 +821,9 @@ class Node:
         if update.name == self.name:
             self._apply_about_self(update)
             return
-        member = self._table.get(update.name)
+        # Judge on a read-only view; take the table's own record only to change it (a table
+        # over a shared roster copies a record the first time it is taken).
+        member = self._table.peek(update.name)
         if isinstance(update, Alive):
             self._apply_alive(member, update)
             return
@@ -821,6 +845,7 @@ class Node:
             assert isinstance(update, Suspect)
             self._confirm(member, update)
             return
+        member = self._own(member)
         member.incarnation = update.incarnation
         self._suspicions.pop(member.name, None)
         self._table.set_state(member, news, self._now)
@@ -841,6 +866,12 @@ class Node:
             self._dead.pop(member.name, None)
             self._count("leaves")
             self._emit(MemberLeft(member.info()))
+
+    def _own(self, member: Member) -> Member:
+        """The table's own, changeable record for ``member`` (a peeked one may be shared)."""
+        owned = self._table.get(member.name)
+        assert owned is not None
+        return owned
 
     def _apply_about_self(self, update: Alive | Suspect | Dead | Left) -> None:
         local = self._table.local
@@ -895,6 +926,7 @@ class Node:
             Verdict.APPLY
         ):
             return
+        member = self._own(member)
         before = member.state
         changed = member.meta != update.meta or member.address != update.address
         member.incarnation = update.incarnation

@@ -117,7 +117,7 @@ class RosterTable(MemberTable):
             return own[name] is not None
         return name in self._base
 
-    def _peek(self, name: str) -> Member | None:
+    def peek(self, name: str) -> Member | None:
         """The record for ``name`` without copying a shared one (read only!)."""
         own = self._own
         if name in own:
@@ -181,7 +181,7 @@ class RosterTable(MemberTable):
 
     def remove(self, name: str) -> None:
         """Forget a member entirely (after its reclaim time)."""
-        member = self._peek(name)
+        member = self.peek(name)
         if member is None:
             raise KeyError(name)
         if name in self._base:
@@ -221,7 +221,7 @@ class RosterTable(MemberTable):
     def _eligible(self, name: str, alive_only: bool) -> Member | None:
         if name == self.local.name:
             return None
-        member = self._peek(name)
+        member = self.peek(name)
         if member is None or member.state not in _LIVE:
             return None
         if alive_only and member.state is not State.ALIVE:

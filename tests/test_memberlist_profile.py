@@ -87,7 +87,12 @@ def test_ping_carries_the_source_and_gets_acked_to_memberlist_shape() -> None:
     a, b = _node(7001), _node(7002)
     a.start(0.0, [(b.name, b.address)])
     b.start(0.0, [(a.name, a.address)])
-    probe = next(s for t in (0.5, 1.0, 1.5, 2.0) for s in _sent(a.tick(t)) if s.to == b.address)
+    probe = next(
+        s
+        for t in (0.5, 1.0, 1.5, 2.0)
+        for s in _sent(a.tick(t))
+        if s.to == b.address and isinstance(_decode(a, s.data)[0], MlPing)
+    )
     ping = _decode(a, probe.data)[0]
     assert ping == MlPing(ping.seq, b.name, LOOPBACK, 7001, a.name)
     answer = _sent(b.receive(probe.data, a.address, 2.0))

@@ -40,14 +40,14 @@ def _stressed_run(seed: int) -> SafetyChecker:
     return checker
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("seed", [0, 1, 3])
 def test_a_correct_core_passes_the_checkers(seed: int) -> None:
     checker = _stressed_run(seed)
     checker.raise_if_violated()
     assert checker.transitions > 50 and checker.records_swept > 1000
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("seed", [0, 1, 3])
 def test_alive_beating_suspect_at_an_equal_incarnation_is_caught(
     seed: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
