@@ -1,0 +1,111 @@
+"""Issue 5 in the simulator: partitions heal by themselves, churn converges within bounds, and a
+member that comes back at a new address is accepted there."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from sim_helpers import settle
+
+from swimcore import Address, Config, Node, State
+from transports.sim.checkers import SafetyChecker, convergence_deadline, view_differences
+from transports.sim.cluster import SimCluster
+from transports.sim.faults import LinkFaults
+from transports.sim.ops import Join, Leave, Partition
+from transports.sim.rng import derive_rng
+
+LAN = Config.lan()
+
+
+def test_a_hundred_nodes_split_for_a_minute_heal_into_one_view() -> None:
+    cluster = SimCluster(100, seed=11, config=LAN, trace=False)
+    checker = SafetyChecker(cluster.net)
+    cluster.run_for(5.0)
+    cluster.apply(Partition(tuple(range(50)), duration=60.0))
+    cluster.run_for(60.0)
+    # Both halves really declared each other dead: there is something to heal.
+    first, last = cluster.node(0), cluster.node(99)
+    assert first.member(last.name).state is State.DEAD  # type: ignore[union-attr]
+    assert last.member(first.name).state is State.DEAD  # type: ignore[union-attr]
+    # Bound: the reconnect interval twice (one round finds the other side and refutes, the
+    # next carries the refutations across), plus dissemination, within the config's deadline.
+    bound = convergence_deadline(LAN, 100)
+    took = settle(cluster, limit=bound)
+    print(f"\n100 nodes, 60 s partition: one view {took:.1f} s after it ended "
+          f"(bound {bound:.0f} s)")
+    assert took < bound, view_differences(cluster.views(), cluster.expected_view())
+    checker.raise_if_violated()
+
+
+def _churn(size: int, duration: float, seed: int, rate: float) -> tuple[SimCluster, float]:
+    """``size`` nodes under 1% loss, with joins and leaves at ``rate`` per second each."""
+    faults = LinkFaults(latency=0.002, jitter=0.003, loss=0.01)
+    cluster = SimCluster(size, seed=seed, config=LAN, faults=faults, trace=False, linger=3.0)
+    checker = SafetyChecker(cluster.net)
+    rng = derive_rng(seed, "churn")
+    plan: list[tuple[float, Join | Leave]] = []
+    t, leaving = 5.0, 0
+    while t < duration:
+        t += rng.expovariate(2 * rate)
+        if rng.random() < 0.5:
+            plan.append((t, Join()))
+        else:
+            # Never the seed (index 0), so joiners always have somewhere to go.
+            plan.append((t, Leave(1 + leaving % (size - 1))))
+            leaving += 7
+    cluster.schedule(plan)
+    worst = {"members": 0, "queue": 0}
+
+    def watch_bounds() -> None:
+        checker.sweep() if cluster.size <= 300 else None
+        for host in cluster.hosts:
+            counts = host.node.counters()
+            worst["members"] = max(worst["members"], counts["members"])
+            worst["queue"] = max(worst["queue"], counts["queue_depth"])
+        cluster.net.at(cluster.now + 30.0, watch_bounds)
+
+    cluster.net.at(30.0, watch_bounds)
+    cluster.run_until(duration)
+    took = settle(cluster)
+    checker.raise_if_violated()
+    assert worst["members"] <= LAN.max_members
+    assert worst["queue"] <= LAN.max_broadcasts
+    # Every table holds at most everyone that ever existed; queues drain to (near) empty.
+    assert worst["members"] <= cluster.size + 1
+    print(f"\n{size} nodes, {duration:.0f} s of churn ({len(plan)} joins and leaves), 1% loss: "
+          f"converged {took:.1f} s after it stopped; largest table {worst['members']}, "
+          f"deepest queue {worst['queue']}")
+    assert took < math.inf, view_differences(cluster.views(), cluster.expected_view())
+    return cluster, took
+
+
+def test_churn_with_loss_converges_and_stays_bounded() -> None:
+    _churn(size=150, duration=300.0, seed=5, rate=0.05)
+
+
+@pytest.mark.slow
+def test_a_thousand_nodes_churning_for_an_hour_converge() -> None:
+    _churn(size=1000, duration=3600.0, seed=6, rate=0.05)
+
+
+def test_a_member_back_at_a_new_address_is_accepted_there_by_everyone() -> None:
+    cluster = SimCluster(50, seed=4, config=LAN, trace=False)
+    cluster.run_for(5.0)
+    old = cluster.node(17)
+    cluster.net.crash(old)
+    cluster.run_for(30.0)
+    assert all(
+        cluster.node(i).member(old.name).state is State.DEAD  # type: ignore[union-attr]
+        for i in range(50) if i != 17
+    )
+    moved = Node(LAN, Address("10.200.0.1", 7946), name=old.name, seed=1234)
+    cluster.net.add(moved)
+    cluster.net.join(moved, [cluster.node(0).address])
+    cluster.run_for(20.0)
+    for i in range(50):
+        if i == 17:
+            continue
+        info = cluster.node(i).member(old.name)
+        assert info is not None and info.state is State.ALIVE, (i, info)
+        assert info.address == moved.address
