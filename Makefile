@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 
 ## demo: a handful of real nodes on loopback: converge, crash one, leave one
 demo: $(STAMP)
-	$(PY) examples/demo.py
+	$(PY) examples/demo_loopback.py
 
 ## demo-sim: a simulated cluster joins, loses a member and shows the detection
 demo-sim: $(STAMP)
