@@ -27,7 +27,14 @@ from swimcore.actions import (
 )
 from swimcore.address import Address
 from swimcore.config import Config
-from swimcore.errors import AddressError, ConfigError, DecodeError, StateError, SwimError
+from swimcore.errors import (
+    AddressError,
+    ConfigError,
+    DecodeError,
+    DeliveryError,
+    StateError,
+    SwimError,
+)
 from swimcore.keyring import Keyring
 from swimcore.messages import State
 from swimcore.node import LogSink, Node
@@ -42,6 +49,7 @@ __all__ = [
     "Config",
     "ConfigError",
     "DecodeError",
+    "DeliveryError",
     "ExchangeRequest",
     "JoinAddress",
     "JoinFailed",

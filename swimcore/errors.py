@@ -25,6 +25,19 @@ class StateError(SwimError, RuntimeError):
     """A method was called when the node cannot honour it (for example after it left)."""
 
 
+class DeliveryError(SwimError):
+    """A direct message could not be sent or delivered to ``member``; ``reason`` says why.
+
+    Raised by the drivers' ``send`` when the member is unknown, dead or left, when the
+    reliable exchange fails or times out, or when the sending member stops first.
+    """
+
+    def __init__(self, member: str, reason: str) -> None:
+        super().__init__(f"message to {member!r} not delivered: {reason}")
+        self.member = member
+        self.reason = reason
+
+
 class DecodeError(SwimError):
     """Bytes from the network are not a valid swimcore packet (the reason says why)."""
 

@@ -137,6 +137,7 @@ EXPECTED_API = [
     "Config",
     "ConfigError",
     "DecodeError",
+    "DeliveryError",
     "ExchangeRequest",
     "JoinAddress",
     "JoinFailed",
