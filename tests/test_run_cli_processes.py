@@ -134,7 +134,7 @@ def test_processes_form_one_group_through_the_http_store_and_the_join_address_mo
             assert wait_for(lambda: server.values.get(key) == str(addresses[runner_up]), 15), (
                 server.values
             )
-            assert any("member failed" in line for line in survivors[0].err)
+            assert any("MemberFailed" in line for line in survivors[0].err)
         finally:
             codes = [p.stop() for p in processes]
         # The survivors stopped on SIGTERM by leaving gracefully: exit code 0.

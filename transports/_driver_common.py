@@ -8,7 +8,10 @@ datagram, a deadline, a TCP stream.  Everything else is written once here:
 * :class:`MemberCore` owns the :class:`~swimcore.Node`, feeds it with the driver's clock, and
   carries out its actions through three hooks the driver provides (send a datagram, start an
   exchange, re-arm the wake-up); events fan out to callbacks and subscriptions, and driver
-  counters sit beside the node's;
+  counters sit beside the node's (with the durations of the exchanges this member asked for);
+  direct messages settle their senders' waiters here (:meth:`MemberCore.send_message`);
+* :class:`MemberLogger` and :func:`core_logger` give every record the local member's name:
+  ``swimcore.core`` for the node, ``swimcore.transports.<driver>`` for each driver;
 * :func:`discovery_loop`, :func:`publish_join_address` and :func:`wait_for_leave` are coroutines
   that only await what the driver injects (``sleep``, ``to_thread``), so they run unchanged on
   asyncio and on trio.
@@ -23,7 +26,7 @@ import logging
 import random
 import socket
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol, TypeVar
 
 import attrs
@@ -33,19 +36,28 @@ from swimcore import (
     AddressError,
     BroadcastReceived,
     Config,
+    DeliveryError,
     ExchangeRequest,
     JoinAddress,
     JoinFailed,
     Keyring,
     LeaderChanged,
+    LogSink,
     MemberInfo,
+    MessageDelivered,
+    MessageFailed,
     Node,
     Send,
+    StateError,
 )
 from swimcore.actions import Action
 from swimcore.messages import State
 
-log = logging.getLogger("swimcore.transports")
+_LOGGER = "swimcore.transports"
+log = logging.getLogger(_LOGGER)
+
+#: The logger the node itself writes to (membership changes at INFO, protocol detail at DEBUG).
+CORE_LOGGER = "swimcore.core"
 
 T = TypeVar("T")
 
@@ -64,6 +76,65 @@ MAX_INBOUND_EXCHANGES = 64
 EVENT_BUFFER = 10_000
 _BIND_ATTEMPTS = 64
 _SOURCE_CACHE = 4096
+#: Exchanges whose start time is kept for their duration; beyond that the oldest is forgotten.
+_TIMED_EXCHANGES = 4096
+
+#: Called once with the outcome of a direct message: ``None`` (delivered or sent) or the error.
+MessageDone = Callable[[DeliveryError | None], None]
+
+
+# ------------------------------------------------------------------------------- logging
+
+
+class MemberLogger(logging.LoggerAdapter[logging.Logger]):
+    """A driver's logger for one member: every record names it.
+
+    Each record gets ``extra={"member": name}`` (for formatters and filters) and its message
+    starts with ``[name]`` (for plain text logs), like the node's own records.
+    """
+
+    def __init__(self, logger: logging.Logger, member: str) -> None:
+        super().__init__(logger, {"member": member})
+        self.member = member
+
+    def log(
+        self,
+        level: int,
+        msg: object,
+        *args: object,
+        exc_info: Any = None,
+        stack_info: bool = False,
+        stacklevel: int = 1,
+        extra: Mapping[str, object] | None = None,
+        **kwargs: object,
+    ) -> None:
+        if not self.logger.isEnabledFor(level):
+            return
+        # Without arguments logging does not %-format: keep a literal '%' literal.
+        text = str(msg) if args else str(msg).replace("%", "%%")
+        self.logger.log(
+            level,
+            "[%s] " + text,
+            self.member,
+            *args,
+            exc_info=exc_info,
+            stack_info=stack_info,
+            stacklevel=stacklevel + 1,
+            extra={"member": self.member, **(extra or {})},
+        )
+
+
+def driver_logger(driver: str, member: str) -> MemberLogger:
+    """The logger of one driver (``swimcore.transports.<driver>``) for the member ``member``."""
+    return MemberLogger(logging.getLogger(f"swimcore.transports.{driver}"), member)
+
+
+def core_logger(member: str) -> logging.LoggerAdapter[logging.Logger]:
+    """The node's log sink: ``swimcore.core`` with ``extra={"member": name}`` on every record.
+
+    The node already starts each message with ``[name]``.
+    """
+    return logging.LoggerAdapter(logging.getLogger(CORE_LOGGER), {"member": member})
 
 
 class DiscoveryStore(Protocol):
@@ -278,8 +349,11 @@ class Fanout:
     A callback that raises is logged and counted; it never reaches the node or the driver.
     """
 
-    def __init__(self, counters: Counters) -> None:
+    def __init__(
+        self, counters: Counters, logger: logging.Logger | logging.LoggerAdapter[Any] = log
+    ) -> None:
         self._counters = counters
+        self._log = logger
         self._callbacks: list[EventCallback] = []
         self._buffers: list[EventBuffer] = []
 
@@ -308,7 +382,7 @@ class Fanout:
                 callback(event)
             except Exception:
                 self._counters.add("callback_errors")
-                log.exception("event callback %r failed on %r", callback, event)
+                self._log.exception("event callback %r failed on %r", callback, event)
         for buffer in self._buffers:
             buffer.put(event)
 
@@ -326,6 +400,7 @@ class MemberCore:
 
     ``send`` transmits one datagram, ``exchange`` starts carrying an :class:`ExchangeRequest`,
     ``rearm`` tells the driver the node's next deadline (it wakes up no later than that).
+    ``log`` is the driver's logger for this member (see :func:`driver_logger`).
     """
 
     def __init__(
@@ -338,17 +413,23 @@ class MemberCore:
         rearm: Callable[[float], None],
         counters: Counters,
         on_join_address: Callable[[Address], None] | None = None,
+        log: logging.Logger | logging.LoggerAdapter[Any] | None = None,
     ) -> None:
         self.node = node
         self.clock = clock
         self.counters = counters
-        self.fanout = Fanout(counters)
+        self.log = log if log is not None else MemberLogger(logging.getLogger(_LOGGER), node.name)
+        self.fanout = Fanout(counters, self.log)
         self.sources = SourceCache()
         self.closing = False
         self._send = send
         self._exchange = exchange
         self._rearm = rearm
         self._on_join_address = on_join_address
+        # exchange id -> (start time, peer) of exchanges in flight, for their durations.
+        self._timed: dict[int, tuple[float, Address]] = {}
+        # exchange id -> (member, waiter) of reliable direct messages in flight.
+        self._messages: dict[int, tuple[str, MessageDone]] = {}
 
     def carry(self, actions: Iterable[Action]) -> None:
         """Carry out ``actions`` in order, then re-arm the wake-up at the next deadline."""
@@ -358,11 +439,17 @@ class MemberCore:
                     self._send(action.to, action.data)
             elif isinstance(action, ExchangeRequest):
                 if self.closing:
-                    self.node.exchange_failed(action.exchange_id, "closing", self.clock())
+                    failed = self.node.exchange_failed(action.exchange_id, "closing", self.clock())
+                    for outcome in failed:
+                        if isinstance(outcome, MessageFailed):
+                            self._settle(outcome)
                 else:
+                    self._time_exchange(action)
                     self._exchange(action)
             else:
-                if isinstance(action, JoinAddress) and self._on_join_address is not None:
+                if isinstance(action, MessageDelivered | MessageFailed):
+                    self._settle(action)
+                elif isinstance(action, JoinAddress) and self._on_join_address is not None:
                     self._on_join_address(action.address)
                 self.fanout.emit(action)
         deadline = self.node.next_deadline()
@@ -387,33 +474,141 @@ class MemberCore:
         self.carry(actions)
         if reply is None:
             self.counters.add("exchange.refused_in")
+            self.log.debug("refused an exchange (%d bytes)", len(data))
         else:
             self.counters.add("exchange.served_in")
         return reply
 
     def exchange_reply(self, exchange_id: int, data: bytes) -> None:
         self.counters.add("exchange.completed_out")
+        self._exchange_done(exchange_id, None)
         self.carry(self.node.exchange_reply(exchange_id, data, self.clock()))
 
     def exchange_failed(self, exchange_id: int, reason: str) -> None:
         self.counters.add("exchange.failed_out")
+        self._exchange_done(exchange_id, reason)
         self.carry(self.node.exchange_failed(exchange_id, reason, self.clock()))
 
     def start(self, seeds: Sequence[Address]) -> None:
         now = self.clock()
+        joining = f", joining through {', '.join(map(str, seeds))}" if seeds else ""
+        self.log.info("started at %s%s", self.node.address, joining)
         self.carry(self.node.join(seeds, now) if seeds else self.node.start(now))
 
     def join(self, seeds: Sequence[Address]) -> None:
+        self.log.info("joining through %s", ", ".join(map(str, seeds)))
         self.carry(self.node.join(seeds, self.clock()))
 
     def leave(self) -> None:
+        if not self.node.has_left:
+            self.log.info("leaving the group")
         self.carry(self.node.leave(self.clock()))
 
     def set_metadata(self, meta: bytes) -> None:
         self.carry(self.node.set_metadata(meta, self.clock()))
+        self.log.debug(
+            "metadata changed (%d bytes), incarnation %d", len(meta), self.node.incarnation
+        )
 
     def broadcast(self, key: str, payload: bytes) -> None:
         self.carry(self.node.broadcast(key, payload, self.clock()))
+        self.log.debug("broadcast %r queued (%d bytes)", key, len(payload))
+
+    def stop(self, reason: str = "the member stopped") -> None:
+        """The driver is stopping: no more input; every message still in flight fails now."""
+        if not self.closing:
+            self.log.info("stopped")
+        self.closing = True
+        self.fail_messages(reason)
+        self.fanout.close()
+
+    # Direct messages.
+
+    def send_message(
+        self, name: str, payload: bytes, *, reliable: bool, done: MessageDone
+    ) -> int | None:
+        """Send ``payload`` to the member ``name``; ``done`` hears the outcome exactly once.
+
+        Best effort: the datagram is sent now, ``done(None)`` is called before this returns and
+        the result is ``None``.  Reliable: the result is the exchange id, and ``done`` is called
+        when the peer acknowledged (``None``) or the exchange failed (a :class:`DeliveryError`);
+        call :meth:`forget_message` with the id when no longer waiting.  Raises
+        :class:`DeliveryError` at once when ``name`` is not a live peer or the member is stopping,
+        :class:`~swimcore.ConfigError` when the payload is too large.
+        """
+        if self.closing:
+            raise DeliveryError(name, "this member is stopping")
+        try:
+            actions = self.node.send_message(name, payload, self.clock(), reliable=reliable)
+        except StateError:
+            raise DeliveryError(name, self._why_not_live(name)) from None
+        exchange_id = None
+        if reliable:
+            for action in actions:
+                if isinstance(action, ExchangeRequest):
+                    exchange_id = action.exchange_id
+                    self._messages[exchange_id] = (name, done)
+        self.log.debug(
+            "%s message to %s (%d bytes)", "reliable" if reliable else "best-effort", name,
+            len(payload),
+        )
+        self.carry(actions)
+        if not reliable:
+            done(None)
+        return exchange_id
+
+    def forget_message(self, exchange_id: int | None) -> None:
+        """Stop waiting for the reliable message ``exchange_id`` (its outcome is ignored)."""
+        if exchange_id is not None:
+            self._messages.pop(exchange_id, None)
+
+    def fail_messages(self, reason: str) -> None:
+        """Fail every reliable message still waiting for its outcome."""
+        waiting, self._messages = self._messages, {}
+        for name, done in waiting.values():
+            done(DeliveryError(name, reason))
+
+    def _why_not_live(self, name: str) -> str:
+        if name == self.node.name:
+            return "it is this member"
+        info = self.node.member(name)
+        if info is None:
+            return "no such member"
+        return f"the member is {info.state.name.lower()}"
+
+    def _settle(self, event: MessageDelivered | MessageFailed) -> None:
+        waiting = self._messages.pop(event.exchange_id, None)
+        if waiting is None:
+            return
+        name, done = waiting
+        if isinstance(event, MessageDelivered):
+            done(None)
+        else:
+            self.log.debug("message to %s failed: %s", name, event.reason)
+            done(DeliveryError(name, event.reason))
+
+    # Exchange durations.
+
+    def _time_exchange(self, request: ExchangeRequest) -> None:
+        if len(self._timed) >= _TIMED_EXCHANGES:
+            del self._timed[next(iter(self._timed))]
+        self._timed[request.exchange_id] = (self.clock(), request.to)
+        self.log.debug("exchange %d with %s started", request.exchange_id, request.to)
+
+    def _exchange_done(self, exchange_id: int, failure: str | None) -> None:
+        timed = self._timed.pop(exchange_id, None)
+        if timed is None:
+            return
+        started, peer = timed
+        elapsed = max(0.0, self.clock() - started)
+        self.counters.add("exchange.duration_count")
+        self.counters.add("exchange.duration_us", round(elapsed * 1e6))
+        if failure is None:
+            self.log.debug("exchange %d with %s done in %.3f s", exchange_id, peer, elapsed)
+        else:
+            self.log.debug(
+                "exchange %d with %s failed after %.3f s: %s", exchange_id, peer, elapsed, failure
+            )
 
     # Queries.
 
@@ -500,8 +695,12 @@ def make_node(
     seed: int | random.Random | None,
     incarnation: int,
     keyring: Keyring | None = None,
+    log: LogSink | None = None,
 ) -> Node:
-    """The node a driver runs; without ``seed`` its randomness comes from the OS."""
+    """The node a driver runs; without ``seed`` its randomness comes from the OS.
+
+    The node logs to ``log``, by default :func:`core_logger` for its name.
+    """
     rng = random.Random() if seed is None else seed
     return Node(
         config,
@@ -511,6 +710,7 @@ def make_node(
         seed=rng,
         incarnation=incarnation,
         keyring=keyring,
+        log=core_logger(str(advertised) if name is None else name) if log is None else log,
     )
 
 
@@ -585,6 +785,7 @@ async def discovery_loop(
 ) -> None:
     """Find the join address in ``store`` and join through it, for as long as the member runs."""
     backoff = Backoff(options.alone_initial, options.alone_max, rng)
+    failing = False  # the first failure of a streak is a warning, the repeats are detail
     while not core.closing:
         alone = core.alone()
         if not core.node.has_left and (alone or options.refresh > 0):
@@ -592,8 +793,14 @@ async def discovery_loop(
                 found = list(await to_thread(store.lookup))
             except Exception as exc:
                 core.counters.add("discovery.lookup_errors")
-                log.warning("discovery lookup failed: %s", exc)
+                level = logging.DEBUG if failing else logging.WARNING
+                core.log.log(level, "discovery lookup failed: %s", exc)
+                failing = True
                 found = []
+            else:
+                if failing:
+                    core.log.info("discovery store reachable again")
+                failing = False
             core.counters.add("discovery.lookups")
             known = set(core.live_addresses())
             fresh = [a for a in found if a not in known]
@@ -601,7 +808,6 @@ async def discovery_loop(
                 fresh = rng.sample(fresh, options.max_contacts)
             if fresh and not core.closing:
                 core.counters.add("discovery.joins")
-                log.info("joining through %s", ", ".join(map(str, fresh)))
                 core.join(fresh)
         if alone:
             delay = backoff.next()
@@ -628,7 +834,9 @@ class Publisher:
         self._busy = True
         return True
 
-    async def run(self, to_thread: ToThread) -> None:
+    async def run(
+        self, to_thread: ToThread, logger: logging.Logger | logging.LoggerAdapter[Any] = log
+    ) -> None:
         try:
             while self._pending is not None:
                 address, self._pending = self._pending, None
@@ -636,10 +844,10 @@ class Publisher:
                     await to_thread(functools.partial(self._store.publish, address))
                 except Exception as exc:
                     self._counters.add("discovery.publish_errors")
-                    log.warning("publishing join address %s failed: %s", address, exc)
+                    logger.warning("publishing join address %s failed: %s", address, exc)
                 else:
                     self._counters.add("discovery.published")
-                    log.debug("published join address %s", address)
+                    logger.debug("published join address %s", address)
         finally:
             self._busy = False
 

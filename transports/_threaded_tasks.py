@@ -65,9 +65,11 @@ class Tasks:
         self,
         clock: Callable[[], float],
         run_blocking: Callable[[Callable[[], Any], Done], None],
+        logger: logging.Logger | logging.LoggerAdapter[Any] = log,
     ) -> None:
         self._clock = clock
         self._run_blocking = run_blocking
+        self._log = logger
         self._tasks: list[_Task] = []
 
     def spawn(self, coro: Coroutine[Any, Any, Any], future: Future[Any] | None = None) -> None:
@@ -109,12 +111,14 @@ class Tasks:
             if task.future is not None and not task.future.done():
                 task.future.set_exception(exc)
             else:
-                log.exception("background task %r failed", task.coro)
+                self._log.exception("background task %r failed", task.coro)
             return
         if not isinstance(pause, Pause):
             self._finish(task)
             task.coro.close()
-            log.error("task %r awaited %r, which the thread driver cannot run", task.coro, pause)
+            self._log.error(
+                "task %r awaited %r, which the thread driver cannot run", task.coro, pause
+            )
             return
         if pause.call is None:
             task.wake_at = self._clock() + max(0.0, pause.delay)
@@ -129,7 +133,10 @@ class Tasks:
 class Worker:
     """One thread that runs blocking calls (discovery lookups and writes) in turn."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(
+        self, name: str, logger: logging.Logger | logging.LoggerAdapter[Any] = log
+    ) -> None:
+        self._log = logger
         self._queue: queue.SimpleQueue[tuple[Callable[[], Any], Done] | None] = (
             queue.SimpleQueue()
         )
@@ -151,7 +158,9 @@ class Worker:
         self._queue.put(None)
         self._thread.join(timeout)
         if self._thread.is_alive():
-            log.warning("%s is still in a blocking call; left running", self._thread.name)
+            self._log.warning(
+                "%s is still in a blocking call; left running", self._thread.name
+            )
 
     def _run(self) -> None:
         while (item := self._queue.get()) is not None:

@@ -9,8 +9,11 @@ Usage::
 
     async with AsyncioMember(Config.lan(label="blue"), bind="127.0.0.1:0",
                              seeds=["127.0.0.1:7946"]) as member:
+        await member.send("other", b"hello", reliable=True)   # DeliveryError if it cannot
         async for event in member.events():
             print(event)
+
+Records go to ``swimcore.transports.aio`` (this driver) and ``swimcore.core`` (the node).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any
 
-from swimcore import Address, Config, ExchangeRequest, Keyring
+from swimcore import Address, Config, DeliveryError, ExchangeRequest, Keyring
 from transports import _driver_common as common
 from transports._driver_common import (
     Counters,
@@ -216,6 +219,7 @@ class AsyncioMember(MemberSurface):
             rearm=self._rearm,
             counters=self._counters,
             on_join_address=self._publish if self._publisher is not None else None,
+            log=common.driver_logger("aio", node.name),
         )
         try:
             self._server = await asyncio.start_server(self._serve_exchange, sock=tcp)
@@ -275,7 +279,7 @@ class AsyncioMember(MemberSurface):
         if self._closed:
             return
         self._closed = True
-        core.closing = True
+        core.stop()
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -285,7 +289,38 @@ class AsyncioMember(MemberSurface):
             self._transport.close()
         for task in list(self._tasks):
             task.cancel()
-        core.fanout.close()
+
+    async def send(self, name: str, payload: bytes, *, reliable: bool = False) -> None:
+        """Send ``payload`` to the member ``name``: it gets a ``MessageReceived`` event.
+
+        Best effort (one datagram) returns once sent; ``reliable=True`` (the reliable exchange,
+        over TCP) returns once the member acknowledged it.  Raises
+        :class:`~swimcore.DeliveryError` when ``name`` is unknown, dead or left, or when the
+        exchange fails or takes longer than ``exchange_timeout``: never hangs.
+        """
+        core = self._require_core()
+        if self._closed:
+            raise DeliveryError(name, "this member is closed")
+        outcome: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def done(error: DeliveryError | None) -> None:
+            if outcome.done():
+                return
+            if error is None:
+                outcome.set_result(None)
+            else:
+                outcome.set_exception(error)
+
+        exchange_id = core.send_message(name, bytes(payload), reliable=reliable, done=done)
+        try:
+            async with asyncio.timeout(self.exchange_timeout + 1.0):
+                await outcome
+        except TimeoutError:
+            raise DeliveryError(name, "timeout") from None
+        finally:
+            core.forget_message(exchange_id)
+            if outcome.done() and not outcome.cancelled():
+                outcome.exception()  # retrieved, even when this wait was cancelled
 
     def events(self, maxsize: int = common.EVENT_BUFFER) -> EventStream:
         """Every event from now on (membership changes, leader, broadcasts), in order."""
@@ -422,7 +457,7 @@ class AsyncioMember(MemberSurface):
     def _publish(self, address: Address) -> None:
         publisher = self._publisher
         if publisher is not None and publisher.want(address) and not self._closed:
-            self._spawn(publisher.run(_to_thread))
+            self._spawn(publisher.run(_to_thread, self._require_core().log))
 
 
 async def _to_thread(function: Callable[[], Any]) -> Any:

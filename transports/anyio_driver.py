@@ -12,8 +12,11 @@ offset: nothing here assumes it starts near 0).
 Usage (on either backend)::
 
     async with AnyioMember(Config.lan(), bind="127.0.0.1:0", seeds=[...]) as member:
+        await member.send("other", b"hello", reliable=True)   # DeliveryError if it cannot
         async for event in member.events():
             ...
+
+Records go to ``swimcore.transports.anyio`` (this driver) and ``swimcore.core`` (the node).
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ import anyio
 import anyio.abc
 from anyio.streams.buffered import BufferedByteReceiveStream
 
-from swimcore import Address, Config, ExchangeRequest
+from swimcore import Address, Config, DeliveryError, ExchangeRequest, Keyring
 from transports import _driver_common as common
 from transports._driver_common import (
     Counters,
@@ -102,7 +105,8 @@ class AnyioMember(MemberSurface):
     ``bind`` is ``"ip:port"`` (port 0 picks a free port for UDP and TCP alike); binding
     ``0.0.0.0`` or ``::`` needs ``advertise``.  Leaving the ``async with`` block leaves
     gracefully (``leave_on_exit``, at most ``leave_timeout``, shielded from cancellation), then
-    cancels the member's tasks, each of which closes what it owns.
+    cancels the member's tasks, each of which closes what it owns.  ``keyring`` seals every
+    datagram and exchange (AES-GCM, see :class:`swimcore.Keyring`).
     """
 
     def __init__(
@@ -121,8 +125,10 @@ class AnyioMember(MemberSurface):
         leave_on_exit: bool = True,
         leave_timeout: float | None = None,
         exchange_timeout: float | None = None,
+        keyring: Keyring | None = None,
     ) -> None:
         self.config = config if config is not None else Config.lan()
+        self._keyring = keyring
         self._plan = common.plan_bind(bind, advertise)
         self._seeds = [common.as_address(s) for s in seeds]
         self._name = name
@@ -173,6 +179,7 @@ class AnyioMember(MemberSurface):
                 meta=self._meta,
                 seed=self._seed,
                 incarnation=self._incarnation,
+                keyring=self._keyring,
             )
             listener = await anyio.abc.SocketListener.from_socket(tcp)
         except BaseException:
@@ -188,6 +195,7 @@ class AnyioMember(MemberSurface):
             rearm=self._rearm,
             counters=self._counters,
             on_join_address=self._publish if self._publisher is not None else None,
+            log=common.driver_logger("anyio", node.name),
         )
         outer = anyio.create_task_group()
         await outer.__aenter__()
@@ -237,7 +245,7 @@ class AnyioMember(MemberSurface):
         finally:
             self._task_group = None
             self._udp = None
-            core.closing = True
+            core.stop()
             udp.close()
             with anyio.CancelScope(shield=True):
                 await listener.aclose()
@@ -272,10 +280,39 @@ class AnyioMember(MemberSurface):
         if self._closed:
             return
         self._closed = True
-        core.closing = True
-        core.fanout.close()
+        core.stop()
         if self._run_scope is not None:
             self._run_scope.cancel()
+
+    async def send(self, name: str, payload: bytes, *, reliable: bool = False) -> None:
+        """Send ``payload`` to the member ``name``: it gets a ``MessageReceived`` event.
+
+        Best effort (one datagram) returns once sent; ``reliable=True`` (the reliable exchange,
+        over TCP) returns once the member acknowledged it.  Raises
+        :class:`~swimcore.DeliveryError` when ``name`` is unknown, dead or left, or when the
+        exchange fails or takes longer than ``exchange_timeout``: never hangs.
+        """
+        core = self._require_core()
+        if self._closed:
+            raise DeliveryError(name, "this member is closed")
+        outcome: list[DeliveryError | None] = []
+        settled = anyio.Event()
+
+        def done(error: DeliveryError | None) -> None:
+            if not outcome:
+                outcome.append(error)
+                settled.set()
+
+        exchange_id = core.send_message(name, bytes(payload), reliable=reliable, done=done)
+        try:
+            with anyio.move_on_after(self.exchange_timeout + 1.0):
+                await settled.wait()
+        finally:
+            core.forget_message(exchange_id)
+        if not outcome:
+            raise DeliveryError(name, "timeout")
+        if outcome[0] is not None:
+            raise outcome[0]
 
     def events(self, maxsize: int = common.EVENT_BUFFER) -> EventStream:
         """Every event from now on (membership changes, leader, broadcasts), in order."""
@@ -427,7 +464,7 @@ class AnyioMember(MemberSurface):
         if publisher is None or self._task_group is None or self._closed:
             return
         if publisher.want(address):
-            self._task_group.start_soon(publisher.run, _to_thread)
+            self._task_group.start_soon(publisher.run, _to_thread, self._require_core().log)
 
 
 async def _to_thread(function: Callable[[], Any]) -> Any:

@@ -17,6 +17,7 @@ Usage (identical under ``asyncio.run`` and ``trio.run``)::
 
     async with BridgedMember(Config.lan(label="blue"), bind="127.0.0.1:0",
                              seeds=["127.0.0.1:7946"]) as member:
+        await member.send("other", b"hello", reliable=True)   # DeliveryError if it cannot
         async for event in member.events():
             print(event)
 """
@@ -32,7 +33,7 @@ from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any, Protocol, TypeVar
 
-from swimcore import Address, Config, MemberInfo, Node
+from swimcore import Address, Config, DeliveryError, Keyring, MemberInfo, Node
 from transports import _driver_common as common
 from transports._driver_common import DiscoveryOptions, DiscoveryStore, Event, EventCallback
 from transports.threaded import ThreadMember
@@ -182,6 +183,7 @@ class BridgedMember:
         leave_on_exit: bool = True,
         leave_timeout: float | None = None,
         exchange_timeout: float | None = None,
+        keyring: Keyring | None = None,
     ) -> None:
         self._member = ThreadMember(
             config,
@@ -197,6 +199,7 @@ class BridgedMember:
             leave_on_exit=leave_on_exit,
             leave_timeout=leave_timeout,
             exchange_timeout=exchange_timeout,
+            keyring=keyring,
         )
         self._backend: _Backend | None = None
         self._inbox: deque[Event] = deque()
@@ -259,6 +262,31 @@ class BridgedMember:
             stream._end()
         self._streams.clear()
 
+    async def send(self, name: str, payload: bytes, *, reliable: bool = False) -> None:
+        """Send ``payload`` to the member ``name``: it gets a ``MessageReceived`` event.
+
+        Best effort (one datagram) returns once sent; ``reliable=True`` (the reliable exchange,
+        over TCP) returns once the member acknowledged it.  Raises
+        :class:`~swimcore.DeliveryError` when ``name`` is unknown, dead or left, or when the
+        exchange fails or takes longer than ``exchange_timeout``: never hangs (the protocol
+        thread fails every exchange at its deadline, and every message when it stops).
+        """
+        backend = self._backend_now()
+        if self._closed:
+            raise DeliveryError(name, "this member is closed")
+        # Hands the request to the protocol thread (a moment, like broadcast()); the outcome
+        # comes back through the loop's thread-safe entry point.
+        outcome, exchange_id = self._member._send_future(name, payload, reliable)
+        try:
+            if not outcome.done():
+                ready = backend.flag()
+                outcome.add_done_callback(lambda _done: backend.post(ready.set))
+                await ready.wait()
+        finally:
+            if not outcome.done():  # cancelled while waiting
+                self._member._forget_message(exchange_id)
+        outcome.result()
+
     # ------------------------------------------------------------------------- events
 
     def events(self, maxsize: int = common.EVENT_BUFFER) -> AsyncEventStream:
@@ -316,7 +344,7 @@ class BridgedMember:
                     callback(event)
                 except Exception:
                     self._member._count("callback_errors")
-                    log.exception("event callback %r failed on %r", callback, event)
+                    self._member._log.exception("event callback %r failed on %r", callback, event)
 
     def _backend_now(self) -> _Backend:
         if self._backend is None:

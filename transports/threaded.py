@@ -27,8 +27,11 @@ Usage::
     with ThreadMember(Config.lan(label="blue"), bind="127.0.0.1:0",
                       seeds=["127.0.0.1:7946"]) as member:
         member.on_event(print)          # runs on the member's delivery thread
+        member.send("other", b"hello", reliable=True)   # blocks; DeliveryError if it cannot
         for event in member.events():   # or block on a thread-safe queue
             ...
+
+Records go to ``swimcore.transports.threaded`` (this driver) and ``swimcore.core`` (the node).
 
 Leaving the ``with`` block leaves gracefully, stops and joins every thread of the member and
 closes every socket (each by the thread that owns it).  See :func:`_after_fork_in_child` for
@@ -53,7 +56,7 @@ from concurrent.futures import Future
 from types import TracebackType
 from typing import Any, TypeVar
 
-from swimcore import Address, Config, ExchangeRequest, MemberInfo
+from swimcore import Address, Config, DeliveryError, ExchangeRequest, Keyring, MemberInfo
 from transports import _driver_common as common
 from transports._driver_common import (
     Counters,
@@ -101,6 +104,7 @@ class ThreadMember(MemberSurface):
 
     Every public method may be called from any thread.  ``node`` gives the sans-IO node
     itself; it belongs to the protocol thread, so read it only through the methods here.
+    ``keyring`` seals every datagram and exchange (AES-GCM, see :class:`swimcore.Keyring`).
     """
 
     def __init__(
@@ -119,8 +123,11 @@ class ThreadMember(MemberSurface):
         leave_on_exit: bool = True,
         leave_timeout: float | None = None,
         exchange_timeout: float | None = None,
+        keyring: Keyring | None = None,
     ) -> None:
         self.config = config if config is not None else Config.lan()
+        self._keyring = keyring
+        self._log: logging.Logger | logging.LoggerAdapter[Any] = log
         self._plan = common.plan_bind(bind, advertise)
         self._seeds = [common.as_address(s) for s in seeds]
         self._name = name
@@ -202,6 +209,7 @@ class ThreadMember(MemberSurface):
                 meta=self._meta,
                 seed=self._seed,
                 incarnation=self._incarnation,
+                keyring=self._keyring,
             )
             wake_r, wake_w = socket.socketpair()
             opened += [wake_r, wake_w]
@@ -217,6 +225,7 @@ class ThreadMember(MemberSurface):
             raise
         self._selector, self._udp, self._tcp = selector, udp, tcp
         self._wake_r, self._wake_w = wake_r, wake_w
+        self._log = common.driver_logger("threaded", node.name)
         core = MemberCore(
             node,
             time.monotonic,
@@ -225,6 +234,7 @@ class ThreadMember(MemberSurface):
             rearm=_ignore_deadline,
             counters=self._counters,
             on_join_address=self._publish if self._publisher is not None else None,
+            log=self._log,
         )
         core.fanout.add_callback(self._dispatch)
         self._exchanges = Exchanges(
@@ -238,7 +248,7 @@ class ThreadMember(MemberSurface):
             replied=core.exchange_reply,
             failed=core.exchange_failed,
         )
-        self._tasks = Tasks(time.monotonic, self._run_blocking)
+        self._tasks = Tasks(time.monotonic, self._run_blocking, self._log)
         self._core = core
         ready = threading.Event()
         self._thread = threading.Thread(
@@ -375,6 +385,50 @@ class ThreadMember(MemberSurface):
         data = bytes(payload)
         self._call(lambda core: core.broadcast(key, data))
 
+    # ------------------------------------------------------------------------ direct messages
+
+    def send(self, name: str, payload: bytes, *, reliable: bool = False) -> None:
+        """Send ``payload`` to the member ``name`` (blocking): it gets a ``MessageReceived``.
+
+        Best effort (one datagram) returns once sent; ``reliable=True`` (the reliable exchange,
+        over TCP) returns once the member acknowledged it.  Raises
+        :class:`~swimcore.DeliveryError` when ``name`` is unknown, dead or left, or when the
+        exchange fails or takes longer than ``exchange_timeout``: never hangs.
+        """
+        outcome, exchange_id = self._send_future(name, payload, reliable)
+        try:
+            outcome.result(self.exchange_timeout + 1.0)
+        except TimeoutError:
+            self._forget_message(exchange_id)
+            raise DeliveryError(name, "timeout") from None
+
+    def _send_future(
+        self, name: str, payload: bytes, reliable: bool
+    ) -> tuple[Future[None], int | None]:
+        """Start a direct message; the future settles on the protocol thread (never blocks
+        beyond handing the request over).  Raises at once what :meth:`send` raises at once."""
+        if self._stopping or self._stopped:
+            raise DeliveryError(name, "this member is closed")
+        outcome: Future[None] = Future()
+        data = bytes(payload)
+
+        def done(error: DeliveryError | None) -> None:
+            if outcome.done():
+                return
+            if error is None:
+                outcome.set_result(None)
+            else:
+                outcome.set_exception(error)
+
+        exchange_id = self._call(
+            lambda core: core.send_message(name, data, reliable=reliable, done=done)
+        )
+        return outcome, exchange_id
+
+    def _forget_message(self, exchange_id: int | None) -> None:
+        core = self._require_core()
+        self._post_quiet(lambda: core.forget_message(exchange_id))
+
     # -------------------------------------------------------------------------------- events
 
     def events(self, maxsize: int = common.EVENT_BUFFER) -> EventQueue:
@@ -424,12 +478,12 @@ class ThreadMember(MemberSurface):
     def _callback_failed(self, callback: EventCallback, event: Event, exc: BaseException) -> None:
         with self._lock:
             self._counters.add("callback_errors")
-        log.error("event callback %r failed on %r", callback, event, exc_info=exc)
+        self._log.error("event callback %r failed on %r", callback, event, exc_info=exc)
 
     def _callback_slow(self, callback: EventCallback, event: Event, elapsed: float) -> None:
         with self._lock:
             self._counters.add("callback_slow")
-        log.warning("event callback %r took %.1f s on %r", callback, elapsed, event)
+        self._log.warning("event callback %r took %.1f s on %r", callback, elapsed, event)
 
     def _count(self, key: str, amount: int = 1) -> None:
         """Add to a driver counter from any thread (the bridges count their drops here)."""
@@ -474,7 +528,7 @@ class ThreadMember(MemberSurface):
     def _run_blocking(self, call: Callable[[], Any], done: Done) -> None:
         """``to_thread`` of the shared coroutines: ``call`` on the worker, ``done`` back here."""
         if self._worker is None:
-            self._worker = Worker(f"swimcore-{self._require_core().node.name}-store")
+            self._worker = Worker(f"swimcore-{self._require_core().node.name}-store", self._log)
 
         def finished(result: Any, exc: BaseException | None) -> None:
             self._post_quiet(lambda: done(result, exc))
@@ -495,7 +549,7 @@ class ThreadMember(MemberSurface):
             self._loop(core)
         except Exception as exc:
             self._failure = exc
-            log.exception("the protocol thread of %s stopped on an error", core.node.name)
+            self._log.exception("the protocol thread stopped on an error")
         finally:
             self._teardown()
             ready.set()
@@ -583,7 +637,7 @@ class ThreadMember(MemberSurface):
                 if done is not None and not done.done():
                     done.set_exception(exc)
                 else:
-                    log.exception("a request to the protocol thread failed")
+                    self._log.exception("a request to the protocol thread failed")
 
     def _teardown(self) -> None:
         """Close what the protocol thread owns; fail every request still waiting."""
@@ -592,7 +646,7 @@ class ThreadMember(MemberSurface):
             pending = list(self._commands)
             self._commands.clear()
             if self._core is not None:
-                self._core.closing = True
+                self._core.stop()
             if self._tasks is not None:
                 self._tasks.close()
             if self._exchanges is not None:
@@ -640,7 +694,7 @@ class ThreadMember(MemberSurface):
     def _publish(self, address: Address) -> None:
         publisher, tasks = self._publisher, self._tasks
         if publisher is not None and tasks is not None and publisher.want(address):
-            tasks.spawn(publisher.run(to_thread))
+            tasks.spawn(publisher.run(to_thread, self._log))
 
     # ------------------------------------------------------------------------------ fork
 

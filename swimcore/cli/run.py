@@ -6,12 +6,19 @@ discovery store (``--store``) and keeps looking while it is alone; whenever it i
 alive member with the highest address) it writes its own address there every ``--join-every``
 protocol periods.  It logs membership events, prints the member list every ``--print-every``
 seconds, and on SIGINT/SIGTERM leaves the group gracefully before it exits.
+
+``--key-file PATH`` encrypts the group's traffic (AES-GCM): one key per line, hex or base64,
+16, 24 or 32 bytes; the first is the primary key, the others are accepted too (for rotation).
+``--driver thread`` runs the protocol on a thread of its own (BridgedMember under asyncio).
+Logs: ``swimcore.cli`` (this program), ``swimcore.transports.<driver>``, ``swimcore.core``.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
+import contextlib
 import ipaddress
 import logging
 import os
@@ -23,12 +30,27 @@ from typing import Any
 
 import attrs
 
-from swimcore import Address, AddressError, Config, ConfigError, JoinAddress, MemberInfo
-from transports._driver_common import DiscoveryOptions, DiscoveryStore, Event, describe_event
+from swimcore import (
+    Address,
+    AddressError,
+    Config,
+    ConfigError,
+    JoinAddress,
+    Keyring,
+    MemberInfo,
+    MembershipEvent,
+)
+from transports._driver_common import (
+    DiscoveryOptions,
+    DiscoveryStore,
+    Event,
+    MemberLogger,
+    describe_event,
+)
 
-log = logging.getLogger("swimcore.run")
+log = logging.getLogger("swimcore.cli")
 
-_DRIVERS = ("asyncio", "anyio", "trio")
+_DRIVERS = ("asyncio", "anyio", "trio", "thread")
 WaitStop = Callable[[float], Awaitable[bool]]
 
 
@@ -59,7 +81,18 @@ def register(subparsers: Any) -> None:
         metavar="FIELD=VALUE",
         help="change one Config field, e.g. --set probe_interval=0.5 (repeatable)",
     )
-    parser.add_argument("--driver", choices=_DRIVERS, default="asyncio")
+    parser.add_argument(
+        "--driver",
+        choices=_DRIVERS,
+        default="asyncio",
+        help="event loop: asyncio, anyio (asyncio backend), trio, or thread (the protocol on "
+        "a thread of its own, so a busy loop never delays it)",
+    )
+    parser.add_argument(
+        "--key-file",
+        help="encrypt the group's traffic: a file with one key per line (hex or base64, "
+        "16/24/32 bytes), the first one primary",
+    )
     store = parser.add_argument_group("join-address discovery")
     store.add_argument(
         "--store",
@@ -99,6 +132,7 @@ def run(args: argparse.Namespace) -> int:
     )
     try:
         config, store, seeds = _settings(args)
+        keyring = read_key_file(args.key_file) if args.key_file else None
         member_kwargs = dict(
             bind=args.member_addr,
             advertise=_advertise(args.advertise, args.member_addr),
@@ -111,8 +145,9 @@ def run(args: argparse.Namespace) -> int:
                 refresh=args.discovery_interval,
             ),
             leave_on_exit=not args.no_leave,
+            keyring=keyring,
         )
-        if args.driver == "asyncio":
+        if args.driver in ("asyncio", "thread"):
             return asyncio.run(_main_asyncio(config, member_kwargs, args))
         import anyio  # noqa: PLC0415 - only the anyio and trio drivers need it
 
@@ -150,6 +185,52 @@ def _settings(args: argparse.Namespace) -> tuple[Config, DiscoveryStore | None, 
     if store is not None:
         changes.setdefault("join_address_every", args.join_every)
     return Config.preset(args.preset, **changes), store, seeds
+
+
+def read_key_file(path: str) -> Keyring:
+    """The keyring in ``path``: one key per line (hex or base64), the first one primary.
+
+    Blank lines and lines starting with ``#`` are skipped.  Raises ``ValueError`` naming the
+    file and line of a bad key (never the key itself), or when the file cannot be read or holds
+    no key; :class:`~swimcore.ConfigError` when the ``cryptography`` package is missing.
+    """
+    try:
+        with open(path, encoding="ascii") as handle:
+            lines = handle.read().splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not a text file"
+        raise ValueError(f"--key-file {path}: cannot read it ({reason})") from None
+    keys: list[bytes] = []
+    for number, line in enumerate(lines, start=1):
+        text = line.strip()
+        if not text or text.startswith("#"):
+            continue
+        key = _decode_key(text)
+        if key is None:
+            raise ValueError(
+                f"--key-file {path} line {number}: not a key (want 16, 24 or 32 bytes, "
+                "written as hex or base64)"
+            )
+        keys.append(key)
+    if not keys:
+        raise ValueError(f"--key-file {path}: no key in it (one key per line, hex or base64)")
+    return Keyring(keys[0], *keys[1:])
+
+
+def _decode_key(text: str) -> bytes | None:
+    """The bytes of a key written as hex (32, 48 or 64 digits) or base64, or ``None``.
+
+    Hex is tried first: 32 characters that are both hex and base64 read as hex.
+    """
+    candidates: list[bytes] = []
+    with contextlib.suppress(ValueError):
+        candidates.append(bytes.fromhex(text))
+    with contextlib.suppress(ValueError):  # binascii.Error is a ValueError
+        candidates.append(base64.b64decode(text, validate=True))
+    for key in candidates:
+        if len(key) in (16, 24, 32):
+            return key
+    return None
 
 
 def _overrides(pairs: list[str]) -> dict[str, Any]:
@@ -192,15 +273,19 @@ def _advertise(advertise: str | None, bind: str) -> str | None:
 
 async def _serve(member: Any, args: argparse.Namespace, wait_stop: WaitStop) -> None:
     """Log events, print the member list every few seconds, until told to stop."""
+    member_log = MemberLogger(log, member.name)
+
     def log_event(event: Event) -> None:
+        if isinstance(event, MembershipEvent):
+            return  # the node logs membership changes itself (swimcore.core, INFO)
         # The leader's periodic join-address report is routine: keep it out of INFO.
         level = logging.DEBUG if isinstance(event, JoinAddress) else logging.INFO
-        log.log(level, "%s", describe_event(event))
+        member_log.log(level, "%s", describe_event(event))
 
     member.on_event(log_event)
-    log.info(
-        "member %s at %s in group %r (driver %s)", member.name, member.address, args.group,
-        args.driver,
+    member_log.info(
+        "member %s at %s in group %r (driver %s%s)", member.name, member.address, args.group,
+        args.driver, ", encrypted" if args.key_file else "",
     )
     ends = time.monotonic() + args.duration if args.duration > 0 else float("inf")
     while True:
@@ -208,7 +293,7 @@ async def _serve(member: Any, args: argparse.Namespace, wait_stop: WaitStop) -> 
         timeout = min(args.print_every, max(0.0, ends - time.monotonic()))
         if await wait_stop(timeout) or time.monotonic() >= ends:
             break
-    log.info("stopping%s", "" if args.no_leave else ": leaving the group")
+    member_log.info("stopping%s", "" if args.no_leave else ": leaving the group")
 
 
 def _print_members(members: list[MemberInfo], leader: MemberInfo | None) -> None:
@@ -218,7 +303,9 @@ def _print_members(members: list[MemberInfo], leader: MemberInfo | None) -> None
 
 
 async def _main_asyncio(config: Config, kwargs: dict[str, Any], args: argparse.Namespace) -> int:
+    """The asyncio driver, or with ``--driver thread`` the thread driver bridged to asyncio."""
     from transports.aio import AsyncioMember  # noqa: PLC0415
+    from transports.thread_bridge import BridgedMember  # noqa: PLC0415
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -232,7 +319,12 @@ async def _main_asyncio(config: Config, kwargs: dict[str, Any], args: argparse.N
             return False
         return True
 
-    async with AsyncioMember(config, **kwargs) as member:
+    member = (
+        BridgedMember(config, **kwargs)
+        if args.driver == "thread"
+        else AsyncioMember(config, **kwargs)
+    )
+    async with member:
         await _serve(member, args, wait_stop)
     return 0
 
