@@ -13,27 +13,33 @@ probe_interval``, and infection-style dissemination takes O(log n) rounds), so a
 at ``t_s + d`` predicts ``t_s + d * log N / log n`` (for ``n >= 10``; below, log10 n is taken
 as 1, as the timeout formula does).
 
-**False suspicions and false deaths per member-day.**  The background rate (episodes not caused
-by a stall: loss and jitter) is measured per simulated member-day; the stall part is the user's
-stalls per member-day times the importance-weighted mean number of episodes per stall (the
-weights already map simulated stalls to real ones at the target size, see ``trial``).
+**False suspicions and false deaths per member-day.**  The background rate (episodes that start
+in quiet gaps: loss and jitter) is measured per simulated member-day; the stall part is the
+user's stalls per member-day times the importance-weighted mean number of episodes per stall.
+Beyond the simulated size, a suspicion still starts as soon as a stalled member misses a probe,
+but it takes longer to turn into a death: a simulated stall of length ``L`` ends like a real
+stall of ``L + (r - 1) * tau`` at the target, ``r`` being the log ratio above and ``tau`` the
+suspicion timer measured on the crashes; false deaths are re-weighted accordingly.
 
-**Bytes per member per second.**  Datagrams: the steady rate measured in quiet gaps, plus the
-cost of each suspicion episode and of each stall (extra bytes over the steady rate), scaled to
-the target by ``N * limit(N) / (n * limit(n))`` with ``limit(x) = retransmit_mult *
-ceil(log10(x + 1))``: every member retransmits every update that many times.  Anti-entropy: one
-full-state exchange per member per push-pull interval (scaled with n as the node does), each
-carrying a state of ``N`` rows both ways, over TCP.
+**Bytes per member per second.**  Datagrams: the steady rate measured in quiet gaps (probes,
+acks and the background suspicions of the simulated size), plus the extra bytes of each stall
+episode over that rate at the user's stall rate, with the update traffic scaled to the target
+by ``N * limit(N) / (n * limit(n))``, ``limit(x) = retransmit_mult * ceil(log10(x + 1))``:
+every member retransmits every update that many times, and there are N members' worth of
+updates.  Anti-entropy: one full-state exchange per member per push-pull interval (scaled with
+n as the node does), each carrying a state of ``N`` rows both ways, over TCP.
 
 **Uncertainty.**  Every statistic is recomputed on bootstrap resamples of the seeds (whole
-trials); ``low`` and ``high`` are ``value -+ 1.96 * sqrt(2) * se``: the 95% range in which a
-repeat of the simulation with as many fresh seeds lands (the repeat's own noise is the second
-half of the sqrt(2)).  Rare events have a floor the bootstrap cannot see: when no simulated
-stall was fatal, ``false_deaths_resolution`` is the stall-caused rate that could still hide
-behind that zero (rule of three over the effective number of stalls).  False deaths from loss
-alone (a member that answers but whose answers keep getting lost for a whole suspicion timeout)
-are far rarer than the member-days any simulation covers; the prediction reports how many it
-saw in how many member-days instead of pretending to bound them.
+trials; times are smoothed by a normal kernel of Silverman's width, so that the range of a high
+percentile of a few dozen crashes is not capped at the largest one seen).  ``low`` and ``high``
+are ``value -+ 1.96 * sqrt(2) * se``: the 95% range in which a repeat of the simulation with as
+many fresh seeds lands (the repeat's own noise is the second half of the sqrt(2)).  Rare events
+have a floor the bootstrap cannot see: when no simulated stall was fatal,
+``false_deaths_resolution`` is the stall-caused rate that could still hide behind that zero
+(rule of three over the effective number of stalls).  False deaths from loss alone (a member
+that answers but whose answers keep getting lost for a whole suspicion timeout) are far rarer
+than the member-days any simulation covers; the prediction reports how many it saw in how many
+member-days instead of pretending to bound them.
 """
 
 from __future__ import annotations
@@ -41,13 +47,14 @@ from __future__ import annotations
 import math
 import random
 import statistics
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import attrs
 
 from swimcore import Config
+from swimcore.suspicion import min_timeout
 from transports.sim.tuning.model import SECONDS_PER_DAY, NetworkModel
-from transports.sim.tuning.trial import TrialResult, scale_ratio
+from transports.sim.tuning.trial import StallSample, TrialResult, scale_ratio
 
 Z95 = 1.959964
 #: Bootstrap resamples per candidate.
@@ -150,27 +157,54 @@ class _Context:
         return (self.target * limit(mult, self.target)) / (self.nodes * limit(mult, self.nodes))
 
 
-def _statistics(trials: Sequence[TrialResult], ctx: _Context) -> dict[str, float]:
-    """Point estimates of every metric from ``trials`` (pooled)."""
+def _times(trials: Sequence[TrialResult], ctx: _Context) -> dict[str, list[float]]:
+    """Per crash, extrapolated: every survivor declared it dead, the first did, the news
+    reached every survivor after the first heard it."""
     ratio = ctx.ratio
-    detect: list[float] = []
-    first: list[float] = []
-    spread: list[float] = []
+    out: dict[str, list[float]] = {"detect": [], "first": [], "spread": []}
     for trial in trials:
         for crash in trial.crashes:
             start = crash.first_suspicion or 0.0
-            detect.append(start + ratio * (crash.all_dead - start))
+            out["detect"].append(start + ratio * (crash.all_dead - start))
             if crash.first_dead is not None:
-                first.append(start + ratio * (crash.first_dead - start))
+                out["first"].append(start + ratio * (crash.first_dead - start))
             informed = crash.informed_all if crash.informed_all is not None else crash.all_dead
-            spread.append(ratio * max(0.0, informed - start))
+            out["spread"].append(ratio * max(0.0, informed - start))
+    return out
+
+
+def _bandwidths(times: dict[str, list[float]]) -> dict[str, float]:
+    """Silverman's rule-of-thumb kernel width for each list of times (0 for fewer than 2)."""
+    return {
+        key: 1.06 * statistics.stdev(values) * len(values) ** -0.2 if len(values) > 1 else 0.0
+        for key, values in times.items()
+    }
+
+
+def _statistics(
+    trials: Sequence[TrialResult],
+    ctx: _Context,
+    smoothing: tuple[dict[str, float], random.Random] | None = None,
+) -> dict[str, float]:
+    """Every metric from ``trials`` (pooled).  With ``smoothing`` (kernel widths and a random
+    source), each time is jittered by a normal draw of its width: a smoothed bootstrap, whose
+    high quantiles can exceed the largest time seen (a plain bootstrap's never do)."""
+    times = _times(trials, ctx)
+    if smoothing is not None:
+        widths, rng = smoothing
+        times = {
+            key: [max(0.0, v + rng.gauss(0.0, widths[key])) for v in values]
+            for key, values in times.items()
+        }
+    detect, first, spread = times["detect"], times["first"], times["spread"]
     exposure = sum(t.background_member_seconds for t in trials)
     days = max(exposure, 1e-9) / SECONDS_PER_DAY
     stalls = [s for t in trials for s in t.stalls]
     per_day = ctx.network.stalls_per_member_day if ctx.network.stalls else 0.0
     count = max(1, len(stalls))
     stall_susp = sum(s.weight * s.suspicions for s in stalls) / count
-    stall_deaths = sum(s.weight * s.deaths for s in stalls) / count
+    shift = _stall_shift(trials, ctx)
+    stall_deaths = sum(_death_weight(s, ctx, shift) * s.deaths for s in stalls) / count
     bg_susp = sum(t.background_suspicions for t in trials)
     bg_deaths = sum(t.background_deaths for t in trials)
     return {
@@ -182,6 +216,33 @@ def _statistics(trials: Sequence[TrialResult], ctx: _Context) -> dict[str, float
         "false_deaths": bg_deaths / days + per_day * stall_deaths,
         "bytes_per_second": _bytes(trials, ctx, bg_susp, exposure),
     }
+
+
+def _stall_shift(trials: Sequence[TrialResult], ctx: _Context) -> float:
+    """How much longer a real stall at the target size must be to end as a simulated one did:
+    ``(r - 1) * tau``, ``tau`` being the suspicion timer measured on the crashes (first
+    declaration minus first suspicion, less the last-chance probe), since the timer is the
+    part that grows with the size.  0 without extrapolation, and for fixed-length stalls (not
+    importance-sampled, so their false deaths are the simulated size's: an overestimate)."""
+    if ctx.ratio == 1.0 or ctx.network.stall_shape == "fixed":
+        return 0.0
+    config = ctx.config
+    floor = min_timeout(config.suspicion_mult, ctx.nodes, config.probe_interval)
+    timers = [
+        c.first_dead - c.first_suspicion
+        for t in trials
+        for c in t.crashes
+        if c.first_dead is not None and c.first_suspicion is not None
+    ]
+    timer = quantile(timers, 0.5) - config.probe_timeout if timers else floor
+    return (ctx.ratio - 1.0) * max(timer, floor)
+
+
+def _death_weight(sample: StallSample, ctx: _Context, shift: float) -> float:
+    """``sample``'s weight as a stall ``shift`` seconds longer in the real, larger cluster."""
+    if shift == 0.0 or sample.density <= 0.0:
+        return sample.weight
+    return ctx.network.stall_density(sample.length + shift) / sample.density
 
 
 def _bytes(
@@ -256,11 +317,12 @@ def predict(
         raise ValueError("no trials to predict from")
     ctx = _Context(config, network, trials[0].nodes, target)
     point = _statistics(trials, ctx)
+    widths = _bandwidths(_times(trials, ctx))
     draws: dict[str, list[float]] = {name: [] for name in METRICS}
     if len(trials) > 1:
         for _ in range(resamples):
             sample = [trials[rng.randrange(len(trials))] for _ in trials]
-            for name, value in _statistics(sample, ctx).items():
+            for name, value in _statistics(sample, ctx, (widths, rng)).items():
                 draws[name].append(value)
     intervals: dict[str, Interval] = {}
     for name in METRICS:
@@ -282,6 +344,3 @@ def predict(
         member_days=exposure / SECONDS_PER_DAY,
         false_deaths_resolution=_stall_bound(trials, ctx),
     )
-
-
-Progress = Callable[[int, int], None]

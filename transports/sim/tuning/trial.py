@@ -19,11 +19,9 @@ Stall lengths are drawn by importance sampling, so that rare long stalls (the on
 are seen often enough to measure: half of the stalls follow the real length distribution, half a
 log-uniform spread around the candidate's death threshold, and each carries the weight
 ``real density / proposal density`` (at most 2).  The estimate of any per-stall quantity is the
-weighted mean, which is unbiased for the real distribution.  When the tuner extrapolates to a
-larger cluster (``plan.target_nodes``), a simulated stall of length ``L`` stands for a real
-stall of ``t0 + r * (L - t0)``, ``r`` being the ratio of the suspicion timeouts at the two sizes
-and ``t0`` the time to the first failed probe (see :func:`stall_map`); the weights include that
-change of variable.
+weighted mean, which is unbiased for the real distribution.  Each sample keeps the proposal
+density, so that the estimate can re-weigh it as a longer real stall when it extrapolates to a
+larger cluster (see ``estimate``).
 """
 
 from __future__ import annotations
@@ -79,12 +77,6 @@ def first_probe_time(config: Config) -> float:
     return config.probe_interval + config.probe_timeout
 
 
-def stall_map(config: Config, plan: TrialPlan) -> tuple[float, float]:
-    """``(t0, r)``: a simulated stall of length ``L`` stands for a real one of
-    ``t0 + r * (L - t0)`` at the target size."""
-    return first_probe_time(config), scale_ratio(plan.nodes, plan.target_nodes)
-
-
 def death_threshold(config: Config, nodes: int) -> float:
     """Roughly the shortest stall that gets a member declared dead in a cluster of ``nodes``:
     first failed probe, then the minimum suspicion timeout, then the last-chance probe."""
@@ -94,48 +86,37 @@ def death_threshold(config: Config, nodes: int) -> float:
 
 @attrs.frozen(slots=True)
 class StallProposal:
-    """The importance-sampling proposal for one candidate: half the real distribution (mapped
-    to simulated lengths), half log-uniform on ``[low, high]``."""
+    """The importance-sampling proposal for one candidate: half the real distribution, half
+    log-uniform on ``[low, high]`` around the candidate's death threshold (fixed-length stalls
+    are simply drawn at their length)."""
 
     network: NetworkModel
-    t0: float
-    ratio: float
     low: float
     high: float
 
     @classmethod
     def build(cls, network: NetworkModel, config: Config, plan: TrialPlan) -> StallProposal:
-        t0, ratio = stall_map(config, plan)
         threshold = death_threshold(config, plan.nodes)
-        return cls(network, t0, ratio, threshold / 4.0, threshold * 3.0)
+        return cls(network, threshold / 4.0, threshold * 3.0)
 
-    def to_real(self, simulated: float) -> float:
-        return self.t0 + self.ratio * (simulated - self.t0)
+    def density(self, length: float) -> float:
+        """The proposal's density at ``length``."""
+        spread = 0.0
+        if self.low <= length <= self.high:
+            spread = 1.0 / (length * math.log(self.high / self.low))
+        return 0.5 * self.network.stall_density(length) + 0.5 * spread
 
-    def to_simulated(self, real: float) -> float:
-        return self.t0 + (real - self.t0) / self.ratio
-
-    def real_density(self, simulated: float) -> float:
-        """Density of the real stall distribution, in simulated lengths."""
-        real = self.to_real(simulated)
-        return self.network.stall_density(real) * self.ratio if real >= 0.0 else 0.0
-
-    def spread_density(self, simulated: float) -> float:
-        if not self.low <= simulated <= self.high:
-            return 0.0
-        return 1.0 / (simulated * math.log(self.high / self.low))
-
-    def draw(self, rng: random.Random) -> tuple[float, float]:
-        """One simulated stall length and its weight."""
+    def draw(self, rng: random.Random) -> tuple[float, float, float]:
+        """One stall: its length, its weight (real density / proposal density) and the
+        proposal density (so that the weight can be recomputed for a shifted length)."""
         if self.network.stall_shape == "fixed":
-            return self.to_simulated(self.network.stall_length), 1.0
+            return self.network.stall_length, 1.0, 0.0
         if rng.random() < 0.5:
-            length = self.to_simulated(self.network.draw_stall(rng))
+            length = self.network.draw_stall(rng)
         else:
             length = self.low * math.exp(rng.random() * math.log(self.high / self.low))
-        real = self.real_density(length)
-        proposal = 0.5 * real + 0.5 * self.spread_density(length)
-        return length, (real / proposal if proposal > 0.0 else 0.0)
+        density = self.density(length)
+        return length, self.network.stall_density(length) / density, density
 
 
 @attrs.frozen(slots=True)
@@ -157,9 +138,11 @@ class CrashSample:
 class StallSample:
     """One stall episode."""
 
-    #: Simulated length and importance weight.
+    #: Simulated length, importance weight and the proposal density it was drawn from (0 for
+    #: fixed-length stalls, which are not importance-sampled).
     length: float
     weight: float
+    density: float
     #: False suspicion and death episodes (distinct member and incarnation) that started
     #: during the episode, mostly of the stalled member.
     suspicions: int
@@ -209,6 +192,7 @@ class _Episode:
     #: For stalls: length, weight, episodes seen.
     length: float = 0.0
     weight: float = 0.0
+    density: float = 0.0
     suspicions: int = 0
     deaths: int = 0
     bytes_at_start: int = 0
@@ -383,10 +367,11 @@ class _Trial:
 
     def _stall(self) -> None:
         host = self._pick()
-        length, weight = self.proposal.draw(self.rng)
+        length, weight, density = self.proposal.draw(self.rng)
         episode = _Episode("stall", host.index, host.node.name, self.net.now)
         episode.length = length
         episode.weight = weight
+        episode.density = density
         episode.incarnation = host.node.incarnation
         episode.bytes_at_start = self._totals()[0]
         self.episode = episode
@@ -418,6 +403,7 @@ class _Trial:
                 StallSample(
                     length=episode.length,
                     weight=episode.weight,
+                    density=episode.density,
                     suspicions=episode.suspicions,
                     deaths=episode.deaths,
                     bytes=self._totals()[0] - episode.bytes_at_start,
