@@ -12,7 +12,7 @@ from swimcore.cli.run import _advertise
 SHORT = ["--preset", "local", "--duration", "0.4", "--print-every", "0.1"]
 
 
-@pytest.mark.parametrize("driver", ["asyncio", "anyio", "trio"])
+@pytest.mark.parametrize("driver", ["asyncio", "anyio", "trio", "thread"])
 def test_a_member_that_joins_itself_runs_alone_and_stops(
     driver: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
