@@ -4,6 +4,7 @@ member that comes back at a new address is accepted there."""
 from __future__ import annotations
 
 import math
+import os
 
 import pytest
 from sim_helpers import settle
@@ -85,8 +86,11 @@ def test_churn_with_loss_converges_and_stays_bounded() -> None:
 
 
 @pytest.mark.slow
-def test_a_thousand_nodes_churning_for_an_hour_converge() -> None:
-    _churn(size=1000, duration=3600.0, seed=6, rate=0.05)
+def test_a_thousand_nodes_churning_converge() -> None:
+    """Ten simulated minutes in CI (about ten minutes of wall time on one core here); the
+    issue's full hour with SWIMCORE_CHURN_SECONDS=3600 (about an hour of wall time)."""
+    duration = float(os.environ.get("SWIMCORE_CHURN_SECONDS", "600"))
+    _churn(size=1000, duration=duration, seed=6, rate=0.05)
 
 
 def test_a_member_back_at_a_new_address_is_accepted_there_by_everyone() -> None:
