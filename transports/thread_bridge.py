@@ -25,7 +25,6 @@ Usage (identical under ``asyncio.run`` and ``trio.run``)::
 from __future__ import annotations
 
 import asyncio
-import logging
 import random
 import threading
 from collections import deque
@@ -39,8 +38,6 @@ from transports._driver_common import DiscoveryOptions, DiscoveryStore, Event, E
 from transports.threaded import ThreadMember
 
 __all__ = ["AsyncEventStream", "BridgedMember"]
-
-log = logging.getLogger("swimcore.transports.threaded")
 
 T = TypeVar("T")
 

@@ -201,7 +201,7 @@ class ThreadMember(MemberSurface):
         udp, tcp = common.open_sockets(self._plan)
         opened = [udp, tcp]
         try:
-            _grow_receive_buffer(udp)
+            grown = _grow_receive_buffer(udp)
             node = common.make_node(
                 self.config,
                 self._plan.advertised(int(udp.getsockname()[1])),
@@ -226,6 +226,8 @@ class ThreadMember(MemberSurface):
         self._selector, self._udp, self._tcp = selector, udp, tcp
         self._wake_r, self._wake_w = wake_r, wake_w
         self._log = common.driver_logger("threaded", node.name)
+        if not grown:
+            self._log.debug("could not enlarge the UDP receive buffer")
         core = MemberCore(
             node,
             time.monotonic,
@@ -717,11 +719,13 @@ def _ignore_deadline(deadline: float) -> None:
     """The protocol thread recomputes its wait after every pass; nothing to re-arm."""
 
 
-def _grow_receive_buffer(sock: socket.socket) -> None:
+def _grow_receive_buffer(sock: socket.socket) -> bool:
+    """Ask for a larger receive buffer; False when the kernel refused."""
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
     except OSError:
-        log.debug("could not enlarge the UDP receive buffer")
+        return False
+    return True
 
 
 def _after_fork_in_child() -> None:
@@ -743,7 +747,7 @@ def _close_at_exit() -> None:
         try:
             member.close(leave=False)
         except Exception:
-            log.exception("closing %r at exit failed", member)
+            member._log.exception("closing the member at exit failed")
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
