@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo demo-sim test test-slow lint bench
+.PHONY: demo demo-sim test test-slow test-long lint bench
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,11 @@ test: lint
 ## test-slow: the long sweeps as well
 test-slow: $(STAMP)
 	SWIMCORE_SLOW=1 HYPOTHESIS_PROFILE=ci $(PY) -m pytest -q -m slow || [ $$? -eq 5 ]
+
+## test-long: the hour-scale sweeps (10,000 nodes, 2,000 harsh seeds, 100-seed Lifeguard sweep,
+## an hour of 1,000-node churn, the tuner's full grid); not run by CI
+test-long: $(STAMP)
+	SWIMCORE_LONG=1 HYPOTHESIS_PROFILE=ci $(PY) -m pytest -q -m long
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_receive.py

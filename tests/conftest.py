@@ -16,13 +16,16 @@ settings.register_profile(
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 SLOW = os.environ.get("SWIMCORE_SLOW") == "1"
+LONG = os.environ.get("SWIMCORE_LONG") == "1"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Skip tests marked ``slow`` unless SWIMCORE_SLOW=1 (CI sets it where time allows)."""
-    if SLOW:
-        return
-    skip = pytest.mark.skip(reason="long sweep: set SWIMCORE_SLOW=1 to run it")
+    """Skip tests marked ``slow`` unless SWIMCORE_SLOW=1 (CI sets it), and tests marked
+    ``long`` (the hour-scale sweeps, also marked ``slow``) unless SWIMCORE_LONG=1."""
+    skip_slow = pytest.mark.skip(reason="long sweep: set SWIMCORE_SLOW=1 to run it")
+    skip_long = pytest.mark.skip(reason="hour-scale sweep: set SWIMCORE_LONG=1 to run it")
     for item in items:
-        if "slow" in item.keywords:
-            item.add_marker(skip)
+        if "long" in item.keywords and not LONG:
+            item.add_marker(skip_long)
+        elif "slow" in item.keywords and not (SLOW or LONG):
+            item.add_marker(skip_slow)

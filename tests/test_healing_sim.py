@@ -85,6 +85,7 @@ def test_churn_with_loss_converges_and_stays_bounded() -> None:
     _churn(size=150, duration=300.0, seed=5, rate=0.05)
 
 
+@pytest.mark.long
 @pytest.mark.slow
 def test_a_thousand_nodes_churning_converge() -> None:
     """Ten simulated minutes in CI (about ten minutes of wall time on one core here); the

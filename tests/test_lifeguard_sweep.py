@@ -39,6 +39,7 @@ def test_lifeguard_cuts_false_deaths_on_a_few_seeds() -> None:
     assert statistics.median(ours_times) <= 1.2 * statistics.median(plain_times)
 
 
+@pytest.mark.long
 @pytest.mark.slow
 def test_lifeguard_sweep_of_a_hundred_seeds_per_setting() -> None:
     seeds = range(100)

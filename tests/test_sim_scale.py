@@ -108,6 +108,7 @@ def test_a_crash_in_500_bootstrapped_nodes_is_declared_by_every_survivor() -> No
     assert detection.first_suspicion is not None and detection.informed_all is not None
 
 
+@pytest.mark.long
 @pytest.mark.slow
 def test_a_crash_in_10000_bootstrapped_nodes_is_declared_by_every_survivor(
     record_property: Callable[..., None],

@@ -76,6 +76,7 @@ def test_200_seeds_of_random_faults(first: int) -> None:
     assert problems == []
 
 
+@pytest.mark.long
 @pytest.mark.slow
 @pytest.mark.parametrize("first", range(10_000, 12_000, 100))
 def test_2000_seeds_of_harsh_faults(first: int) -> None:

@@ -331,6 +331,7 @@ def test_the_fastest_candidate_meeting_every_goal_wins_else_the_closest() -> Non
 # ------------------------------------------------------------------------------------ slow
 
 
+@pytest.mark.long
 @pytest.mark.slow
 @pytest.mark.parametrize("name", list(SCENARIOS))
 def test_predictions_hold_on_the_full_grid_with_more_seeds(name: str) -> None:
@@ -346,6 +347,7 @@ def test_predictions_hold_on_the_full_grid_with_more_seeds(name: str) -> None:
         assert predicted.contains(measured), f"{name} {metric}: {measured} not in {predicted}"
 
 
+@pytest.mark.long
 @pytest.mark.slow
 def test_false_deaths_agree_with_a_long_plain_simulation() -> None:
     network = NetworkModel(rtt=0.001, rtt_spread=0.001, loss=0.02, stall_rate=10, stall_length=2)
