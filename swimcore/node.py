@@ -252,12 +252,15 @@ class Node:
         Idempotent: a second call only adds the given members.  A :class:`Roster` given to a
         node that knows no one yet is shared, not copied (how a simulator fits 10,000 nodes).
         """
-        self._begin(now)
         if isinstance(members, Roster) and len(self._table) == 1:
             self._table = RosterTable(self._table.local, self._rng, members)
             if members.best is not None:
                 self._consider_leader(self._table.get(members.best))
+            # Timers start after the roster is in, so the push-pull interval is scaled to it
+            # (unscaled, 10,000 members would each pull 10,000 rows within the first 30 s).
+            self._begin(now)
             return self._finish()
+        self._begin(now)
         for name, address in members:
             if name != self.name and name not in self._table:
                 self._table.add(Member(name, address, 0, State.ALIVE, b"", now))
