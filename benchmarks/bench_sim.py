@@ -18,7 +18,10 @@ Usage::
     python benchmarks/bench_sim.py --sizes 100,1000,5000,10000 --join 1000 \\
         --json benchmarks/results/sim.json --figure benchmarks/results/sim.svg
 
-One size alone: ``python benchmarks/bench_sim.py --one scale 10000 --crashes 1``.
+One size alone: ``python benchmarks/bench_sim.py --one scale 10000 --crashes 1``.  Sizes of
+5,000 and more run once with push-pull anti-entropy (the LAN preset, interval scaled with the
+cluster as memberlist does) and once without, to separate what SWIM costs from what the
+full-state exchanges cost.
 """
 
 from __future__ import annotations
@@ -48,9 +51,10 @@ WARMUP = 5.0
 GAP = 15.0
 
 
-def scale_run(size: int, crashes: int, seed: int) -> dict[str, Any]:
-    """One bootstrapped cluster of ``size`` with ``crashes`` crashes 15 s apart."""
-    config = Config.lan()
+def scale_run(size: int, crashes: int, seed: int, anti_entropy: bool = True) -> dict[str, Any]:
+    """One bootstrapped cluster of ``size`` with ``crashes`` crashes 15 s apart (without
+    push-pull anti-entropy when ``anti_entropy`` is False)."""
+    config = Config.lan() if anti_entropy else Config.lan(push_pull_interval=0)
     wall0, cpu0 = time.perf_counter(), time.process_time()
     cluster = SimCluster(size, seed=seed, config=config, trace=False)
     recorder = Recorder(cluster, updates=False)
@@ -88,6 +92,8 @@ def scale_run(size: int, crashes: int, seed: int) -> dict[str, Any]:
         "kind": "scale",
         "nodes": size,
         "seed": seed,
+        "anti_entropy": anti_entropy,
+        "exchanges": cluster.net.counts.get("exchanges", 0),
         "crashes": crashes,
         "simulated": cluster.now,
         "periods": periods,
@@ -153,18 +159,24 @@ def _mean(values: list[float | None]) -> float | None:
 def table(results: list[dict[str, Any]]) -> str:
     """Markdown tables of the scale runs (aggregated over seeds) and the join runs."""
     lines = [
-        "| nodes | runs x crashes | build s | wall ms/period | CPU ms/period | peak RSS MiB "
+        "| nodes | push-pull (exchanges) | runs x crashes | build s | wall ms/period "
+        "| CPU ms/period | peak RSS MiB "
         "| datagrams/node/period | bytes/node/period | first suspicion (periods) "
         "| first dead s | all dead s | failure news to all (periods after 1st suspicion) "
         "| ln n | false deaths |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    sizes = sorted({r["nodes"] for r in results if r["kind"] == "scale"})
-    for size in sizes:
-        runs = [r for r in results if r["kind"] == "scale" and r["nodes"] == size]
+    groups = sorted({(r["nodes"], not r["anti_entropy"]) for r in results if r["kind"] == "scale"})
+    for size, off in groups:
+        runs = [
+            r
+            for r in results
+            if r["kind"] == "scale" and r["nodes"] == size and r["anti_entropy"] is not off
+        ]
         dets = [d for r in runs for d in r["detections"]]
         lines.append(
-            f"| {size:,} | {len(runs)} x {runs[0]['crashes']} "
+            f"| {size:,} | {'off' if off else 'on'} ({sum(r['exchanges'] for r in runs):,}) "
+            f"| {len(runs)} x {runs[0]['crashes']} "
             f"| {_mean([r['build_wall'] for r in runs]):.2f} "
             f"| {1000 * _mean([r['wall_per_period'] for r in runs]):.0f} "  # type: ignore[operator]
             f"| {1000 * _mean([r['cpu_per_period'] for r in runs]):.0f} "  # type: ignore[operator]
@@ -201,7 +213,7 @@ def figure(results: list[dict[str, Any]], path: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt  # noqa: PLC0415
 
-    scale = [r for r in results if r["kind"] == "scale"]
+    scale = [r for r in results if r["kind"] == "scale" and r["anti_entropy"]]
     sizes = sorted({r["nodes"] for r in scale})
     joins = [r for r in results if r["kind"] == "join"]
     fig, axes = plt.subplots(1, 4 if joins else 3, figsize=(17 if joins else 13, 3.8))
@@ -267,11 +279,12 @@ def main() -> int:
     parser.add_argument("--figure", help="write the figure here (.svg or .png)")
     parser.add_argument("--one", nargs=2, metavar=("KIND", "N"), help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, default=1, help=argparse.SUPPRESS)
+    parser.add_argument("--no-anti-entropy", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
         kind, size = args.one[0], int(args.one[1])
         if kind == "scale":
-            result = scale_run(size, args.crashes, args.seed)
+            result = scale_run(size, args.crashes, args.seed, not args.no_anti_entropy)
         else:
             result = join_run(size, args.seed)
         json.dump(result, sys.stdout)
@@ -281,9 +294,10 @@ def main() -> int:
         big = size >= 5000
         for seed in range(1, 2 if big else args.seeds + 1):
             crashes = 1 if big else args.crashes
-            results.append(
-                _child(["scale", str(size), "--crashes", str(crashes), "--seed", str(seed)])
-            )
+            run = ["scale", str(size), "--crashes", str(crashes), "--seed", str(seed)]
+            results.append(_child(run))
+            if big:  # the same run without anti-entropy: what SWIM itself costs
+                results.append(_child([*run, "--no-anti-entropy"]))
     if args.join:
         results.append(_child(["join", str(args.join)]))
     print(table(results))
