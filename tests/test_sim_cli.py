@@ -73,3 +73,14 @@ def test_bad_arguments_are_rejected(bad: list[str], capsys: pytest.CaptureFixtur
         main(["simulate", *bad])
     assert exc.value.code == 2
     assert "must be" in capsys.readouterr().err
+
+
+def test_set_changes_the_preset(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["simulate", "--nodes", "10", "--crashes", "0", "--duration", "10", "--json", "--quiet"]
+    assert main([*argv, "--set", "push_pull_interval=0", "--set", "probe_interval=0.5"]) == 0
+    run = json.loads(capsys.readouterr().out)
+    assert run["scenario"]["overrides"] == [["push_pull_interval", 0.0], ["probe_interval", 0.5]]
+    assert run["report"]["probe_interval"] == 0.5
+    assert run["report"]["network"].get("exchanges", 0) == 0  # no anti-entropy at all
+    assert main(["simulate", "--set", "probe_timeout=5", "--quiet"]) == 2
+    assert "must not exceed probe_interval" in capsys.readouterr().err

@@ -13,7 +13,7 @@ Examples::
 
     swimcore simulate --nodes 1000 --crashes 3 --seed 7
     swimcore simulate --nodes 200 --join --seeds 3 --loss 0.05 --partitions 1 --plot run.png
-    swimcore simulate --nodes 10000 --duration 40 --json > run.json
+    swimcore simulate --nodes 10000 --duration 30 --set push_pull_interval=0 --json > run.json
 """
 
 from __future__ import annotations
@@ -25,6 +25,9 @@ import statistics
 import sys
 from typing import Any, TextIO
 
+import attrs
+
+from swimcore import Config, ConfigError
 from transports.sim.plot import PlotUnavailable, plot_report
 from transports.sim.scenario import Outcome, Scenario, run_scenario
 
@@ -63,6 +66,15 @@ def register(subparsers: Any) -> None:
         "--join", dest="bootstrap", action="store_false", help="nodes join through seeds"
     )
     parser.add_argument("--seeds", type=_positive_int, default=3, help="join seeds (3)")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        type=_override,
+        metavar="FIELD=VALUE",
+        help="change one Config field of the preset, e.g. --set push_pull_interval=0 (repeatable)",
+    )
     parser.add_argument("--plot", metavar="FILE.png", help="draw the figures into FILE.png")
     parser.add_argument("--json", action="store_true", help="print the full report as JSON")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -95,7 +107,13 @@ def main(args: argparse.Namespace) -> int:
         bootstrap=args.bootstrap,
         seeds=args.seeds,
         trace=not args.no_trace,
+        overrides=tuple(args.overrides),
     )
+    try:
+        scenario.config()
+    except ConfigError as exc:
+        print(f"swimcore simulate: --set: {exc}", file=sys.stderr)
+        return 2
     bar = None if args.quiet else ProgressBar(sys.stderr)
     if bar is not None and not scenario.bootstrap:
         bar.note(f"forming: {scenario.nodes} nodes joining through {scenario.seeds} seeds ...")
@@ -214,6 +232,25 @@ def _periods_to(curves: list[tuple[float, ...]], fraction: float, period: float)
         return "-"
     mean = statistics.fmean(done)
     return f"{mean:.1f} periods on average (max {max(done)}, {len(done)}/{len(curves)} crashes)"
+
+
+def _override(text: str) -> tuple[str, Any]:
+    """``FIELD=VALUE`` for a Config field, VALUE converted to the field's type."""
+    key, sep, value = text.partition("=")
+    defaults = Config.lan()
+    if not sep or key not in {f.name for f in attrs.fields(Config)}:
+        raise argparse.ArgumentTypeError(f"must be FIELD=VALUE with a Config field, got {text!r}")
+    current = getattr(defaults, key)
+    try:
+        if isinstance(current, bool):
+            return key, value.strip().lower() in ("1", "true", "yes", "on")
+        if isinstance(current, int):
+            return key, int(value)
+        if isinstance(current, float):
+            return key, float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{key} must be a number, got {value!r}") from None
+    return key, value
 
 
 def _positive_int(text: str) -> int:

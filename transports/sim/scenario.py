@@ -57,9 +57,11 @@ class Scenario:
     trace: bool = True
     #: Record every update's dissemination (not only the crashes').
     updates: bool = True
+    #: Config fields changed from the preset, as (name, value) pairs.
+    overrides: tuple[tuple[str, Any], ...] = ()
 
     def config(self) -> Config:
-        return Config.preset(self.preset)
+        return Config.preset(self.preset, **dict(self.overrides))
 
     def faults(self) -> LinkFaults:
         return LinkFaults(latency=self.latency, jitter=self.jitter, loss=self.loss)
