@@ -4,13 +4,16 @@
    (``--sim-nodes``, extrapolated as ``transports/sim/tuning/estimate.py`` describes) against the
    same trials run at the full size (no extrapolation), and against the small simulation taken
    at face value (what ignoring the size would predict).
-2. **Stall weighting.**  On a small cluster, the tuner's prediction (episodes one at a time,
+2. **False deaths at full size** (``--death-targets``), with three times the stalls per trial,
+   since they are the noisiest figure.
+3. **Stall weighting.**  On a small cluster, the tuner's prediction (episodes one at a time,
    long stalls over-sampled and weighted back) against a plain simulation of the deployment:
    every member stalling as its own Poisson process with real lengths, a few crashes.
+4. **Calibration.**  How often a repeat with fresh seeds lands in the stated 95% range.
 
 Prints markdown tables.  Run it with::
 
-    python benchmarks/bench_tune.py [--targets 250,1000] [--full-seeds 3] [--jobs 2]
+    python benchmarks/bench_tune.py [--targets 250,1000] [--full-seeds 4] [--jobs 2]
 """
 
 from __future__ import annotations
@@ -23,11 +26,12 @@ import sys
 import time
 
 from swimcore import Config
-from transports.sim.rng import derive_seed
+from transports.sim.rng import derive_rng, derive_seed
+from transports.sim.tuning.candidates import grid
 from transports.sim.tuning.direct import DirectResult, direct_run
-from transports.sim.tuning.estimate import Interval, Prediction
+from transports.sim.tuning.estimate import Interval, Prediction, predict
 from transports.sim.tuning.model import NetworkModel
-from transports.sim.tuning.search import TuneRequest, evaluate
+from transports.sim.tuning.search import TuneRequest, evaluate, run_trials
 
 NETWORK = NetworkModel(rtt=0.001, rtt_spread=0.001, loss=0.01, stall_rate=1.0, stall_length=2.0)
 CONFIGS = {
@@ -93,6 +97,57 @@ def extrapolation(
                 print(f"| {name} | {target} | {source} | {cells} | {wall:.0f} |", flush=True)
 
 
+def deaths(targets: list[int], sim_nodes: int, seeds: int, full_seeds: int, jobs: int) -> None:
+    """False deaths alone, with many more stalls per trial than the tuner's default."""
+    print(f"\n### False deaths per member-day, {sim_nodes} extrapolated vs full size\n")
+    print("Trials of 2 crashes and 48 stalls each (the tuner's default is 3 and 16).\n")
+    print("| config | target | tuner: extrapolated | simulated at target | stalls at target |")
+    print("|---|---|---|---|---|")
+    for name, config in CONFIGS.items():
+        for target in targets:
+            small = TuneRequest(nodes=target, network=NETWORK, seeds=seeds, seed=4,
+                                sim_nodes=sim_nodes, crashes=2, stalls=48)  # fmt: skip
+            full = TuneRequest(nodes=target, network=NETWORK, seeds=full_seeds, seed=5,
+                               sim_nodes=target, crashes=2, stalls=48)  # fmt: skip
+            predicted = evaluate(config, small, small.trial_seeds(), jobs=jobs)
+            measured = evaluate(config, full, full.trial_seeds(), jobs=jobs)
+            print(f"| {name} | {target} | {show(predicted.false_deaths)} "
+                  f"| {show(measured.false_deaths)} | {measured.stall_deaths} fatal of "
+                  f"{measured.stalls} |", flush=True)  # fmt: skip
+
+
+def calibration(seeds: int, repeats: int, jobs: int) -> None:
+    """How often a repeat with fresh seeds lands in another run's stated range (95% meant)."""
+    print(f"\n### Calibration of the stated ranges: {repeats} runs of {seeds} seeds each\n")
+    print("For every ordered pair of runs, whether the second run's figure lies in the first's "
+          "range. 8 members, the tests' two scenarios, the preset config.\n")  # fmt: skip
+    metrics = [m for _, m in COLUMNS]
+    print("| scenario | " + " | ".join(c for c, _ in COLUMNS) + " |")
+    print("|---|" + "---|" * len(COLUMNS))
+    for name, network in CALIBRATION.items():
+        config = grid(network)[4].config
+        request = TuneRequest(nodes=8, network=network, seeds=seeds, seed=1)
+        all_seeds = [derive_seed(555, name, i) for i in range(seeds * repeats)]
+        trials = run_trials([config], network, request.plan(), all_seeds, jobs=jobs)[0]
+        runs = [
+            predict(trials[i * seeds : (i + 1) * seeds], config, network, 8,
+                    rng=derive_rng(1, "calibration", i))
+            for i in range(repeats)
+        ]  # fmt: skip
+        cells = []
+        for metric in metrics:
+            pairs = [(a, b) for a in runs for b in runs if a is not b]
+            hits = sum(a.metric(metric).contains(b.metric(metric).value) for a, b in pairs)
+            cells.append(f"{hits / len(pairs):.0%}")
+        print(f"| {name}: {network} | " + " | ".join(cells) + " |", flush=True)
+
+
+CALIBRATION = {
+    "lan": NetworkModel(rtt=0.001, rtt_spread=0.001, loss=0.02, stall_rate=10, stall_length=2),
+    "wan": NetworkModel(rtt=0.08, rtt_spread=0.04, loss=0.03, stall_rate=5, stall_length=4),
+}
+
+
 def _plain(args: tuple[str, int, float, int]) -> tuple[str, DirectResult]:
     name, nodes, duration, k = args
     network = _STALLY
@@ -133,6 +188,7 @@ def weighting(nodes: int, seeds: int, runs: int, duration: float, jobs: int) -> 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--targets", default="250,1000")
+    parser.add_argument("--death-targets", default="250")
     parser.add_argument("--sim-nodes", type=int, default=32)
     parser.add_argument("--seeds", type=int, default=8)
     parser.add_argument("--full-seeds", type=int, default=3)
@@ -140,16 +196,26 @@ def main() -> int:
     parser.add_argument("--plain-runs", type=int, default=4)
     parser.add_argument("--plain-duration", type=float, default=3600.0)
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--skip", choices=("extrapolation", "weighting"), action="append",
-                        default=[])  # fmt: skip
+    parser.add_argument("--repeats", type=int, default=10, help="calibration runs")
+    parser.add_argument(
+        "--skip",
+        action="append",
+        default=[],
+        choices=("extrapolation", "deaths", "weighting", "calibration"),
+    )
     args = parser.parse_args()
     print(f"Python {sys.version.split()[0]}, {os.cpu_count()} cores, {args.jobs} processes\n")
     started = time.perf_counter()
     if "extrapolation" not in args.skip:
         targets = [int(t) for t in args.targets.split(",")]
         extrapolation(targets, args.sim_nodes, args.seeds, args.full_seeds, args.jobs)
+    if "deaths" not in args.skip:
+        targets = [int(t) for t in args.death_targets.split(",")]
+        deaths(targets, args.sim_nodes, args.seeds, args.full_seeds, args.jobs)
     if "weighting" not in args.skip:
         weighting(args.plain_nodes, args.seeds, args.plain_runs, args.plain_duration, args.jobs)
+    if "calibration" not in args.skip:
+        calibration(args.seeds, args.repeats, args.jobs)
     print(f"\n{time.perf_counter() - started:.0f} s wall in all")
     return 0
 

@@ -47,11 +47,19 @@ def register(subparsers: Any) -> None:
     )
     cluster = parser.add_argument_group("the cluster and its network")
     cluster.add_argument("--nodes", type=_members, required=True, help="cluster size (>= 3)")
-    cluster.add_argument("--rtt", type=_millis, default="1", help="round-trip time, ms (1)")
     cluster.add_argument(
-        "--rtt-spread", type=_millis, default="0", help="round trips vary by up to +- this, ms (0)"
+        "--rtt", type=_millis, default="1", metavar="MS", help="round-trip time, ms (1)"
     )
-    cluster.add_argument("--loss", type=_probability, default=0.0, help="datagram loss, 0..1")
+    cluster.add_argument(
+        "--rtt-spread",
+        type=_millis,
+        default="0",
+        metavar="MS",
+        help="round trips vary by up to +- this, ms (0)",
+    )
+    cluster.add_argument(
+        "--loss", type=_probability, default=0.0, metavar="P", help="datagram loss, 0..1 (0)"
+    )
     cluster.add_argument(
         "--stall-rate",
         type=_non_negative,
@@ -70,12 +78,20 @@ def register(subparsers: Any) -> None:
     )
     goals = parser.add_argument_group("goals (each optional)")
     goals.add_argument(
-        "--detect-within", type=_positive, metavar="S", help="every member knows of a crash (p99)"
+        "--detect-within",
+        type=_positive,
+        metavar="S",
+        help="seconds until every member knows of a crash (p99)",
     )
     goals.add_argument(
-        "--false-deaths-per-member-day", type=_non_negative, metavar="X", help="budget"
+        "--false-deaths-per-member-day",
+        type=_non_negative,
+        metavar="X",
+        help="live members declared dead, per member-day, you accept",
     )
-    goals.add_argument("--bandwidth", type=_positive, metavar="BYTES_PER_S", help="per member")
+    goals.add_argument(
+        "--bandwidth", type=_positive, metavar="BYTES_PER_S", help="bytes sent per member per s"
+    )
     search = parser.add_argument_group("the search")
     search.add_argument("--seeds", type=_count, default=8, help="seeds per candidate (8)")
     search.add_argument("--seed", type=int, default=0, help="master seed (0)")
@@ -87,7 +103,7 @@ def register(subparsers: Any) -> None:
     )
     search.add_argument("--crashes", type=_count, default=3, help="crashes per trial (3)")
     search.add_argument(
-        "--stalls", type=_count, default=8, help="stalls per trial, when members stall (8)"
+        "--stalls", type=_count, default=16, help="stalls per trial, when members stall (16)"
     )
     search.add_argument(
         "--jobs", type=_count, default=os.cpu_count() or 1, help="worker processes (all cores)"

@@ -29,11 +29,17 @@ every member retransmits every update that many times, and there are N members' 
 updates.  Anti-entropy: one full-state exchange per member per push-pull interval (scaled with
 n as the node does), each carrying a state of ``N`` rows both ways, over TCP.
 
-**Uncertainty.**  Every statistic is recomputed on bootstrap resamples of the seeds (whole
-trials; times are smoothed by a normal kernel of Silverman's width, so that the range of a high
-percentile of a few dozen crashes is not capped at the largest one seen).  ``low`` and ``high``
-are ``value -+ 1.96 * sqrt(2) * se``: the 95% range in which a repeat of the simulation with as
-many fresh seeds lands (the repeat's own noise is the second half of the sqrt(2)).  Rare events
+**Uncertainty.**  Every statistic is recomputed on bootstrap resamples, two ways: of the
+episodes (the crashes, stalls and quiet gaps of all seeds, each kind on its own: episodes run
+one at a time on a settled cluster, so they are close to independent, and a few dozen of them
+pin a spread down better than a handful of seeds) and of the seeds (whole trials, which keeps
+whatever the episodes of one seed share); the larger spread is taken.  Times are smoothed by a
+normal kernel of Silverman's width, so that the range of a high percentile of a few dozen
+crashes is not capped at the largest one seen.  ``low`` and ``high`` are ``value -+ sqrt(2) *
+t * se``: the 95% range in which a repeat of the simulation with as many fresh seeds lands
+(the repeat's own noise is the second half of the sqrt(2); ``t`` is Student's for k - 1
+degrees of freedom and ``se`` the bootstrap's spread times ``sqrt(k / (k - 1))``, k being the
+number of units resampled).  Rare events
 have a floor the bootstrap cannot see: when no simulated stall was fatal,
 ``false_deaths_resolution`` is the stall-caused rate that could still hide behind that zero
 (rule of three over the effective number of stalls).  False deaths from loss alone (a member
@@ -48,17 +54,30 @@ import math
 import random
 import statistics
 from collections.abc import Sequence
+from typing import Any
 
 import attrs
 
 from swimcore import Config
 from swimcore.suspicion import min_timeout
 from transports.sim.tuning.model import SECONDS_PER_DAY, NetworkModel
-from transports.sim.tuning.trial import StallSample, TrialResult, scale_ratio
+from transports.sim.tuning.trial import (
+    CrashSample,
+    GapSample,
+    StallSample,
+    TrialResult,
+    scale_ratio,
+)
 
 Z95 = 1.959964
+#: Student's t, two-sided 95%, for 1 to 30 degrees of freedom (standard table values).
+T95 = (
+    12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
+    2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
+    2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
+)  # fmt: skip
 #: Bootstrap resamples per candidate.
-RESAMPLES = 200
+RESAMPLES = 150
 
 METRICS = (
     "detect_median",
@@ -116,6 +135,16 @@ class Prediction:
         return value
 
 
+def t95(freedom: int) -> float:
+    """Two-sided 95% quantile of Student's t with ``freedom`` degrees of freedom."""
+    if freedom < 1:
+        raise ValueError("t needs at least one degree of freedom")
+    if freedom <= len(T95):
+        return T95[freedom - 1]
+    z = Z95  # Cornish-Fisher expansion beyond the table
+    return z + (z**3 + z) / (4 * freedom) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * freedom**2)
+
+
 def limit(retransmit_mult: int, nodes: int) -> int:
     """How many times each member retransmits each update in a cluster of ``nodes``."""
     return retransmit_mult * math.ceil(math.log10(nodes + 1))
@@ -144,6 +173,11 @@ class _Context:
     network: NetworkModel
     nodes: int
     target: int
+    #: Sizes measured in the trials (the same in every trial of a candidate).
+    exchange_overhead: int
+    exchange_row: float
+    update_bytes: int
+    packet_overhead: int
 
     @property
     def ratio(self) -> float:
@@ -157,19 +191,41 @@ class _Context:
         return (self.target * limit(mult, self.target)) / (self.nodes * limit(mult, self.nodes))
 
 
-def _times(trials: Sequence[TrialResult], ctx: _Context) -> dict[str, list[float]]:
+@attrs.frozen(slots=True)
+class _Pools:
+    """Every episode of every trial, by kind: the units the bootstrap resamples."""
+
+    crashes: tuple[CrashSample, ...]
+    stalls: tuple[StallSample, ...]
+    gaps: tuple[GapSample, ...]
+
+    @classmethod
+    def of(cls, trials: Sequence[TrialResult]) -> _Pools:
+        return cls(
+            tuple(c for t in trials for c in t.crashes),
+            tuple(s for t in trials for s in t.stalls),
+            tuple(g for t in trials for g in t.gaps),
+        )
+
+    def resample(self, rng: random.Random) -> _Pools:
+        def draw(items: tuple[Any, ...]) -> tuple[Any, ...]:
+            return tuple(items[rng.randrange(len(items))] for _ in items) if items else ()
+
+        return _Pools(draw(self.crashes), draw(self.stalls), draw(self.gaps))
+
+
+def _times(crashes: Sequence[CrashSample], ctx: _Context) -> dict[str, list[float]]:
     """Per crash, extrapolated: every survivor declared it dead, the first did, the news
     reached every survivor after the first heard it."""
     ratio = ctx.ratio
     out: dict[str, list[float]] = {"detect": [], "first": [], "spread": []}
-    for trial in trials:
-        for crash in trial.crashes:
-            start = crash.first_suspicion or 0.0
-            out["detect"].append(start + ratio * (crash.all_dead - start))
-            if crash.first_dead is not None:
-                out["first"].append(start + ratio * (crash.first_dead - start))
-            informed = crash.informed_all if crash.informed_all is not None else crash.all_dead
-            out["spread"].append(ratio * max(0.0, informed - start))
+    for crash in crashes:
+        start = crash.first_suspicion or 0.0
+        out["detect"].append(start + ratio * (crash.all_dead - start))
+        if crash.first_dead is not None:
+            out["first"].append(start + ratio * (crash.first_dead - start))
+        informed = crash.informed_all if crash.informed_all is not None else crash.all_dead
+        out["spread"].append(ratio * max(0.0, informed - start))
     return out
 
 
@@ -182,43 +238,40 @@ def _bandwidths(times: dict[str, list[float]]) -> dict[str, float]:
 
 
 def _statistics(
-    trials: Sequence[TrialResult],
+    pools: _Pools,
     ctx: _Context,
     smoothing: tuple[dict[str, float], random.Random] | None = None,
 ) -> dict[str, float]:
-    """Every metric from ``trials`` (pooled).  With ``smoothing`` (kernel widths and a random
-    source), each time is jittered by a normal draw of its width: a smoothed bootstrap, whose
-    high quantiles can exceed the largest time seen (a plain bootstrap's never do)."""
-    times = _times(trials, ctx)
+    """Every metric from ``pools``.  With ``smoothing`` (kernel widths and a random source),
+    each time is jittered by a normal draw of its width: a smoothed bootstrap, whose high
+    quantiles can exceed the largest time seen (a plain bootstrap's never do)."""
+    times = _times(pools.crashes, ctx)
     if smoothing is not None:
         widths, rng = smoothing
         times = {
             key: [max(0.0, v + rng.gauss(0.0, widths[key])) for v in values]
             for key, values in times.items()
         }
-    detect, first, spread = times["detect"], times["first"], times["spread"]
-    exposure = sum(t.background_member_seconds for t in trials)
+    gaps, stalls = pools.gaps, pools.stalls
+    exposure = sum(g.member_seconds for g in gaps)
     days = max(exposure, 1e-9) / SECONDS_PER_DAY
-    stalls = [s for t in trials for s in t.stalls]
     per_day = ctx.network.stalls_per_member_day if ctx.network.stalls else 0.0
     count = max(1, len(stalls))
+    shift = _stall_shift(pools.crashes, ctx)
     stall_susp = sum(s.weight * s.suspicions for s in stalls) / count
-    shift = _stall_shift(trials, ctx)
     stall_deaths = sum(_death_weight(s, ctx, shift) * s.deaths for s in stalls) / count
-    bg_susp = sum(t.background_suspicions for t in trials)
-    bg_deaths = sum(t.background_deaths for t in trials)
     return {
-        "detect_median": quantile(detect, 0.5),
-        "detect_p99": quantile(detect, 0.99),
-        "first_dead_median": quantile(first, 0.5),
-        "dissemination_median": quantile(spread, 0.5),
-        "false_suspicions": bg_susp / days + per_day * stall_susp,
-        "false_deaths": bg_deaths / days + per_day * stall_deaths,
-        "bytes_per_second": _bytes(trials, ctx, bg_susp, exposure),
+        "detect_median": quantile(times["detect"], 0.5),
+        "detect_p99": quantile(times["detect"], 0.99),
+        "first_dead_median": quantile(times["first"], 0.5),
+        "dissemination_median": quantile(times["spread"], 0.5),
+        "false_suspicions": sum(g.suspicions for g in gaps) / days + per_day * stall_susp,
+        "false_deaths": sum(g.deaths for g in gaps) / days + per_day * stall_deaths,
+        "bytes_per_second": _bytes(pools, ctx),
     }
 
 
-def _stall_shift(trials: Sequence[TrialResult], ctx: _Context) -> float:
+def _stall_shift(crashes: Sequence[CrashSample], ctx: _Context) -> float:
     """How much longer a real stall at the target size must be to end as a simulated one did:
     ``(r - 1) * tau``, ``tau`` being the suspicion timer measured on the crashes (first
     declaration minus first suspicion, less the last-chance probe), since the timer is the
@@ -230,8 +283,7 @@ def _stall_shift(trials: Sequence[TrialResult], ctx: _Context) -> float:
     floor = min_timeout(config.suspicion_mult, ctx.nodes, config.probe_interval)
     timers = [
         c.first_dead - c.first_suspicion
-        for t in trials
-        for c in t.crashes
+        for c in crashes
         if c.first_dead is not None and c.first_suspicion is not None
     ]
     timer = quantile(timers, 0.5) - config.probe_timeout if timers else floor
@@ -245,22 +297,19 @@ def _death_weight(sample: StallSample, ctx: _Context, shift: float) -> float:
     return ctx.network.stall_density(sample.length + shift) / sample.density
 
 
-def _bytes(
-    trials: Sequence[TrialResult], ctx: _Context, bg_suspicions: int, exposure: float
-) -> float:
+def _bytes(pools: _Pools, ctx: _Context) -> float:
     """Bytes per member per second at the target size (see the module docstring)."""
-    gap_seconds = sum(t.gap_member_seconds for t in trials)
-    steady = sum(t.gap_bytes for t in trials) / max(gap_seconds, 1e-9)
+    gaps = pools.gaps
+    exposure = sum(g.member_seconds for g in gaps)
+    steady = sum(g.bytes for g in gaps) / max(exposure, 1e-9)
     extras = []
     weighted = 0.0
-    samples = [s for t in trials for s in t.stalls]
-    for sample in samples:
+    for sample in pools.stalls:
         extra = max(0.0, sample.bytes - steady * sample.member_seconds)
         weighted += sample.weight * extra
         if sample.suspicions and not sample.deaths:
             extras.append(extra)
-    per_stall = weighted / max(1, len(samples))
-    first = trials[0]
+    per_stall = weighted / max(1, len(pools.stalls))
     if extras:
         per_episode = statistics.fmean(extras)
     else:  # no refuted suspicion seen: every member sends suspect and alive `limit` times
@@ -268,9 +317,9 @@ def _bytes(
             2.0
             * ctx.nodes
             * limit(ctx.config.retransmit_mult, ctx.nodes)
-            * (first.update_bytes + first.packet_overhead)
+            * (ctx.update_bytes + ctx.packet_overhead)
         )
-    episodes_per_member_second = bg_suspicions / max(exposure, 1e-9)
+    episodes_per_member_second = sum(g.suspicions for g in gaps) / max(exposure, 1e-9)
     stalls_per_member_second = ctx.network.stall_rate / 3600.0 if ctx.network.stalls else 0.0
     # The steady rate already holds the background episodes at the simulated size: add their
     # growth only; the stalls' cost (measured apart from the gaps) comes in whole.
@@ -280,23 +329,43 @@ def _bytes(
     config = ctx.config
     cap = (config.gossip_nodes / max(config.gossip_interval, 1e-9) + 4.0) * config.max_packet
     datagrams = min(cap, steady + background + stalls)
-    state = first.exchange_overhead + ctx.target * first.exchange_row
+    state = ctx.exchange_overhead + ctx.target * ctx.exchange_row
     exchanges = (
         2.0 * state / push_pull_interval(config, ctx.target) if config.push_pull_interval else 0.0
     )
     return datagrams + exchanges
 
 
-def _stall_bound(trials: Sequence[TrialResult], ctx: _Context) -> float:
+def _stall_bound(stalls: Sequence[StallSample], ctx: _Context) -> float:
     """Upper bound (95%, rule of three over the effective number of stalls) on the stall part
     of the false-death rate when no simulated stall was fatal; 0 otherwise."""
-    stalls = [s for t in trials for s in t.stalls]
     if not stalls or not ctx.network.stalls or any(s.deaths for s in stalls):
         return 0.0
     weights = [s.weight for s in stalls]
     squares = sum(w * w for w in weights)
     effective = sum(weights) ** 2 / squares if squares else 0.0
     return ctx.network.stalls_per_member_day * 3.0 / max(effective, 1.0)
+
+
+def _spread(draws: Sequence[float], units: int) -> float:
+    """``t * se`` from bootstrap ``draws`` over ``units`` resampled units: the bootstrap's
+    spread is sqrt((k - 1) / k) too small for k units and is itself estimated from them, hence
+    the correction and Student's t with k - 1 degrees of freedom rather than the normal."""
+    if units < 2 or len(draws) < 2:
+        return 0.0
+    return t95(units - 1) * math.sqrt(units / (units - 1)) * statistics.pstdev(draws)
+
+
+#: Which episodes each metric is estimated from (its degrees of freedom follow their number).
+_UNITS = {
+    "detect_median": "crashes",
+    "detect_p99": "crashes",
+    "first_dead_median": "crashes",
+    "dissemination_median": "crashes",
+    "false_suspicions": "gaps",
+    "false_deaths": "stalls",
+    "bytes_per_second": "gaps",
+}
 
 
 def predict(
@@ -315,32 +384,45 @@ def predict(
     """
     if not trials:
         raise ValueError("no trials to predict from")
-    ctx = _Context(config, network, trials[0].nodes, target)
-    point = _statistics(trials, ctx)
-    widths = _bandwidths(_times(trials, ctx))
-    draws: dict[str, list[float]] = {name: [] for name in METRICS}
-    if len(trials) > 1:
-        for _ in range(resamples):
-            sample = [trials[rng.randrange(len(trials))] for _ in trials]
-            for name, value in _statistics(sample, ctx, (widths, rng)).items():
-                draws[name].append(value)
+    first = trials[0]
+    ctx = _Context(
+        config,
+        network,
+        first.nodes,
+        target,
+        first.exchange_overhead,
+        first.exchange_row,
+        first.update_bytes,
+        first.packet_overhead,
+    )
+    pools = _Pools.of(trials)
+    point = _statistics(pools, ctx)
+    widths = _bandwidths(_times(pools.crashes, ctx))
+    by_episode: dict[str, list[float]] = {name: [] for name in METRICS}
+    by_seed: dict[str, list[float]] = {name: [] for name in METRICS}
+    for _ in range(resamples):
+        for name, value in _statistics(pools.resample(rng), ctx, (widths, rng)).items():
+            by_episode[name].append(value)
+        seeds = _Pools.of([trials[rng.randrange(len(trials))] for _ in trials])
+        for name, value in _statistics(seeds, ctx, (widths, rng)).items():
+            by_seed[name].append(value)
     intervals: dict[str, Interval] = {}
     for name in METRICS:
-        spread = statistics.pstdev(draws[name]) if len(draws[name]) > 1 else 0.0
-        half = Z95 * math.sqrt(2.0) * spread
+        units = len(getattr(pools, _UNITS[name]))
+        half = math.sqrt(2.0) * max(
+            _spread(by_episode[name], units), _spread(by_seed[name], len(trials))
+        )
         value = point[name]
         intervals[name] = Interval(value, max(0.0, value - half), value + half)
-    crashes = [c for t in trials for c in t.crashes]
-    stalls = [s for t in trials for s in t.stalls]
-    exposure = sum(t.background_member_seconds for t in trials)
+    gaps = pools.gaps
     return Prediction(
         **intervals,
-        crashes=len(crashes),
-        incomplete=sum(1 for c in crashes if not c.complete),
-        stalls=len(stalls),
-        background_suspicions=sum(t.background_suspicions for t in trials),
-        background_deaths=sum(t.background_deaths for t in trials),
-        stall_deaths=sum(s.deaths for s in stalls),
-        member_days=exposure / SECONDS_PER_DAY,
-        false_deaths_resolution=_stall_bound(trials, ctx),
+        crashes=len(pools.crashes),
+        incomplete=sum(1 for c in pools.crashes if not c.complete),
+        stalls=len(pools.stalls),
+        background_suspicions=sum(g.suspicions for g in gaps),
+        background_deaths=sum(g.deaths for g in gaps),
+        stall_deaths=sum(s.deaths for s in pools.stalls),
+        member_days=sum(g.member_seconds for g in gaps) / SECONDS_PER_DAY,
+        false_deaths_resolution=_stall_bound(pools.stalls, ctx),
     )

@@ -53,7 +53,7 @@ class TuneRequest:
     #: Base preset ("lan", "wan" or "local"; default: from the round-trip time).
     preset: str | None = None
     crashes: int = 3
-    stalls: int = 8
+    stalls: int = 16
 
     def __attrs_post_init__(self) -> None:
         if self.nodes < 3:

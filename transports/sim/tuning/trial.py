@@ -55,7 +55,7 @@ class TrialPlan:
     #: Members of the real cluster the results are extrapolated to.
     target_nodes: int
     crashes: int = 3
-    stalls: int = 8
+    stalls: int = 16
     #: Quiet protocol periods after each episode (and before the first).
     gap_periods: int = 6
     #: Periods an episode stays open after it settled, so its last retransmissions count to it.
@@ -97,7 +97,7 @@ class StallProposal:
     @classmethod
     def build(cls, network: NetworkModel, config: Config, plan: TrialPlan) -> StallProposal:
         threshold = death_threshold(config, plan.nodes)
-        return cls(network, threshold / 4.0, threshold * 3.0)
+        return cls(network, threshold / 2.0, threshold * 3.0)
 
     def density(self, length: float) -> float:
         """The proposal's density at ``length``."""
@@ -153,6 +153,19 @@ class StallSample:
 
 
 @attrs.frozen(slots=True)
+class GapSample:
+    """One quiet gap between episodes: the steady cost and the background false alarms."""
+
+    #: Datagram bytes and packets every member sent during the gap.
+    bytes: int
+    packets: int
+    member_seconds: float
+    #: False suspicion and death episodes that started during the gap.
+    suspicions: int
+    deaths: int
+
+
+@attrs.frozen(slots=True)
 class TrialResult:
     """Everything one trial measured."""
 
@@ -160,15 +173,7 @@ class TrialResult:
     probe_interval: float
     crashes: tuple[CrashSample, ...]
     stalls: tuple[StallSample, ...]
-    #: False suspicion and death episodes that started in the quiet gaps, and the gaps'
-    #: member-seconds.
-    background_suspicions: int
-    background_deaths: int
-    background_member_seconds: float
-    #: Datagram bytes and packets sent in quiet gaps, and the member-seconds of the gaps.
-    gap_bytes: int
-    gap_packets: int
-    gap_member_seconds: float
+    gaps: tuple[GapSample, ...]
     #: Encoded size of one membership update and of an empty packet (header and checksum).
     update_bytes: int
     packet_overhead: int
@@ -231,12 +236,9 @@ class _Trial:
         self.crashed: dict[str, int] = {}
         #: Restarted members: events at or below this incarnation are echoes of the crash.
         self.buried: dict[str, int] = {}
-        self.bg_suspicions = 0
-        self.bg_deaths = 0
-        self.gap_bytes = 0
-        self.gap_packets = 0
-        self.gap_member_seconds = 0.0
+        self.gap_samples: list[GapSample] = []
         self.gap_start: tuple[float, int, int] | None = None
+        self.gap_events = {"suspect": 0, "dead": 0}
         self.net.observers.append(self._on_action)
         self.max_timeout = (
             min_timeout(config.suspicion_mult, plan.nodes, self.period) * config.suspicion_max_mult
@@ -259,12 +261,7 @@ class _Trial:
             probe_interval=self.period,
             crashes=tuple(self.crash_samples),
             stalls=tuple(self.stall_samples),
-            background_suspicions=self.bg_suspicions,
-            background_deaths=self.bg_deaths,
-            background_member_seconds=self.gap_member_seconds,
-            gap_bytes=self.gap_bytes,
-            gap_packets=self.gap_packets,
-            gap_member_seconds=self.gap_member_seconds,
+            gaps=tuple(self.gap_samples),
             update_bytes=len(update),
             packet_overhead=len(encode_packet(Packet(self.config.label, Gossip()))),
             exchange_overhead=overhead,
@@ -296,15 +293,22 @@ class _Trial:
     def _gap(self) -> None:
         sent, packets = self._totals()
         self.gap_start = (self.net.now, sent, packets)
+        self.gap_events = {"suspect": 0, "dead": 0}
         self._later(self.plan.gap_periods * self.period, self._gap_over)
 
     def _gap_over(self) -> None:
         assert self.gap_start is not None
         began, sent, packets = self.gap_start
         now_sent, now_packets = self._totals()
-        self.gap_bytes += now_sent - sent
-        self.gap_packets += now_packets - packets
-        self.gap_member_seconds += len(self._running()) * (self.net.now - began)
+        self.gap_samples.append(
+            GapSample(
+                bytes=now_sent - sent,
+                packets=now_packets - packets,
+                member_seconds=len(self._running()) * (self.net.now - began),
+                suspicions=self.gap_events["suspect"],
+                deaths=self.gap_events["dead"],
+            )
+        )
         self.gap_start = None
         if not self.todo:
             self.finished = True
@@ -457,10 +461,7 @@ class _Trial:
                 else:
                     episode.deaths += 1
         elif self.gap_start is not None:
-            if kind == "suspect":
-                self.bg_suspicions += 1
-            else:
-                self.bg_deaths += 1
+            self.gap_events[kind] += 1
 
 
 def _interleave(crashes: int, stalls: int) -> list[str]:
