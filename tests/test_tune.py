@@ -3,9 +3,10 @@
 The predictions are checked the way the issue asks: the recommended config is simulated again
 with seeds the tuner never used, and the predicted figures the recommendation rests on must
 contain what that independent run measured (the tuner's ranges are 95% ranges for exactly such
-a repeat; their coverage over many repeats is measured in benchmarks/bench_tune.py).  False deaths are
-also checked against a plain simulation where members stall at the real rate with real lengths
-(no importance sampling, no episodes), which is what the tuner's weighting must agree with.
+a repeat; their coverage over many repeats is measured in benchmarks/bench_tune.py).  False
+deaths are also checked against a plain simulation where members stall at the real rate with
+real lengths (no importance sampling, no episodes), which is what the tuner's weighting must
+agree with.
 """
 
 from __future__ import annotations
