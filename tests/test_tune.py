@@ -23,7 +23,7 @@ from swimcore.cli import main
 from swimcore.config_file import load_config
 from transports.sim.plot import PlotUnavailable
 from transports.sim.rng import derive_seed
-from transports.sim.tuning.candidates import Candidate, grid
+from transports.sim.tuning.candidates import Candidate, grid, refinements
 from transports.sim.tuning.direct import direct_run
 from transports.sim.tuning.estimate import Interval, limit, predict, push_pull_interval, quantile
 from transports.sim.tuning.model import Goals, NetworkModel
@@ -87,7 +87,9 @@ def test_json_output_describes_every_candidate(capsys: pytest.CaptureFixture[str
     code, text, _ = run([*SMALL, "--jobs", "1", "--json"], capsys)
     data = json.loads(text)
     assert code == 0
-    assert len(data["candidates"]) == len(grid(NetworkModel(loss=0.02)))
+    kinds = [c["kind"] for c in data["candidates"]]
+    assert kinds[:11] == ["grid"] * 9 + ["lean", "robust"]
+    assert set(kinds[11:]) <= {"refined"}
     best = data["candidates"][data["recommended"]]
     assert best["meets"] is True
     assert data["recommended_python"].startswith("Config.lan(")
@@ -309,6 +311,18 @@ def test_the_grid_respects_round_trips() -> None:
     assert {c.config.probe_interval for c in slow} == {1.0, 2.0}
     assert min(c.config.probe_timeout for c in slow) == 0.91
     assert grid(NetworkModel(rtt=1.0), preset="lan") == []
+
+
+def test_refinements_look_halfway_to_the_neighbours_in_suspicion_mult() -> None:
+    candidates = grid(NetworkModel(rtt=0.001))
+    by_mult = {c.config.suspicion_mult: c for c in candidates[3:6]}  # the 1 s interval
+    assert [c.config.suspicion_mult for c in refinements(by_mult[4], candidates)] == [3, 5]
+    assert [c.config.suspicion_mult for c in refinements(by_mult[6], candidates)] == [5]
+    refined = refinements(by_mult[2], candidates)
+    assert [(c.kind, c.config.suspicion_mult, c.config.probe_interval) for c in refined] == [
+        ("refined", 3, 1.0)
+    ]
+    assert refinements(refined[0], [*candidates, *refined]) == []  # 2 and 4 are one step away
 
 
 def _scored(detect: float, deaths: float, goals: Goals) -> Scored:

@@ -6,11 +6,13 @@ probe interval (half, once and twice the preset's), the suspicion multiplier (be
 above the preset's), and, at the preset point, two variants that trade bandwidth against
 robustness to loss (fewer indirect probes and retransmissions; more of both).  Each probe
 timeout keeps the preset's share of the interval but never drops below three worst-case round
-trips plus 10 ms; an interval too short for that is left out.
+trips plus 10 ms; an interval too short for that is left out.  Once the grid has been run,
+:func:`refinements` adds the suspicion multipliers halfway to the recommendation's neighbours.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import attrs
@@ -92,4 +94,27 @@ def grid(network: NetworkModel, preset: str | None = None) -> list[Candidate]:
                 name, probe_timeout=timeout, indirect_checks=k, retransmit_mult=retransmit
             )
             out.append(Candidate(name, config, kind))
+    return out
+
+
+def refinements(chosen: Candidate, tried: Sequence[Candidate]) -> list[Candidate]:
+    """The configs halfway, in ``suspicion_mult``, between ``chosen`` and its nearest tried
+    neighbours that differ from it in nothing else: the grid's steps are coarse exactly where
+    detection time trades against false deaths, so the tuner takes a second look there."""
+    config = chosen.config
+    known = [t.config for t in tried]
+    same = [
+        other.suspicion_mult
+        for other in known
+        if attrs.evolve(other, suspicion_mult=config.suspicion_mult) == config
+    ]
+    lower = max((m for m in same if m < config.suspicion_mult), default=None)
+    upper = min((m for m in same if m > config.suspicion_mult), default=None)
+    out: list[Candidate] = []
+    for other in (lower, upper):
+        if other is None or abs(other - config.suspicion_mult) < 2:
+            continue
+        middle = attrs.evolve(config, suspicion_mult=(other + config.suspicion_mult) // 2)
+        if middle not in known:
+            out.append(Candidate(chosen.preset, middle, "refined"))
     return out

@@ -133,6 +133,12 @@ def legend(result: TuneResult) -> str:
         "(loss and stalls); bytes/s: sent per member (datagrams and anti-entropy exchanges).",
         f"±: the 95% range in which a repeat of the simulation with {seeds} fresh seeds lands.",
     ]
+    refined = [str(i + 1) for i, s in enumerate(result.scored) if s.candidate.kind == "refined"]
+    if refined:
+        text.append(
+            f"#{', #'.join(refined)}: a second look, halfway in suspicion_mult between the first "
+            "choice and its neighbours."
+        )
     if request.simulated() < request.nodes:
         text.append(
             f"Simulated {request.simulated()} members and extrapolated to {request.nodes}: "

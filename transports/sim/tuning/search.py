@@ -11,7 +11,9 @@ finished first — turns each candidate's trials into a
 * among those that meet them, the one with the fastest median detection wins (then p99, then
   fewer bytes);
 * if none does, the closest one is recommended — the smallest sum of relative excesses over the
-  goals — and the result says which goals it misses and by how much.
+  goals — and the result says which goals it misses and by how much;
+* then the suspicion multipliers halfway between that choice and its grid neighbours are tried
+  too (``candidates.refinements``), and the choice is made again among everything.
 
 Trial seeds are the same for every candidate (common random numbers), so differences between
 candidates are not drowned in seed-to-seed noise.
@@ -28,7 +30,7 @@ import attrs
 
 from swimcore import Config
 from transports.sim.rng import derive_rng, derive_seed
-from transports.sim.tuning.candidates import Candidate, grid
+from transports.sim.tuning.candidates import Candidate, grid, refinements
 from transports.sim.tuning.estimate import Prediction, predict
 from transports.sim.tuning.model import Goals, NetworkModel
 from transports.sim.tuning.trial import TrialPlan, TrialResult, run_trial
@@ -192,13 +194,38 @@ def tune(
     jobs: int = 1,
     progress: Progress | None = None,
     candidates: Sequence[Candidate] | None = None,
+    refine: bool = True,
 ) -> TuneResult:
-    """Simulate every candidate (default: :func:`grid`) and recommend one."""
-    chosen = list(candidates) if candidates is not None else grid(request.network, request.preset)
-    if not chosen:
+    """Simulate every candidate (default: :func:`grid`), then (with ``refine``) the suspicion
+    multipliers halfway to the best one's neighbours, and recommend one."""
+    tried = list(candidates) if candidates is not None else grid(request.network, request.preset)
+    if not tried:
         raise ValueError("no candidate configuration fits this network (round trips too long?)")
+    first = len(tried) * request.seeds
+
+    def stage(offset: int, total: int) -> Progress | None:
+        if progress is None:
+            return None
+        report = progress
+        return lambda done, _: report(offset + done, total)
+
+    scored = _score(request, tried, 0, jobs, stage(0, first))
+    extra = refinements(tried[choose(scored)], tried) if refine else []
+    if extra:
+        total = first + len(extra) * request.seeds
+        scored += _score(request, extra, len(tried), jobs, stage(first, total))
+    return TuneResult(request, tuple(scored), choose(scored))
+
+
+def _score(
+    request: TuneRequest,
+    candidates: Sequence[Candidate],
+    offset: int,
+    jobs: int,
+    progress: Progress | None,
+) -> list[Scored]:
     results = run_trials(
-        [c.config for c in chosen],
+        [c.config for c in candidates],
         request.network,
         request.plan(),
         request.trial_seeds(),
@@ -206,11 +233,11 @@ def tune(
         progress=progress,
     )
     scored = []
-    for index, (candidate, trials) in enumerate(zip(chosen, results, strict=True)):
-        rng = derive_rng(request.seed, "tune-bootstrap", index)
+    for index, (candidate, trials) in enumerate(zip(candidates, results, strict=True)):
+        rng = derive_rng(request.seed, "tune-bootstrap", offset + index)
         prediction = predict(trials, candidate.config, request.network, request.nodes, rng=rng)
         scored.append(Scored(candidate, prediction, _misses(prediction, request.goals)))
-    return TuneResult(request, tuple(scored), choose(scored))
+    return scored
 
 
 def finite(value: float) -> float | None:
