@@ -213,58 +213,89 @@ def figure(results: list[dict[str, Any]], path: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt  # noqa: PLC0415
 
-    scale = [r for r in results if r["kind"] == "scale" and r["anti_entropy"]]
-    sizes = sorted({r["nodes"] for r in scale})
+    scale = [r for r in results if r["kind"] == "scale"]
     joins = [r for r in results if r["kind"] == "join"]
     fig, axes = plt.subplots(1, 4 if joins else 3, figsize=(17 if joins else 13, 3.8))
 
-    def per_size(key: str, source: str = "run") -> list[float]:
-        out = []
-        for size in sizes:
-            runs = [r for r in scale if r["nodes"] == size]
-            if source == "run":
-                out.append(statistics.fmean(r[key] for r in runs))
-            else:
-                values = [d[key] for r in runs for d in r["detections"] if d[key] is not None]
-                out.append(statistics.fmean(values) if values else float("nan"))
-        return out
+    def series(anti_entropy: bool, key: str) -> tuple[list[int], list[float]]:
+        sizes = sorted({r["nodes"] for r in scale if r["anti_entropy"] is anti_entropy})
+        values = [
+            statistics.fmean(
+                r[key] for r in scale if r["nodes"] == n and r["anti_entropy"] is anti_entropy
+            )
+            for n in sizes
+        ]
+        return sizes, values
 
     ax = axes[0]
-    ax.plot(sizes, [1000 * v for v in per_size("cpu_per_period")], "o-", label="CPU ms / period")
+    for anti_entropy, style in ((True, "o-"), (False, "o--")):
+        xs, ys = series(anti_entropy, "cpu_per_period")
+        label = "CPU, push-pull " + ("on" if anti_entropy else "off")
+        ax.plot(xs, [1000 * y for y in ys], style, label=label)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("nodes")
     ax.set_ylabel("CPU ms per simulated period")
     twin = ax.twinx()
-    twin.plot(sizes, per_size("peak_rss_mb"), "s--", color="tab:orange", label="peak RSS MiB")
+    xs, ys = series(True, "peak_rss_mb")
+    twin.plot(xs, ys, "s:", color="tab:red", label="peak RSS")
     twin.set_ylabel("peak RSS (MiB)")
+    ax.legend(fontsize=7, loc="upper left")
+    twin.legend(fontsize=7, loc="lower right")
     ax.set_title("cost of one simulated period")
+
+    samples = [
+        (r["nodes"], d) for r in scale for d in r["detections"] if d["first_suspicion"] is not None
+    ]
+    sizes = sorted({n for n, _ in samples})
     ax = axes[1]
-    ax.plot(sizes, per_size("first_suspicion", "det"), "o-", label="measured")
+    ax.scatter(
+        [n for n, _ in samples],
+        [d["first_suspicion"] for _, d in samples],
+        s=12,
+        color="0.6",
+        label="each crash",
+    )
+    ax.plot(
+        sizes,
+        [statistics.fmean(d["first_suspicion"] for n, d in samples if n == size) for size in sizes],
+        "o-",
+        label="mean",
+    )
     ax.axhline(SWIM_FIRST_DETECTION, color="k", linestyle="--", label="SWIM: e/(e-1)")
     ax.set_xscale("log")
     ax.set_xlabel("nodes")
-    ax.set_ylabel("periods")
+    ax.set_ylabel("periods (probe interval 1 s)")
     ax.set_title("first suspicion after a crash")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7)
+
     ax = axes[2]
-    ax.plot(sizes, per_size("dissemination", "det"), "o-", label="failure news to all")
+    spread = [(n, d["dissemination"]) for n, d in samples if d["dissemination"] is not None]
+    ax.scatter(
+        [n for n, _ in spread], [v for _, v in spread], s=12, color="0.6", label="each crash"
+    )
+    ax.plot(
+        sizes,
+        [statistics.fmean(v for n, v in spread if n == size) for size in sizes],
+        "o-",
+        label="mean: failure news to all",
+    )
     ax.plot(sizes, [math.log(n) / math.log(4) for n in sizes], ":", label="log4 n (reference)")
     ax.set_xscale("log")
     ax.set_xlabel("nodes")
     ax.set_ylabel("periods after the first suspicion")
     ax.set_title("dissemination")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7)
     if joins:
         ax = axes[3]
         for run in joins:
             xs = [t for t, _ in run["complete_views"]]
             ys = [f for _, f in run["complete_views"]]
             ax.plot(xs, ys, "o-", markersize=3, label=f"{run['nodes']} nodes, 3 seeds")
-        ax.set_xlabel("simulated seconds")
+        ax.set_xlabel("simulated seconds (joins in the first 10 s)")
         ax.set_ylabel("fraction of complete views")
         ax.set_title("joining through three seeds")
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path)
 
@@ -277,6 +308,7 @@ def main() -> int:
     parser.add_argument("--join", type=int, default=1000, help="join-through-seeds size (0: none)")
     parser.add_argument("--json", help="write all results here")
     parser.add_argument("--figure", help="write the figure here (.svg or .png)")
+    parser.add_argument("--replot", help="draw --figure from this earlier --json instead")
     parser.add_argument("--one", nargs=2, metavar=("KIND", "N"), help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--no-anti-entropy", action="store_true", help=argparse.SUPPRESS)
@@ -288,6 +320,12 @@ def main() -> int:
         else:
             result = join_run(size, args.seed)
         json.dump(result, sys.stdout)
+        return 0
+    if args.replot:
+        results = json.loads(Path(args.replot).read_text())
+        print(table(results))
+        if args.figure:
+            figure(results, args.figure)
         return 0
     results = []
     for size in (int(s) for s in args.sizes.split(",")):
