@@ -114,7 +114,8 @@ def test_a_crash_in_10000_bootstrapped_nodes_is_declared_by_every_survivor(
     record_property: Callable[..., None],
 ) -> None:
     started = time.process_time()
-    cluster = SimCluster(10_000, seed=1, trace=False)
+    # SWIM alone: with push-pull on, 10,000-row exchanges cost 6x the CPU (benchmarks/README.md).
+    cluster = SimCluster(10_000, seed=1, trace=False, config=Config.lan(push_pull_interval=0))
     recorder = Recorder(cluster, updates=False)
     cluster.schedule([(5.0, Crash(3333))])
     while cluster.now < 60.0:
