@@ -44,7 +44,9 @@ def plot_tuning(result: TuneResult, path: str) -> None:
         axes.axhline(goals.detect_within, color="k", linestyle="--", linewidth=0.8)
     if goals.false_deaths_per_member_day is not None:
         axes.axvline(goals.false_deaths_per_member_day, color="k", linestyle="--", linewidth=0.8)
-    axes.set_xscale("symlog", linthresh=min(smallest, goals.false_deaths_per_member_day or 1.0))
+    # Below a millionth per member-day, rates are as good as zero: keep the axis readable.
+    linthresh = max(1e-6, min(smallest, goals.false_deaths_per_member_day or 1.0))
+    axes.set_xscale("symlog", linthresh=linthresh)
     largest = max(s.prediction.false_deaths.high for s in result.scored)
     axes.set_xlim(left=0.0, right=max(largest, goals.false_deaths_per_member_day or 0.0) * 2 or 1)
     axes.set_xlabel("false deaths per member-day (symmetric log scale)")

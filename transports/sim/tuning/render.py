@@ -43,8 +43,8 @@ def describe_network(network: NetworkModel) -> str:
     if network.stalls:
         shape = "on average, exponential" if network.stall_shape == "exp" else "each"
         parts.append(
-            f"{number(network.stall_rate)} stalls per member-hour lasting "
-            f"{number(network.stall_length)} s ({shape})"
+            f"stalls {number(network.stall_rate)} per member-hour, "
+            f"{number(network.stall_length)} s long ({shape})"
         )
     else:
         parts.append("no stalls")
