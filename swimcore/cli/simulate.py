@@ -23,15 +23,14 @@ import json
 import math
 import statistics
 import sys
-from typing import Any, TextIO
+from typing import Any
 
 import attrs
 
 from swimcore import Config, ConfigError
+from swimcore.cli import _progress
 from transports.sim.plot import PlotUnavailable, plot_report
 from transports.sim.scenario import Outcome, Scenario, run_scenario
-
-_BAR = 30
 
 
 def register(subparsers: Any) -> None:
@@ -131,33 +130,12 @@ def main(args: argparse.Namespace) -> int:
     return 0 if not outcome.violations else 1
 
 
-class ProgressBar:
-    """A one-line progress bar on a terminal (plain lines when not a terminal)."""
-
-    def __init__(self, stream: TextIO) -> None:
-        self.stream = stream
-        self.tty = stream.isatty()
-        self.last = -1
-
-    def note(self, text: str) -> None:
-        print(text, file=self.stream, flush=True)
+class ProgressBar(_progress.ProgressBar):
+    """Simulated seconds and datagrams so far."""
 
     def update(self, done: float, total: float, sent: int) -> None:
         share = 0.0 if total <= 0 else min(1.0, done / total)
-        filled = int(share * _BAR)
-        line = (
-            f"[{'#' * filled}{'.' * (_BAR - filled)}] {done:6.1f}/{total:.0f} s simulated, "
-            f"{sent:,} datagrams"
-        )
-        if self.tty:
-            print(f"\r{line}", end="", file=self.stream, flush=True)
-        elif int(share * 10) != self.last:
-            self.last = int(share * 10)
-            print(line, file=self.stream, flush=True)
-
-    def done(self) -> None:
-        if self.tty:
-            print(file=self.stream, flush=True)
+        self.show(share, f"{done:6.1f}/{total:.0f} s simulated, {sent:,} datagrams")
 
 
 def _title(scenario: Scenario) -> str:

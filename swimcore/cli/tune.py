@@ -26,15 +26,14 @@ import json
 import math
 import os
 import sys
-from typing import Any, TextIO
+from typing import Any
 
+from swimcore.cli import _progress
 from swimcore.config_file import dump_config
 from transports.sim.plot import PlotUnavailable, _pyplot
 from transports.sim.tuning.model import STALL_SHAPES, Goals, NetworkModel
 from transports.sim.tuning.render import report
 from transports.sim.tuning.search import TuneRequest, TuneResult, to_dict, tune
-
-_BAR = 30
 
 
 def register(subparsers: Any) -> None:
@@ -203,27 +202,12 @@ def _clean(value: Any) -> Any:
     return value
 
 
-class ProgressBar:
-    """Trials done, on one terminal line (plain lines every 10% when not a terminal)."""
-
-    def __init__(self, stream: TextIO) -> None:
-        self.stream = stream
-        self.tty = stream.isatty()
-        self.last = -1
+class ProgressBar(_progress.ProgressBar):
+    """Trials done so far."""
 
     def update(self, done: int, total: int) -> None:
         share = 1.0 if total <= 0 else done / total
-        filled = int(share * _BAR)
-        line = f"[{'#' * filled}{'.' * (_BAR - filled)}] {done}/{total} trials"
-        if self.tty:
-            print(f"\r{line}", end="", file=self.stream, flush=True)
-        elif int(share * 10) != self.last:
-            self.last = int(share * 10)
-            print(line, file=self.stream, flush=True)
-
-    def done(self) -> None:
-        if self.tty:
-            print(file=self.stream, flush=True)
+        self.show(share, f"{done}/{total} trials")
 
 
 def _members(text: str) -> int:
