@@ -23,7 +23,7 @@ demo-sim: $(STAMP)
 ## lint: ruff and mypy --strict
 lint: $(STAMP)
 	$(PY) -m ruff check swimcore transports tests examples benchmarks
-	$(PY) -m mypy swimcore transports
+	$(PY) -m mypy swimcore
 
 ## test: lint, types, then the whole default test suite (what CI runs)
 test: lint

@@ -75,8 +75,12 @@ def one_per_process(count: int, settle: float, window: float) -> dict[str, Any]:
     """K sample-node processes; /proc's CPU ticks are 10 ms, so use a window of 30 s or more."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     baseline = subprocess.Popen(
-        [sys.executable, "-c", "import swimcore.cli.run, transports.aio, transports.discovery, "
-         "logging, time; time.sleep(3600)"],
+        [
+            sys.executable,
+            "-c",
+            "import swimcore.cli.run, swimcore.transports.aio, swimcore.transports.discovery, "
+            "logging, time; time.sleep(3600)",
+        ],
         env=env,
     )
     ports = [free_port() for _ in range(count)]
@@ -143,8 +147,8 @@ async def _many(
     import anyio  # noqa: PLC0415
 
     from swimcore import Config, MemberFailed, MemberSuspected  # noqa: PLC0415
-    from transports.aio import AsyncioMember  # noqa: PLC0415
-    from transports.anyio_driver import AnyioMember  # noqa: PLC0415
+    from swimcore.transports.aio import AsyncioMember  # noqa: PLC0415
+    from swimcore.transports.anyio_driver import AnyioMember  # noqa: PLC0415
 
     config = Config.lan()
     build = AsyncioMember if driver == "asyncio" else AnyioMember

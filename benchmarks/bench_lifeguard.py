@@ -19,7 +19,7 @@ from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 from swimcore import Config
-from transports.sim.scenarios import StallScenario, lifeguard_off, stalled_cluster_trial
+from swimcore.transports.sim.scenarios import StallScenario, lifeguard_off, stalled_cluster_trial
 
 SETTINGS = {
     "swimcore (lifeguard + last-chance probe)": Config.lan(),

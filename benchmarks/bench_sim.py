@@ -40,11 +40,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from swimcore import Config  # noqa: E402
-from transports.sim.cluster import SimCluster  # noqa: E402
-from transports.sim.metrics import Recorder  # noqa: E402
-from transports.sim.ops import Crash  # noqa: E402
-from transports.sim.rng import derive_rng  # noqa: E402
-from transports.sim.scenario import peak_rss_mb  # noqa: E402
+from swimcore.transports.sim.cluster import SimCluster  # noqa: E402
+from swimcore.transports.sim.metrics import Recorder  # noqa: E402
+from swimcore.transports.sim.ops import Crash  # noqa: E402
+from swimcore.transports.sim.rng import derive_rng  # noqa: E402
+from swimcore.transports.sim.scenario import peak_rss_mb  # noqa: E402
 
 SWIM_FIRST_DETECTION = math.e / (math.e - 1)
 WARMUP = 5.0

@@ -26,12 +26,12 @@ import sys
 import time
 
 from swimcore import Config
-from transports.sim.rng import derive_rng, derive_seed
-from transports.sim.tuning.candidates import grid
-from transports.sim.tuning.direct import DirectResult, direct_run
-from transports.sim.tuning.estimate import Interval, Prediction, predict
-from transports.sim.tuning.model import NetworkModel
-from transports.sim.tuning.search import TuneRequest, evaluate, run_trials
+from swimcore.transports.sim.rng import derive_rng, derive_seed
+from swimcore.transports.sim.tuning.candidates import grid
+from swimcore.transports.sim.tuning.direct import DirectResult, direct_run
+from swimcore.transports.sim.tuning.estimate import Interval, Prediction, predict
+from swimcore.transports.sim.tuning.model import NetworkModel
+from swimcore.transports.sim.tuning.search import TuneRequest, evaluate, run_trials
 
 NETWORK = NetworkModel(rtt=0.001, rtt_spread=0.001, loss=0.01, stall_rate=1.0, stall_length=2.0)
 CONFIGS = {

@@ -20,9 +20,9 @@ from typing import Any
 import anyio
 
 from swimcore import Config, MemberFailed, MemberLeft, MemberSuspected, State
-from transports._driver_common import Event
-from transports.aio import AsyncioMember
-from transports.anyio_driver import AnyioMember
+from swimcore.transports._driver_common import Event
+from swimcore.transports.aio import AsyncioMember
+from swimcore.transports.anyio_driver import AnyioMember
 
 MEMBERS = 6
 #: memberlist's local preset with a 0.5 s protocol period, so the story fits in seconds.

@@ -3,7 +3,7 @@
 It runs one member on the asyncio driver and serves every counter and gauge of ``counters()``
 (the node's and the driver's: messages and bytes by type and direction, drops by reason,
 probes, suspicions, health, members by state, exchanges and their durations) in the
-Prometheus text format, with :func:`transports.prometheus.serve` (the ``metrics`` extra:
+Prometheus text format, with :func:`swimcore.transports.prometheus.serve` (the ``metrics`` extra:
 ``pip install 'swimcore[metrics]'``).  Without ``--join`` it also starts ``--peers`` local
 members that join it, so the numbers move out of the box.
 
@@ -24,8 +24,8 @@ import signal
 from prometheus_client import CollectorRegistry
 
 from swimcore import Config
-from transports.aio import AsyncioMember
-from transports.prometheus import serve
+from swimcore.transports.aio import AsyncioMember
+from swimcore.transports.prometheus import serve
 
 
 def parse_args() -> argparse.Namespace:

@@ -20,8 +20,8 @@ import signal
 import sys
 
 from swimcore import Config, MemberFailed, MemberJoined, MemberLeft, MemberSuspected
-from transports.aio import AsyncioMember
-from transports.discovery import HttpStore
+from swimcore.transports.aio import AsyncioMember
+from swimcore.transports.discovery import HttpStore
 
 
 async def main(group: str, member_addr: str, join_addr: str | None) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 
 from swimcore import Action, Address, Config, MemberFailed, MemberSuspected, Node
-from transports.sim import SimNetwork
+from swimcore.transports.sim import SimNetwork
 
 NODES = 20
 

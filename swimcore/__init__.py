@@ -2,7 +2,8 @@
 
 The :class:`Node` is a deterministic state machine: feed it datagrams, timer ticks and user
 requests with the current time, and carry out the actions it returns.  Drivers that own sockets
-and clocks live in the ``transports`` package.
+and clocks live in the ``swimcore.transports`` subpackage, which ``import swimcore`` does not
+load.
 """
 
 from swimcore.actions import (

@@ -5,10 +5,10 @@ from __future__ import annotations
 import math
 
 from swimcore import Config
-from transports.sim.checkers import SafetyChecker, convergence_deadline
-from transports.sim.cluster import SimCluster
-from transports.sim.metrics import Recorder
-from transports.sim.ops import (
+from swimcore.transports.sim.checkers import SafetyChecker, convergence_deadline
+from swimcore.transports.sim.cluster import SimCluster
+from swimcore.transports.sim.metrics import Recorder
+from swimcore.transports.sim.ops import (
     Chaos,
     Corruption,
     Crash,

@@ -8,8 +8,8 @@ import socket
 import pytest
 
 from swimcore import Address, Config, JoinFailed
-from transports._driver_common import Counters, send_datagram
-from transports.aio import AsyncioMember
+from swimcore.transports._driver_common import Counters, send_datagram
+from swimcore.transports.aio import AsyncioMember
 
 FAST = Config.local(probe_interval=0.2, probe_timeout=0.1, join_retry_interval=0.3)
 

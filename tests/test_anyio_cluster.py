@@ -25,9 +25,9 @@ from swimcore import (
     MemberLeft,
     State,
 )
-from transports import framing
-from transports.aio import AsyncioMember
-from transports.anyio_driver import AnyioMember
+from swimcore.transports import framing
+from swimcore.transports.aio import AsyncioMember
+from swimcore.transports.anyio_driver import AnyioMember
 
 pytestmark = pytest.mark.anyio
 

@@ -6,7 +6,7 @@ import anyio
 import pytest
 
 from swimcore import Config, State
-from transports.anyio_driver import AnyioMember
+from swimcore.transports.anyio_driver import AnyioMember
 
 pytestmark = pytest.mark.anyio
 

@@ -16,9 +16,9 @@ import tracemalloc
 
 from swimcore import Address, Config, codec
 from swimcore.messages import MemberState, PushPull, State
-from transports import _driver_common as common
-from transports.aio import AsyncioMember
-from transports.framing import frame
+from swimcore.transports import _driver_common as common
+from swimcore.transports.aio import AsyncioMember
+from swimcore.transports.framing import frame
 
 FAST = Config.local(probe_interval=0.2, probe_timeout=0.1, max_exchange_bytes=64 * 1024)
 

@@ -9,7 +9,7 @@ import pytest
 from discovery_servers import DnsServer, key_value_server
 
 from swimcore import Address
-from transports.discovery import (
+from swimcore.transports.discovery import (
     DiscoveryError,
     DnsStore,
     FileStore,
@@ -17,7 +17,7 @@ from transports.discovery import (
     StaticStore,
     store_from_spec,
 )
-from transports.discovery._base import parse_addresses
+from swimcore.transports.discovery._base import parse_addresses
 
 A = Address.parse
 

@@ -16,10 +16,10 @@ import pytest
 from discovery_servers import key_value_server
 
 from swimcore import Config
-from transports._driver_common import DiscoveryOptions
-from transports.aio import AsyncioMember
-from transports.anyio_driver import AnyioMember
-from transports.discovery import FileStore, HttpStore
+from swimcore.transports._driver_common import DiscoveryOptions
+from swimcore.transports.aio import AsyncioMember
+from swimcore.transports.anyio_driver import AnyioMember
+from swimcore.transports.discovery import FileStore, HttpStore
 
 pytestmark = pytest.mark.anyio
 

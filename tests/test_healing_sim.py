@@ -10,11 +10,11 @@ import pytest
 from sim_helpers import settle
 
 from swimcore import Address, Config, Node, State
-from transports.sim.checkers import SafetyChecker, convergence_deadline, view_differences
-from transports.sim.cluster import SimCluster
-from transports.sim.faults import LinkFaults
-from transports.sim.ops import Join, Leave, Partition
-from transports.sim.rng import derive_rng
+from swimcore.transports.sim.checkers import SafetyChecker, convergence_deadline, view_differences
+from swimcore.transports.sim.cluster import SimCluster
+from swimcore.transports.sim.faults import LinkFaults
+from swimcore.transports.sim.ops import Join, Leave, Partition
+from swimcore.transports.sim.rng import derive_rng
 
 LAN = Config.lan()
 

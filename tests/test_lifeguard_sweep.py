@@ -12,7 +12,7 @@ import statistics
 import pytest
 
 from swimcore import Config
-from transports.sim.scenarios import StallScenario, lifeguard_off, stalled_cluster_trial
+from swimcore.transports.sim.scenarios import StallScenario, lifeguard_off, stalled_cluster_trial
 
 PLAIN = lifeguard_off(Config.lan(verify_before_death=False))
 DEFAULT = Config.lan()

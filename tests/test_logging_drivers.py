@@ -16,9 +16,9 @@ import pytest
 
 from swimcore import Config
 from swimcore.cli import main
-from transports.aio import AsyncioMember
-from transports.anyio_driver import AnyioMember
-from transports.thread_bridge import BridgedMember
+from swimcore.transports.aio import AsyncioMember
+from swimcore.transports.anyio_driver import AnyioMember
+from swimcore.transports.thread_bridge import BridgedMember
 
 FAST = Config.local(probe_interval=0.2, probe_timeout=0.1, gossip_interval=0.05)
 

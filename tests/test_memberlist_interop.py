@@ -10,8 +10,8 @@ cluster), plain, encrypted with a shared key, and with compression on the Go sid
 * a graceful leave on either side is seen as a leave (not a failure) on the other;
 * (ProfileMember runs) broadcasts and reliable user messages cross both ways.
 
-The swimcore nodes run on the project's asyncio driver (``transports.aio.AsyncioMember``) and,
-in two runs, on ``transports.memberlist_bridge.ProfileMember``.
+The swimcore nodes run on the project's asyncio driver (``swimcore.transports.aio.AsyncioMember``)
+and, in two runs, on ``swimcore.transports.memberlist_bridge.ProfileMember``.
 
 Both sides run memberlist's LAN preset made five times faster (probe interval 200 ms, probe
 timeout 100 ms, gossip every 50 ms, suspicion multiplier 4, maximum suspicion 6x), so that
@@ -42,8 +42,8 @@ from swimcore import (
     MessageReceived,
 )
 from swimcore.keyring import Keyring
-from transports.aio import AsyncioMember
-from transports.memberlist_bridge import ProfileMember
+from swimcore.transports.aio import AsyncioMember
+from swimcore.transports.memberlist_bridge import ProfileMember
 
 pytest.importorskip("cryptography")
 
@@ -371,8 +371,8 @@ async def _scenario(
     ],
 )
 def test_mixed_cluster(direction: str, variant: str, driver: str) -> None:
-    """``asyncio``: transports.aio.AsyncioMember; ``profile``: ProfileMember, which can also
-    send reliable messages, so its runs carry user messages both ways too."""
+    """``asyncio``: swimcore.transports.aio.AsyncioMember; ``profile``: ProfileMember, which can
+    also send reliable messages, so its runs carry user messages both ways too."""
     peer_binary()
     asyncio.run(
         asyncio.wait_for(

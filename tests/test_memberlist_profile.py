@@ -40,6 +40,7 @@ from swimcore.messages import (
     PushPull,
     Suspect,
 )
+from swimcore.transports.sim import SimNetwork
 from swimcore.wire.memberlist import packet, stream
 from swimcore.wire.memberlist.messages import (
     MlAck,
@@ -55,7 +56,6 @@ from swimcore.wire.memberlist.messages import (
     vsn_bytes,
 )
 from swimcore.wire.memberlist.profile import MemberlistWire
-from transports.sim import SimNetwork
 
 CAPTURES = json.loads((Path(__file__).parent / "data/memberlist/captures.json").read_text())
 LOOPBACK = bytes([127, 0, 0, 1])

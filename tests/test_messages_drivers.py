@@ -27,11 +27,11 @@ from swimcore import (
     MessageReceived,
     State,
 )
-from transports._driver_common import Event
-from transports.aio import AsyncioMember
-from transports.anyio_driver import AnyioMember
-from transports.thread_bridge import BridgedMember
-from transports.threaded import ThreadMember
+from swimcore.transports._driver_common import Event
+from swimcore.transports.aio import AsyncioMember
+from swimcore.transports.anyio_driver import AnyioMember
+from swimcore.transports.thread_bridge import BridgedMember
+from swimcore.transports.threaded import ThreadMember
 
 FAST = Config.local(
     probe_interval=0.2, probe_timeout=0.1, gossip_interval=0.05, join_retry_interval=0.3

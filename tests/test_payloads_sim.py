@@ -10,7 +10,7 @@ from helpers import Link, make_node
 
 from swimcore import Action, Address, BroadcastReceived, Config, MemberUpdated, Node, Send, codec
 from swimcore.messages import UserBroadcast
-from transports.sim import SimNetwork
+from swimcore.transports.sim import SimNetwork
 
 CONFIG = Config.lan()
 

@@ -31,8 +31,8 @@ from swimcore import (
     codec,
 )
 from swimcore.messages import Ack, Dead, MemberState, Packet, Ping, PushPull
-from transports.aio import AsyncioMember
-from transports.framing import frame
+from swimcore.transports.aio import AsyncioMember
+from swimcore.transports.framing import frame
 
 FAST = Config.local(probe_interval=0.2, probe_timeout=0.1, label="blue")
 TIMEOUT = 20.0

@@ -13,7 +13,7 @@ from collections.abc import Callable
 import pytest
 
 from swimcore import Action, Address, Config, MemberFailed, Node
-from transports.sim import LinkFaults, SimNetwork
+from swimcore.transports.sim import LinkFaults, SimNetwork
 
 CONFIG = Config.lan()
 PERIOD = CONFIG.probe_interval

@@ -18,15 +18,15 @@ from swimcore import (
     transitions,
 )
 from swimcore.transitions import Verdict, judge
-from transports.sim.checkers import (
+from swimcore.transports.sim.checkers import (
     SafetyChecker,
     detection_deadline,
     rule_allows,
     view_differences,
 )
-from transports.sim.cluster import SimCluster
-from transports.sim.metrics import Recorder
-from transports.sim.ops import Crash, LossBurst, Pause
+from swimcore.transports.sim.cluster import SimCluster
+from swimcore.transports.sim.metrics import Recorder
+from swimcore.transports.sim.ops import Crash, LossBurst, Pause
 
 
 def _stressed_run(seed: int) -> SafetyChecker:

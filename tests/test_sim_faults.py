@@ -19,11 +19,11 @@ from swimcore import (
     Node,
     State,
 )
-from transports.sim import LinkFaults, SimNetwork
-from transports.sim.checkers import detection_deadline
-from transports.sim.cluster import SimCluster, address_of
-from transports.sim.ops import Crash, Join, Leave, Partition, Pause, Restart
-from transports.sim.rng import derive_seed, node_rng
+from swimcore.transports.sim import LinkFaults, SimNetwork
+from swimcore.transports.sim.checkers import detection_deadline
+from swimcore.transports.sim.cluster import SimCluster, address_of
+from swimcore.transports.sim.ops import Crash, Join, Leave, Partition, Pause, Restart
+from swimcore.transports.sim.rng import derive_seed, node_rng
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -14,9 +14,9 @@ import pytest
 
 from swimcore import Config
 from swimcore.roster import Roster, RosterTable
-from transports.sim.cluster import SimCluster
-from transports.sim.metrics import Recorder
-from transports.sim.ops import Crash
+from swimcore.transports.sim.cluster import SimCluster
+from swimcore.transports.sim.metrics import Recorder
+from swimcore.transports.sim.ops import Crash
 
 
 def _traced_bytes_per_node(size: int) -> float:

@@ -29,10 +29,10 @@ from sim_helpers import FAST, settle, sweep_every_period
 
 from swimcore import State
 from swimcore.transitions import TABLE, Verdict
-from transports.sim.checkers import InvariantViolation, SafetyChecker, view_differences
-from transports.sim.cluster import SimCluster
-from transports.sim.metrics import Recorder
-from transports.sim.ops import (
+from swimcore.transports.sim.checkers import InvariantViolation, SafetyChecker, view_differences
+from swimcore.transports.sim.cluster import SimCluster
+from swimcore.transports.sim.metrics import Recorder
+from swimcore.transports.sim.ops import (
     Chaos,
     Corruption,
     Crash,

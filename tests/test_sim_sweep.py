@@ -16,11 +16,11 @@ from __future__ import annotations
 import pytest
 from sim_helpers import FAST, settle, sweep_every_period
 
-from transports.sim.checkers import SafetyChecker, view_differences
-from transports.sim.cluster import SimCluster
-from transports.sim.metrics import Recorder
-from transports.sim.plan import FaultRates, random_plan
-from transports.sim.rng import derive_rng
+from swimcore.transports.sim.checkers import SafetyChecker, view_differences
+from swimcore.transports.sim.cluster import SimCluster
+from swimcore.transports.sim.metrics import Recorder
+from swimcore.transports.sim.plan import FaultRates, random_plan
+from swimcore.transports.sim.rng import derive_rng
 
 RATES = FaultRates(
     crash=0.1,

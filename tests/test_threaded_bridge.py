@@ -17,9 +17,9 @@ import trio
 from threaded_support import FAST, new_threads
 
 from swimcore import MemberJoined, MemberLeft, State
-from transports._driver_common import Event
-from transports.thread_bridge import BridgedMember
-from transports.threaded import ThreadMember
+from swimcore.transports._driver_common import Event
+from swimcore.transports.thread_bridge import BridgedMember
+from swimcore.transports.threaded import ThreadMember
 
 Sleep = Callable[[float], Awaitable[None]]
 

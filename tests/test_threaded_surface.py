@@ -29,9 +29,9 @@ from swimcore import (
     codec,
 )
 from swimcore.messages import Ping
-from transports._driver_common import DiscoveryOptions, Event, MemberCore
-from transports.framing import HEADER
-from transports.threaded import EventQueue, ThreadMember
+from swimcore.transports._driver_common import DiscoveryOptions, Event, MemberCore
+from swimcore.transports.framing import HEADER
+from swimcore.transports.threaded import EventQueue, ThreadMember
 
 
 @pytest.fixture(autouse=True)

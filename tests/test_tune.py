@@ -21,14 +21,20 @@ import pytest
 from swimcore import Config
 from swimcore.cli import main
 from swimcore.config_file import load_config
-from transports.sim.plot import PlotUnavailable
-from transports.sim.rng import derive_seed
-from transports.sim.tuning.candidates import Candidate, grid, refinements
-from transports.sim.tuning.direct import direct_run
-from transports.sim.tuning.estimate import Interval, limit, predict, push_pull_interval, quantile
-from transports.sim.tuning.model import Goals, NetworkModel
-from transports.sim.tuning.search import Scored, TuneRequest, choose, evaluate, tune
-from transports.sim.tuning.trial import StallProposal, TrialPlan, run_trial
+from swimcore.transports.sim.plot import PlotUnavailable
+from swimcore.transports.sim.rng import derive_seed
+from swimcore.transports.sim.tuning.candidates import Candidate, grid, refinements
+from swimcore.transports.sim.tuning.direct import direct_run
+from swimcore.transports.sim.tuning.estimate import (
+    Interval,
+    limit,
+    predict,
+    push_pull_interval,
+    quantile,
+)
+from swimcore.transports.sim.tuning.model import Goals, NetworkModel
+from swimcore.transports.sim.tuning.search import Scored, TuneRequest, choose, evaluate, tune
+from swimcore.transports.sim.tuning.trial import StallProposal, TrialPlan, run_trial
 
 SMALL = [
     "tune", "--nodes", "5", "--loss", "0.02", "--stall-rate", "10", "--stall-length", "2",
@@ -328,8 +334,8 @@ def test_refinements_look_halfway_to_the_neighbours_in_suspicion_mult() -> None:
 def _scored(detect: float, deaths: float, goals: Goals) -> Scored:
     iv = Interval(detect, detect, detect)
     zero = Interval(0.0, 0.0, 0.0)
-    from transports.sim.tuning.estimate import Prediction  # noqa: PLC0415
-    from transports.sim.tuning.search import _misses  # noqa: PLC0415
+    from swimcore.transports.sim.tuning.estimate import Prediction  # noqa: PLC0415
+    from swimcore.transports.sim.tuning.search import _misses  # noqa: PLC0415
 
     prediction = Prediction(
         detect_median=iv, detect_p99=iv, first_dead_median=iv, dissemination_median=zero,

@@ -33,8 +33,8 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent / "netns"))
 
 import nslib
 
-from transports.sim.tuning.model import Goals, NetworkModel
-from transports.sim.tuning.search import TuneRequest, TuneResult, tune
+from swimcore.transports.sim.tuning.model import Goals, NetworkModel
+from swimcore.transports.sim.tuning.search import TuneRequest, TuneResult, tune
 
 pytestmark = pytest.mark.netns
 

@@ -17,8 +17,8 @@ import attrs
 
 from swimcore import Address, Config, MemberFailed, MemberSuspected, codec
 from swimcore.messages import Ack, Ping
-from transports._driver_common import Event, MemberCore
-from transports.threaded import ThreadMember
+from swimcore.transports._driver_common import Event, MemberCore
+from swimcore.transports.threaded import ThreadMember
 
 SUBJECT = Path(__file__).with_name("threaded_subject.py")
 

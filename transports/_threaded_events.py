@@ -15,7 +15,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from types import TracebackType
 
-from transports._driver_common import Event, EventCallback
+from swimcore.transports._driver_common import Event, EventCallback
 
 #: A callback running longer than this (seconds) is reported as slow.
 SLOW_CALLBACK = 1.0

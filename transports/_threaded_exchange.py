@@ -1,7 +1,7 @@
 """The thread driver's reliable exchanges: non-blocking TCP connections in its selector.
 
 Each exchange is one connection carrying one request frame and one reply frame
-(:mod:`transports.framing`).  The protocol thread drives every connection from the same
+(:mod:`swimcore.transports.framing`).  The protocol thread drives every connection from the same
 selector as its UDP socket, so a slow or silent peer never blocks it: every connection has a
 deadline, a frame is refused as soon as its header announces more than the configured limit,
 and at most ``max_open`` connections exist in each direction (more are refused and counted).
@@ -18,8 +18,8 @@ import socket
 from collections.abc import Callable
 
 from swimcore import ExchangeRequest
-from transports._driver_common import Counters, sockaddr
-from transports.framing import HEADER_SIZE, FrameError, frame, frame_length
+from swimcore.transports._driver_common import Counters, sockaddr
+from swimcore.transports.framing import HEADER_SIZE, FrameError, frame, frame_length
 
 _CHUNK = 256 * 1024
 _ACCEPT_BATCH = 64

@@ -1,6 +1,7 @@
 """Coroutines stepped by the thread driver's protocol thread, and a worker for blocking calls.
 
-The shared driver logic (:func:`~transports._driver_common.wait_for_leave`, the discovery loop,
+The shared driver logic (:func:`~swimcore.transports._driver_common.wait_for_leave`, the discovery
+loop,
 the join-address publisher) is written as coroutines that only await an injected ``sleep`` and
 ``to_thread``.  :class:`Tasks` runs them on the protocol thread without any event loop: each
 step runs there (so it may touch the node), :func:`sleep` becomes a deadline the protocol loop

@@ -3,7 +3,8 @@
 One loop, aioquic-style: every datagram is fed to the node as it arrives and the actions are
 carried out at once; exactly one ``loop.call_at`` is armed for the node's next deadline and moved
 only when an input brings it earlier (a tick that comes early does nothing and re-arms).  The
-reliable exchange runs over TCP, one connection per request, framed by :mod:`transports.framing`.
+reliable exchange runs over TCP, one connection per request, framed by
+:mod:`swimcore.transports.framing`.
 
 Usage::
 
@@ -26,8 +27,8 @@ from types import TracebackType
 from typing import Any
 
 from swimcore import Address, Config, DeliveryError, ExchangeRequest, Keyring
-from transports import _driver_common as common
-from transports._driver_common import (
+from swimcore.transports import _driver_common as common
+from swimcore.transports._driver_common import (
     Counters,
     DiscoveryOptions,
     DiscoveryStore,
@@ -36,8 +37,8 @@ from transports._driver_common import (
     MemberCore,
     MemberSurface,
 )
-from transports.framing import FrameError
-from transports.profile_streams import answer_without_node, framed_reply, read_message
+from swimcore.transports.framing import FrameError
+from swimcore.transports.profile_streams import answer_without_node, framed_reply, read_message
 
 __all__ = ["AsyncioMember", "EventStream"]
 

@@ -33,8 +33,8 @@ import anyio.abc
 from anyio.streams.buffered import BufferedByteReceiveStream
 
 from swimcore import Address, Config, DeliveryError, ExchangeRequest, Keyring
-from transports import _driver_common as common
-from transports._driver_common import (
+from swimcore.transports import _driver_common as common
+from swimcore.transports._driver_common import (
     Counters,
     DiscoveryOptions,
     DiscoveryStore,
@@ -43,7 +43,7 @@ from transports._driver_common import (
     MemberCore,
     MemberSurface,
 )
-from transports.framing import HEADER_SIZE, FrameError, frame, frame_length
+from swimcore.transports.framing import HEADER_SIZE, FrameError, frame, frame_length
 
 __all__ = ["AnyioMember", "EventStream"]
 

@@ -1,6 +1,7 @@
 """Exchanges on a TCP stream, framed as the node's wire profile says (for the socket drivers).
 
-The native profile frames each exchange message with a 4-byte length (:mod:`transports.framing`,
+The native profile frames each exchange message with a 4-byte length
+(:mod:`swimcore.transports.framing`,
 read here exactly as before).  The memberlist profile's messages delimit themselves, a reliable
 user message has no reply, and a memberlist node may open a stream only to ping (its TCP
 fallback probe), which the profile answers without the node.  A driver calls
@@ -14,9 +15,9 @@ import asyncio
 
 from swimcore import Node
 from swimcore.errors import DecodeError
+from swimcore.transports.framing import HEADER_SIZE, FrameError, frame_length
 from swimcore.wire import LengthPrefixed, StreamFraming
 from swimcore.wire.memberlist.profile import MemberlistWire
-from transports.framing import HEADER_SIZE, FrameError, frame_length
 
 __all__ = ["answer_without_node", "framed_reply", "read_message"]
 

@@ -1,7 +1,8 @@
 """A thread-backed member for asyncio and trio programs: the protocol stays off their loop.
 
-:class:`BridgedMember` is a :class:`~transports.threaded.ThreadMember` with the async surface of
-:class:`~transports.aio.AsyncioMember`: ``async with``, ``events()`` as an async iterator,
+:class:`BridgedMember` is a :class:`~swimcore.transports.threaded.ThreadMember` with the async
+surface of
+:class:`~swimcore.transports.aio.AsyncioMember`: ``async with``, ``events()`` as an async iterator,
 ``await leave()``.  The protocol runs on the member's own thread, so a loop that is blocked for
 seconds (a long synchronous call, a CPU-heavy request) still answers every probe in time and
 is never suspected.  Events cross into the loop through the loop's own thread-safe entry point
@@ -33,9 +34,14 @@ from types import TracebackType
 from typing import Any, Protocol, TypeVar
 
 from swimcore import Address, Config, DeliveryError, Keyring, MemberInfo, Node
-from transports import _driver_common as common
-from transports._driver_common import DiscoveryOptions, DiscoveryStore, Event, EventCallback
-from transports.threaded import ThreadMember
+from swimcore.transports import _driver_common as common
+from swimcore.transports._driver_common import (
+    DiscoveryOptions,
+    DiscoveryStore,
+    Event,
+    EventCallback,
+)
+from swimcore.transports.threaded import ThreadMember
 
 __all__ = ["AsyncEventStream", "BridgedMember"]
 
@@ -157,7 +163,7 @@ class AsyncEventStream:
 
 class BridgedMember:
     """A :class:`ThreadMember` used from asyncio or trio; the same arguments and surface as
-    :class:`~transports.aio.AsyncioMember`.
+    :class:`~swimcore.transports.aio.AsyncioMember`.
 
     Callbacks given to :meth:`on_event` and the streams of :meth:`events` run in the loop the
     member was started in.  Queries (``members()``, ``counters()``, ...) are plain calls that

@@ -57,8 +57,8 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from swimcore import Address, Config, DeliveryError, ExchangeRequest, Keyring, MemberInfo
-from transports import _driver_common as common
-from transports._driver_common import (
+from swimcore.transports import _driver_common as common
+from swimcore.transports._driver_common import (
     Counters,
     DiscoveryOptions,
     DiscoveryStore,
@@ -67,9 +67,9 @@ from transports._driver_common import (
     MemberCore,
     MemberSurface,
 )
-from transports._threaded_events import Delivery, EventQueue
-from transports._threaded_exchange import Exchanges
-from transports._threaded_tasks import Done, Tasks, Worker, sleep, to_thread
+from swimcore.transports._threaded_events import Delivery, EventQueue
+from swimcore.transports._threaded_exchange import Exchanges
+from swimcore.transports._threaded_tasks import Done, Tasks, Worker, sleep, to_thread
 
 __all__ = ["EventQueue", "ThreadMember"]
 
@@ -96,7 +96,7 @@ _running: weakref.WeakSet[ThreadMember] = weakref.WeakSet()
 class ThreadMember(MemberSurface):
     """A group member run by a thread of its own: UDP for the protocol, TCP for exchanges.
 
-    The constructor takes the same arguments as :class:`transports.aio.AsyncioMember`.
+    The constructor takes the same arguments as :class:`swimcore.transports.aio.AsyncioMember`.
     ``bind`` is ``"ip:port"`` (port 0 picks a free port for UDP and TCP alike); binding
     ``0.0.0.0`` or ``::`` needs ``advertise``.  ``seeds`` are join addresses; ``discovery`` is
     a store to find them in (its blocking calls run on a worker thread).  Leaving the ``with``

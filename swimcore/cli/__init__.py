@@ -1,6 +1,6 @@
 """The ``swimcore`` command line: ``run``, ``simulate`` and ``tune``.
 
-This subpackage is the outermost layer: it may import ``transports``, nothing else in
+This subpackage is the outermost layer: it may import ``swimcore.transports``, nothing else in
 ``swimcore`` imports it, and ``import swimcore`` does not load it.  Each subcommand lives in its
 own module exposing ``register(subparsers)``, which adds its parser and sets ``func``.
 """

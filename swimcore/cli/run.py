@@ -40,7 +40,7 @@ from swimcore import (
     MemberInfo,
     MembershipEvent,
 )
-from transports._driver_common import (
+from swimcore.transports._driver_common import (
     DiscoveryOptions,
     DiscoveryStore,
     Event,
@@ -163,7 +163,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _settings(args: argparse.Namespace) -> tuple[Config, DiscoveryStore | None, list[Address]]:
-    from transports.discovery import store_from_spec  # noqa: PLC0415 - keep --help fast
+    from swimcore.transports.discovery import store_from_spec  # noqa: PLC0415 - keep --help fast
 
     if args.join_addr is None and not args.store:
         raise ValueError("give JOIN_ADDR (your own address starts a new group) or --store")
@@ -304,8 +304,8 @@ def _print_members(members: list[MemberInfo], leader: MemberInfo | None) -> None
 
 async def _main_asyncio(config: Config, kwargs: dict[str, Any], args: argparse.Namespace) -> int:
     """The asyncio driver, or with ``--driver thread`` the thread driver bridged to asyncio."""
-    from transports.aio import AsyncioMember  # noqa: PLC0415
-    from transports.thread_bridge import BridgedMember  # noqa: PLC0415
+    from swimcore.transports.aio import AsyncioMember  # noqa: PLC0415
+    from swimcore.transports.thread_bridge import BridgedMember  # noqa: PLC0415
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -332,7 +332,7 @@ async def _main_asyncio(config: Config, kwargs: dict[str, Any], args: argparse.N
 async def _main_anyio(config: Config, kwargs: dict[str, Any], args: argparse.Namespace) -> int:
     import anyio  # noqa: PLC0415
 
-    from transports.anyio_driver import AnyioMember  # noqa: PLC0415
+    from swimcore.transports.anyio_driver import AnyioMember  # noqa: PLC0415
 
     stop = anyio.Event()
 

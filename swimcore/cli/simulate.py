@@ -29,8 +29,8 @@ import attrs
 
 from swimcore import Config, ConfigError
 from swimcore.cli import _progress
-from transports.sim.plot import PlotUnavailable, plot_report
-from transports.sim.scenario import Outcome, Scenario, run_scenario
+from swimcore.transports.sim.plot import PlotUnavailable, plot_report
+from swimcore.transports.sim.scenario import Outcome, Scenario, run_scenario
 
 
 def register(subparsers: Any) -> None:
@@ -86,7 +86,7 @@ def register(subparsers: Any) -> None:
 def main(args: argparse.Namespace) -> int:
     if args.plot:
         try:
-            from transports.sim.plot import _pyplot  # noqa: PLC0415
+            from swimcore.transports.sim.plot import _pyplot  # noqa: PLC0415
 
             _pyplot()
         except PlotUnavailable as exc:

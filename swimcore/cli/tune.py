@@ -30,10 +30,10 @@ from typing import Any
 
 from swimcore.cli import _progress
 from swimcore.config_file import dump_config
-from transports.sim.plot import PlotUnavailable, _pyplot
-from transports.sim.tuning.model import STALL_SHAPES, Goals, NetworkModel
-from transports.sim.tuning.render import report
-from transports.sim.tuning.search import TuneRequest, TuneResult, to_dict, tune
+from swimcore.transports.sim.plot import PlotUnavailable, _pyplot
+from swimcore.transports.sim.tuning.model import STALL_SHAPES, Goals, NetworkModel
+from swimcore.transports.sim.tuning.render import report
+from swimcore.transports.sim.tuning.search import TuneRequest, TuneResult, to_dict, tune
 
 
 def register(subparsers: Any) -> None:
@@ -172,7 +172,7 @@ def main(args: argparse.Namespace) -> int:
             comment=_comment(result),
         )
     if args.plot:
-        from transports.sim.tuning.plot import plot_tuning  # noqa: PLC0415
+        from swimcore.transports.sim.tuning.plot import plot_tuning  # noqa: PLC0415
 
         plot_tuning(result, args.plot)
         print(f"figure written to {args.plot}", file=sys.stderr)

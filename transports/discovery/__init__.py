@@ -16,13 +16,13 @@ node is alone, and publish when the node emits a :class:`~swimcore.JoinAddress` 
 
 from __future__ import annotations
 
-from transports._driver_common import DiscoveryStore
-from transports.discovery._base import DiscoveryError
-from transports.discovery.dns_store import DnsStore
-from transports.discovery.file import FileStore
-from transports.discovery.http_store import HttpStore
-from transports.discovery.spec import store_from_spec
-from transports.discovery.static import StaticStore
+from swimcore.transports._driver_common import DiscoveryStore
+from swimcore.transports.discovery._base import DiscoveryError
+from swimcore.transports.discovery.dns_store import DnsStore
+from swimcore.transports.discovery.file import FileStore
+from swimcore.transports.discovery.http_store import HttpStore
+from swimcore.transports.discovery.spec import store_from_spec
+from swimcore.transports.discovery.static import StaticStore
 
 __all__ = [
     "DiscoveryError",

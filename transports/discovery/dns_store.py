@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from swimcore import Address
-from transports._driver_common import as_address
+from swimcore.transports._driver_common import as_address
 
 try:
     import dns.exception
@@ -23,7 +23,7 @@ try:
     HAVE_DNSPYTHON = True
 except ImportError:  # pragma: no cover - dnspython is in the discovery and dev extras
     HAVE_DNSPYTHON = False
-from transports.discovery._base import DiscoveryError
+from swimcore.transports.discovery._base import DiscoveryError
 
 _FAMILIES = {"any": ("A", "AAAA"), "ipv4": ("A",), "ipv6": ("AAAA",)}
 

@@ -7,7 +7,7 @@ import tempfile
 from pathlib import Path
 
 from swimcore import Address
-from transports.discovery._base import DiscoveryError, parse_addresses
+from swimcore.transports.discovery._base import DiscoveryError, parse_addresses
 
 
 class FileStore:

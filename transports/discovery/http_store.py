@@ -15,7 +15,7 @@ import urllib.request
 from collections.abc import Mapping
 
 from swimcore import Address
-from transports.discovery._base import DiscoveryError, parse_addresses
+from swimcore.transports.discovery._base import DiscoveryError, parse_addresses
 
 #: Largest answer read from the store.
 MAX_RESPONSE = 64 * 1024

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from transports._driver_common import DiscoveryStore
-from transports.discovery.dns_store import DnsStore
-from transports.discovery.file import FileStore
-from transports.discovery.http_store import HttpStore
-from transports.discovery.static import StaticStore
+from swimcore.transports._driver_common import DiscoveryStore
+from swimcore.transports.discovery.dns_store import DnsStore
+from swimcore.transports.discovery.file import FileStore
+from swimcore.transports.discovery.http_store import HttpStore
+from swimcore.transports.discovery.static import StaticStore
 
 
 def store_from_spec(

@@ -11,14 +11,14 @@ of real swimcore nodes exchanging real bytes, invariant checkers and measurement
   what ``swimcore simulate`` runs), figures (``plot``, needs matplotlib).
 """
 
-from transports.sim.checkers import SafetyChecker, convergence_deadline, detection_deadline
-from transports.sim.cluster import SimCluster, address_of
-from transports.sim.faults import Cut, LinkFaults
-from transports.sim.metrics import Recorder, Report
-from transports.sim.network import Host, SimNetwork
-from transports.sim.plan import FaultRates, random_plan
-from transports.sim.rng import derive_rng, derive_seed, node_rng
-from transports.sim.scenario import Outcome, Scenario, run_scenario
+from swimcore.transports.sim.checkers import SafetyChecker, convergence_deadline, detection_deadline
+from swimcore.transports.sim.cluster import SimCluster, address_of
+from swimcore.transports.sim.faults import Cut, LinkFaults
+from swimcore.transports.sim.metrics import Recorder, Report
+from swimcore.transports.sim.network import Host, SimNetwork
+from swimcore.transports.sim.plan import FaultRates, random_plan
+from swimcore.transports.sim.rng import derive_rng, derive_seed, node_rng
+from swimcore.transports.sim.scenario import Outcome, Scenario, run_scenario
 
 __all__ = [
     "Cut",

@@ -39,7 +39,7 @@ from swimcore import (
     State,
 )
 from swimcore.transitions import legal
-from transports.sim.network import UP, Host, SimNetwork
+from swimcore.transports.sim.network import UP, Host, SimNetwork
 
 _EVENT_STATE: dict[type, State] = {
     MemberJoined: State.ALIVE,

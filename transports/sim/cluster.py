@@ -3,7 +3,8 @@
 :class:`SimCluster` creates ``size`` nodes at addresses ``10.x.y.z:7946`` with per-node
 randomness derived from one master seed and the node's index (and its restart count), starts
 them bootstrapped (every node knows every member, no join traffic) or joining through seeds,
-and applies the operations of :mod:`transports.sim.ops` at once or at a scheduled time.  It is
+and applies the operations of :mod:`swimcore.transports.sim.ops` at once or at a scheduled time.
+It is
 also the oracle: it knows which nodes really crashed, left or run, which the checkers and the
 measurements compare the nodes' views against.
 """
@@ -18,9 +19,9 @@ import attrs
 
 from swimcore import Address, Config, Node
 from swimcore.roster import Roster
-from transports.sim.faults import LinkFaults
-from transports.sim.network import UP, Host, SimNetwork
-from transports.sim.ops import (
+from swimcore.transports.sim.faults import LinkFaults
+from swimcore.transports.sim.network import UP, Host, SimNetwork
+from swimcore.transports.sim.ops import (
     Chaos,
     Corruption,
     Crash,
@@ -34,7 +35,7 @@ from transports.sim.ops import (
     Pause,
     Restart,
 )
-from transports.sim.rng import derive_rng, node_rng
+from swimcore.transports.sim.rng import derive_rng, node_rng
 
 PORT = 7946
 

@@ -31,8 +31,8 @@ from swimcore import (
     Node,
     State,
 )
-from transports.sim.cluster import SimCluster
-from transports.sim.network import UP, Host
+from swimcore.transports.sim.cluster import SimCluster
+from swimcore.transports.sim.network import UP, Host
 
 _KIND = {
     MemberSuspected: "suspect",

@@ -26,7 +26,7 @@ from typing import Any
 import attrs
 
 from swimcore import Action, Address, ExchangeRequest, Node, Send
-from transports.sim.faults import Cut, LinkFaults, corrupt
+from swimcore.transports.sim.faults import Cut, LinkFaults, corrupt
 
 #: Called with (now, node, action) for every action other than Send and ExchangeRequest.
 Observer = Callable[[float, Node, Action], None]

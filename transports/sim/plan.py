@@ -17,7 +17,7 @@ import random
 
 import attrs
 
-from transports.sim.ops import (
+from swimcore.transports.sim.ops import (
     Chaos,
     Corruption,
     Crash,

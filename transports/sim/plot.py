@@ -12,7 +12,7 @@ import importlib
 import math
 from typing import Any
 
-from transports.sim.metrics import Report
+from swimcore.transports.sim.metrics import Report
 
 
 class PlotUnavailable(RuntimeError):

@@ -4,7 +4,7 @@ A :class:`Scenario` says how big the cluster is, how it forms (bootstrapped, or 
 through seeds until every view is complete), what the links do (latency, loss) and how many
 crashes, partitions and pauses strike at random times in the first half of the run.
 :func:`run_scenario` builds it, runs it with a progress callback and returns a
-:class:`Outcome`: the :class:`~transports.sim.metrics.Report` plus wall and CPU time, peak
+:class:`Outcome`: the :class:`~swimcore.transports.sim.metrics.Report` plus wall and CPU time, peak
 memory and the trace digest.
 """
 
@@ -18,12 +18,12 @@ from typing import Any
 import attrs
 
 from swimcore import Config
-from transports.sim.checkers import SafetyChecker
-from transports.sim.cluster import SimCluster
-from transports.sim.faults import LinkFaults
-from transports.sim.metrics import Recorder, Report
-from transports.sim.ops import Crash, Op, Partition, Pause
-from transports.sim.rng import derive_rng
+from swimcore.transports.sim.checkers import SafetyChecker
+from swimcore.transports.sim.cluster import SimCluster
+from swimcore.transports.sim.faults import LinkFaults
+from swimcore.transports.sim.metrics import Recorder, Report
+from swimcore.transports.sim.ops import Crash, Op, Partition, Pause
+from swimcore.transports.sim.rng import derive_rng
 
 #: Called with (simulated seconds done, simulated seconds in all, datagrams sent so far).
 Progress = Callable[[float, float, int], None]

@@ -14,11 +14,11 @@ import functools
 import attrs
 
 from swimcore import Config
-from transports.sim.cluster import SimCluster
-from transports.sim.faults import LinkFaults
-from transports.sim.metrics import Recorder, Report
-from transports.sim.ops import Crash, Pause
-from transports.sim.rng import derive_rng
+from swimcore.transports.sim.cluster import SimCluster
+from swimcore.transports.sim.faults import LinkFaults
+from swimcore.transports.sim.metrics import Recorder, Report
+from swimcore.transports.sim.ops import Crash, Pause
+from swimcore.transports.sim.rng import derive_rng
 
 
 @attrs.frozen(slots=True, kw_only=True)

@@ -18,7 +18,7 @@ from typing import Any
 import attrs
 
 from swimcore import Config
-from transports.sim.tuning.model import NetworkModel
+from swimcore.transports.sim.tuning.model import NetworkModel
 
 #: Round trips from which the WAN preset is the base.
 WAN_RTT = 0.050

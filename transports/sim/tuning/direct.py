@@ -18,12 +18,12 @@ import functools
 import attrs
 
 from swimcore import Action, Config, MemberFailed, MemberSuspected, Node
-from transports.sim.cluster import SimCluster
-from transports.sim.network import UP
-from transports.sim.ops import Crash, Pause, Restart
-from transports.sim.rng import derive_rng
-from transports.sim.tuning.model import SECONDS_PER_DAY, NetworkModel
-from transports.sim.tuning.trial import _exchange_size
+from swimcore.transports.sim.cluster import SimCluster
+from swimcore.transports.sim.network import UP
+from swimcore.transports.sim.ops import Crash, Pause, Restart
+from swimcore.transports.sim.rng import derive_rng
+from swimcore.transports.sim.tuning.model import SECONDS_PER_DAY, NetworkModel
+from swimcore.transports.sim.tuning.trial import _exchange_size
 
 
 @attrs.frozen(slots=True)

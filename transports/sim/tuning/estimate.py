@@ -1,6 +1,7 @@
 """From trials to predictions: pooled statistics, extrapolation to the target size, intervals.
 
-Given the :class:`~transports.sim.tuning.trial.TrialResult` of every seed of one candidate, this
+Given the :class:`~swimcore.transports.sim.tuning.trial.TrialResult` of every seed of one
+candidate, this
 module predicts what a cluster of ``target`` members on the described network would see, and how
 sure that is.
 
@@ -60,8 +61,8 @@ import attrs
 
 from swimcore import Config
 from swimcore.suspicion import min_timeout
-from transports.sim.tuning.model import SECONDS_PER_DAY, NetworkModel
-from transports.sim.tuning.trial import (
+from swimcore.transports.sim.tuning.model import SECONDS_PER_DAY, NetworkModel
+from swimcore.transports.sim.tuning.trial import (
     CrashSample,
     GapSample,
     StallSample,

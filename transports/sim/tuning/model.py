@@ -14,7 +14,7 @@ from typing import Any
 
 import attrs
 
-from transports.sim.faults import LinkFaults
+from swimcore.transports.sim.faults import LinkFaults
 
 SECONDS_PER_DAY = 86_400.0
 STALL_SHAPES = ("exp", "fixed")

@@ -1,15 +1,16 @@
 """The tuner's figure: detection time against false-death rate, one point per candidate.
 
 Needs matplotlib (the ``plot`` extra); :func:`plot_tuning` raises
-:class:`~transports.sim.plot.PlotUnavailable` without it.  The x axis is symmetric-log so that
+:class:`~swimcore.transports.sim.plot.PlotUnavailable` without it.  The x axis is symmetric-log so
+that
 candidates with no false death at all still show (at 0); error bars are the repeat ranges the
 table prints; dashed lines are the goals; the recommendation is the red star.
 """
 
 from __future__ import annotations
 
-from transports.sim.plot import _pyplot
-from transports.sim.tuning.search import TuneResult
+from swimcore.transports.sim.plot import _pyplot
+from swimcore.transports.sim.tuning.search import TuneResult
 
 
 def plot_tuning(result: TuneResult, path: str) -> None:

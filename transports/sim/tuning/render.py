@@ -1,14 +1,15 @@
 """The tuner's report as text: the candidates table, the recommendation, the code to paste.
 
-Everything here is a pure function of the :class:`~transports.sim.tuning.search.TuneResult`,
+Everything here is a pure function of the
+:class:`~swimcore.transports.sim.tuning.search.TuneResult`,
 with fixed number formats, so the same seed prints the same report byte for byte.
 """
 
 from __future__ import annotations
 
-from transports.sim.tuning.estimate import Interval
-from transports.sim.tuning.model import Goals, NetworkModel
-from transports.sim.tuning.search import Scored, TuneResult
+from swimcore.transports.sim.tuning.estimate import Interval
+from swimcore.transports.sim.tuning.model import Goals, NetworkModel
+from swimcore.transports.sim.tuning.search import Scored, TuneResult
 
 _GOAL_NAMES = {
     "detect_within": "detection p99",

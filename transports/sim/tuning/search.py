@@ -3,7 +3,7 @@
 :func:`tune` runs one trial per (candidate, seed) — in worker processes when ``jobs > 1``;
 results are put back in (candidate, seed) order, so the outcome never depends on which worker
 finished first — turns each candidate's trials into a
-:class:`~transports.sim.tuning.estimate.Prediction` and picks the recommendation:
+:class:`~swimcore.transports.sim.tuning.estimate.Prediction` and picks the recommendation:
 
 * a candidate *meets* the goals when its predicted 99th-percentile detection time is within
   ``detect_within``, its false deaths per member-day within the budget and its bytes per member
@@ -29,11 +29,11 @@ from typing import Any
 import attrs
 
 from swimcore import Config
-from transports.sim.rng import derive_rng, derive_seed
-from transports.sim.tuning.candidates import Candidate, grid, refinements
-from transports.sim.tuning.estimate import Prediction, predict
-from transports.sim.tuning.model import Goals, NetworkModel
-from transports.sim.tuning.trial import TrialPlan, TrialResult, run_trial
+from swimcore.transports.sim.rng import derive_rng, derive_seed
+from swimcore.transports.sim.tuning.candidates import Candidate, grid, refinements
+from swimcore.transports.sim.tuning.estimate import Prediction, predict
+from swimcore.transports.sim.tuning.model import Goals, NetworkModel
+from swimcore.transports.sim.tuning.trial import TrialPlan, TrialResult, run_trial
 
 #: Largest cluster simulated by default; bigger targets are extrapolated (see estimate).
 DEFAULT_SIM_NODES = 32

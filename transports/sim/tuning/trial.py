@@ -1,6 +1,6 @@
 """One simulated trial of one candidate configuration: crashes, stalls and quiet time in turn.
 
-A trial runs a bootstrapped :class:`~transports.sim.cluster.SimCluster` of ``plan.nodes``
+A trial runs a bootstrapped :class:`~swimcore.transports.sim.cluster.SimCluster` of ``plan.nodes``
 members over the user's links (latency, jitter, loss) and walks through a fixed sequence of
 *episodes*, one at a time, each followed by a quiet gap of ``plan.gap_periods`` protocol periods:
 
@@ -36,11 +36,11 @@ from swimcore import Action, Config, MemberFailed, MemberSuspected, Node, State
 from swimcore.codec import encode_packet, encode_push_pull, encode_update
 from swimcore.messages import Alive, Gossip, MemberState, Packet, PushPull
 from swimcore.suspicion import min_timeout
-from transports.sim.cluster import SimCluster
-from transports.sim.network import UP, Host
-from transports.sim.ops import Crash, Pause, Restart
-from transports.sim.rng import derive_rng
-from transports.sim.tuning.model import NetworkModel
+from swimcore.transports.sim.cluster import SimCluster
+from swimcore.transports.sim.network import UP, Host
+from swimcore.transports.sim.ops import Crash, Pause, Restart
+from swimcore.transports.sim.rng import derive_rng
+from swimcore.transports.sim.tuning.model import NetworkModel
 
 #: Bytes of the TCP frame around each exchange payload (transports/framing.py).
 FRAME_BYTES = 4
