@@ -13,6 +13,11 @@ minute; ``SWIMCORE_SLOW=1`` adds 2,000 seeds of 16 nodes under three times the f
 
 from __future__ import annotations
 
+import concurrent.futures
+import os
+import time
+from pathlib import Path
+
 import pytest
 from sim_helpers import FAST, settle, sweep_every_period
 
@@ -21,6 +26,7 @@ from swimcore.transports.sim.cluster import SimCluster
 from swimcore.transports.sim.metrics import Recorder
 from swimcore.transports.sim.plan import FaultRates, random_plan
 from swimcore.transports.sim.rng import derive_rng
+from swimcore.transports.sim.sweep import SweepError, Task, sweep
 
 RATES = FaultRates(
     crash=0.1,
@@ -97,3 +103,87 @@ def test_a_plan_replays_exactly() -> None:
 
 def test_no_rates_no_faults() -> None:
     assert random_plan(derive_rng(0, "plan"), 12, 0.0, 100.0, FaultRates.none()) == []
+
+
+# --- the sweep layer (swimcore.transports.sim.sweep) ------------------------------------------
+
+
+def _square_after(seed: int, delay: float) -> tuple[int, int]:
+    time.sleep(delay)
+    return seed, seed * seed
+
+
+def _flaky(seed: int, marker: str) -> int:
+    """Fails the first time it runs for ``marker`` (a file), succeeds the second time."""
+    path = Path(marker)
+    if not path.exists():
+        path.write_text("failed once")
+        raise RuntimeError(f"first attempt of seed {seed}")
+    return seed
+
+
+def _always_fails(seed: int) -> int:
+    raise ValueError(f"seed {seed} is cursed")
+
+
+def _hang(seed: int) -> int:
+    time.sleep(4.0)  # far longer than the stall timeout below
+    return seed
+
+
+def _die(seed: int) -> int:
+    os._exit(3)
+
+
+def test_results_come_back_in_task_order_whatever_finishes_first() -> None:
+    # Later tasks finish first on the pool; the results are still in task order.
+    tasks = [Task(_square_after, (seed, 0.05 * (6 - seed)), seed) for seed in range(6)]
+    progress: list[tuple[int, int]] = []
+    with concurrent.futures.ProcessPoolExecutor(2) as pool:
+        pooled = sweep(tasks, pool, progress=lambda d, t: progress.append((d, t)))
+    here = sweep(tasks)
+    assert pooled == here
+    assert pooled.values() == [(s, s * s) for s in range(6)]
+    assert progress == [(k, 6) for k in range(7)]
+
+
+def test_a_failed_task_is_retried_once(tmp_path: Path) -> None:
+    marker = tmp_path / "marker"
+    result = sweep([Task(_flaky, (4, str(marker)), 4)])
+    assert result.values() == [4] and result.failures == ()
+    assert marker.read_text() == "failed once"
+
+
+@pytest.mark.parametrize("pooled", [False, True])
+def test_a_task_that_fails_twice_is_reported_with_its_seed(pooled: bool) -> None:
+    tasks = [Task(_square_after, (1, 0.0), 1), Task(_always_fails, (7,), 7, "scenario x")]
+    with concurrent.futures.ProcessPoolExecutor(1) as pool:
+        result = sweep(tasks, pool if pooled else None)
+    assert result.results == ((1, 1), None)
+    (failure,) = result.failures
+    assert (failure.index, failure.seed, failure.attempts) == (1, 7, 2)
+    assert failure.error == "ValueError: seed 7 is cursed"
+    assert result.failed_seeds() == [7]
+    with pytest.raises(SweepError, match="scenario x seed 7: ValueError"):
+        result.values()
+
+
+def test_a_stalled_worker_cannot_hang_the_sweep() -> None:
+    tasks = [Task(_square_after, (0, 0.0), 0), Task(_hang, (5,), 5)]
+    started = time.monotonic()
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        result = sweep(tasks, pool, stall_timeout=0.5)
+        assert time.monotonic() - started < 3.0  # two bounded waits, not the task's 8 s
+        assert result.results[0] == (0, 0)
+        (failure,) = result.failures
+        assert failure.seed == 5 and failure.attempts == 2
+        assert "no result within 0.5 s" in failure.error
+
+
+def test_a_dead_process_pool_is_a_clear_failure_not_a_hang() -> None:
+    tasks = [Task(_die, (3,), 3), *(Task(_square_after, (s, 0.0), s) for s in range(4))]
+    with concurrent.futures.ProcessPoolExecutor(1) as pool:
+        result = sweep(tasks, pool, stall_timeout=30.0)
+    assert 3 in result.failed_seeds()
+    assert all("BrokenProcessPool" in f.error for f in result.failures)
+    assert len(result.failures) + sum(r is not None for r in result.results) == 5

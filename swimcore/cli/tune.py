@@ -24,13 +24,14 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import sys
 from typing import Any
 
-from swimcore.cli import _progress
+from swimcore.cli import _executor, _progress
 from swimcore.config_file import dump_config
+from swimcore.transports.sim.executors import ExecutorUnavailable
 from swimcore.transports.sim.plot import PlotUnavailable, _pyplot
+from swimcore.transports.sim.sweep import SweepError
 from swimcore.transports.sim.tuning.model import STALL_SHAPES, Goals, NetworkModel
 from swimcore.transports.sim.tuning.render import report
 from swimcore.transports.sim.tuning.search import TuneRequest, TuneResult, to_dict, tune
@@ -104,14 +105,12 @@ def register(subparsers: Any) -> None:
     search.add_argument(
         "--stalls", type=_count, default=16, help="stalls per trial, when members stall (16)"
     )
-    search.add_argument(
-        "--jobs", type=_count, default=os.cpu_count() or 1, help="worker processes (all cores)"
-    )
     output = parser.add_argument_group("output")
     output.add_argument("--out", metavar="FILE.toml", help="write the recommended config here")
     output.add_argument("--plot", metavar="FILE.png", help="draw detection vs false deaths")
     output.add_argument("--json", action="store_true", help="print the result as JSON")
     output.add_argument("--quiet", action="store_true", help="no progress bar")
+    _executor.add_arguments(parser)
     parser.set_defaults(func=main)
 
 
@@ -150,10 +149,22 @@ def main(args: argparse.Namespace) -> int:
         return 2
     bar = None if args.quiet else ProgressBar(sys.stderr)
     try:
-        result = tune(request, jobs=args.jobs, progress=bar.update if bar is not None else None)
-    except ValueError as exc:
+        with _executor.opened(args, runs=2) as executor:
+            result = tune(
+                request,
+                executor=executor,
+                progress=bar.update if bar is not None else None,
+                stall_timeout=args.task_timeout,
+            )
+    except (ValueError, ExecutorUnavailable) as exc:
         print(f"swimcore tune: {exc}", file=sys.stderr)
         return 2
+    except SweepError as exc:
+        if bar is not None:
+            bar.done()
+            bar = None
+        print(f"swimcore tune: {exc}", file=sys.stderr)
+        return 3
     finally:
         if bar is not None:
             bar.done()

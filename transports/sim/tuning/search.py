@@ -1,8 +1,10 @@
 """The search: every candidate on every seed, then the recommendation.
 
-:func:`tune` runs one trial per (candidate, seed) — in worker processes when ``jobs > 1``;
-results are put back in (candidate, seed) order, so the outcome never depends on which worker
-finished first — turns each candidate's trials into a
+:func:`tune` runs one trial per (candidate, seed) as one sweep
+(:func:`~swimcore.transports.sim.sweep.sweep`: here, on a process pool when ``jobs > 1``, or on
+any executor it is handed, a Dask cluster's included); results come back in (candidate, seed)
+order, so the outcome never depends on where or in which order the trials ran; then it turns
+each candidate's trials into a
 :class:`~swimcore.transports.sim.tuning.estimate.Prediction` and picks the recommendation:
 
 * a candidate *meets* the goals when its predicted 99th-percentile detection time is within
@@ -22,6 +24,8 @@ candidates are not drowned in seed-to-seed noise.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
+import functools
 import math
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -30,6 +34,7 @@ import attrs
 
 from swimcore import Config
 from swimcore.transports.sim.rng import derive_rng, derive_seed
+from swimcore.transports.sim.sweep import DEFAULT_STALL_TIMEOUT, Task, sweep
 from swimcore.transports.sim.tuning.candidates import Candidate, grid, refinements
 from swimcore.transports.sim.tuning.estimate import Prediction, predict
 from swimcore.transports.sim.tuning.model import Goals, NetworkModel
@@ -109,10 +114,6 @@ class TuneResult:
         return self.scored[self.best]
 
 
-def _job(args: tuple[Config, NetworkModel, TrialPlan, int]) -> TrialResult:
-    return run_trial(*args)
-
-
 def run_trials(
     configs: Sequence[Config],
     network: NetworkModel,
@@ -120,29 +121,27 @@ def run_trials(
     seeds: Sequence[int],
     *,
     jobs: int = 1,
+    executor: concurrent.futures.Executor | None = None,
     progress: Progress | None = None,
+    stall_timeout: float = DEFAULT_STALL_TIMEOUT,
 ) -> list[list[TrialResult]]:
-    """Every config on every seed: ``result[c][s]`` (in that order whatever ``jobs`` is)."""
-    work = [(c, s) for c in range(len(configs)) for s in range(len(seeds))]
-    out: dict[tuple[int, int], TrialResult] = {}
-    total = len(work)
-    if progress is not None:
-        progress(0, total)
-    if jobs <= 1:
-        for c, s in work:
-            out[c, s] = run_trial(configs[c], network, plan, seeds[s])
-            if progress is not None:
-                progress(len(out), total)
-    else:
-        with concurrent.futures.ProcessPoolExecutor(jobs) as pool:
-            futures = {
-                pool.submit(_job, (configs[c], network, plan, seeds[s])): (c, s) for c, s in work
-            }
-            for future in concurrent.futures.as_completed(futures):
-                out[futures[future]] = future.result()
-                if progress is not None:
-                    progress(len(out), total)
-    return [[out[c, s] for s in range(len(seeds))] for c in range(len(configs))]
+    """Every config on every seed: ``result[c][s]``, the same whatever runs it.
+
+    On ``executor`` when given, else on a pool of ``jobs`` processes (here when ``jobs`` is 1).
+    ``stall_timeout`` bounds every wait (see ``sweep``).  A trial that fails twice raises
+    :class:`~swimcore.transports.sim.sweep.SweepError` naming its seed.
+    """
+    tasks = [
+        Task(run_trial, (config, network, plan, seed), seed, f"candidate {c}")
+        for c, config in enumerate(configs)
+        for seed in seeds
+    ]
+    with contextlib.ExitStack() as stack:
+        if executor is None and jobs > 1:
+            executor = stack.enter_context(concurrent.futures.ProcessPoolExecutor(jobs))
+        flat = sweep(tasks, executor, progress=progress, stall_timeout=stall_timeout).values()
+    width = len(seeds)
+    return [flat[c * width : (c + 1) * width] for c in range(len(configs))]
 
 
 def evaluate(
@@ -151,13 +150,14 @@ def evaluate(
     seeds: Sequence[int],
     *,
     jobs: int = 1,
+    executor: concurrent.futures.Executor | None = None,
     progress: Progress | None = None,
     stream: str = "evaluate",
 ) -> Prediction:
     """Predict ``config`` alone with trials under ``seeds`` (an independent check of a tuning
     run uses seeds the run did not)."""
     trials = run_trials([config], request.network, request.plan(), seeds, jobs=jobs,
-                        progress=progress)[0]  # fmt: skip
+                        executor=executor, progress=progress)[0]  # fmt: skip
     rng = derive_rng(request.seed, "tune-bootstrap", stream)
     return predict(trials, config, request.network, request.nodes, rng=rng)
 
@@ -192,12 +192,15 @@ def tune(
     request: TuneRequest,
     *,
     jobs: int = 1,
+    executor: concurrent.futures.Executor | None = None,
     progress: Progress | None = None,
     candidates: Sequence[Candidate] | None = None,
     refine: bool = True,
+    stall_timeout: float = DEFAULT_STALL_TIMEOUT,
 ) -> TuneResult:
     """Simulate every candidate (default: :func:`grid`), then (with ``refine``) the suspicion
-    multipliers halfway to the best one's neighbours, and recommend one."""
+    multipliers halfway to the best one's neighbours, and recommend one.  Trials run on
+    ``executor`` when given, else on ``jobs`` processes."""
     tried = list(candidates) if candidates is not None else grid(request.network, request.preset)
     if not tried:
         raise ValueError("no candidate configuration fits this network (round trips too long?)")
@@ -209,11 +212,15 @@ def tune(
         report = progress
         return lambda done, _: report(offset + done, total)
 
-    scored = _score(request, tried, 0, jobs, stage(0, first))
-    extra = refinements(tried[choose(scored)], tried) if refine else []
-    if extra:
-        total = first + len(extra) * request.seeds
-        scored += _score(request, extra, len(tried), jobs, stage(first, total))
+    with contextlib.ExitStack() as stack:
+        if executor is None and jobs > 1:
+            executor = stack.enter_context(concurrent.futures.ProcessPoolExecutor(jobs))
+        score = functools.partial(_score, executor=executor, stall_timeout=stall_timeout)
+        scored = score(request, tried, 0, progress=stage(0, first))
+        extra = refinements(tried[choose(scored)], tried) if refine else []
+        if extra:
+            total = first + len(extra) * request.seeds
+            scored += score(request, extra, len(tried), progress=stage(first, total))
     return TuneResult(request, tuple(scored), choose(scored))
 
 
@@ -221,16 +228,19 @@ def _score(
     request: TuneRequest,
     candidates: Sequence[Candidate],
     offset: int,
-    jobs: int,
+    *,
+    executor: concurrent.futures.Executor | None,
     progress: Progress | None,
+    stall_timeout: float,
 ) -> list[Scored]:
     results = run_trials(
         [c.config for c in candidates],
         request.network,
         request.plan(),
         request.trial_seeds(),
-        jobs=jobs,
+        executor=executor,
         progress=progress,
+        stall_timeout=stall_timeout,
     )
     scored = []
     for index, (candidate, trials) in enumerate(zip(candidates, results, strict=True)):

@@ -1,0 +1,69 @@
+"""``--executor local|processes|dask --scheduler ADDRESS``: where ``simulate`` and ``tune``
+run their sweeps (the same options and the same rules for both subcommands)."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+from collections.abc import Iterator
+from concurrent.futures import Executor
+from typing import Any
+
+from swimcore.transports.sim.executors import EXECUTORS, default_jobs, open_executor
+
+
+def add_arguments(parser: Any) -> None:
+    """Add ``--executor``, ``--scheduler``, ``--jobs`` and ``--task-timeout`` to ``parser``."""
+    group = parser.add_argument_group("where the runs go")
+    group.add_argument(
+        "--executor",
+        choices=EXECUTORS,
+        help="local (this process), processes (a pool on this machine) or dask "
+        "(default: local for one run, processes otherwise)",
+    )
+    group.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="Dask scheduler, e.g. tcp://10.0.0.5:8786 (with --executor dask; "
+        "without it a local Dask cluster of --jobs workers is started)",
+    )
+    group.add_argument(
+        "--jobs", type=_jobs, default=default_jobs(), help="local worker processes (all cores)"
+    )
+    group.add_argument(
+        "--task-timeout",
+        type=_timeout,
+        default=1800.0,
+        metavar="S",
+        help="give up on runs when none finishes for this long (1800 s)",
+    )
+
+
+def choose(args: argparse.Namespace, runs: int) -> str:
+    """The executor's name: the one asked for, else local for one run, processes otherwise."""
+    if args.executor is not None:
+        return str(args.executor)
+    if args.scheduler is not None:
+        return "dask"
+    return "local" if runs <= 1 or args.jobs <= 1 else "processes"
+
+
+@contextlib.contextmanager
+def opened(args: argparse.Namespace, runs: int) -> Iterator[Executor | None]:
+    """The executor the arguments ask for, shut down on exit."""
+    with open_executor(choose(args, runs), jobs=args.jobs, scheduler=args.scheduler) as executor:
+        yield executor
+
+
+def _jobs(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _timeout(text: str) -> float:
+    value = float(text)
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
+    return value
