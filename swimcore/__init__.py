@@ -30,6 +30,8 @@ from swimcore.address import Address
 from swimcore.config import Config
 from swimcore.errors import (
     AddressError,
+    AuthError,
+    ClockError,
     ConfigError,
     DecodeError,
     DeliveryError,
@@ -46,6 +48,8 @@ __all__ = [
     "Action",
     "Address",
     "AddressError",
+    "AuthError",
+    "ClockError",
     "BroadcastReceived",
     "Config",
     "ConfigError",

@@ -25,6 +25,10 @@ class StateError(SwimError, RuntimeError):
     """A method was called when the node cannot honour it (for example after it left)."""
 
 
+class ClockError(SwimError, ValueError):
+    """A ``now`` given to the node is not a finite time it can schedule by (inf, nan, 1e300)."""
+
+
 class DeliveryError(SwimError):
     """A direct message could not be sent or delivered to ``member``; ``reason`` says why.
 
@@ -44,3 +48,7 @@ class DecodeError(SwimError):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class AuthError(DecodeError):
+    """Bytes from the network that no installed key authenticates (counted apart)."""

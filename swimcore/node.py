@@ -39,7 +39,7 @@ from swimcore.address import Address
 from swimcore.awareness import Awareness
 from swimcore.config import Config
 from swimcore.dissemination import BroadcastQueue
-from swimcore.errors import ConfigError, DecodeError, StateError
+from swimcore.errors import AuthError, ClockError, ConfigError, DecodeError, StateError
 from swimcore.keyring import Keyring
 from swimcore.members import Member, MemberTable
 from swimcore.messages import (
@@ -68,6 +68,14 @@ from swimcore.transitions import Verdict, judge
 from swimcore.wire import Wire, for_node
 
 MAX_INCARNATION = 2**64 - 1
+#: The largest step news may take over the incarnation known for a member (0 for one not known
+#: yet).  Honest members move by one at a time (a restart epoch may jump further, up to this):
+#: larger jumps are forged or corrupt, dropped and counted, so that one datagram cannot pin a
+#: member at the maximum, where it could never refute again.
+MAX_INCARNATION_STEP = 2**32
+#: The latest ``now`` accepted (about 35,000 years of seconds): beyond it a float cannot tell
+#: one timer from the next, and a driver passing it has a broken clock.
+MAX_NOW = 2.0**40
 _SEQ_MASK = 2**32 - 1
 # Timer kinds: (kind, number, name) payloads on the heap.
 _T_PERIOD, _T_PROBE_TIMEOUT, _T_RELAY, _T_SUSPICION, _T_GOSSIP, _T_PUSH_PULL = range(6)
@@ -138,8 +146,9 @@ class Node:
         if not name or len(name.encode()) > codec.MAX_NAME_BYTES or name.startswith("\x00"):
             raise ConfigError(f"name must be 1..{codec.MAX_NAME_BYTES} UTF-8 bytes, got {name!r}")
         self._check_meta(config, meta)
-        if not 0 <= incarnation <= MAX_INCARNATION:
-            raise ConfigError(f"incarnation must be within 0..2**64-1, got {incarnation}")
+        if not 0 <= incarnation <= MAX_INCARNATION_STEP:
+            # Peers take news of an unknown member only up to this (MAX_INCARNATION_STEP).
+            raise ConfigError(f"incarnation must be within 0..2**32, got {incarnation}")
         self.config = config
         self._rng = seed if isinstance(seed, random.Random) else random.Random(seed)
         self._wire = for_node(config, name, address, keyring, self._rng)
@@ -444,6 +453,8 @@ class Node:
             )
 
     def _begin(self, now: float) -> None:
+        if not (isinstance(now, int | float) and math.isfinite(now) and abs(now) <= MAX_NOW):
+            raise ClockError(f"now must be a finite number of seconds within ±2**40, got {now!r}")
         # Time never runs backwards inside the node: an out-of-order input only delays.
         self._now = max(self._now, now)
         if not self._started:
@@ -504,12 +515,22 @@ class Node:
         """Send ``message`` with as many queued updates as fit (``extra`` ones go first)."""
         body = self._wire.encode_message(message)
         space = self._packet_space(body)
-        first = list(extra)
-        space -= sum(map(len, first))
+        first = []
+        for update in extra[: self._wire.MAX_UPDATES]:
+            # Corrections and buddy news go first, as far as they fit: a packet over
+            # max_packet would be dropped by its receiver, the probe it answers with it.
+            if len(update) <= space:
+                first.append(update)
+                space -= len(update)
+            else:
+                self._count("dropped.no_room_for_extra")
         updates = first + self._queue.take(
             space, self._retransmit_limits(), self._wire.MAX_UPDATES - len(first)
         )
         data = self._seal(self._wire.assemble(self._header, body, updates))
+        if len(data) > self.config.max_packet:  # only a message too big on its own gets here
+            self._count("dropped.packet_too_large")
+            return
         kind = type(message).__name__.lower()
         self._count("packets_sent")
         self._count("bytes_sent", len(data))
@@ -637,9 +658,7 @@ class Node:
             self._timers.schedule(self._now + self._push_pull_interval(), (_T_PUSH_PULL, 0, ""))
         elif kind == _T_RECONNECT:
             self._reconnect()
-            self._timers.schedule(
-                self._now + self.config.reconnect_interval, (_T_RECONNECT, 0, "")
-            )
+            self._timers.schedule(self._now + self.config.reconnect_interval, (_T_RECONNECT, 0, ""))
         elif kind == _T_JOIN_RETRY:
             self._request_joins()
         elif kind == _T_RECLAIM:
@@ -744,13 +763,20 @@ class Node:
         When a partition made two parts of the group declare each other dead, exchanges with
         remembered dead members (until they are reclaimed) and with the configured seeds are
         how the parts find each other again: each side learns it was declared dead, refutes,
-        and the next exchanges carry the refutations across.  Nothing is sent while no member
-        is believed dead.
+        and the next exchanges carry the refutations across.
+
+        A partition longer than ``reclaim_time`` leaves no dead member to try, so configured
+        seeds that are not live members in this view are candidates too, whatever the table
+        holds: a group cut off from a seed reaches it again within one ``reconnect_interval``
+        (plus the exchange) after the network heals.  Nothing is sent while no member is
+        believed dead and every seed is a live member.
         """
-        if self._leaving or not self._dead:
+        if self._leaving:
             return
         candidates = [a for name in self._dead if (a := self._address_of(name)) is not None]
-        candidates += self._seeds
+        if self._seeds:
+            live = {m.address for m in self._table.all() if m.state in _LIVE}
+            candidates += [seed for seed in self._seeds if seed not in live]
         if candidates:
             self._count("heal_exchanges")
             self._request_exchange(self._rng.choice(candidates), join=False)
@@ -821,12 +847,17 @@ class Node:
         if isinstance(update, UserBroadcast):
             self._apply_user(update)
             return
+        # Judge on a read-only view; take the table's own record only to change it (a table
+        # over a shared roster copies a record the first time it is taken).
+        member = self._table.local if update.name == self.name else self._table.peek(update.name)
+        if update.incarnation > (0 if member is None else member.incarnation) + (
+            MAX_INCARNATION_STEP
+        ):
+            self._count("dropped.incarnation_jump")
+            return
         if update.name == self.name:
             self._apply_about_self(update)
             return
-        # Judge on a read-only view; take the table's own record only to change it (a table
-        # over a shared roster copies a record the first time it is taken).
-        member = self._table.peek(update.name)
         if isinstance(update, Alive):
             self._apply_alive(member, update)
             return
@@ -1030,7 +1061,7 @@ class Node:
         suspicion.token += 1
         self._verifications[seq] = member.name
         self._count("verifications")
-        suspect = codec.encode_update(Suspect(member.name, member.incarnation, self.name))
+        suspect = self._wire.encode_update(Suspect(member.name, member.incarnation, self.name))
         self._send(member.address, Ping(seq, member.name, self.name), extra=[suspect])
         self._timers.schedule(
             self._now + self._awareness.scale(self.config.probe_timeout),
@@ -1073,6 +1104,9 @@ class Node:
         data = opened
         try:
             snapshot = self._wire.decode_exchange(data)
+        except AuthError:  # the memberlist profile opens streams inside its own layers
+            self._count("dropped.auth_failed")
+            return None
         except DecodeError:
             self._count("dropped.malformed_exchange")
             return None

@@ -51,8 +51,10 @@ from swimcore.messages import (
     UserBroadcast,
     UserMessage,
 )
+from swimcore.node import MAX_INCARNATION_STEP
 
 MAX = 2**64 - 1
+STEP = MAX_INCARNATION_STEP
 fuzz = settings(max_examples=FUZZ_EXAMPLES)
 NOW = 5.0
 SOURCE = addr(77)
@@ -228,23 +230,27 @@ def test_exchange_handlers_never_raise(data: bytes) -> None:
 # Hostile but valid, case by case ----------------------------------------------------------
 
 
-def test_huge_incarnations_are_accepted_and_saturate() -> None:
+def test_incarnations_that_leap_too_far_are_dropped_and_counted() -> None:
     node = _node()
     for update in (
-        Alive("x", addr(40), MAX),
+        Alive("x", addr(40), MAX),  # an unknown member: the leap is measured from 0
+        Alive("x", addr(40), 5),
         Suspect("x", MAX, "y"),
-        Alive("x", addr(40), MAX),  # equal: cannot beat the suspicion
-        Dead("x", MAX, "y"),
-        Alive("x", addr(40), MAX),  # nothing above the maximum: stays dead
+        Dead("x", 5 + STEP + 1, "y"),
+        Alive("x", addr(41), MAX),
     ):
         node.receive(encode(Gossip(), update), SOURCE, NOW)
     x = node.member("x")
-    assert x is not None and (x.incarnation, x.state) == (MAX, State.DEAD)
+    assert x is not None and (x.incarnation, x.state, x.address) == (5, State.ALIVE, addr(40))
+    assert node.counters()["dropped.incarnation_jump"] == 4
+    node.receive(encode(Gossip(), Suspect("x", 5 + STEP, "y")), SOURCE, NOW)
+    x = node.member("x")
+    assert x is not None and (x.incarnation, x.state) == (5 + STEP, State.SUSPECT)
     assert "dropped.internal_error" not in node.counters()
 
 
 @pytest.mark.parametrize("kind", ["suspect", "dead", "left"])
-@pytest.mark.parametrize("incarnation", [0, 7, MAX - 1, MAX])
+@pytest.mark.parametrize("incarnation", [0, 7, STEP - 1, STEP])
 def test_own_name_reported_failed_is_refuted_never_accepted(kind: str, incarnation: int) -> None:
     node = _node()
     update = {
@@ -255,27 +261,39 @@ def test_own_name_reported_failed_is_refuted_never_accepted(kind: str, incarnati
     node.receive(encode(Gossip(), update), SOURCE, NOW)
     me = node.member(node.name)
     assert me is not None and me.state is State.ALIVE
-    assert node.incarnation == min(MAX, incarnation + 1)
+    assert node.incarnation == incarnation + 1
     out = node.receive(encode(Ping(1, node.name, "liar")), SOURCE, NOW)
     assert Alive(node.name, node.address, node.incarnation, b"") in updates_in(out)
 
 
-def test_refutation_of_a_suspicion_just_below_the_maximum_convinces_peers() -> None:
+@pytest.mark.parametrize("kind", ["suspect", "dead", "left", "alive"])
+@pytest.mark.parametrize("incarnation", [STEP + 1, MAX - 1, MAX])
+def test_own_name_reported_beyond_the_step_is_ignored(kind: str, incarnation: int) -> None:
+    node = _node()
+    update = {
+        "suspect": Suspect(node.name, incarnation, "liar"),
+        "dead": Dead(node.name, incarnation, "liar"),
+        "left": Left(node.name, incarnation),
+        "alive": Alive(node.name, addr(66), incarnation),
+    }[kind]
+    node.receive(encode(Gossip(), update), SOURCE, NOW)
+    assert node.incarnation == 0
+    assert node.counters()["dropped.incarnation_jump"] == 1
+
+
+def test_refutation_of_a_suspicion_just_below_the_step_convinces_peers() -> None:
     node, peer = make_node(1), make_node(2)
     start(peer, node)
-    peer.receive(encode(Gossip(), Suspect(node.name, MAX - 1, "liar")), SOURCE, NOW)
-    node.receive(encode(Gossip(), Suspect(node.name, MAX - 1, "liar")), SOURCE, NOW)
+    peer.receive(encode(Gossip(), Suspect(node.name, STEP, "liar")), SOURCE, NOW)
+    node.receive(encode(Gossip(), Suspect(node.name, STEP, "liar")), SOURCE, NOW)
     reply = node.receive(encode(Ping(1, node.name, peer.name)), peer.address, NOW)
     peer.receive(only(sends(reply)).data, node.address, NOW)
     assert peer.member(node.name).state is State.ALIVE  # type: ignore[union-attr]
+    assert node.incarnation == STEP + 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="incarnations saturate at 2**64-1: a forged suspicion at the maximum cannot be "
-    "refuted, since alive news needs a strictly higher incarnation",
-)
 def test_refutation_of_a_suspicion_at_the_maximum_convinces_peers() -> None:
+    """Issue 13 item 7: one forged suspicion at 2**64-1 used to evict a live member for good."""
     node, peer = make_node(1), make_node(2)
     start(peer, node)
     peer.receive(encode(Gossip(), Suspect(node.name, MAX, "liar")), SOURCE, NOW)
@@ -283,6 +301,22 @@ def test_refutation_of_a_suspicion_at_the_maximum_convinces_peers() -> None:
     reply = node.receive(encode(Ping(1, node.name, peer.name)), peer.address, NOW)
     peer.receive(only(sends(reply)).data, node.address, NOW)
     assert peer.member(node.name).state is State.ALIVE  # type: ignore[union-attr]
+
+
+def test_alive_at_the_maximum_cannot_move_a_name_for_good() -> None:
+    """Issue 13 item 7: alive news at 2**64-1 used to move a member's name for good."""
+    node, peer = make_node(1), make_node(2)
+    start(peer, node)
+    peer.receive(encode(Gossip(), Alive(node.name, addr(66), MAX)), addr(66), NOW)
+    held = peer.member(node.name)
+    assert held is not None and held.address == node.address
+    # A forged leap within the step moves it, and the real member's refutation moves it back.
+    peer.receive(encode(Gossip(), Alive(node.name, addr(66), STEP)), addr(66), NOW)
+    node.receive(encode(Gossip(), Alive(node.name, addr(66), STEP)), addr(66), NOW)
+    reply = node.receive(encode(Ping(1, node.name, peer.name)), peer.address, NOW)
+    peer.receive(only(sends(reply)).data, node.address, NOW)
+    held = peer.member(node.name)
+    assert held is not None and (held.address, held.incarnation) == (node.address, STEP + 1)
 
 
 def test_someone_claiming_our_name_elsewhere_is_refuted() -> None:

@@ -172,8 +172,8 @@ def test_a_snapshot_calling_the_receiver_dead_or_left_is_refuted() -> None:
 
 # The group heals after an insider stops -----------------------------------------------------
 
-#: Below 2**63 a forged incarnation can always be refuted (at the maximum it cannot: see the
-#: strict xfail in test_receive_fuzz.py).
+#: Forged incarnations below 2**63 (beyond MAX_INCARNATION_STEP they are dropped, see
+#: test_receive_fuzz.py).
 refutable = st.one_of(st.integers(0, 6), st.integers(0, 2**63))
 
 

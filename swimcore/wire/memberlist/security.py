@@ -13,7 +13,7 @@ import random
 from collections.abc import Sequence
 from typing import Any
 
-from swimcore.errors import ConfigError, DecodeError
+from swimcore.errors import AuthError, ConfigError
 
 NONCE_SIZE = 12
 TAG_SIZE = 16
@@ -24,7 +24,7 @@ KEY_SIZES = (16, 24, 32)
 ENCRYPTION_VERSION = 1
 
 
-class AuthFailed(DecodeError):
+class AuthFailed(AuthError):
     """No installed key opens the payload (wrong key, forged or damaged bytes)."""
 
 
