@@ -190,16 +190,35 @@ def encode_packet(packet: Packet) -> bytes:
     )
 
 
-def encode_push_pull(snapshot: PushPull) -> bytes:
-    """Encode a full-state snapshot for the reliable exchange."""
-    rows = [
+#: Encoded push-pull rows by value: a member's row is the same bytes in every snapshot until
+#: it changes, so a stable table of N members is encoded once, not once per exchange (and the
+#: simulator's thousands of nodes share one cache).  Cleared when full: speed, never bytes.
+#: The address is compared, not hashed (hashing an IP address object is slow).
+_ROW_CACHE: dict[tuple[str, int, int, bytes], tuple[Address, bytes]] = {}
+_ROW_CACHE_SIZE = 1 << 16
+
+
+def _row(m: MemberState) -> bytes:
+    key = (m.name, m.incarnation, m.state, m.meta)
+    cached = _ROW_CACHE.get(key)
+    if cached is not None and (cached[0] is m.address or cached[0] == m.address):
+        return cached[1]
+    row = (
         _str(m.name)
         + _addr(m.address)
         + _U64.pack(m.incarnation)
         + bytes((m.state,))
         + _blob(m.meta)
-        for m in snapshot.members
-    ]
+    )
+    if len(_ROW_CACHE) >= _ROW_CACHE_SIZE:
+        _ROW_CACHE.clear()
+    _ROW_CACHE[key] = (m.address, row)
+    return row
+
+
+def encode_push_pull(snapshot: PushPull) -> bytes:
+    """Encode a full-state snapshot for the reliable exchange."""
+    rows = [_row(m) for m in snapshot.members]
     return _checksummed(
         b"".join(
             (
@@ -448,6 +467,10 @@ def decode_push_pull(data: bytes) -> PushPull:
     return _push_pull_at(data, pos + 1, label)
 
 
+#: Decoded push-pull rows by their bytes (immutable values; cleared when full).
+_DECODED_ROWS: dict[bytes, MemberState] = {}
+
+
 def _push_pull_at(data: bytes, pos: int, label: str) -> PushPull:
     join = _byte_at(data, pos)
     if join > 1:
@@ -457,21 +480,40 @@ def _push_pull_at(data: bytes, pos: int, label: str) -> PushPull:
     if count * 19 > len(data) - pos:
         raise DecodeError("member count exceeds payload")
     rows = []
+    cache = _DECODED_ROWS
+    size_of = len(data)
     for _ in range(count):
+        # Find the row's end from its length fields (checked before use), then reuse the row
+        # decoded from the same bytes before: in a stable cluster almost every row repeats.
+        if pos + 2 > size_of:
+            raise _truncated()
+        at = pos + 1 + data[pos]
+        family = data[at] if at < size_of else 0
+        fixed = at + (7 if family == 4 else 19 if family == 6 else 0) + 11
+        if family in (4, 6) and fixed <= size_of:
+            end = fixed + (data[fixed - 2] << 8 | data[fixed - 1])
+            row = cache.get(data[pos:end]) if end <= size_of else None
+            if row is not None:
+                rows.append(row)
+                pos = end
+                continue
+        start = pos
         name, pos = _text(data, pos)
         address, pos = _address_at(data, pos)
         end = pos + 11
-        if end > len(data):
+        if end > size_of:
             raise _truncated()
         incarnation, raw_state, size = _U64_U8_U16.unpack_from(data, pos)
         if raw_state > State.LEFT:
             raise DecodeError(f"unknown member state {raw_state}")
-        if end + size > len(data):
+        if end + size > size_of:
             raise _truncated()
-        rows.append(
-            MemberState(name, address, incarnation, State(raw_state), data[end : end + size])
-        )
+        row = MemberState(name, address, incarnation, State(raw_state), data[end : end + size])
+        rows.append(row)
         pos = end + size
+        if len(cache) >= _ROW_CACHE_SIZE:
+            cache.clear()
+        cache[data[start:pos]] = row
     if pos != len(data):
         raise DecodeError("trailing bytes")
     return PushPull(label, bool(join), tuple(rows))

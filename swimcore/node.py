@@ -1123,11 +1123,25 @@ class Node:
         return PushPull(self.config.label, join, rows)
 
     def _merge(self, snapshot: PushPull) -> None:
+        peek = self._table.peek
         for row in snapshot.members:
             if row.state is State.ALIVE:
+                known = peek(row.name)
+                if known is not None and row.name != self.name and _stale(known, row):
+                    continue  # what we hold already: applying it would change nothing
                 self._apply(Alive(row.name, row.address, row.incarnation, row.meta))
             elif row.state is State.LEFT:
                 self._apply(Left(row.name, row.incarnation))
             elif row.name in self._table:
                 # As memberlist does, a remote "dead" is only a suspicion here: verify it ourselves.
                 self._apply(Suspect(row.name, row.incarnation, ""))
+
+
+def _stale(member: Member, row: MemberState) -> bool:
+    """Whether alive news ``row`` is exactly what we hold about ``member`` (the common row of a
+    stable cluster): applying it would neither change nor count anything."""
+    return (
+        row.incarnation == member.incarnation
+        and (row.meta is member.meta or row.meta == member.meta)
+        and (row.address is member.address or row.address == member.address)
+    )

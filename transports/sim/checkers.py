@@ -74,8 +74,10 @@ class InvariantViolation(AssertionError):
     """Raised by :meth:`SafetyChecker.raise_if_violated` (and at once with ``fail_fast``)."""
 
 
-@attrs.define(slots=True)
+@attrs.frozen(slots=True)
 class _Record:
+    """What one observer last knew of one member (immutable: records are shared)."""
+
     state: State
     incarnation: int
     since: float
@@ -104,7 +106,13 @@ class SafetyChecker:
         #: Sweeps run and member records they compared.
         self.sweeps = 0
         self.records_swept = 0
+        #: Per observer: the records its own events changed (copy on write over a base).
         self._views: dict[str, dict[str, _Record]] = {}
+        #: Per observer: the shared, never-changed records it was seeded with.
+        self._bases: dict[str, dict[str, _Record]] = {}
+        #: The last seed built: nodes whose tables hold the same rows share it, so a cluster
+        #: started from one membership costs O(members), not O(members^2).
+        self._last_base: dict[str, _Record] = {}
         self._owners: dict[str, Node] = {}
         net.observers.append(self.on_action)
         net.lifecycle.append(self.on_lifecycle)
@@ -133,15 +141,15 @@ class SafetyChecker:
                 self._fail(now, node, member.name, "declared itself dead", repr(member))
             return
         view = self._views[node.name]
-        before = view.get(member.name)
+        before = view.get(member.name) or self._bases[node.name].get(member.name)
         if before is not None and not self._forgotten(node.config, before, now):
             self._judge(now, node, member.name, before, (after, member.incarnation))
         elif before is None and not isinstance(action, MemberJoined):
             self._fail(now, node, member.name, "news of an unknown member", type(action).__name__)
         if before is None or before.state is not after:
             view[member.name] = _Record(after, member.incarnation, now)
-        else:
-            before.incarnation = max(before.incarnation, member.incarnation)
+        elif member.incarnation > before.incarnation:
+            view[member.name] = _Record(before.state, member.incarnation, before.since)
 
     # -------------------------------------------------------------------------- checking
 
@@ -164,13 +172,32 @@ class SafetyChecker:
         return record.state in _FINAL and now - record.since >= config.reclaim_time
 
     def _seed(self, node: Node) -> None:
-        """Start following ``node``'s view from what its table holds now."""
+        """Start following ``node``'s view from what its table holds now.
+
+        The records go into a base shared with the previous seed when the table holds the
+        same rows (every node of a bootstrapped cluster does); the node's own record is
+        part of the base but never read (events and sweeps about itself return before).
+        """
         self._owners[node.name] = node
-        self._views[node.name] = {
-            m.name: _Record(m.state, m.incarnation, self.net.now)
-            for m in node.all_members()
-            if m.name != node.name
-        }
+        self._views[node.name] = {}
+        base = self._last_base
+        members = node.all_members()
+        same = len(members) == len(base)
+        if same:
+            for m in members:
+                record = base.get(m.name)
+                if (
+                    record is None
+                    or record.state is not m.state
+                    or record.incarnation != m.incarnation
+                ):
+                    same = False
+                    break
+        if not same:
+            now = self.net.now
+            base = {m.name: _Record(m.state, m.incarnation, now) for m in members}
+            self._last_base = base
+        self._bases[node.name] = base
 
     def _fail(self, now: float, node: Node, subject: str, rule: str, detail: str) -> None:
         violation = Violation(now, node.name, subject, rule, detail)
@@ -180,7 +207,7 @@ class SafetyChecker:
 
     def sweep(self) -> None:
         """Compare every running node's whole table with what its events said, and check
-        every bound.  O(n^2): for clusters of up to a few hundred nodes."""
+        every bound.  O(n^2) time: for clusters of up to a few hundred nodes."""
         self.sweeps += 1
         now = self.net.now
         for host in self.net.host_list:
@@ -191,6 +218,7 @@ class SafetyChecker:
                 self._seed(node)
                 continue
             view = self._views[node.name]
+            base = self._bases[node.name]
             config = node.config
             counters = node.counters()
             for key, bound in (
@@ -207,7 +235,7 @@ class SafetyChecker:
                     if member.state is State.DEAD:
                         self._fail(now, node, node.name, "declared itself dead", repr(member))
                     continue
-                record = view.get(member.name)
+                record = view.get(member.name) or base.get(member.name)
                 if record is None or self._forgotten(config, record, now):
                     view[member.name] = _Record(member.state, member.incarnation, now)
                     continue
@@ -217,9 +245,11 @@ class SafetyChecker:
                 if member.state is not record.state:
                     detail = f"{record.state.name} -> {member.state.name} without an event"
                     self._fail(now, node, member.name, "silent transition", detail)
-                    record.state = member.state
-                    record.since = now
-                record.incarnation = max(record.incarnation, member.incarnation)
+                    view[member.name] = _Record(
+                        member.state, max(record.incarnation, member.incarnation), now
+                    )
+                elif member.incarnation > record.incarnation:
+                    view[member.name] = _Record(record.state, member.incarnation, record.since)
 
     def raise_if_violated(self) -> None:
         if self.violations:

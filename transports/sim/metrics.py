@@ -10,7 +10,7 @@ a :class:`Report`:
   the update appeared that knew it after each whole protocol period;
 * false suspicions and false deaths: suspect or dead events about members that never crashed
   or left;
-* datagrams and bytes sent per node per protocol period.
+* datagrams and bytes sent per node per protocol period (bytes include reliable exchanges).
 """
 
 from __future__ import annotations
@@ -119,7 +119,10 @@ class Report:
     falsely_suspected: int
     falsely_dead: int
     datagrams_per_node_period: float
+    #: Everything a node sent: datagrams plus reliable exchanges (requests and replies).
     bytes_per_node_period: float
+    #: The reliable-exchange part of :attr:`bytes_per_node_period` (push-pull, joins, healing).
+    exchange_bytes_per_node_period: float
     network: dict[str, int]
 
     def to_dict(self) -> dict[str, Any]:
@@ -231,7 +234,8 @@ class Recorder:
         periods = max(duration / period, 1e-9)
         count = max(1, len(hosts))
         sent = sum(h.sent for h in hosts)
-        sent_bytes = sum(h.sent_bytes for h in hosts)
+        exchange_bytes = sum(h.exchange_bytes for h in hosts)
+        sent_bytes = sum(h.sent_bytes for h in hosts) + exchange_bytes
         return Report(
             nodes=len(hosts),
             duration=duration,
@@ -244,6 +248,7 @@ class Recorder:
             falsely_dead=len(self._falsely_dead),
             datagrams_per_node_period=sent / count / periods,
             bytes_per_node_period=sent_bytes / count / periods,
+            exchange_bytes_per_node_period=exchange_bytes / count / periods,
             network=dict(sorted(cluster.net.counts.items())),
         )
 

@@ -68,6 +68,8 @@ class Host:
     sent_bytes: int = 0
     received: int = 0
     received_bytes: int = 0
+    #: Bytes this host put on reliable exchanges (its requests and its replies).
+    exchange_bytes: int = 0
     key: bytes = b""
 
     @property
@@ -460,6 +462,7 @@ class SimNetwork:
     def _request(self, host: Host, request: ExchangeRequest) -> None:
         key = (host.index, host.life, request.exchange_id)
         self._exchanges[key] = host
+        host.exchange_bytes += len(request.data)
         self._count("exchanges")
         source = host.node.address
         latency = self.link_faults(source, request.to).delay(self.rng)
@@ -492,6 +495,8 @@ class SimNetwork:
     ) -> None:
         latency = self.link_faults(target.node.address, requester.node.address).delay(self.rng)
         reply, actions = target.node.handle_exchange(request.data, self.now)
+        if reply is not None:
+            target.exchange_bytes += len(reply)
         self._count("exchanges.answered")
         self._carry(target, actions)
         self._push(self.now + latency, _REPLY, (key, reply, "rejected"))

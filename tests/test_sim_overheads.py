@@ -1,0 +1,64 @@
+"""The simulator's own costs stay linear in the cluster, and its traffic figures are complete."""
+
+from __future__ import annotations
+
+from sim_helpers import FAST
+
+from swimcore import Config, MemberAlive, MemberFailed, MemberInfo, State
+from swimcore.transports.sim.checkers import SafetyChecker
+from swimcore.transports.sim.cluster import SimCluster
+from swimcore.transports.sim.metrics import Recorder
+from swimcore.transports.sim.ops import Crash
+
+
+def _records(checker: SafetyChecker) -> int:
+    views = sum(len(v) for v in checker._views.values())
+    bases = {id(b): len(b) for b in checker._bases.values()}
+    return views + sum(bases.values())
+
+
+def test_the_checker_holds_records_per_event_not_per_pair_of_members() -> None:
+    """A bootstrapped cluster shares one seed view; each crash adds about one record per
+    survivor (suspect, then dead), not a copy of every table."""
+    size = 150
+    cluster = SimCluster(size, seed=4, config=FAST)
+    checker = SafetyChecker(cluster.net)
+    assert _records(checker) == size  # one shared base, no per-observer copies
+    cluster.schedule([(1.0, Crash(7))])
+    cluster.run_for(20.0)
+    assert checker.transitions >= 2 * (size - 1)  # every survivor suspected and buried it
+    assert not checker.violations
+    assert _records(checker) <= size + 3 * checker.transitions
+    assert _records(checker) < size * size // 10
+
+
+def test_the_shared_seed_still_sees_a_resurrection() -> None:
+    """Records read from the shared base are judged like owned ones: dead news followed by
+    alive news at the same incarnation is caught."""
+    cluster = SimCluster(5, seed=1, config=FAST)
+    checker = SafetyChecker(cluster.net)
+    node = cluster.node(0)
+    other = cluster.node(1)
+    dead = MemberInfo(other.name, other.address, 0, State.DEAD, b"")
+    alive = MemberInfo(other.name, other.address, 0, State.ALIVE, b"")
+    checker.on_action(1.0, node, MemberFailed(dead))
+    checker.on_action(2.0, node, MemberAlive(alive))
+    assert [v.rule for v in checker.violations] == ["resurrected at a dead incarnation"]
+    # Another observer sharing the same base is unaffected by the first one's records.
+    checker.on_action(3.0, cluster.node(2), MemberFailed(dead))
+    assert len(checker.violations) == 1
+
+
+def test_traffic_figures_include_the_reliable_exchanges() -> None:
+    cluster = SimCluster(20, seed=2, config=Config.lan(push_pull_interval=2.0), trace=False)
+    recorder = Recorder(cluster, updates=False)
+    cluster.run_for(30.0)
+    report = recorder.report()
+    hosts = cluster.hosts
+    periods = 30.0 / cluster.config.probe_interval
+    datagram_bytes = sum(h.sent_bytes for h in hosts) / len(hosts) / periods
+    assert cluster.net.counts.get("exchanges.completed", 0) > 0
+    assert report.exchange_bytes_per_node_period > 0
+    assert abs(
+        report.bytes_per_node_period - datagram_bytes - report.exchange_bytes_per_node_period
+    ) < 1e-6 * report.bytes_per_node_period
