@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from swimcore.cli import main
+from swimcore.transports.sim import seed_sweep
 
 
 def test_simulate_prints_a_summary_with_detection(capsys: pytest.CaptureFixture[str]) -> None:
@@ -23,7 +24,7 @@ def test_simulate_prints_a_summary_with_detection(capsys: pytest.CaptureFixture[
 
 
 def test_simulate_json_is_complete_and_replays(capsys: pytest.CaptureFixture[str]) -> None:
-    argv = ["simulate", "--nodes", "20", "--join", "--seeds", "3", "--loss", "0.05"]
+    argv = ["simulate", "--nodes", "20", "--join", "--join-seeds", "3", "--loss", "0.05"]
     argv += ["--pauses", "1", "--partitions", "1", "--duration", "30", "--json", "--quiet"]
     assert main(argv) == 0
     first = json.loads(capsys.readouterr().out)
@@ -84,3 +85,72 @@ def test_set_changes_the_preset(capsys: pytest.CaptureFixture[str]) -> None:
     assert run["report"]["network"].get("exchanges", 0) == 0  # no anti-entropy at all
     assert main(["simulate", "--set", "probe_timeout=5", "--quiet"]) == 2
     assert "must not exceed probe_interval" in capsys.readouterr().err
+
+
+SWEEP = ["simulate", "--nodes", "12", "--crashes", "1", "--pauses", "1", "--duration", "20"]
+
+
+def test_seeds_sweeps_and_reports_percentiles(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([*SWEEP, "--seeds", "5", "--seed", "10", "--executor", "local", "--json"]) == 0
+    out, err = capsys.readouterr()
+    data = json.loads(out)
+    assert data["seeds"] == [10, 11, 12, 13, 14] and data["runs"] == 5
+    assert [s["seed"] for s in data["per_seed"]] == data["seeds"]
+    assert data["detection_all"]["p50"] is not None
+    assert data["detection_all"]["p50"] <= data["detection_all"]["p99"]
+    assert data["detection_all"]["p99"] <= data["detection_all"]["max"]
+    assert data["broken"] == [] and data["failed"] == []
+    assert "5/5 runs" in err and "5 runs in" in err  # progress and wall time on stderr only
+
+
+def test_a_broken_seed_is_listed_and_replays_alone(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    real = seed_sweep.missed_deadlines
+
+    def seed_12_is_late(outcome: Any) -> list[str]:
+        late = ["made-up deadline"] if outcome.scenario.seed == 12 else []
+        return real(outcome) + late
+
+    monkeypatch.setattr(seed_sweep, "missed_deadlines", seed_12_is_late)
+    argv = [*SWEEP, "--seeds", "4", "--seed", "10", "--executor", "local", "--quiet"]
+    assert main(argv) == 1
+    text = capsys.readouterr().out
+    assert "broken seeds           12\n" in text
+    assert "  seed 12: made-up deadline" in text
+    replay = next(line for line in text.splitlines() if line.startswith("replay one: "))
+    command = replay.removeprefix("replay one: swimcore ").split()
+    assert command[-2:] == ["--seed", "12"]
+    assert main([*argv, "--json"]) == 1
+    swept = json.loads(capsys.readouterr().out)["per_seed"][2]
+    assert main([*command, "--json", "--quiet"]) == 0
+    alone = json.loads(capsys.readouterr().out)
+    assert alone["digest"] == swept["digest"] != ""
+    assert alone["report"]["false_deaths"] == swept["false_deaths"]
+
+
+def test_dask_without_the_extra_is_a_one_line_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    real = importlib.import_module
+
+    def no_dask(name: str, *args: Any) -> Any:
+        if name.startswith(("dask", "distributed")):
+            raise ImportError(name)
+        return real(name, *args)
+
+    monkeypatch.setattr(importlib, "import_module", no_dask)
+    assert main([*SWEEP, "--seeds", "3", "--executor", "dask", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err == "swimcore simulate: --executor dask needs Dask: pip install 'swimcore[dask]'\n"
+
+
+def test_scheduler_needs_the_dask_executor(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = [*SWEEP, "--seeds", "2", "--executor", "processes", "--scheduler", "tcp://x:1"]
+    assert main(argv) == 2
+    assert "--scheduler goes with --executor dask" in capsys.readouterr().err
+
+
+def test_plot_draws_one_run_not_a_sweep(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([*SWEEP, "--seeds", "2", "--plot", "x.png"]) == 2
+    assert "leave out --seeds" in capsys.readouterr().err

@@ -15,17 +15,23 @@ from __future__ import annotations
 
 import concurrent.futures
 import os
+import signal
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sim_helpers import FAST, settle, sweep_every_period
 
+from swimcore.cli import main
 from swimcore.transports.sim.checkers import SafetyChecker, view_differences
 from swimcore.transports.sim.cluster import SimCluster
+from swimcore.transports.sim.executors import load_distributed
 from swimcore.transports.sim.metrics import Recorder
 from swimcore.transports.sim.plan import FaultRates, random_plan
 from swimcore.transports.sim.rng import derive_rng
+from swimcore.transports.sim.scenario import Scenario
+from swimcore.transports.sim.seed_sweep import seed_tasks
 from swimcore.transports.sim.sweep import SweepError, Task, sweep
 
 RATES = FaultRates(
@@ -187,3 +193,96 @@ def test_a_dead_process_pool_is_a_clear_failure_not_a_hang() -> None:
     assert 3 in result.failed_seeds()
     assert all("BrokenProcessPool" in f.error for f in result.failures)
     assert len(result.failures) + sum(r is not None for r in result.results) == 5
+
+
+# --- the same sweep in-process, on a process pool and on a Dask cluster ------------------------
+
+#: A fault scenario over many seeds: the default variant is small, the slow one is 200 seeds of
+#: 100 nodes.
+FAULTS = ["--crashes", "2", "--partitions", "1", "--pauses", "1", "--loss", "0.02"]
+SIM_SWEEP = ["simulate", "--nodes", "30", *FAULTS, "--duration", "30", "--seeds", "16"]
+SIM_SWEEP_SLOW = ["simulate", "--nodes", "100", *FAULTS, "--duration", "20", "--seeds", "200"]
+#: The README's LAN of 10 (the slow variant with the README's 8 seeds per candidate).
+LAN10 = ["tune", "--nodes", "10", "--rtt", "0.5", "--rtt-spread", "0.3", "--loss", "0.005"]
+LAN10 += ["--stall-rate", "1", "--stall-length", "0.5", "--detect-within", "5"]
+LAN10 += ["--false-deaths-per-member-day", "0.02", "--bandwidth", "2000"]
+
+
+@pytest.fixture(scope="module")
+def dask_scheduler() -> Iterator[str]:
+    """A Dask LocalCluster of two worker processes, started by the test itself."""
+    distributed = load_distributed()
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster:
+        yield cluster.scheduler_address
+
+
+def _everywhere(argv: list[str], scheduler: str, capsys: pytest.CaptureFixture[str]) -> list[str]:
+    """``argv``'s stdout in-process, on two processes and on the Dask cluster."""
+    outputs = []
+    for where in (
+        ["--executor", "local"],
+        ["--executor", "processes", "--jobs", "2"],
+        ["--executor", "dask", "--scheduler", scheduler],
+    ):
+        main([*argv, "--quiet", *where])
+        outputs.append(capsys.readouterr().out)
+    return outputs
+
+
+def _check_simulate_sweep(outputs: list[str], runs: int) -> None:
+    assert outputs[0] == outputs[1] == outputs[2]
+    assert f": {runs} runs, 0 failed" in outputs[0]
+    assert "crash known to all     p50 " in outputs[0]
+    assert "sweep digest" in outputs[0]
+
+
+def test_a_seed_sweep_gives_the_same_bytes_on_every_executor(
+    dask_scheduler: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    outputs = _everywhere(SIM_SWEEP, dask_scheduler, capsys)
+    _check_simulate_sweep(outputs, 16)
+    # Not vacuous: other seeds give another report.
+    main([*SIM_SWEEP, "--seed", "100", "--quiet", "--executor", "local"])
+    assert capsys.readouterr().out != outputs[0]
+
+
+@pytest.mark.slow
+def test_200_seeds_of_100_nodes_give_the_same_bytes_on_every_executor(
+    dask_scheduler: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _check_simulate_sweep(_everywhere(SIM_SWEEP_SLOW, dask_scheduler, capsys), 200)
+
+
+@pytest.mark.parametrize("seeds", ["2", pytest.param("8", marks=pytest.mark.slow)])
+def test_tune_gives_the_same_bytes_on_every_executor(
+    seeds: str, dask_scheduler: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    outputs = _everywhere([*LAN10, "--seeds", seeds], dask_scheduler, capsys)
+    assert outputs[0] == outputs[1] == outputs[2]
+    assert "config = Config.lan(" in outputs[0]
+
+
+def test_a_killed_dask_worker_changes_nothing_and_hangs_nothing(dask_scheduler: str) -> None:
+    distributed = load_distributed()
+    scenario = Scenario(nodes=30, crashes=2, loss=0.02, duration=20.0, updates=False)
+    tasks = seed_tasks(scenario, range(12))
+    here = sweep(tasks)
+    killed: list[int] = []
+    with distributed.Client(dask_scheduler, timeout=60) as client:
+        client.wait_for_workers(2, timeout=120)
+        pids = sorted(client.run(os.getpid).values())
+
+        def kill_one(done: int, total: int) -> None:
+            if done == 3 and not killed:  # both single-threaded workers are busy now
+                os.kill(pids[0], signal.SIGKILL)
+                killed.append(pids[0])
+
+        remote = sweep(tasks, client.get_executor(), progress=kill_one, stall_timeout=120.0)
+        client.wait_for_workers(2, timeout=120)  # the nanny restarted the dead one
+        after = sorted(client.run(os.getpid).values())
+    assert killed == [pids[0]] and pids[0] not in after
+    assert remote.failures == ()
+    assert remote == here
+    assert all(not s.broken for s in remote.values())

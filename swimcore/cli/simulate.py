@@ -1,19 +1,26 @@
 """``swimcore simulate``: a whole cluster on the deterministic simulator, with faults.
 
 Builds ``--nodes`` nodes (bootstrapped, every node knowing every member, or ``--join`` through
-``--seeds`` seeds until every view is complete), strikes ``--crashes`` crashes, ``--partitions``
-partitions and ``--pauses`` pauses at random times in the first half of ``--duration``
-simulated seconds, over links with ``--latency``, ``--jitter`` and ``--loss``, and reports
-detection latency, dissemination, false alarms and traffic.  The same ``--seed`` gives the same
-run, byte for byte (the trace digest says so).  A progress bar goes to stderr, the summary to
-stdout (``--json`` for machines); ``--plot FILE.png`` draws the dissemination curves and the
-detection-latency distribution (needs matplotlib: ``pip install 'swimcore[plot]'``).
+``--join-seeds`` seeds until every view is complete), strikes ``--crashes`` crashes,
+``--partitions`` partitions and ``--pauses`` pauses at random times in the first half of
+``--duration`` simulated seconds, over links with ``--latency``, ``--jitter`` and ``--loss``,
+and reports detection latency, dissemination, false alarms and traffic. The same ``--seed``
+gives the same run, byte for byte (the trace digest says so). A progress bar goes to stderr, the
+summary to stdout (``--json`` for machines); ``--plot FILE.png`` draws the dissemination curves
+and the detection-latency distribution (needs matplotlib: ``pip install 'swimcore[plot]'``).
+
+``--seeds N`` runs the scenario under seeds ``--seed`` .. ``--seed``+N-1 (on every core, or
+``--executor dask --scheduler ADDRESS`` for a Dask cluster) and reports percentiles across
+them (detection, false deaths, traffic) and the seeds that broke an invariant or a liveness
+deadline; each replays alone with ``--seed`` and the same options.  The report holds no wall
+times: the same sweep prints the same bytes wherever it ran.
 
 Examples::
 
     swimcore simulate --nodes 1000 --crashes 3 --seed 7
-    swimcore simulate --nodes 200 --join --seeds 3 --loss 0.05 --partitions 1 --plot run.png
+    swimcore simulate --nodes 200 --join --join-seeds 3 --loss 0.05 --partitions 1 --plot run.png
     swimcore simulate --nodes 10000 --duration 30 --set push_pull_interval=0 --json > run.json
+    swimcore simulate --nodes 100 --crashes 2 --partitions 1 --loss 0.02 --seeds 1000
 """
 
 from __future__ import annotations
@@ -23,14 +30,18 @@ import json
 import math
 import statistics
 import sys
+import time
 from typing import Any
 
 import attrs
 
 from swimcore import Config, ConfigError
-from swimcore.cli import _progress
+from swimcore.cli import _executor, _progress
+from swimcore.transports.sim.executors import ExecutorUnavailable
 from swimcore.transports.sim.plot import PlotUnavailable, plot_report
 from swimcore.transports.sim.scenario import Outcome, Scenario, run_scenario
+from swimcore.transports.sim.seed_sweep import seed_tasks, sweep_report
+from swimcore.transports.sim.sweep import sweep
 
 
 def register(subparsers: Any) -> None:
@@ -53,6 +64,13 @@ def register(subparsers: Any) -> None:
         "--duration", type=_seconds, default=60.0, help="simulated seconds after forming (60)"
     )
     parser.add_argument("--seed", type=int, default=0, help="master seed (0)")
+    parser.add_argument(
+        "--seeds",
+        type=_positive_int,
+        default=1,
+        metavar="N",
+        help="run seeds --seed .. --seed+N-1 and report percentiles across them (1)",
+    )
     how = parser.add_mutually_exclusive_group()
     how.add_argument(
         "--bootstrap",
@@ -64,7 +82,9 @@ def register(subparsers: Any) -> None:
     how.add_argument(
         "--join", dest="bootstrap", action="store_false", help="nodes join through seeds"
     )
-    parser.add_argument("--seeds", type=_positive_int, default=3, help="join seeds (3)")
+    parser.add_argument(
+        "--join-seeds", type=_positive_int, default=3, help="seeds the nodes join through (3)"
+    )
     parser.add_argument(
         "--set",
         dest="overrides",
@@ -80,10 +100,14 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--no-trace", action="store_true", help="skip the trace digest (about 10%% faster)"
     )
+    _executor.add_arguments(parser)
     parser.set_defaults(func=main)
 
 
 def main(args: argparse.Namespace) -> int:
+    if args.seeds > 1 and args.plot:
+        print("swimcore simulate: --plot draws one run: leave out --seeds", file=sys.stderr)
+        return 2
     if args.plot:
         try:
             from swimcore.transports.sim.plot import _pyplot  # noqa: PLC0415
@@ -104,8 +128,9 @@ def main(args: argparse.Namespace) -> int:
         duration=args.duration,
         seed=args.seed,
         bootstrap=args.bootstrap,
-        seeds=args.seeds,
+        seeds=args.join_seeds,
         trace=not args.no_trace,
+        updates=args.seeds == 1,
         overrides=tuple(args.overrides),
     )
     try:
@@ -113,6 +138,8 @@ def main(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"swimcore simulate: --set: {exc}", file=sys.stderr)
         return 2
+    if args.seeds > 1:
+        return _sweep(args, scenario)
     bar = None if args.quiet else ProgressBar(sys.stderr)
     if bar is not None and not scenario.bootstrap:
         bar.note(f"forming: {scenario.nodes} nodes joining through {scenario.seeds} seeds ...")
@@ -130,6 +157,101 @@ def main(args: argparse.Namespace) -> int:
     return 0 if not outcome.violations else 1
 
 
+def _sweep(args: argparse.Namespace, scenario: Scenario) -> int:
+    """``--seeds N``: the scenario under N seeds, as one sweep."""
+    seeds = range(scenario.seed, scenario.seed + args.seeds)
+    bar = None if args.quiet else RunsBar(sys.stderr)
+    started = time.perf_counter()
+    try:
+        with _executor.opened(args, len(seeds)) as executor:
+            result = sweep(
+                seed_tasks(scenario, seeds),
+                executor,
+                progress=bar.update if bar is not None else None,
+                stall_timeout=args.task_timeout,
+            )
+    except (ValueError, ExecutorUnavailable) as exc:
+        print(f"swimcore simulate: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        if bar is not None:
+            bar.done()
+    if not args.quiet:
+        wall = time.perf_counter() - started
+        print(f"{len(seeds)} runs in {wall:.1f} s wall", file=sys.stderr)
+    data = sweep_report(scenario, result.results, result.failures)
+    if args.json:
+        json.dump(data, sys.stdout, indent=1)
+        print()
+    else:
+        print(sweep_summary(scenario, data))
+    return 0 if not data["broken"] and not data["failed"] else 1
+
+
+def sweep_summary(scenario: Scenario, data: dict[str, Any]) -> str:
+    """The human-readable summary of a ``--seeds`` sweep (no wall times: same bytes anywhere)."""
+    seeds = data["seeds"]
+
+    def row(spread: dict[str, Any], unit: str = "s", digits: int = 2) -> str:
+        parts = [
+            f"{k} {'-' if spread[k] is None else f'{spread[k]:.{digits}f}'}"
+            for k in ("p50", "p90", "p99", "max")
+        ]
+        return ", ".join(parts) + (f" ({unit})" if unit else "")
+
+    detection = data["detection_all"]
+    deaths = data["false_deaths"]["total"]
+    rows: list[tuple[str, str]] = [
+        ("scenario", _title(scenario, seed=False)),
+        ("seeds", f"{seeds[0]}..{seeds[-1]}: {data['runs']} runs, {len(data['failed'])} failed"),
+        ("crash known to all", row(detection) + f", {detection['undetected']} never"),
+        ("first suspicion", row(data["first_suspicion"])),
+        ("false deaths/run", f"{row(data['false_deaths'], '', 1)} ({deaths} in all)"),
+        ("false suspicions/run", row(data["false_suspicions"], "", 1)),
+        ("bytes/node/period", row(data["bytes_per_node_period"], "", 0)),
+        ("datagrams/node/period", row(data["datagrams_per_node_period"], "", 2)),
+        ("not converged at end", str(data["not_converged"])),
+        ("broken seeds", ", ".join(str(b["seed"]) for b in data["broken"]) or "none"),
+    ]
+    if data["failed"]:
+        rows.append(("failed seeds", ", ".join(str(f["seed"]) for f in data["failed"])))
+    rows.append(("sweep digest", data["digest"][:32]))
+    width = max(len(k) for k, _ in rows)
+    lines = [f"{k.ljust(width)}  {v}" for k, v in rows]
+    for broken in data["broken"][:10]:
+        for problem in (broken["violations"] + broken["missed"])[:3]:
+            lines.append(f"  seed {broken['seed']}: {problem}")
+    for failed in data["failed"][:10]:
+        lines.append(f"  seed {failed['seed']}: {failed['error']}")
+    for seed in [b["seed"] for b in data["broken"]][:1] + [f["seed"] for f in data["failed"]][:1]:
+        lines.append(f"replay one: {replay_command(scenario, seed)}")
+    return "\n".join(lines)
+
+
+def replay_command(scenario: Scenario, seed: int) -> str:
+    """The ``swimcore simulate`` command line that runs ``scenario`` under ``seed`` alone."""
+    parts = [
+        f"swimcore simulate --nodes {scenario.nodes} --preset {scenario.preset}",
+        f"--loss {scenario.loss:g} --latency {scenario.latency * 1000:g}",
+        f"--jitter {scenario.jitter * 1000:g} --crashes {scenario.crashes}",
+        f"--partitions {scenario.partitions} --pauses {scenario.pauses}",
+        f"--duration {scenario.duration:g}",
+    ]
+    if not scenario.bootstrap:
+        parts.append(f"--join --join-seeds {scenario.seeds}")
+    parts += [f"--set {key}={value}" for key, value in scenario.overrides]
+    parts.append(f"--seed {seed}")
+    return " ".join(parts)
+
+
+class RunsBar(_progress.ProgressBar):
+    """Runs of a sweep done so far."""
+
+    def update(self, done: int, total: int) -> None:
+        share = 1.0 if total <= 0 else done / total
+        self.show(share, f"{done}/{total} runs")
+
+
 class ProgressBar(_progress.ProgressBar):
     """Simulated seconds and datagrams so far."""
 
@@ -138,12 +260,16 @@ class ProgressBar(_progress.ProgressBar):
         self.show(share, f"{done:6.1f}/{total:.0f} s simulated, {sent:,} datagrams")
 
 
-def _title(scenario: Scenario) -> str:
+def _title(scenario: Scenario, *, seed: bool = True) -> str:
     how = "bootstrapped" if scenario.bootstrap else f"joined via {scenario.seeds} seeds"
-    return (
-        f"{scenario.nodes} nodes ({how}), {scenario.preset}, loss {scenario.loss:g}, "
-        f"seed {scenario.seed}"
-    )
+    title = f"{scenario.nodes} nodes ({how}), {scenario.preset}, loss {scenario.loss:g}"
+    if not seed:
+        faults = (
+            f"{scenario.crashes} crashes, {scenario.partitions} partitions, "
+            f"{scenario.pauses} pauses in {scenario.duration:g} s"
+        )
+        return f"{title}, {faults}"
+    return f"{title}, seed {scenario.seed}"
 
 
 def _fmt(value: float | None, unit: str = "s") -> str:
