@@ -37,6 +37,8 @@ from swimcore.actions import (
 )
 from swimcore.address import Address
 from swimcore.awareness import Awareness
+from swimcore.broadcasts import BroadcastVersions
+from swimcore.broadcasts import Verdict as News
 from swimcore.config import Config
 from swimcore.dissemination import BroadcastQueue
 from swimcore.errors import AuthError, ClockError, ConfigError, DecodeError, StateError
@@ -166,7 +168,10 @@ class Node:
         self._dead: dict[str, None] = {}
         self._keyring = keyring
         self._log = log
-        self._user_seen: dict[str, tuple[str, int]] = {}
+        # A memberlist user message (no key, no version) repeats within this window only as
+        # the same news circulating; later, the same payload is news again.
+        window = max(config.gossip_to_the_dead_time, 30 * config.probe_interval)
+        self._broadcasts = BroadcastVersions(config.max_broadcasts, window)
         self._seeds: list[Address] = []
         self._probe: _Probe | None = None
         self._seq = 0
@@ -234,6 +239,8 @@ class Node:
         snapshot["health"] = self._awareness.score
         snapshot["queue_depth"] = len(self._queue)
         snapshot["queue_evicted"] = self._queue.evicted
+        snapshot["broadcast_keys"] = len(self._broadcasts)
+        snapshot["broadcast_keys_forgotten"] = self._broadcasts.forgotten
         snapshot["members"] = len(self._table)
         snapshot["live_members"] = self._table.live_peers + (0 if self._leaving else 1)
         for state in State:
@@ -406,10 +413,8 @@ class Node:
                 f"max_packet={self.config.max_packet} with this key"
             )
         self._begin(now)
-        seen = self._user_seen.get(key)
-        version = (seen[1] + 1) if seen is not None else 1
+        version = self._broadcasts.next_version(key, self.name, self._now)
         update = UserBroadcast(self.name, key, version, bytes(payload))
-        self._user_seen[key] = (self.name, version)
         self._queue.put(_USER_PREFIX + key, self._wire.encode_update(update), user=True)
         return self._finish()
 
@@ -439,7 +444,9 @@ class Node:
             )
             self._request(member.address, _MESSAGE, data, name)
         else:
-            self._send(member.address, UserMessage(self.name, bytes(payload)))
+            # Alone when the wire cannot tell a message from a broadcast otherwise.
+            alone = self._wire.USER_MESSAGES_ALONE
+            self._send(member.address, UserMessage(self.name, bytes(payload)), piggyback=not alone)
         self._count("messages_sent")
         return self._finish()
 
@@ -511,7 +518,9 @@ class Node:
         """Bytes left for updates in a datagram carrying the encoded message ``body``."""
         return self.config.max_packet - len(self._header) - len(body) - self._wire.overhead
 
-    def _send(self, to: Address, message: Message, extra: Sequence[bytes] = ()) -> None:
+    def _send(
+        self, to: Address, message: Message, extra: Sequence[bytes] = (), *, piggyback: bool = True
+    ) -> None:
         """Send ``message`` with as many queued updates as fit (``extra`` ones go first)."""
         body = self._wire.encode_message(message)
         space = self._packet_space(body)
@@ -524,9 +533,11 @@ class Node:
                 space -= len(update)
             else:
                 self._count("dropped.no_room_for_extra")
-        updates = first + self._queue.take(
-            space, self._retransmit_limits(), self._wire.MAX_UPDATES - len(first)
-        )
+        updates = first
+        if piggyback:
+            updates += self._queue.take(
+                space, self._retransmit_limits(), self._wire.MAX_UPDATES - len(first)
+            )
         data = self._seal(self._wire.assemble(self._header, body, updates))
         if len(data) > self.config.max_packet:  # only a message too big on its own gets here
             self._count("dropped.packet_too_large")
@@ -981,13 +992,12 @@ class Node:
             self._emit(MemberUpdated(member.info()))
 
     def _apply_user(self, update: UserBroadcast) -> None:
-        seen = self._user_seen.get(update.key)
-        if seen is not None and seen[1] >= update.version:
+        verdict = self._broadcasts.judge(update.key, update.version, update.origin, self._now)
+        if verdict is News.LEAP:
+            self._count("dropped.broadcast_version_jump")
             return
-        if seen is None and len(self._user_seen) >= self.config.max_broadcasts:
-            self._count("dropped.broadcast_limit")
+        if verdict is News.OLD:
             return
-        self._user_seen[update.key] = (update.origin, update.version)
         self._queue.put(_USER_PREFIX + update.key, self._wire.encode_update(update), user=True)
         self._out.append(BroadcastReceived(update.origin, update.key, update.payload))
 

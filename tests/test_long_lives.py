@@ -7,14 +7,26 @@ from __future__ import annotations
 
 import math
 
+import attrs
 import pytest
 from helpers import addr, encode, make_node, sends, start
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sim_helpers import settle
 
-from swimcore import ClockError, Config, Keyring, Node, Send, State
-from swimcore.messages import Alive, Gossip, Ping, Suspect
+from swimcore import (
+    BroadcastReceived,
+    ClockError,
+    Config,
+    ExchangeRequest,
+    Keyring,
+    MessageReceived,
+    Node,
+    Send,
+    State,
+)
+from swimcore.errors import DecodeError
+from swimcore.messages import Alive, Gossip, Ping, Suspect, UserBroadcast
 from swimcore.transports.sim.checkers import (
     SafetyChecker,
     convergence_deadline,
@@ -22,6 +34,8 @@ from swimcore.transports.sim.checkers import (
 )
 from swimcore.transports.sim.cluster import SimCluster
 from swimcore.transports.sim.ops import Partition
+from swimcore.wire.memberlist import framing, packet
+from swimcore.wire.memberlist.messages import MlPing, MlUser
 
 # Item 1: a partition of any length heals through the seeds ---------------------------------
 
@@ -177,3 +191,208 @@ def _from(node: Node, *updates: Alive | Suspect) -> bytes:
             wire.header, wire.encode_message(Gossip()), [wire.encode_update(u) for u in updates]
         )
     )
+
+
+# Item 5: user broadcasts within bounds that never make a member deaf -------------------------
+
+ML = Config.lan(wire="memberlist")
+
+
+def _broadcasts_at(node: Node, out: list[object]) -> list[tuple[str, bytes]]:
+    return [(a.key, a.payload) for a in out if isinstance(a, BroadcastReceived)]
+
+
+def test_new_broadcast_keys_still_arrive_after_max_broadcasts_keys() -> None:
+    node = make_node(1, Config.lan(max_broadcasts=10))
+    node.start(0.0)
+    for i in range(25):
+        node.receive(encode(Gossip(), UserBroadcast("p", f"k{i}", 1, b"x")), addr(2), 1.0)
+    out = node.receive(encode(Gossip(), UserBroadcast("p", "late", 1, b"y")), addr(2), 1.0)
+    assert _broadcasts_at(node, out) == [("late", b"y")]
+    assert node.counters()["broadcast_keys"] <= 10
+
+
+def test_keys_of_local_broadcasts_are_forgotten_too() -> None:
+    node = make_node(1, Config.lan(max_broadcasts=10))
+    node.start(0.0)
+    for i in range(50):
+        node.broadcast(f"mine{i}", b"v", 1.0)
+    assert node.counters()["broadcast_keys"] == 10
+    assert node.counters()["broadcast_keys_forgotten"] == 40
+
+
+def test_a_forged_maximum_version_neither_freezes_a_key_nor_breaks_broadcast() -> None:
+    a, b = make_node(1), make_node(2)
+    start(a, b)
+    start(b, a)
+    forged = encode(Gossip(), UserBroadcast("evil", "k", 2**64 - 1, b"frozen"))
+    assert _broadcasts_at(a, a.receive(forged, addr(66), 0.1)) == []
+    assert a.counters()["dropped.broadcast_version_jump"] == 1
+    b.receive(forged, addr(66), 0.1)
+    out = a.broadcast("k", b"fresh", 0.2)  # used to raise struct.error
+    got: list[tuple[str, bytes]] = []
+    now = 0.2
+    while not got and now < 5.0:
+        now += 0.1
+        for send in sends(out + a.tick(now)):
+            if send.to == b.address:
+                got += _broadcasts_at(b, b.receive(send.data, a.address, now))
+        out = []
+    assert got == [("k", b"fresh")]
+
+
+def _pump(nodes: list[Node], start: float, until: float, out: list[tuple[str, object]]) -> float:
+    """Tick ``nodes`` every 0.1 s and carry every datagram between them; events into ``out``."""
+    by_address = {node.address: node for node in nodes}
+    now = start
+    while now < until:
+        now = round(now + 0.1, 6)
+        pending = [(node, a) for node in nodes for a in node.tick(now)]
+        while pending:
+            node, action = pending.pop(0)
+            if isinstance(action, Send) and action.to in by_address:
+                target = by_address[action.to]
+                pending += [(target, r) for r in target.receive(action.data, node.address, now)]
+            elif not isinstance(action, Send | ExchangeRequest):
+                out.append((node.name, action))
+    return now
+
+
+@pytest.mark.parametrize("wire", ["native", "memberlist"])
+def test_a_value_toggled_on_off_on_ends_on_everywhere(wire: str) -> None:
+    config = Config.lan(wire=wire)
+    a, b = Node(config, addr(1), seed=1), Node(config, addr(2), seed=2)
+    a.start(0.0, [(b.name, b.address)])
+    b.start(0.0, [(a.name, a.address)])
+    events: list[tuple[str, object]] = []
+    now = 0.0
+    for value in (b"on", b"off", b"on"):
+        a.broadcast("switch", value, now)
+        now = _pump([a, b], now, now + 60.0, events)
+    got = [e.payload for n, e in events if n == b.name and isinstance(e, BroadcastReceived)]
+    assert got == [b"on", b"off", b"on"]
+
+
+# Item 6: a direct message reaches its addressee alone, once, on every wire ------------------
+
+
+@pytest.mark.parametrize("wire", ["native", "memberlist", "memberlist+lzw"])
+def test_a_best_effort_message_is_delivered_to_its_addressee_only(wire: str) -> None:
+    config = Config.lan(wire=wire)
+    a, b = Node(config, addr(1), seed=1), Node(config, addr(2), seed=2)
+    a.start(0.0, [(b.name, b.address)])
+    b.start(0.0, [(a.name, a.address)])
+    b.tick(1.0)
+    queued = b.queue_depth()
+    [send] = sends(a.send_message(b.name, b"just for b", 1.0))
+    out = b.receive(send.data, a.address, 1.0)
+    received = [e for e in out if isinstance(e, MessageReceived)]
+    assert [e.payload for e in received] == [b"just for b"]
+    assert not [e for e in out if isinstance(e, BroadcastReceived)]
+    assert b.queue_depth() == queued  # nothing to pass on
+
+
+def test_a_go_best_effort_message_is_a_direct_message_and_never_passed_on() -> None:
+    node = Node(ML, addr(1), seed=1)
+    node.start(0.0, [("go1", addr(2))])
+    node.tick(1.0)
+    queued = node.queue_depth()
+    # SendBestEffort: a user message alone in its datagram.
+    datagram = packet.encode_datagram([MlUser(b"to you")])
+    out = node.receive(datagram, addr(2), 1.0)
+    assert [e.payload for e in out if isinstance(e, MessageReceived)] == [b"to you"]
+    assert not [e for e in out if isinstance(e, BroadcastReceived)]
+    assert node.queue_depth() == queued
+
+
+def test_memberlist_user_messages_never_exhaust_a_seen_set() -> None:
+    node = Node(attrs.evolve(ML, max_broadcasts=50), addr(1), seed=1)
+    node.start(0.0, [("go1", addr(2))])
+    ping = MlPing(1, node.name, addr(2).ip.packed, 7946, "go1")
+    delivered = 0
+    for i in range(200):
+        user = MlUser(f"payload {i}".encode())
+        datagram = packet.encode_datagram([ping, user])  # piggybacked: a broadcast
+        out = node.receive(datagram, addr(2), 1.0 + i / 100)
+        delivered += len([e for e in out if isinstance(e, BroadcastReceived)])
+    assert delivered == 200
+    assert node.counters()["broadcast_keys"] <= 50
+
+
+# Item 12: a stream under a wrong key is an authentication failure --------------------------
+
+
+def test_a_push_pull_under_a_wrong_key_is_counted_as_an_auth_failure() -> None:
+    ours = Node(ML, addr(1), keyring=Keyring(bytes(16)), seed=1)
+    theirs = Node(ML, addr(2), keyring=Keyring(bytes(range(16))), seed=2)
+    [request] = [a for a in theirs.join([ours.address], 0.0) if isinstance(a, ExchangeRequest)]
+    # The framing delimits the message without opening it ...
+    framed = ours.wire.stream.reader(ML.max_exchange_bytes).feed(request.data)
+    assert framed == request.data
+    # ... and the node counts what no key opens as what it is.
+    reply, _ = ours.handle_exchange(framed, 0.0)
+    assert reply is None
+    counters = ours.counters()
+    assert counters["dropped.auth_failed"] == 1
+    assert "dropped.malformed_exchange" not in counters
+
+
+# Item 2 (core side): a stream is framed in linear time, snapshots capped by max_members -----
+
+
+def _push_pull_stream(rows: int, config: Config = ML) -> bytes:
+    node = Node(config, addr(1), seed=1)
+    node.start(
+        0.0, [(f"member-{i:06d}", addr(2 + i % 60000, 7000 + i % 1000)) for i in range(rows)]
+    )
+    [request] = [a for a in node.join([addr(65000)], 0.0) if isinstance(a, ExchangeRequest)]
+    return request.data
+
+
+def test_a_stream_in_small_pieces_is_walked_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    data = _push_pull_stream(5000)  # about 0.5 MB
+    walked = 0
+    real = framing.skip_flat_map
+
+    def counting(buf: bytearray, pos: int) -> int:
+        nonlocal walked
+        walked += 1
+        return real(buf, pos)
+
+    monkeypatch.setattr(framing, "skip_flat_map", counting)
+    reader = Node(ML, addr(9)).wire.stream.reader(ML.max_exchange_bytes)
+    pieces = [data[i : i + 4096] for i in range(0, len(data), 4096)]
+    found = [reader.feed(piece) for piece in pieces]
+    assert found[-1] == data and not any(found[:-1])
+    # Each row once, plus at most one partial row and the header per piece: linear.
+    assert walked <= 5000 + 2 * len(pieces)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    cuts=st.lists(st.integers(1, 4000), max_size=12),
+    wire=st.sampled_from(["memberlist", "memberlist+lzw"]),
+)
+def test_framing_finds_the_same_end_however_the_bytes_are_cut(cuts: list[int], wire: str) -> None:
+    config = Config.lan(wire=wire)
+    data = _push_pull_stream(30, config) + b"trailing"
+    reader = Node(config, addr(9)).wire.stream.reader(config.max_exchange_bytes)
+    found, pos = None, 0
+    for cut in sorted(set(cuts)):
+        if found is None and cut > pos:
+            found, pos = reader.feed(data[pos:cut]), cut
+    if found is None:
+        found = reader.feed(data[pos:])
+    assert found == data[: -len(b"trailing")]
+
+
+def test_a_push_pull_over_max_members_rows_is_refused() -> None:
+    small = attrs.evolve(ML, max_members=100)
+    data = _push_pull_stream(150)
+    reader = Node(small, addr(9)).wire.stream.reader(small.max_exchange_bytes)
+    with pytest.raises(DecodeError):
+        reader.feed(data)
+    node = Node(small, addr(9))
+    reply, _ = node.handle_exchange(data, 0.0)
+    assert reply is None and node.counters()["dropped.malformed_exchange"] == 1
+    assert len(node.all_members()) == 1

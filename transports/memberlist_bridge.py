@@ -314,15 +314,16 @@ class ProfileMember:
         """One whole message as the profile frames it (``None``: closed before it was whole)."""
         framing = self._require().wire.stream
         limit = self.config.max_exchange_bytes
-        buf = b""
+        message = framing.reader(limit)  # keeps its place: linear in the message's size
+        seen = False
         while True:
-            found = framing.split(buf, limit)
-            if found is not None:
-                return found[0]
             chunk = await reader.read(_READ)
             if not chunk:
-                return framing.at_eof() if not buf else None
-            buf += chunk
+                return framing.at_eof() if not seen else None
+            seen = True
+            found = message.feed(chunk)
+            if found is not None:
+                return found
 
     async def _dial(self, request: ExchangeRequest) -> None:
         node = self._require()

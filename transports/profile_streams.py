@@ -32,21 +32,22 @@ async def read_message(reader: asyncio.StreamReader, stream: StreamFraming, limi
     if isinstance(stream, LengthPrefixed):
         length = frame_length(await reader.readexactly(HEADER_SIZE), limit)
         return await reader.readexactly(length)
-    buf = b""
+    message = stream.reader(limit)  # keeps its place: linear in the message's size
+    seen = 0
     while True:
+        chunk = await reader.read(_CHUNK)
+        if not chunk:
+            eof = stream.at_eof() if not seen else None
+            if eof is None:
+                raise asyncio.IncompleteReadError(b"", None)
+            return eof
+        seen += len(chunk)
         try:
-            found = stream.split(buf, limit)
+            found = message.feed(chunk)
         except (ValueError, DecodeError) as exc:
             raise FrameError(str(exc)) from None
         if found is not None:
-            return found[0]
-        chunk = await reader.read(_CHUNK)
-        if not chunk:
-            eof = stream.at_eof() if not buf else None
-            if eof is None:
-                raise asyncio.IncompleteReadError(buf, None)
-            return eof
-        buf += chunk
+            return found
 
 
 def answer_without_node(node: Node, data: bytes) -> bytes | None:

@@ -40,6 +40,18 @@ __all__ = ["PROFILES", "NativeWire", "StreamFraming", "Wire", "for_node"]
 PROFILES = ("native", "memberlist", "memberlist+lzw")
 
 
+class MessageReader(Protocol):
+    """Reads one exchange message as its bytes arrive, in time linear in its size.
+
+    ``feed`` adds the bytes read so far and returns the whole message once it is there
+    (``None`` while more is needed); it raises ``ValueError`` or
+    :class:`~swimcore.errors.DecodeError` when the bytes cannot become a message within the
+    reader's limit.  Drivers should prefer it to calling ``split`` on a growing buffer.
+    """
+
+    def feed(self, data: bytes) -> bytes | None: ...
+
+
 class StreamFraming(Protocol):
     """How a driver delimits one exchange message on a TCP stream.
 
@@ -52,6 +64,8 @@ class StreamFraming(Protocol):
 
     def encode(self, payload: bytes) -> bytes: ...
 
+    def reader(self, limit: int) -> MessageReader: ...
+
     def split(self, data: bytes, limit: int) -> tuple[bytes, int] | None: ...
 
     def at_eof(self) -> bytes | None: ...
@@ -61,6 +75,9 @@ class Wire(Protocol):
     """What a node needs of a wire profile (see the module docstring)."""
 
     MAX_UPDATES: int
+    #: Whether a best-effort user message must travel alone (no piggybacked updates): on a
+    #: wire where that is what tells it from a broadcast.
+    USER_MESSAGES_ALONE: bool
     header: bytes
 
     @property
@@ -94,11 +111,35 @@ class Wire(Protocol):
     def open(self, data: bytes) -> bytes | None: ...
 
 
+class PrefixedReader:
+    """The incremental reader of :class:`LengthPrefixed` messages."""
+
+    __slots__ = ("_buf", "_limit", "_size")
+
+    def __init__(self, limit: int) -> None:
+        self._buf = bytearray()
+        self._limit = limit
+        self._size: int | None = None
+
+    def feed(self, data: bytes) -> bytes | None:
+        self._buf += data
+        if self._size is None and len(self._buf) >= 4:
+            self._size = int.from_bytes(self._buf[:4], "big")
+            if self._size > self._limit:
+                raise ValueError(f"exchange of {self._size} bytes exceeds {self._limit}")
+        if self._size is not None and len(self._buf) >= 4 + self._size:
+            return bytes(self._buf[4 : 4 + self._size])
+        return None
+
+
 class LengthPrefixed:
     """The native stream framing: a 4-byte big-endian length, then the payload."""
 
     def encode(self, payload: bytes) -> bytes:
         return len(payload).to_bytes(4, "big") + payload
+
+    def reader(self, limit: int) -> PrefixedReader:
+        return PrefixedReader(limit)
 
     def split(self, data: bytes, limit: int) -> tuple[bytes, int] | None:
         if len(data) < 4:
@@ -118,6 +159,7 @@ class NativeWire:
     """swimcore's own format: :mod:`swimcore.codec`, with the keyring around whole payloads."""
 
     MAX_UPDATES = codec.MAX_UPDATES
+    USER_MESSAGES_ALONE = False
 
     def __init__(self, label: str, keyring: Keyring | None, rng: random.Random) -> None:
         self._label = label

@@ -187,22 +187,42 @@ def unwrap(data: bytes, *, label: str = "", keys: Sequence[bytes] = ()) -> bytes
 
 def decode_command(command: bytes, depth: int = 0) -> list[MlMessage]:
     """Every message in ``command``, compound and compressed layers flattened, in order."""
+    out: list[MlMessage] = []
+    _flatten(command, depth, out)
+    return out
+
+
+def _flatten(command: bytes, depth: int, out: list[MlMessage]) -> bool:
+    """Append the messages in ``command`` to ``out``; whether a compound layer was seen."""
     if depth > MAX_NESTING:
         raise DecodeError("compound or compressed messages nested too deep")
     if not command:
         raise DecodeError("empty message")
     kind, body = command[0], command[1:]
     if kind == MsgType.COMPOUND:
-        out: list[MlMessage] = []
         for part in split_compound(body):
-            out.extend(decode_command(part, depth + 1))
-        return out
+            _flatten(part, depth + 1, out)
+        return True
     if kind == MsgType.COMPRESS:
         inner = lzw.decompress(bodies.decode_compress(body), MAX_DECOMPRESSED)
-        return decode_command(inner, depth + 1)
-    return [bodies.decode_body(kind, body)]
+        return _flatten(inner, depth + 1, out)
+    out.append(bodies.decode_body(kind, body))
+    return False
 
 
 def decode_datagram(data: bytes, *, label: str = "", keys: Sequence[bytes] = ()) -> list[MlMessage]:
     """Every message a datagram carries; raises only :class:`DecodeError` (and subclasses)."""
     return decode_command(unwrap(data, label=label, keys=keys))
+
+
+def decode_datagram_parts(
+    data: bytes, *, label: str = "", keys: Sequence[bytes] = ()
+) -> tuple[list[MlMessage], bool]:
+    """Every message a datagram carries, and whether they came in a compound message.
+
+    memberlist sends a best-effort user message alone and broadcasts in compounds: the shape
+    is what tells one from the other.
+    """
+    out: list[MlMessage] = []
+    compound = _flatten(unwrap(data, label=label, keys=keys), 0, out)
+    return out, compound

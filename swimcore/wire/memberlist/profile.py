@@ -13,10 +13,16 @@ How the two protocols line up, and where they differ:
   versions 0; a member whose range does not meet 2..5 is refused (the datagram is dropped).
 * memberlist treats incarnation 0 as "never heard of": on the wire incarnations are swimcore's
   plus one (uint32, saturating).
-* User messages are opaque payloads in memberlist.  A swimcore broadcast or best-effort message
-  goes out as its payload alone; a received one becomes a broadcast keyed by a digest of its
-  payload (so one payload is delivered once), with no origin.  Reliable messages travel as
-  memberlist's stream user messages; they have no reply, so an empty reply means delivered.
+* User messages are opaque payloads in memberlist, and memberlist itself never passes one on.
+  What tells a direct message from a broadcast is how it travels, as in memberlist: a
+  best-effort message (``SendBestEffort``) is a datagram of its own, while broadcasts ride in
+  compound messages beside others (``GetBroadcasts``).  So a swimcore best-effort message goes
+  out alone and a broadcast always inside a compound (of one, if need be); a received user
+  message alone in its datagram is a direct message (delivered once, to this member, never
+  passed on), and one inside a compound is a broadcast keyed by a digest of its payload, with no
+  origin (a repeat of the payload within the node's window is the same news).  Reliable
+  messages travel as memberlist's stream user messages; they have no reply, so an empty reply
+  means delivered.
 * The CRC prefix is added while every member known speaks protocol 5 (all memberlist releases
   since 2017 do); compression ("memberlist+lzw") applies when it shrinks a datagram and always
   on streams, as memberlist does; the keyring's primary key seals, every key opens.
@@ -56,6 +62,7 @@ from swimcore.messages import (
     UserMessage,
 )
 from swimcore.wire.memberlist import bodies, packet, stream
+from swimcore.wire.memberlist.framing import FrameReader
 from swimcore.wire.memberlist.messages import (
     PROTOCOL_MAX,
     PROTOCOL_MIN,
@@ -72,6 +79,7 @@ from swimcore.wire.memberlist.messages import (
     MlSuspect,
     MlUser,
     MlUserStream,
+    MsgType,
     NodeState,
     vsn_bytes,
 )
@@ -125,7 +133,11 @@ def compatible(vsn: bytes) -> bool:
 
 
 class MemberlistStream:
-    """memberlist's stream framing: messages delimit themselves; no reply means done."""
+    """memberlist's stream framing: messages delimit themselves; no reply means done.
+
+    Framing only delimits (see :mod:`~swimcore.wire.memberlist.framing`): an encrypted message
+    reaches the node whole, which counts one that no key opens as an authentication failure.
+    """
 
     def __init__(self, wire: MemberlistWire) -> None:
         self._wire = wire
@@ -133,13 +145,13 @@ class MemberlistStream:
     def encode(self, payload: bytes) -> bytes:
         return payload
 
+    def reader(self, limit: int) -> FrameReader:
+        """An incremental reader of one message (linear in its size, however it is cut)."""
+        return FrameReader(label=self._wire.label, limit=limit, max_rows=self._wire.max_rows)
+
     def split(self, data: bytes, limit: int) -> tuple[bytes, int] | None:
-        found = stream.read_stream(
-            data, label=self._wire.label, keys=self._wire.keys(), max_size=limit
-        )
-        if found is None:
-            return None
-        return data[: found[1]], found[1]
+        found = self.reader(limit).feed(data)
+        return None if found is None else (found, len(found))
 
     def at_eof(self) -> bytes | None:
         return b""
@@ -149,6 +161,7 @@ class MemberlistWire:
     """The memberlist profile of one node (see the module docstring)."""
 
     MAX_UPDATES = MAX_UPDATES
+    USER_MESSAGES_ALONE = True
 
     def __init__(
         self,
@@ -161,6 +174,8 @@ class MemberlistWire:
         compress: bool = False,
     ) -> None:
         self.label = config.label
+        #: Rows a push-pull may carry: no more than the table could hold.
+        self.max_rows = min(stream.MAX_NODES, config.max_members)
         self.name = name
         self.address = address
         self.compress = compress
@@ -269,7 +284,9 @@ class MemberlistWire:
 
     def assemble(self, prefix: bytes, message: bytes, updates: Iterable[bytes]) -> bytes:
         parts = ([message] if message else []) + [u[2:] for u in updates]
-        command = parts[0] if len(parts) == 1 else packet.make_compound(parts)
+        # A broadcast alone would read as a direct message: it goes in a compound of one.
+        alone = len(parts) == 1 and not (message == b"" and parts[0][0] == MsgType.USER)
+        command = parts[0] if alone else packet.make_compound(parts)
         return packet.wrap(
             command,
             label=self.label,
@@ -314,9 +331,12 @@ class MemberlistWire:
         raise DecodeError(f"unexpected {type(ml).__name__} in a datagram")
 
     def decode_packet(self, data: bytes) -> Packet:
-        messages = packet.decode_datagram(data, label=self.label, keys=self.keys())
+        messages, compound = packet.decode_datagram_parts(data, label=self.label, keys=self.keys())
         primary: Message | None = None
         updates: list[Update] = []
+        if not compound and len(messages) == 1 and isinstance(messages[0], MlUser):
+            # A user message alone in its datagram: a direct message (see the module docstring).
+            return Packet(self.label, UserMessage("", messages[0].payload), ())
         for ml in messages:
             item = self.from_ml(ml)
             if isinstance(item, Ping | IndirectPing | Ack | Nack):
@@ -353,6 +373,8 @@ class MemberlistWire:
 
     def decode_exchange(self, data: bytes) -> Exchange:
         message = stream.decode_stream(data, label=self.label, keys=self.keys())
+        if isinstance(message, MlPushPull) and len(message.nodes) > self.max_rows:
+            raise DecodeError(f"push-pull of {len(message.nodes)} rows (at most {self.max_rows})")
         if isinstance(message, MlUserStream):
             return DirectMessage(self.label, "", message.payload)
         if not isinstance(message, MlPushPull):

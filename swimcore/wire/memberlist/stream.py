@@ -10,9 +10,11 @@ the msgpack values it is made of.  Layers, outermost first::
     message      6 | {Join, Nodes, UserStateLen} | Nodes rows | user state      push-pull
                  0 | ping      2 | ack      13 | {Error}      8 | {UserMsgLen} | payload
 
-:func:`read_stream` parses what has arrived so far and says whether the message is complete,
-so a driver can read until it is.  Everything malformed raises
-:class:`~swimcore.errors.DecodeError`; sizes are checked before anything is allocated.
+:func:`read_stream` parses a buffer and says whether the message in it is complete; a driver
+reading a stream piece by piece uses :class:`~swimcore.wire.memberlist.framing.FrameReader`,
+which keeps its place (re-parsing from the start on every piece would cost quadratic time).
+Everything malformed raises :class:`~swimcore.errors.DecodeError`; sizes are checked before
+anything is allocated.
 """
 
 from __future__ import annotations
