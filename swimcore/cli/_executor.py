@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from concurrent.futures import Executor
 from typing import Any
 
+from swimcore.cli import _args
 from swimcore.transports.sim.executors import EXECUTORS, default_jobs, open_executor
 
 
@@ -56,14 +57,14 @@ def opened(args: argparse.Namespace, runs: int) -> Iterator[Executor | None]:
 
 
 def _jobs(text: str) -> int:
-    value = int(text)
+    value: int = _args.number(text, int, "a whole number >= 1")
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
 
 
 def _timeout(text: str) -> float:
-    value = float(text)
+    value: float = _args.number(text, float, "a positive number of seconds")
     if not value > 0 or value == float("inf"):
         raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
     return value

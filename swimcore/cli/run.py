@@ -28,8 +28,6 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import attrs
-
 from swimcore import (
     Address,
     AddressError,
@@ -40,6 +38,7 @@ from swimcore import (
     MemberInfo,
     MembershipEvent,
 )
+from swimcore.cli import _args
 from swimcore.transports._driver_common import (
     DiscoveryOptions,
     DiscoveryStore,
@@ -59,12 +58,20 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "run",
         help="run one member (the zgroup-style sample node)",
-        description=__doc__,
+        description=_args.plain(__doc__),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("group", help="cluster label: members of other groups are never seen")
-    parser.add_argument("member_addr", help="IP:PORT to bind (port 0 picks one)")
-    parser.add_argument("join_addr", nargs="?", help="IP:PORT of a member to join through")
+    parser.add_argument(
+        "group", metavar="GROUP", help="cluster label: members of other groups are never seen"
+    )
+    parser.add_argument(
+        "member_addr", metavar="MEMBER_ADDR", type=_bind_address,
+        help="IP:PORT to bind (port 0 picks one)",
+    )
+    parser.add_argument(
+        "join_addr", metavar="JOIN_ADDR", nargs="?", type=_join_address,
+        help="IP:PORT of a member to join through (your own MEMBER_ADDR starts a new group)",
+    )
     parser.add_argument(
         "--advertise",
         default=os.environ.get("SWIMCORE_ADVERTISE"),
@@ -79,6 +86,7 @@ def register(subparsers: Any) -> None:
         action="append",
         default=[],
         metavar="FIELD=VALUE",
+        type=_args.config_override,
         help="change one Config field, e.g. --set probe_interval=0.5 (repeatable)",
     )
     parser.add_argument(
@@ -106,27 +114,47 @@ def register(subparsers: Any) -> None:
     store.add_argument("--prefix", default="swimcore", help="key prefix in the store")
     store.add_argument(
         "--join-every",
-        type=int,
+        type=_args.count,
         default=10,
         help="while leader, publish the join address every N protocol periods (0: never)",
     )
     store.add_argument(
         "--discovery-interval",
-        type=float,
+        type=_args.positive_seconds,
         default=30.0,
         help="while in a group, look in the store this often so groups formed apart merge",
     )
-    parser.add_argument("--print-every", type=float, default=5.0, help="member list period (s)")
-    parser.add_argument("--duration", type=float, default=0.0, help="stop after N s (0: never)")
+    parser.add_argument(
+        "--print-every",
+        type=_print_period,
+        default=5.0,
+        help=f"member list period, s (at least {MIN_PRINT_EVERY}; default 5)",
+    )
+    parser.add_argument(
+        "--duration",
+        type=_args.non_negative_seconds,
+        default=0.0,
+        help="stop after N s (0: never, the default)",
+    )
     parser.add_argument("--no-leave", action="store_true", help="stop without leaving")
-    parser.add_argument("--log-level", default="INFO")
+    parser.add_argument(
+        "--log-level",
+        type=_args.log_level,
+        default=logging.INFO,
+        metavar="|".join(_args.LOG_LEVELS),
+        help="log level (INFO)",
+    )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the member until a signal (or ``--duration``); 0 on a clean stop, 2 on bad input."""
+    extra = _missing_extra(args.driver)
+    if extra:
+        print(f"swimcore run: {extra}", file=sys.stderr)
+        return 2
     logging.basicConfig(
-        level=getattr(logging, str(args.log_level).upper(), logging.INFO),
+        level=args.log_level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
@@ -170,7 +198,10 @@ def _settings(args: argparse.Namespace) -> tuple[Config, DiscoveryStore | None, 
     joins_itself = args.join_addr == args.member_addr  # zgroup's "join to self": a new group
     seeds = [Address.parse(args.join_addr)] if args.join_addr and not joins_itself else []
     if any(seed.port == 0 or seed.is_unspecified for seed in seeds):
-        raise ValueError(f"JOIN_ADDR must be a member's IP:PORT, got {args.join_addr}")
+        raise ValueError(
+            f"JOIN_ADDR must be a member's IP:PORT (0.0.0.0 and port 0 only when it is "
+            f"MEMBER_ADDR, to start a group), got {args.join_addr}"
+        )
     store = None
     if args.store:
         store = store_from_spec(
@@ -180,11 +211,10 @@ def _settings(args: argparse.Namespace) -> tuple[Config, DiscoveryStore | None, 
             put_url=args.store_put,
             put_method=args.store_method,
         )
-    changes = _overrides(args.overrides)
-    changes.setdefault("label", args.group)
+    defaults: dict[str, Any] = {"label": args.group}
     if store is not None:
-        changes.setdefault("join_address_every", args.join_every)
-    return Config.preset(args.preset, **changes), store, seeds
+        defaults["join_address_every"] = args.join_every
+    return _args.build_config(args.preset, args.overrides, **defaults), store, seeds
 
 
 def read_key_file(path: str) -> Keyring:
@@ -233,27 +263,48 @@ def _decode_key(text: str) -> bytes | None:
     return None
 
 
-def _overrides(pairs: list[str]) -> dict[str, Any]:
-    defaults = Config.lan()
-    names = {field.name for field in attrs.fields(Config)}
-    changes: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, text = pair.partition("=")
-        key = key.strip()
-        if not sep or key not in names:
-            raise ValueError(f"--set wants FIELD=VALUE with a Config field, got {pair!r}")
-        current = getattr(defaults, key)
-        value: Any
-        if isinstance(current, bool):
-            value = text.strip().lower() in ("1", "true", "yes", "on")
-        elif isinstance(current, int):
-            value = int(text)
-        elif isinstance(current, float):
-            value = float(text)
-        else:
-            value = text
-        changes[key] = value
-    return changes
+def _bind_address(text: str) -> str:
+    """MEMBER_ADDR: an IP:PORT to bind (checked here so a bad one is named as such)."""
+    try:
+        Address.parse(text)
+    except AddressError as exc:
+        raise argparse.ArgumentTypeError(f"want an IP:PORT to bind: {exc}") from None
+    return text
+
+
+def _join_address(text: str) -> str:
+    """JOIN_ADDR: a member's IP:PORT."""
+    try:
+        Address.parse(text)
+    except AddressError as exc:
+        raise argparse.ArgumentTypeError(f"want a member's IP:PORT: {exc}") from None
+    return text
+
+
+MIN_PRINT_EVERY = 0.1
+
+
+def _print_period(text: str) -> float:
+    """``--print-every``: at least 0.1 s, so the loop always sleeps and signals get through."""
+    want = f"a number of seconds >= {MIN_PRINT_EVERY}"
+    value: float = _args.number(text, float, want)
+    if value < MIN_PRINT_EVERY:
+        raise argparse.ArgumentTypeError(f"want {want}, got {text!r}")
+    return value
+
+
+_EXTRAS = {"anyio": ("anyio",), "trio": ("anyio", "trio")}
+
+
+def _missing_extra(driver: str) -> str | None:
+    """A one-line message when the driver's extra is not installed, else ``None``."""
+    missing = [name for name in _EXTRAS.get(driver, ()) if _args.extra_missing(name)]
+    if not missing:
+        return None
+    return (
+        f"--driver {driver} needs {' and '.join(missing)}, which come with the 'transports' "
+        "extra: pip install 'swimcore[transports]' (or use --driver asyncio or thread)"
+    )
 
 
 def _advertise(advertise: str | None, bind: str) -> str | None:
@@ -284,9 +335,11 @@ async def _serve(member: Any, args: argparse.Namespace, wait_stop: WaitStop) -> 
 
     member.on_event(log_event)
     member_log.info(
-        "member %s at %s in group %r (driver %s%s)", member.name, member.address, args.group,
-        args.driver, ", encrypted" if args.key_file else "",
+        "member %s at %s in group %r (driver %s%s)", member.name, member.address,
+        member.config.label, args.driver, ", encrypted" if args.key_file else "",
     )
+    changed = ", ".join(f"{key}={value!r}" for key, value in args.overrides)
+    member_log.info("config: preset %s%s", args.preset, f" with {changed}" if changed else "")
     ends = time.monotonic() + args.duration if args.duration > 0 else float("inf")
     while True:
         _print_members(member.members(), member.leader)

@@ -27,16 +27,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import statistics
 import sys
 import time
 from typing import Any
 
-import attrs
-
-from swimcore import Config, ConfigError
-from swimcore.cli import _executor, _progress
+from swimcore import ConfigError
+from swimcore.cli import _args, _executor, _progress
 from swimcore.transports.sim.executors import ExecutorUnavailable
 from swimcore.transports.sim.plot import PlotUnavailable, plot_report
 from swimcore.transports.sim.scenario import Outcome, Scenario, run_scenario
@@ -49,7 +46,7 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "simulate",
         help="simulate a cluster with faults and report detection and dissemination",
-        description=__doc__,
+        description=_args.plain(__doc__),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--nodes", type=_positive_int, default=100, help="cluster size (100)")
@@ -63,7 +60,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--duration", type=_seconds, default=60.0, help="simulated seconds after forming (60)"
     )
-    parser.add_argument("--seed", type=int, default=0, help="master seed (0)")
+    parser.add_argument("--seed", type=_args.integer, default=0, help="master seed (0)")
     parser.add_argument(
         "--seeds",
         type=_positive_int,
@@ -105,6 +102,13 @@ def register(subparsers: Any) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    if args.crashes > args.nodes - 1:
+        print(
+            f"swimcore simulate: --crashes {args.crashes} is more than --nodes {args.nodes} "
+            f"less one (at most {args.nodes - 1}: one member must survive to detect them)",
+            file=sys.stderr,
+        )
+        return 2
     if args.seeds > 1 and args.plot:
         print("swimcore simulate: --plot draws one run: leave out --seeds", file=sys.stderr)
         return 2
@@ -122,7 +126,7 @@ def main(args: argparse.Namespace) -> int:
         loss=args.loss,
         latency=args.latency,
         jitter=args.jitter,
-        crashes=min(args.crashes, args.nodes - 1),
+        crashes=args.crashes,
         partitions=args.partitions,
         pauses=args.pauses,
         duration=args.duration,
@@ -338,55 +342,10 @@ def _periods_to(curves: list[tuple[float, ...]], fraction: float, period: float)
     return f"{mean:.1f} periods on average (max {max(done)}, {len(done)}/{len(curves)} crashes)"
 
 
-def _override(text: str) -> tuple[str, Any]:
-    """``FIELD=VALUE`` for a Config field, VALUE converted to the field's type."""
-    key, sep, value = text.partition("=")
-    defaults = Config.lan()
-    if not sep or key not in {f.name for f in attrs.fields(Config)}:
-        raise argparse.ArgumentTypeError(f"must be FIELD=VALUE with a Config field, got {text!r}")
-    current = getattr(defaults, key)
-    try:
-        if isinstance(current, bool):
-            return key, value.strip().lower() in ("1", "true", "yes", "on")
-        if isinstance(current, int):
-            return key, int(value)
-        if isinstance(current, float):
-            return key, float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{key} must be a number, got {value!r}") from None
-    return key, value
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def _count(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be zero or more, got {value}")
-    return value
-
-
-def _probability(text: str) -> float:
-    value = float(text)
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be within 0..1, got {value}")
-    return value
-
-
-def _millis(text: str) -> float:
-    value = float(text)
-    if not value >= 0 or math.isinf(value):
-        raise argparse.ArgumentTypeError(f"must be a number of milliseconds >= 0, got {text}")
-    return value / 1000.0
-
-
-def _seconds(text: str) -> float:
-    value = float(text)
-    if not value > 0 or math.isinf(value):
-        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
-    return value
+# The converters are shared with ``run`` and ``tune`` (one-line errors naming what is accepted).
+_override = _args.config_override
+_positive_int = _args.positive_int
+_count = _args.count
+_probability = _args.probability
+_millis = _args.millis
+_seconds = _args.positive_seconds

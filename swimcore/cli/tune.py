@@ -27,7 +27,7 @@ import math
 import sys
 from typing import Any
 
-from swimcore.cli import _executor, _progress
+from swimcore.cli import _args, _executor, _progress
 from swimcore.config_file import dump_config
 from swimcore.transports.sim.executors import ExecutorUnavailable
 from swimcore.transports.sim.plot import PlotUnavailable, _pyplot
@@ -42,7 +42,7 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "tune",
         help="recommend timeouts for a cluster from simulations of candidate configurations",
-        description=__doc__,
+        description=_args.plain(__doc__),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     cluster = parser.add_argument_group("the cluster and its network")
@@ -94,7 +94,7 @@ def register(subparsers: Any) -> None:
     )
     search = parser.add_argument_group("the search")
     search.add_argument("--seeds", type=_count, default=8, help="seeds per candidate (8)")
-    search.add_argument("--seed", type=int, default=0, help="master seed (0)")
+    search.add_argument("--seed", type=_args.integer, default=0, help="master seed (0)")
     search.add_argument(
         "--sim-nodes", type=_members, help="members simulated (default: --nodes, at most 32)"
     )
@@ -222,35 +222,35 @@ class ProgressBar(_progress.ProgressBar):
 
 
 def _members(text: str) -> int:
-    value = int(text)
+    value: int = _args.number(text, int, "a whole number >= 3")
     if value < 3:
         raise argparse.ArgumentTypeError(f"must be at least 3, got {value}")
     return value
 
 
 def _count(text: str) -> int:
-    value = int(text)
+    value: int = _args.number(text, int, "a whole number >= 1")
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
 
 
 def _probability(text: str) -> float:
-    value = float(text)
+    value: float = _args.number(text, float, "a number within 0..1 (1 excluded)")
     if not 0.0 <= value < 1.0:
         raise argparse.ArgumentTypeError(f"must be within 0..1 (1 excluded), got {text}")
     return value
 
 
 def _non_negative(text: str) -> float:
-    value = float(text)
+    value: float = _args.number(text, float, "a finite number >= 0")
     if not (value >= 0 and math.isfinite(value)):
         raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
     return value
 
 
 def _positive(text: str) -> float:
-    value = float(text)
+    value: float = _args.number(text, float, "a positive number")
     if not (value > 0 and math.isfinite(value)):
         raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
     return value
