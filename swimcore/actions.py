@@ -6,6 +6,8 @@ order the driver should carry them out.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import attrs
 
 from swimcore.address import Address
@@ -40,11 +42,27 @@ class ExchangeRequest:
 
     The driver calls :meth:`Node.exchange_reply` with the reply, or
     :meth:`Node.exchange_failed` when the peer cannot be reached in time.
+
+    ``data`` may be built when first read (the node passes a function): a full-state snapshot
+    costs O(members), and an exchange with a peer that refuses the connection (a reconnect to a
+    member believed dead, usually) needs none.  Drivers read it once connected, in the thread
+    that runs the node; the snapshot is then the node's state at that moment.
     """
 
     exchange_id: int
     to: Address
-    data: bytes
+    _payload: bytes | Callable[[], bytes] = attrs.field(alias="data", eq=False, repr=False)
+    _built: list[bytes] = attrs.field(factory=list, init=False, eq=False, repr=False)
+
+    @property
+    def data(self) -> bytes:
+        """The bytes to carry (built on first access when the node deferred them)."""
+        payload = self._payload
+        if isinstance(payload, bytes):
+            return payload
+        if not self._built:
+            self._built.append(payload())
+        return self._built[0]
 
 
 # Membership events --------------------------------------------------------------------------

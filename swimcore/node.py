@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol
 
 import attrs
@@ -808,14 +808,23 @@ class Node:
             )
 
     def _request_exchange(self, to: Address, *, join: bool) -> None:
-        data = self._wire.encode_push_pull(self._snapshot(join=join))
-        self._request(to, _JOIN if join else _SYNC, data, "")
+        # The snapshot is built when the driver reads the request's data, once connected: a
+        # reconnect to a member that is really gone then costs no O(members) snapshot.
+        def snapshot() -> bytes:
+            return self._seal(self._wire.encode_push_pull(self._snapshot(join=join)))
 
-    def _request(self, to: Address, purpose: int, data: bytes, name: str) -> None:
+        self._request(to, _JOIN if join else _SYNC, snapshot, "")
+
+    def _request(
+        self, to: Address, purpose: int, data: bytes | Callable[[], bytes], name: str
+    ) -> None:
+        """Ask for an exchange carrying ``data`` (sealed here) or what ``data()`` returns
+        (already sealed, built when the driver reads it)."""
         self._exchange_seq += 1
         self._exchanges[self._exchange_seq] = (to, purpose, name)
         self._count("exchanges_requested")
-        self._out.append(ExchangeRequest(self._exchange_seq, to, self._seal(data)))
+        payload = self._seal(data) if isinstance(data, bytes) else data
+        self._out.append(ExchangeRequest(self._exchange_seq, to, payload))
 
     def _reclaim(self, name: str) -> None:
         member = self._table.peek(name)

@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+import pytest
 from sim_helpers import FAST
 
-from swimcore import Config, MemberAlive, MemberFailed, MemberInfo, State
+from swimcore import (
+    Address,
+    Config,
+    ExchangeRequest,
+    MemberAlive,
+    MemberFailed,
+    MemberInfo,
+    Node,
+    State,
+)
+from swimcore.messages import PushPull
 from swimcore.transports.sim.checkers import SafetyChecker
 from swimcore.transports.sim.cluster import SimCluster
 from swimcore.transports.sim.metrics import Recorder
@@ -62,3 +73,36 @@ def test_traffic_figures_include_the_reliable_exchanges() -> None:
     assert abs(
         report.bytes_per_node_period - datagram_bytes - report.exchange_bytes_per_node_period
     ) < 1e-6 * report.bytes_per_node_period
+
+
+def test_an_exchange_refused_by_a_crashed_member_builds_no_snapshot(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Reconnects to a member believed dead are refused at once; the full-state snapshot is
+    built only for exchanges that connect (the request's data is read then) and for replies."""
+    built = [0]
+    original = Node._snapshot
+
+    def counting(self: Node, *, join: bool) -> PushPull:
+        built[0] += 1
+        return original(self, join=join)
+
+    monkeypatch.setattr(Node, "_snapshot", counting)
+    config = Config.lan(push_pull_interval=5.0, reconnect_interval=2.0)
+    cluster = SimCluster(12, seed=3, config=config, trace=False)
+    cluster.schedule([(1.0, Crash(2))])
+    cluster.run_for(40.0)
+    counts = cluster.net.counts
+    assert counts.get("exchanges.refused", 0) > 5
+    connected = counts["exchanges"] - counts["exchanges.refused"] - counts.get("exchanges.cut", 0)
+    assert built[0] == connected + counts["exchanges.answered"]
+
+
+def test_a_deferred_exchange_carries_the_state_when_it_is_read() -> None:
+    """The join exchange's snapshot is the node's state when the driver reads the data."""
+    node = Node(Config.lan(), Address("10.0.0.1", 7946), name="a", seed=1)
+    actions = node.join([Address("10.0.0.2", 7946)], 0.0)
+    request = next(a for a in actions if isinstance(a, ExchangeRequest))
+    node.set_metadata(b"late", 0.5)
+    assert b"late" in request.data
+    assert request.data is request.data  # built once

@@ -462,7 +462,6 @@ class SimNetwork:
     def _request(self, host: Host, request: ExchangeRequest) -> None:
         key = (host.index, host.life, request.exchange_id)
         self._exchanges[key] = host
-        host.exchange_bytes += len(request.data)
         self._count("exchanges")
         source = host.node.address
         latency = self.link_faults(source, request.to).delay(self.rng)
@@ -483,7 +482,10 @@ class SimNetwork:
         if target is None or target.status != UP:
             latency = self.link_faults(request.to, requester.node.address).delay(self.rng)
             self._push(self.now + latency, _REPLY, (key, None, "connection refused"))
+            self._count("exchanges.refused")
             return
+        # Connected: the requester sends its data now (the node builds it on first read).
+        requester.exchange_bytes += len(request.data)
         if target.paused:
             target.backlog.append(("exchange", key, request, deadline))
             self._count("backlogged")
