@@ -5,6 +5,7 @@ The setting is issue 5's (and the Lifeguard paper's): 50 members, 5% of them sta
 120 simulated seconds per run, LAN preset.  Run it with::
 
     python benchmarks/bench_lifeguard.py --seeds 100 [--jobs 2] [--json out.json]
+        [--executor local|processes|dask [--scheduler ADDRESS]]
 """
 
 from __future__ import annotations
@@ -15,11 +16,12 @@ import os
 import statistics
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 from swimcore import Config
+from swimcore.transports.sim.executors import EXECUTORS, open_executor
 from swimcore.transports.sim.scenarios import StallScenario, lifeguard_off, stalled_cluster_trial
+from swimcore.transports.sim.sweep import Task, sweep
 
 SETTINGS = {
     "swimcore (lifeguard + last-chance probe)": Config.lan(),
@@ -51,12 +53,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=100)
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--executor", choices=EXECUTORS, default="processes")
+    parser.add_argument("--scheduler", help="Dask scheduler address (with --executor dask)")
     parser.add_argument("--json", help="write every trial's figures to this file")
     args = parser.parse_args()
-    work = [(s, seed) for seed in range(args.seeds) for s in SETTINGS]
+    work = [Task(trial, ((s, seed),), seed, s) for seed in range(args.seeds) for s in SETTINGS]
     started = time.perf_counter()
-    with ProcessPoolExecutor(args.jobs) as pool:
-        results = list(pool.map(trial, work, chunksize=4))
+    with open_executor(args.executor, jobs=args.jobs, scheduler=args.scheduler) as executor:
+        results = sweep(work, executor).values()
     wall = time.perf_counter() - started
     print(f"{len(work)} runs in {wall:.0f} s wall, {args.jobs} processes, "
           f"Python {sys.version.split()[0]}, {os.cpu_count()} cores\n")

@@ -27,6 +27,7 @@ import time
 
 from swimcore import Config
 from swimcore.transports.sim.rng import derive_rng, derive_seed
+from swimcore.transports.sim.sweep import Task, sweep
 from swimcore.transports.sim.tuning.candidates import grid
 from swimcore.transports.sim.tuning.direct import DirectResult, direct_run
 from swimcore.transports.sim.tuning.estimate import Interval, Prediction, predict
@@ -163,9 +164,13 @@ def weighting(nodes: int, seeds: int, runs: int, duration: float, jobs: int) -> 
     print(f"Network: {_STALLY}\n")
     print("| config | source | false deaths/day | false susp./day | detect p50 (s) | bytes/s |")
     print("|---|---|---|---|---|---|")
-    work = [(name, nodes, duration, k) for name in CONFIGS for k in range(runs)]
+    work = [
+        Task(_plain, ((name, nodes, duration, k),), derive_seed(31, "plain", k), name)
+        for name in CONFIGS
+        for k in range(runs)
+    ]
     with concurrent.futures.ProcessPoolExecutor(jobs) as pool:
-        plain = list(pool.map(_plain, work))
+        plain = sweep(work, pool).values()
     for name, config in CONFIGS.items():
         request = TuneRequest(nodes=nodes, network=_STALLY, seeds=seeds, seed=3)
         p = evaluate(config, request, request.trial_seeds(), jobs=jobs)

@@ -7,21 +7,28 @@ packet loss, two real crashes per run.  The default run uses a handful of seeds;
 
 from __future__ import annotations
 
+import concurrent.futures
+import os
 import statistics
 
 import pytest
 
 from swimcore import Config
 from swimcore.transports.sim.scenarios import StallScenario, lifeguard_off, stalled_cluster_trial
+from swimcore.transports.sim.sweep import Task, sweep
 
 PLAIN = lifeguard_off(Config.lan(verify_before_death=False))
 DEFAULT = Config.lan()
 
 
-def _sweep(config: Config, seeds: range) -> tuple[int, list[float]]:
+def _sweep(
+    config: Config, seeds: range, executor: concurrent.futures.Executor | None = None
+) -> tuple[int, list[float]]:
+    """Total false deaths and every first detection over ``seeds`` (one sweep; a run that
+    raises twice fails the test with its seed)."""
+    tasks = [Task(stalled_cluster_trial, (seed, config, StallScenario()), seed) for seed in seeds]
     deaths, detections = 0, []
-    for seed in seeds:
-        report = stalled_cluster_trial(seed, config, StallScenario())
+    for report in sweep(tasks, executor).values():
         deaths += report.false_deaths
         detections += [d.first for d in report.detections if d.first is not None]
     return deaths, detections
@@ -43,8 +50,9 @@ def test_lifeguard_cuts_false_deaths_on_a_few_seeds() -> None:
 @pytest.mark.slow
 def test_lifeguard_sweep_of_a_hundred_seeds_per_setting() -> None:
     seeds = range(100)
-    plain_deaths, plain_times = _sweep(PLAIN, seeds)
-    ours_deaths, ours_times = _sweep(DEFAULT, seeds)
+    with concurrent.futures.ProcessPoolExecutor(os.cpu_count()) as pool:
+        plain_deaths, plain_times = _sweep(PLAIN, seeds, pool)
+        ours_deaths, ours_times = _sweep(DEFAULT, seeds, pool)
     print(f"\nfalse deaths over 100 runs: plain SWIM {plain_deaths}, swimcore {ours_deaths}; "
           f"median detection {statistics.median(plain_times):.2f} s vs "
           f"{statistics.median(ours_times):.2f} s")

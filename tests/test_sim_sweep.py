@@ -14,11 +14,13 @@ minute; ``SWIMCORE_SLOW=1`` adds 2,000 seeds of 16 nodes under three times the f
 from __future__ import annotations
 
 import concurrent.futures
+import functools
 import os
 import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sim_helpers import FAST, settle, sweep_every_period
@@ -82,22 +84,34 @@ def run_seed(
     return problems
 
 
+def sweep_seeds(
+    seeds: range, executor: concurrent.futures.Executor | None = None, **knobs: Any
+) -> list[str]:
+    """``run_seed`` over ``seeds`` through the sweep layer: every problem, and every seed whose
+    run raised (twice), named."""
+    tasks = [Task(functools.partial(run_seed, **knobs), (seed,), seed) for seed in seeds]
+    result = sweep(tasks, executor)
+    problems = [p for found in result.results if found is not None for p in found]
+    return problems + [f"seed {f.seed}: {f.error}" for f in result.failures]
+
+
 @pytest.mark.parametrize("first", range(0, 200, 25))
 def test_200_seeds_of_random_faults(first: int) -> None:
-    problems = [p for seed in range(first, first + 25) for p in run_seed(seed)]
-    assert problems == []
+    assert sweep_seeds(range(first, first + 25)) == []
 
 
 @pytest.mark.long
 @pytest.mark.slow
 @pytest.mark.parametrize("first", range(10_000, 12_000, 100))
 def test_2000_seeds_of_harsh_faults(first: int) -> None:
-    problems = [
-        p
-        for seed in range(first, first + 100)
-        for p in run_seed(seed, size=16, window=40.0, rates=HARSH)
-    ]
-    assert problems == []
+    with concurrent.futures.ProcessPoolExecutor(os.cpu_count()) as pool:
+        found = sweep_seeds(range(first, first + 100), pool, size=16, window=40.0, rates=HARSH)
+    assert found == []
+
+
+def test_a_seed_that_raises_is_named_not_lost() -> None:
+    found = sweep_seeds(range(3), size=0)  # a cluster of no nodes cannot even be built
+    assert [p.split(":")[0] for p in found] == ["seed 0", "seed 1", "seed 2"]
 
 
 def test_a_plan_replays_exactly() -> None:
