@@ -28,13 +28,13 @@ from sim_helpers import FAST, settle, sweep_every_period
 from swimcore.cli import main
 from swimcore.transports.sim.checkers import SafetyChecker, view_differences
 from swimcore.transports.sim.cluster import SimCluster
-from swimcore.transports.sim.executors import load_distributed
+from swimcore.transports.sim.executors import load_distributed, local_cluster
 from swimcore.transports.sim.metrics import Recorder
 from swimcore.transports.sim.plan import FaultRates, random_plan
 from swimcore.transports.sim.rng import derive_rng
 from swimcore.transports.sim.scenario import Scenario
 from swimcore.transports.sim.seed_sweep import seed_tasks
-from swimcore.transports.sim.sweep import SweepError, Task, sweep
+from swimcore.transports.sim.sweep import SweepError, SweepOptions, Task, sweep
 
 RATES = FaultRates(
     crash=0.1,
@@ -155,12 +155,18 @@ def _die(seed: int) -> int:
     os._exit(3)
 
 
-def test_results_come_back_in_task_order_whatever_finishes_first() -> None:
+@pytest.mark.parametrize("batch", [1, 4])
+def test_results_come_back_in_task_order_whatever_finishes_first(batch: int) -> None:
     # Later tasks finish first on the pool; the results are still in task order.
     tasks = [Task(_square_after, (seed, 0.05 * (6 - seed)), seed) for seed in range(6)]
     progress: list[tuple[int, int]] = []
     with concurrent.futures.ProcessPoolExecutor(2) as pool:
-        pooled = sweep(tasks, pool, progress=lambda d, t: progress.append((d, t)))
+        pooled = sweep(
+            tasks,
+            pool,
+            progress=lambda d, t: progress.append((d, t)),
+            options=SweepOptions(batch=batch),
+        )
     here = sweep(tasks)
     assert pooled == here
     assert pooled.values() == [(s, s * s) for s in range(6)]
@@ -188,11 +194,28 @@ def test_a_task_that_fails_twice_is_reported_with_its_seed(pooled: bool) -> None
         result.values()
 
 
+def test_a_failing_run_does_not_take_its_batch_mates_with_it() -> None:
+    tasks = [Task(_square_after, (s, 0.0), s) for s in range(5)]
+    tasks[2] = Task(_always_fails, (2,), 2)
+    with concurrent.futures.ProcessPoolExecutor(2) as pool:
+        result = sweep(tasks, pool, options=SweepOptions(batch=3))
+    assert result.results == ((0, 0), (1, 1), None, (3, 9), (4, 16))
+    assert [(f.seed, f.attempts, f.error) for f in result.failures] == [
+        (2, 2, "ValueError: seed 2 is cursed")
+    ]
+
+
+@pytest.mark.parametrize("bad", [{"batch": 0}, {"retries": -1}, {"stall_timeout": 0.0}])
+def test_sweep_options_are_checked(bad: dict[str, Any]) -> None:
+    with pytest.raises(ValueError, match=next(iter(bad))):
+        SweepOptions(**bad)
+
+
 def test_a_stalled_worker_cannot_hang_the_sweep() -> None:
     tasks = [Task(_square_after, (0, 0.0), 0), Task(_hang, (5,), 5)]
     started = time.monotonic()
     with concurrent.futures.ThreadPoolExecutor(4) as pool:
-        result = sweep(tasks, pool, stall_timeout=0.5)
+        result = sweep(tasks, pool, options=SweepOptions(stall_timeout=0.5))
         assert time.monotonic() - started < 3.0  # two bounded waits, not the task's 8 s
         assert result.results[0] == (0, 0)
         (failure,) = result.failures
@@ -203,7 +226,7 @@ def test_a_stalled_worker_cannot_hang_the_sweep() -> None:
 def test_a_dead_process_pool_is_a_clear_failure_not_a_hang() -> None:
     tasks = [Task(_die, (3,), 3), *(Task(_square_after, (s, 0.0), s) for s in range(4))]
     with concurrent.futures.ProcessPoolExecutor(1) as pool:
-        result = sweep(tasks, pool, stall_timeout=30.0)
+        result = sweep(tasks, pool, options=SweepOptions(stall_timeout=30.0))
     assert 3 in result.failed_seeds()
     assert all("BrokenProcessPool" in f.error for f in result.failures)
     assert len(result.failures) + sum(r is not None for r in result.results) == 5
@@ -225,10 +248,7 @@ LAN10 += ["--false-deaths-per-member-day", "0.02", "--bandwidth", "2000"]
 @pytest.fixture(scope="module")
 def dask_scheduler() -> Iterator[str]:
     """A Dask LocalCluster of two worker processes, started by the test itself."""
-    distributed = load_distributed()
-    with distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-    ) as cluster:
+    with local_cluster(2) as cluster:
         yield cluster.scheduler_address
 
 
@@ -293,7 +313,8 @@ def test_a_killed_dask_worker_changes_nothing_and_hangs_nothing(dask_scheduler: 
                 os.kill(pids[0], signal.SIGKILL)
                 killed.append(pids[0])
 
-        remote = sweep(tasks, client.get_executor(), progress=kill_one, stall_timeout=120.0)
+        options = SweepOptions(stall_timeout=120.0)
+        remote = sweep(tasks, client.get_executor(), progress=kill_one, options=options)
         client.wait_for_workers(2, timeout=120)  # the nanny restarted the dead one
         after = sorted(client.run(os.getpid).values())
     assert killed == [pids[0]] and pids[0] not in after

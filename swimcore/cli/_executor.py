@@ -11,10 +11,11 @@ from typing import Any
 
 from swimcore.cli import _args
 from swimcore.transports.sim.executors import EXECUTORS, default_jobs, open_executor
+from swimcore.transports.sim.sweep import SweepOptions
 
 
 def add_arguments(parser: Any) -> None:
-    """Add ``--executor``, ``--scheduler``, ``--jobs`` and ``--task-timeout`` to ``parser``."""
+    """Add ``--executor``, ``--scheduler``, ``--jobs``, ``--batch`` and ``--task-timeout``."""
     group = parser.add_argument_group("where the runs go")
     group.add_argument(
         "--executor",
@@ -32,6 +33,13 @@ def add_arguments(parser: Any) -> None:
         "--jobs", type=_jobs, default=default_jobs(), help="local worker processes (all cores)"
     )
     group.add_argument(
+        "--batch",
+        type=_jobs,
+        default=1,
+        metavar="N",
+        help="runs sent to a worker together (1; more for short runs on a big cluster)",
+    )
+    group.add_argument(
         "--task-timeout",
         type=_timeout,
         default=1800.0,
@@ -47,6 +55,11 @@ def choose(args: argparse.Namespace, runs: int) -> str:
     if args.scheduler is not None:
         return "dask"
     return "local" if runs <= 1 or args.jobs <= 1 else "processes"
+
+
+def options(args: argparse.Namespace) -> SweepOptions:
+    """The sweep options the arguments ask for."""
+    return SweepOptions(stall_timeout=args.task_timeout, batch=args.batch)
 
 
 @contextlib.contextmanager

@@ -172,7 +172,7 @@ def _sweep(args: argparse.Namespace, scenario: Scenario) -> int:
                 seed_tasks(scenario, seeds),
                 executor,
                 progress=bar.update if bar is not None else None,
-                stall_timeout=args.task_timeout,
+                options=_executor.options(args),
             )
     except (ValueError, ExecutorUnavailable) as exc:
         print(f"swimcore simulate: {exc}", file=sys.stderr)

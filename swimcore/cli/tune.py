@@ -154,7 +154,7 @@ def main(args: argparse.Namespace) -> int:
                 request,
                 executor=executor,
                 progress=bar.update if bar is not None else None,
-                stall_timeout=args.task_timeout,
+                options=_executor.options(args),
             )
     except (ValueError, ExecutorUnavailable) as exc:
         print(f"swimcore tune: {exc}", file=sys.stderr)

@@ -67,17 +67,26 @@ def open_executor(
             yield executor
 
 
+def local_cluster(workers: int) -> Any:
+    """A Dask ``LocalCluster`` of ``workers`` single-threaded worker processes, without a
+    dashboard, its scheduler's HTTP endpoint on a free port (not Dask's default 8787, which
+    another cluster on the machine may hold)."""
+    distributed = load_distributed()
+    return distributed.LocalCluster(
+        n_workers=workers,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=None,
+        scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+    )
+
+
 @contextlib.contextmanager
 def _dask(scheduler: str | None, workers: int) -> Iterator[concurrent.futures.Executor]:
     distributed = load_distributed()
     with contextlib.ExitStack() as stack:
         if scheduler is None:
-            cluster = stack.enter_context(
-                distributed.LocalCluster(
-                    n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
-                )
-            )
-            target: Any = cluster
+            target: Any = stack.enter_context(local_cluster(workers))
         else:
             target = scheduler
         try:

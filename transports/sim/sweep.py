@@ -10,16 +10,20 @@ order**, so a sweep on one process, a process pool or a Dask cluster gives the s
 Failures are contained:
 
 * a task that raises, or whose worker is lost (a dead process-pool child, a Dask
-  ``KilledWorker``), is submitted once more (``retries``, default 1);
-* waits are bounded: when no task completes for ``stall_timeout`` seconds, every task still
-  in flight counts as lost (cancelled, retried once), so a dead worker that nobody notices
-  cannot hang the sweep;
+  ``KilledWorker``), is submitted once more (``SweepOptions.retries``, default 1);
+* waits are bounded: when no task completes for ``stall_timeout`` seconds, every task still in
+  flight counts as lost (cancelled, retried once), so a dead worker that nobody notices cannot
+  hang the sweep;
 * a task that still fails becomes a :class:`Failure` naming its seed, so it can be replayed
   alone (``swimcore simulate --seed N``); :meth:`SweepResult.values` raises
   :class:`SweepError` listing them when a caller needs every result.
 
-At most ``window`` tasks are in flight at once, so a sweep of a million seeds does not hold a
-million futures.  Which executor to use is :mod:`~swimcore.transports.sim.executors`' job.
+The knobs are :class:`SweepOptions`.  At most ``window`` submissions are in flight at once, so
+a sweep of a million seeds does not hold a million futures; ``batch`` runs travel together in
+one submission, so short runs do not each pay the executor's cost per submission (a Dask
+scheduler's is about a millisecond).
+
+Which executor to use is :mod:`~swimcore.transports.sim.executors`' job.
 """
 
 from __future__ import annotations
@@ -100,23 +104,45 @@ class SweepResult(Generic[T]):
         return [f.seed for f in self.failures]
 
 
+def _at_least(low: float) -> Callable[[Any, Any, float], None]:
+    def check(_: Any, attribute: Any, value: float) -> None:
+        if not value >= low or value == float("inf"):
+            raise ValueError(f"sweep option {attribute.name} must be >= {low:g}, got {value!r}")
+
+    return check
+
+
+@attrs.frozen(slots=True, kw_only=True)
+class SweepOptions:
+    """How a sweep treats its executor (none of it changes the results)."""
+
+    #: Attempts after the first for a task that fails or is lost.
+    retries: int = attrs.field(default=1, validator=_at_least(0))
+    #: Seconds without any completion after which the tasks in flight count as lost.
+    stall_timeout: float = attrs.field(default=DEFAULT_STALL_TIMEOUT, validator=_at_least(1e-3))
+    #: Submissions in flight at once.
+    window: int = attrs.field(default=DEFAULT_WINDOW, validator=_at_least(1))
+    #: Tasks sent to a worker together in one submission: divides the scheduling cost per run
+    #: when runs are short; a lost batch is retried as a whole, a run that raises on its own.
+    batch: int = attrs.field(default=1, validator=_at_least(1))
+
+
+DEFAULTS = SweepOptions()
+
+
 def sweep(
     tasks: Sequence[Task[T]],
     executor: concurrent.futures.Executor | None = None,
     *,
     progress: Progress | None = None,
-    retries: int = 1,
-    stall_timeout: float = DEFAULT_STALL_TIMEOUT,
-    window: int = DEFAULT_WINDOW,
+    options: SweepOptions = DEFAULTS,
 ) -> SweepResult[T]:
     """Run every task (on ``executor``, or here when ``None``); results in task order."""
-    if retries < 0 or stall_timeout <= 0 or window < 1:
-        raise ValueError("sweep: retries >= 0, stall_timeout > 0 and window >= 1 are required")
-    state = _State(tasks, retries, progress)
+    state = _State(tasks, options.retries, progress)
     if executor is None:
         _run_here(state)
     else:
-        _run_on(state, executor, stall_timeout, window)
+        _run_on(state, executor, options)
     failures = tuple(state.failures[i] for i in sorted(state.failures))
     return SweepResult(tuple(state.results), failures)
 
@@ -172,48 +198,81 @@ def _run_here(state: _State[T]) -> None:
             state.done(index, value)
 
 
+def run_batch(tasks: Sequence[Task[T]]) -> list[tuple[bool, T | str]]:
+    """Run ``tasks`` one after the other (on a worker): ``(True, result)`` or ``(False, error)``
+    for each, so that one failing run does not take its batch-mates with it."""
+    out: list[tuple[bool, T | str]] = []
+    for task in tasks:
+        try:
+            out.append((True, task.run()))
+        except Exception as exc:  # reported with its seed by the sweep
+            out.append((False, _describe(exc)))
+    return out
+
+
 def _run_on(
-    state: _State[T], executor: concurrent.futures.Executor, stall_timeout: float, window: int
+    state: _State[T], executor: concurrent.futures.Executor, options: SweepOptions
 ) -> None:
-    flying: dict[concurrent.futures.Future[T], int] = {}
+    batch, window, stall_timeout = options.batch, options.window, options.stall_timeout
+    flying: dict[concurrent.futures.Future[Any], list[int]] = {}
     while state.queue or flying:
         while state.queue and len(flying) < window:
-            index = state.queue.popleft()
-            state.attempts[index] += 1
-            task = state.tasks[index]
+            indices = [state.queue.popleft() for _ in range(min(batch, len(state.queue)))]
+            for index in indices:
+                state.attempts[index] += 1
             try:
-                flying[executor.submit(task.fn, *task.args)] = index
+                flying[_submit(executor, [state.tasks[i] for i in indices])] = indices
             except (concurrent.futures.BrokenExecutor, RuntimeError) as exc:
                 # The executor is gone (a broken pool, a closed client): nothing more can run.
-                _give_up(state, index, f"executor refused the task: {_describe(exc)}")
+                _give_up(state, indices, f"executor refused the task: {_describe(exc)}")
         if not flying:
             continue
         finished, _ = concurrent.futures.wait(
             flying, timeout=stall_timeout, return_when=concurrent.futures.FIRST_COMPLETED
         )
         if not finished:
-            lost = sorted(flying.values())
+            lost = sorted(i for indices in flying.values() for i in indices)
             for future in flying:
                 future.cancel()
             flying.clear()
             for index in lost:
                 state.lost(index, f"no result within {stall_timeout:g} s (worker lost?)")
             continue
-        for future in sorted(finished, key=flying.__getitem__):
-            index = flying.pop(future)
-            try:
-                value = future.result()
-            except Exception as exc:  # raised by the task or by a lost worker
-                state.lost(index, _describe(exc))
-            else:
-                state.done(index, value)
+        for future in sorted(finished, key=lambda f: flying[f][0]):
+            _collect(state, flying.pop(future), future)
 
 
-def _give_up(state: _State[T], index: int, error: str) -> None:
-    """Record ``index`` and everything still queued as failed with ``error``."""
-    state.attempts[index] = max(state.attempts[index], state.retries + 1)
-    state.lost(index, error)
+def _submit(
+    executor: concurrent.futures.Executor, tasks: list[Task[T]]
+) -> concurrent.futures.Future[Any]:
+    if len(tasks) == 1:
+        return executor.submit(tasks[0].fn, *tasks[0].args)
+    return executor.submit(run_batch, tasks)
+
+
+def _collect(state: _State[T], indices: list[int], future: concurrent.futures.Future[Any]) -> None:
+    try:
+        value = future.result()
+    except Exception as exc:  # raised by the task, or a lost worker took the batch
+        for index in indices:
+            state.lost(index, _describe(exc))
+        return
+    if len(indices) == 1:
+        state.done(indices[0], value)
+        return
+    for index, (ok, item) in zip(indices, value, strict=True):
+        if ok:
+            state.done(index, item)
+        else:
+            state.lost(index, item)
+
+
+def _give_up(state: _State[T], indices: list[int], error: str) -> None:
+    """Record ``indices`` and everything still queued as failed with ``error``."""
     while state.queue:
         other = state.queue.popleft()
-        state.attempts[other] = max(state.attempts[other] + 1, state.retries + 1)
-        state.lost(other, error)
+        state.attempts[other] += 1
+        indices.append(other)
+    for index in indices:
+        state.attempts[index] = max(state.attempts[index], state.retries + 1)
+        state.lost(index, error)

@@ -34,7 +34,7 @@ import attrs
 
 from swimcore import Config
 from swimcore.transports.sim.rng import derive_rng, derive_seed
-from swimcore.transports.sim.sweep import DEFAULT_STALL_TIMEOUT, Task, sweep
+from swimcore.transports.sim.sweep import DEFAULTS, SweepOptions, Task, sweep
 from swimcore.transports.sim.tuning.candidates import Candidate, grid, refinements
 from swimcore.transports.sim.tuning.estimate import Prediction, predict
 from swimcore.transports.sim.tuning.model import Goals, NetworkModel
@@ -123,12 +123,12 @@ def run_trials(
     jobs: int = 1,
     executor: concurrent.futures.Executor | None = None,
     progress: Progress | None = None,
-    stall_timeout: float = DEFAULT_STALL_TIMEOUT,
+    options: SweepOptions = DEFAULTS,
 ) -> list[list[TrialResult]]:
     """Every config on every seed: ``result[c][s]``, the same whatever runs it.
 
     On ``executor`` when given, else on a pool of ``jobs`` processes (here when ``jobs`` is 1).
-    ``stall_timeout`` bounds every wait (see ``sweep``).  A trial that fails twice raises
+    ``options`` bound every wait (see ``sweep``).  A trial that fails twice raises
     :class:`~swimcore.transports.sim.sweep.SweepError` naming its seed.
     """
     tasks = [
@@ -139,7 +139,7 @@ def run_trials(
     with contextlib.ExitStack() as stack:
         if executor is None and jobs > 1:
             executor = stack.enter_context(concurrent.futures.ProcessPoolExecutor(jobs))
-        flat = sweep(tasks, executor, progress=progress, stall_timeout=stall_timeout).values()
+        flat = sweep(tasks, executor, progress=progress, options=options).values()
     width = len(seeds)
     return [flat[c * width : (c + 1) * width] for c in range(len(configs))]
 
@@ -196,7 +196,7 @@ def tune(
     progress: Progress | None = None,
     candidates: Sequence[Candidate] | None = None,
     refine: bool = True,
-    stall_timeout: float = DEFAULT_STALL_TIMEOUT,
+    options: SweepOptions = DEFAULTS,
 ) -> TuneResult:
     """Simulate every candidate (default: :func:`grid`), then (with ``refine``) the suspicion
     multipliers halfway to the best one's neighbours, and recommend one.  Trials run on
@@ -215,7 +215,7 @@ def tune(
     with contextlib.ExitStack() as stack:
         if executor is None and jobs > 1:
             executor = stack.enter_context(concurrent.futures.ProcessPoolExecutor(jobs))
-        score = functools.partial(_score, executor=executor, stall_timeout=stall_timeout)
+        score = functools.partial(_score, executor=executor, options=options)
         scored = score(request, tried, 0, progress=stage(0, first))
         extra = refinements(tried[choose(scored)], tried) if refine else []
         if extra:
@@ -231,7 +231,7 @@ def _score(
     *,
     executor: concurrent.futures.Executor | None,
     progress: Progress | None,
-    stall_timeout: float,
+    options: SweepOptions,
 ) -> list[Scored]:
     results = run_trials(
         [c.config for c in candidates],
@@ -240,7 +240,7 @@ def _score(
         request.trial_seeds(),
         executor=executor,
         progress=progress,
-        stall_timeout=stall_timeout,
+        options=options,
     )
     scored = []
     for index, (candidate, trials) in enumerate(zip(candidates, results, strict=True)):

@@ -1,0 +1,105 @@
+"""One sweep on three executors: in-process, a local process pool, a local Dask cluster.
+
+Runs the same ``--runs`` seeds of a small fault scenario (``swimcore simulate --seeds``'s task)
+in this process, on a pool of ``--jobs`` processes and on a Dask ``LocalCluster`` of ``--jobs``
+single-threaded worker processes, checks that the three give the same results, and prints the
+wall times as ratios to in-process.  Then it measures the scheduling overhead per task: the
+same number of tasks that do nothing, on each executor (wall time / tasks).  From these it
+estimates what 1,000,000 seeds would take on a cluster of ``--paper-workers`` Dask workers.
+Run it with::
+
+    python benchmarks/bench_sweep.py [--runs 400] [--nodes 20] [--duration 10] [--jobs 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
+from typing import Any
+
+from swimcore.transports.sim.executors import load_distributed, open_executor
+from swimcore.transports.sim.scenario import Scenario
+from swimcore.transports.sim.seed_sweep import seed_tasks
+from swimcore.transports.sim.sweep import SweepResult, Task, sweep
+
+
+def nothing(seed: int) -> int:
+    """A task that does no work: what remains of its wall time is scheduling."""
+    return seed
+
+
+def timed(tasks: Sequence[Task[Any]], executor: Executor | None) -> tuple[float, SweepResult[Any]]:
+    started = time.perf_counter()
+    result = sweep(tasks, executor)
+    return time.perf_counter() - started, result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=400)
+    parser.add_argument("--nodes", type=int, default=20)
+    parser.add_argument("--duration", type=float, default=10.0)
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--paper-seeds", type=int, default=1_000_000)
+    parser.add_argument("--paper-workers", type=int, default=100)
+    args = parser.parse_args()
+    scenario = Scenario(
+        nodes=args.nodes, crashes=2, partitions=1, pauses=1, loss=0.02,
+        duration=args.duration, updates=False,
+    )  # fmt: skip
+    work = seed_tasks(scenario, range(args.runs))
+    empty = [Task(nothing, (seed,), seed) for seed in range(args.runs)]
+    load = os.getloadavg()
+    print(f"Python {sys.version.split()[0]}, nproc {os.cpu_count()}, {args.jobs} workers, "
+          f"load before {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")  # fmt: skip
+    print(f"{args.runs} runs of {scenario.nodes} nodes, {scenario.duration:g} simulated s, "
+          f"2 crashes, 1 partition, 1 pause, 2% loss\n")  # fmt: skip
+    rows: list[tuple[str, float, float, float]] = []
+    reference: SweepResult[Any] | None = None
+    load_distributed()  # no Dask: say so now, not after the first two sweeps
+    makers: list[tuple[str, Callable[[], Any]]] = [
+        ("in-process", lambda: open_executor("local")),
+        (f"process pool ({args.jobs})", lambda: open_executor("processes", jobs=args.jobs)),
+        (f"Dask LocalCluster ({args.jobs} workers)", lambda: open_executor("dask", jobs=args.jobs)),
+    ]
+    for name, make in makers:
+        started = time.perf_counter()
+        with make() as executor:
+            startup = time.perf_counter() - started
+            if executor is not None:
+                sweep(empty[: args.jobs * 4], executor)  # warm the workers up (imports)
+            wall, result = timed(work, executor)
+            overhead, _ = timed(empty, executor)
+        if reference is None:
+            reference = result
+        same = "yes" if result == reference and not result.failures else "NO"
+        rows.append((name, wall, overhead / args.runs, startup))
+        print(f"{name}: {wall:.1f} s, same results: {same}", flush=True)
+    base = rows[0][1]
+    print("\n| executor | sweep wall | ratio to in-process | overhead per task | start-up |")
+    print("|---|---|---|---|---|")
+    for name, wall, per_task, startup in rows:
+        print(f"| {name} | {wall:.1f} s | {wall / base:.2f} | {per_task * 1e3:.2f} ms "
+              f"| {startup:.1f} s |")  # fmt: skip
+    per_run = base / args.runs
+    dask_overhead = rows[2][2]
+    seeds, workers = args.paper_seeds, args.paper_workers
+    compute = seeds * per_run / workers
+    scheduler = seeds * dask_overhead
+    print(f"\nper run in-process: {per_run * 1e3:.0f} ms; Dask overhead per task "
+          f"{dask_overhead * 1e3:.2f} ms")  # fmt: skip
+    print(f"on paper, {seeds:,} seeds on {workers} workers: compute {compute / 3600:.2f} h "
+          f"(runs / workers), scheduling at most {scheduler / 3600:.2f} h if it were serial "
+          f"and not overlapped: {max(compute, scheduler) / 3600:.2f} to "
+          f"{(compute + scheduler) / 3600:.2f} h")  # fmt: skip
+    load = os.getloadavg()
+    print(f"load after {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
