@@ -7,6 +7,7 @@ touches global randomness; the same config, seed and inputs give byte-identical 
 
 from __future__ import annotations
 
+import collections
 import math
 import random
 from collections.abc import Callable, Iterable, Sequence
@@ -81,7 +82,14 @@ MAX_NOW = 2.0**40
 _SEQ_MASK = 2**32 - 1
 # Timer kinds: (kind, number, name) payloads on the heap.
 _T_PERIOD, _T_PROBE_TIMEOUT, _T_RELAY, _T_SUSPICION, _T_GOSSIP, _T_PUSH_PULL = range(6)
-_T_JOIN_RETRY, _T_RECLAIM, _T_RECONNECT = 6, 7, 8
+_T_JOIN_RETRY, _T_RECLAIM, _T_RECONNECT, _T_MERGE = 6, 7, 8, 9
+#: Rows of a push-pull snapshot merged per step: a large snapshot is merged a slice at a time,
+#: between other inputs, so that no exchange holds the protocol for more than a few ms.
+MERGE_SLICE = 256
+#: The pause between two slices (the driver handles whatever arrived in between).
+MERGE_PAUSE = 0.001
+#: Bytes one push-pull row may take beyond its metadata (name, address, numbers, framing).
+ROW_OVERHEAD = 384
 # Queue keys of user broadcasts start with a byte no member name can start with on the wire.
 _USER_PREFIX = "\x00user:"
 _LIVE = (State.ALIVE, State.SUSPECT)
@@ -185,6 +193,8 @@ class Node:
         #: Fresher news owed to the sender of the packet being handled (see ``_correct``).
         self._corrections: list[bytes] = []
         self._counters: dict[str, int] = {}
+        #: Rows of received snapshots still to merge, a slice per step (see ``MERGE_SLICE``).
+        self._backlog: collections.deque[MemberState] = collections.deque()
         self._queue_local_alive()
 
     # ----------------------------------------------------------------------------- queries
@@ -250,11 +260,20 @@ class Node:
         snapshot["relays_pending"] = len(self._relays)
         snapshot["suspicions_pending"] = len(self._suspicions)
         snapshot["exchanges_pending"] = len(self._exchanges)
+        snapshot["merge_backlog"] = len(self._backlog)
         return snapshot
 
     def queue_depth(self) -> int:
         """Updates waiting in the piggyback queue."""
         return len(self._queue)
+
+    @property
+    def exchange_limit(self) -> int:
+        """The most bytes an exchange may take: ``max_exchange_bytes``, or less when
+        ``max_members`` rows of ``max_metadata`` could not fill it."""
+        cfg = self.config
+        rows = cfg.max_members * (ROW_OVERHEAD + cfg.max_metadata) + 65536
+        return min(cfg.max_exchange_bytes, rows)
 
     def next_deadline(self) -> float | None:
         """When the driver should call :meth:`tick` next (``None`` before :meth:`start`)."""
@@ -674,6 +693,8 @@ class Node:
             self._request_joins()
         elif kind == _T_RECLAIM:
             self._reclaim(name)
+        elif kind == _T_MERGE:
+            self._merge_slice()
 
     def _period(self) -> None:
         self._finish_probe()
@@ -980,6 +1001,9 @@ class Node:
             Verdict.APPLY
         ):
             return
+        if update.address != member.address and not self._may_move(member):
+            self._count("dropped.address_conflict")
+            return
         member = self._own(member)
         before = member.state
         changed = member.meta != update.meta or member.address != update.address
@@ -999,6 +1023,21 @@ class Node:
             self._emit(MemberJoined(member.info()))
         elif changed:
             self._emit(MemberUpdated(member.info()))
+
+    def _may_move(self, member: Member) -> bool:
+        """Whether ``member``'s name may move to another address.
+
+        The native rule: with any newer incarnation (a restart elsewhere is accepted at once).
+        memberlist's rule, followed under its profile so that mixed views agree: only once the
+        member left, or was dead for ``gossip_to_the_dead_time`` (when memberlist forgets it);
+        until then the name stays where it was and the conflict is counted.
+        """
+        if not self._wire.STRICT_ADDRESSES:
+            return True
+        if member.state is State.LEFT:
+            return True
+        dead_for = self._now - member.since
+        return member.state is State.DEAD and dead_for >= self.config.gossip_to_the_dead_time
 
     def _apply_user(self, update: UserBroadcast) -> None:
         verdict = self._broadcasts.judge(update.key, update.version, update.origin, self._now)
@@ -1114,7 +1153,7 @@ class Node:
     # --------------------------------------------------------------------------- exchanges
 
     def _decode_exchange(self, data: bytes) -> PushPull | DirectMessage | None:
-        if len(data) > self.config.max_exchange_bytes:
+        if len(data) > self.exchange_limit:
             self._count("dropped.exchange_too_large")
             return None
         opened = self._open(data)
@@ -1132,6 +1171,10 @@ class Node:
         if snapshot.label != self.config.label:
             self._count("dropped.foreign_label")
             return None
+        if isinstance(snapshot, PushPull) and len(snapshot.members) > self.config.max_members:
+            # More rows than the table can hold (a peer configured larger): merge what fits.
+            self._count("dropped.snapshot_rows", len(snapshot.members) - self.config.max_members)
+            snapshot = attrs.evolve(snapshot, members=snapshot.members[: self.config.max_members])
         return snapshot
 
     def _snapshot(self, *, join: bool) -> PushPull:
@@ -1142,8 +1185,35 @@ class Node:
         return PushPull(self.config.label, join, rows)
 
     def _merge(self, snapshot: PushPull) -> None:
+        """Merge a snapshot: a small one at once, a large one a slice per step.
+
+        The backlog holds at most ``max_members`` rows (what a table can hold): rows beyond it
+        are dropped and counted; the next exchange brings them again.
+        """
+        rows = snapshot.members
+        if not self._backlog and len(rows) <= MERGE_SLICE:
+            self._merge_rows(rows)
+            return
+        room = self.config.max_members - len(self._backlog)
+        if len(rows) > room:
+            self._count("dropped.merge_backlog", len(rows) - max(0, room))
+            rows = rows[: max(0, room)]
+        started = bool(self._backlog)
+        self._backlog.extend(rows)
+        if not started:
+            self._merge_slice()
+
+    def _merge_slice(self) -> None:
+        backlog = self._backlog
+        count = min(MERGE_SLICE, len(backlog))
+        self._merge_rows([backlog.popleft() for _ in range(count)])
+        if backlog:
+            self._count("merge_slices")
+            self._timers.schedule(self._now + MERGE_PAUSE, (_T_MERGE, 0, ""))
+
+    def _merge_rows(self, rows: Sequence[MemberState]) -> None:
         peek = self._table.peek
-        for row in snapshot.members:
+        for row in rows:
             if row.state is State.ALIVE:
                 known = peek(row.name)
                 if known is not None and row.name != self.name and _stale(known, row):

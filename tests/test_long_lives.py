@@ -25,8 +25,8 @@ from swimcore import (
     Send,
     State,
 )
-from swimcore.errors import DecodeError
-from swimcore.messages import Alive, Gossip, Ping, Suspect, UserBroadcast
+from swimcore.messages import Alive, Dead, Gossip, Left, Ping, Suspect, UserBroadcast
+from swimcore.node import MERGE_PAUSE, MERGE_SLICE
 from swimcore.transports.sim.checkers import (
     SafetyChecker,
     convergence_deadline,
@@ -184,7 +184,7 @@ def test_the_last_chance_probe_is_read_by_a_suspect_on_any_wire(wire: str) -> No
     assert suspect.incarnation > before  # it saw the suspicion and refuted it
 
 
-def _from(node: Node, *updates: Alive | Suspect) -> bytes:
+def _from(node: Node, *updates: Alive | Suspect | Dead | Left) -> bytes:
     wire = node.wire  # a packet as this node's profile encodes it
     return wire.seal(
         wire.assemble(
@@ -386,13 +386,85 @@ def test_framing_finds_the_same_end_however_the_bytes_are_cut(cuts: list[int], w
     assert found == data[: -len(b"trailing")]
 
 
-def test_a_push_pull_over_max_members_rows_is_refused() -> None:
-    small = attrs.evolve(ML, max_members=100)
-    data = _push_pull_stream(150)
-    reader = Node(small, addr(9)).wire.stream.reader(small.max_exchange_bytes)
-    with pytest.raises(DecodeError):
-        reader.feed(data)
+@pytest.mark.parametrize("wire", ["native", "memberlist"])
+def test_snapshots_are_capped_by_max_members(wire: str) -> None:
+    small = Config.lan(wire=wire, max_members=100)
+    data = _push_pull_stream(150, Config.lan(wire=wire))
     node = Node(small, addr(9))
+    node.start(0.0)
     reply, _ = node.handle_exchange(data, 0.0)
-    assert reply is None and node.counters()["dropped.malformed_exchange"] == 1
-    assert len(node.all_members()) == 1
+    assert reply is not None
+    counters = node.counters()
+    assert counters["dropped.snapshot_rows"] == 151 - 100
+    assert counters["members"] == 100
+    # The bytes an exchange may take follow from max_members too.
+    assert node.exchange_limit < small.max_exchange_bytes
+    assert Node(Config.lan(), addr(9)).exchange_limit == Config.lan().max_exchange_bytes
+
+
+@pytest.mark.parametrize("wire", ["native", "memberlist"])
+def test_a_large_snapshot_is_merged_a_slice_at_a_time(wire: str) -> None:
+    config = Config.lan(wire=wire)
+    rows = 3000
+    sender = Node(config, addr(1), seed=1)
+    sender.start(0.0, [(f"m{i:05d}", addr(2 + i % 60000, 7000 + i % 1000)) for i in range(rows)])
+    [request] = [a for a in sender.join([addr(65000)], 0.0) if isinstance(a, ExchangeRequest)]
+    node = Node(config, addr(65000), seed=2)
+    node.start(0.0)
+    reply, _ = node.handle_exchange(request.data, 1.0)
+    assert reply is not None
+    # One input merges one slice; the rest waits for the next ticks, between other inputs.
+    assert len(node.all_members()) == 1 + MERGE_SLICE
+    deadline = node.next_deadline()
+    assert deadline is not None and deadline <= 1.0 + 2 * MERGE_PAUSE
+    now, steps = 1.0, 0
+    while len(node.all_members()) < rows + 2:
+        now += MERGE_PAUSE
+        before = len(node.all_members())
+        node.tick(now)
+        assert len(node.all_members()) - before <= MERGE_SLICE
+        steps += 1
+        assert steps < 100
+    assert node.counters()["merge_backlog"] == 0
+
+
+# Item 13: under the memberlist profile a name moves address by memberlist's rule ------------
+
+
+def _ml_node_knowing(name: str, at: int) -> Node:
+    node = Node(ML, addr(1), seed=1)
+    node.start(0.0, [(name, addr(at))])
+    return node
+
+
+def test_memberlist_profile_keeps_a_live_name_at_its_address() -> None:
+    node = _ml_node_knowing("restarted", 5)
+    node.receive(_from(node, Alive("restarted", addr(6), 3)), addr(6), 1.0)
+    held = node.member("restarted")
+    assert held is not None and held.address == addr(5)
+    assert node.counters()["dropped.address_conflict"] == 1
+
+
+def test_memberlist_profile_moves_a_name_once_dead_for_gossip_to_the_dead_time() -> None:
+    node = _ml_node_knowing("restarted", 5)
+    node.receive(_from(node, Dead("restarted", 0, "x")), addr(7), 1.0)
+    node.receive(_from(node, Alive("restarted", addr(6), 3)), addr(6), 2.0)
+    assert node.member("restarted").address == addr(5)  # type: ignore[union-attr]
+    later = 1.0 + ML.gossip_to_the_dead_time
+    node.receive(_from(node, Alive("restarted", addr(6), 4)), addr(6), later)
+    held = node.member("restarted")
+    assert held is not None and (held.address, held.state) == (addr(6), State.ALIVE)
+
+
+def test_memberlist_profile_moves_a_name_that_left_at_once() -> None:
+    node = _ml_node_knowing("restarted", 5)
+    node.receive(_from(node, Left("restarted", 0)), addr(5), 1.0)
+    node.receive(_from(node, Alive("restarted", addr(6), 3)), addr(6), 1.1)
+    assert node.member("restarted").address == addr(6)  # type: ignore[union-attr]
+
+
+def test_native_profile_still_moves_a_restarted_name_at_once() -> None:
+    node = make_node(1)
+    node.start(0.0, [("restarted", addr(5))])
+    node.receive(encode(Gossip(), Alive("restarted", addr(6), 3)), addr(6), 1.0)
+    assert node.member("restarted").address == addr(6)  # type: ignore[union-attr]

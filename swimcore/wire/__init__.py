@@ -78,6 +78,9 @@ class Wire(Protocol):
     #: Whether a best-effort user message must travel alone (no piggybacked updates): on a
     #: wire where that is what tells it from a broadcast.
     USER_MESSAGES_ALONE: bool
+    #: Whether a live member's name stays at its address until it left or is long dead
+    #: (memberlist's rule) rather than moving with any newer incarnation (see ``Node``).
+    STRICT_ADDRESSES: bool
     header: bytes
 
     @property
@@ -160,6 +163,7 @@ class NativeWire:
 
     MAX_UPDATES = codec.MAX_UPDATES
     USER_MESSAGES_ALONE = False
+    STRICT_ADDRESSES = False
 
     def __init__(self, label: str, keyring: Keyring | None, rng: random.Random) -> None:
         self._label = label

@@ -27,6 +27,9 @@ How the two protocols line up, and where they differ:
   since 2017 do); compression ("memberlist+lzw") applies when it shrinks a datagram and always
   on streams, as memberlist does; the keyring's primary key seals, every key opens.
 * Push-pull user (delegate) state is neither sent nor used.
+* A member's name moves to a new address only once it left, or was dead for
+  ``gossip_to_the_dead_time`` (memberlist forgets dead members then); until then alive news
+  from elsewhere is a conflict, dropped and counted, as memberlist refuses it.
 """
 
 from __future__ import annotations
@@ -162,6 +165,7 @@ class MemberlistWire:
 
     MAX_UPDATES = MAX_UPDATES
     USER_MESSAGES_ALONE = True
+    STRICT_ADDRESSES = True
 
     def __init__(
         self,
@@ -174,8 +178,9 @@ class MemberlistWire:
         compress: bool = False,
     ) -> None:
         self.label = config.label
-        #: Rows a push-pull may carry: no more than the table could hold.
-        self.max_rows = min(stream.MAX_NODES, config.max_members)
+        #: Rows a push-pull may announce (the node merges at most ``max_members`` of them; the
+        #: bytes are bounded by ``Node.exchange_limit``).
+        self.max_rows = stream.MAX_NODES
         self.name = name
         self.address = address
         self.compress = compress
@@ -373,8 +378,6 @@ class MemberlistWire:
 
     def decode_exchange(self, data: bytes) -> Exchange:
         message = stream.decode_stream(data, label=self.label, keys=self.keys())
-        if isinstance(message, MlPushPull) and len(message.nodes) > self.max_rows:
-            raise DecodeError(f"push-pull of {len(message.nodes)} rows (at most {self.max_rows})")
         if isinstance(message, MlUserStream):
             return DirectMessage(self.label, "", message.payload)
         if not isinstance(message, MlPushPull):
