@@ -6,18 +6,27 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo demo-sim test test-slow test-long lint bench
 
+# The demos need only the runtime and the 'transports' extra (attrs, anyio, trio); the
+# development tools (about 40 packages) come with the first target that needs them.
+DEMO_STAMP := $(VENV)/.demo-installed
+
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev,plot]'
 	touch $(STAMP)
 
+$(DEMO_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet -e '.[transports]'
+	touch $(DEMO_STAMP)
+
 ## demo: a handful of real nodes on loopback: converge, crash one, leave one
-demo: $(STAMP)
+demo: $(DEMO_STAMP)
 	$(PY) examples/demo_loopback.py
 
 ## demo-sim: a simulated cluster joins, loses a member and shows the detection
-demo-sim: $(STAMP)
+demo-sim: $(DEMO_STAMP)
 	$(PY) examples/sim_demo.py
 
 ## lint: ruff and mypy --strict

@@ -12,6 +12,7 @@ import re
 import signal
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -212,3 +213,32 @@ def test_a_signal_during_the_run_leaves_within_the_print_period() -> None:
             process.kill()
             process.wait()
     assert process.returncode == 0
+
+
+def test_the_license_file_is_the_mit_license_pyproject_names() -> None:
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert pyproject["project"]["license"] == "MIT"
+    assert (ROOT / "LICENSE").read_text().startswith("MIT License\n")
+
+
+def test_make_demo_installs_only_the_transports_extra() -> None:
+    done = subprocess.run(
+        ["make", "-n", "-B", "demo"], check=True, capture_output=True, text=True, cwd=ROOT
+    )
+    installs = [line for line in done.stdout.splitlines() if "pip install" in line]
+    assert installs, done.stdout
+    assert all(line.endswith("-e '.[transports]'") for line in installs), installs
+    assert "examples/demo_loopback.py" in done.stdout
+
+
+def test_the_readme_install_section_lists_every_extra() -> None:
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Install\n", 1)[1].split("\n## ", 1)[0]
+    for extra in pyproject["project"]["optional-dependencies"]:
+        assert f"| `{extra}` |" in section, extra
+
+
+def test_the_readme_says_what_tune_exit_status_1_means() -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert re.search(r"1 when no candidate\s+does", readme)

@@ -61,6 +61,25 @@ def register(subparsers: Any) -> None:
         description=_args.plain(__doc__),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    add_arguments(parser)
+
+
+def make_parser(prog: str) -> argparse.ArgumentParser:
+    """A stand-alone parser with ``swimcore run``'s arguments (``examples/sample_node.py``).
+
+    Read the command line with ``parse_intermixed_args`` so options may follow positionals.
+    """
+    parser = _args.CliParser(
+        prog=prog,
+        description=_args.plain(__doc__),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_arguments(parser)
+    return parser
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``swimcore run``'s positionals and options to ``parser``; ``func`` is :func:`run`."""
     parser.add_argument(
         "group", metavar="GROUP", help="cluster label: members of other groups are never seen"
     )
@@ -159,22 +178,7 @@ def run(args: argparse.Namespace) -> int:
         stream=sys.stderr,
     )
     try:
-        config, store, seeds = _settings(args)
-        keyring = read_key_file(args.key_file) if args.key_file else None
-        member_kwargs = dict(
-            bind=args.member_addr,
-            advertise=_advertise(args.advertise, args.member_addr),
-            name=args.name,
-            seeds=seeds,
-            discovery=store,
-            discovery_options=DiscoveryOptions(
-                alone_initial=config.join_retry_interval,
-                alone_max=8 * config.join_retry_interval,
-                refresh=args.discovery_interval,
-            ),
-            leave_on_exit=not args.no_leave,
-            keyring=keyring,
-        )
+        config, member_kwargs = member_settings(args)
         if args.driver in ("asyncio", "thread"):
             return asyncio.run(_main_asyncio(config, member_kwargs, args))
         import anyio  # noqa: PLC0415 - only the anyio and trio drivers need it
@@ -188,6 +192,31 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"swimcore run: cannot bind {args.member_addr}: {exc}", file=sys.stderr)
         return 1
+
+
+def member_settings(args: argparse.Namespace) -> tuple[Config, dict[str, Any]]:
+    """The Config and the member's keyword arguments that ``swimcore run``'s options ask for.
+
+    Raises :class:`~swimcore.AddressError`, :class:`~swimcore.ConfigError` or ``ValueError``
+    with a message naming the option at fault.
+    """
+    config, store, seeds = _settings(args)
+    keyring = read_key_file(args.key_file) if args.key_file else None
+    member_kwargs = dict(
+        bind=args.member_addr,
+        advertise=_advertise(args.advertise, args.member_addr),
+        name=args.name,
+        seeds=seeds,
+        discovery=store,
+        discovery_options=DiscoveryOptions(
+            alone_initial=config.join_retry_interval,
+            alone_max=8 * config.join_retry_interval,
+            refresh=args.discovery_interval,
+        ),
+        leave_on_exit=not args.no_leave,
+        keyring=keyring,
+    )
+    return config, member_kwargs
 
 
 def _settings(args: argparse.Namespace) -> tuple[Config, DiscoveryStore | None, list[Address]]:

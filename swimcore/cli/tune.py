@@ -9,7 +9,9 @@ deterministic simulator), prints the table of what each is predicted to do, with
 recommends the fastest that meets every goal (or the closest), prints it as code to paste and
 writes it as a file ``swimcore.config_file.load_config`` reads (``--out``).  The same ``--seed``
 gives the same output, byte for byte.  Clusters above 32 members are simulated at 32
-(``--sim-nodes``) and extrapolated, as the table's legend says.
+(``--sim-nodes``) and extrapolated, as the table's legend says.  Exit status: 0 when the
+recommendation meets every goal, 1 when no candidate does (the closest is shown), 2 for a bad
+command line.
 
 Examples::
 
