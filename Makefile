@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo demo-sim test test-slow test-long lint bench
+.PHONY: demo demo-sim test test-slow test-long lint bench dist-check
 
 # The demos need only the runtime and the 'transports' extra (attrs, anyio, trio); the
 # development tools (about 40 packages) come with the first target that needs them.
@@ -46,6 +46,10 @@ test-slow: $(STAMP)
 ## an hour of 1,000-node churn, the tuner's full grid); not run by CI
 test-long: $(STAMP)
 	SWIMCORE_LONG=1 HYPOTHESIS_PROFILE=ci $(PY) -m pytest -q -m long
+
+## dist-check: build sdist and wheel, twine check, install with each extra, smoke test
+dist-check:
+	.ci/check-dist
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_receive.py

@@ -6,6 +6,7 @@ and clocks live in the ``swimcore.transports`` subpackage, which ``import swimco
 load.
 """
 
+from swimcore._version import __version__
 from swimcore.actions import (
     Action,
     BroadcastReceived,
@@ -41,8 +42,6 @@ from swimcore.errors import (
 from swimcore.keyring import Keyring
 from swimcore.messages import State
 from swimcore.node import LogSink, Node
-
-__version__ = "0.1.0"
 
 __all__ = [
     "Action",
