@@ -1,0 +1,140 @@
+"""The simulator's own cost per member-second, this tree against an older one, in one run.
+
+Each run is a fresh process: a bootstrapped cluster of N members (LAN preset, push-pull on
+unless ``--no-push-pull``, trace digest on), one member crashed at 5 s, run for ``--duration``
+simulated seconds.  Reported per run: build and run wall time, wall microseconds per simulated
+member-second (flat means linear), peak RSS, exchanges requested and the trace digest (equal
+digests in both trees mean the same decisions).  Runs of the two trees alternate size by size,
+so both see the same machine load; read the ratio column.
+
+Usage::
+
+    python benchmarks/bench_sim_cost.py --sizes 100,300,1000,3000 --duration 60 \\
+        --base /work/wt/perf-base --json benchmarks/results/sim_cost.json
+
+``--base`` is a checkout of the older tree (``git worktree add /tmp/base 25ef229``); its
+simulator may live at ``transports.sim`` (before the one-namespace rename) or at
+``swimcore.transports.sim``: both are tried.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def child(size: int, duration: float, push_pull: bool, crash_at: float) -> dict[str, Any]:
+    """One run in this process (the tree on ``sys.path[0]``)."""
+    import resource  # noqa: PLC0415
+
+    from swimcore import Config  # noqa: PLC0415
+
+    try:
+        from swimcore.transports.sim.cluster import SimCluster  # noqa: PLC0415
+        from swimcore.transports.sim.ops import Crash  # noqa: PLC0415
+    except ImportError:  # trees before transports/ became swimcore.transports
+        from transports.sim.cluster import SimCluster  # type: ignore[no-redef]  # noqa: PLC0415
+        from transports.sim.ops import Crash  # type: ignore[no-redef]  # noqa: PLC0415
+
+    config = Config.lan() if push_pull else Config.lan(push_pull_interval=0)
+    wall0 = time.perf_counter()
+    cluster = SimCluster(size, seed=1, config=config, trace=True)
+    cluster.schedule([(crash_at, Crash(size // 2))])
+    build = time.perf_counter() - wall0
+    wall1, cpu1 = time.perf_counter(), time.process_time()
+    cluster.run_for(duration)
+    run = time.perf_counter() - wall1
+    counts = cluster.net.counts
+    return {
+        "nodes": size,
+        "duration": duration,
+        "push_pull": push_pull,
+        "build_wall": build,
+        "run_wall": run,
+        "run_cpu": time.process_time() - cpu1,
+        "us_per_member_second": run / (size * duration) * 1e6,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "exchanges": counts.get("exchanges", 0),
+        "datagrams": counts.get("sent", 0),
+        "digest": cluster.net.trace_digest,
+    }
+
+
+def spawn(tree: Path, size: int, args: argparse.Namespace) -> dict[str, Any]:
+    command = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--child",
+        str(size),
+        "--duration",
+        str(args.duration),
+        "--crash-at",
+        str(args.crash_at),
+    ]
+    if args.no_push_pull:
+        command.append("--no-push-pull")
+    env = dict(os.environ, PYTHONPATH=str(tree), SWIMCORE_BENCH_TREE=str(tree))
+    out = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    result["tree"] = str(tree)
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="100,300,1000,3000")
+    parser.add_argument("--duration", type=float, default=60.0)
+    parser.add_argument("--crash-at", type=float, default=5.0)
+    parser.add_argument("--no-push-pull", action="store_true")
+    parser.add_argument("--base", help="an older checkout to compare against")
+    parser.add_argument("--base-max", type=int, default=3000, help="largest size run on --base")
+    parser.add_argument("--json", help="write the results here")
+    parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child is not None:
+        tree = os.environ.get("SWIMCORE_BENCH_TREE")
+        if tree:
+            sys.path.insert(0, tree)
+        result = child(args.child, args.duration, not args.no_push_pull, args.crash_at)
+        print(json.dumps(result))
+        return 0
+    results: list[dict[str, Any]] = []
+    print(f"# nproc {os.cpu_count()}, Python {sys.version.split()[0]}, load {os.getloadavg()}")
+    print("| members | this tree (s) | us/member-s | RSS MiB | base (s) | us/member-s | ratio |"
+          " same digest |")
+    print("|---:|---:|---:|---:|---:|---:|---:|:---:|")
+    for size in (int(s) for s in args.sizes.split(",")):
+        new = spawn(ROOT, size, args)
+        results.append(new)
+        old = None
+        if args.base and size <= args.base_max:
+            old = spawn(Path(args.base).resolve(), size, args)
+            results.append(old)
+        base_cols = (
+            f"{old['run_wall']:.1f} | {old['us_per_member_second']:.0f} | "
+            f"{old['run_wall'] / new['run_wall']:.2f}x | "
+            f"{'yes' if old['digest'] == new['digest'] else 'no'}"
+            if old
+            else "- | - | - | -"
+        )
+        print(
+            f"| {size:,} | {new['run_wall']:.1f} | {new['us_per_member_second']:.0f} | "
+            f"{new['peak_rss_mb']:.0f} | {base_cols} |",
+            flush=True,
+        )
+    print(f"# load after {os.getloadavg()}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
