@@ -21,6 +21,7 @@ import ipaddress
 import struct
 import zlib
 from collections.abc import Iterable
+from typing import Protocol
 
 from swimcore.address import Address
 from swimcore.errors import DecodeError
@@ -198,7 +199,27 @@ _ROW_CACHE: dict[tuple[str, int, int, bytes], tuple[Address, bytes]] = {}
 _ROW_CACHE_SIZE = 1 << 16
 
 
-def _row(m: MemberState) -> bytes:
+class RowFields(Protocol):
+    """What a push-pull row is made of (a :class:`MemberState` or a member table record)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def address(self) -> Address: ...
+    @property
+    def incarnation(self) -> int: ...
+    @property
+    def state(self) -> State: ...
+    @property
+    def meta(self) -> bytes: ...
+
+
+def row_bytes(m: RowFields) -> bytes:
+    """The native encoding of one push-pull row (cached by value)."""
+    return _row(m)
+
+
+def _row(m: RowFields) -> bytes:
     key = (m.name, m.incarnation, m.state, m.meta)
     cached = _ROW_CACHE.get(key)
     if cached is not None and (cached[0] is m.address or cached[0] == m.address):

@@ -15,7 +15,7 @@ from typing import Protocol
 
 import attrs
 
-from swimcore import codec
+from swimcore import antientropy, codec
 from swimcore.actions import (
     Action,
     BroadcastReceived,
@@ -98,7 +98,7 @@ _LIVE = (State.ALIVE, State.SUSPECT)
 # Log levels, as the standard ``logging`` module numbers them (importing it loads threading).
 DEBUG, INFO = 10, 20
 # What an exchange this node asked for is for.
-_JOIN, _SYNC, _MESSAGE = range(3)
+_JOIN, _SYNC, _MESSAGE, _DIGEST = range(4)
 
 
 class LogSink(Protocol):
@@ -184,6 +184,9 @@ class Node:
         self._probe: _Probe | None = None
         self._seq = 0
         self._exchange_seq = 0
+        #: Periodic push-pull starts with a digest (antientropy) on the native wire only:
+        #: memberlist peers know only the full exchange.
+        self._digests = config.wire == "native"
         self._periods = 0
         self._leader: Member | None = local
         self._now = 0.0
@@ -345,7 +348,13 @@ class Node:
         self._begin(now)
         request = self._decode_exchange(data)
         reply = None
-        if isinstance(request, DirectMessage):
+        if isinstance(request, antientropy.Digest):
+            if request.kind == antientropy.REQUEST:
+                self._count("digests_answered")
+                reply = self._seal(antientropy.answer(request, self._table.all()))
+            else:
+                self._count("dropped.malformed_exchange")
+        elif isinstance(request, DirectMessage):
             self._count("messages_received")
             self._out.append(MessageReceived(request.origin, request.payload, True))
             reply = self._seal(self._wire.encode_exchange_ack(self.config.label))
@@ -372,7 +381,9 @@ class Node:
                 self._out.append(MessageFailed(exchange_id, name, "bad reply"))
             return self._finish()
         snapshot = self._decode_exchange(data)
-        if isinstance(snapshot, PushPull):
+        if purpose == _DIGEST:
+            self._digest_reply(address, snapshot)
+        elif isinstance(snapshot, PushPull):
             self._merge(snapshot)
             self._count("exchanges_completed")
         elif purpose == _JOIN:
@@ -784,7 +795,9 @@ class Node:
         if self._leaving:
             return
         peers = self._table.random_live(1)
-        if peers:
+        if peers and self._digests:
+            self._request(peers[0].address, _DIGEST, self._digest_request, "")
+        elif peers:
             self._request_exchange(peers[0].address, join=False)
         elif self._seeds:
             self._request_joins()
@@ -835,6 +848,20 @@ class Node:
             return self._seal(self._wire.encode_push_pull(self._snapshot(join=join)))
 
         self._request(to, _JOIN if join else _SYNC, snapshot, "")
+
+    def _digest_request(self) -> bytes:
+        """A periodic push-pull's first step: the digest of this table (antientropy)."""
+        return self._seal(antientropy.request(self.config.label, self._table.all()))
+
+    def _digest_reply(self, address: Address, reply: object) -> None:
+        """The peer compared digests: nothing to do, or the full exchange."""
+        if not isinstance(reply, antientropy.Digest) or reply.kind == antientropy.REQUEST:
+            self._count("dropped.malformed_exchange")
+        elif reply.kind == antientropy.MATCH:
+            self._count("digests_matched")
+        else:
+            self._count("digests_differed")
+            self._request_exchange(address, join=False)
 
     def _request(
         self, to: Address, purpose: int, data: bytes | Callable[[], bytes], name: str
@@ -1152,7 +1179,9 @@ class Node:
 
     # --------------------------------------------------------------------------- exchanges
 
-    def _decode_exchange(self, data: bytes) -> PushPull | DirectMessage | None:
+    def _decode_exchange(
+        self, data: bytes
+    ) -> PushPull | DirectMessage | antientropy.Digest | None:
         if len(data) > self.exchange_limit:
             self._count("dropped.exchange_too_large")
             return None
@@ -1161,7 +1190,11 @@ class Node:
             return None
         data = opened
         try:
-            snapshot = self._wire.decode_exchange(data)
+            snapshot: PushPull | DirectMessage | antientropy.Digest
+            if self._digests and antientropy.is_digest(data):
+                snapshot = antientropy.decode(data)
+            else:
+                snapshot = self._wire.decode_exchange(data)
         except AuthError:  # the memberlist profile opens streams inside its own layers
             self._count("dropped.auth_failed")
             return None

@@ -88,14 +88,14 @@ def test_an_exchange_refused_by_a_crashed_member_builds_no_snapshot(
         return original(self, join=join)
 
     monkeypatch.setattr(Node, "_snapshot", counting)
-    config = Config.lan(push_pull_interval=5.0, reconnect_interval=2.0)
+    config = Config.lan(push_pull_interval=0.0, reconnect_interval=2.0)  # reconnects only
     cluster = SimCluster(12, seed=3, config=config, trace=False)
     cluster.schedule([(1.0, Crash(2))])
     cluster.run_for(40.0)
     counts = cluster.net.counts
     assert counts.get("exchanges.refused", 0) > 5
     connected = counts["exchanges"] - counts["exchanges.refused"] - counts.get("exchanges.cut", 0)
-    assert built[0] == connected + counts["exchanges.answered"]
+    assert built[0] == connected + counts.get("exchanges.answered", 0)
 
 
 def test_a_deferred_exchange_carries_the_state_when_it_is_read() -> None:

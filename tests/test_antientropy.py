@@ -1,0 +1,114 @@
+"""Digest-first anti-entropy: a periodic push-pull between equal tables moves 30 bytes, not the
+tables; a difference falls back to the full exchange; memberlist's wire keeps the full one."""
+
+from __future__ import annotations
+
+import contextlib
+
+import pytest
+from helpers import FUZZ_EXAMPLES, addr, make_node, of_type
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from swimcore import Config, DecodeError, ExchangeRequest, Node, Send, antientropy
+from swimcore.messages import MemberState, State
+
+fuzz = settings(max_examples=FUZZ_EXAMPLES)
+
+
+def _rows(count: int, bump: int = -1) -> list[MemberState]:
+    return [
+        MemberState(f"m{i}", addr(i), 1 if i == bump else 0, State.ALIVE, b"") for i in range(count)
+    ]
+
+
+def test_the_digest_ignores_order_and_sees_every_field() -> None:
+    rows = _rows(50)
+    assert antientropy.table_digest(rows) == antientropy.table_digest(list(reversed(rows)))
+    assert antientropy.table_digest(rows) != antientropy.table_digest(_rows(50, bump=7))
+    moved = [*rows[:-1], MemberState("m49", addr(99), 0, State.ALIVE, b"")]
+    suspect = [*rows[:-1], MemberState("m49", addr(49), 0, State.SUSPECT, b"")]
+    meta = [*rows[:-1], MemberState("m49", addr(49), 0, State.ALIVE, b"x")]
+    digests = {antientropy.table_digest(r) for r in (rows, moved, suspect, meta, rows[:-1])}
+    assert len(digests) == 5
+
+
+@given(
+    st.sampled_from([1, 2, 3]),
+    st.text(max_size=40),
+    st.integers(0, 2**32 - 1),
+    st.integers(0, 2**64 - 1),
+)
+def test_frames_round_trip(kind: int, label: str, count: int, value: int) -> None:
+    digest = antientropy.Digest(kind, label, count, value)
+    assert antientropy.decode(antientropy.encode(digest)) == digest
+
+
+@fuzz
+@given(st.binary(max_size=80))
+def test_garbage_raises_only_decode_error(data: bytes) -> None:
+    frame = antientropy.encode(antientropy.Digest(1, "l", 3, 4))
+    for candidate in (data, antientropy.MAGIC + data):
+        with contextlib.suppress(DecodeError):  # anything else propagates and fails the test
+            antientropy.decode(candidate)
+    with pytest.raises(DecodeError):  # every strict prefix of a frame is refused
+        antientropy.decode(frame[: len(data) % len(frame)])
+
+
+def _pair(config: Config) -> tuple[Node, Node]:
+    a, b = make_node(1, config), make_node(2, config)
+    members = [(a.name, a.address), (b.name, b.address)]
+    a.start(0.0, members)
+    b.start(0.0, members)
+    return a, b
+
+
+def _first_push_pull(node: Node, peer: Node, now: float) -> tuple[float, ExchangeRequest]:
+    """Run both nodes, delivering every datagram, until ``node`` asks for an exchange."""
+    nodes = {node.address: node, peer.address: peer}
+    while True:
+        pending = [(node.address, a) for a in node.tick(now)]
+        pending += [(peer.address, a) for a in peer.tick(now)]
+        while pending:
+            source, action = pending.pop(0)
+            if isinstance(action, Send):
+                target = nodes[action.to]
+                pending += [(target.address, a) for a in target.receive(action.data, source, now)]
+            elif isinstance(action, ExchangeRequest) and source == node.address:
+                return now, action
+        now += 0.1
+
+
+def test_equal_tables_exchange_only_digests() -> None:
+    a, b = _pair(Config.lan(push_pull_interval=2.0))
+    now, request = _first_push_pull(a, b, 0.0)
+    assert antientropy.is_digest(request.data)
+    reply, _ = b.handle_exchange(request.data, now)
+    assert reply is not None and len(reply) < 40
+    actions = a.exchange_reply(request.exchange_id, reply, now)
+    assert not of_type(actions, ExchangeRequest)
+    assert a.counters()["digests_matched"] == 1
+    assert b.counters()["digests_answered"] == 1
+    assert b.counters().get("exchanges_answered", 0) == 0
+
+
+def test_different_tables_fall_back_to_the_full_exchange() -> None:
+    a, b = _pair(Config.lan(push_pull_interval=2.0))
+    now, request = _first_push_pull(a, b, 0.0)
+    b.set_metadata(b"new", now)  # b's own row now differs from a's copy (its news is not sent)
+    reply, _ = b.handle_exchange(request.data, now)
+    assert reply is not None
+    full = of_type(a.exchange_reply(request.exchange_id, reply, now), ExchangeRequest)
+    assert a.counters()["digests_differed"] == 1
+    assert len(full) == 1 and not antientropy.is_digest(full[0].data)
+    answer, _ = b.handle_exchange(full[0].data, now)
+    assert answer is not None
+    a.exchange_reply(full[0].exchange_id, answer, now)
+    assert {m.name: m.meta for m in a.members()}[b.name] == b"new"
+
+
+@pytest.mark.parametrize("wire", ["memberlist", "memberlist+lzw"])
+def test_memberlist_wire_keeps_the_full_push_pull(wire: str) -> None:
+    a, b = _pair(Config.lan(push_pull_interval=2.0, wire=wire))
+    _, request = _first_push_pull(a, b, 0.0)
+    assert not antientropy.is_digest(request.data)
