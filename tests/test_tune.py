@@ -11,10 +11,12 @@ agree with.
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
 import pathlib
 import random
+from typing import Any
 
 import pytest
 
@@ -23,6 +25,7 @@ from swimcore.cli import main
 from swimcore.config_file import load_config
 from swimcore.transports.sim.plot import PlotUnavailable
 from swimcore.transports.sim.rng import derive_seed
+from swimcore.transports.sim.tuning import search
 from swimcore.transports.sim.tuning.candidates import Candidate, grid, refinements
 from swimcore.transports.sim.tuning.direct import direct_run
 from swimcore.transports.sim.tuning.estimate import (
@@ -388,3 +391,44 @@ def test_false_deaths_agree_with_a_long_plain_simulation() -> None:
     assert low / days <= predicted.high and predicted.low <= high / days, (
         f"plain simulation {deaths} in {days:.2f} member-days vs prediction {predicted}"
     )
+
+
+# ------------------------------------------------------------------ where the trials run
+
+
+def test_a_trial_that_fails_twice_names_its_seed(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    doomed = derive_seed(3, "tune-trial", 1)  # the second trial seed of SMALL's --seed 3
+    real = search.run_trial
+    calls: list[int] = []
+
+    def fails_on_one_seed(
+        config: Config, network: NetworkModel, plan: TrialPlan, seed: int
+    ) -> Any:
+        calls.append(seed)
+        if seed == doomed:
+            raise RuntimeError("simulated worker trouble")
+        return real(config, network, plan, seed)
+
+    monkeypatch.setattr(search, "run_trial", fails_on_one_seed)
+    code, out, err = run([*SMALL, "--executor", "local"], capsys)
+    assert code == 3 and out == ""
+    assert f"seed {doomed}: RuntimeError: simulated worker trouble (2 attempts)" in err
+    assert calls.count(doomed) >= 2  # retried once per candidate before giving up
+
+
+def test_tune_on_dask_without_the_extra_is_a_one_line_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    real = importlib.import_module
+
+    def no_dask(name: str, *args: Any) -> Any:
+        if name.startswith(("dask", "distributed")):
+            raise ImportError(name)
+        return real(name, *args)
+
+    monkeypatch.setattr(importlib, "import_module", no_dask)
+    code, out, err = run([*SMALL, "--executor", "dask"], capsys)
+    assert code == 2 and out == ""
+    assert err == "swimcore tune: --executor dask needs Dask: pip install 'swimcore[dask]'\n"
