@@ -24,10 +24,19 @@ from collections.abc import Sequence
 from concurrent.futures import Executor
 from typing import Any
 
+import attrs
+
 from swimcore.transports.sim.executors import load_distributed, open_executor
 from swimcore.transports.sim.scenario import Scenario
-from swimcore.transports.sim.seed_sweep import seed_tasks
+from swimcore.transports.sim.seed_sweep import SeedSummary, run_seed
 from swimcore.transports.sim.sweep import DEFAULTS, SweepOptions, SweepResult, Task, sweep
+
+
+def run_timed(scenario: Scenario) -> tuple[SeedSummary, float]:
+    """``simulate --seeds``'s task, plus the CPU seconds it took where it ran."""
+    started = time.process_time()
+    summary = run_seed(scenario)
+    return summary, time.process_time() - started
 
 
 def nothing(seed: int) -> int:
@@ -58,15 +67,15 @@ def main() -> int:
         nodes=args.nodes, crashes=2, partitions=1, pauses=1, loss=0.02,
         duration=args.duration, updates=False,
     )  # fmt: skip
-    work = seed_tasks(scenario, range(args.runs))
+    work = [Task(run_timed, (attrs.evolve(scenario, seed=s),), s) for s in range(args.runs)]
     empty = [Task(nothing, (seed,), seed) for seed in range(args.runs)]
     load = os.getloadavg()
     print(f"Python {sys.version.split()[0]}, nproc {os.cpu_count()}, {args.jobs} workers, "
           f"load before {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")  # fmt: skip
     print(f"{args.runs} runs of {scenario.nodes} nodes, {scenario.duration:g} simulated s, "
           f"2 crashes, 1 partition, 1 pause, 2% loss\n")  # fmt: skip
-    best: dict[str, tuple[float, float, float, float]] = {}
-    reference: SweepResult[Any] | None = None
+    best: dict[str, tuple[float, float, float, float, float]] = {}
+    reference: list[SeedSummary] | None = None
     load_distributed()  # no Dask: say so now, not after the first two sweeps
     batched = SweepOptions(batch=args.batch)
     plans: list[tuple[str, str, list[tuple[str, SweepOptions]]]] = [
@@ -87,30 +96,32 @@ def main() -> int:
                 for suffix, options in variants:
                     wall, result = timed(work, executor, options)
                     overhead, _ = timed(empty, executor, options)
+                    summaries = [summary for summary, _ in result.values()]
+                    cpu = sum(seconds for _, seconds in result.values())
                     if reference is None:
-                        reference = result
-                    same = "yes" if result == reference and not result.failures else "NO"
+                        reference = summaries
+                    same = "yes" if summaries == reference else "NO"
                     load = os.getloadavg()[0]
                     name = label + suffix
                     if name not in best or wall < best[name][0]:
-                        best[name] = (wall, overhead / args.runs, startup, load)
-                    print(f"round {round_}, {name}: {wall:.1f} s, no-op tasks "
-                          f"{overhead / args.runs * 1e3:.2f} ms each, same results: {same}, "
-                          f"load {load:.2f}", flush=True)  # fmt: skip
+                        best[name] = (wall, overhead / args.runs, startup, load, cpu)
+                    print(f"round {round_}, {name}: {wall:.1f} s, {cpu:.1f} CPU s in the runs, "
+                          f"no-op tasks {overhead / args.runs * 1e3:.2f} ms each, same results: "
+                          f"{same}, load {load:.2f}", flush=True)  # fmt: skip
     rows = [(name, *figures) for name, figures in best.items()]
     base = rows[0][1]
-    print("\n| executor | sweep wall (best round) | ratio to in-process | overhead per task "
-          "| start-up | load (1 min) |")
-    print("|---|---|---|---|---|---|")
-    for name, wall, per_task, startup, load in rows:
-        print(f"| {name} | {wall:.1f} s | {wall / base:.2f} | {per_task * 1e3:.2f} ms "
-              f"| {startup:.1f} s | {load:.1f} |")  # fmt: skip
-    per_run = base / args.runs
+    print("\n| executor | sweep wall (best round) | ratio to in-process | CPU s in the runs "
+          "| cores obtained | overhead per task | start-up | load (1 min) |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name, wall, per_task, startup, load, cpu in rows:
+        print(f"| {name} | {wall:.1f} s | {wall / base:.2f} | {cpu:.1f} | {cpu / wall:.2f} "
+              f"| {per_task * 1e3:.2f} ms | {startup:.1f} s | {load:.1f} |")  # fmt: skip
+    per_run = rows[0][5] / args.runs  # CPU per run: what a dedicated worker core would take
     seeds, workers = args.paper_seeds, args.paper_workers
     compute = seeds * per_run / workers
-    print(f"\nper run in-process: {per_run * 1e3:.0f} ms; on paper, {seeds:,} seeds on "
+    print(f"\nCPU per run: {per_run * 1e3:.0f} ms; on paper, {seeds:,} seeds on "
           f"{workers} workers: compute {compute / 3600:.2f} h (runs x per run / workers)")
-    for name, _, per_task, _, _ in rows[2:]:
+    for name, _, per_task, _, _, _ in rows[2:]:
         scheduler = seeds * per_task
         print(f"  {name}: scheduling {per_task * 1e3:.2f} ms per run -> {scheduler / 3600:.2f} h "
               f"if serial; total {max(compute, scheduler) / 3600:.2f} h (overlapped) to "
