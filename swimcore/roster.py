@@ -33,7 +33,7 @@ class Roster:
     """An initial membership (every member alive at incarnation 0), shareable by many tables.
 
     Iterating it gives ``(name, address)`` pairs, so it can be passed wherever such pairs are
-    expected; :meth:`MemberTable.add_many` recognises it and shares it instead of copying.
+    expected; ``MemberTable.add_many`` recognises it and shares it instead of copying.
     """
 
     __slots__ = ("best", "names", "records")

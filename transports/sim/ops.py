@@ -1,5 +1,5 @@
 """Cluster operations as values: what a fault script, a random fault plan and a hypothesis
-state machine all hand to :meth:`~swimcore.transports.sim.cluster.SimCluster.apply`.
+state machine all hand to :meth:`~swimcore.transports.sim.SimCluster.apply`.
 
 Nodes are named by their index in the cluster (stable across restarts; ``Join`` adds the next
 index).  Each operation is frozen and prints as a line of a replayable script.
