@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo demo-sim test test-slow test-long lint bench dist-check
+.PHONY: demo demo-sim test test-slow test-long lint bench dist-check docs docs-figures
 
 # The demos need only the runtime and the 'transports' extra (attrs, anyio, trio); the
 # development tools (about 40 packages) come with the first target that needs them.
@@ -50,6 +50,19 @@ test-long: $(STAMP)
 ## dist-check: build sdist and wheel, twine check, install with each extra, smoke test
 dist-check:
 	.ci/check-dist
+
+## docs: the documentation site in docs/_build/html (warnings and broken references are errors)
+DOCS_STAMP := $(VENV)/.docs-installed
+$(DOCS_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e '.[docs]'
+	touch $(DOCS_STAMP)
+
+docs: $(DOCS_STAMP)
+	$(PY) -m sphinx -b html -W --keep-going -n -q docs docs/_build/html
+
+## docs-figures: regenerate the protocol page's figures from the simulator (a few minutes)
+docs-figures: $(STAMP)
+	$(PY) docs/figures.py
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_receive.py
