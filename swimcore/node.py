@@ -287,8 +287,9 @@ class Node:
     def start(self, now: float, members: Iterable[tuple[str, Address]] = ()) -> list[Action]:
         """Start the timers; ``members`` are peers known to be alive (a bootstrapped cluster).
 
-        Idempotent: a second call only adds the given members.  A :class:`~swimcore.roster.Roster` given to a
-        node that knows no one yet is shared, not copied (how a simulator fits 10,000 nodes).
+        Idempotent: a second call only adds the given members.  A
+        :class:`~swimcore.roster.Roster` given to a node that knows no one yet is shared, not
+        copied (how a simulator fits 10,000 nodes).
         """
         if isinstance(members, Roster) and len(self._table) == 1:
             self._table = RosterTable(self._table.local, self._rng, members)

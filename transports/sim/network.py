@@ -275,8 +275,8 @@ class SimNetwork:
         self, source: Address | None, target: Address | None, faults: LinkFaults | None
     ) -> None:
         """Faults for datagrams from ``source`` to ``target`` (``None`` matches any address),
-        overriding the default ``faults``; ``faults=None`` removes the override.  Lookup order: exact
-        pair, then source only, then target only, then the default."""
+        overriding the default ``faults``; ``faults=None`` removes the override.  Lookup order:
+        exact pair, then source only, then target only, then the default."""
         if faults is None:
             self._links.pop((source, target), None)
         else:
