@@ -62,7 +62,7 @@ docs: $(DOCS_STAMP)
 
 ## docs-figures: regenerate the protocol page's figures from the simulator (a few minutes)
 docs-figures: $(STAMP)
-	$(PY) docs/figures.py
+	$(PY) docs/figures/make_figures.py
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_receive.py
