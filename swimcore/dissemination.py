@@ -25,6 +25,8 @@ class _Entry:
     transmits: int
     #: Membership news is served before user broadcasts.
     priority: int
+    #: ``len(data)``, kept to spare the selection loop a call per entry.
+    size: int
 
 
 class BroadcastQueue:
@@ -55,7 +57,7 @@ class BroadcastQueue:
         self.discard(key)
         if len(self._by_key) >= self._capacity:
             self._evict_one()
-        entry = _Entry(key, data, 0, 1 if user else 0)
+        entry = _Entry(key, data, 0, 1 if user else 0, len(data))
         self._by_key[key] = entry
         self._buckets[entry.priority].setdefault(0, {})[key] = entry
 
@@ -83,36 +85,47 @@ class BroadcastQueue:
         Each one handed out counts as a transmission; those that reach their limit (membership
         news ``limits[0]``, user broadcasts ``limits[1]``) leave the queue.
         """
+        # Selection is O(levels + updates taken + misses): buckets are visited fewest
+        # transmissions first, each newest first, and the scan stops once the packet is full.
         chosen: list[_Entry] = []
-        misses = 0
+        count = misses = 0
         for level in self._buckets:
-            if space < _SMALLEST or len(chosen) >= max_count:
+            if space < _SMALLEST or count >= max_count:
                 break
             for transmits in sorted(level):
                 for entry in reversed(level[transmits].values()):
-                    if len(entry.data) <= space:
+                    size = entry.size
+                    if size <= space:
                         chosen.append(entry)
-                        space -= len(entry.data)
+                        space -= size
                         misses = 0
-                        if len(chosen) >= max_count:
+                        count += 1
+                        if count >= max_count:
                             break
                     else:
                         misses += 1
                         if misses >= _GIVE_UP:
                             break
-                if space < _SMALLEST or len(chosen) >= max_count or misses >= _GIVE_UP:
+                if space < _SMALLEST or count >= max_count or misses >= _GIVE_UP:
                     break
-        out = []
+        out = [entry.data for entry in chosen]
+        by_key = self._by_key
         for entry in chosen:
-            out.append(entry.data)
-            level = self._buckets[entry.priority]
-            bucket = level[entry.transmits]
-            del bucket[entry.key]
+            priority, key = entry.priority, entry.key
+            level = self._buckets[priority]
+            transmits = entry.transmits
+            bucket = level[transmits]
+            del bucket[key]
             if not bucket:
-                del level[entry.transmits]
-            entry.transmits += 1
-            if entry.transmits >= limits[entry.priority]:
-                del self._by_key[entry.key]
+                del level[transmits]
+            transmits += 1
+            entry.transmits = transmits
+            if transmits >= limits[priority]:
+                del by_key[key]
             else:
-                level.setdefault(entry.transmits, {})[entry.key] = entry
+                following = level.get(transmits)
+                if following is None:
+                    level[transmits] = {key: entry}
+                else:
+                    following[key] = entry
         return out
