@@ -10,6 +10,7 @@ from swimcore._version import __version__
 from swimcore.actions import (
     Action,
     BroadcastReceived,
+    ExchangeRefused,
     ExchangeRequest,
     JoinAddress,
     JoinFailed,
@@ -25,6 +26,7 @@ from swimcore.actions import (
     MessageDelivered,
     MessageFailed,
     MessageReceived,
+    NameConflict,
     Send,
 )
 from swimcore.address import Address
@@ -56,7 +58,9 @@ __all__ = [
     "DeliveryError",
     "ExchangeRequest",
     "JoinAddress",
+    "ExchangeRefused",
     "JoinFailed",
+    "NameConflict",
     "Keyring",
     "LeaderChanged",
     "LogSink",

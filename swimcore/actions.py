@@ -167,6 +167,36 @@ class JoinFailed:
     reason: str
 
 
+@attrs.frozen(slots=True)
+class ExchangeRefused:
+    """This member refused a peer's exchange (a join or a push-pull) and told it why.
+
+    ``reason`` is ``"foreign_label"`` (the peer's group label is not ours; ``detail`` names
+    it) or ``"auth_failed"`` (its payload did not open with our keys, or it sent plaintext to
+    an encrypted group, or the reverse).  Reported once per reason and detail within
+    :data:`swimcore.refusals.REPORT_WINDOW` seconds; every refusal is counted.
+    """
+
+    reason: str
+    detail: str
+
+
+@attrs.frozen(slots=True)
+class NameConflict:
+    """Two addresses claim one member name.
+
+    ``address`` is where this view holds ``name``; ``other`` is the address news claims for
+    it.  ``local`` is true when ``name`` is this member's own (another process runs with the
+    same name), false when the conflict is between two other members.  Reported once per
+    name and address within :data:`swimcore.refusals.REPORT_WINDOW` seconds.
+    """
+
+    name: str
+    address: Address
+    other: Address
+    local: bool
+
+
 MembershipEvent = (
     MemberJoined | MemberSuspected | MemberAlive | MemberFailed | MemberLeft | MemberUpdated
 )
@@ -181,4 +211,6 @@ Action = (
     | LeaderChanged
     | JoinAddress
     | JoinFailed
+    | ExchangeRefused
+    | NameConflict
 )

@@ -15,10 +15,11 @@ from typing import Protocol
 
 import attrs
 
-from swimcore import antientropy, codec
+from swimcore import antientropy, codec, refusals
 from swimcore.actions import (
     Action,
     BroadcastReceived,
+    ExchangeRefused,
     ExchangeRequest,
     JoinAddress,
     JoinFailed,
@@ -34,6 +35,7 @@ from swimcore.actions import (
     MessageDelivered,
     MessageFailed,
     MessageReceived,
+    NameConflict,
     Send,
 )
 from swimcore.address import Address
@@ -88,6 +90,8 @@ _T_JOIN_RETRY, _T_RECLAIM, _T_RECONNECT, _T_MERGE = 6, 7, 8, 9
 MERGE_SLICE = 256
 #: The pause between two slices (the driver handles whatever arrived in between).
 MERGE_PAUSE = 0.001
+#: After refused joins the retry interval doubles, up to this many times join_retry_interval.
+JOIN_BACKOFF_MAX = 8
 #: Bytes one push-pull row may take beyond its metadata (name, address, numbers, framing).
 ROW_OVERHEAD = 384
 # Queue keys of user broadcasts start with a byte no member name can start with on the wire.
@@ -198,6 +202,10 @@ class Node:
         self._counters: dict[str, int] = {}
         #: Rows of received snapshots still to merge, a slice per step (see ``MERGE_SLICE``).
         self._backlog: collections.deque[MemberState] = collections.deque()
+        # Misconfiguration reports (refused exchanges, name conflicts), each made once.
+        self._reports = refusals.ReportOnce()
+        self._refusal: tuple[str, str] | None = None
+        self._join_backoff = 1
         self._queue_local_alive()
 
     # ----------------------------------------------------------------------------- queries
@@ -344,12 +352,18 @@ class Node:
     def handle_exchange(self, data: bytes, now: float) -> tuple[bytes | None, list[Action]]:
         """Answer a peer's reliable exchange: merge its state and return ours as the reply.
 
-        The reply is ``None`` when the request is dropped (malformed, foreign label, too large).
+        The reply is ``None`` when the request is dropped (malformed, too large).  A request
+        from another group or one that fails authentication is refused: the reply is then a
+        :mod:`~swimcore.refusals` message saying why (native wire; ``None`` on memberlist's),
+        and an :class:`ExchangeRefused` event reports it once.
         """
         self._begin(now)
+        self._refusal = None
         request = self._decode_exchange(data)
         reply = None
-        if isinstance(request, antientropy.Digest):
+        if request is None and self._refusal is not None:
+            reply = self._refuse(*self._refusal)
+        elif isinstance(request, antientropy.Digest):
             if request.kind == antientropy.REQUEST:
                 self._count("digests_answered")
                 reply = self._seal(antientropy.answer(request, self._table.all()))
@@ -381,12 +395,21 @@ class Node:
                 self._count("dropped.malformed_exchange")
                 self._out.append(MessageFailed(exchange_id, name, "bad reply"))
             return self._finish()
+        refusal = refusals.decode(data)
+        if refusal is not None:
+            # The peer said why it refused: a join then waits longer before the next attempt.
+            self._count("exchanges_refused")
+            if purpose == _JOIN:
+                self._join_backoff = min(2 * self._join_backoff, JOIN_BACKOFF_MAX)
+                self._out.append(JoinFailed(address, refusals.describe(*refusal)))
+            return self._finish()
         snapshot = self._decode_exchange(data)
         if purpose == _DIGEST:
             self._digest_reply(address, snapshot)
         elif isinstance(snapshot, PushPull):
             self._merge(snapshot)
             self._count("exchanges_completed")
+            self._join_backoff = 1
         elif purpose == _JOIN:
             self._out.append(JoinFailed(address, "bad reply"))
         return self._finish()
@@ -837,7 +860,7 @@ class Node:
         for seed in self._seeds:
             self._request_exchange(seed, join=True)
         if self._seeds:
-            jitter = 1.0 + 0.5 * self._rng.random()
+            jitter = (1.0 + 0.5 * self._rng.random()) * self._join_backoff
             self._timers.schedule(
                 self._now + self.config.join_retry_interval * jitter, (_T_JOIN_RETRY, 0, "")
             )
@@ -978,6 +1001,8 @@ class Node:
 
     def _apply_about_self(self, update: Alive | Suspect | Dead | Left) -> None:
         local = self._table.local
+        if isinstance(update, Alive) and update.address != local.address:
+            self._name_conflict(local.name, local.address, update.address)
         if isinstance(update, Alive):
             refute = update.incarnation > local.incarnation
         else:
@@ -1025,6 +1050,8 @@ class Node:
             self._enqueue(member.name, update)
             self._emit(MemberJoined(member.info()))
             return
+        if update.address != member.address and member.state in (State.ALIVE, State.SUSPECT):
+            self._name_conflict(member.name, member.address, update.address)
         if judge(member.state, member.incarnation, State.ALIVE, update.incarnation) is not (
             Verdict.APPLY
         ):
@@ -1188,6 +1215,7 @@ class Node:
             return None
         opened = self._open(data)
         if opened is None:
+            self._refusal = ("auth_failed", "it did not open with this member's keys")
             return None
         data = opened
         try:
@@ -1198,18 +1226,40 @@ class Node:
                 snapshot = self._wire.decode_exchange(data)
         except AuthError:  # the memberlist profile opens streams inside its own layers
             self._count("dropped.auth_failed")
+            self._refusal = ("auth_failed", "it did not open with this member's keys")
             return None
         except DecodeError:
             self._count("dropped.malformed_exchange")
+            if self._keyring is None and self.config.wire == "native":
+                # Most often an encrypted payload sent to a member without a key.
+                self._refusal = (
+                    "auth_failed",
+                    "unreadable: encrypted, but this member has no key?",
+                )
             return None
         if snapshot.label != self.config.label:
             self._count("dropped.foreign_label")
+            self._refusal = ("foreign_label", f"the sender's label is {snapshot.label!r}")
             return None
         if isinstance(snapshot, PushPull) and len(snapshot.members) > self.config.max_members:
             # More rows than the table can hold (a peer configured larger): merge what fits.
             self._count("dropped.snapshot_rows", len(snapshot.members) - self.config.max_members)
             snapshot = attrs.evolve(snapshot, members=snapshot.members[: self.config.max_members])
         return snapshot
+
+    def _refuse(self, reason: str, detail: str) -> bytes | None:
+        """Report a refused exchange once; the reply telling the peer why (native wire)."""
+        if self._reports.first(("refused", reason, detail), self._now):
+            self._out.append(ExchangeRefused(reason, detail))
+        if self.config.wire != "native":
+            return None  # memberlist's errResp is not sent yet: the stream is closed as before
+        return refusals.encode(reason, detail)
+
+    def _name_conflict(self, name: str, address: Address, other: Address) -> None:
+        """Report once that ``other`` claims ``name``, held here at ``address``."""
+        self._count("name_conflicts")
+        if self._reports.first(("conflict", name, other), self._now):
+            self._out.append(NameConflict(name, address, other, name == self.name))
 
     def _snapshot(self, *, join: bool) -> PushPull:
         rows = tuple(

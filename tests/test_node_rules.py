@@ -27,6 +27,7 @@ from helpers import (
 from swimcore import (
     Address,
     Config,
+    ExchangeRefused,
     ExchangeRequest,
     JoinAddress,
     JoinFailed,
@@ -41,6 +42,7 @@ from swimcore import (
     Send,
     State,
     codec,
+    refusals,
 )
 from swimcore.messages import (
     Ack,
@@ -653,7 +655,10 @@ def test_exchanges_of_another_label_are_refused() -> None:
     request = only(red.join([blue.address], 1.0))
     assert isinstance(request, ExchangeRequest)
     reply, events = blue.handle_exchange(request.data, 1.0)
-    assert reply is None and events == []
+    # Nothing of it is merged; the sender is told why, and the refusal is reported (issue 19).
+    assert reply is not None
+    assert refusals.decode(reply) == ("foreign_label", "the sender's label is 'red'")
+    assert events == [ExchangeRefused("foreign_label", "the sender's label is 'red'")]
     assert blue.counters()["dropped.foreign_label"] == 1
     assert [m.name for m in blue.all_members()] == [blue.name]
 

@@ -16,6 +16,7 @@ from security_support import KEY_A, KEY_B, KEY_C, live_view, sealed_cluster, sen
 from swimcore import (
     Config,
     ConfigError,
+    ExchangeRefused,
     ExchangeRequest,
     Keyring,
     MemberFailed,
@@ -23,6 +24,7 @@ from swimcore import (
     Node,
     StateError,
     codec,
+    refusals,
 )
 from swimcore.keyring import OVERHEAD
 from swimcore.messages import Alive, Dead, Ping
@@ -186,8 +188,10 @@ def test_exchanges_under_a_wrong_key_or_label_are_refused_and_counted() -> None:
     wrong_label = _exchange_from(make_node(3, Config.lan(label="red"), keyring=Keyring(KEY_A)))
     for request in (wrong_key, wrong_label):
         reply, actions = server.handle_exchange(request.data, 1.0)
-        assert reply is None
-        assert actions == []
+        # Refused with a short plain reason (no state of ours) and reported once (issue 19).
+        assert reply is not None and len(reply) <= len(refusals.MAGIC) + refusals.MAX_REASON
+        assert refusals.decode(reply) is not None and refusals.decode(reply)[0] == "auth_failed"
+        assert all(isinstance(action, ExchangeRefused) for action in actions)
     assert auth_failures(server) == 2
     assert live_view(server) == [server.name]
 

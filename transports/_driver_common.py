@@ -37,6 +37,7 @@ from swimcore import (
     BroadcastReceived,
     Config,
     DeliveryError,
+    ExchangeRefused,
     ExchangeRequest,
     JoinAddress,
     JoinFailed,
@@ -46,9 +47,11 @@ from swimcore import (
     MemberInfo,
     MessageDelivered,
     MessageFailed,
+    NameConflict,
     Node,
     Send,
     StateError,
+    refusals,
 )
 from swimcore.actions import Action
 from swimcore.messages import State
@@ -862,6 +865,19 @@ def describe_event(event: Event) -> str:
         return f"this node is leader: join address {event.address}"
     if isinstance(event, JoinFailed):
         return f"join through {event.seed} failed: {event.reason}"
+    if isinstance(event, ExchangeRefused):
+        advice = refusals.ADVICE.get(event.reason, "check the configuration")
+        return f"refused an exchange: {event.reason} ({event.detail}); {advice}"
+    if isinstance(event, NameConflict):
+        if event.local:
+            return (
+                f"name conflict: this member's name {event.name!r} is also claimed at "
+                f"{event.other}; give each member its own --name"
+            )
+        return (
+            f"name conflict: {event.name!r} is at {event.address} and also claimed at "
+            f"{event.other}; two members run with one name"
+        )
     member = getattr(event, "member", None)
     if isinstance(member, MemberInfo):
         kind = type(event).__name__.removeprefix("Member").lower()

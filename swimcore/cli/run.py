@@ -33,10 +33,14 @@ from swimcore import (
     AddressError,
     Config,
     ConfigError,
+    ExchangeRefused,
     JoinAddress,
+    JoinFailed,
     Keyring,
     MemberInfo,
+    MemberJoined,
     MembershipEvent,
+    NameConflict,
 )
 from swimcore.cli import _args
 from swimcore.transports._driver_common import (
@@ -355,11 +359,23 @@ async def _serve(member: Any, args: argparse.Namespace, wait_stop: WaitStop) -> 
     """Log events, print the member list every few seconds, until told to stop."""
     member_log = MemberLogger(log, member.name)
 
+    join_failures: dict[tuple[Address, str], None] = {}
+
     def log_event(event: Event) -> None:
         if isinstance(event, MembershipEvent):
+            if isinstance(event, MemberJoined):
+                join_failures.clear()  # in a group: a later failure is news again
             return  # the node logs membership changes itself (swimcore.core, INFO)
-        # The leader's periodic join-address report is routine: keep it out of INFO.
-        level = logging.DEBUG if isinstance(event, JoinAddress) else logging.INFO
+        level = logging.INFO
+        if isinstance(event, JoinAddress):
+            level = logging.DEBUG  # the leader's periodic report is routine
+        elif isinstance(event, JoinFailed):
+            # Once per seed and reason at WARNING; the retries that follow at DEBUG.
+            key = (event.seed, event.reason)
+            level = logging.DEBUG if key in join_failures else logging.WARNING
+            join_failures[key] = None
+        elif isinstance(event, ExchangeRefused | NameConflict):
+            level = logging.WARNING
         member_log.log(level, "%s", describe_event(event))
 
     member.on_event(log_event)
