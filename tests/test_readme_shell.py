@@ -31,10 +31,11 @@ BLOCKS = re.findall(r"```sh\n(.*?)```", (ROOT / "README.md").read_text(), flags=
 _ADDRESS = re.compile(r"\b(\d+\.\d+\.\d+\.\d+):(\d+)\b")
 _REMOTE_IP = re.compile(r"\b10\.\d+\.\d+\.\d+\b")
 # Each process stops by itself; the member list every half second shows the group forming.
-STOP_BY_ITSELF = ["--duration", "20", "--print-every", "0.5"]
+STOP_BY_ITSELF = ["--duration", "90", "--print-every", "0.5"]
 
 
 def _commands(block: str) -> list[str]:
+    block = re.sub(r"\\\n\s*", " ", block)  # a line continued with a backslash
     lines = [line.split(" #")[0].strip() for line in block.splitlines()]
     return [line for line in lines if line.startswith("swimcore ")]
 
@@ -123,7 +124,7 @@ def test_the_readme_run_commands_form_their_groups_on_loopback(
             formed: Callable[[], bool] = lambda: all(  # noqa: E731
                 p.member_count() == size for p, size in zip(processes, sizes, strict=True)
             )
-            assert wait_for(formed, 30), [(p.out[-1:], p.err[-3:]) for p in processes]
+            assert wait_for(formed, 60), [(p.out[-1:], p.err[-3:]) for p in processes]
         finally:
             codes = [p.stop() for p in processes]
     assert codes == [0] * len(processes)

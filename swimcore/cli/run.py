@@ -93,7 +93,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "join_addr", metavar="JOIN_ADDR", nargs="?", type=_join_address,
-        help="IP:PORT of a member to join through (your own MEMBER_ADDR starts a new group)",
+        help="IP:PORT or HOST:PORT of a member to join through (a host name is resolved at "
+        "every attempt and each of its addresses tried); your own MEMBER_ADDR starts a group",
     )
     parser.add_argument(
         "--advertise",
@@ -229,13 +230,21 @@ def _settings(args: argparse.Namespace) -> tuple[Config, DiscoveryStore | None, 
     if args.join_addr is None and not args.store:
         raise ValueError("give JOIN_ADDR (your own address starts a new group) or --store")
     joins_itself = args.join_addr == args.member_addr  # zgroup's "join to self": a new group
+    store: DiscoveryStore | None = None
+    if args.join_addr and not _is_ip_address(args.join_addr):
+        # A host name: resolved at every attempt, every address tried (memberlist's Join).
+        from swimcore.transports.discovery import HostStore  # noqa: PLC0415
+
+        if args.store:
+            raise ValueError("give JOIN_ADDR as a host name or --store, not both")
+        store = HostStore([args.join_addr])
+        joins_itself = True  # no fixed seed: the store's answers are the seeds
     seeds = [Address.parse(args.join_addr)] if args.join_addr and not joins_itself else []
     if any(seed.port == 0 or seed.is_unspecified for seed in seeds):
         raise ValueError(
             f"JOIN_ADDR must be a member's IP:PORT (0.0.0.0 and port 0 only when it is "
             f"MEMBER_ADDR, to start a group), got {args.join_addr}"
         )
-    store = None
     if args.store:
         store = store_from_spec(
             args.store,
@@ -245,9 +254,17 @@ def _settings(args: argparse.Namespace) -> tuple[Config, DiscoveryStore | None, 
             put_method=args.store_method,
         )
     defaults: dict[str, Any] = {"label": args.group}
-    if store is not None:
+    if args.store:
         defaults["join_address_every"] = args.join_every
     return _args.build_config(args.preset, args.overrides, **defaults), store, seeds
+
+
+def _is_ip_address(text: str) -> bool:
+    try:
+        Address.parse(text)
+    except AddressError:
+        return False
+    return True
 
 
 def read_key_file(path: str) -> Keyring:
@@ -306,11 +323,18 @@ def _bind_address(text: str) -> str:
 
 
 def _join_address(text: str) -> str:
-    """JOIN_ADDR: a member's IP:PORT."""
+    """JOIN_ADDR: a member's IP:PORT, or HOST:PORT (resolved again at every join attempt)."""
+    from swimcore.transports.discovery.hosts import split_host_port  # noqa: PLC0415
+
     try:
         Address.parse(text)
-    except AddressError as exc:
-        raise argparse.ArgumentTypeError(f"want a member's IP:PORT: {exc}") from None
+    except AddressError:
+        try:
+            split_host_port(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(
+                f"want a member's IP:PORT or HOST:PORT: {exc}"
+            ) from None
     return text
 
 

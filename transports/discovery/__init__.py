@@ -9,7 +9,8 @@ node is alone, and publish when the node emits a :class:`~swimcore.JoinAddress` 
 * :class:`FileStore`: a file with one address a line (written atomically when published);
 * :class:`DnsStore`: A/AAAA records of a name plus a port, or SRV records (what a Kubernetes
   headless service gives);
-* :class:`HttpStore`: a key-value store over HTTP, configured by URL templates.
+* :class:`HttpStore`: a key-value store over HTTP, configured by URL templates;
+* :class:`HostStore`: ``HOST:PORT`` names resolved by the system resolver at every lookup.
 
 :func:`store_from_spec` builds one from the text a command line takes.
 """
@@ -20,6 +21,7 @@ from swimcore.transports._driver_common import DiscoveryStore
 from swimcore.transports.discovery._base import DiscoveryError
 from swimcore.transports.discovery.dns_store import DnsStore
 from swimcore.transports.discovery.file import FileStore
+from swimcore.transports.discovery.hosts import HostStore
 from swimcore.transports.discovery.http_store import HttpStore
 from swimcore.transports.discovery.spec import store_from_spec
 from swimcore.transports.discovery.static import StaticStore
@@ -29,6 +31,7 @@ __all__ = [
     "DiscoveryStore",
     "DnsStore",
     "FileStore",
+    "HostStore",
     "HttpStore",
     "StaticStore",
     "store_from_spec",

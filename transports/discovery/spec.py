@@ -6,6 +6,7 @@
 ``dns:swim.default.svc.cluster.local:7946``     :class:`DnsStore`, A/AAAA records + the port
 ``srv:_swim._udp.swim.default.svc.cluster.local``  :class:`DnsStore`, SRV records
 ``http://kv:8080/v1/{prefix}/{group}``          :class:`HttpStore` (GET and PUT)
+``hosts:swim-0.swim:7946,swim-1.swim:7946``     :class:`HostStore`, resolved at each lookup
 ==============================================  =============================================
 
 A DNS spec may end with ``@ip:port`` to ask that name server (``dns:name:7946@127.0.0.1:5353``).
@@ -18,6 +19,7 @@ from collections.abc import Mapping
 from swimcore.transports._driver_common import DiscoveryStore
 from swimcore.transports.discovery.dns_store import DnsStore
 from swimcore.transports.discovery.file import FileStore
+from swimcore.transports.discovery.hosts import HostStore
 from swimcore.transports.discovery.http_store import HttpStore
 from swimcore.transports.discovery.static import StaticStore
 
@@ -40,6 +42,8 @@ def store_from_spec(
         return StaticStore([part for part in rest.split(",") if part.strip()])
     if kind == "file":
         return FileStore(rest)
+    if kind == "hosts":
+        return HostStore([part for part in rest.split(",") if part.strip()])
     if kind in ("dns", "srv"):
         target, _, nameserver = rest.partition("@")
         if kind == "srv":
@@ -63,6 +67,7 @@ def store_from_spec(
 
 def _usage(spec: str) -> str:
     return (
-        f"unknown store {spec!r}: use static:ADDR,ADDR  file:PATH  dns:NAME:PORT[@NS]  "
+        f"unknown store {spec!r}: use static:ADDR,ADDR  hosts:HOST:PORT,...  file:PATH  "
+        "dns:NAME:PORT[@NS]  "
         "srv:NAME[@NS]  or an http(s):// URL template with {prefix} and {group}"
     )
