@@ -20,12 +20,16 @@ A digest frame is ``MAGIC``, a kind byte (request, match, differ), the cluster l
 
 from __future__ import annotations
 
-import hashlib
 import struct
 import zlib
 from collections.abc import Iterable
 
 import attrs
+
+try:  # CPython's own BLAKE2, without hashlib's OpenSSL bindings (3.5 MiB of a member's RSS)
+    from _blake2 import blake2b
+except ImportError:  # pragma: no cover - other interpreters
+    from hashlib import blake2b
 
 from swimcore import codec
 from swimcore.errors import DecodeError
@@ -60,7 +64,7 @@ def table_digest(rows: Iterable[codec.RowFields]) -> tuple[int, int]:
         row = codec.row_bytes(member)
         value = hashes.get(row)
         if value is None:
-            value = int.from_bytes(hashlib.blake2b(row, digest_size=8).digest(), "big")
+            value = int.from_bytes(blake2b(row, digest_size=8).digest(), "big")
             if len(hashes) >= _ROW_HASHES_SIZE:
                 hashes.clear()
             hashes[row] = value
