@@ -1123,7 +1123,19 @@ class Node:
         if by and by != self.name:
             suspicion.confirm(by)
         self._suspicions[member.name] = suspicion
-        self._timers.schedule(suspicion.deadline(), (_T_SUSPICION, suspicion.token, member.name))
+        self._timers.schedule(
+            self._suspicion_due(suspicion), (_T_SUSPICION, suspicion.token, member.name)
+        )
+
+    def _suspicion_due(self, suspicion: Suspicion) -> float:
+        """When the suspicion timer fires next: the deadline, or, while the last-chance probe
+        is still to be sent, one probe timeout before it, so that the probe's wait ends when
+        the suspicion does (a member that stays silent dies at the deadline, not one probe
+        timeout after it, as memberlist's would)."""
+        deadline = suspicion.deadline()
+        if self.config.verify_before_death and suspicion.verify_seq is None:
+            return max(suspicion.started, deadline - self.config.probe_timeout)
+        return deadline
 
     def _confirm(self, member: Member, update: Suspect) -> None:
         suspicion = self._suspicions.get(member.name)
@@ -1138,7 +1150,8 @@ class Node:
             self._count("suspicion_confirmations")
             self._enqueue(member.name, update)
             self._timers.schedule(
-                max(self._now, suspicion.deadline()), (_T_SUSPICION, suspicion.token, member.name)
+                max(self._now, self._suspicion_due(suspicion)),
+                (_T_SUSPICION, suspicion.token, member.name),
             )
 
     def _suspicion_expired(self, name: str, token: int) -> None:
@@ -1146,7 +1159,7 @@ class Node:
         member = self._table.get(name)
         if suspicion is None or suspicion.token != token or member is None:
             return
-        if self._now < suspicion.deadline():
+        if self._now < self._suspicion_due(suspicion):
             return  # left over from an earlier suspicion of this member (tokens restart at 0)
         if member.state is not State.SUSPECT:
             return
@@ -1176,9 +1189,9 @@ class Node:
         self._count("verifications")
         suspect = self._wire.encode_update(Suspect(member.name, member.incarnation, self.name))
         self._send(member.address, Ping(seq, member.name, self.name), extra=[suspect])
+        wait = self._now + self._awareness.scale(self.config.probe_timeout)
         self._timers.schedule(
-            self._now + self._awareness.scale(self.config.probe_timeout),
-            (_T_SUSPICION, suspicion.token, member.name),
+            max(wait, suspicion.deadline()), (_T_SUSPICION, suspicion.token, member.name)
         )
 
     def _consider_leader(self, member: Member | None) -> None:

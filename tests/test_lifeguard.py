@@ -8,7 +8,7 @@ import attrs
 import pytest
 from helpers import Link, addr, encode, make_node, messages, of_type, tick_until, updates_in
 
-from swimcore import Address, Config, ExchangeRequest, MemberFailed, MemberJoined, Node, State
+from swimcore import Address, Config, ExchangeRequest, MemberFailed, MemberJoined, Node, Send, State
 from swimcore.messages import Alive, Gossip, Ping, Suspect
 from swimcore.suspicion import Suspicion, min_timeout
 
@@ -170,19 +170,28 @@ def test_a_suspect_whose_refutation_was_missed_survives_the_last_chance_probe() 
     assert not link.events_of(a.name, MemberFailed)
 
 
-def test_a_silent_suspect_dies_one_probe_timeout_after_its_suspicion_timeout() -> None:
+def test_a_silent_suspect_dies_at_its_suspicion_timeout_after_a_last_chance_probe() -> None:
+    """The last-chance probe goes out one probe timeout before the suspicion ends, so a
+    member that stays silent dies when the suspicion does, as memberlist's would (issue 15,
+    item 8), and never before it."""
     config = Config.lan(lifeguard_dynamic_suspicion=False, lifeguard_awareness=False)
     a = make_node(0, config)
     a.start(0.0, [(make_node(i).name, make_node(i).address) for i in range(1, 4)])
-    victim = make_node(1).name
-    a.receive(encode(Gossip(), Suspect(victim, 0, "x")), addr(9), 1.0)
-    now, died = 1.0, None
+    victim = make_node(1)
+    a.receive(encode(Gossip(), Suspect(victim.name, 0, "x")), addr(9), 1.0)
+    now, died, probed = 1.0, None, None
     while died is None and now < 100:
         now = a.next_deadline() or now + 0.1
-        if any(e.member.name == victim for e in of_type(a.tick(now), MemberFailed)):
+        actions = a.tick(now)
+        before = a.counters().get("verifications", 0)
+        if probed is None and before == 1:
+            probed = now
+            assert any(s.to == victim.address for s in of_type(actions, Send))
+        if any(e.member.name == victim.name for e in of_type(actions, MemberFailed)):
             died = now
     low = min_timeout(config.suspicion_mult, 4, config.probe_interval)
-    assert died == pytest.approx(1.0 + low + config.probe_timeout)
+    assert died == pytest.approx(1.0 + low)
+    assert probed == pytest.approx(1.0 + low - config.probe_timeout)
     assert a.counters()["verifications"] == 1
 
 
