@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import site
 import subprocess
 import sys
 import time
@@ -53,7 +54,14 @@ def child(size: int, duration: float, push_pull: bool, crash_at: float) -> dict[
     cluster.run_for(duration)
     run = time.perf_counter() - wall1
     counts = cluster.net.counts
+    import swimcore  # noqa: PLC0415
+
     return {
+        "modules": [
+            swimcore.__file__,
+            SimCluster.__module__,
+            sys.modules[SimCluster.__module__].__file__,
+        ],
         "nodes": size,
         "duration": duration,
         "push_pull": push_pull,
@@ -81,7 +89,11 @@ def spawn(tree: Path, size: int, args: argparse.Namespace) -> dict[str, Any]:
     ]
     if args.no_push_pull:
         command.append("--no-push-pull")
-    env = dict(os.environ, PYTHONPATH=str(tree), SWIMCORE_BENCH_TREE=str(tree))
+    # -S and an explicit site-packages: no .pth files, so an editable install of another tree
+    # (its import hook maps swimcore.transports) cannot mix its modules into this run.
+    packages = os.pathsep.join([str(tree), *site.getsitepackages()])
+    env = dict(os.environ, PYTHONPATH=packages, SWIMCORE_BENCH_TREE=str(tree))
+    command.insert(1, "-S")
     out = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
     result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
     result["tree"] = str(tree)
@@ -108,8 +120,10 @@ def main() -> int:
         return 0
     results: list[dict[str, Any]] = []
     print(f"# nproc {os.cpu_count()}, Python {sys.version.split()[0]}, load {os.getloadavg()}")
-    print("| members | this tree (s) | us/member-s | RSS MiB | base (s) | us/member-s | ratio |"
-          " same digest |")
+    print(
+        "| members | this tree (s) | us/member-s | RSS MiB | base (s) | us/member-s | ratio |"
+        " same digest |"
+    )
     print("|---:|---:|---:|---:|---:|---:|---:|:---:|")
     for size in (int(s) for s in args.sizes.split(",")):
         new = spawn(ROOT, size, args)
