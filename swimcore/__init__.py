@@ -27,6 +27,7 @@ from swimcore.actions import (
     MessageFailed,
     MessageReceived,
     NameConflict,
+    RoundTrip,
     Send,
 )
 from swimcore.address import Address
@@ -76,6 +77,7 @@ __all__ = [
     "MessageFailed",
     "MessageReceived",
     "Node",
+    "RoundTrip",
     "Send",
     "State",
     "StateError",

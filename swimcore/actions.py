@@ -168,6 +168,20 @@ class JoinFailed:
 
 
 @attrs.frozen(slots=True)
+class RoundTrip:
+    """A direct probe of ``name`` at ``address`` was answered after ``rtt`` seconds.
+
+    Emitted only with ``Config.report_round_trips`` (memberlist's ping delegate), so that an
+    application can keep a latency table and route by it.  Acks through a relay are not
+    round trips to the member and are not reported.
+    """
+
+    name: str
+    address: Address
+    rtt: float
+
+
+@attrs.frozen(slots=True)
 class ExchangeRefused:
     """This member refused a peer's exchange (a join or a push-pull) and told it why.
 
@@ -213,4 +227,5 @@ Action = (
     | JoinFailed
     | ExchangeRefused
     | NameConflict
+    | RoundTrip
 )

@@ -113,6 +113,10 @@ class Config:
     #: Before declaring a suspect dead, probe it once more directly, carrying the suspicion
     #: (its answer carries any refutation this node missed).  Adds one probe timeout.
     verify_before_death: bool = True
+    #: Emit a :class:`~swimcore.RoundTrip` event for every direct probe answered, with its
+    #: round-trip time (memberlist's ping delegate), and count the samples (``rtt_samples``,
+    #: ``rtt_us_total``).  Off by default: one event per protocol period.
+    report_round_trips: bool = False
 
     def __attrs_post_init__(self) -> None:
         if self.probe_timeout > self.probe_interval:

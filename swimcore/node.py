@@ -36,6 +36,7 @@ from swimcore.actions import (
     MessageFailed,
     MessageReceived,
     NameConflict,
+    RoundTrip,
     Send,
 )
 from swimcore.address import Address
@@ -658,7 +659,7 @@ class Node:
             self._send(source, Ack(message.seq), extra=self._corrections)
             self._corrections = []
         elif isinstance(message, Ack):
-            self._on_ack(message.seq)
+            self._on_ack(message.seq, source)
         elif isinstance(message, Nack):
             probe = self._probe
             if probe is not None and probe.seq == message.seq:
@@ -672,13 +673,15 @@ class Node:
             self._count("messages_received")
             self._out.append(MessageReceived(message.origin, message.payload, False))
 
-    def _on_ack(self, seq: int) -> None:
+    def _on_ack(self, seq: int, source: Address | None = None) -> None:
         probe = self._probe
         if probe is not None and probe.seq == seq:
             if not probe.acked:
                 probe.acked = True
                 self._awareness.apply(-1)
                 self._count("probes_acked")
+                if self.config.report_round_trips:
+                    self._round_trip(probe, source)
             return
         relay = self._relays.pop(seq, None)
         if relay is not None:
@@ -689,6 +692,16 @@ class Node:
             self._count("verifications_answered")
             return
         self._count("dropped.stale_ack")
+
+    def _round_trip(self, probe: _Probe, source: Address | None) -> None:
+        """Report the round trip of a direct probe (an ack through a relay is not one)."""
+        target = self._table.peek(probe.target)
+        if target is None or source != target.address:
+            return
+        rtt = max(0.0, self._now - probe.started)
+        self._count("rtt_samples")
+        self._count("rtt_us_total", round(rtt * 1e6))
+        self._out.append(RoundTrip(target.name, target.address, rtt))
 
     def _relay(self, message: IndirectPing, source: Address) -> None:
         if len(self._relays) >= self.config.max_relays:

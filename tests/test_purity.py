@@ -164,6 +164,7 @@ EXPECTED_API = [
     "MessageFailed",
     "MessageReceived",
     "Node",
+    "RoundTrip",
     "Send",
     "State",
     "StateError",

@@ -49,6 +49,7 @@ from swimcore import (
     MessageFailed,
     NameConflict,
     Node,
+    RoundTrip,
     Send,
     StateError,
     refusals,
@@ -865,6 +866,8 @@ def describe_event(event: Event) -> str:
         return f"this node is leader: join address {event.address}"
     if isinstance(event, JoinFailed):
         return f"join through {event.seed} failed: {event.reason}"
+    if isinstance(event, RoundTrip):
+        return f"round trip to {event.name} ({event.address}): {event.rtt * 1000:.1f} ms"
     if isinstance(event, ExchangeRefused):
         advice = refusals.ADVICE.get(event.reason, "check the configuration")
         return f"refused an exchange: {event.reason} ({event.detail}); {advice}"

@@ -41,6 +41,7 @@ from swimcore import (
     MemberJoined,
     MembershipEvent,
     NameConflict,
+    RoundTrip,
 )
 from swimcore.cli import _args
 from swimcore.transports._driver_common import (
@@ -391,8 +392,8 @@ async def _serve(member: Any, args: argparse.Namespace, wait_stop: WaitStop) -> 
                 join_failures.clear()  # in a group: a later failure is news again
             return  # the node logs membership changes itself (swimcore.core, INFO)
         level = logging.INFO
-        if isinstance(event, JoinAddress):
-            level = logging.DEBUG  # the leader's periodic report is routine
+        if isinstance(event, JoinAddress | RoundTrip):
+            level = logging.DEBUG  # routine: the leader's report, a probe's round trip
         elif isinstance(event, JoinFailed):
             # Once per seed and reason at WARNING; the retries that follow at DEBUG.
             key = (event.seed, event.reason)
