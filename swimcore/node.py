@@ -139,6 +139,12 @@ class Node:
     ``keyring`` turns on authenticated encryption of every packet and exchange; the driver may
     share one keyring between nodes and rotate keys on it at run time.
     ``log`` receives membership changes at INFO and protocol detail at DEBUG.
+    ``admit`` (memberlist's alive delegate) is asked about each member before it first enters
+    the table, for example to require a metadata tag; a refused member is not added nor
+    gossiped on (``dropped.not_admitted``).  ``admit_merge`` (memberlist's merge delegate) sees
+    every row of a full-state exchange before it is merged and may refuse all of it: a refused
+    request is answered with a refusal, a refused reply fails the join (``merges_vetoed``).
+    Either callback raising counts as a refusal (``admission_errors``).
     """
 
     def __init__(
@@ -152,6 +158,8 @@ class Node:
         incarnation: int = 0,
         keyring: Keyring | None = None,
         log: LogSink | None = None,
+        admit: Callable[[MemberInfo], bool] | None = None,
+        admit_merge: Callable[[Sequence[MemberInfo]], bool] | None = None,
     ) -> None:
         if address.is_unspecified:
             raise ConfigError(
@@ -205,6 +213,9 @@ class Node:
         self._backlog: collections.deque[MemberState] = collections.deque()
         # Misconfiguration reports (refused exchanges, name conflicts), each made once.
         self._reports = refusals.ReportOnce()
+        # The application's vetoes (memberlist's alive and merge delegates).
+        self._admit = admit
+        self._admit_merge = admit_merge
         self._refusal: tuple[str, str] | None = None
         self._join_backoff = 1
         self._queue_local_alive()
@@ -374,6 +385,8 @@ class Node:
             self._count("messages_received")
             self._out.append(MessageReceived(request.origin, request.payload, True))
             reply = self._seal(self._wire.encode_exchange_ack(self.config.label))
+        elif isinstance(request, PushPull) and self._merge_vetoed(request):
+            reply = self._refuse("merge_vetoed", "this member's application refused the merge")
         elif request is not None:
             self._merge(request)
             reply = self._seal(self._wire.encode_push_pull(self._snapshot(join=False)))
@@ -407,6 +420,9 @@ class Node:
         snapshot = self._decode_exchange(data)
         if purpose == _DIGEST:
             self._digest_reply(address, snapshot)
+        elif isinstance(snapshot, PushPull) and self._merge_vetoed(snapshot):
+            if purpose == _JOIN:
+                self._out.append(JoinFailed(address, "this member's application vetoed the merge"))
         elif isinstance(snapshot, PushPull):
             self._merge(snapshot)
             self._count("exchanges_completed")
@@ -1055,6 +1071,8 @@ class Node:
             if len(self._table) >= self.config.max_members:
                 self._count("dropped.table_full")
                 return
+            if self._admit is not None and not self._admits(update):
+                return
             member = Member(
                 update.name, update.address, update.incarnation, State.ALIVE, update.meta, self._now
             )
@@ -1272,6 +1290,40 @@ class Node:
             self._count("dropped.snapshot_rows", len(snapshot.members) - self.config.max_members)
             snapshot = attrs.evolve(snapshot, members=snapshot.members[: self.config.max_members])
         return snapshot
+
+    def _admits(self, update: Alive) -> bool:
+        """Whether the application admits the member ``update`` introduces (counted if not).
+
+        A callback that raises refuses (and is counted apart): a bug there must not let in a
+        member the application meant to keep out, nor stop the node.
+        """
+        assert self._admit is not None
+        info = MemberInfo(update.name, update.address, update.incarnation, State.ALIVE, update.meta)
+        try:
+            admitted = bool(self._admit(info))
+        except Exception:
+            self._count("admission_errors")
+            admitted = False
+        if not admitted:
+            self._count("dropped.not_admitted")
+        return admitted
+
+    def _merge_vetoed(self, snapshot: PushPull) -> bool:
+        """Whether the application refuses the whole of ``snapshot`` (counted if so)."""
+        if self._admit_merge is None:
+            return False
+        infos = [
+            MemberInfo(row.name, row.address, row.incarnation, row.state, row.meta)
+            for row in snapshot.members
+        ]
+        try:
+            vetoed = not self._admit_merge(infos)
+        except Exception:
+            self._count("admission_errors")
+            vetoed = True
+        if vetoed:
+            self._count("merges_vetoed")
+        return vetoed
 
     def _refuse(self, reason: str, detail: str) -> bytes | None:
         """Report a refused exchange once; the reply telling the peer why (native wire)."""

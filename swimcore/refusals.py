@@ -28,6 +28,7 @@ MAX_REPORTS = 64
 ADVICE = {
     "foreign_label": "check that both members use the same GROUP (Config.label)",
     "auth_failed": "check that both members use the same --key-file (or neither does)",
+    "merge_vetoed": "the other member's application refused this group (its admission rule)",
 }
 
 
@@ -53,6 +54,7 @@ def describe(reason: str, detail: str) -> str:
     what = {
         "foreign_label": "the group label differs",
         "auth_failed": "authentication failed",
+        "merge_vetoed": "the merge was vetoed",
     }.get(reason, reason)
     return f"refused: {what} ({detail}); {ADVICE.get(reason, 'check the configuration')}"
 
