@@ -93,6 +93,8 @@ MERGE_SLICE = 256
 MERGE_PAUSE = 0.001
 #: After refused joins the retry interval doubles, up to this many times join_retry_interval.
 JOIN_BACKOFF_MAX = 8
+#: Exchanges awaiting their reply or failure at once; beyond, the oldest is given up.
+MAX_PENDING_EXCHANGES = 64
 #: Bytes one push-pull row may take beyond its metadata (name, address, numbers, framing).
 ROW_OVERHEAD = 384
 # Queue keys of user broadcasts start with a byte no member name can start with on the wire.
@@ -194,6 +196,8 @@ class Node:
         window = max(config.gossip_to_the_dead_time, 30 * config.probe_interval)
         self._broadcasts = BroadcastVersions(config.max_broadcasts, window)
         self._seeds: list[Address] = []
+        #: The member last seen at each seed's address (kept as news arrives: O(1) a check).
+        self._seed_names: dict[Address, str] = {}
         self._probe: _Probe | None = None
         self._seq = 0
         self._exchange_seq = 0
@@ -322,7 +326,9 @@ class Node:
         self._begin(now)
         for name, address in members:
             if name != self.name and name not in self._table:
-                self._table.add(Member(name, address, 0, State.ALIVE, b"", now))
+                member = Member(name, address, 0, State.ALIVE, b"", now)
+                self._table.add(member)
+                self._note_seed(member)
                 self._consider_leader(self._table.get(name))
         return self._finish()
 
@@ -334,6 +340,8 @@ class Node:
         """
         self._begin(now)
         self._seeds = [s for s in seeds if s != self.address]
+        wanted = dict.fromkeys(self._seeds)
+        self._seed_names = {m.address: m.name for m in self._table.all() if m.address in wanted}
         if self._table.live_peers and not self._leaving:
             # Already in a group: contact each seed once anyway, so groups that formed apart
             # (for example through a discovery store) merge.
@@ -863,21 +871,25 @@ class Node:
         how the parts find each other again: each side learns it was declared dead, refutes,
         and the next exchanges carry the refutations across.
 
-        A partition longer than ``reclaim_time`` leaves no dead member to try, so configured
-        seeds that are not live members in this view are candidates too, whatever the table
-        holds: a group cut off from a seed reaches it again within one ``reconnect_interval``
-        (plus the exchange) after the network heals.  Nothing is sent while no member is
-        believed dead and every seed is a live member.
+        A partition longer than ``reclaim_time`` leaves no dead member to try, so each round
+        also exchanges with one configured seed that is not a live member in this view, if
+        there is one, whatever else the table holds: a part cut off from a seed reaches it again
+        within one ``reconnect_interval`` (plus the exchange) after the network heals.  Nothing
+        is sent while no member is believed dead and every seed is a live member.
         """
         if self._leaving:
             return
-        candidates = [a for name in self._dead if (a := self._address_of(name)) is not None]
-        if self._seeds:
-            live = {m.address for m in self._table.all() if m.state in _LIVE}
-            candidates += [seed for seed in self._seeds if seed not in live]
-        if candidates:
-            self._count("heal_exchanges")
-            self._request_exchange(self._rng.choice(candidates), join=False)
+        dead = [a for name in self._dead if (a := self._address_of(name)) is not None]
+        missing = []
+        for seed in self._seeds:
+            name = self._seed_names.get(seed)
+            member = self._table.peek(name) if name is not None else None
+            if member is None or member.address != seed or member.state not in _LIVE:
+                missing.append(seed)
+        for candidates in (dead, missing):
+            if candidates:
+                self._count("heal_exchanges")
+                self._request_exchange(self._rng.choice(candidates), join=False)
 
     def _address_of(self, name: str) -> Address | None:
         member = self._table.get(name)
@@ -921,6 +933,16 @@ class Node:
     ) -> None:
         """Ask for an exchange carrying ``data`` (sealed here) or what ``data()`` returns
         (already sealed, built when the driver reads it)."""
+        if len(self._exchanges) >= MAX_PENDING_EXCHANGES:
+            # A driver that never reports back must not make the table grow: the oldest
+            # request is given up (its late reply is dropped as unknown).
+            oldest = next(iter(self._exchanges))
+            address, kind, whom = self._exchanges.pop(oldest)
+            self._count("exchanges_given_up")
+            if kind == _JOIN:
+                self._out.append(JoinFailed(address, "given up"))
+            elif kind == _MESSAGE:
+                self._out.append(MessageFailed(oldest, whom, "given up"))
         self._exchange_seq += 1
         self._exchanges[self._exchange_seq] = (to, purpose, name)
         self._count("exchanges_requested")
@@ -1077,6 +1099,7 @@ class Node:
                 update.name, update.address, update.incarnation, State.ALIVE, update.meta, self._now
             )
             self._table.add(member)
+            self._note_seed(member)
             self._consider_leader(member)
             self._enqueue(member.name, update)
             self._emit(MemberJoined(member.info()))
@@ -1096,6 +1119,7 @@ class Node:
         member.incarnation = update.incarnation
         member.meta = update.meta
         member.address = update.address
+        self._note_seed(member)
         self._suspicions.pop(member.name, None)
         self._table.set_state(member, State.ALIVE, self._now)
         self._recent_dead.pop(member.name, None)
@@ -1109,6 +1133,10 @@ class Node:
             self._emit(MemberJoined(member.info()))
         elif changed:
             self._emit(MemberUpdated(member.info()))
+
+    def _note_seed(self, member: Member) -> None:
+        if self._seeds and member.address in self._seeds:  # a handful of addresses
+            self._seed_names[member.address] = member.name
 
     def _may_move(self, member: Member) -> bool:
         """Whether ``member``'s name may move to another address.

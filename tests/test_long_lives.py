@@ -9,7 +9,7 @@ import math
 
 import attrs
 import pytest
-from helpers import addr, encode, make_node, sends, start
+from helpers import addr, encode, make_node, of_type, sends, start
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sim_helpers import settle
@@ -20,13 +20,14 @@ from swimcore import (
     Config,
     ExchangeRequest,
     Keyring,
+    MessageFailed,
     MessageReceived,
     Node,
     Send,
     State,
 )
 from swimcore.messages import Alive, Dead, Gossip, Left, Ping, Suspect, UserBroadcast
-from swimcore.node import MERGE_PAUSE, MERGE_SLICE
+from swimcore.node import MAX_PENDING_EXCHANGES, MERGE_PAUSE, MERGE_SLICE
 from swimcore.transports.sim.checkers import (
     SafetyChecker,
     convergence_deadline,
@@ -468,3 +469,13 @@ def test_native_profile_still_moves_a_restarted_name_at_once() -> None:
     node.start(0.0, [("restarted", addr(5))])
     node.receive(encode(Gossip(), Alive("restarted", addr(6), 3)), addr(6), 1.0)
     assert node.member("restarted").address == addr(6)  # type: ignore[union-attr]
+
+
+def test_pending_exchanges_stay_bounded_when_a_driver_never_reports_back() -> None:
+    node = make_node(1)
+    node.start(0.0, [("peer", addr(2))])
+    given_up = []
+    for i in range(MAX_PENDING_EXCHANGES + 10):
+        given_up += of_type(node.send_message("peer", b"x", 1.0 + i, reliable=True), MessageFailed)
+    assert node.counters()["exchanges_pending"] == MAX_PENDING_EXCHANGES
+    assert len(given_up) == 10 and node.counters()["exchanges_given_up"] == 10
