@@ -11,6 +11,7 @@ from collections.abc import Callable
 import attrs
 
 from swimcore.address import Address
+from swimcore.errors import JoinError
 from swimcore.messages import State
 
 
@@ -168,6 +169,23 @@ class JoinFailed:
 
 
 @attrs.frozen(slots=True)
+class JoinResult:
+    """A join attempt is over: every seed of it answered or failed.
+
+    ``reached`` are the seeds whose state was merged, ``failures`` the others with the reason.
+    :attr:`error` is a :class:`~swimcore.errors.JoinError` when no seed was reached (the node
+    retries while it is alone), ``None`` otherwise.
+    """
+
+    reached: tuple[Address, ...]
+    failures: tuple[tuple[Address, str], ...]
+
+    @property
+    def error(self) -> JoinError | None:
+        return None if self.reached else JoinError(self.failures)
+
+
+@attrs.frozen(slots=True)
 class RoundTrip:
     """A direct probe of ``name`` at ``address`` was answered after ``rtt`` seconds.
 
@@ -228,4 +246,5 @@ Action = (
     | ExchangeRefused
     | NameConflict
     | RoundTrip
+    | JoinResult
 )

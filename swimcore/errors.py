@@ -42,6 +42,15 @@ class DeliveryError(SwimError):
         self.reason = reason
 
 
+class JoinError(SwimError):
+    """No seed of a join attempt was reached; ``failures`` holds each seed and why."""
+
+    def __init__(self, failures: tuple[tuple[object, str], ...]) -> None:
+        self.failures = failures
+        detail = "; ".join(f"{seed}: {reason}" for seed, reason in failures) or "no seeds"
+        super().__init__(f"no seed reached ({detail})")
+
+
 class DecodeError(SwimError):
     """Bytes from the network are not a valid swimcore packet (the reason says why)."""
 

@@ -46,6 +46,7 @@ from swimcore.broadcasts import Verdict as News
 from swimcore.config import Config
 from swimcore.dissemination import BroadcastQueue
 from swimcore.errors import AuthError, ClockError, ConfigError, DecodeError, StateError
+from swimcore.join_round import JoinRound
 from swimcore.keyring import Keyring
 from swimcore.members import Member, MemberTable
 from swimcore.messages import (
@@ -220,6 +221,7 @@ class Node:
         # The application's vetoes (memberlist's alive and merge delegates).
         self._admit = admit
         self._admit_merge = admit_merge
+        self._join_round = JoinRound()
         self._refusal: tuple[str, str] | None = None
         self._join_backoff = 1
         self._queue_local_alive()
@@ -342,6 +344,7 @@ class Node:
         self._seeds = [s for s in seeds if s != self.address]
         wanted = dict.fromkeys(self._seeds)
         self._seed_names = {m.address: m.name for m in self._table.all() if m.address in wanted}
+        self._join_round.restart()
         if self._table.live_peers and not self._leaving:
             # Already in a group: contact each seed once anyway, so groups that formed apart
             # (for example through a discovery store) merge.
@@ -423,20 +426,23 @@ class Node:
             self._count("exchanges_refused")
             if purpose == _JOIN:
                 self._join_backoff = min(2 * self._join_backoff, JOIN_BACKOFF_MAX)
-                self._out.append(JoinFailed(address, refusals.describe(*refusal)))
+                self._join_failed(exchange_id, address, refusals.describe(*refusal))
             return self._finish()
         snapshot = self._decode_exchange(data)
         if purpose == _DIGEST:
             self._digest_reply(address, snapshot)
         elif isinstance(snapshot, PushPull) and self._merge_vetoed(snapshot):
             if purpose == _JOIN:
-                self._out.append(JoinFailed(address, "this member's application vetoed the merge"))
+                vetoed = "this member's application vetoed the merge"
+                self._join_failed(exchange_id, address, vetoed)
         elif isinstance(snapshot, PushPull):
             self._merge(snapshot)
             self._count("exchanges_completed")
             self._join_backoff = 1
+            if purpose == _JOIN:
+                self._join_ended(exchange_id, None)
         elif purpose == _JOIN:
-            self._out.append(JoinFailed(address, "bad reply"))
+            self._join_failed(exchange_id, address, "bad reply")
         return self._finish()
 
     def exchange_failed(self, exchange_id: int, reason: str, now: float) -> list[Action]:
@@ -447,7 +453,7 @@ class Node:
             self._count("exchanges_failed")
             address, purpose, name = pending
             if purpose == _JOIN:
-                self._out.append(JoinFailed(address, reason))
+                self._join_failed(exchange_id, address, reason)
             elif purpose == _MESSAGE:
                 self._out.append(MessageFailed(exchange_id, name, reason))
         return self._finish()
@@ -898,6 +904,7 @@ class Node:
     def _request_joins(self) -> None:
         if self._table.live_peers or self._leaving:
             return
+        self._join_round.restart()
         for seed in self._seeds:
             self._request_exchange(seed, join=True)
         if self._seeds:
@@ -940,11 +947,13 @@ class Node:
             address, kind, whom = self._exchanges.pop(oldest)
             self._count("exchanges_given_up")
             if kind == _JOIN:
-                self._out.append(JoinFailed(address, "given up"))
+                self._join_failed(oldest, address, "given up")
             elif kind == _MESSAGE:
                 self._out.append(MessageFailed(oldest, whom, "given up"))
         self._exchange_seq += 1
         self._exchanges[self._exchange_seq] = (to, purpose, name)
+        if purpose == _JOIN:
+            self._join_round.add(self._exchange_seq, to)
         self._count("exchanges_requested")
         payload = self._seal(data) if isinstance(data, bytes) else data
         self._out.append(ExchangeRequest(self._exchange_seq, to, payload))
@@ -1318,6 +1327,16 @@ class Node:
             self._count("dropped.snapshot_rows", len(snapshot.members) - self.config.max_members)
             snapshot = attrs.evolve(snapshot, members=snapshot.members[: self.config.max_members])
         return snapshot
+
+    def _join_failed(self, exchange_id: int, seed: Address, reason: str) -> None:
+        self._out.append(JoinFailed(seed, reason))
+        self._join_ended(exchange_id, reason)
+
+    def _join_ended(self, exchange_id: int, failure: str | None) -> None:
+        """An exchange of a join attempt ended: report the attempt once all of it has."""
+        result = self._join_round.finish(exchange_id, failure)
+        if result is not None:
+            self._out.append(result)
 
     def _admits(self, update: Alive) -> bool:
         """Whether the application admits the member ``update`` introduces (counted if not).

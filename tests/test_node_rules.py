@@ -31,6 +31,7 @@ from swimcore import (
     ExchangeRequest,
     JoinAddress,
     JoinFailed,
+    JoinResult,
     LeaderChanged,
     MemberAlive,
     MemberFailed,
@@ -607,7 +608,8 @@ def test_failed_join_is_reported_and_retried() -> None:
     request = only(joiner.join([addr(1)], 1.0))
     assert isinstance(request, ExchangeRequest)
     failed = joiner.exchange_failed(request.exchange_id, "refused", 1.5)
-    assert failed == [JoinFailed(addr(1), "refused")]
+    # The seed's failure, then the attempt's result (its only seed failed).
+    assert failed == [JoinFailed(addr(1), "refused"), JoinResult((), ((addr(1), "refused"),))]
     retries = of_type(
         tick_until(joiner, 1.0 + joiner.config.join_retry_interval * 1.5), ExchangeRequest
     )

@@ -148,6 +148,8 @@ EXPECTED_API = [
     "ExchangeRequest",
     "JoinAddress",
     "JoinFailed",
+    "JoinResult",
+    "JoinError",
     "NameConflict",
     "Keyring",
     "LeaderChanged",

@@ -41,6 +41,7 @@ from swimcore import (
     ExchangeRequest,
     JoinAddress,
     JoinFailed,
+    JoinResult,
     Keyring,
     LeaderChanged,
     LogSink,
@@ -866,6 +867,11 @@ def describe_event(event: Event) -> str:
         return f"this node is leader: join address {event.address}"
     if isinstance(event, JoinFailed):
         return f"join through {event.seed} failed: {event.reason}"
+    if isinstance(event, JoinResult):
+        if event.error is not None:
+            return f"join attempt failed: {event.error}"
+        tried = len(event.reached) + len(event.failures)
+        return f"joined through {len(event.reached)} of {tried} seeds"
     if isinstance(event, RoundTrip):
         return f"round trip to {event.name} ({event.address}): {event.rtt * 1000:.1f} ms"
     if isinstance(event, ExchangeRefused):

@@ -36,6 +36,7 @@ from swimcore import (
     ExchangeRefused,
     JoinAddress,
     JoinFailed,
+    JoinResult,
     Keyring,
     MemberInfo,
     MemberJoined,
@@ -399,6 +400,8 @@ async def _serve(member: Any, args: argparse.Namespace, wait_stop: WaitStop) -> 
             key = (event.seed, event.reason)
             level = logging.DEBUG if key in join_failures else logging.WARNING
             join_failures[key] = None
+        elif isinstance(event, JoinResult):
+            level = logging.DEBUG if event.error is not None else logging.INFO  # failures: above
         elif isinstance(event, ExchangeRefused | NameConflict):
             level = logging.WARNING
         member_log.log(level, "%s", describe_event(event))
