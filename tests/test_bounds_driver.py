@@ -18,7 +18,7 @@ from swimcore import Address, Config, codec
 from swimcore.messages import MemberState, PushPull, State
 from swimcore.transports import _driver_common as common
 from swimcore.transports.aio import AsyncioMember
-from swimcore.transports.framing import frame
+from swimcore.wire import LengthPrefixed
 
 FAST = Config.local(probe_interval=0.2, probe_timeout=0.1, max_exchange_bytes=64 * 1024)
 
@@ -34,7 +34,7 @@ async def _exchange(member: AsyncioMember, payload: bytes) -> bytes:
     """One honest exchange: send a framed snapshot, read the framed reply."""
     reader, writer = await asyncio.open_connection(str(member.address.ip), member.address.port)
     try:
-        writer.write(frame(payload))
+        writer.write(LengthPrefixed().encode(payload))
         await writer.drain()
         (length,) = struct.unpack(">I", await reader.readexactly(4))
         return await reader.readexactly(length)
@@ -136,7 +136,8 @@ def test_a_snapshot_over_the_bound_in_a_valid_frame_is_refused_by_the_node() -> 
             reader, writer = await asyncio.open_connection(
                 str(member.address.ip), member.address.port
             )
-            writer.write(frame(_snapshot(rows=30, meta=200)))  # > 4096 bytes: frame refused
+            big = _snapshot(rows=30, meta=200)  # > 4096 bytes: frame refused
+            writer.write(LengthPrefixed().encode(big))
             await writer.drain()
             assert await reader.read() == b""
             writer.close()

@@ -8,10 +8,10 @@ cluster), plain, encrypted with a shared key, and with compression on the Go sid
 * a killed Go node (SIGKILL) is declared dead by every surviving swimcore node, and a crashed
   swimcore node by every surviving Go node, within the detection time below plus a margin;
 * a graceful leave on either side is seen as a leave (not a failure) on the other;
-* (ProfileMember runs) broadcasts and reliable user messages cross both ways.
+* broadcasts and reliable user messages cross both ways.
 
-The swimcore nodes run on the project's asyncio driver (``swimcore.transports.aio.AsyncioMember``)
-and, in two runs, on ``swimcore.transports.memberlist_bridge.ProfileMember``.
+Every driver takes its turn: asyncio, anyio (on the test's asyncio loop), thread and bridged,
+all framing their exchanges through the node's wire profile.
 
 Both sides run memberlist's LAN preset made five times faster (probe interval 200 ms, probe
 timeout 100 ms, gossip every 50 ms, suspicion multiplier 4, maximum suspicion 6x), so that
@@ -25,6 +25,7 @@ allows 32 s + 3 s).  Measured times are printed (``pytest -s``), never asserted 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import time
 from collections.abc import Callable
@@ -43,7 +44,9 @@ from swimcore import (
 )
 from swimcore.keyring import Keyring
 from swimcore.transports.aio import AsyncioMember
-from swimcore.transports.memberlist_bridge import ProfileMember
+from swimcore.transports.anyio_driver import AnyioMember
+from swimcore.transports.thread_bridge import BridgedMember
+from swimcore.transports.threaded import ThreadMember
 
 pytest.importorskip("cryptography")
 
@@ -83,15 +86,32 @@ def _config(wire: str, settings: dict[str, int]) -> Config:
     )
 
 
-class _Asyncio:
-    """The project's asyncio driver (:class:`AsyncioMember`) behind ProfileMember's surface."""
+#: Every driver, constructed alike (the anyio driver on its asyncio backend: the test's loop).
+DRIVERS: dict[str, Any] = {
+    "asyncio": AsyncioMember,
+    "anyio": AnyioMember,
+    "thread": ThreadMember,
+    "bridged": BridgedMember,
+}
 
-    def __init__(self, config: Config, **kw: Any) -> None:
-        self.member = AsyncioMember(config, "127.0.0.1:0", leave_on_exit=False, **kw)
+
+class _Driver:
+    """One swimcore member on any driver, with one surface for the scenario below."""
+
+    def __init__(self, kind: str, config: Config, **kw: Any) -> None:
+        self.kind = kind
+        self.member = DRIVERS[kind](config, "127.0.0.1:0", leave_on_exit=False, **kw)
         self.events: list[Any] = []
+        self._stack = contextlib.AsyncExitStack()
+        self._sends: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
-        await self.member.start()
+        if self.kind == "thread":
+            await asyncio.to_thread(self.member.start)
+        elif self.kind == "anyio":
+            await self._stack.enter_async_context(self.member)
+        else:
+            await self.member.start()
         self.member.on_event(self.events.append)
 
     name = property(lambda self: self.member.name)
@@ -109,22 +129,42 @@ class _Asyncio:
     def set_metadata(self, meta: bytes) -> None:
         self.member.set_metadata(meta)
 
+    def broadcast(self, key: str, payload: bytes) -> None:
+        self.member.broadcast(key, payload)
+
+    def send_message(self, name: str, payload: bytes, *, reliable: bool) -> None:
+        """Fire and forget; the outcome arrives as an event."""
+        if self.kind == "thread":
+            call = asyncio.to_thread(self.member.send, name, payload, reliable=reliable)
+        else:
+            call = self.member.send(name, payload, reliable=reliable)
+        task = asyncio.ensure_future(call)
+        self._sends.add(task)
+        task.add_done_callback(self._sends.discard)
+
     def counters(self) -> dict[str, int]:
         return self.member.counters()
 
     async def leave(self, linger: float) -> None:
-        await self.member.leave()
+        if self.kind == "thread":
+            await asyncio.to_thread(self.member.leave)
+        else:
+            await self.member.leave()
         await asyncio.sleep(linger)
 
     async def close(self, *, leave: bool) -> None:
-        await self.member.close(leave=leave)
+        if self.kind == "thread":
+            await asyncio.to_thread(self.member.close, leave=leave)
+        else:
+            await self.member.close(leave=leave)
+        await self._stack.aclose()
 
 
-Member = ProfileMember | _Asyncio
+Member = _Driver
 
 
 def _lookup(member: Member, name: str) -> Any:
-    return member.member_info(name) if isinstance(member, _Asyncio) else member.member(name)
+    return member.member_info(name)
 
 
 async def _until(done: Callable[[], bool], timeout: float, what: str) -> float:
@@ -154,7 +194,7 @@ def _left(member: Member, name: str) -> bool:
     return any(isinstance(e, MemberLeft) and e.member.name == name for e in member.history())
 
 
-async def _user_messages(gos: list[GoPeer], ours: list[ProfileMember], scale: float) -> None:
+async def _user_messages(gos: list[GoPeer], ours: list[Member], scale: float) -> None:
     """Application data both ways: gossiped broadcasts and reliable (TCP) messages."""
     go1 = next(g for g in gos if g.name == "go1")
     sc1, sc2 = ours[0], ours[1]
@@ -163,7 +203,7 @@ async def _user_messages(gos: list[GoPeer], ours: list[ProfileMember], scale: fl
     go1.command("send-reliable sc2 direct-from-go")
     sc2.send_message("go1", b"direct-from-swimcore", reliable=True)
 
-    def got_broadcast(member: ProfileMember) -> bool:
+    def got_broadcast(member: Member) -> bool:
         return any(
             isinstance(e, BroadcastReceived) and e.payload == b"hello-from-go"
             for e in member.history()
@@ -236,8 +276,8 @@ async def _scenario(
         return peer
 
     async def swim(name: str, seeds: list[str]) -> Member:
-        kind = ProfileMember if driver == "profile" else _Asyncio
-        member = kind(
+        member = _Driver(
+            driver,
             config,
             name=name,
             seeds=seeds,
@@ -312,8 +352,7 @@ async def _scenario(
         )
 
         if messages:
-            assert all(isinstance(m, ProfileMember) for m in ours)
-            await _user_messages(gos, [m for m in ours if isinstance(m, ProfileMember)], scale)
+            await _user_messages(gos, ours, scale)
 
         # Crashes: a Go node killed, a swimcore node stopped without a word.
         go3.kill()
@@ -353,7 +392,7 @@ async def _scenario(
         assert await asyncio.to_thread(go1.member_names) == {"go1", "sc1"}
         assert sc1.counters().get("dropped.malformed", 0) == 0
     finally:
-        for member in ours:
+        for member in reversed(ours):  # last started, first closed (anyio's scopes nest)
             await member.close(leave=False)
         for peer in gos:
             await asyncio.to_thread(peer.stop)
@@ -363,16 +402,20 @@ async def _scenario(
     ("direction", "variant", "driver"),
     [
         ("swimcore-joins-go", "plain", "asyncio"),
-        ("go-joins-swimcore", "plain", "asyncio"),
-        ("swimcore-joins-go", "encrypted", "asyncio"),
-        ("go-joins-swimcore", "go-compressed", "asyncio"),
-        ("swimcore-joins-go", "plain", "profile"),
-        ("go-joins-swimcore", "encrypted", "profile"),
+        ("go-joins-swimcore", "encrypted", "asyncio"),
+        ("swimcore-joins-go", "go-compressed", "asyncio"),
+        ("go-joins-swimcore", "plain", "anyio"),
+        ("swimcore-joins-go", "encrypted", "anyio"),
+        ("swimcore-joins-go", "plain", "thread"),
+        ("go-joins-swimcore", "go-compressed", "thread"),
+        ("go-joins-swimcore", "plain", "bridged"),
+        ("swimcore-joins-go", "encrypted", "bridged"),
     ],
 )
 def test_mixed_cluster(direction: str, variant: str, driver: str) -> None:
-    """``asyncio``: swimcore.transports.aio.AsyncioMember; ``profile``: ProfileMember, which can
-    also send reliable messages, so its runs carry user messages both ways too."""
+    """Every driver joins Go nodes and is joined by them on the memberlist wire (plain,
+    encrypted, compressed): metadata, broadcasts and reliable messages both ways, a kill -9 and
+    a graceful leave on each side."""
     peer_binary()
     asyncio.run(
         asyncio.wait_for(
@@ -382,7 +425,7 @@ def test_mixed_cluster(direction: str, variant: str, driver: str) -> None:
                 key=KEY if variant == "encrypted" else b"",
                 go_compress=variant == "go-compressed",
                 wire="memberlist+lzw" if variant == "go-compressed" else "memberlist",
-                messages=driver == "profile",
+                messages=True,
                 settings=FAST,
             ),
             timeout=90,
@@ -399,7 +442,7 @@ def test_mixed_cluster_on_the_lan_preset_unscaled(direction: str) -> None:
         asyncio.wait_for(
             _scenario(
                 direction,
-                driver="profile",
+                driver="asyncio",
                 key=KEY,
                 go_compress=True,
                 wire="memberlist+lzw",

@@ -30,7 +30,6 @@ from swimcore import (
 )
 from swimcore.messages import Ping
 from swimcore.transports._driver_common import DiscoveryOptions, Event, MemberCore
-from swimcore.transports.framing import HEADER
 from swimcore.transports.threaded import EventQueue, ThreadMember
 
 
@@ -230,7 +229,7 @@ def test_exchange_input_is_bounded_oversized_and_silent_peers_are_dropped() -> N
     with ThreadMember(FAST, exchange_timeout=0.3) as member:
         target = (str(member.address.ip), member.address.port)
         with socket.create_connection(target, timeout=5.0) as oversized:
-            oversized.sendall(HEADER.pack(FAST.max_exchange_bytes + 1))
+            oversized.sendall((FAST.max_exchange_bytes + 1).to_bytes(4, "big"))
             assert oversized.recv(16) == b""  # closed without reading further
         with socket.create_connection(target, timeout=5.0) as silent:
             assert silent.recv(16) == b""  # closed at the exchange timeout

@@ -1,9 +1,9 @@
 """The thread driver's reliable exchanges: non-blocking TCP connections in its selector.
 
-Each exchange is one connection carrying one request frame and one reply frame
-(:mod:`swimcore.transports.framing`).  The protocol thread drives every connection from the same
-selector as its UDP socket, so a slow or silent peer never blocks it: every connection has a
-deadline, a frame is refused as soon as its header announces more than the configured limit,
+Each exchange is one connection carrying one request and one reply, framed by the node's wire
+profile (:mod:`swimcore.transports.exchange`).  The protocol thread drives every connection from
+the same selector as its UDP socket, so a slow or silent peer never blocks it: every connection
+has a deadline, a message is refused as soon as it cannot fit the configured limit,
 and at most ``max_open`` connections exist in each direction (more are refused and counted).
 Every socket here is opened, driven and closed by the protocol thread alone.
 """
@@ -19,36 +19,31 @@ from collections.abc import Callable
 
 from swimcore import ExchangeRequest
 from swimcore.transports._driver_common import Counters, sockaddr
-from swimcore.transports.framing import HEADER_SIZE, FrameError, frame, frame_length
+from swimcore.transports.exchange import FrameError, IncompleteMessage, MessageAssembler
+from swimcore.wire import StreamFraming
 
 _CHUNK = 256 * 1024
 _ACCEPT_BATCH = 64
 
 
-class _PeerClosed(Exception):
-    """The peer closed the connection before a whole frame arrived."""
-
-
 class _Link:
-    """One TCP connection that sends one frame and receives one frame."""
+    """One TCP connection that sends one message and receives one message."""
 
-    __slots__ = ("_buffer", "_header_done", "_limit", "_need", "_out", "closed", "deadline", "sock")
+    __slots__ = ("_message", "_out", "closed", "deadline", "sock")
 
-    def __init__(self, sock: socket.socket, deadline: float, limit: int) -> None:
+    def __init__(self, sock: socket.socket, deadline: float, message: MessageAssembler) -> None:
         self.sock = sock
         self.deadline = deadline
         self.closed = False
-        self._limit = limit
+        self._message = message
         self._out = memoryview(b"")
-        self._buffer = bytearray()
-        self._need = HEADER_SIZE
-        self._header_done = False
 
-    def queue(self, payload: bytes) -> None:
-        self._out = memoryview(frame(payload))
+    def queue(self, data: bytes) -> None:
+        """Bytes to send, already framed (:func:`~swimcore.transports.exchange.request_bytes`)."""
+        self._out = memoryview(data)
 
     def flush(self) -> bool:
-        """Send what the socket takes now; True once the whole frame is out."""
+        """Send what the socket takes now; True once everything queued is out."""
         while self._out:
             try:
                 sent = self.sock.send(self._out)
@@ -58,36 +53,34 @@ class _Link:
         return True
 
     def fill(self) -> bytes | None:
-        """Read what is there; the frame's payload once complete, else ``None``.
+        """Read what is there; the whole message once complete, else ``None``.
 
-        Raises :class:`FrameError` (announced length over the limit), :class:`_PeerClosed`
-        or :class:`OSError`.
+        Raises :class:`FrameError` (it cannot fit the limit), :class:`IncompleteMessage` (the
+        peer closed first) or :class:`OSError`.
         """
         while True:
-            missing = self._need - len(self._buffer)
-            if missing == 0:
-                if self._header_done:
-                    return bytes(self._buffer)
-                self._need = frame_length(bytes(self._buffer), self._limit)
-                self._buffer = bytearray()
-                self._header_done = True
-                continue
             try:
-                chunk = self.sock.recv(min(missing, _CHUNK))
+                chunk = self.sock.recv(_CHUNK)
             except (BlockingIOError, InterruptedError):
                 return None
             if not chunk:
-                raise _PeerClosed
-            self._buffer += chunk
+                return self._message.end()
+            found = self._message.feed(chunk)
+            if found is not None:
+                return found
 
 
 class _Outbound(_Link):
     __slots__ = ("connected", "request")
 
     def __init__(
-        self, sock: socket.socket, deadline: float, limit: int, request: ExchangeRequest
+        self,
+        sock: socket.socket,
+        deadline: float,
+        message: MessageAssembler,
+        request: ExchangeRequest,
     ) -> None:
-        super().__init__(sock, deadline, limit)
+        super().__init__(sock, deadline, message)
         self.request = request
         self.connected = False
 
@@ -102,7 +95,9 @@ Link = _Outbound | _Inbound
 class Exchanges:
     """Every exchange in flight, driven by the protocol thread through its selector.
 
-    ``serve(request) -> reply | None`` answers a peer's request (``None`` drops it);
+    ``stream`` is the node's wire framing; ``encode(payload)`` gives the bytes of a request the
+    node asked to carry; ``serve(request) -> bytes | None`` gives the bytes to write back for a
+    peer's request (``None`` or empty: nothing, close);
     ``replied(exchange_id, data)`` and ``failed(exchange_id, reason)`` report the outcome of
     an exchange this node asked for.  Connections are registered in ``selector`` with the
     link itself as the key's data; the driver hands such keys to :meth:`handle`.
@@ -117,6 +112,8 @@ class Exchanges:
         timeout: float,
         limit: int,
         max_open: int,
+        stream: StreamFraming,
+        encode: Callable[[bytes], bytes],
         serve: Callable[[bytes], bytes | None],
         replied: Callable[[int, bytes], None],
         failed: Callable[[int, str], None],
@@ -127,6 +124,8 @@ class Exchanges:
         self._timeout = timeout
         self._limit = limit
         self._max_open = max_open
+        self._stream = stream
+        self._encode = encode
         self._serve = serve
         self._replied = replied
         self._failed = failed
@@ -161,8 +160,9 @@ class Exchanges:
             sock.close()
             self._failed(request.exchange_id, os.strerror(code))
             return
-        link = _Outbound(sock, self._clock() + self._timeout, self._limit, request)
-        link.queue(request.data)
+        message = MessageAssembler(self._stream, self._limit)
+        link = _Outbound(sock, self._clock() + self._timeout, message, request)
+        link.queue(self._encode(request.data))
         self._outbound[id(link)] = link
         self._selector.register(sock, selectors.EVENT_WRITE, link)
 
@@ -182,7 +182,7 @@ class Exchanges:
         except FrameError as exc:
             self._fail(link, str(exc))
             return
-        except _PeerClosed:
+        except IncompleteMessage:
             self._fail(link, "connection closed before the reply")
             return
         except OSError as exc:
@@ -213,7 +213,8 @@ class Exchanges:
                 sock.close()
                 continue
             sock.setblocking(False)
-            link = _Inbound(sock, self._clock() + self._timeout, self._limit)
+            message = MessageAssembler(self._stream, self._limit)
+            link = _Inbound(sock, self._clock() + self._timeout, message)
             self._inbound[id(link)] = link
             self._selector.register(sock, selectors.EVENT_READ, link)
 
@@ -227,7 +228,7 @@ class Exchanges:
             if request is None:
                 return
             reply = self._serve(request)
-            if reply is None or link.closed:
+            if not reply or link.closed:
                 self._drop(link)
                 return
             link.queue(reply)
@@ -238,7 +239,7 @@ class Exchanges:
         except FrameError:
             self._counters.add("dropped.exchange_oversized")
             self._drop(link)
-        except _PeerClosed:
+        except IncompleteMessage:
             self._counters.add("dropped.exchange_truncated")
             self._drop(link)
         except OSError as exc:

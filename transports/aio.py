@@ -3,8 +3,8 @@
 One loop, aioquic-style: every datagram is fed to the node as it arrives and the actions are
 carried out at once; exactly one ``loop.call_at`` is armed for the node's next deadline and moved
 only when an input brings it earlier (a tick that comes early does nothing and re-arms).  The
-reliable exchange runs over TCP, one connection per request, framed by
-:mod:`swimcore.transports.framing`.
+reliable exchange runs over TCP, one connection per request, framed by the node's wire profile
+(:mod:`swimcore.transports.exchange`).
 
 Usage::
 
@@ -37,8 +37,13 @@ from swimcore.transports._driver_common import (
     MemberCore,
     MemberSurface,
 )
-from swimcore.transports.framing import FrameError
-from swimcore.transports.profile_streams import answer_without_node, framed_reply, read_message
+from swimcore.transports.exchange import (
+    FrameError,
+    IncompleteMessage,
+    read_message,
+    reply_bytes,
+    request_bytes,
+)
 
 __all__ = ["AsyncioMember", "EventStream"]
 
@@ -388,15 +393,14 @@ class AsyncioMember(MemberSurface):
             async with asyncio.timeout(self.exchange_timeout):
                 reader, writer = await asyncio.open_connection(host, port)
                 try:
-                    stream = core.node.wire.stream
-                    writer.write(stream.encode(request.data))
+                    writer.write(request_bytes(core.node, request.data))
                     await writer.drain()
-                    reply = await read_message(reader, stream, limit)
+                    reply = await read_message(reader, core.node.wire.stream, limit)
                 finally:
                     writer.close()
                     with contextlib.suppress(OSError, asyncio.CancelledError):
                         await writer.wait_closed()
-        except (TimeoutError, asyncio.IncompleteReadError, FrameError, OSError) as exc:
+        except (TimeoutError, IncompleteMessage, FrameError, OSError) as exc:
             if not self._closed:
                 core.exchange_failed(request.exchange_id, _reason(exc))
             return
@@ -419,15 +423,13 @@ class AsyncioMember(MemberSurface):
             async with asyncio.timeout(self.exchange_timeout):
                 stream = core.node.wire.stream
                 data = await read_message(reader, stream, self.config.max_exchange_bytes)
-                reply = answer_without_node(core.node, data)
-                if reply is None:
-                    reply = framed_reply(core.node, core.serve_exchange(data))
+                reply = reply_bytes(core.node, data, core.serve_exchange)
                 if reply:
                     writer.write(reply)
                     await writer.drain()
         except FrameError:
             self._counters.add("dropped.exchange_oversized")
-        except asyncio.IncompleteReadError:
+        except IncompleteMessage:
             self._counters.add("dropped.exchange_truncated")
         except TimeoutError:
             self._counters.add("dropped.exchange_timeout")

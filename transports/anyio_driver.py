@@ -30,7 +30,6 @@ from typing import Any
 
 import anyio
 import anyio.abc
-from anyio.streams.buffered import BufferedByteReceiveStream
 
 from swimcore import Address, Config, DeliveryError, ExchangeRequest, Keyring
 from swimcore.transports import _driver_common as common
@@ -43,7 +42,14 @@ from swimcore.transports._driver_common import (
     MemberCore,
     MemberSurface,
 )
-from swimcore.transports.framing import HEADER_SIZE, FrameError, frame, frame_length
+from swimcore.transports.exchange import (
+    FrameError,
+    IncompleteMessage,
+    MessageAssembler,
+    reply_bytes,
+    request_bytes,
+)
+from swimcore.wire import StreamFraming
 
 __all__ = ["AnyioMember", "EventStream"]
 
@@ -51,8 +57,7 @@ _STREAM_ERRORS = (
     OSError,
     TimeoutError,
     FrameError,
-    anyio.EndOfStream,
-    anyio.IncompleteRead,
+    IncompleteMessage,
     anyio.BrokenResourceError,
     anyio.ClosedResourceError,
 )
@@ -392,10 +397,8 @@ class AnyioMember(MemberSurface):
         try:
             with anyio.fail_after(self.exchange_timeout):
                 async with await anyio.connect_tcp(host, port) as stream:
-                    await stream.send(frame(request.data))
-                    reader = BufferedByteReceiveStream(stream)
-                    length = frame_length(await reader.receive_exactly(HEADER_SIZE), limit)
-                    reply = await reader.receive_exactly(length)
+                    await stream.send(request_bytes(core.node, request.data))
+                    reply = await _read_message(stream, core.node.wire.stream, limit)
         except _STREAM_ERRORS as exc:
             if not self._closed:
                 core.exchange_failed(request.exchange_id, _reason(exc))
@@ -426,16 +429,14 @@ class AnyioMember(MemberSurface):
         try:
             async with stream:
                 with anyio.fail_after(self.exchange_timeout):
-                    reader = BufferedByteReceiveStream(stream)
-                    header = await reader.receive_exactly(HEADER_SIZE)
-                    length = frame_length(header, self.config.max_exchange_bytes)
-                    data = await reader.receive_exactly(length)
-                    reply = core.serve_exchange(data)
-                    if reply is not None:
-                        await stream.send(frame(reply))
+                    limit = self.config.max_exchange_bytes
+                    data = await _read_message(stream, core.node.wire.stream, limit)
+                    reply = reply_bytes(core.node, data, core.serve_exchange)
+                    if reply:
+                        await stream.send(reply)
         except FrameError:
             self._counters.add("dropped.exchange_oversized")
-        except (anyio.IncompleteRead, anyio.EndOfStream):
+        except IncompleteMessage:
             self._counters.add("dropped.exchange_truncated")
         except TimeoutError:
             self._counters.add("dropped.exchange_timeout")
@@ -471,10 +472,28 @@ async def _to_thread(function: Callable[[], Any]) -> Any:
     return await anyio.to_thread.run_sync(function, abandon_on_cancel=True)
 
 
+async def _read_message(
+    stream: anyio.abc.SocketStream, framing: StreamFraming, limit: int
+) -> bytes:
+    """One whole message as ``framing`` delimits it.
+
+    Raises :class:`FrameError` or :class:`IncompleteMessage`.
+    """
+    message = MessageAssembler(framing, limit)
+    while True:
+        try:
+            chunk = await stream.receive()
+        except anyio.EndOfStream:
+            return message.end()
+        found = message.feed(chunk)
+        if found is not None:
+            return found
+
+
 def _reason(exc: BaseException) -> str:
     if isinstance(exc, TimeoutError):
         return "timeout"
-    if isinstance(exc, anyio.IncompleteRead | anyio.EndOfStream):
+    if isinstance(exc, IncompleteMessage):
         return "connection closed before the reply"
     return f"{type(exc).__name__}: {exc}"
 

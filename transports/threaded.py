@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
 import logging
 import os
 import random
@@ -70,6 +71,7 @@ from swimcore.transports._driver_common import (
 from swimcore.transports._threaded_events import Delivery, EventQueue
 from swimcore.transports._threaded_exchange import Exchanges
 from swimcore.transports._threaded_tasks import Done, Tasks, Worker, sleep, to_thread
+from swimcore.transports.exchange import reply_bytes, request_bytes
 
 __all__ = ["EventQueue", "ThreadMember"]
 
@@ -246,7 +248,9 @@ class ThreadMember(MemberSurface):
             timeout=self.exchange_timeout,
             limit=self.config.max_exchange_bytes,
             max_open=common.MAX_INBOUND_EXCHANGES,
-            serve=core.serve_exchange,
+            stream=core.node.wire.stream,
+            encode=functools.partial(request_bytes, core.node),
+            serve=functools.partial(reply_bytes, core.node, serve=core.serve_exchange),
             replied=core.exchange_reply,
             failed=core.exchange_failed,
         )
