@@ -16,8 +16,8 @@ import tracemalloc
 
 from swimcore import Address, Config, codec
 from swimcore.messages import MemberState, PushPull, State
-from swimcore.transports import _driver_common as common
 from swimcore.transports.aio import AsyncioMember
+from swimcore.transports.exchange import MAX_INBOUND
 from swimcore.wire import LengthPrefixed
 
 FAST = Config.local(probe_interval=0.2, probe_timeout=0.1, max_exchange_bytes=64 * 1024)
@@ -89,39 +89,49 @@ def test_a_silent_connection_is_cut_after_the_exchange_timeout() -> None:
     assert counters["driver.dropped.exchange_timeout"] == 1
 
 
-def test_connections_past_the_inbound_limit_are_refused_and_memory_stays_flat() -> None:
-    limit = common.MAX_INBOUND_EXCHANGES
+def test_connections_past_the_inbound_limit_evict_the_oldest_and_memory_stays_flat() -> None:
+    limit = MAX_INBOUND
 
     async def main() -> tuple[dict[str, int], list[int]]:
         async with AsyncioMember(FAST, exchange_timeout=30.0, leave_on_exit=False) as member:
             host, port = str(member.address.ip), member.address.port
-            idle = [await asyncio.open_connection(host, port) for _ in range(limit)]
+            opened = [await asyncio.open_connection(host, port) for _ in range(limit)]
             # White-box: wait until the driver really holds ``limit`` connections open.
-            await _eventually(lambda: member._inbound == limit)
-            assert member.counters().get("driver.dropped.exchange_busy", 0) == 0
+            await _eventually(lambda: len(member._gate) == limit)
+            assert member.counters().get("driver.dropped.exchange_evicted", 0) == 0
             sizes = []
             tracemalloc.start()
             try:
-                for _ in range(4):
-                    extra = [await asyncio.open_connection(host, port) for _ in range(50)]
-                    for reader, writer in extra:
+                for batch in range(4):
+                    opened += [await asyncio.open_connection(host, port) for _ in range(50)]
+                    evicted = 50 * (batch + 1)
+                    await _eventually(
+                        lambda evicted=evicted: member.counters().get(
+                            "driver.dropped.exchange_evicted", 0
+                        )
+                        == evicted
+                    )
+                    assert len(member._gate) == limit
+                    # The oldest 50 were closed by the member: end of stream at once.
+                    for reader, writer in opened[:50]:
                         assert await asyncio.wait_for(reader.read(), 10.0) == b""
                         writer.close()
                         await writer.wait_closed()
+                    del opened[:50]
                     gc.collect()
                     sizes.append(tracemalloc.get_traced_memory()[0])
             finally:
                 tracemalloc.stop()
-            for _, writer in idle:
+            for _, writer in opened:
                 writer.close()
                 await writer.wait_closed()
-            await _eventually(lambda: member._inbound == 0)
+            await _eventually(lambda: len(member._gate) == 0)
             reply = await _exchange(member, _snapshot())  # honest service resumes
             assert codec.decode_push_pull(reply).members
             return member.counters(), sizes
 
     counters, sizes = asyncio.run(main())
-    assert counters["driver.dropped.exchange_busy"] == 200
+    assert counters["driver.dropped.exchange_evicted"] == 200
     assert max(sizes) - sizes[0] < 256 * 1024, f"traced memory grew: {sizes}"
 
 

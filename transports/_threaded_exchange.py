@@ -4,7 +4,8 @@ Each exchange is one connection carrying one request and one reply, framed by th
 profile (:mod:`swimcore.transports.exchange`).  The protocol thread drives every connection from
 the same selector as its UDP socket, so a slow or silent peer never blocks it: every connection
 has a deadline, a message is refused as soon as it cannot fit the configured limit,
-and at most ``max_open`` connections exist in each direction (more are refused and counted).
+at most ``max_open`` outbound connections exist (more are refused and counted), and inbound ones
+go through the shared :class:`~swimcore.transports.exchange.InboundGate`.
 Every socket here is opened, driven and closed by the protocol thread alone.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import os
 import selectors
 import socket
@@ -19,7 +21,13 @@ from collections.abc import Callable
 
 from swimcore import ExchangeRequest
 from swimcore.transports._driver_common import Counters, sockaddr
-from swimcore.transports.exchange import FrameError, IncompleteMessage, MessageAssembler
+from swimcore.transports.exchange import (
+    FrameError,
+    InboundSlot,
+    IncompleteMessage,
+    MessageAssembler,
+    inbound_gate,
+)
 from swimcore.wire import StreamFraming
 
 _CHUNK = 256 * 1024
@@ -86,7 +94,11 @@ class _Outbound(_Link):
 
 
 class _Inbound(_Link):
-    __slots__ = ()
+    __slots__ = ("slot",)
+
+    def __init__(self, sock: socket.socket, deadline: float, message: MessageAssembler) -> None:
+        super().__init__(sock, deadline, message)
+        self.slot: InboundSlot | None = None
 
 
 Link = _Outbound | _Inbound
@@ -129,6 +141,7 @@ class Exchanges:
         self._serve = serve
         self._replied = replied
         self._failed = failed
+        self._gate = inbound_gate(limit, counters.add)
         self._outbound: dict[int, _Outbound] = {}
         self._inbound: dict[int, _Inbound] = {}
 
@@ -202,19 +215,18 @@ class Exchanges:
         """Accept the connections waiting on ``listener`` (a bounded batch per call)."""
         for _ in range(_ACCEPT_BATCH):
             try:
-                sock, _peer = listener.accept()
+                sock, peer = listener.accept()
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as exc:
                 self._counters.socket_error(exc, "accept")
                 return
-            if len(self._inbound) >= self._max_open:
-                self._counters.add("dropped.exchange_busy")
-                sock.close()
-                continue
             sock.setblocking(False)
+            now = self._clock()
             message = MessageAssembler(self._stream, self._limit)
-            link = _Inbound(sock, self._clock() + self._timeout, message)
+            link = _Inbound(sock, now + self._timeout, message)
+            link.slot = self._gate.admit(str(peer[0]), now, functools.partial(self._drop, link))
+            message.account = functools.partial(self._gate.account, link.slot)
             self._inbound[id(link)] = link
             self._selector.register(sock, selectors.EVENT_READ, link)
 
@@ -227,6 +239,8 @@ class Exchanges:
             request = link.fill()
             if request is None:
                 return
+            if link.slot is not None:
+                self._gate.whole(link.slot)
             reply = self._serve(request)
             if not reply or link.closed:
                 self._drop(link)
@@ -283,6 +297,8 @@ class Exchanges:
             self._outbound.pop(id(link), None)
         else:
             self._inbound.pop(id(link), None)
+            if link.slot is not None:
+                self._gate.release(link.slot)
         with contextlib.suppress(KeyError, ValueError):
             self._selector.unregister(link.sock)
         link.sock.close()

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import random
 from collections.abc import Callable, Sequence
 from types import TracebackType
@@ -40,6 +41,7 @@ from swimcore.transports._driver_common import (
 from swimcore.transports.exchange import (
     FrameError,
     IncompleteMessage,
+    inbound_gate,
     read_message,
     reply_bytes,
     request_bytes,
@@ -174,7 +176,7 @@ class AsyncioMember(MemberSurface):
         self._timer: asyncio.TimerHandle | None = None
         self._armed = float("inf")
         self._tasks: set[asyncio.Task[None]] = set()
-        self._inbound = 0
+        self._gate = inbound_gate(self.config.max_exchange_bytes, self._counters.add)
         self._publisher = (
             common.Publisher(discovery, self._counters) if discovery is not None else None
         )
@@ -411,18 +413,21 @@ class AsyncioMember(MemberSurface):
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
         core = self._require_core()
-        if self._closed or self._inbound >= common.MAX_INBOUND_EXCHANGES:
-            self._counters.add("dropped.exchange_busy")
+        task = asyncio.current_task()
+        if self._closed or task is None:
             writer.close()
             return
-        task = asyncio.current_task()
-        if task is not None:
-            self._tasks.add(task)  # cancelled on close like the member's own tasks
-        self._inbound += 1
+        self._tasks.add(task)  # cancelled on close like the member's own tasks
+        peer = writer.get_extra_info("peername")
+        now = asyncio.get_running_loop().time()
+        slot = self._gate.admit(str(peer[0]) if peer else "?", now, task.cancel)
         try:
             async with asyncio.timeout(self.exchange_timeout):
                 stream = core.node.wire.stream
-                data = await read_message(reader, stream, self.config.max_exchange_bytes)
+                limit = self.config.max_exchange_bytes
+                account = functools.partial(self._gate.account, slot)
+                data = await read_message(reader, stream, limit, account)
+                self._gate.whole(slot)
                 reply = reply_bytes(core.node, data, core.serve_exchange)
                 if reply:
                     writer.write(reply)
@@ -440,7 +445,7 @@ class AsyncioMember(MemberSurface):
             # cancelled handler task as an error ("Exception in callback ...").
             pass
         finally:
-            self._inbound -= 1
+            self._gate.release(slot)
             writer.close()
             if task is not None:
                 self._tasks.discard(task)

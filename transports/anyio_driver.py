@@ -21,6 +21,7 @@ Records go to ``swimcore.transports.anyio`` (this driver) and ``swimcore.core`` 
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 import socket
@@ -44,8 +45,10 @@ from swimcore.transports._driver_common import (
 )
 from swimcore.transports.exchange import (
     FrameError,
+    InboundSlot,
     IncompleteMessage,
     MessageAssembler,
+    inbound_gate,
     reply_bytes,
     request_bytes,
 )
@@ -162,7 +165,7 @@ class AnyioMember(MemberSurface):
         self._run_scope: anyio.CancelScope | None = None
         self._wait_scope: anyio.CancelScope | None = None
         self._stopped: anyio.Event | None = None
-        self._inbound = 0
+        self._gate = inbound_gate(self.config.max_exchange_bytes, self._counters.add)
         self._publisher = (
             common.Publisher(discovery, self._counters) if discovery is not None else None
         )
@@ -417,23 +420,20 @@ class AnyioMember(MemberSurface):
                         self._counters.socket_error(exc, "accept")
                     await anyio.sleep(0.05)
                     continue
-                if self._inbound >= common.MAX_INBOUND_EXCHANGES:
-                    self._counters.add("dropped.exchange_busy")
-                    await stream.aclose()
-                    continue
-                self._inbound += 1
-                handlers.start_soon(self._serve_one, stream)
+                scope = anyio.CancelScope()
+                peer = stream.extra(anyio.abc.SocketAttribute.remote_address, ("?",))
+                source = str(peer[0]) if isinstance(peer, tuple) else str(peer)
+                slot = self._gate.admit(source, anyio.current_time(), scope.cancel)
+                handlers.start_soon(self._serve_one, stream, scope, slot)
 
-    async def _serve_one(self, stream: anyio.abc.SocketStream) -> None:
+    async def _serve_one(
+        self, stream: anyio.abc.SocketStream, scope: anyio.CancelScope, slot: InboundSlot
+    ) -> None:
         core = self._require_core()
         try:
-            async with stream:
-                with anyio.fail_after(self.exchange_timeout):
-                    limit = self.config.max_exchange_bytes
-                    data = await _read_message(stream, core.node.wire.stream, limit)
-                    reply = reply_bytes(core.node, data, core.serve_exchange)
-                    if reply:
-                        await stream.send(reply)
+            with scope:
+                async with stream:
+                    await self._answer(core, stream, slot)
         except FrameError:
             self._counters.add("dropped.exchange_oversized")
         except IncompleteMessage:
@@ -446,7 +446,19 @@ class AnyioMember(MemberSurface):
             else:
                 self._counters.add("socket_errors")
         finally:
-            self._inbound -= 1
+            self._gate.release(slot)
+
+    async def _answer(
+        self, core: MemberCore, stream: anyio.abc.SocketStream, slot: InboundSlot
+    ) -> None:
+        with anyio.fail_after(self.exchange_timeout):
+            limit = self.config.max_exchange_bytes
+            account = functools.partial(self._gate.account, slot)
+            data = await _read_message(stream, core.node.wire.stream, limit, account)
+            self._gate.whole(slot)
+            reply = reply_bytes(core.node, data, core.serve_exchange)
+            if reply:
+                await stream.send(reply)
 
     # ----------------------------------------------------------------------- discovery
 
@@ -473,13 +485,16 @@ async def _to_thread(function: Callable[[], Any]) -> Any:
 
 
 async def _read_message(
-    stream: anyio.abc.SocketStream, framing: StreamFraming, limit: int
+    stream: anyio.abc.SocketStream,
+    framing: StreamFraming,
+    limit: int,
+    account: Callable[[int], None] | None = None,
 ) -> bytes:
     """One whole message as ``framing`` delimits it.
 
     Raises :class:`FrameError` or :class:`IncompleteMessage`.
     """
-    message = MessageAssembler(framing, limit)
+    message = MessageAssembler(framing, limit, account)
     while True:
         try:
             chunk = await stream.receive()
@@ -496,4 +511,3 @@ def _reason(exc: BaseException) -> str:
     if isinstance(exc, IncompleteMessage):
         return "connection closed before the reply"
     return f"{type(exc).__name__}: {exc}"
-

@@ -11,13 +11,24 @@ which the profile answers without the node.  Drivers differ only in how they mov
   linear in its size, refusing it (:class:`FrameError`) as soon as it cannot fit the limit;
 * :func:`request_bytes` and :func:`reply_bytes` say what to write on each side;
 * :func:`read_message` is the asyncio reading loop (the anyio and thread drivers feed the
-  assembler from their own loops).
+  assembler from their own loops);
+* :class:`InboundGate` decides who holds the bounded inbound slots and caps the bytes that all
+  unfinished inbound messages buffer together (before anything is authenticated).
+
+Why a gate and not only a per-connection limit: 64 connections that each announce an 8 MiB
+message and withhold its last byte used to hold 512 MiB until their deadline, and a peer
+reopening connections as fast as they were refused kept a joiner out.  The gate evicts instead
+of refusing: when the slots are full or the byte budget is spent, the unfinished exchange of
+the source holding the most slots, oldest first, is closed (counted as
+``dropped.exchange_evicted``), so a newcomer that sends its request at once is always served.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+
+import attrs
 
 from swimcore import Node
 from swimcore.errors import DecodeError, SwimError
@@ -26,7 +37,10 @@ from swimcore.wire.memberlist.profile import MemberlistWire
 
 __all__ = [
     "FrameError",
+    "InboundGate",
+    "InboundSlot",
     "IncompleteMessage",
+    "inbound_gate",
     "MessageAssembler",
     "read_message",
     "reply_bytes",
@@ -34,6 +48,10 @@ __all__ = [
 ]
 
 _CHUNK = 65536
+#: Inbound exchanges served at once (memberlist caps concurrent push-pulls at 128).
+MAX_INBOUND = 64
+#: Unfinished inbound messages together may buffer this many times ``max_exchange_bytes``.
+INBOUND_BUDGET_FACTOR = 2
 
 
 class FrameError(SwimError):
@@ -55,12 +73,16 @@ class MessageAssembler:
     more than one that arrives whole.
     """
 
-    __slots__ = ("_reader", "_seen", "_stream")
+    __slots__ = ("_reader", "_seen", "_stream", "account")
 
-    def __init__(self, stream: StreamFraming, limit: int) -> None:
+    def __init__(
+        self, stream: StreamFraming, limit: int, account: Callable[[int], None] | None = None
+    ) -> None:
         self._stream = stream
         self._reader = stream.reader(limit)
         self._seen = 0
+        #: Told the size of every chunk fed (the inbound gate's byte budget).
+        self.account = account
 
     @property
     def seen(self) -> int:
@@ -70,6 +92,8 @@ class MessageAssembler:
     def feed(self, chunk: bytes) -> bytes | None:
         """The whole message once ``chunk`` completes it, else ``None`` (:class:`FrameError`)."""
         self._seen += len(chunk)
+        if self.account is not None:
+            self.account(len(chunk))
         try:
             return self._reader.feed(chunk)
         except (ValueError, DecodeError) as exc:
@@ -104,12 +128,17 @@ def reply_bytes(node: Node, request: bytes, serve: Callable[[bytes], bytes | Non
     return None if reply is None else wire.stream.encode(reply)
 
 
-async def read_message(reader: asyncio.StreamReader, stream: StreamFraming, limit: int) -> bytes:
-    """One whole message from an asyncio stream.
+async def read_message(
+    reader: asyncio.StreamReader,
+    stream: StreamFraming,
+    limit: int,
+    account: Callable[[int], None] | None = None,
+) -> bytes:
+    """One whole message from an asyncio stream (``account`` is told each chunk's size).
 
     Raises :class:`FrameError` or :class:`IncompleteMessage`.
     """
-    message = MessageAssembler(stream, limit)
+    message = MessageAssembler(stream, limit, account)
     while True:
         chunk = await reader.read(_CHUNK)
         if not chunk:
@@ -117,3 +146,97 @@ async def read_message(reader: asyncio.StreamReader, stream: StreamFraming, limi
         found = message.feed(chunk)
         if found is not None:
             return found
+
+
+@attrs.define(eq=False)
+class InboundSlot:
+    """One inbound connection as the gate sees it."""
+
+    source: str
+    opened: float
+    close: Callable[[], object]
+    buffered: int = 0
+    #: The whole request arrived: it is being served and is never evicted.
+    whole: bool = False
+    released: bool = False
+
+
+def inbound_gate(max_exchange_bytes: int, count: Callable[[str], None]) -> InboundGate:
+    """The gate every socket driver uses: :data:`MAX_INBOUND` slots and a byte budget of
+    :data:`INBOUND_BUDGET_FACTOR` times the largest exchange."""
+    return InboundGate(MAX_INBOUND, INBOUND_BUDGET_FACTOR * max_exchange_bytes, count)
+
+
+class InboundGate:
+    """The inbound exchange slots of one member and the bytes their unfinished messages hold.
+
+    ``max_open`` slots; unfinished messages together hold at most ``max_buffered`` bytes.  A
+    driver calls :meth:`admit` for every accepted connection (with a ``close`` callable that
+    ends it), :meth:`account` for each chunk read, :meth:`whole` once the request is complete
+    and :meth:`release` when the connection ends, however it ends.  Everything here runs on the
+    driver's protocol loop; nothing blocks.
+    """
+
+    def __init__(self, max_open: int, max_buffered: int, count: Callable[[str], None]) -> None:
+        self.max_open = max_open
+        self.max_buffered = max_buffered
+        self._count = count
+        self._slots: list[InboundSlot] = []
+        self.buffered = 0
+
+    def __len__(self) -> int:
+        return len(self._slots)
+
+    def admit(self, source: str, now: float, close: Callable[[], object]) -> InboundSlot:
+        """A slot for a new connection from ``source``, evicting one if all are taken."""
+        while len(self._slots) >= self.max_open:
+            victim = self._victim(None)
+            if victim is None:  # every slot is serving a whole request: a short wait
+                break
+            self._evict(victim)
+        slot = InboundSlot(source, now, close)
+        self._slots.append(slot)
+        return slot
+
+    def account(self, slot: InboundSlot, size: int) -> None:
+        """``size`` more bytes buffered for ``slot``; evicts others while over the budget."""
+        if slot.released:
+            return
+        slot.buffered += size
+        self.buffered += size
+        while self.buffered > self.max_buffered:
+            victim = self._victim(slot) or slot
+            self._evict(victim)
+            if victim is slot:
+                return
+
+    def whole(self, slot: InboundSlot) -> None:
+        """The request is complete: its bytes leave the budget and it is no longer evictable."""
+        self.buffered -= slot.buffered
+        slot.buffered = 0
+        slot.whole = True
+
+    def release(self, slot: InboundSlot) -> None:
+        """The connection ended (idempotent)."""
+        if slot.released:
+            return
+        slot.released = True
+        self.buffered -= slot.buffered
+        slot.buffered = 0
+        self._slots.remove(slot)
+
+    def _victim(self, keep: InboundSlot | None) -> InboundSlot | None:
+        """The oldest unfinished exchange of the source that holds the most slots."""
+        candidates = [s for s in self._slots if not s.whole and s is not keep]
+        if not candidates:
+            return None
+        held: dict[str, int] = {}
+        for s in candidates:
+            held[s.source] = held.get(s.source, 0) + 1
+        busiest = max(held.values())
+        return min((s for s in candidates if held[s.source] == busiest), key=lambda s: s.opened)
+
+    def _evict(self, slot: InboundSlot) -> None:
+        self._count("dropped.exchange_evicted")
+        self.release(slot)
+        slot.close()
