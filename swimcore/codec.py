@@ -240,6 +240,9 @@ def _row(m: RowFields) -> bytes:
 def encode_push_pull(snapshot: PushPull) -> bytes:
     """Encode a full-state snapshot for the reliable exchange."""
     rows = [_row(m) for m in snapshot.members]
+    # The application's state follows the rows, length first; absent (not even the length)
+    # when empty, so a snapshot without it is byte for byte what it always was.
+    user = (_U32.pack(len(snapshot.user_state)), snapshot.user_state) if snapshot.user_state else ()
     return _checksummed(
         b"".join(
             (
@@ -247,6 +250,7 @@ def encode_push_pull(snapshot: PushPull) -> bytes:
                 bytes((PUSH_PULL, 1 if snapshot.join else 0)),
                 _U32.pack(len(rows)),
                 *rows,
+                *user,
             )
         )
     )
@@ -535,6 +539,10 @@ def _push_pull_at(data: bytes, pos: int, label: str) -> PushPull:
         if len(cache) >= _ROW_CACHE_SIZE:
             cache.clear()
         cache[data[start:pos]] = row
+    user_state = b""
     if pos != len(data):
-        raise DecodeError("trailing bytes")
-    return PushPull(label, bool(join), tuple(rows))
+        size, pos = _u32_at(data, pos)
+        if size == 0 or pos + size != len(data):
+            raise DecodeError("trailing bytes")
+        user_state = data[pos:]
+    return PushPull(label, bool(join), tuple(rows), user_state)

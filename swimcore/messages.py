@@ -161,11 +161,16 @@ class DirectMessage:
 
 @attrs.frozen(slots=True)
 class PushPull:
-    """A full-state snapshot; ``join`` marks the first exchange of a joining node."""
+    """A full-state snapshot; ``join`` marks the first exchange of a joining node.
+
+    ``user_state`` is the application's own state carried with it (memberlist's
+    ``LocalState``/``MergeRemoteState``); empty when the application has none.
+    """
 
     label: str
     join: bool
     members: tuple[MemberState, ...]
+    user_state: bytes = b""
 
 
 Exchange = PushPull | DirectMessage

@@ -47,6 +47,8 @@ from swimcore.config import Config
 from swimcore.dissemination import BroadcastQueue
 from swimcore.errors import AuthError, ClockError, ConfigError, DecodeError, StateError
 from swimcore.join_round import JoinRound
+from swimcore.keyring import OVERHEAD as KEYRING_OVERHEAD
+from swimcore.keyring import VERSION as KEYRING_VERSION
 from swimcore.keyring import Keyring
 from swimcore.members import Member, MemberTable
 from swimcore.messages import (
@@ -148,6 +150,10 @@ class Node:
     every row of a full-state exchange before it is merged and may refuse all of it: a refused
     request is answered with a refusal, a refused reply fails the join (``merges_vetoed``).
     Either callback raising counts as a refusal (``admission_errors``).
+    ``local_state(join)`` supplies the application's bytes for each full-state exchange this
+    node sends (or answers) and ``merge_state(data, join)`` receives what a peer's carried
+    (memberlist's ``LocalState`` and ``MergeRemoteState``; on the memberlist wire this is the
+    user-state field Go nodes send).  Their failures are counted (``state_errors``).
     """
 
     def __init__(
@@ -163,6 +169,8 @@ class Node:
         log: LogSink | None = None,
         admit: Callable[[MemberInfo], bool] | None = None,
         admit_merge: Callable[[Sequence[MemberInfo]], bool] | None = None,
+        local_state: Callable[[bool], bytes] | None = None,
+        merge_state: Callable[[bytes, bool], object] | None = None,
     ) -> None:
         if address.is_unspecified:
             raise ConfigError(
@@ -222,6 +230,10 @@ class Node:
         self._admit = admit
         self._admit_merge = admit_merge
         self._join_round = JoinRound()
+        # The application's state in full-state exchanges (memberlist's LocalState and
+        # MergeRemoteState delegates).
+        self._state_out = local_state
+        self._state_in = merge_state
         self._refusal: tuple[str, str] | None = None
         self._join_backoff = 1
         self._queue_local_alive()
@@ -400,6 +412,7 @@ class Node:
             reply = self._refuse("merge_vetoed", "this member's application refused the merge")
         elif request is not None:
             self._merge(request)
+            self._merge_remote_state(request)
             reply = self._seal(self._wire.encode_push_pull(self._snapshot(join=False)))
             self._count("exchanges_answered")
         return reply, self._finish()
@@ -437,6 +450,7 @@ class Node:
                 self._join_failed(exchange_id, address, vetoed)
         elif isinstance(snapshot, PushPull):
             self._merge(snapshot)
+            self._merge_remote_state(snapshot)
             self._count("exchanges_completed")
             self._join_backoff = 1
             if purpose == _JOIN:
@@ -862,7 +876,8 @@ class Node:
         if self._leaving:
             return
         peers = self._table.random_live(1)
-        if peers and self._digests:
+        if peers and self._digests and self._state_out is None:
+            # (With application state the digest of the table says nothing of it: exchange.)
             self._request(peers[0].address, _DIGEST, self._digest_request, "")
         elif peers:
             self._request_exchange(peers[0].address, join=False)
@@ -1311,7 +1326,7 @@ class Node:
             return None
         except DecodeError:
             self._count("dropped.malformed_exchange")
-            if self._keyring is None and self.config.wire == "native":
+            if self._keyring is None and self.config.wire == "native" and _sealed_look(data):
                 # Most often an encrypted payload sent to a member without a key.
                 self._refusal = (
                     "auth_failed",
@@ -1391,7 +1406,27 @@ class Node:
             MemberState(m.name, m.address, m.incarnation, m.state, m.meta)
             for m in self._table.all()
         )
-        return PushPull(self.config.label, join, rows)
+        return PushPull(self.config.label, join, rows, self._local_state(join))
+
+    def _local_state(self, join: bool) -> bytes:
+        """The application's state for a full-state exchange (``b""`` without a hook)."""
+        if self._state_out is None:
+            return b""
+        try:
+            return bytes(self._state_out(join))
+        except Exception:
+            self._count("state_errors")
+            return b""
+
+    def _merge_remote_state(self, snapshot: PushPull) -> None:
+        """Hand the application the state a peer's exchange carried (if any)."""
+        if self._state_in is None or not snapshot.user_state:
+            return
+        try:
+            self._state_in(snapshot.user_state, snapshot.join)
+            self._count("states_merged")
+        except Exception:
+            self._count("state_errors")
 
     def _merge(self, snapshot: PushPull) -> None:
         """Merge a snapshot: a small one at once, a large one a slice per step.
@@ -1433,6 +1468,12 @@ class Node:
             elif row.name in self._table:
                 # As memberlist does, a remote "dead" is only a suspicion here: verify it ourselves.
                 self._apply(Suspect(row.name, row.incarnation, ""))
+
+
+def _sealed_look(data: bytes) -> bool:
+    """Whether ``data`` has the shape of a keyring envelope (version byte, room for nonce and
+    tag): garbage that does not is dropped without a reply, as before."""
+    return len(data) >= KEYRING_OVERHEAD and data[0] == KEYRING_VERSION
 
 
 def _stale(member: Member, row: MemberState) -> bool:

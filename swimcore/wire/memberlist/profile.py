@@ -371,7 +371,7 @@ class MemberlistWire:
 
     def encode_push_pull(self, snapshot: PushPull) -> bytes:
         rows = tuple(self.to_ml_row(row) for row in snapshot.members)
-        return self._wrap_stream(MlPushPull(snapshot.join, rows))
+        return self._wrap_stream(MlPushPull(snapshot.join, rows, snapshot.user_state))
 
     def encode_direct_message(self, message: DirectMessage) -> bytes:
         return self._wrap_stream(MlUserStream(message.payload))
@@ -393,7 +393,7 @@ class MemberlistWire:
             state = _FROM_STATES[ml.state]
             incarnation = from_wire_incarnation(ml.incarnation)
             rows.append(MemberState(ml.name, address, incarnation, state, ml.meta))
-        return PushPull(self.label, message.join, tuple(rows))
+        return PushPull(self.label, message.join, tuple(rows), message.user_state)
 
     def encode_exchange_ack(self, label: str) -> bytes:
         return b""  # memberlist answers a reliable user message with nothing
