@@ -105,6 +105,8 @@ class SimNetwork:
         #: Counters proving what happened: datagrams, drops by reason, every fault applied.
         self.counts: dict[str, int] = {}
         self.cuts: dict[int, Cut] = {}
+        #: Cuts of the reliable channel only (a firewall that drops TCP, not UDP).
+        self.stream_cuts: list[Cut] = []
         self._links: dict[tuple[Address | None, Address | None], LinkFaults] = {}
         self._cut_seq = 0
         self._heap: list[tuple[float, int, int, Any]] = []
@@ -465,7 +467,8 @@ class SimNetwork:
         self._count("exchanges")
         source = host.node.address
         latency = self.link_faults(source, request.to).delay(self.rng)
-        if self.cuts and (self.blocked(source, request.to) or self.blocked(request.to, source)):
+        cut = self.cuts and (self.blocked(source, request.to) or self.blocked(request.to, source))
+        if cut or any(c.blocks(source, request.to) for c in self.stream_cuts):
             self._count("exchanges.cut")  # the connection attempt times out
         else:
             deadline = self.now + self.exchange_timeout

@@ -1,0 +1,53 @@
+"""Rapid's fault classes on the simulator, and the stability report that measures them.
+
+These tests pin what the report measures, not a goal swimcore already meets: today a member
+losing most of its incoming datagrams is suspected and refuted again and again (issue 18's
+finding), and the report must show that storm; on a healthy cluster it must show nothing.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from swimcore import Config
+from swimcore.transports.sim.cluster import SimCluster
+from swimcore.transports.sim.stability import FAULTS, apply_fault, run_stability
+
+FAST = Config.lan()
+
+
+def test_a_healthy_cluster_reports_no_view_changes() -> None:
+    report = run_stability(20, "ingress-loss", faulty=1, rate=0.0, minutes=1.0, seed=3)
+    assert report.changes_per_pair_minute_max == 0
+    assert report.healthy_suspicions == 0
+    assert report.healthy_deaths == 0
+    assert report.removed_after is None  # nothing to remove: the member is healthy
+    assert report.disagreement == 0
+
+
+def test_heavy_ingress_loss_makes_the_flaky_member_flap_in_every_view() -> None:
+    """The finding the stability work starts from (Rapid's criticism of SWIM)."""
+    report = run_stability(30, "ingress-loss", faulty=1, rate=0.8, minutes=1.0, seed=3)
+    assert report.changes_per_pair_minute_median >= 4  # suspected and refuted, over and over
+    assert report.healthy_deaths == 0
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+def test_every_fault_class_runs_and_reports(fault: str) -> None:
+    report = run_stability(20, fault, faulty=1, rate=0.8, minutes=0.5, seed=5)
+    assert report.fault == fault
+    assert report.nodes == 20 and report.faulty == 1
+    assert report.row().startswith(f"| {fault} | 20 | 1 |")
+
+
+def test_an_unknown_fault_is_refused_with_the_known_ones_named() -> None:
+    cluster = SimCluster(3, seed=1, config=FAST, trace=False)
+    with pytest.raises(ValueError, match="ingress-loss"):
+        apply_fault(cluster, "gremlins", [0], rate=0.5, start=1.0, end=2.0)
+
+
+def test_the_reliable_channel_cut_blocks_exchanges_only() -> None:
+    report = run_stability(12, "reliable-blocked", faulty=1, minutes=0.5, seed=2)
+    # Datagrams pass, so SWIM's probes keep the member alive everywhere.
+    assert report.removed_after is None
+    assert report.healthy_deaths == 0

@@ -1,0 +1,221 @@
+"""Partial failures and the stability of views: Rapid's fault classes on the simulator.
+
+The Rapid paper (Suresh et al., "Stable and Consistent Membership at Scale with Rapid", USENIX
+ATC 2018) shows that SWIM-style membership keeps changing its views when a few members suffer
+one-way reachability problems or heavy packet loss, where a stable service would remove the
+faulty members once.  This module reproduces those fault classes on a :class:`SimCluster` and
+measures what an application built on the membership events would see:
+
+* ``ingress-loss``: the faulty members lose ``rate`` of the datagrams sent to them;
+* ``egress-loss``: they lose ``rate`` of the datagrams they send;
+* ``one-way``: the faulty members cannot reach the others, the others still reach them;
+* ``flapping``: the faulty members' links go down and up every ``flap`` seconds;
+* ``reliable-blocked``: a firewall drops the reliable (TCP) channel to the faulty members while
+  datagrams pass.
+
+:func:`run_stability` runs one and returns a :class:`StabilityReport`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import attrs
+
+from swimcore import (
+    Action,
+    Config,
+    MemberAlive,
+    MemberFailed,
+    MemberJoined,
+    MemberLeft,
+    MemberSuspected,
+    Node,
+)
+from swimcore.transports.sim.cluster import SimCluster
+from swimcore.transports.sim.faults import Cut, LinkFaults
+from swimcore.transports.sim.rng import derive_rng
+
+__all__ = ["FAULTS", "StabilityRecorder", "StabilityReport", "apply_fault", "run_stability"]
+
+FAULTS = ("ingress-loss", "egress-loss", "one-way", "flapping", "reliable-blocked")
+_VIEW_EVENTS = (MemberSuspected, MemberAlive, MemberFailed, MemberJoined, MemberLeft)
+
+
+@attrs.frozen(slots=True)
+class StabilityReport:
+    """What healthy members saw while some members were faulty (rates per minute of fault)."""
+
+    fault: str
+    nodes: int
+    faulty: int
+    minutes: float
+    #: View changes (suspected, alive, failed, joined, left) of faulty members, per healthy
+    #: observer per faulty member per minute: median and maximum over the pairs.
+    changes_per_pair_minute_median: float
+    changes_per_pair_minute_max: float
+    #: Suspicions of healthy members raised (by anyone, as seen by healthy observers).
+    healthy_suspicions: int
+    #: Healthy members declared failed by a healthy observer.
+    healthy_deaths: int
+    #: Seconds from the fault's start until no healthy view holds a faulty member (None: never).
+    removed_after: float | None
+    #: Whether, once removed, the faulty members stayed out of every healthy view to the end.
+    stayed_out: bool
+    #: Seconds in which two healthy views differed, sampled once per protocol period.
+    disagreement: float
+
+    def row(self) -> str:
+        """One line of the results table in ``benchmarks/README.md``."""
+        removed = "never" if self.removed_after is None else f"{self.removed_after:.0f} s"
+        return (
+            f"| {self.fault} | {self.nodes} | {self.faulty} | "
+            f"{self.changes_per_pair_minute_median:.1f} | {self.changes_per_pair_minute_max:.1f} | "
+            f"{self.healthy_suspicions} | {self.healthy_deaths} | {removed} | "
+            f"{'yes' if self.stayed_out else 'no'} | {self.disagreement:.0f} s |"
+        )
+
+
+class StabilityRecorder:
+    """Counts, from the events of healthy observers, how the faulty members' standing changed."""
+
+    def __init__(self, cluster: SimCluster, faulty: Sequence[int]) -> None:
+        self.cluster = cluster
+        self.faulty = frozenset(cluster.node(i).name for i in faulty)
+        self.healthy = frozenset(
+            cluster.node(i).name for i in cluster.running() if i not in set(faulty)
+        )
+        self.changes: dict[tuple[str, str], int] = {}
+        self.healthy_suspicions = 0
+        self.healthy_deaths = 0
+        self.removed_at: float | None = None
+        self.readmitted = False
+        self.disagreement = 0.0
+        cluster.net.observers.append(self.on_action)
+
+    def on_action(self, now: float, node: Node, action: Action) -> None:
+        if node.name not in self.healthy or not isinstance(action, _VIEW_EVENTS):
+            return
+        subject = action.member.name
+        if subject in self.faulty:
+            key = (node.name, subject)
+            self.changes[key] = self.changes.get(key, 0) + 1
+        elif isinstance(action, MemberSuspected):
+            self.healthy_suspicions += 1
+        elif isinstance(action, MemberFailed):
+            self.healthy_deaths += 1
+
+    def sample(self, now: float, period: float) -> None:
+        """Look at every healthy view (once per protocol period)."""
+        views = {
+            i: frozenset(m.name for m in self.cluster.node(i).members())
+            for i in self.cluster.running()
+            if self.cluster.node(i).name in self.healthy
+        }
+        if len(set(views.values())) > 1:
+            self.disagreement += period
+        holds_faulty = any(view & self.faulty for view in views.values())
+        if not holds_faulty and self.removed_at is None:
+            self.removed_at = now
+        elif holds_faulty and self.removed_at is not None:
+            self.readmitted = True
+
+
+def apply_fault(
+    cluster: SimCluster,
+    fault: str,
+    faulty: Sequence[int],
+    *,
+    rate: float,
+    start: float,
+    end: float,
+    flap: float = 5.0,
+) -> None:
+    """Schedule ``fault`` on the members ``faulty`` from ``start`` to ``end``."""
+    if fault not in FAULTS:
+        raise ValueError(f"unknown fault {fault!r}: one of {', '.join(FAULTS)}")
+    net = cluster.net
+    bad = [cluster.node(i).address for i in faulty]
+    good = [cluster.node(i).address for i in cluster.running() if i not in set(faulty)]
+    lossy = LinkFaults(latency=net.faults.latency, jitter=net.faults.jitter, loss=rate)
+
+    def begin() -> None:
+        for address in bad:
+            if fault == "ingress-loss":
+                net.set_link(None, address, lossy)
+            elif fault == "egress-loss":
+                net.set_link(address, None, lossy)
+        if fault == "one-way":
+            net.partition(bad, good, both_ways=False)
+        elif fault == "reliable-blocked":
+            net.stream_cuts.append(Cut(frozenset(good), frozenset(bad)))
+            net.stream_cuts.append(Cut(frozenset(bad), frozenset(good)))
+
+    def finish() -> None:
+        for address in bad:
+            net.set_link(None, address, None)
+            net.set_link(address, None, None)
+        net.stream_cuts.clear()
+        net.heal()
+
+    def cut_off() -> None:
+        net.partition(bad, good)
+
+    net.at(start, begin)
+    if fault == "flapping":
+        when, down = start, True
+        while when < end:
+            net.at(when, cut_off if down else finish)
+            when += flap
+            down = not down
+    net.at(end, finish)
+
+
+def run_stability(
+    nodes: int,
+    fault: str,
+    *,
+    faulty: int = 2,
+    rate: float = 0.8,
+    minutes: float = 10.0,
+    seed: int = 1,
+    config: Config | None = None,
+    settle: float = 10.0,
+) -> StabilityReport:
+    """``nodes`` members, ``faulty`` of them (chosen by ``seed``) under ``fault`` for
+    ``minutes`` simulated minutes after ``settle`` seconds; the stability report."""
+    config = config or Config.lan()
+    cluster = SimCluster(nodes, seed=seed, config=config, trace=False)
+    order = list(range(nodes))
+    derive_rng(seed, "stability-faulty").shuffle(order)
+    chosen = sorted(order[:faulty])
+    start, end = settle, settle + 60.0 * minutes
+    recorder = StabilityRecorder(cluster, chosen)
+    apply_fault(cluster, fault, chosen, rate=rate, start=start, end=end)
+    period = config.probe_interval
+    when = start
+    while when < end:
+        cluster.run_until(when)
+        recorder.sample(when, period)
+        when += period
+    cluster.run_until(end)
+    pairs = [
+        recorder.changes.get((observer, subject), 0)
+        for observer in sorted(recorder.healthy)
+        for subject in sorted(recorder.faulty)
+    ]
+    pairs.sort()
+    median = pairs[len(pairs) // 2] if pairs else 0
+    return StabilityReport(
+        fault=fault,
+        nodes=nodes,
+        faulty=faulty,
+        minutes=minutes,
+        changes_per_pair_minute_median=median / minutes,
+        changes_per_pair_minute_max=(pairs[-1] if pairs else 0) / minutes,
+        healthy_suspicions=recorder.healthy_suspicions,
+        healthy_deaths=recorder.healthy_deaths,
+        removed_after=None if recorder.removed_at is None else recorder.removed_at - start,
+        stayed_out=recorder.removed_at is not None and not recorder.readmitted,
+        disagreement=recorder.disagreement,
+    )
