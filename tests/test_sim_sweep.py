@@ -238,7 +238,7 @@ def test_a_dead_process_pool_is_a_clear_failure_not_a_hang() -> None:
 #: 100 nodes.
 FAULTS = ["--crashes", "2", "--partitions", "1", "--pauses", "1", "--loss", "0.02"]
 SIM_SWEEP = ["simulate", "--nodes", "30", *FAULTS, "--duration", "30", "--seeds", "16"]
-SIM_SWEEP_SLOW = ["simulate", "--nodes", "100", *FAULTS, "--duration", "20", "--seeds", "200"]
+SIM_SWEEP_SLOW = ["simulate", "--nodes", "100", *FAULTS, "--duration", "15", "--seeds", "200"]
 #: The README's LAN of 10 (the slow variant with the README's 8 seeds per candidate).
 LAN10 = ["tune", "--nodes", "10", "--rtt", "0.5", "--rtt-spread", "0.3", "--loss", "0.005"]
 LAN10 += ["--stall-rate", "1", "--stall-length", "0.5", "--detect-within", "5"]
