@@ -1461,7 +1461,7 @@ class Node:
             if row.state is State.ALIVE:
                 known = peek(row.name)
                 if known is not None and row.name != self.name and _stale(known, row):
-                    continue  # what we hold already: applying it would change nothing
+                    continue  # the alive row we hold already: applying it would change nothing
                 self._apply(Alive(row.name, row.address, row.incarnation, row.meta))
             elif row.state is State.LEFT:
                 self._apply(Left(row.name, row.incarnation))
@@ -1479,8 +1479,10 @@ def _sealed_look(data: bytes) -> bool:
 def _stale(member: Member, row: MemberState) -> bool:
     """Whether alive news ``row`` is exactly what we hold about ``member`` (the common row of a
     stable cluster): applying it would neither change nor count anything."""
+    # Only an alive row is skipped: every other state's answer is the transitions table's.
     return (
-        row.incarnation == member.incarnation
+        member.state is State.ALIVE
+        and row.incarnation == member.incarnation
         and (row.meta is member.meta or row.meta == member.meta)
         and (row.address is member.address or row.address == member.address)
     )
