@@ -173,7 +173,7 @@ class JoinResult:
     """A join attempt is over: every seed of it answered or failed.
 
     ``reached`` are the seeds whose state was merged, ``failures`` the others with the reason.
-    :attr:`error` is a :class:`~swimcore.errors.JoinError` when no seed was reached (the node
+    ``error`` is a :class:`~swimcore.errors.JoinError` when no seed was reached (the node
     retries while it is alone), ``None`` otherwise.
     """
 

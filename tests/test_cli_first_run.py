@@ -88,8 +88,14 @@ def test_a_signal_stops_a_member_printing_at_the_fastest_rate(signum: int) -> No
 # ---------------------------------------------------- finding 2: options and positionals mixed
 
 
+def _documentation() -> str:
+    """The README and the docs pages, where a user reads the commands."""
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("**/*.md"))]
+    return "\n".join(page.read_text() for page in pages)
+
+
 def _readme_commands() -> list[str]:
-    text = (ROOT / "README.md").read_text()
+    text = _documentation()
     blocks = re.findall(r"```sh\n(.*?)```", text, flags=re.S)
     lines = [line.split("#")[0].strip() for block in blocks for line in block.splitlines()]
     return [line for line in lines if line.startswith("swimcore ")]
@@ -240,5 +246,5 @@ def test_the_readme_install_section_lists_every_extra() -> None:
 
 
 def test_the_readme_says_what_tune_exit_status_1_means() -> None:
-    readme = (ROOT / "README.md").read_text()
+    readme = _documentation()
     assert re.search(r"1 when no candidate\s+does", readme)

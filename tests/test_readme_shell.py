@@ -1,12 +1,12 @@
-"""The README's shell commands, run as written but on loopback.
+"""The shell commands of the README and of the docs pages, run as written but on loopback.
 
-Every ``swimcore ...`` line of the README's ``sh`` blocks (and every full command quoted in its
-tables) parses with the program's own parser.  The ``swimcore run`` lines of a block (or of one
-part of it, between blank lines) start together, with other machines' addresses mapped to
-127.0.0.1, every address given a free port of its own, ``/tmp`` files moved to a temporary
-folder and the HTTP store served locally; those sharing a store, or given join addresses, must
-form one group.  ``examples/sample_node.py`` takes the same options as ``swimcore run`` and
-joins a ``swimcore run`` member.
+Every ``swimcore ...`` line of their ``sh`` blocks (and every full command quoted in tables)
+parses with the program's own parser.  The ``swimcore run`` lines of a block (or of one part of
+it, between blank lines) start together, with other machines' addresses mapped to 127.0.0.1,
+every address given a free port of its own, ``/tmp`` files moved to a temporary folder and the
+HTTP store served locally; those sharing a store, or given join addresses, must form one group.
+``examples/sample_node.py`` takes the same options as ``swimcore run`` and joins a
+``swimcore run`` member.
 """
 
 from __future__ import annotations
@@ -27,7 +27,9 @@ from test_run_cli_processes import Process, wait_for
 from swimcore.cli import _subcommands, build_parser
 
 ROOT = Path(__file__).resolve().parent.parent
-BLOCKS = re.findall(r"```sh\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S)
+SOURCES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("**/*.md"))]
+TEXT = "\n".join(source.read_text(encoding="utf-8") for source in SOURCES)
+BLOCKS = re.findall(r"```sh\n(.*?)```", TEXT, flags=re.S)
 _ADDRESS = re.compile(r"\b(\d+\.\d+\.\d+\.\d+):(\d+)\b")
 _REMOTE_IP = re.compile(r"\b10\.\d+\.\d+\.\d+\b")
 # Each process stops by itself; the member list every half second shows the group forming.
@@ -41,7 +43,7 @@ def _commands(block: str) -> list[str]:
 
 
 # The sh blocks' commands, and the full command lines quoted in tables (the tuner's runs).
-INLINE = re.findall(r"`(swimcore \w+ --nodes [^`]*)`", (ROOT / "README.md").read_text())
+INLINE = re.findall(r"`(swimcore \w+ --nodes [^`]*)`", TEXT)
 ALL = [command for block in BLOCKS for command in _commands(block)] + INLINE
 # A blank line inside a block separates sessions meant to run apart ("a)", "b)").
 SESSIONS = [session for block in BLOCKS for session in block.split("\n\n")]

@@ -3,8 +3,9 @@
 The Rapid paper (Suresh et al., "Stable and Consistent Membership at Scale with Rapid", USENIX
 ATC 2018) shows that SWIM-style membership keeps changing its views when a few members suffer
 one-way reachability problems or heavy packet loss, where a stable service would remove the
-faulty members once.  This module reproduces those fault classes on a :class:`SimCluster` and
-measures what an application built on the membership events would see:
+faulty members once.  This module reproduces those fault classes on a
+:class:`~swimcore.transports.sim.SimCluster` and measures what an application built on the
+membership events would see:
 
 * ``ingress-loss``: the faulty members lose ``rate`` of the datagrams sent to them;
 * ``egress-loss``: they lose ``rate`` of the datagrams they send;
