@@ -27,12 +27,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import re
+import subprocess
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 from memberlist_peer.harness import FAST, GoPeer, peer_binary
+from test_readme import expected_pattern
 
 from swimcore import (
     BroadcastReceived,
@@ -452,3 +457,25 @@ def test_mixed_cluster_on_the_lan_preset_unscaled(direction: str) -> None:
             timeout=300,
         )
     )
+
+
+def test_the_docs_memberlist_example_joins_a_go_node(tmp_path: Path) -> None:
+    """docs/memberlist.md's example, as written but on free ports, against a real Go node."""
+    peer_binary()
+    page = (Path(__file__).resolve().parent.parent / "docs" / "memberlist.md").read_text()
+    found = re.search(r"```py\n(.*?)```.*?```text\n(.*?)```", page, flags=re.S)
+    assert found is not None, "the page lost its example or its output"
+    code, shown = found.groups()
+    go = GoPeer("go1", meta="role=go")
+    try:
+        code = code.replace("127.0.0.1:7946", f"127.0.0.1:{go.port}")
+        code = code.replace("127.0.0.1:7947", "127.0.0.1:0")
+        script = tmp_path / "example.py"
+        script.write_text(code)
+        result = subprocess.run(
+            [sys.executable, str(script)], capture_output=True, text=True, timeout=60, check=False
+        )
+    finally:
+        go.stop()
+    assert result.returncode == 0, result.stderr
+    assert expected_pattern(shown).fullmatch(result.stdout), result.stdout
