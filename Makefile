@@ -34,18 +34,22 @@ lint: $(STAMP)
 	$(PY) -m ruff check swimcore transports tests examples benchmarks
 	$(PY) -m mypy swimcore
 
-## test: lint, types, then the whole default test suite (what CI runs)
+## test: lint, types, then the whole default test suite (what CI runs): the tests that may share
+## the machine on TEST_WORKERS pytest-xdist workers (0: in this process), then the tests marked
+## exclusive (namespaces, floods, real processes against a clock) one at a time
+TEST_WORKERS ?= 2
 test: lint
-	HYPOTHESIS_PROFILE=ci $(PY) -m pytest -q
+	HYPOTHESIS_PROFILE=ci $(PY) -m pytest -q -n $(TEST_WORKERS) -m "not exclusive"
+	HYPOTHESIS_PROFILE=ci $(PY) -m pytest -q -m exclusive || [ $$? -eq 5 ]
 
 ## test-slow: the long sweeps as well
 test-slow: $(STAMP)
-	SWIMCORE_SLOW=1 HYPOTHESIS_PROFILE=ci $(PY) -m pytest -q -m slow || [ $$? -eq 5 ]
+	SWIMCORE_SLOW=1 HYPOTHESIS_PROFILE=ci $(PY) -m pytest -q -m slow --timeout 3600 || [ $$? -eq 5 ]
 
 ## test-long: the hour-scale sweeps (10,000 nodes, 2,000 harsh seeds, 100-seed Lifeguard sweep,
 ## an hour of 1,000-node churn, the tuner's full grid); not run by CI
 test-long: $(STAMP)
-	SWIMCORE_LONG=1 HYPOTHESIS_PROFILE=ci $(PY) -m pytest -q -m long
+	SWIMCORE_LONG=1 HYPOTHESIS_PROFILE=ci $(PY) -m pytest -q -m long --timeout 0
 
 ## dist-check: build sdist and wheel, twine check, install with each extra, smoke test
 dist-check:

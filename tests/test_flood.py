@@ -26,6 +26,9 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent / "netns"))
 
 import nslib
 
+# Real processes flooding one another and a measured rate: run alone, not beside other tests.
+pytestmark = pytest.mark.exclusive
+
 RATE = 100_000
 SECONDS = 5.0
 COUNT = 500_000

@@ -30,7 +30,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent / "netns"))
 
 import nslib
 
-pytestmark = pytest.mark.netns
+pytestmark = [pytest.mark.netns, pytest.mark.exclusive]
 
 N = 5
 #: memberlist's LAN parameters (k = 3 indirect probes, suspicion multiplier 4, 4 retransmits)

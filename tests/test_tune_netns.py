@@ -36,7 +36,7 @@ import nslib
 from swimcore.transports.sim.tuning.model import Goals, NetworkModel
 from swimcore.transports.sim.tuning.search import TuneRequest, TuneResult, tune
 
-pytestmark = pytest.mark.netns
+pytestmark = [pytest.mark.netns, pytest.mark.exclusive]
 
 HOSTS = 5
 LOSS = 0.05
