@@ -6,7 +6,7 @@ import importlib.metadata
 
 project = "swimcore"
 author = "The swimcore authors"
-copyright = "2026, the swimcore authors"  # noqa: A001
+copyright = "2026, the swimcore authors"
 release = importlib.metadata.version("swimcore")
 version = release
 
@@ -24,7 +24,10 @@ nitpicky = True
 # The build runs offline (no intersphinx inventories), so names from the standard library and
 # from attrs that appear in signatures are the only ones allowed to stay unresolved.
 nitpick_ignore_regex = [
-    ("py:(class|func|exc|data|obj)", r"(attr|attrs|random|collections\.abc|ipaddress|enum|typing)\..*"),
+    (
+        "py:(class|func|exc|data|obj)",
+        r"(attr|attrs|random|collections\.abc|ipaddress|enum|typing)\..*",
+    ),
     ("py:(class|exc|obj)", r"(int|float|str|bytes|bool|None|object|Exception|ValueError)"),
 ]
 
