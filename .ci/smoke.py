@@ -15,6 +15,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import swimcore
+from swimcore.transports import sim
+from swimcore.transports.sim.ops import Crash
+
 #: The module each extra must make importable.
 EXTRA_MODULES = {
     "anyio": "anyio",
@@ -29,10 +33,6 @@ EXTRA_MODULES = {
 
 
 def main(extras: list[str]) -> None:
-    import swimcore
-    import swimcore.transports.sim as sim
-    from swimcore.transports.sim.ops import Crash
-
     here = Path.cwd().resolve()
     source = Path(swimcore.__file__).resolve()
     assert here not in source.parents, f"swimcore imported from the checkout: {source}"
