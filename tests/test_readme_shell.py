@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import re
 import shlex
-import socket
 import subprocess
 import sys
 from collections.abc import Callable
@@ -22,6 +21,7 @@ from pathlib import Path
 
 import pytest
 from discovery_servers import key_value_server
+from memberlist_peer.harness import free_port
 from test_run_cli_processes import Process, wait_for
 
 from swimcore.cli import _subcommands, build_parser
@@ -54,20 +54,6 @@ RUN_BLOCKS = [
 ]
 
 
-def _free_port() -> int:
-    """A port free for both UDP and TCP on 127.0.0.1 (a member binds both)."""
-    while True:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
-            tcp.bind(("127.0.0.1", 0))
-            port: int = tcp.getsockname()[1]
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-                try:
-                    udp.bind(("127.0.0.1", port))
-                except OSError:
-                    continue
-                return port
-
-
 class Loopback:
     """Rewrites a README command for this machine: each IP:PORT its own free loopback port."""
 
@@ -78,7 +64,7 @@ class Loopback:
     def address(self, written: str) -> str:
         """The loopback address standing for ``written`` (one port per written address)."""
         if written not in self.ports:
-            self.ports[written] = _free_port()
+            self.ports[written] = free_port()
         port = self.ports[written]
         ip = written.rpartition(":")[0]
         return f"{'0.0.0.0' if ip == '0.0.0.0' else '127.0.0.1'}:{port}"
@@ -105,9 +91,7 @@ def test_every_readme_command_parses(command: str) -> None:
 
 
 @pytest.mark.parametrize("block", range(len(RUN_BLOCKS)))
-def test_the_readme_run_commands_form_their_groups_on_loopback(
-    block: int, tmp_path: Path
-) -> None:
+def test_the_readme_run_commands_form_their_groups_on_loopback(block: int, tmp_path: Path) -> None:
     """Commands sharing a --store form one group; so do the ones given join addresses."""
     parser = _subcommands(build_parser())["run"]
     with key_value_server() as server:
