@@ -30,8 +30,7 @@ from typing import Any
 from swimcore import Address, Config, MemberSuspected, State
 from swimcore.codec import encode_push_pull
 from swimcore.messages import MemberState, PushPull
-from swimcore.transports.aio import AsyncioMember
-from swimcore.transports.threaded import ThreadMember
+from swimcore.transports import AsyncioMember, ThreadMember
 from swimcore.wire import LengthPrefixed
 
 ATTACKS = ("snapshot", "withhold", "slowloris", "flood")

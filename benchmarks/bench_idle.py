@@ -78,7 +78,7 @@ def one_per_process(count: int, settle: float, window: float) -> dict[str, Any]:
         [
             sys.executable,
             "-c",
-            "import swimcore.cli.run, swimcore.transports.aio, swimcore.transports.discovery, "
+            "import swimcore.cli.run, swimcore.transports.asyncio, swimcore.transports.discovery, "
             "logging, time; time.sleep(3600)",
         ],
         env=env,
@@ -147,8 +147,8 @@ async def _many(
     import anyio  # noqa: PLC0415
 
     from swimcore import Config, MemberFailed, MemberSuspected  # noqa: PLC0415
-    from swimcore.transports.aio import AsyncioMember  # noqa: PLC0415
-    from swimcore.transports.anyio_driver import AnyioMember  # noqa: PLC0415
+    from swimcore.transports.anyio import AnyioMember  # noqa: PLC0415
+    from swimcore.transports.asyncio import AsyncioMember  # noqa: PLC0415
 
     config = Config.lan()
     build = AsyncioMember if driver == "asyncio" else AnyioMember

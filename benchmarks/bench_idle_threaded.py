@@ -12,7 +12,7 @@ idle protocol traffic (probes, acks, gossip, anti-entropy).  Reported per member
 
 Drivers: ``thread`` (:class:`ThreadMember`), ``bridge`` (:class:`BridgedMember` in one asyncio
 loop, i.e. the thread driver plus the bridge), ``asyncio`` (:class:`AsyncioMember`, for
-comparison, when ``transports/aio.py`` is there).  All run in one invocation, so compare them
+comparison, when ``transports/asyncio.py`` is there).  All run in one invocation, so compare them
 as ratios.
 
     .venv/bin/python benchmarks/bench_idle_threaded.py --sizes 1,10,50 --window 20
@@ -64,7 +64,7 @@ def wait_converged(members: list[Any], timeout: float = 60.0) -> bool:
 
 
 def child_thread(size: int, settle: float, window: float) -> dict[str, Any]:
-    from swimcore.transports.threaded import ThreadMember  # noqa: PLC0415
+    from swimcore.transports.thread.member import ThreadMember  # noqa: PLC0415
 
     base = rss_kib()
     config = Config.lan()
@@ -86,9 +86,9 @@ def child_thread(size: int, settle: float, window: float) -> dict[str, Any]:
 async def _async_members(driver: str, size: int) -> tuple[list[Any], Any]:
     config = Config.lan()
     if driver == "bridge":
-        from swimcore.transports.thread_bridge import BridgedMember as Member  # noqa: PLC0415
+        from swimcore.transports.thread.bridge import BridgedMember as Member  # noqa: PLC0415
     else:
-        from swimcore.transports.aio import AsyncioMember as Member  # type: ignore[assignment]  # noqa: PLC0415
+        from swimcore.transports.asyncio import AsyncioMember as Member  # type: ignore[assignment]  # noqa: PLC0415
     first = Member(config)
     await first.start()
     members = [first]
@@ -145,7 +145,7 @@ def main() -> None:
         print(json.dumps(result))
         return
     drivers = [d for d in args.drivers.split(",") if d]
-    if "asyncio" in drivers and importlib.util.find_spec("swimcore.transports.aio") is None:
+    if "asyncio" in drivers and importlib.util.find_spec("swimcore.transports.asyncio") is None:
         drivers.remove("asyncio")
     print(f"Python {platform.python_version()}, nproc {os.cpu_count()}, "
           f"window {args.window:g} s after {args.settle:g} s settle, Config.lan()")

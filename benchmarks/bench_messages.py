@@ -20,10 +20,7 @@ from typing import Any
 import anyio
 
 from swimcore import Config, MessageReceived
-from swimcore.transports.aio import AsyncioMember
-from swimcore.transports.anyio_driver import AnyioMember
-from swimcore.transports.thread_bridge import BridgedMember
-from swimcore.transports.threaded import ThreadMember
+from swimcore.transports import AnyioMember, AsyncioMember, BridgedMember, ThreadMember
 
 CONFIG = Config.local(label="bench", probe_interval=1.0)
 PAYLOAD = bytes(64)

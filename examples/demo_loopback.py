@@ -19,10 +19,8 @@ from typing import Any
 
 import anyio
 
-from swimcore import Config, MemberFailed, MemberLeft, MemberSuspected, State
-from swimcore.transports._driver_common import Event
-from swimcore.transports.aio import AsyncioMember
-from swimcore.transports.anyio_driver import AnyioMember
+from swimcore import Config, Event, MemberFailed, MemberLeft, MemberSuspected, State
+from swimcore.transports import AnyioMember, AsyncioMember
 
 MEMBERS = 6
 #: memberlist's local preset with a 0.5 s protocol period, so the story fits in seconds.

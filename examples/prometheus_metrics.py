@@ -24,7 +24,7 @@ import signal
 from prometheus_client import CollectorRegistry
 
 from swimcore import Config
-from swimcore.transports.aio import AsyncioMember
+from swimcore.transports import AsyncioMember
 from swimcore.transports.prometheus import serve
 
 

@@ -16,8 +16,7 @@ import asyncio
 from typing import Any
 
 from swimcore import Config, RoundTrip
-from swimcore.transports.aio import AsyncioMember
-from swimcore.transports.thread_bridge import BridgedMember
+from swimcore.transports import AsyncioMember, BridgedMember
 
 CONFIG = Config.local(label="rtt", probe_interval=0.2, probe_timeout=0.1, report_round_trips=True)
 

@@ -22,7 +22,6 @@ import logging
 import signal
 import sys
 import time
-from typing import Any
 
 from swimcore import (
     AddressError,
@@ -34,11 +33,10 @@ from swimcore import (
     MemberSuspected,
 )
 from swimcore.cli.run import make_parser, member_settings, run
-from swimcore.transports.aio import AsyncioMember
-from swimcore.transports.thread_bridge import BridgedMember
+from swimcore.transports import AsyncioMember, BridgedMember, MemberOptions
 
 
-async def serve(config: Config, options: dict[str, Any], args: argparse.Namespace) -> None:
+async def serve(config: Config, options: MemberOptions, args: argparse.Namespace) -> None:
     """One member until a signal or ``--duration``: print its events and its member list."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -46,7 +44,7 @@ async def serve(config: Config, options: dict[str, Any], args: argparse.Namespac
     loop.add_signal_handler(signal.SIGTERM, stop.set)
 
     member_class = BridgedMember if args.driver == "thread" else AsyncioMember
-    async with member_class(config, **options) as member:
+    async with member_class(config, options=options) as member:
         print(f"{member.name}: running in group {config.label!r}", flush=True)
 
         def log(event: object) -> None:

@@ -232,10 +232,13 @@ class NameConflict:
 MembershipEvent = (
     MemberJoined | MemberSuspected | MemberAlive | MemberFailed | MemberLeft | MemberUpdated
 )
-Action = (
-    Send
-    | ExchangeRequest
-    | MembershipEvent
+#: What a node asks its driver to do: send a datagram, carry a reliable exchange.
+Command = Send | ExchangeRequest
+
+#: What a node tells the application: every action that is not a :data:`Command`.  This is
+#: what the drivers' ``events()`` and ``on_event`` callbacks deliver.
+Event = (
+    MembershipEvent
     | BroadcastReceived
     | MessageReceived
     | MessageDelivered
@@ -248,3 +251,6 @@ Action = (
     | RoundTrip
     | JoinResult
 )
+
+#: Everything a node returns from an input: commands for the driver and events.
+Action = Command | Event

@@ -1,4 +1,4 @@
-"""Shared pytest configuration: the slow-test switch and hypothesis profiles."""
+"""Shared pytest configuration: the slow-test switch, hypothesis profiles, the driver matrix."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import os
 
 import pytest
 from hypothesis import HealthCheck, settings
+from support.configs import WIRES
+from support.matrix import DRIVERS, Driver
 
 settings.register_profile(
     "default", deadline=None, suppress_health_check=[HealthCheck.too_slow]
@@ -29,3 +31,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip_long)
         elif "slow" in item.keywords and not (SLOW or LONG):
             item.add_marker(skip_slow)
+
+
+@pytest.fixture(params=DRIVERS, ids=[driver.id for driver in DRIVERS])
+def driver(request: pytest.FixtureRequest) -> Driver:
+    """Each driver in turn (asyncio, anyio on asyncio and on trio, thread, bridged)."""
+    chosen: Driver = request.param
+    return chosen
+
+
+@pytest.fixture(params=WIRES)
+def wire(request: pytest.FixtureRequest) -> str:
+    """Each wire profile in turn (native, memberlist, memberlist+lzw)."""
+    chosen: str = request.param
+    return chosen

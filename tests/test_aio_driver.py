@@ -8,8 +8,9 @@ import socket
 import pytest
 
 from swimcore import Address, Config, JoinFailed
-from swimcore.transports._driver_common import Counters, send_datagram
-from swimcore.transports.aio import AsyncioMember
+from swimcore.transports import AsyncioMember
+from swimcore.transports.counters import Counters
+from swimcore.transports.sockets import send_datagram
 
 FAST = Config.local(probe_interval=0.2, probe_timeout=0.1, join_retry_interval=0.3)
 

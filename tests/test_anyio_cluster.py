@@ -26,8 +26,7 @@ from swimcore import (
     State,
     refusals,
 )
-from swimcore.transports.aio import AsyncioMember
-from swimcore.transports.anyio_driver import AnyioMember
+from swimcore.transports import AnyioMember, AsyncioMember
 from swimcore.wire import LengthPrefixed
 
 pytestmark = pytest.mark.anyio

@@ -6,7 +6,7 @@ import anyio
 import pytest
 
 from swimcore import Config, State
-from swimcore.transports.anyio_driver import AnyioMember
+from swimcore.transports import AnyioMember
 
 pytestmark = pytest.mark.anyio
 

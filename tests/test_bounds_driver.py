@@ -16,7 +16,7 @@ import tracemalloc
 
 from swimcore import Address, Config, codec
 from swimcore.messages import MemberState, PushPull, State
-from swimcore.transports.aio import AsyncioMember
+from swimcore.transports import AsyncioMember
 from swimcore.transports.exchange import MAX_INBOUND
 from swimcore.wire import LengthPrefixed
 

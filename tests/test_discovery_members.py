@@ -16,9 +16,7 @@ import pytest
 from discovery_servers import key_value_server
 
 from swimcore import Config
-from swimcore.transports._driver_common import DiscoveryOptions
-from swimcore.transports.aio import AsyncioMember
-from swimcore.transports.anyio_driver import AnyioMember
+from swimcore.transports import AnyioMember, AsyncioMember, DiscoveryOptions
 from swimcore.transports.discovery import FileStore, HttpStore
 
 pytestmark = pytest.mark.anyio

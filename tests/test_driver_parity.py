@@ -22,9 +22,7 @@ from security_support import KEY_A, KEY_B, KEY_C
 from swimcore import Config, Keyring
 from swimcore.cli import main
 from swimcore.cli.run import read_key_file
-from swimcore.transports.anyio_driver import AnyioMember
-from swimcore.transports.thread_bridge import BridgedMember
-from swimcore.transports.threaded import ThreadMember
+from swimcore.transports import AnyioMember, BridgedMember, ThreadMember
 
 FAST = Config.local(probe_interval=0.2, probe_timeout=0.1, join_retry_interval=0.3, label="k")
 SHORT = ["--preset", "local", "--duration", "0.4", "--print-every", "0.1"]

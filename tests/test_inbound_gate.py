@@ -17,10 +17,8 @@ from typing import Any
 import pytest
 
 from swimcore import Config
-from swimcore.transports.aio import AsyncioMember
-from swimcore.transports.anyio_driver import AnyioMember
+from swimcore.transports import AnyioMember, AsyncioMember, ThreadMember
 from swimcore.transports.exchange import INBOUND_BUDGET_FACTOR, MAX_INBOUND, InboundGate
-from swimcore.transports.threaded import ThreadMember
 
 # ------------------------------------------------------------------------------ the gate
 

@@ -16,16 +16,14 @@ import pytest
 
 from swimcore import Config
 from swimcore.cli import main
-from swimcore.transports.aio import AsyncioMember
-from swimcore.transports.anyio_driver import AnyioMember
-from swimcore.transports.thread_bridge import BridgedMember
+from swimcore.transports import AnyioMember, AsyncioMember, BridgedMember
 
 FAST = Config.local(probe_interval=0.2, probe_timeout=0.1, gossip_interval=0.05)
 
 DRIVERS = {
-    "asyncio": (AsyncioMember, "asyncio", "swimcore.transports.aio"),
+    "asyncio": (AsyncioMember, "asyncio", "swimcore.transports.asyncio"),
     "anyio-trio": (AnyioMember, "trio", "swimcore.transports.anyio"),
-    "bridged": (BridgedMember, "asyncio", "swimcore.transports.threaded"),
+    "bridged": (BridgedMember, "asyncio", "swimcore.transports.thread"),
 }
 
 
@@ -95,5 +93,5 @@ def test_the_sample_node_logs_under_swimcore_cli(caplog: pytest.LogCaptureFixtur
     assert {r.name for r in swimcore_records(caplog)} <= {
         "swimcore.cli",
         "swimcore.core",
-        "swimcore.transports.aio",
+        "swimcore.transports.asyncio",
     }

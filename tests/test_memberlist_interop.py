@@ -48,10 +48,7 @@ from swimcore import (
     MessageReceived,
 )
 from swimcore.keyring import Keyring
-from swimcore.transports.aio import AsyncioMember
-from swimcore.transports.anyio_driver import AnyioMember
-from swimcore.transports.thread_bridge import BridgedMember
-from swimcore.transports.threaded import ThreadMember
+from swimcore.transports import AnyioMember, AsyncioMember, BridgedMember, ThreadMember
 
 pytest.importorskip("cryptography")
 

@@ -11,7 +11,7 @@ from memberlist_peer.harness import GoPeer, peer_binary
 
 from swimcore import Config
 from swimcore.keyring import Keyring
-from swimcore.transports.aio import AsyncioMember
+from swimcore.transports import AsyncioMember
 
 pytest.importorskip("cryptography")
 

@@ -22,16 +22,13 @@ import pytest
 from swimcore import (
     Config,
     DeliveryError,
+    Event,
     MemberFailed,
     MemberUpdated,
     MessageReceived,
     State,
 )
-from swimcore.transports._driver_common import Event
-from swimcore.transports.aio import AsyncioMember
-from swimcore.transports.anyio_driver import AnyioMember
-from swimcore.transports.thread_bridge import BridgedMember
-from swimcore.transports.threaded import ThreadMember
+from swimcore.transports import AnyioMember, AsyncioMember, BridgedMember, ThreadMember
 
 FAST = Config.local(
     probe_interval=0.2, probe_timeout=0.1, gossip_interval=0.05, join_retry_interval=0.3

@@ -51,7 +51,7 @@ def test_installed_wheel_imports_swimcore_transports_and_no_top_level_transports
     wheel: Path, tmp_path: Path
 ) -> None:
     code = (
-        "import importlib.util, swimcore.transports.sim, swimcore.transports.aio\n"
+        "import importlib.util, swimcore.transports.sim, swimcore.transports.asyncio\n"
         f"assert swimcore.transports.__file__.startswith({str(wheel)!r})\n"
         "print(importlib.util.find_spec('transports'))\n"
     )

@@ -135,6 +135,8 @@ def test_the_scan_allows_an_injected_generator() -> None:
 
 EXPECTED_API = [
     "Action",
+    "Command",
+    "Event",
     "Address",
     "AddressError",
     "AuthError",

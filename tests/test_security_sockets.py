@@ -32,7 +32,7 @@ from swimcore import (
     refusals,
 )
 from swimcore.messages import Ack, Dead, MemberState, Packet, Ping, PushPull
-from swimcore.transports.aio import AsyncioMember
+from swimcore.transports import AsyncioMember
 from swimcore.wire import LengthPrefixed
 
 FAST = Config.local(probe_interval=0.2, probe_timeout=0.1, label="blue")

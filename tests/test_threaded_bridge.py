@@ -16,10 +16,8 @@ import pytest
 import trio
 from threaded_support import FAST, new_threads
 
-from swimcore import MemberJoined, MemberLeft, State
-from swimcore.transports._driver_common import Event
-from swimcore.transports.thread_bridge import BridgedMember
-from swimcore.transports.threaded import ThreadMember
+from swimcore import Event, MemberJoined, MemberLeft, State
+from swimcore.transports import BridgedMember, ThreadMember
 
 Sleep = Callable[[float], Awaitable[None]]
 

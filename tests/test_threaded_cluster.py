@@ -23,7 +23,7 @@ from threaded_support import (
 )
 
 from swimcore import MemberFailed, MemberJoined, MemberLeft, State
-from swimcore.transports.threaded import ThreadMember
+from swimcore.transports import ThreadMember
 
 
 @pytest.fixture(autouse=True)

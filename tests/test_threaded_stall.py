@@ -36,10 +36,10 @@ from threaded_support import (
 )
 
 from swimcore import Config, MemberFailed, MemberSuspected
-from swimcore.transports.threaded import ThreadMember
+from swimcore.transports import ThreadMember
 
 PEERS = 5
-HAS_AIO = importlib.util.find_spec("swimcore.transports.aio") is not None
+HAS_AIO = importlib.util.find_spec("swimcore.transports.asyncio") is not None
 STALL_FIELDS = {
     "probe_interval": STALL.probe_interval,
     "probe_timeout": STALL.probe_timeout,
@@ -131,7 +131,7 @@ def test_a_stalled_loop_on_the_thread_driver_is_never_suspected(
     assert (result.suspicions, result.deaths) == (0, 0)
 
 
-@pytest.mark.skipif(not HAS_AIO, reason="swimcore.transports.aio (the asyncio driver) is not there")
+@pytest.mark.skipif(not HAS_AIO, reason="the asyncio driver is not there")
 def test_the_same_stall_on_the_plain_asyncio_driver_for_comparison(
     record_property: object,
 ) -> None:
@@ -145,7 +145,7 @@ def test_the_same_stall_on_the_plain_asyncio_driver_for_comparison(
 @pytest.mark.parametrize("driver", ["thread-asyncio", "thread-trio", "asyncio"])
 def test_a_fifteen_second_stall(driver: str, record_property: object) -> None:
     if driver == "asyncio" and not HAS_AIO:
-        pytest.skip("swimcore.transports.aio (the asyncio driver) is not there")
+        pytest.skip("swimcore.transports.asyncio (the asyncio driver) is not there")
     result = _stall(driver, 15.0)
     _report(record_property, result)
     if driver == "asyncio":

@@ -23,14 +23,16 @@ from swimcore import (
     Address,
     BroadcastReceived,
     ConfigError,
+    Event,
     JoinFailed,
     MemberJoined,
     StateError,
     codec,
 )
 from swimcore.messages import Ping
-from swimcore.transports._driver_common import DiscoveryOptions, Event, MemberCore
-from swimcore.transports.threaded import EventQueue, ThreadMember
+from swimcore.transports import DiscoveryOptions
+from swimcore.transports.member import MemberCore
+from swimcore.transports.thread.member import EventQueue, ThreadMember
 
 
 @pytest.fixture(autouse=True)
@@ -89,7 +91,7 @@ def start_cluster_joining(seed: ThreadMember, count: int) -> list[ThreadMember]:
 def test_slow_and_failing_callbacks_never_hold_the_protocol(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.ERROR, logger="swimcore.transports.threaded")
+    caplog.set_level(logging.ERROR, logger="swimcore.transports.thread")
     release = threading.Event()
     seen_by_callback: list[str] = []
 
@@ -118,7 +120,7 @@ def test_slow_and_failing_callbacks_never_hold_the_protocol(
         counters = first.counters()
         assert counters["driver.callback_errors"] >= 3
         assert "callback bug" in caplog.text
-        assert all(r.name == "swimcore.transports.threaded" for r in caplog.records)
+        assert all(r.name == "swimcore.transports.thread" for r in caplog.records)
     finally:
         release.set()
         stop_all(members)

@@ -94,7 +94,7 @@ def report(member: Any) -> dict[str, Any]:
 
 
 def run_thread(config: Config, seed: str) -> None:
-    from swimcore.transports.threaded import ThreadMember  # noqa: PLC0415
+    from swimcore.transports.thread.member import ThreadMember  # noqa: PLC0415
 
     with ThreadMember(config, name="subject", seeds=[seed]) as member:
         say({"name": member.name, "address": str(member.address)})
@@ -120,11 +120,11 @@ def run_asyncio(config: Config, seed: str, bridged: bool) -> None:
             return await loop.run_in_executor(None, sys.stdin.readline)
 
         if bridged:
-            from swimcore.transports.thread_bridge import BridgedMember  # noqa: PLC0415
+            from swimcore.transports.thread.bridge import BridgedMember  # noqa: PLC0415
 
             async with BridgedMember(config, name="subject", seeds=[seed]) as member:
                 return await serve_async(member, readline)
-        from swimcore.transports.aio import AsyncioMember  # noqa: PLC0415
+        from swimcore.transports.asyncio import AsyncioMember  # noqa: PLC0415
 
         async with AsyncioMember(config, name="subject", seeds=[seed]) as plain:
             return await serve_async(plain, readline)
@@ -137,7 +137,7 @@ def run_asyncio(config: Config, seed: str, bridged: bool) -> None:
 def run_trio(config: Config, seed: str) -> None:
     import trio  # noqa: PLC0415
 
-    from swimcore.transports.thread_bridge import BridgedMember  # noqa: PLC0415
+    from swimcore.transports.thread.bridge import BridgedMember  # noqa: PLC0415
 
     async def main() -> dict[str, Any]:
         async def readline() -> str:

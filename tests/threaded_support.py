@@ -15,10 +15,10 @@ from typing import Any
 
 import attrs
 
-from swimcore import Address, Config, MemberFailed, MemberSuspected, codec
+from swimcore import Address, Config, Event, MemberFailed, MemberSuspected, codec
 from swimcore.messages import Ack, Ping
-from swimcore.transports._driver_common import Event, MemberCore
-from swimcore.transports.threaded import ThreadMember
+from swimcore.transports import ThreadMember
+from swimcore.transports.member import MemberCore
 
 SUBJECT = Path(__file__).with_name("threaded_subject.py")
 

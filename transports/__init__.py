@@ -14,13 +14,14 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from swimcore.transports._driver_common import DiscoveryOptions
-    from swimcore.transports.aio import AsyncioMember, EventStream
-    from swimcore.transports.anyio_driver import AnyioMember
-    from swimcore.transports.anyio_driver import EventStream as AnyioEventStream
+    from swimcore.transports.anyio import AnyioEventStream, AnyioMember
+    from swimcore.transports.asyncio import AsyncioMember, EventStream
     from swimcore.transports.discovery import DiscoveryStore
-    from swimcore.transports.thread_bridge import AsyncEventStream, BridgedMember
-    from swimcore.transports.threaded import EventQueue, ThreadMember
+    from swimcore.transports.discovery.loop import DiscoveryOptions
+    from swimcore.transports.logs import MemberLogger, describe_event
+    from swimcore.transports.options import MemberOptions, MemberOverrides
+    from swimcore.transports.thread.bridge import AsyncEventStream, BridgedMember
+    from swimcore.transports.thread.member import EventQueue, ThreadMember
 
 __all__ = [
     "AnyioEventStream",
@@ -32,21 +33,29 @@ __all__ = [
     "DiscoveryStore",
     "EventQueue",
     "EventStream",
+    "MemberLogger",
+    "MemberOptions",
+    "MemberOverrides",
     "ThreadMember",
+    "describe_event",
 ]
 
 # public name -> (module, name in that module)
 _LAZY: dict[str, tuple[str, str]] = {
-    "AsyncioMember": ("aio", "AsyncioMember"),
-    "EventStream": ("aio", "EventStream"),
-    "AnyioMember": ("anyio_driver", "AnyioMember"),
-    "AnyioEventStream": ("anyio_driver", "EventStream"),
-    "ThreadMember": ("threaded", "ThreadMember"),
-    "EventQueue": ("threaded", "EventQueue"),
-    "BridgedMember": ("thread_bridge", "BridgedMember"),
-    "AsyncEventStream": ("thread_bridge", "AsyncEventStream"),
-    "DiscoveryOptions": ("_driver_common", "DiscoveryOptions"),
-    "DiscoveryStore": ("discovery", "DiscoveryStore"),
+    "AsyncioMember": ("asyncio", "AsyncioMember"),
+    "EventStream": ("asyncio", "EventStream"),
+    "AnyioMember": ("anyio", "AnyioMember"),
+    "AnyioEventStream": ("anyio", "AnyioEventStream"),
+    "ThreadMember": ("thread", "ThreadMember"),
+    "EventQueue": ("thread", "EventQueue"),
+    "BridgedMember": ("thread", "BridgedMember"),
+    "AsyncEventStream": ("thread", "AsyncEventStream"),
+    "DiscoveryOptions": ("discovery.loop", "DiscoveryOptions"),
+    "DiscoveryStore": ("discovery.loop", "DiscoveryStore"),
+    "MemberOptions": ("options", "MemberOptions"),
+    "MemberOverrides": ("options", "MemberOverrides"),
+    "MemberLogger": ("logs", "MemberLogger"),
+    "describe_event": ("logs", "describe_event"),
 }
 
 

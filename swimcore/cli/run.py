@@ -33,6 +33,7 @@ from swimcore import (
     AddressError,
     Config,
     ConfigError,
+    Event,
     ExchangeRefused,
     JoinAddress,
     JoinFailed,
@@ -45,11 +46,11 @@ from swimcore import (
     RoundTrip,
 )
 from swimcore.cli import _args
-from swimcore.transports._driver_common import (
+from swimcore.transports import (
     DiscoveryOptions,
     DiscoveryStore,
-    Event,
     MemberLogger,
+    MemberOptions,
     describe_event,
 )
 
@@ -185,13 +186,13 @@ def run(args: argparse.Namespace) -> int:
         stream=sys.stderr,
     )
     try:
-        config, member_kwargs = member_settings(args)
+        config, options = member_settings(args)
         if args.driver in ("asyncio", "thread"):
-            return asyncio.run(_main_asyncio(config, member_kwargs, args))
+            return asyncio.run(_main_asyncio(config, options, args))
         import anyio  # noqa: PLC0415 - only the anyio and trio drivers need it
 
         backend = "trio" if args.driver == "trio" else "asyncio"
-        result: int = anyio.run(_main_anyio, config, member_kwargs, args, backend=backend)
+        result: int = anyio.run(_main_anyio, config, options, args, backend=backend)
         return result
     except (AddressError, ConfigError, ValueError) as exc:
         print(f"swimcore run: {exc}", file=sys.stderr)
@@ -201,15 +202,14 @@ def run(args: argparse.Namespace) -> int:
         return 1
 
 
-def member_settings(args: argparse.Namespace) -> tuple[Config, dict[str, Any]]:
-    """The Config and the member's keyword arguments that ``swimcore run``'s options ask for.
+def member_settings(args: argparse.Namespace) -> tuple[Config, MemberOptions]:
+    """The Config and the :class:`~swimcore.transports.MemberOptions` ``swimcore run`` asks for.
 
     Raises :class:`~swimcore.AddressError`, :class:`~swimcore.ConfigError` or ``ValueError``
     with a message naming the option at fault.
     """
     config, store, seeds = _settings(args)
-    keyring = read_key_file(args.key_file) if args.key_file else None
-    member_kwargs = dict(
+    options = MemberOptions(
         bind=args.member_addr,
         advertise=_advertise(args.advertise, args.member_addr),
         name=args.name,
@@ -221,32 +221,30 @@ def member_settings(args: argparse.Namespace) -> tuple[Config, dict[str, Any]]:
             refresh=args.discovery_interval,
         ),
         leave_on_exit=not args.no_leave,
-        keyring=keyring,
+        keyring=read_key_file(args.key_file) if args.key_file else None,
     )
-    return config, member_kwargs
+    return config, options
 
 
-def _settings(args: argparse.Namespace) -> tuple[Config, DiscoveryStore | None, list[Address]]:
+def _settings(args: argparse.Namespace) -> tuple[Config, DiscoveryStore | None, list[str]]:
     from swimcore.transports.discovery import store_from_spec  # noqa: PLC0415 - keep --help fast
 
     if args.join_addr is None and not args.store:
         raise ValueError("give JOIN_ADDR (your own address starts a new group) or --store")
     joins_itself = args.join_addr == args.member_addr  # zgroup's "join to self": a new group
-    store: DiscoveryStore | None = None
-    if args.join_addr and not _is_ip_address(args.join_addr):
+    seeds = [args.join_addr] if args.join_addr and not joins_itself else []
+    if seeds and not _is_ip_address(args.join_addr):
         # A host name: resolved at every attempt, every address tried (memberlist's Join).
-        from swimcore.transports.discovery import HostStore  # noqa: PLC0415
-
         if args.store:
             raise ValueError("give JOIN_ADDR as a host name or --store, not both")
-        store = HostStore([args.join_addr])
-        joins_itself = True  # no fixed seed: the store's answers are the seeds
-    seeds = [Address.parse(args.join_addr)] if args.join_addr and not joins_itself else []
-    if any(seed.port == 0 or seed.is_unspecified for seed in seeds):
-        raise ValueError(
-            f"JOIN_ADDR must be a member's IP:PORT (0.0.0.0 and port 0 only when it is "
-            f"MEMBER_ADDR, to start a group), got {args.join_addr}"
-        )
+    elif seeds:
+        seed = Address.parse(args.join_addr)
+        if seed.port == 0 or seed.is_unspecified:
+            raise ValueError(
+                f"JOIN_ADDR must be a member's IP:PORT (0.0.0.0 and port 0 only when it is "
+                f"MEMBER_ADDR, to start a group), got {args.join_addr}"
+            )
+    store: DiscoveryStore | None = None
     if args.store:
         store = store_from_spec(
             args.store,
@@ -428,10 +426,9 @@ def _print_members(members: list[MemberInfo], leader: MemberInfo | None) -> None
     print(f"members ({len(members)}): {names}  [leader {lead}]", flush=True)
 
 
-async def _main_asyncio(config: Config, kwargs: dict[str, Any], args: argparse.Namespace) -> int:
+async def _main_asyncio(config: Config, options: MemberOptions, args: argparse.Namespace) -> int:
     """The asyncio driver, or with ``--driver thread`` the thread driver bridged to asyncio."""
-    from swimcore.transports.aio import AsyncioMember  # noqa: PLC0415
-    from swimcore.transports.thread_bridge import BridgedMember  # noqa: PLC0415
+    from swimcore.transports import AsyncioMember, BridgedMember  # noqa: PLC0415
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -446,19 +443,19 @@ async def _main_asyncio(config: Config, kwargs: dict[str, Any], args: argparse.N
         return True
 
     member = (
-        BridgedMember(config, **kwargs)
+        BridgedMember(config, options=options)
         if args.driver == "thread"
-        else AsyncioMember(config, **kwargs)
+        else AsyncioMember(config, options=options)
     )
     async with member:
         await _serve(member, args, wait_stop)
     return 0
 
 
-async def _main_anyio(config: Config, kwargs: dict[str, Any], args: argparse.Namespace) -> int:
+async def _main_anyio(config: Config, options: MemberOptions, args: argparse.Namespace) -> int:
     import anyio  # noqa: PLC0415
 
-    from swimcore.transports.anyio_driver import AnyioMember  # noqa: PLC0415
+    from swimcore.transports import AnyioMember  # noqa: PLC0415
 
     stop = anyio.Event()
 
@@ -475,7 +472,7 @@ async def _main_anyio(config: Config, kwargs: dict[str, Any], args: argparse.Nam
 
     async with anyio.create_task_group() as tasks:
         tasks.start_soon(watch_signals)
-        async with AnyioMember(config, **kwargs) as member:
+        async with AnyioMember(config, options=options) as member:
             await _serve(member, args, wait_stop)
         tasks.cancel_scope.cancel()
     return 0

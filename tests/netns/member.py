@@ -1,6 +1,6 @@
 """One real swimcore member in its own process, driven by a test through stdin and stdout.
 
-Runs an :class:`swimcore.transports.aio.AsyncioMember` and speaks JSON lines:
+Runs an :class:`swimcore.transports.asyncio.AsyncioMember` and speaks JSON lines:
 
 * stdout: ``{"ready": {"name", "address", "pid"}}`` once bound, then one line per event,
   ``{"event": "MemberFailed", "member": name, "incarnation": n, "t": monotonic}`` (``t`` is
@@ -33,7 +33,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from swimcore import Config, Keyring  # noqa: E402
-from swimcore.transports.aio import AsyncioMember  # noqa: E402
+from swimcore.transports.asyncio import AsyncioMember  # noqa: E402
 
 
 def read_keys(path: str) -> list[bytes]:

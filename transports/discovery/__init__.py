@@ -17,12 +17,12 @@ node is alone, and publish when the node emits a :class:`~swimcore.JoinAddress` 
 
 from __future__ import annotations
 
-from swimcore.transports._driver_common import DiscoveryStore
 from swimcore.transports.discovery._base import DiscoveryError
 from swimcore.transports.discovery.dns_store import DnsStore
 from swimcore.transports.discovery.file import FileStore
 from swimcore.transports.discovery.hosts import HostStore
 from swimcore.transports.discovery.http_store import HttpStore
+from swimcore.transports.discovery.loop import DiscoveryStore
 from swimcore.transports.discovery.spec import store_from_spec
 from swimcore.transports.discovery.static import StaticStore
 

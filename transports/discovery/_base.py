@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import re
 
-from swimcore import Address, AddressError
+from swimcore import Address, AddressError, SwimError
 
 _SEPARATORS = re.compile(r"[\s,;]+")
 _LIST_OPEN = re.compile(r"\[\s*(?=[\"'])")
 _LIST_CLOSE = re.compile(r"(?<=[\"'])\s*\]")
 
 
-class DiscoveryError(Exception):
+class DiscoveryError(SwimError):
     """A store could not be reached or answered with an error (the driver counts and retries)."""
 
 

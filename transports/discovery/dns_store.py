@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from swimcore import Address
-from swimcore.transports._driver_common import as_address
+from swimcore.transports.sockets import as_address
 
 try:
     import dns.exception

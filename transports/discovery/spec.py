@@ -16,11 +16,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from swimcore.transports._driver_common import DiscoveryStore
 from swimcore.transports.discovery.dns_store import DnsStore
 from swimcore.transports.discovery.file import FileStore
 from swimcore.transports.discovery.hosts import HostStore
 from swimcore.transports.discovery.http_store import HttpStore
+from swimcore.transports.discovery.loop import DiscoveryStore
 from swimcore.transports.discovery.static import StaticStore
 
 

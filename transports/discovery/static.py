@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from swimcore import Address
-from swimcore.transports._driver_common import as_address
+from swimcore.transports.sockets import as_address
 
 
 class StaticStore:

@@ -20,7 +20,7 @@ import socket
 from collections.abc import Callable
 
 from swimcore import ExchangeRequest
-from swimcore.transports._driver_common import Counters, sockaddr
+from swimcore.transports.counters import Counters
 from swimcore.transports.exchange import (
     FrameError,
     InboundSlot,
@@ -28,6 +28,7 @@ from swimcore.transports.exchange import (
     MessageAssembler,
     inbound_gate,
 )
+from swimcore.transports.sockets import sockaddr
 from swimcore.wire import StreamFraming
 
 _CHUNK = 256 * 1024

@@ -15,7 +15,8 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from types import TracebackType
 
-from swimcore.transports._driver_common import Event, EventCallback
+from swimcore import Event
+from swimcore.transports.events import EventCallback
 
 #: A callback running longer than this (seconds) is reported as slow.
 SLOW_CALLBACK = 1.0

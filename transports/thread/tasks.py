@@ -1,6 +1,6 @@
 """Coroutines stepped by the thread driver's protocol thread, and a worker for blocking calls.
 
-The shared driver logic (:func:`~swimcore.transports._driver_common.wait_for_leave`, the discovery
+The shared driver logic (:func:`~swimcore.transports.member.wait_for_leave`, the discovery
 loop,
 the join-address publisher) is written as coroutines that only await an injected ``sleep`` and
 ``to_thread``.  :class:`Tasks` runs them on the protocol thread without any event loop: each
@@ -18,7 +18,9 @@ from collections.abc import Callable, Coroutine, Generator
 from concurrent.futures import Future
 from typing import Any
 
-log = logging.getLogger("swimcore.transports.threaded")
+from swimcore import StateError
+
+log = logging.getLogger("swimcore.transports.thread")
 
 Done = Callable[[Any, BaseException | None], None]
 
@@ -95,7 +97,7 @@ class Tasks:
         for task in tasks:
             task.coro.close()
             if task.future is not None and not task.future.done():
-                task.future.set_exception(RuntimeError("the member stopped"))
+                task.future.set_exception(StateError("the member stopped"))
 
     def _step(self, task: _Task, value: Any, error: BaseException | None) -> None:
         if task not in self._tasks:

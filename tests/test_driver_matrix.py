@@ -1,0 +1,144 @@
+"""Every driver on every wire profile: the same story, so each behaviour is a parity check.
+
+Three members of one driver on loopback join, carry a reliable message, detect a crash and see
+a graceful leave, on the native wire and on both memberlist wires (the Go interop test runs the
+same drivers against a real memberlist node).  Also: what every driver's constructor accepts
+and refuses, and the misuse errors, on every driver.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from support.configs import FAST, fast
+from support.matrix import Driver
+from support.poll import eventually
+
+from swimcore import (
+    AddressError,
+    ConfigError,
+    MemberFailed,
+    MemberLeft,
+    MessageReceived,
+    StateError,
+)
+from swimcore.transports import MemberOptions
+from swimcore.transports.discovery import HostStore, StaticStore
+
+
+def names_of(events: list[Any], kind: type[Any]) -> set[str]:
+    return {event.member.name for event in events if isinstance(event, kind)}
+
+
+def test_each_driver_joins_messages_detects_a_crash_and_a_leave_on_each_wire(
+    driver: Driver, wire: str
+) -> None:
+    config = fast(wire)
+
+    async def story(driver: Driver) -> None:
+        seen: list[Any] = []
+        async with driver.member(config, name="a", leave_on_exit=False) as a:
+            a.on_event(seen.append)
+            async with (
+                driver.member(config, name="b", seeds=[a.address]) as b,
+                driver.member(config, name="c", seeds=[a.address]) as c,
+            ):
+                await eventually(
+                    lambda: all(len(m.members()) == 3 for m in (a, b, c)),
+                    f"{driver.id}/{wire}: three members did not converge",
+                )
+                await b.send("a", b"over the exchange", reliable=True)
+                await eventually(
+                    lambda: any(
+                        isinstance(e, MessageReceived) and e.payload == b"over the exchange"
+                        for e in seen
+                    ),
+                    f"{driver.id}/{wire}: the reliable message did not arrive",
+                )
+                await c.close(leave=False)  # a crash, as the group sees it
+                await eventually(
+                    lambda: "c" in names_of(seen, MemberFailed),
+                    f"{driver.id}/{wire}: the crash of c was not detected",
+                )
+            # b left on leaving its block
+            await eventually(
+                lambda: "b" in names_of(seen, MemberLeft),
+                f"{driver.id}/{wire}: b's leave was not seen",
+            )
+            assert "b" not in names_of(seen, MemberFailed)
+            assert [m.name for m in a.members()] == ["a"]
+
+    driver.run(story)
+
+
+@pytest.mark.parametrize(
+    ("options", "error", "words"),
+    [
+        ({"bind": "not an address"}, AddressError, "not an address"),
+        ({"bind": "0.0.0.0:0"}, AddressError, "advertise="),
+        ({"seeds": "127.0.0.1:7946"}, AddressError, "single value"),
+        ({"seeds": ["127.0.0.1:0"]}, AddressError, "1..65535"),
+        ({"seeds": ["0.0.0.0:7946"]}, AddressError, "0.0.0.0"),
+        ({"seeds": ["db:notaport"]}, AddressError, "HOST:PORT"),
+        ({"leave_timeout": -1.0}, ConfigError, "leave_timeout"),
+        ({"leave_timeout": float("nan")}, ConfigError, "leave_timeout"),
+        ({"exchange_timeout": 0}, ConfigError, "exchange_timeout"),
+        ({"leave_on_exit": "yes"}, ConfigError, "leave_on_exit"),
+        ({"name": ""}, ConfigError, "name"),
+        ({"incarnation": 1.5}, ConfigError, "incarnation"),
+    ],
+)
+def test_member_options_refuse_bad_values_naming_the_field(
+    options: dict[str, Any], error: type[Exception], words: str
+) -> None:
+    with pytest.raises(error, match=words):
+        MemberOptions(**options)
+
+
+def test_host_name_seeds_and_a_discovery_store_are_one_too_many() -> None:
+    with pytest.raises(ConfigError, match="host names"):
+        MemberOptions(seeds=["localhost:7946"], discovery=StaticStore([]))
+
+
+def test_host_name_seeds_become_a_store_resolved_at_each_attempt() -> None:
+    options = MemberOptions(seeds=["127.0.0.1:7000", "localhost:7946"])
+    assert [str(a) for a in options.addresses] == ["127.0.0.1:7000"]
+    assert options.host_names == ("localhost:7946",)
+    store = options.store()
+    assert isinstance(store, HostStore)
+    assert any(str(a).endswith(":7946") for a in store.lookup())
+
+
+def test_every_driver_takes_options_whole_and_keywords_win(driver: Driver) -> None:
+    base = MemberOptions(name="from-options", leave_timeout=2.5)
+    member = driver.factory(FAST, options=base, name="from-keyword")
+    assert member.options.name == "from-keyword"
+    assert member.options.leave_timeout == 2.5
+    assert member.leave_timeout == 2.5
+
+
+def test_every_driver_refuses_bad_options_before_opening_anything(driver: Driver) -> None:
+    with pytest.raises(AddressError):
+        driver.factory(FAST, "0.0.0.0:0")
+    with pytest.raises(ConfigError, match="config must be"):
+        driver.factory({"probe_interval": 1.0})
+
+
+def test_every_driver_raises_state_error_before_start(driver: Driver) -> None:
+    member = driver.factory(FAST)
+    with pytest.raises(StateError, match="not started"):
+        member.members()
+
+
+def test_a_driver_joins_through_a_host_name(driver: Driver) -> None:
+    async def story(driver: Driver) -> None:
+        async with driver.member(FAST, name="a", leave_on_exit=False) as a:
+            seed = f"localhost:{a.address.port}"
+            async with driver.member(FAST, name="b", seeds=[seed], leave_on_exit=False) as b:
+                await eventually(
+                    lambda: len(a.members()) == 2 and len(b.members()) == 2,
+                    f"{driver.id}: b did not join through {seed}",
+                )
+
+    driver.run(story)

@@ -1,0 +1,408 @@
+"""The asyncio driver: a :class:`~swimcore.Node` on a UDP datagram endpoint and a TCP server.
+
+One loop, aioquic-style: every datagram is fed to the node as it arrives and the actions are
+carried out at once; exactly one ``loop.call_at`` is armed for the node's next deadline and moved
+only when an input brings it earlier (a tick that comes early does nothing and re-arms).  The
+reliable exchange runs over TCP, one connection per request, framed by the node's wire profile
+(:mod:`swimcore.transports.exchange`).
+
+Usage::
+
+    async with AsyncioMember(Config.lan(label="blue"), bind="127.0.0.1:0",
+                             seeds=["127.0.0.1:7946"]) as member:
+        await member.send("other", b"hello", reliable=True)   # DeliveryError if it cannot
+        async for event in member.events():
+            print(event)
+
+Records go to ``swimcore.transports.asyncio`` (this driver) and ``swimcore.core`` (the node).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+from collections.abc import Callable, Sequence
+from types import TracebackType
+from typing import Any, Unpack
+
+from swimcore import Address, Config, DeliveryError, Event, ExchangeRequest
+from swimcore.transports.events import EVENT_BUFFER, EventBuffer
+from swimcore.transports.exchange import (
+    FrameError,
+    IncompleteMessage,
+    inbound_gate,
+    read_message,
+    reply_bytes,
+    request_bytes,
+)
+from swimcore.transports.member import MemberBase, wait_for_leave
+from swimcore.transports.options import MemberOptions, MemberOverrides
+from swimcore.transports.sockets import as_address, sockaddr
+
+__all__ = ["AsyncioMember", "EventStream"]
+
+
+class EventStream:
+    """Events from the moment it was created, as an async iterator; ends when the member closes.
+
+    Close it (or leave ``async with``) to stop buffering.  At most ``maxsize`` events wait;
+    newer ones are dropped and counted as ``driver.dropped.events``.
+    """
+
+    def __init__(self, member: AsyncioMember, buffer: EventBuffer) -> None:
+        self._member = member
+        self._buffer = buffer
+        self._ready = asyncio.Event()
+        buffer.wake = self._ready.set
+
+    def __aiter__(self) -> EventStream:
+        return self
+
+    async def __anext__(self) -> Event:
+        while True:
+            event = self._buffer.pop()
+            if event is not None:
+                return event
+            if self._buffer.closed:
+                raise StopAsyncIteration
+            self._ready.clear()
+            await self._ready.wait()
+
+    def close(self) -> None:
+        self._member._unsubscribe(self._buffer)
+
+    async def __aenter__(self) -> EventStream:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class _Datagrams(asyncio.DatagramProtocol):
+    """Hands datagrams to the member; counts socket errors; notes flow control."""
+
+    def __init__(self, member: AsyncioMember) -> None:
+        self._member = member
+        self.paused = False
+        self.lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
+        self._member._on_datagram(data, addr)
+
+    def error_received(self, exc: Exception) -> None:
+        if isinstance(exc, OSError):
+            self._member._counters.socket_error(exc, "udp")
+        else:  # pragma: no cover - asyncio only reports OSError here
+            self._member._counters.add("socket_errors")
+
+    def pause_writing(self) -> None:
+        self.paused = True
+
+    def resume_writing(self) -> None:
+        self.paused = False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.lost.done():
+            self.lost.set_result(None)
+
+
+class AsyncioMember(MemberBase):
+    """A group member on asyncio: UDP for the protocol, TCP for the reliable exchange.
+
+    Takes a :class:`~swimcore.Config` (default: :meth:`~swimcore.Config.lan`), the address to
+    bind (``"ip:port"``; port 0 picks a free port) and the rest of
+    :class:`~swimcore.transports.MemberOptions`, whole as ``options=`` or field by field as
+    keyword arguments (``seeds=``, ``name=``, ``keyring=``, ...).  Leaving the ``async with``
+    block leaves gracefully (``leave_on_exit``), waiting at most ``leave_timeout`` for the news
+    to spread, then closes every socket and task.
+    """
+
+    driver = "asyncio"
+
+    def __init__(
+        self,
+        config: Config | None = None,
+        bind: Address | str | None = None,
+        *,
+        options: MemberOptions | None = None,
+        **overrides: Unpack[MemberOverrides],
+    ) -> None:
+        super().__init__(config, bind, options, overrides)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._transport: asyncio.DatagramTransport | None = None
+        self._protocol: _Datagrams | None = None
+        self._server: asyncio.Server | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._armed = float("inf")
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._gate = inbound_gate(self.config.max_exchange_bytes, self._counters.add)
+        self._addresses: dict[Address, tuple[str, int]] = {}
+        self._closed = False
+
+    # ------------------------------------------------------------------------ lifecycle
+
+    async def __aenter__(self) -> AsyncioMember:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def start(self) -> None:
+        """Bind, start the node and join ``seeds`` (or look in the discovery store)."""
+        self._check_unstarted()
+        loop = asyncio.get_running_loop()
+        self._loop = loop
+        udp, tcp, node = self._bind()
+        self._attach(
+            node,
+            loop.time,
+            send=self._send,
+            exchange=self._start_exchange,
+            rearm=self._rearm,
+            publish=self._publish,
+        )
+        try:
+            self._server = await asyncio.start_server(self._serve_exchange, sock=tcp)
+        except BaseException:
+            udp.close()
+            tcp.close()
+            raise
+        try:
+            transport, protocol = await loop.create_datagram_endpoint(
+                lambda: _Datagrams(self), sock=udp
+            )
+        except BaseException:
+            udp.close()
+            self._server.close()
+            raise
+        self._transport = transport
+        self._protocol = protocol
+        self._require_core().start(self.options.addresses)
+        self._spawn(self._discover(asyncio.sleep, _to_thread))
+
+    async def leave(self) -> None:
+        """Leave gracefully; returns once the news went out (at most ``leave_timeout``)."""
+        await wait_for_leave(self._require_core(), self.leave_timeout, asyncio.sleep)
+
+    async def join(self, seeds: Sequence[Address | str]) -> None:
+        """Join (again) through ``seeds``; the node retries them while it is alone."""
+        self._require_core().join([as_address(s) for s in seeds])
+
+    async def close(self, *, leave: bool | None = None) -> None:
+        """Stop: leave first unless ``leave`` is False (default: ``leave_on_exit``), then close.
+
+        ``close(leave=False)`` stops silently, as a crash would look to the group.
+        """
+        core = self._core
+        if core is None or self._closed:
+            return
+        if self.leave_on_exit if leave is None else leave:
+            try:
+                await self.leave()
+            except asyncio.CancelledError:
+                self._shutdown_now()
+                raise
+        self._shutdown_now()
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        if self._server is not None:
+            await self._server.wait_closed()
+        if self._protocol is not None:
+            await self._protocol.lost
+
+    def _shutdown_now(self) -> None:
+        core = self._require_core()
+        if self._closed:
+            return
+        self._closed = True
+        core.stop()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._server is not None:
+            self._server.close()
+        if self._transport is not None:
+            self._transport.close()
+        for task in list(self._tasks):
+            task.cancel()
+
+    async def send(self, name: str, payload: bytes, *, reliable: bool = False) -> None:
+        """Send ``payload`` to the member ``name``: it gets a ``MessageReceived`` event.
+
+        Best effort (one datagram) returns once sent; ``reliable=True`` (the reliable exchange,
+        over TCP) returns once the member acknowledged it.  Raises
+        :class:`~swimcore.DeliveryError` when ``name`` is unknown, dead or left, or when the
+        exchange fails or takes longer than ``exchange_timeout``: never hangs.
+        """
+        core = self._require_core()
+        if self._closed:
+            raise DeliveryError(name, "this member is closed")
+        outcome: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def done(error: DeliveryError | None) -> None:
+            if outcome.done():
+                return
+            if error is None:
+                outcome.set_result(None)
+            else:
+                outcome.set_exception(error)
+
+        exchange_id = core.send_message(name, bytes(payload), reliable=reliable, done=done)
+        try:
+            async with asyncio.timeout(self.exchange_timeout + 1.0):
+                await outcome
+        except TimeoutError:
+            raise DeliveryError(name, "timeout") from None
+        finally:
+            core.forget_message(exchange_id)
+            if outcome.done() and not outcome.cancelled():
+                outcome.exception()  # retrieved, even when this wait was cancelled
+
+    def events(self, maxsize: int = EVENT_BUFFER) -> EventStream:
+        """Every event from now on (membership changes, leader, broadcasts), in order."""
+        core = self._require_core()
+        buffer = core.fanout.subscribe(maxsize)
+        if self._closed:
+            buffer.close()
+        return EventStream(self, buffer)
+
+    def _unsubscribe(self, buffer: EventBuffer) -> None:
+        if self._core is not None:
+            self._core.fanout.unsubscribe(buffer)
+
+    # ------------------------------------------------------------------------ the loop
+
+    def _rearm(self, deadline: float) -> None:
+        if deadline >= self._armed or self._loop is None:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+        self._armed = deadline
+        self._timer = self._loop.call_at(deadline, self._on_timer, deadline)
+
+    def _on_timer(self, deadline: float) -> None:
+        self._timer = None
+        self._armed = float("inf")
+        if self._core is not None and not self._closed:
+            self._core.tick(deadline)
+
+    def _on_datagram(self, data: bytes, source: tuple[Any, ...]) -> None:
+        if self._core is not None and not self._closed:
+            self._core.receive(data, source)
+
+    def _send(self, to: Address, data: bytes) -> None:
+        transport, protocol = self._transport, self._protocol
+        if transport is None or protocol is None or transport.is_closing():
+            self._counters.add("dropped.send_closed")
+            return
+        if protocol.paused:
+            self._counters.add("dropped.send_buffer_full")
+            return
+        target = self._addresses.get(to)
+        if target is None:
+            if len(self._addresses) > 4096:
+                self._addresses.clear()
+            target = self._addresses[to] = sockaddr(to)
+        transport.sendto(data, target)
+
+    def _spawn(self, coro: Any) -> None:
+        task: asyncio.Task[None] = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # ----------------------------------------------------------------------- exchanges
+
+    def _start_exchange(self, request: ExchangeRequest) -> None:
+        self._spawn(self._dial(request))
+
+    async def _dial(self, request: ExchangeRequest) -> None:
+        core = self._require_core()
+        limit = self.config.max_exchange_bytes
+        host, port = sockaddr(request.to)
+        try:
+            async with asyncio.timeout(self.exchange_timeout):
+                reader, writer = await asyncio.open_connection(host, port)
+                try:
+                    writer.write(request_bytes(core.node, request.data))
+                    await writer.drain()
+                    reply = await read_message(reader, core.node.wire.stream, limit)
+                finally:
+                    writer.close()
+                    with contextlib.suppress(OSError, asyncio.CancelledError):
+                        await writer.wait_closed()
+        except (TimeoutError, IncompleteMessage, FrameError, OSError) as exc:
+            if not self._closed:
+                core.exchange_failed(request.exchange_id, _reason(exc))
+            return
+        if not self._closed:
+            core.exchange_reply(request.exchange_id, reply)
+
+    async def _serve_exchange(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        core = self._require_core()
+        task = asyncio.current_task()
+        if self._closed or task is None:
+            writer.close()
+            return
+        self._tasks.add(task)  # cancelled on close like the member's own tasks
+        peer = writer.get_extra_info("peername")
+        now = asyncio.get_running_loop().time()
+        slot = self._gate.admit(str(peer[0]) if peer else "?", now, task.cancel)
+        try:
+            async with asyncio.timeout(self.exchange_timeout):
+                stream = core.node.wire.stream
+                limit = self.config.max_exchange_bytes
+                account = functools.partial(self._gate.account, slot)
+                data = await read_message(reader, stream, limit, account)
+                self._gate.whole(slot)
+                reply = reply_bytes(core.node, data, core.serve_exchange)
+                if reply:
+                    writer.write(reply)
+                    await writer.drain()
+        except FrameError:
+            self._counters.add("dropped.exchange_oversized")
+        except IncompleteMessage:
+            self._counters.add("dropped.exchange_truncated")
+        except TimeoutError:
+            self._counters.add("dropped.exchange_timeout")
+        except OSError as exc:
+            self._counters.socket_error(exc, "tcp")
+        except asyncio.CancelledError:
+            # The member is closing.  End normally: asyncio 3.11's stream server logs a
+            # cancelled handler task as an error ("Exception in callback ...").
+            pass
+        finally:
+            self._gate.release(slot)
+            writer.close()
+            if task is not None:
+                self._tasks.discard(task)
+
+    # ----------------------------------------------------------------------- discovery
+
+    def _publish(self, address: Address) -> None:
+        publisher = self._publisher
+        if publisher is not None and publisher.want(address) and not self._closed:
+            self._spawn(publisher.run(_to_thread, self._require_core().log))
+
+
+async def _to_thread(function: Callable[[], Any]) -> Any:
+    return await asyncio.to_thread(function)
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError):
+        return "timeout"
+    if isinstance(exc, asyncio.IncompleteReadError):
+        return "connection closed before the reply"
+    return f"{type(exc).__name__}: {exc}"

@@ -1,0 +1,147 @@
+"""Sockets for every driver: bind UDP and TCP on one port, send datagrams, name their senders.
+
+:func:`open_sockets` binds one UDP and one listening TCP socket on the same port number (port 0
+picks a free one, retried on conflict); :class:`BindPlan` says where, and what to advertise once
+the port is known (:class:`~swimcore.transports.MemberOptions` has validated both).
+"""
+
+from __future__ import annotations
+
+import errno
+import ipaddress
+import socket
+from typing import Any
+
+import attrs
+
+from swimcore import (
+    Address,
+)
+from swimcore.transports.counters import Counters
+
+#: Receive buffer: larger than any datagram, so oversized ones reach the node and are counted.
+RECV_SIZE = 65536
+#: Datagrams read in one go before the driver looks at its timers again.
+RECV_BATCH = 256
+_BIND_ATTEMPTS = 64
+_SOURCE_CACHE = 4096
+
+
+
+@attrs.frozen(slots=True)
+class BindPlan:
+    """Where to bind and what to advertise, checked before any socket is opened."""
+
+    bind: Address
+    advertise: Address | None
+
+    @property
+    def family(self) -> socket.AddressFamily:
+        return socket.AF_INET6 if self.bind.ip.version == 6 else socket.AF_INET
+
+    def advertised(self, port: int) -> Address:
+        """The address the node advertises once the actual ``port`` is known."""
+        if self.advertise is None:
+            return Address(self.bind.ip, port)
+        if self.advertise.port == 0:
+            return Address(self.advertise.ip, port)
+        return self.advertise
+
+
+def as_address(value: Address | str) -> Address:
+    """An :class:`Address` from itself or from ``"ip:port"`` text."""
+    return value if isinstance(value, Address) else Address.parse(value)
+
+
+def _udp_socket(plan: BindPlan, port: int) -> socket.socket:
+    sock = socket.socket(plan.family, socket.SOCK_DGRAM)
+    try:
+        if plan.family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        # Never SO_REUSEPORT: two nodes on one port would silently split its traffic.
+        sock.bind((str(plan.bind.ip), port))
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def _tcp_socket(plan: BindPlan, port: int) -> socket.socket:
+    sock = socket.socket(plan.family, socket.SOCK_STREAM)
+    try:
+        if plan.family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        # SO_REUSEADDR (not REUSEPORT) only lets a restarted node bind past TIME_WAIT.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((str(plan.bind.ip), port))
+        sock.listen(128)
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def open_sockets(plan: BindPlan) -> tuple[socket.socket, socket.socket]:
+    """One UDP and one listening TCP socket on the same port number, both non-blocking.
+
+    With port 0 the UDP socket picks a free port and TCP takes the same number; if TCP finds it
+    taken, both are closed and another port is tried.
+    """
+    for _ in range(_BIND_ATTEMPTS):
+        udp = _udp_socket(plan, plan.bind.port)
+        port = int(udp.getsockname()[1])
+        try:
+            tcp = _tcp_socket(plan, port)
+        except OSError as exc:
+            udp.close()
+            if plan.bind.port == 0 and exc.errno == errno.EADDRINUSE:
+                continue
+            raise
+        return udp, tcp
+    raise OSError(errno.EADDRINUSE, f"no port free for both UDP and TCP on {plan.bind.ip}")
+
+
+def sockaddr(address: Address) -> tuple[str, int]:
+    """The ``(host, port)`` pair the socket module takes for ``address``."""
+    return (str(address.ip), address.port)
+
+
+class SourceCache:
+    """Socket addresses of datagram senders turned into :class:`Address`, memoised (bounded)."""
+
+    def __init__(self) -> None:
+        self._known: dict[tuple[Any, ...], Address] = {}
+
+    def get(self, source: tuple[Any, ...]) -> Address | None:
+        """The :class:`Address` of ``source``, or ``None`` when it is not an IP socket address."""
+        found = self._known.get(source)
+        if found is not None:
+            return found
+        try:
+            ip = ipaddress.ip_address(source[0])
+            if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+                ip = ip.ipv4_mapped
+            found = Address(ip, int(source[1]))
+        except (ValueError, IndexError, TypeError):
+            return None
+        if len(self._known) >= _SOURCE_CACHE:
+            self._known.clear()
+        self._known[source] = found
+        return found
+
+
+
+
+def send_datagram(
+    sock: socket.socket, data: bytes, to: tuple[str, int], counters: Counters
+) -> None:
+    """Send on a non-blocking UDP socket; a full buffer or any socket error is counted only."""
+    try:
+        sock.sendto(data, to)
+    except (BlockingIOError, InterruptedError):
+        counters.add("dropped.send_buffer_full")
+    except OSError as exc:
+        counters.socket_error(exc, "send")
+

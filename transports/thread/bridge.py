@@ -1,0 +1,408 @@
+"""A thread-backed member for asyncio and trio programs: the protocol stays off their loop.
+
+:class:`BridgedMember` is a :class:`~swimcore.transports.ThreadMember` with the async surface of
+:class:`~swimcore.transports.AsyncioMember`: ``async with``, ``events()`` as an async iterator,
+``await leave()``. The protocol runs on the member's own thread, so a loop that is blocked for
+seconds (a long synchronous call, a CPU-heavy request) still answers every probe in time and is
+never suspected. Events cross into the loop through the loop's own thread-safe entry point
+(asyncio's ``call_soon_threadsafe``, trio's ``TrioToken.run_sync_soon``), detected when the
+member starts. Only one hand-over is pending at a time: while the loop is blocked, events wait
+in a bounded inbox (newer ones beyond it are dropped and counted as
+``driver.dropped.bridge_events``), and they all arrive, in order, when the loop runs again.
+
+Blocking steps (``leave``, ``close``, ``join``) run on a short-lived thread of their own, so
+the loop keeps running while they wait; no worker thread outlives them.
+
+Usage (identical under ``asyncio.run`` and ``trio.run``)::
+
+    async with BridgedMember(Config.lan(label="blue"), bind="127.0.0.1:0",
+                             seeds=["127.0.0.1:7946"]) as member:
+        await member.send("other", b"hello", reliable=True)   # DeliveryError if it cannot
+        async for event in member.events():
+            print(event)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import deque
+from collections.abc import Callable, Sequence
+from types import TracebackType
+from typing import Any, Protocol, TypeVar, Unpack
+
+from swimcore import Address, Config, DeliveryError, Event, MemberInfo, Node, StateError
+from swimcore.transports.events import EVENT_BUFFER, EventCallback
+from swimcore.transports.options import MemberOptions, MemberOverrides
+from swimcore.transports.thread.member import ThreadMember
+
+__all__ = ["AsyncEventStream", "BridgedMember"]
+
+T = TypeVar("T")
+
+
+class _Flag(Protocol):
+    """An event of the running backend: ``asyncio.Event`` or ``trio.Event``."""
+
+    def set(self) -> None: ...
+
+    async def wait(self) -> Any: ...
+
+
+class _Backend(Protocol):
+    def post(self, function: Callable[[], None]) -> bool:
+        """Run ``function`` in the loop soon (thread-safe, never blocks); False if it is gone."""
+        ...
+
+    def flag(self) -> _Flag: ...
+
+
+class _Asyncio:
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+
+    def post(self, function: Callable[[], None]) -> bool:
+        try:
+            self._loop.call_soon_threadsafe(function)
+        except RuntimeError:  # the loop is closed
+            return False
+        return True
+
+    def flag(self) -> _Flag:
+        return asyncio.Event()
+
+
+class _Trio:
+    def __init__(self) -> None:
+        import trio  # noqa: PLC0415 - only trio users need trio installed
+
+        self._trio = trio
+        self._token = trio.lowlevel.current_trio_token()
+
+    def post(self, function: Callable[[], None]) -> bool:
+        try:
+            self._token.run_sync_soon(function)
+        except self._trio.RunFinishedError:
+            return False
+        return True
+
+    def flag(self) -> _Flag:
+        return self._trio.Event()
+
+
+def _current_backend() -> _Backend:
+    """The loop the caller runs in: asyncio's running loop, else the current trio run."""
+    try:
+        return _Asyncio(asyncio.get_running_loop())
+    except RuntimeError:
+        pass
+    try:
+        return _Trio()
+    except (ImportError, RuntimeError):
+        raise StateError("BridgedMember must start inside asyncio or trio") from None
+
+
+class AsyncEventStream:
+    """Events from the moment it was created, as an async iterator; ends when the member closes.
+
+    At most ``maxsize`` events wait; newer ones are dropped and counted as
+    ``driver.dropped.events``.  Close it (or leave ``async with``) to stop buffering.
+    """
+
+    def __init__(self, member: BridgedMember, maxsize: int) -> None:
+        self._member = member
+        self._maxsize = maxsize
+        self._items: deque[Event] = deque()
+        self._waiter: _Flag | None = None
+        self.ended = False
+
+    def _put(self, event: Event) -> bool:
+        if self.ended or len(self._items) >= self._maxsize:
+            return False
+        self._items.append(event)
+        self._wake()
+        return True
+
+    def _end(self) -> None:
+        self.ended = True
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None:
+            waiter.set()
+
+    def __aiter__(self) -> AsyncEventStream:
+        return self
+
+    async def __anext__(self) -> Event:
+        while not self._items:
+            if self.ended:
+                raise StopAsyncIteration
+            self._waiter = waiter = self._member._backend_now().flag()
+            await waiter.wait()
+        return self._items.popleft()
+
+    def close(self) -> None:
+        self._member._streams.pop(self, None)
+        self._end()
+
+    async def __aenter__(self) -> AsyncEventStream:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class BridgedMember:
+    """A :class:`ThreadMember` used from asyncio or trio; the same arguments and surface as
+    :class:`~swimcore.transports.asyncio.AsyncioMember`.
+
+    Callbacks given to :meth:`on_event` and the streams of :meth:`events` run in the loop the
+    member was started in.  Queries (``members()``, ``counters()``, ...) are plain calls that
+    take the member's lock for a moment.
+    """
+
+    def __init__(
+        self,
+        config: Config | None = None,
+        bind: Address | str | None = None,
+        *,
+        options: MemberOptions | None = None,
+        **overrides: Unpack[MemberOverrides],
+    ) -> None:
+        self._member = ThreadMember(config, bind, options=options, **overrides)
+        self._backend: _Backend | None = None
+        self._inbox: deque[Event] = deque()
+        self._inbox_lock = threading.Lock()
+        self._posted = False
+        self._streams: dict[AsyncEventStream, None] = {}
+        self._callbacks: list[EventCallback] = []
+        self._closed = False
+
+    # ------------------------------------------------------------------------ lifecycle
+
+    @property
+    def thread_member(self) -> ThreadMember:
+        """The thread-driven member underneath (its methods are thread-safe)."""
+        return self._member
+
+    @property
+    def config(self) -> Config:
+        return self._member.config
+
+    @property
+    def options(self) -> MemberOptions:
+        """The options this member runs with (validated)."""
+        return self._member.options
+
+    @property
+    def leave_timeout(self) -> float:
+        """Longest wait for a leave to spread, in seconds."""
+        return self._member.leave_timeout
+
+    @property
+    def exchange_timeout(self) -> float:
+        """Longest time one TCP exchange may take, in seconds."""
+        return self._member.exchange_timeout
+
+    async def __aenter__(self) -> BridgedMember:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def start(self) -> None:
+        """Bind, start the protocol thread and join; events go to the current loop."""
+        self._backend = _current_backend()
+        self._member.start()  # binds and starts a thread: a few milliseconds at most
+        self._member.on_event(self._from_thread)
+
+    async def leave(self) -> None:
+        """Leave gracefully; returns once the news went out (at most ``leave_timeout``)."""
+        await self._off_loop(self._member.leave)
+
+    async def join(self, seeds: Sequence[Address | str]) -> None:
+        """Join (again) through ``seeds``; the node retries them while it is alone."""
+        seeds = list(seeds)
+        await self._off_loop(lambda: self._member.join(seeds))
+
+    async def close(self, *, leave: bool | None = None) -> None:
+        """Leave (unless ``leave`` is False; default ``leave_on_exit``), stop, join threads.
+
+        Events raised before the stop are handed to the streams and callbacks first; then
+        every stream ends.
+        """
+        if self._closed or self._backend is None:
+            return
+        await self._off_loop(lambda: self._member.close(leave=leave))
+        self._closed = True
+        self._drain()
+        for stream in list(self._streams):
+            stream._end()
+        self._streams.clear()
+
+    async def send(self, name: str, payload: bytes, *, reliable: bool = False) -> None:
+        """Send ``payload`` to the member ``name``: it gets a ``MessageReceived`` event.
+
+        Best effort (one datagram) returns once sent; ``reliable=True`` (the reliable exchange,
+        over TCP) returns once the member acknowledged it.  Raises
+        :class:`~swimcore.DeliveryError` when ``name`` is unknown, dead or left, or when the
+        exchange fails or takes longer than ``exchange_timeout``: never hangs (the protocol
+        thread fails every exchange at its deadline, and every message when it stops).
+        """
+        backend = self._backend_now()
+        if self._closed:
+            raise DeliveryError(name, "this member is closed")
+        # Hands the request to the protocol thread (a moment, like broadcast()); the outcome
+        # comes back through the loop's thread-safe entry point.
+        outcome, exchange_id = self._member._send_future(name, payload, reliable)
+        try:
+            if not outcome.done():
+                ready = backend.flag()
+                outcome.add_done_callback(lambda _done: backend.post(ready.set))
+                await ready.wait()
+        finally:
+            if not outcome.done():  # cancelled while waiting
+                self._member._forget_message(exchange_id)
+        outcome.result()
+
+    # ------------------------------------------------------------------------- events
+
+    def events(self, maxsize: int = EVENT_BUFFER) -> AsyncEventStream:
+        """Every event from now on (membership changes, leader, broadcasts), in order."""
+        self._backend_now()
+        stream = AsyncEventStream(self, maxsize)
+        if self._closed:
+            stream._end()
+        else:
+            self._streams[stream] = None
+        return stream
+
+    def on_event(self, callback: EventCallback) -> Callable[[], None]:
+        """Call ``callback(event)`` in the loop for every event from now on; returns a stop."""
+        self._backend_now()
+        self._callbacks.append(callback)
+
+        def remove() -> None:
+            if callback in self._callbacks:
+                self._callbacks.remove(callback)
+
+        return remove
+
+    def _from_thread(self, event: Event) -> None:
+        """On the member's delivery thread: queue ``event`` and wake the loop once."""
+        backend = self._backend
+        if backend is None or (not self._streams and not self._callbacks):
+            return
+        with self._inbox_lock:
+            if len(self._inbox) >= EVENT_BUFFER:
+                dropped = True
+            else:
+                dropped = False
+                self._inbox.append(event)
+                post, self._posted = not self._posted, True
+        if dropped:
+            self._member._count("dropped.bridge_events")
+            return
+        if post and not backend.post(self._drain):
+            with self._inbox_lock:
+                self._posted = False
+
+    def _drain(self) -> None:
+        """In the loop: hand every waiting event to the streams and callbacks, in order."""
+        with self._inbox_lock:
+            events = list(self._inbox)
+            self._inbox.clear()
+            self._posted = False
+        for event in events:
+            for stream in list(self._streams):
+                if not stream._put(event):
+                    self._member._count("dropped.events")
+            for callback in list(self._callbacks):
+                try:
+                    callback(event)
+                except Exception:
+                    self._member._count("callback_errors")
+                    self._member._log.exception("event callback %r failed on %r", callback, event)
+
+    def _backend_now(self) -> _Backend:
+        if self._backend is None:
+            raise StateError("the member is not started: use it as `async with member:`")
+        return self._backend
+
+    async def _off_loop(self, function: Callable[[], T]) -> T:
+        """Run the blocking ``function`` on a thread of its own; the loop keeps running."""
+        backend = self._backend_now()
+        done = backend.flag()
+        outcome: list[tuple[bool, Any]] = []
+
+        def run() -> None:
+            try:
+                outcome.append((True, function()))
+            except BaseException as exc:
+                outcome.append((False, exc))
+            finally:
+                backend.post(done.set)
+
+        thread = threading.Thread(target=run, name="swimcore-bridge-call", daemon=True)
+        thread.start()
+        await done.wait()
+        thread.join()
+        ok, value = outcome[0]
+        if not ok:
+            raise value
+        result: T = value
+        return result
+
+    # ------------------------------------------------------------------------ queries
+
+    @property
+    def node(self) -> Node:
+        return self._member.node
+
+    @property
+    def address(self) -> Address:
+        return self._member.address
+
+    @property
+    def name(self) -> str:
+        return self._member.name
+
+    @property
+    def incarnation(self) -> int:
+        return self._member.incarnation
+
+    @property
+    def leader(self) -> MemberInfo | None:
+        return self._member.leader
+
+    @property
+    def health(self) -> int:
+        return self._member.health
+
+    def members(self) -> list[MemberInfo]:
+        """Alive and suspect members, this one included (unless it left)."""
+        return self._member.members()
+
+    def member(self, name: str) -> MemberInfo | None:
+        """One member by name (any state, until forgotten), or ``None``."""
+        return self._member.member(name)
+
+    def counters(self) -> dict[str, int]:
+        """The node's counters plus the driver's (``driver.*``)."""
+        return self._member.counters()
+
+    def set_metadata(self, meta: bytes) -> None:
+        """Change this member's metadata; it spreads with a higher incarnation."""
+        self._member.set_metadata(meta)
+
+    def broadcast(self, key: str, payload: bytes) -> None:
+        """Disseminate an application payload to every member (newest per key wins)."""
+        self._member.broadcast(key, payload)
