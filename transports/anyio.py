@@ -128,7 +128,6 @@ class AnyioMember(MemberBase):
         self._wait_scope: anyio.CancelScope | None = None
         self._stopped: anyio.Event | None = None
         self._gate = inbound_gate(self.config.max_exchange_bytes, self._counters.add)
-        self._addresses: dict[Address, tuple[str, int]] = {}
         self._closed = False
 
     # ------------------------------------------------------------------------ lifecycle
@@ -323,12 +322,7 @@ class AnyioMember(MemberBase):
         if sock is None:
             self._counters.add("dropped.send_closed")
             return
-        target = self._addresses.get(to)
-        if target is None:
-            if len(self._addresses) > 4096:
-                self._addresses.clear()
-            target = self._addresses[to] = sockaddr(to)
-        send_datagram(sock, data, target, self._counters)
+        send_datagram(sock, data, self._target(to), self._counters)
 
     # ----------------------------------------------------------------------- exchanges
 

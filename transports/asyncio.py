@@ -137,7 +137,6 @@ class AsyncioMember(MemberBase):
         self._armed = float("inf")
         self._tasks: set[asyncio.Task[None]] = set()
         self._gate = inbound_gate(self.config.max_exchange_bytes, self._counters.add)
-        self._addresses: dict[Address, tuple[str, int]] = {}
         self._closed = False
 
     # ------------------------------------------------------------------------ lifecycle
@@ -308,12 +307,7 @@ class AsyncioMember(MemberBase):
         if protocol.paused:
             self._counters.add("dropped.send_buffer_full")
             return
-        target = self._addresses.get(to)
-        if target is None:
-            if len(self._addresses) > 4096:
-                self._addresses.clear()
-            target = self._addresses[to] = sockaddr(to)
-        transport.sendto(data, target)
+        transport.sendto(data, self._target(to))
 
     def _spawn(self, coro: Any) -> None:
         task: asyncio.Task[None] = asyncio.ensure_future(coro)

@@ -20,7 +20,7 @@ import logging
 import random
 import socket
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from swimcore import (
     Address,
@@ -44,13 +44,16 @@ from swimcore.transports.discovery.loop import Publisher, Sleep, ToThread, disco
 from swimcore.transports.events import EventCallback, Fanout
 from swimcore.transports.logs import MemberLogger, core_logger, driver_logger
 from swimcore.transports.options import MemberOptions, MemberOverrides
-from swimcore.transports.sockets import BindPlan, SourceCache, open_sockets
+from swimcore.transports.sockets import BindPlan, SourceCache, open_sockets, sockaddr
 
 #: Concurrent inbound TCP exchanges; more are refused and counted.
 MAX_INBOUND_EXCHANGES = 64
 #: Exchanges whose start time is kept for their duration; beyond that the oldest is forgotten.
 _TIMED_EXCHANGES = 4096
+_TARGETS = 4096
 _LOGGER = "swimcore.transports"
+
+T = TypeVar("T")
 
 #: Called once with the outcome of a direct message: ``None`` (delivered or sent) or the error.
 MessageDone = Callable[[DeliveryError | None], None]
@@ -321,6 +324,16 @@ class MemberBase:
         self._counters = Counters()
         self._publisher = None if self._store is None else Publisher(self._store, self._counters)
         self._core: MemberCore | None = None
+        self._targets: dict[Address, tuple[str, int]] = {}
+
+    def _target(self, to: Address) -> tuple[str, int]:
+        """The socket address of ``to``, memoised (the memo is bounded: cleared past 4096)."""
+        target = self._targets.get(to)
+        if target is None:
+            if len(self._targets) >= _TARGETS:
+                self._targets.clear()
+            target = self._targets[to] = sockaddr(to)
+        return target
 
     def _bind(self) -> tuple[socket.socket, socket.socket, Node]:
         """Open the UDP and TCP sockets and make the node that advertises their port."""
@@ -389,6 +402,14 @@ class MemberBase:
         if self._core is not None:
             raise StateError("this member was already started: make a new one to run again")
 
+    def _query(self, read: Callable[[MemberCore], T]) -> T:
+        """``read(core)`` for a query; the thread driver holds its lock around it."""
+        return read(self._require_core())
+
+    def _call(self, change: Callable[[MemberCore], T]) -> T:
+        """``change(core)`` for a change; the thread driver runs it on its protocol thread."""
+        return change(self._require_core())
+
     @property
     def node(self) -> Node:
         """The sans-IO node underneath (read it; drive it only through this object)."""
@@ -397,36 +418,39 @@ class MemberBase:
     @property
     def address(self) -> Address:
         """The advertised address, with the actual port once started."""
-        return self._require_core().node.address
+        return self._query(lambda core: core.node.address)
 
     @property
     def name(self) -> str:
-        return self._require_core().node.name
+        """This member's name (by default its advertised address)."""
+        return self._query(lambda core: core.node.name)
 
     @property
     def incarnation(self) -> int:
-        return self._require_core().node.incarnation
+        """This member's incarnation number (raised each time it refutes a suspicion)."""
+        return self._query(lambda core: core.node.incarnation)
 
     @property
     def leader(self) -> MemberInfo | None:
         """The best-effort leader (alive member with the highest address) in this view."""
-        return self._require_core().node.leader
+        return self._query(lambda core: core.node.leader)
 
     @property
     def health(self) -> int:
-        return self._require_core().node.health
+        """Lifeguard's local health score (0 is healthy)."""
+        return self._query(lambda core: core.node.health)
 
     def members(self) -> list[MemberInfo]:
         """Alive and suspect members, this one included (unless it left)."""
-        return self._require_core().node.members()
+        return self._query(lambda core: core.node.members())
 
     def member(self, name: str) -> MemberInfo | None:
         """One member by name (any state, until forgotten), or ``None``."""
-        return self._require_core().node.member(name)
+        return self._query(lambda core: core.node.member(name))
 
     def counters(self) -> dict[str, int]:
         """The node's counters plus the driver's (``driver.*``: socket errors, drops, ...)."""
-        return self._require_core().counters_snapshot()
+        return self._query(lambda core: core.counters_snapshot())
 
     def on_event(self, callback: EventCallback) -> Callable[[], None]:
         """Call ``callback(event)`` for every event from now on; returns a function to stop."""
@@ -434,12 +458,13 @@ class MemberBase:
 
     def set_metadata(self, meta: bytes) -> None:
         """Change this member's metadata; it spreads with a higher incarnation."""
-        self._require_core().set_metadata(meta)
+        data = bytes(meta)
+        self._call(lambda core: core.set_metadata(data))
 
     def broadcast(self, key: str, payload: bytes) -> None:
         """Disseminate an application payload to every member (newest per key wins)."""
-        self._require_core().broadcast(key, payload)
-
+        data = bytes(payload)
+        self._call(lambda core: core.broadcast(key, data))
 
 
 def make_node(

@@ -62,7 +62,6 @@ from swimcore import (
     DeliveryError,
     Event,
     ExchangeRequest,
-    MemberInfo,
     StateError,
 )
 from swimcore.transports.events import EVENT_BUFFER, EventCallback
@@ -74,7 +73,7 @@ from swimcore.transports.member import (
     wait_for_leave,
 )
 from swimcore.transports.options import MemberOptions, MemberOverrides
-from swimcore.transports.sockets import RECV_SIZE, as_address, send_datagram, sockaddr
+from swimcore.transports.sockets import RECV_SIZE, as_address, send_datagram
 from swimcore.transports.thread.events import Delivery, EventQueue
 from swimcore.transports.thread.exchange import Exchanges
 from swimcore.transports.thread.tasks import Done, Tasks, Worker, sleep, to_thread
@@ -136,7 +135,6 @@ class ThreadMember(MemberBase):
         self._worker: Worker | None = None
         self._thread: threading.Thread | None = None
         self._failure: BaseException | None = None
-        self._addresses: dict[Address, tuple[str, int]] = {}
         self._signalled = False
         self._stopping = False  # asked to stop (set by close)
         self._stopped = False  # the protocol thread has torn down
@@ -289,66 +287,10 @@ class ThreadMember(MemberBase):
             )
         return super()._require_core()
 
-    @property
-    def address(self) -> Address:
+    def _query(self, read: Callable[[MemberCore], T]) -> T:
         core = self._require_core()
         with self._lock:
-            return core.node.address
-
-    @property
-    def name(self) -> str:
-        core = self._require_core()
-        with self._lock:
-            return core.node.name
-
-    @property
-    def incarnation(self) -> int:
-        core = self._require_core()
-        with self._lock:
-            return core.node.incarnation
-
-    @property
-    def leader(self) -> MemberInfo | None:
-        """The best-effort leader (alive member with the highest address) in this view."""
-        core = self._require_core()
-        with self._lock:
-            return core.node.leader
-
-    @property
-    def health(self) -> int:
-        core = self._require_core()
-        with self._lock:
-            return core.node.health
-
-    def members(self) -> list[MemberInfo]:
-        """Alive and suspect members, this one included (unless it left)."""
-        core = self._require_core()
-        with self._lock:
-            return core.node.members()
-
-    def member(self, name: str) -> MemberInfo | None:
-        """One member by name (any state, until forgotten), or ``None``."""
-        core = self._require_core()
-        with self._lock:
-            return core.node.member(name)
-
-    def counters(self) -> dict[str, int]:
-        """The node's counters plus the driver's (``driver.*``: socket errors, drops, ...)."""
-        core = self._require_core()
-        with self._lock:
-            return core.counters_snapshot()
-
-    # ---------------------------------------------------------------------- thread-safe changes
-
-    def set_metadata(self, meta: bytes) -> None:
-        """Change this member's metadata; it spreads with a higher incarnation."""
-        data = bytes(meta)
-        self._call(lambda core: core.set_metadata(data))
-
-    def broadcast(self, key: str, payload: bytes) -> None:
-        """Disseminate an application payload to every member (newest per key wins)."""
-        data = bytes(payload)
-        self._call(lambda core: core.broadcast(key, data))
+            return read(core)
 
     # ------------------------------------------------------------------------ direct messages
 
@@ -634,12 +576,7 @@ class ThreadMember(MemberBase):
         if udp is None:
             self._counters.add("dropped.send_closed")
             return
-        target = self._addresses.get(to)
-        if target is None:
-            if len(self._addresses) > 4096:
-                self._addresses.clear()
-            target = self._addresses[to] = sockaddr(to)
-        send_datagram(udp, data, target, self._counters)
+        send_datagram(udp, data, self._target(to), self._counters)
 
     def _start_exchange(self, request: ExchangeRequest) -> None:
         assert self._exchanges is not None
