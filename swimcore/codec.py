@@ -460,22 +460,32 @@ def encode_exchange_ack(label: str) -> bytes:
     return _checksummed(header(label) + bytes((EXCHANGE_ACK,)))
 
 
+def open_exchange(data: bytes) -> DirectMessage | PushPullRows:
+    """A reliable-exchange request, with a snapshot's rows left to decode on demand.
+
+    The checksum, the header, the kind and (for a snapshot) the join flag and the row count are
+    checked here, at once; a snapshot's rows are then decoded by :meth:`PushPullRows.take`, a
+    few at a time, so that a large one never holds the caller for long.
+    """
+    end, label, pos, kind = _exchange_head(data)
+    if kind == PUSH_PULL:
+        return PushPullRows(data, end, pos + 1, label)
+    if kind == DIRECT_MESSAGE:
+        body = data[:end]
+        origin, pos = _text(body, pos + 1)
+        size, pos = _u32_at(body, pos)
+        if pos + size > len(body):
+            raise _truncated()
+        if pos + size != len(body):
+            raise DecodeError("trailing bytes")
+        return DirectMessage(label, origin, body[pos:])
+    raise DecodeError(f"unknown exchange kind {kind}")
+
+
 def decode_exchange(data: bytes) -> Exchange:
     """Decode a reliable-exchange request: a snapshot or a direct message."""
-    data = _verified(data)
-    label, pos = _header_at(data)
-    kind = _byte_at(data, pos)
-    if kind == PUSH_PULL:
-        return _push_pull_at(data, pos + 1, label)
-    if kind == DIRECT_MESSAGE:
-        origin, pos = _text(data, pos + 1)
-        size, pos = _u32_at(data, pos)
-        if pos + size > len(data):
-            raise _truncated()
-        if pos + size != len(data):
-            raise DecodeError("trailing bytes")
-        return DirectMessage(label, origin, data[pos:])
-    raise DecodeError(f"unknown exchange kind {kind}")
+    opened = open_exchange(data)
+    return opened if isinstance(opened, DirectMessage) else opened.read_all()
 
 
 def is_exchange_ack(data: bytes, label: str) -> bool:
@@ -485,64 +495,141 @@ def is_exchange_ack(data: bytes, label: str) -> bool:
 
 def decode_push_pull(data: bytes) -> PushPull:
     """Decode a reliable-exchange payload; raises :class:`DecodeError` (only) when malformed."""
-    data = _verified(data)
-    label, pos = _header_at(data)
-    if _byte_at(data, pos) != PUSH_PULL:
+    end, label, pos, kind = _exchange_head(data)
+    if kind != PUSH_PULL:
         raise DecodeError("not a push-pull payload")
-    return _push_pull_at(data, pos + 1, label)
+    return PushPullRows(data, end, pos + 1, label).read_all()
+
+
+def _exchange_head(data: bytes) -> tuple[int, str, int, int]:
+    """Where the body ends, the label, and the position and value of the kind byte."""
+    end = _verified_end(data)
+    head = data[: min(end, _HEAD_MAX)]
+    label, pos = _header_at(head)
+    return end, label, pos, _byte_at(head, pos)
 
 
 #: Decoded push-pull rows by their bytes (immutable values; cleared when full).
 _DECODED_ROWS: dict[bytes, MemberState] = {}
+#: Bytes the header of an exchange can take: magic, version, flags, label, kind, join, count.
+_HEAD_MAX = 2 + 2 + 1 + MAX_NAME_BYTES + 1 + 1 + 4
 
 
-def _push_pull_at(data: bytes, pos: int, label: str) -> PushPull:
-    join = _byte_at(data, pos)
-    if join > 1:
-        raise DecodeError("bad join flag")
-    count, pos = _u32_at(data, pos + 1)
-    # The smallest row is 19 bytes; refuse counts the payload cannot hold before looping.
-    if count * 19 > len(data) - pos:
-        raise DecodeError("member count exceeds payload")
-    rows = []
-    cache = _DECODED_ROWS
-    size_of = len(data)
-    for _ in range(count):
-        # Find the row's end from its length fields (checked before use), then reuse the row
-        # decoded from the same bytes before: in a stable cluster almost every row repeats.
-        if pos + 2 > size_of:
+def _verified_end(data: bytes) -> int:
+    """Where the body of ``data`` ends (its checksum trailer begins), once the checksum matches.
+
+    The checksum is computed over a view of the bytes: no copy of a large payload.
+    """
+    end = len(data) - CHECKSUM_SIZE
+    if end < 0:
+        raise _truncated()
+    if _U32.unpack_from(data, end)[0] != zlib.crc32(memoryview(data)[:end]):
+        raise DecodeError("bad checksum")
+    return end
+
+
+def _row_from(raw: bytes) -> MemberState:
+    """One push-pull row that fills ``raw`` exactly (its extent is already known)."""
+    name, pos = _text(raw, 0)
+    address, pos = _address_at(raw, pos)
+    incarnation, raw_state, _ = _U64_U8_U16.unpack_from(raw, pos)
+    if raw_state > State.LEFT:
+        raise DecodeError(f"unknown member state {raw_state}")
+    return MemberState(name, address, incarnation, State(raw_state), raw[pos + 11 :])
+
+
+class PushPullRows:
+    """A snapshot whose rows are decoded on demand, from where the last :meth:`take` stopped.
+
+    Holds the payload and a position in it (slices copy one row's bytes, never the payload).
+    A malformed row ends the reading: :meth:`take` returns the rows before it and sets
+    :attr:`error`; what was returned before stays valid (each row is checked whole).
+    """
+
+    __slots__ = ("_data", "_end", "_pos", "count", "error", "join", "label", "left")
+
+    def __init__(self, data: bytes, end: int, pos: int, label: str) -> None:
+        if pos + 5 > end:
             raise _truncated()
-        at = pos + 1 + data[pos]
-        family = data[at] if at < size_of else 0
-        fixed = at + (7 if family == 4 else 19 if family == 6 else 0) + 11
-        if family in (4, 6) and fixed <= size_of:
-            end = fixed + (data[fixed - 2] << 8 | data[fixed - 1])
-            row = cache.get(data[pos:end]) if end <= size_of else None
-            if row is not None:
+        join = data[pos]
+        if join > 1:
+            raise DecodeError("bad join flag")
+        count = _U32.unpack_from(data, pos + 1)[0]
+        pos += 5
+        # The smallest row is 19 bytes; refuse counts the payload cannot hold before looping.
+        if count * 19 > end - pos:
+            raise DecodeError("member count exceeds payload")
+        self._data = data
+        self._end = end
+        self._pos = pos
+        self.label = label
+        self.join = bool(join)
+        #: Rows announced, and rows not yet decoded.
+        self.count = count
+        self.left = count
+        #: Why reading stopped early (a malformed row), else ``None``.
+        self.error: DecodeError | None = None
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the payload held."""
+        return len(self._data)
+
+    def take(self, n: int) -> list[MemberState]:
+        """The next (up to) ``n`` rows; fewer, and :attr:`error` set, at a malformed one."""
+        data, limit, pos, cache = self._data, self._end, self._pos, _DECODED_ROWS
+        rows: list[MemberState] = []
+        try:
+            for _ in range(min(n, self.left) if self.error is None else 0):
+                # The row's extent follows from its length fields (each checked before use);
+                # the same bytes decoded before give the same row (a stable cluster's case).
+                if pos + 2 > limit:
+                    raise _truncated()
+                at = pos + 1 + data[pos]
+                if at >= limit:
+                    raise _truncated()
+                family = data[at]
+                if family not in (4, 6):
+                    raise DecodeError(f"unknown address family {family}")
+                fixed = at + (18 if family == 4 else 30)
+                if fixed > limit:
+                    raise _truncated()
+                end = fixed + (data[fixed - 2] << 8 | data[fixed - 1])
+                if end > limit:
+                    raise _truncated()
+                raw = data[pos:end]
+                row = cache.get(raw)
+                if row is None:
+                    row = _row_from(raw)
+                    if len(cache) >= _ROW_CACHE_SIZE:
+                        cache.clear()
+                    cache[raw] = row
                 rows.append(row)
                 pos = end
-                continue
-        start = pos
-        name, pos = _text(data, pos)
-        address, pos = _address_at(data, pos)
-        end = pos + 11
-        if end > size_of:
+        except DecodeError as error:
+            self.error = error
+        self._pos = pos
+        self.left -= len(rows)
+        return rows
+
+    def user_state(self) -> bytes:
+        """The application's state after the last row; raises :class:`DecodeError` when the
+        rows were not all read or what follows them is malformed."""
+        if self.left or self.error is not None:
+            raise DecodeError("rows left unread")
+        data, pos, end = self._data, self._pos, self._end
+        if pos == end:
+            return b""
+        if pos + 4 > end:
             raise _truncated()
-        incarnation, raw_state, size = _U64_U8_U16.unpack_from(data, pos)
-        if raw_state > State.LEFT:
-            raise DecodeError(f"unknown member state {raw_state}")
-        if end + size > size_of:
-            raise _truncated()
-        row = MemberState(name, address, incarnation, State(raw_state), data[end : end + size])
-        rows.append(row)
-        pos = end + size
-        if len(cache) >= _ROW_CACHE_SIZE:
-            cache.clear()
-        cache[data[start:pos]] = row
-    user_state = b""
-    if pos != len(data):
-        size, pos = _u32_at(data, pos)
-        if size == 0 or pos + size != len(data):
+        size = _U32.unpack_from(data, pos)[0]
+        if size == 0 or pos + 4 + size != end:
             raise DecodeError("trailing bytes")
-        user_state = data[pos:]
-    return PushPull(label, bool(join), tuple(rows), user_state)
+        return data[pos + 4 : end]
+
+    def read_all(self) -> PushPull:
+        """Every row at once, as a :class:`PushPull` (raises :class:`DecodeError`)."""
+        rows = self.take(self.left)
+        if self.error is not None:
+            raise self.error
+        return PushPull(self.label, self.join, tuple(rows), self.user_state())

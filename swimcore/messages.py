@@ -7,10 +7,12 @@ piggybacked membership updates.  The reliable exchange carries a full-state snap
 from __future__ import annotations
 
 import enum
+from typing import Protocol
 
 import attrs
 
 from swimcore.address import Address
+from swimcore.errors import DecodeError
 
 
 class State(enum.IntEnum):
@@ -174,3 +176,30 @@ class PushPull:
 
 
 Exchange = PushPull | DirectMessage
+
+
+class SnapshotRows(Protocol):
+    """A received snapshot whose header is checked and whose rows are decoded on demand.
+
+    A wire profile returns one for a push-pull (``open_exchange``) so that a node can decode
+    a large snapshot a slice at a time between protocol work.  :meth:`take` returns the next
+    rows (fewer when it meets a malformed one: then :attr:`error` says why, and reading is
+    over; rows returned before stay valid, each was checked whole); :meth:`user_state` gives
+    the application's state once every row was read, or raises :class:`DecodeError`.
+    """
+
+    label: str
+    join: bool
+    #: Rows announced, and rows not decoded yet.
+    count: int
+    left: int
+    error: DecodeError | None
+
+    @property
+    def nbytes(self) -> int: ...
+
+    def take(self, n: int) -> list[MemberState]: ...
+
+    def user_state(self) -> bytes: ...
+
+    def read_all(self) -> PushPull: ...

@@ -7,7 +7,6 @@ touches global randomness; the same config, seed and inputs give byte-identical 
 
 from __future__ import annotations
 
-import collections
 import math
 import random
 from collections.abc import Callable, Iterable, Sequence
@@ -15,7 +14,7 @@ from typing import Protocol
 
 import attrs
 
-from swimcore import antientropy, codec, refusals
+from swimcore import antientropy, codec, ingest, refusals
 from swimcore.actions import (
     Action,
     BroadcastReceived,
@@ -64,6 +63,7 @@ from swimcore.messages import (
     Nack,
     Ping,
     PushPull,
+    SnapshotRows,
     State,
     Suspect,
     Update,
@@ -89,8 +89,9 @@ _SEQ_MASK = 2**32 - 1
 # Timer kinds: (kind, number, name) payloads on the heap.
 _T_PERIOD, _T_PROBE_TIMEOUT, _T_RELAY, _T_SUSPICION, _T_GOSSIP, _T_PUSH_PULL = range(6)
 _T_JOIN_RETRY, _T_RECLAIM, _T_RECONNECT, _T_MERGE = 6, 7, 8, 9
-#: Rows of a push-pull snapshot merged per step: a large snapshot is merged a slice at a time,
-#: between other inputs, so that no exchange holds the protocol for more than a few ms.
+#: Rows of a push-pull snapshot decoded and merged per step: a large snapshot is read a slice
+#: at a time, between other inputs, so that no exchange holds the protocol for more than a few
+#: ms (see :mod:`swimcore.ingest`); a snapshot of at most this many rows is read at once.
 MERGE_SLICE = 256
 #: The pause between two slices (the driver handles whatever arrived in between).
 MERGE_PAUSE = 0.001
@@ -109,6 +110,7 @@ _LIVE = (State.ALIVE, State.SUSPECT)
 DEBUG, INFO = 10, 20
 # What an exchange this node asked for is for.
 _JOIN, _SYNC, _MESSAGE, _DIGEST = range(4)
+_VETOED = "this member's application vetoed the merge"
 
 
 class LogSink(Protocol):
@@ -222,8 +224,10 @@ class Node:
         #: Fresher news owed to the sender of the packet being handled (see ``_correct``).
         self._corrections: list[bytes] = []
         self._counters: dict[str, int] = {}
-        #: Rows of received snapshots still to merge, a slice per step (see ``MERGE_SLICE``).
-        self._backlog: collections.deque[MemberState] = collections.deque()
+        #: Received snapshots still to decode and merge, a slice per step (``MERGE_SLICE``).
+        self._ingests = ingest.IngestQueue(
+            self.config.max_members, ingest.MAX_PENDING * self.exchange_limit
+        )
         # Misconfiguration reports (refused exchanges, name conflicts), each made once.
         self._reports = refusals.ReportOnce()
         # The application's vetoes (memberlist's alive and merge delegates).
@@ -301,7 +305,8 @@ class Node:
         snapshot["relays_pending"] = len(self._relays)
         snapshot["suspicions_pending"] = len(self._suspicions)
         snapshot["exchanges_pending"] = len(self._exchanges)
-        snapshot["merge_backlog"] = len(self._backlog)
+        snapshot["merge_backlog"] = self._ingests.backlog
+        snapshot["snapshots_pending"] = len(self._ingests)
         return snapshot
 
     def queue_depth(self) -> int:
@@ -408,11 +413,17 @@ class Node:
             self._count("messages_received")
             self._out.append(MessageReceived(request.origin, request.payload, True))
             reply = self._seal(self._wire.encode_exchange_ack(self.config.label))
-        elif isinstance(request, PushPull) and self._merge_vetoed(request):
+        elif isinstance(request, PushPull) and self._merge_vetoed(request.members):
             reply = self._refuse("merge_vetoed", "this member's application refused the merge")
         elif request is not None:
-            self._merge(request)
-            self._merge_remote_state(request)
+            if isinstance(request, PushPull):
+                self._merge(request)
+                self._merge_remote_state(request.user_state, request.join)
+            else:
+                # A large snapshot, read a slice at a time: the application's verdict on it
+                # (if it gives one) comes once it is read, after this reply (as memberlist
+                # sends its state before merging the peer's).
+                self._ingest(request, None, None)
             reply = self._seal(self._wire.encode_push_pull(self._snapshot(join=False)))
             self._count("exchanges_answered")
         return reply, self._finish()
@@ -444,16 +455,22 @@ class Node:
         snapshot = self._decode_exchange(data)
         if purpose == _DIGEST:
             self._digest_reply(address, snapshot)
-        elif isinstance(snapshot, PushPull) and self._merge_vetoed(snapshot):
+        elif isinstance(snapshot, PushPull) and self._merge_vetoed(snapshot.members):
             if purpose == _JOIN:
-                vetoed = "this member's application vetoed the merge"
-                self._join_failed(exchange_id, address, vetoed)
-        elif isinstance(snapshot, PushPull):
-            self._merge(snapshot)
-            self._merge_remote_state(snapshot)
+                self._join_failed(exchange_id, address, _VETOED)
+        elif snapshot is not None and not isinstance(snapshot, DirectMessage | antientropy.Digest):
+            # A join waits for the application's verdict when it has one to give; a large
+            # snapshot gets it once read (and the join's outcome with it).
+            waits = purpose == _JOIN and self._admit_merge is not None
+            if isinstance(snapshot, PushPull):
+                self._merge(snapshot)
+                self._merge_remote_state(snapshot.user_state, snapshot.join)
+                waits = False
+            else:
+                self._ingest(snapshot, address, exchange_id if waits else None)
             self._count("exchanges_completed")
             self._join_backoff = 1
-            if purpose == _JOIN:
+            if purpose == _JOIN and not waits:
                 self._join_ended(exchange_id, None)
         elif purpose == _JOIN:
             self._join_failed(exchange_id, address, "bad reply")
@@ -1305,7 +1322,11 @@ class Node:
 
     def _decode_exchange(
         self, data: bytes
-    ) -> PushPull | DirectMessage | antientropy.Digest | None:
+    ) -> PushPull | SnapshotRows | DirectMessage | antientropy.Digest | None:
+        """The exchange in ``data``, or ``None`` when it is dropped (counted; ``_refusal`` set
+        when the peer should be told why).  A snapshot of at most ``MERGE_SLICE`` rows comes
+        decoded (a :class:`PushPull`); a larger one with only its header checked, its rows to
+        be decoded a slice at a time (see :mod:`swimcore.ingest`)."""
         if len(data) > self.exchange_limit:
             self._count("dropped.exchange_too_large")
             return None
@@ -1315,11 +1336,13 @@ class Node:
             return None
         data = opened
         try:
-            snapshot: PushPull | DirectMessage | antientropy.Digest
+            snapshot: PushPull | SnapshotRows | DirectMessage | antientropy.Digest
             if self._digests and antientropy.is_digest(data):
                 snapshot = antientropy.decode(data)
             else:
-                snapshot = self._wire.decode_exchange(data)
+                snapshot = self._wire.open_exchange(data)
+                if not isinstance(snapshot, DirectMessage) and snapshot.count <= MERGE_SLICE:
+                    snapshot = snapshot.read_all()
         except AuthError:  # the memberlist profile opens streams inside its own layers
             self._count("dropped.auth_failed")
             self._refusal = ("auth_failed", "it did not open with this member's keys")
@@ -1341,6 +1364,11 @@ class Node:
             # More rows than the table can hold (a peer configured larger): merge what fits.
             self._count("dropped.snapshot_rows", len(snapshot.members) - self.config.max_members)
             snapshot = attrs.evolve(snapshot, members=snapshot.members[: self.config.max_members])
+        elif (
+            not isinstance(snapshot, PushPull | DirectMessage | antientropy.Digest)
+            and snapshot.count > self.config.max_members
+        ):
+            self._count("dropped.snapshot_rows", snapshot.count - self.config.max_members)
         return snapshot
 
     def _join_failed(self, exchange_id: int, seed: Address, reason: str) -> None:
@@ -1370,13 +1398,12 @@ class Node:
             self._count("dropped.not_admitted")
         return admitted
 
-    def _merge_vetoed(self, snapshot: PushPull) -> bool:
-        """Whether the application refuses the whole of ``snapshot`` (counted if so)."""
+    def _merge_vetoed(self, rows: Sequence[MemberState]) -> bool:
+        """Whether the application refuses the whole snapshot of ``rows`` (counted if so)."""
         if self._admit_merge is None:
             return False
         infos = [
-            MemberInfo(row.name, row.address, row.incarnation, row.state, row.meta)
-            for row in snapshot.members
+            MemberInfo(row.name, row.address, row.incarnation, row.state, row.meta) for row in rows
         ]
         try:
             vetoed = not self._admit_merge(infos)
@@ -1418,42 +1445,94 @@ class Node:
             self._count("state_errors")
             return b""
 
-    def _merge_remote_state(self, snapshot: PushPull) -> None:
+    def _merge_remote_state(self, user_state: bytes, join: bool) -> None:
         """Hand the application the state a peer's exchange carried (if any)."""
-        if self._state_in is None or not snapshot.user_state:
+        if self._state_in is None or not user_state:
             return
         try:
-            self._state_in(snapshot.user_state, snapshot.join)
+            self._state_in(user_state, join)
             self._count("states_merged")
         except Exception:
             self._count("state_errors")
 
     def _merge(self, snapshot: PushPull) -> None:
-        """Merge a snapshot: a small one at once, a large one a slice per step.
+        """Merge a small snapshot (read whole): at once, or after the snapshots pending."""
+        if not self._ingests:
+            self._merge_rows(snapshot.members)
+        else:
+            rows = ingest.ListRows(snapshot.label, snapshot.join, snapshot.members)
+            self._ingest(rows, None, None)
 
-        The backlog holds at most ``max_members`` rows (what a table can hold): rows beyond it
-        are dropped and counted; the next exchange brings them again.
-        """
-        rows = snapshot.members
-        if not self._backlog and len(rows) <= MERGE_SLICE:
-            self._merge_rows(rows)
-            return
-        room = self.config.max_members - len(self._backlog)
-        if len(rows) > room:
-            self._count("dropped.merge_backlog", len(rows) - max(0, room))
-            rows = rows[: max(0, room)]
-        started = bool(self._backlog)
-        self._backlog.extend(rows)
-        if not started:
+    def _ingest(self, rows: SnapshotRows, source: Address | None, join_id: int | None) -> None:
+        """Queue a snapshot to read and merge a slice per step; the first slice at once when
+        nothing else is pending.  ``join_id``: a join whose outcome waits for it."""
+        cap = min(rows.count, self.config.max_members)
+        held: list[MemberState] | None = None
+        if self._admit_merge is not None and not isinstance(rows, ingest.ListRows):
+            held = []
+        job = ingest.Ingest(rows, source, cap, join_id, held)
+        idle = not self._ingests
+        for dropped in self._ingests.add(job):
+            self._give_up(dropped, "dropped.merge_backlog", "superseded by a newer snapshot")
+        if idle:
             self._merge_slice()
 
+    def _give_up(self, job: ingest.Ingest, reason: str, why: str) -> None:
+        """Count the rows of ``job`` that will not be merged (those merged stay)."""
+        self._count(reason, job.backlog)
+        if job.exchange_id is not None and job.source is not None:
+            self._join_failed(job.exchange_id, job.source, why)
+            job.exchange_id = None
+
     def _merge_slice(self) -> None:
-        backlog = self._backlog
-        count = min(MERGE_SLICE, len(backlog))
-        self._merge_rows([backlog.popleft() for _ in range(count)])
-        if backlog:
+        """One step: decode and merge at most ``MERGE_SLICE`` rows of the oldest snapshot."""
+        queue = self._ingests
+        if not queue:
+            return
+        job = queue.head
+        rows = job.rows.take(MERGE_SLICE)
+        kept = rows[: job.cap - job.taken]
+        job.taken += len(kept)
+        if job.held is not None:
+            job.held.extend(kept)
+        else:
+            self._merge_rows(kept)
+            job.merged += len(kept)
+        done = False
+        if job.rows.error is not None:
+            self._count("dropped.malformed_exchange")
+            self._give_up(job, "dropped.malformed_rows", "bad reply")
+            done = True
+        elif not job.rows.left:
+            done = self._read_to_the_end(job)
+        if done:
+            queue.pop()
+        if queue:
             self._count("merge_slices")
             self._timers.schedule(self._now + MERGE_PAUSE, (_T_MERGE, 0, ""))
+
+    def _read_to_the_end(self, job: ingest.Ingest) -> bool:
+        """Every row of ``job`` is read: hand over the application's state, and ask for its
+        verdict on the whole if it gives one.  Whether ``job`` is over."""
+        try:
+            user_state = job.rows.user_state()
+        except DecodeError:
+            self._count("dropped.malformed_exchange")
+            self._give_up(job, "dropped.malformed_rows", "bad reply")
+            return True
+        if job.held is not None:
+            if self._merge_vetoed(job.held):
+                self._refuse("merge_vetoed", "this member's application refused the merge")
+                self._give_up(job, "dropped.vetoed_rows", _VETOED)
+                return True
+            # Admitted: merge what was held, a slice per step, like any other snapshot.
+            job.rows = ingest.ListRows(job.rows.label, job.rows.join, job.held)
+            job.cap, job.taken, job.held = len(job.held), 0, None
+        if job.exchange_id is not None:
+            self._join_ended(job.exchange_id, None)
+            job.exchange_id = None
+        self._merge_remote_state(user_state, job.rows.join)
+        return not job.rows.left
 
     def _merge_rows(self, rows: Sequence[MemberState]) -> None:
         peek = self._table.peek

@@ -15,6 +15,7 @@ A profile offers the operations the node needs, under the names of :mod:`swimcor
 functions, so the node is written once for all of them: ``header``, ``encode_message``,
 ``encode_update``, ``assemble`` (a whole datagram), ``MAX_UPDATES``, ``read_label``,
 ``decode_packet``, ``encode_push_pull``, ``encode_direct_message``, ``decode_exchange``,
+``open_exchange`` (the same, with a snapshot's rows left to decode a slice at a time),
 ``encode_exchange_ack``, ``is_exchange_ack``; plus ``overhead`` (bytes a datagram carries
 beyond its header, message and updates), ``seal``/``open`` (the keyring's envelope, where the
 profile puts it around whole payloads) and ``stream`` (how a driver frames exchanges on TCP).
@@ -29,7 +30,15 @@ from typing import TYPE_CHECKING, Protocol
 from swimcore import codec
 from swimcore.address import Address
 from swimcore.keyring import OVERHEAD, Keyring
-from swimcore.messages import DirectMessage, Exchange, Message, Packet, PushPull, Update
+from swimcore.messages import (
+    DirectMessage,
+    Exchange,
+    Message,
+    Packet,
+    PushPull,
+    SnapshotRows,
+    Update,
+)
 
 if TYPE_CHECKING:
     from swimcore.config import Config
@@ -104,6 +113,8 @@ class Wire(Protocol):
     def encode_direct_message(self, message: DirectMessage) -> bytes: ...
 
     def decode_exchange(self, data: bytes) -> Exchange: ...
+
+    def open_exchange(self, data: bytes) -> DirectMessage | SnapshotRows: ...
 
     def encode_exchange_ack(self, label: str) -> bytes: ...
 
@@ -204,6 +215,9 @@ class NativeWire:
 
     def decode_exchange(self, data: bytes) -> Exchange:
         return codec.decode_exchange(data)
+
+    def open_exchange(self, data: bytes) -> DirectMessage | SnapshotRows:
+        return codec.open_exchange(data)
 
     def encode_exchange_ack(self, label: str) -> bytes:
         return codec.encode_exchange_ack(label)

@@ -58,6 +58,7 @@ from swimcore.messages import (
     Packet,
     Ping,
     PushPull,
+    SnapshotRows,
     State,
     Suspect,
     Update,
@@ -376,24 +377,29 @@ class MemberlistWire:
     def encode_direct_message(self, message: DirectMessage) -> bytes:
         return self._wrap_stream(MlUserStream(message.payload))
 
-    def decode_exchange(self, data: bytes) -> Exchange:
-        message = stream.decode_stream(data, label=self.label, keys=self.keys())
+    def from_ml_row(self, ml: MlPushNodeState) -> MemberState:
+        """swimcore's form of one push-pull row (:class:`DecodeError` when unusable)."""
+        if ml.state is NodeState.ALIVE and not compatible(ml.vsn):
+            raise DecodeError(f"{ml.name!r} speaks incompatible protocol versions")
+        if ml.port == 0:
+            raise DecodeError("push-pull row without a port (protocol version 1)")
+        self._remember(ml.name, ml.vsn)
+        address = Address(decode_ip(ml.addr), ml.port)
+        incarnation = from_wire_incarnation(ml.incarnation)
+        return MemberState(ml.name, address, incarnation, _FROM_STATES[ml.state], ml.meta)
+
+    def open_exchange(self, data: bytes) -> DirectMessage | SnapshotRows:
+        """A reliable exchange, with a push-pull's rows left to decode on demand."""
+        message = stream.open_stream(data, label=self.label, keys=self.keys())
         if isinstance(message, MlUserStream):
             return DirectMessage(self.label, "", message.payload)
-        if not isinstance(message, MlPushPull):
+        if not isinstance(message, stream.PushPullStream):
             raise DecodeError(f"unexpected {type(message).__name__} in an exchange")
-        rows = []
-        for ml in message.nodes:
-            if ml.state is NodeState.ALIVE and not compatible(ml.vsn):
-                raise DecodeError(f"{ml.name!r} speaks incompatible protocol versions")
-            if ml.port == 0:
-                raise DecodeError("push-pull row without a port (protocol version 1)")
-            self._remember(ml.name, ml.vsn)
-            address = Address(decode_ip(ml.addr), ml.port)
-            state = _FROM_STATES[ml.state]
-            incarnation = from_wire_incarnation(ml.incarnation)
-            rows.append(MemberState(ml.name, address, incarnation, state, ml.meta))
-        return PushPull(self.label, message.join, tuple(rows), message.user_state)
+        return PushPullRows(self, message)
+
+    def decode_exchange(self, data: bytes) -> Exchange:
+        opened = self.open_exchange(data)
+        return opened if isinstance(opened, DirectMessage) else opened.read_all()
 
     def encode_exchange_ack(self, label: str) -> bytes:
         return b""  # memberlist answers a reliable user message with nothing
@@ -421,3 +427,48 @@ class MemberlistWire:
 
     def open(self, data: bytes) -> bytes | None:
         return data
+
+
+class PushPullRows:
+    """A memberlist push-pull's rows as swimcore's, decoded on demand (``SnapshotRows``)."""
+
+    __slots__ = ("_profile", "_stream", "count", "error", "join", "label", "left")
+
+    def __init__(self, profile: MemberlistWire, rows: stream.PushPullStream) -> None:
+        self._profile = profile
+        self._stream = rows
+        self.label = profile.label
+        self.join = rows.join
+        self.count = rows.count
+        self.left = rows.count
+        self.error: DecodeError | None = None
+
+    @property
+    def nbytes(self) -> int:
+        return self._stream.nbytes
+
+    def take(self, n: int) -> list[MemberState]:
+        out: list[MemberState] = []
+        if self.error is not None:
+            return out
+        convert = self._profile.from_ml_row
+        for ml in self._stream.take(n):
+            try:
+                out.append(convert(ml))
+            except DecodeError as error:
+                self.error = error
+                break
+        self.error = self.error or self._stream.error
+        self.left -= len(out)
+        return out
+
+    def user_state(self) -> bytes:
+        if self.left or self.error is not None:
+            raise DecodeError("rows left unread")
+        return self._stream.user_state()
+
+    def read_all(self) -> PushPull:
+        rows = self.take(self.left)
+        if self.error is not None:
+            raise self.error
+        return PushPull(self.label, self.join, tuple(rows), self.user_state())

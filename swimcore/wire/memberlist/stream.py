@@ -13,6 +13,8 @@ the msgpack values it is made of.  Layers, outermost first::
 :func:`read_stream` parses a buffer and says whether the message in it is complete; a driver
 reading a stream piece by piece uses :class:`~swimcore.wire.memberlist.framing.FrameReader`,
 which keeps its place (re-parsing from the start on every piece would cost quadratic time).
+:func:`open_stream` takes a whole message and leaves a push-pull's rows to decode on demand
+(:class:`PushPullStream`), so that a node can decode a large one a slice at a time.
 Everything malformed raises :class:`~swimcore.errors.DecodeError`; sizes are checked before
 anything is allocated.
 """
@@ -29,6 +31,7 @@ from swimcore.wire.memberlist.messages import (
     MlAck,
     MlErr,
     MlPing,
+    MlPushNodeState,
     MlPushPull,
     MlStreamMessage,
     MlUserStream,
@@ -182,6 +185,27 @@ def _complete(buf: bytes, pos: int, max_size: int) -> tuple[MlStreamMessage, int
         raise DecodeError("truncated stream message") from None
 
 
+def _after_label(buf: bytes, label: str) -> int:
+    """Where the message starts after the label header, once the label is ``label``."""
+    pos = 0
+    found = ""
+    _need(buf, 1)
+    if buf[0] == MsgType.HAS_LABEL:
+        _need(buf, 2)
+        size = buf[1]
+        if size < 1:
+            raise DecodeError("empty label header")
+        _need(buf, 2 + size)
+        try:
+            found = buf[2 : 2 + size].decode()
+        except UnicodeDecodeError:
+            raise DecodeError("label is not UTF-8") from None
+        pos = 2 + size
+    if found != label:
+        raise LabelMismatch(found)
+    return pos
+
+
 def read_stream(
     buf: bytes,
     *,
@@ -197,22 +221,7 @@ def read_stream(
     encryption is on, as memberlist refuses those too).
     """
     try:
-        pos = 0
-        found = ""
-        _need(buf, 1)
-        if buf[0] == MsgType.HAS_LABEL:
-            _need(buf, 2)
-            size = buf[1]
-            if size < 1:
-                raise DecodeError("empty label header")
-            _need(buf, 2 + size)
-            try:
-                found = buf[2 : 2 + size].decode()
-            except UnicodeDecodeError:
-                raise DecodeError("label is not UTF-8") from None
-            pos = 2 + size
-        if found != label:
-            raise LabelMismatch(found)
+        pos = _after_label(buf, label)
         _need(buf, pos + 1)
         if buf[pos] == MsgType.ENCRYPT:
             if not keys:
@@ -245,5 +254,122 @@ def decode_stream(
         raise DecodeError("truncated stream message")
     message, used = result
     if used != len(buf):
+        raise DecodeError("trailing bytes after the stream message")
+    return message
+
+
+class PushPullStream:
+    """A push-pull whose rows are decoded on demand, from where the last :meth:`take` stopped.
+
+    The header (row count, user state length, join flag) is checked when it is made; each
+    :meth:`take` decodes the next rows from a cursor into the message (no copy of it).  A
+    malformed row ends the reading: :meth:`take` returns the rows before it and sets
+    :attr:`error`.
+    """
+
+    __slots__ = ("_exact", "_reader", "count", "error", "join", "left", "user_len")
+
+    def __init__(
+        self, reader: msgpack.Reader, count: int, user_len: int, join: bool, *, exact: bool
+    ) -> None:
+        self._reader = reader
+        #: Whether the message must end with its user state (else bytes may follow, as in a
+        #: decrypted or decompressed message, where the old decoder ignored them too).
+        self._exact = exact
+        self.count = count
+        self.left = count
+        self.user_len = user_len
+        self.join = join
+        self.error: DecodeError | None = None
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the message held."""
+        return len(self._reader.data)
+
+    def take(self, n: int) -> list[MlPushNodeState]:
+        """The next (up to) ``n`` rows; fewer, and :attr:`error` set, at a malformed one."""
+        rows: list[MlPushNodeState] = []
+        reader = self._reader
+        try:
+            for _ in range(min(n, self.left) if self.error is None else 0):
+                rows.append(bodies.decode_node_state(reader))
+        except DecodeError as error:  # Truncated included: the message is whole
+            self.error = error
+        self.left -= len(rows)
+        return rows
+
+    def user_state(self) -> bytes:
+        """The delegate's state after the last row (:class:`DecodeError` when malformed)."""
+        if self.left or self.error is not None:
+            raise DecodeError("rows left unread")
+        data, start = self._reader.data, self._reader.pos
+        end = start + self.user_len
+        if end > len(data):
+            raise DecodeError("truncated stream message")
+        if self._exact and end != len(data):
+            raise DecodeError("trailing bytes after the stream message")
+        return data[start:end]
+
+
+def open_stream(
+    buf: bytes, *, label: str = "", keys: Sequence[bytes] = (), max_size: int = MAX_STREAM_BYTES
+) -> MlStreamMessage | PushPullStream:
+    """Like :func:`decode_stream`, but a push-pull's rows are left to decode on demand.
+
+    Everything but the rows is checked at once: the label, the authentication (decryption),
+    the decompression, the push-pull header and its announced sizes.
+    """
+    try:
+        pos = _after_label(buf, label)
+        _need(buf, pos + 1)
+        if buf[pos] == MsgType.ENCRYPT:
+            if not keys:
+                raise DecodeError("stream is encrypted and encryption is not configured")
+            _need(buf, pos + 5)
+            (size,) = _U32.unpack_from(buf, pos + 1)
+            if size > max_size:
+                raise DecodeError(f"encrypted stream of {size} bytes exceeds {max_size}")
+            end = pos + 5 + size
+            _need(buf, end)
+            if end != len(buf):
+                raise DecodeError("trailing bytes after the stream message")
+            aad = buf[pos : pos + 5] + label.encode()
+            return _open_plain(open_sealed(keys, buf[pos + 5 : end], aad), 0, max_size, False)
+        if keys:
+            raise DecodeError("encryption is configured but the stream is not encrypted")
+        return _open_plain(buf, pos, max_size, True)
+    except NeedMore:
+        raise DecodeError("truncated stream message") from None
+
+
+def _open_plain(
+    buf: bytes, pos: int, max_size: int, exact: bool
+) -> MlStreamMessage | PushPullStream:
+    """The message at ``pos`` of a whole buffer, possibly compressed (see :func:`open_stream`)."""
+    _need(buf, pos + 1)
+    kind = buf[pos]
+    reader = msgpack.Reader(buf, pos + 1)
+    if kind == MsgType.COMPRESS:
+        value = reader.value()
+        if exact and reader.pos != len(buf):
+            raise DecodeError("trailing bytes after the stream message")
+        inner = lzw.decompress(bodies.compressed_buf(value), max_size)
+        if inner[:1] in (bytes((MsgType.COMPRESS,)), bytes((MsgType.ENCRYPT,))):
+            raise DecodeError("nested compression or encryption in a stream")
+        return _open_plain(inner, 0, max_size, False)
+    if kind == MsgType.PUSH_PULL:
+        head = bodies.read_struct(reader, "push-pull header")
+        count = head.int("Nodes")
+        user_len = head.int("UserStateLen")
+        if not 0 <= count <= MAX_NODES:
+            raise DecodeError(f"push-pull announces {count} nodes")
+        if not 0 <= user_len <= max_size:
+            raise DecodeError(f"push-pull announces {user_len} bytes of user state")
+        if count + user_len > len(buf) - reader.pos:  # every row takes a byte at least
+            raise DecodeError("push-pull announces more than its bytes hold")
+        return PushPullStream(reader, count, user_len, head.flag("Join"), exact=exact)
+    message, end = _parse_message(buf, pos, max_size)
+    if exact and end != len(buf):
         raise DecodeError("trailing bytes after the stream message")
     return message
