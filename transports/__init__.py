@@ -14,19 +14,18 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from swimcore.transports.anyio import AnyioEventStream, AnyioMember
-    from swimcore.transports.asyncio import AsyncioMember, EventStream
+    from swimcore.transports.anyio import AnyioMember
+    from swimcore.transports.asyncio import AsyncioMember
     from swimcore.transports.discovery import DiscoveryStore
     from swimcore.transports.discovery.loop import DiscoveryOptions
+    from swimcore.transports.events import EventStream
     from swimcore.transports.logs import MemberLogger, describe_event
     from swimcore.transports.options import MemberOptions, MemberOverrides
-    from swimcore.transports.thread.bridge import AsyncEventStream, BridgedMember
+    from swimcore.transports.thread.bridge import BridgedMember
     from swimcore.transports.thread.member import EventQueue, ThreadMember
 
 __all__ = [
-    "AnyioEventStream",
     "AnyioMember",
-    "AsyncEventStream",
     "AsyncioMember",
     "BridgedMember",
     "DiscoveryOptions",
@@ -43,13 +42,11 @@ __all__ = [
 # public name -> (module, name in that module)
 _LAZY: dict[str, tuple[str, str]] = {
     "AsyncioMember": ("asyncio", "AsyncioMember"),
-    "EventStream": ("asyncio", "EventStream"),
+    "EventStream": ("events", "EventStream"),
     "AnyioMember": ("anyio", "AnyioMember"),
-    "AnyioEventStream": ("anyio", "AnyioEventStream"),
     "ThreadMember": ("thread", "ThreadMember"),
     "EventQueue": ("thread", "EventQueue"),
     "BridgedMember": ("thread", "BridgedMember"),
-    "AsyncEventStream": ("thread", "AsyncEventStream"),
     "DiscoveryOptions": ("discovery.loop", "DiscoveryOptions"),
     "DiscoveryStore": ("discovery.loop", "DiscoveryStore"),
     "MemberOptions": ("options", "MemberOptions"),

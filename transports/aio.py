@@ -5,7 +5,8 @@ Import AsyncioMember and EventStream from ``swimcore.transports`` instead.
 
 import warnings
 
-from swimcore.transports.asyncio import AsyncioMember, EventStream
+from swimcore.transports.asyncio import AsyncioMember
+from swimcore.transports.events import EventStream
 
 warnings.warn(
     "swimcore.transports.aio is deprecated (removed in 0.3): "

@@ -31,8 +31,8 @@ from typing import Any, Unpack
 import anyio
 import anyio.abc
 
-from swimcore import Address, Config, DeliveryError, Event, ExchangeRequest
-from swimcore.transports.events import EVENT_BUFFER, EventBuffer
+from swimcore import Address, Config, DeliveryError, ExchangeRequest
+from swimcore.transports.events import EVENT_BUFFER, EventStream
 from swimcore.transports.exchange import (
     FrameError,
     InboundSlot,
@@ -47,7 +47,7 @@ from swimcore.transports.options import MemberOptions, MemberOverrides
 from swimcore.transports.sockets import RECV_BATCH, RECV_SIZE, as_address, send_datagram, sockaddr
 from swimcore.wire import StreamFraming
 
-__all__ = ["AnyioMember", "AnyioEventStream"]
+__all__ = ["AnyioMember"]
 
 _STREAM_ERRORS = (
     OSError,
@@ -57,47 +57,6 @@ _STREAM_ERRORS = (
     anyio.BrokenResourceError,
     anyio.ClosedResourceError,
 )
-
-
-class AnyioEventStream:
-    """Events from the moment it was created, as an async iterator; ends when the member closes.
-
-    At most ``maxsize`` events wait; newer ones are dropped and counted as
-    ``driver.dropped.events``.
-    """
-
-    def __init__(self, member: AnyioMember, buffer: EventBuffer) -> None:
-        self._member = member
-        self._buffer = buffer
-        self._ready = anyio.Event()
-        buffer.wake = self._wake
-
-    def _wake(self) -> None:
-        self._ready.set()
-
-    def __aiter__(self) -> AnyioEventStream:
-        return self
-
-    async def __anext__(self) -> Event:
-        while True:
-            event = self._buffer.pop()
-            if event is not None:
-                return event
-            if self._buffer.closed:
-                raise StopAsyncIteration
-            if self._ready.is_set():
-                self._ready = anyio.Event()
-                continue
-            await self._ready.wait()
-
-    def close(self) -> None:
-        self._member._unsubscribe(self._buffer)
-
-    async def __aenter__(self) -> AnyioEventStream:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        self.close()
 
 
 class AnyioMember(MemberBase):
@@ -266,17 +225,13 @@ class AnyioMember(MemberBase):
         if outcome[0] is not None:
             raise outcome[0]
 
-    def events(self, maxsize: int = EVENT_BUFFER) -> AnyioEventStream:
+    def events(self, maxsize: int = EVENT_BUFFER) -> EventStream:
         """Every event from now on (membership changes, leader, broadcasts), in order."""
-        core = self._require_core()
-        buffer = core.fanout.subscribe(maxsize)
+        fanout = self._require_core().fanout
+        buffer = fanout.subscribe(maxsize)
         if self._closed:
             buffer.close()
-        return AnyioEventStream(self, buffer)
-
-    def _unsubscribe(self, buffer: EventBuffer) -> None:
-        if self._core is not None:
-            self._core.fanout.unsubscribe(buffer)
+        return EventStream(buffer, anyio.Event, functools.partial(fanout.unsubscribe, buffer))
 
     # ------------------------------------------------------------------------ the loop
 

@@ -26,8 +26,8 @@ from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any, Unpack
 
-from swimcore import Address, Config, DeliveryError, Event, ExchangeRequest
-from swimcore.transports.events import EVENT_BUFFER, EventBuffer
+from swimcore import Address, Config, DeliveryError, ExchangeRequest
+from swimcore.transports.events import EVENT_BUFFER, EventStream
 from swimcore.transports.exchange import (
     FrameError,
     IncompleteMessage,
@@ -41,42 +41,6 @@ from swimcore.transports.options import MemberOptions, MemberOverrides
 from swimcore.transports.sockets import as_address, sockaddr
 
 __all__ = ["AsyncioMember", "EventStream"]
-
-
-class EventStream:
-    """Events from the moment it was created, as an async iterator; ends when the member closes.
-
-    Close it (or leave ``async with``) to stop buffering.  At most ``maxsize`` events wait;
-    newer ones are dropped and counted as ``driver.dropped.events``.
-    """
-
-    def __init__(self, member: AsyncioMember, buffer: EventBuffer) -> None:
-        self._member = member
-        self._buffer = buffer
-        self._ready = asyncio.Event()
-        buffer.wake = self._ready.set
-
-    def __aiter__(self) -> EventStream:
-        return self
-
-    async def __anext__(self) -> Event:
-        while True:
-            event = self._buffer.pop()
-            if event is not None:
-                return event
-            if self._buffer.closed:
-                raise StopAsyncIteration
-            self._ready.clear()
-            await self._ready.wait()
-
-    def close(self) -> None:
-        self._member._unsubscribe(self._buffer)
-
-    async def __aenter__(self) -> EventStream:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        self.close()
 
 
 class _Datagrams(asyncio.DatagramProtocol):
@@ -269,15 +233,11 @@ class AsyncioMember(MemberBase):
 
     def events(self, maxsize: int = EVENT_BUFFER) -> EventStream:
         """Every event from now on (membership changes, leader, broadcasts), in order."""
-        core = self._require_core()
-        buffer = core.fanout.subscribe(maxsize)
+        fanout = self._require_core().fanout
+        buffer = fanout.subscribe(maxsize)
         if self._closed:
             buffer.close()
-        return EventStream(self, buffer)
-
-    def _unsubscribe(self, buffer: EventBuffer) -> None:
-        if self._core is not None:
-            self._core.fanout.unsubscribe(buffer)
+        return EventStream(buffer, asyncio.Event, functools.partial(fanout.unsubscribe, buffer))
 
     # ------------------------------------------------------------------------ the loop
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from swimcore import (
     Event,
@@ -34,10 +34,10 @@ class EventBuffer:
     ``wake`` is the driver's way to resume a waiting reader (it sets an event of its backend).
     """
 
-    def __init__(self, maxsize: int, counters: Counters) -> None:
+    def __init__(self, maxsize: int, count: Callable[[str], None]) -> None:
         self._items: deque[Event] = deque()
         self._maxsize = maxsize
-        self._counters = counters
+        self._count = count
         self.closed = False
         self.wake: Callable[[], None] = lambda: None
 
@@ -45,7 +45,7 @@ class EventBuffer:
         if self.closed:
             return
         if len(self._items) >= self._maxsize:
-            self._counters.add("dropped.events")
+            self._count("dropped.events")
             return
         self._items.append(event)
         self.wake()
@@ -56,6 +56,66 @@ class EventBuffer:
     def close(self) -> None:
         self.closed = True
         self.wake()
+
+
+class Flag(Protocol):
+    """A one-shot wake-up in the reader's loop (``asyncio.Event``, ``anyio.Event``, trio's)."""
+
+    def set(self) -> None: ...
+
+    async def wait(self) -> Any: ...
+
+
+class EventStream:
+    """Events from the moment it was created, as an async iterator; ends when the member closes.
+
+    What every async driver's ``events()`` returns.  At most ``maxsize`` events wait; newer ones
+    are dropped and counted as ``driver.dropped.events``.  Close it (or leave ``async with``)
+    to stop buffering.
+    """
+
+    def __init__(
+        self, buffer: EventBuffer, flag: Callable[[], Flag], on_close: Callable[[], None]
+    ) -> None:
+        self._buffer = buffer
+        self._flag = flag
+        self._on_close = on_close
+        self._waiter: Flag | None = None
+        buffer.wake = self._wake
+
+    @property
+    def ended(self) -> bool:
+        """Whether the stream ended (closed, or its member closed); buffered events remain."""
+        return self._buffer.closed
+
+    def _wake(self) -> None:
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None:
+            waiter.set()
+
+    def __aiter__(self) -> EventStream:
+        return self
+
+    async def __anext__(self) -> Event:
+        while True:
+            event = self._buffer.pop()
+            if event is not None:
+                return event
+            if self._buffer.closed:
+                raise StopAsyncIteration
+            self._waiter = waiter = self._flag()
+            await waiter.wait()
+
+    def close(self) -> None:
+        """Stop buffering; iteration ends once what is buffered has been read."""
+        self._buffer.close()
+        self._on_close()
+
+    async def __aenter__(self) -> EventStream:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.close()
 
 
 class Fanout:
@@ -82,7 +142,7 @@ class Fanout:
         return remove
 
     def subscribe(self, maxsize: int) -> EventBuffer:
-        buffer = EventBuffer(maxsize, self._counters)
+        buffer = EventBuffer(maxsize, self._counters.add)
         self._buffers.append(buffer)
         return buffer
 

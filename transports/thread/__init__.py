@@ -7,8 +7,8 @@
   :class:`~swimcore.transports.AsyncioMember`, for loops that may block for a while.
 """
 
-from swimcore.transports.thread.bridge import AsyncEventStream, BridgedMember
+from swimcore.transports.thread.bridge import BridgedMember
 from swimcore.transports.thread.events import EventQueue
 from swimcore.transports.thread.member import ThreadMember
 
-__all__ = ["AsyncEventStream", "BridgedMember", "EventQueue", "ThreadMember"]
+__all__ = ["BridgedMember", "EventQueue", "ThreadMember"]

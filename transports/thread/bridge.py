@@ -25,6 +25,7 @@ Usage (identical under ``asyncio.run`` and ``trio.run``)::
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -32,21 +33,19 @@ from types import TracebackType
 from typing import Any, Protocol, TypeVar, Unpack
 
 from swimcore import Address, Config, DeliveryError, Event, MemberInfo, Node, StateError
-from swimcore.transports.events import EVENT_BUFFER, EventCallback
+from swimcore.transports.events import (
+    EVENT_BUFFER,
+    EventBuffer,
+    EventCallback,
+    EventStream,
+    Flag,
+)
 from swimcore.transports.options import MemberOptions, MemberOverrides
 from swimcore.transports.thread.member import ThreadMember
 
-__all__ = ["AsyncEventStream", "BridgedMember"]
+__all__ = ["BridgedMember"]
 
 T = TypeVar("T")
-
-
-class _Flag(Protocol):
-    """An event of the running backend: ``asyncio.Event`` or ``trio.Event``."""
-
-    def set(self) -> None: ...
-
-    async def wait(self) -> Any: ...
 
 
 class _Backend(Protocol):
@@ -54,7 +53,7 @@ class _Backend(Protocol):
         """Run ``function`` in the loop soon (thread-safe, never blocks); False if it is gone."""
         ...
 
-    def flag(self) -> _Flag: ...
+    def flag(self) -> Flag: ...
 
 
 class _Asyncio:
@@ -68,7 +67,7 @@ class _Asyncio:
             return False
         return True
 
-    def flag(self) -> _Flag:
+    def flag(self) -> Flag:
         return asyncio.Event()
 
 
@@ -86,7 +85,7 @@ class _Trio:
             return False
         return True
 
-    def flag(self) -> _Flag:
+    def flag(self) -> Flag:
         return self._trio.Event()
 
 
@@ -100,58 +99,6 @@ def _current_backend() -> _Backend:
         return _Trio()
     except (ImportError, RuntimeError):
         raise StateError("BridgedMember must start inside asyncio or trio") from None
-
-
-class AsyncEventStream:
-    """Events from the moment it was created, as an async iterator; ends when the member closes.
-
-    At most ``maxsize`` events wait; newer ones are dropped and counted as
-    ``driver.dropped.events``.  Close it (or leave ``async with``) to stop buffering.
-    """
-
-    def __init__(self, member: BridgedMember, maxsize: int) -> None:
-        self._member = member
-        self._maxsize = maxsize
-        self._items: deque[Event] = deque()
-        self._waiter: _Flag | None = None
-        self.ended = False
-
-    def _put(self, event: Event) -> bool:
-        if self.ended or len(self._items) >= self._maxsize:
-            return False
-        self._items.append(event)
-        self._wake()
-        return True
-
-    def _end(self) -> None:
-        self.ended = True
-        self._wake()
-
-    def _wake(self) -> None:
-        waiter, self._waiter = self._waiter, None
-        if waiter is not None:
-            waiter.set()
-
-    def __aiter__(self) -> AsyncEventStream:
-        return self
-
-    async def __anext__(self) -> Event:
-        while not self._items:
-            if self.ended:
-                raise StopAsyncIteration
-            self._waiter = waiter = self._member._backend_now().flag()
-            await waiter.wait()
-        return self._items.popleft()
-
-    def close(self) -> None:
-        self._member._streams.pop(self, None)
-        self._end()
-
-    async def __aenter__(self) -> AsyncEventStream:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        self.close()
 
 
 class BridgedMember:
@@ -176,7 +123,7 @@ class BridgedMember:
         self._inbox: deque[Event] = deque()
         self._inbox_lock = threading.Lock()
         self._posted = False
-        self._streams: dict[AsyncEventStream, None] = {}
+        self._streams: dict[EventBuffer, None] = {}
         self._callbacks: list[EventCallback] = []
         self._closed = False
 
@@ -244,8 +191,8 @@ class BridgedMember:
         await self._off_loop(lambda: self._member.close(leave=leave))
         self._closed = True
         self._drain()
-        for stream in list(self._streams):
-            stream._end()
+        for buffer in list(self._streams):
+            buffer.close()
         self._streams.clear()
 
     async def send(self, name: str, payload: bytes, *, reliable: bool = False) -> None:
@@ -275,15 +222,17 @@ class BridgedMember:
 
     # ------------------------------------------------------------------------- events
 
-    def events(self, maxsize: int = EVENT_BUFFER) -> AsyncEventStream:
+    def events(self, maxsize: int = EVENT_BUFFER) -> EventStream:
         """Every event from now on (membership changes, leader, broadcasts), in order."""
-        self._backend_now()
-        stream = AsyncEventStream(self, maxsize)
+        backend = self._backend_now()
+        buffer = EventBuffer(maxsize, self._member._count)
         if self._closed:
-            stream._end()
+            buffer.close()
         else:
-            self._streams[stream] = None
-        return stream
+            self._streams[buffer] = None
+        return EventStream(
+            buffer, backend.flag, functools.partial(self._streams.pop, buffer, None)
+        )
 
     def on_event(self, callback: EventCallback) -> Callable[[], None]:
         """Call ``callback(event)`` in the loop for every event from now on; returns a stop."""
@@ -322,9 +271,8 @@ class BridgedMember:
             self._inbox.clear()
             self._posted = False
         for event in events:
-            for stream in list(self._streams):
-                if not stream._put(event):
-                    self._member._count("dropped.events")
+            for buffer in list(self._streams):
+                buffer.put(event)
             for callback in list(self._callbacks):
                 try:
                     callback(event)
