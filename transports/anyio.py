@@ -26,12 +26,12 @@ import math
 import socket
 from collections.abc import Callable, Sequence
 from types import TracebackType
-from typing import Any, Unpack
+from typing import Any
 
 import anyio
 import anyio.abc
 
-from swimcore import Address, Config, DeliveryError, ExchangeRequest
+from swimcore import Address, DeliveryError, ExchangeRequest
 from swimcore.transports.events import EVENT_BUFFER, EventStream
 from swimcore.transports.exchange import (
     FrameError,
@@ -43,7 +43,6 @@ from swimcore.transports.exchange import (
     request_bytes,
 )
 from swimcore.transports.member import MemberBase, MemberCore, wait_for_leave
-from swimcore.transports.options import MemberOptions, MemberOverrides
 from swimcore.transports.sockets import RECV_BATCH, RECV_SIZE, as_address, send_datagram, sockaddr
 from swimcore.wire import StreamFraming
 
@@ -71,15 +70,7 @@ class AnyioMember(MemberBase):
 
     driver = "anyio"
 
-    def __init__(
-        self,
-        config: Config | None = None,
-        bind: Address | str | None = None,
-        *,
-        options: MemberOptions | None = None,
-        **overrides: Unpack[MemberOverrides],
-    ) -> None:
-        super().__init__(config, bind, options, overrides)
+    def _setup(self) -> None:
         self._udp: socket.socket | None = None
         self._outer: anyio.abc.TaskGroup | None = None
         self._task_group: anyio.abc.TaskGroup | None = None
@@ -87,7 +78,6 @@ class AnyioMember(MemberBase):
         self._wait_scope: anyio.CancelScope | None = None
         self._stopped: anyio.Event | None = None
         self._gate = inbound_gate(self.config.max_exchange_bytes, self._counters.add)
-        self._closed = False
 
     # ------------------------------------------------------------------------ lifecycle
 

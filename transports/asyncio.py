@@ -23,10 +23,9 @@ import asyncio
 import contextlib
 import functools
 from collections.abc import Callable, Sequence
-from types import TracebackType
-from typing import Any, Unpack
+from typing import Any
 
-from swimcore import Address, Config, DeliveryError, ExchangeRequest
+from swimcore import Address, DeliveryError, ExchangeRequest
 from swimcore.transports.events import EVENT_BUFFER, EventStream
 from swimcore.transports.exchange import (
     FrameError,
@@ -36,8 +35,7 @@ from swimcore.transports.exchange import (
     reply_bytes,
     request_bytes,
 )
-from swimcore.transports.member import MemberBase, wait_for_leave
-from swimcore.transports.options import MemberOptions, MemberOverrides
+from swimcore.transports.member import AsyncLifecycle, MemberBase, wait_for_leave
 from swimcore.transports.sockets import as_address, sockaddr
 
 __all__ = ["AsyncioMember", "EventStream"]
@@ -71,7 +69,7 @@ class _Datagrams(asyncio.DatagramProtocol):
             self.lost.set_result(None)
 
 
-class AsyncioMember(MemberBase):
+class AsyncioMember(MemberBase, AsyncLifecycle):
     """A group member on asyncio: UDP for the protocol, TCP for the reliable exchange.
 
     Takes a :class:`~swimcore.Config` (default: :meth:`~swimcore.Config.lan`), the address to
@@ -84,15 +82,7 @@ class AsyncioMember(MemberBase):
 
     driver = "asyncio"
 
-    def __init__(
-        self,
-        config: Config | None = None,
-        bind: Address | str | None = None,
-        *,
-        options: MemberOptions | None = None,
-        **overrides: Unpack[MemberOverrides],
-    ) -> None:
-        super().__init__(config, bind, options, overrides)
+    def _setup(self) -> None:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._transport: asyncio.DatagramTransport | None = None
         self._protocol: _Datagrams | None = None
@@ -101,21 +91,8 @@ class AsyncioMember(MemberBase):
         self._armed = float("inf")
         self._tasks: set[asyncio.Task[None]] = set()
         self._gate = inbound_gate(self.config.max_exchange_bytes, self._counters.add)
-        self._closed = False
 
     # ------------------------------------------------------------------------ lifecycle
-
-    async def __aenter__(self) -> AsyncioMember:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     async def start(self) -> None:
         """Bind, start the node and join ``seeds`` (or look in the discovery store)."""

@@ -20,7 +20,8 @@ import logging
 import random
 import socket
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, TypeVar
+from types import TracebackType
+from typing import Any, Self, TypeVar, Unpack
 
 from swimcore import (
     Address,
@@ -303,10 +304,11 @@ class MemberBase:
 
     def __init__(
         self,
-        config: Config | None,
-        bind: Address | str | None,
-        options: MemberOptions | None,
-        overrides: MemberOverrides,
+        config: Config | None = None,
+        bind: Address | str | None = None,
+        *,
+        options: MemberOptions | None = None,
+        **overrides: Unpack[MemberOverrides],
     ) -> None:
         if config is not None and not isinstance(config, Config):
             raise ConfigError(f"config must be a swimcore.Config or None, got {config!r}")
@@ -325,6 +327,11 @@ class MemberBase:
         self._publisher = None if self._store is None else Publisher(self._store, self._counters)
         self._core: MemberCore | None = None
         self._targets: dict[Address, tuple[str, int]] = {}
+        self._closed = False
+        self._setup()
+
+    def _setup(self) -> None:
+        """The driver's own state, before it starts (nothing is opened here)."""
 
     def _target(self, to: Address) -> tuple[str, int]:
         """The socket address of ``to``, memoised (the memo is bounded: cleared past 4096)."""
@@ -465,6 +472,28 @@ class MemberBase:
         """Disseminate an application payload to every member (newest per key wins)."""
         data = bytes(payload)
         self._call(lambda core: core.broadcast(key, data))
+
+
+class AsyncLifecycle:
+    """``async with member:`` starts the member, and leaving the block closes it."""
+
+    async def start(self) -> None:
+        raise NotImplementedError
+
+    async def close(self, *, leave: bool | None = None) -> None:
+        raise NotImplementedError
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
 
 
 def make_node(

@@ -29,7 +29,6 @@ import functools
 import threading
 from collections import deque
 from collections.abc import Callable, Sequence
-from types import TracebackType
 from typing import Any, Protocol, TypeVar, Unpack
 
 from swimcore import Address, Config, DeliveryError, Event, MemberInfo, Node, StateError
@@ -40,6 +39,7 @@ from swimcore.transports.events import (
     EventStream,
     Flag,
 )
+from swimcore.transports.member import AsyncLifecycle
 from swimcore.transports.options import MemberOptions, MemberOverrides
 from swimcore.transports.thread.member import ThreadMember
 
@@ -101,7 +101,7 @@ def _current_backend() -> _Backend:
         raise StateError("BridgedMember must start inside asyncio or trio") from None
 
 
-class BridgedMember:
+class BridgedMember(AsyncLifecycle):
     """A :class:`ThreadMember` used from asyncio or trio; the same arguments and surface as
     :class:`~swimcore.transports.asyncio.AsyncioMember`.
 
@@ -152,18 +152,6 @@ class BridgedMember:
     def exchange_timeout(self) -> float:
         """Longest time one TCP exchange may take, in seconds."""
         return self._member.exchange_timeout
-
-    async def __aenter__(self) -> BridgedMember:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     async def start(self) -> None:
         """Bind, start the protocol thread and join; events go to the current loop."""

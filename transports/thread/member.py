@@ -54,11 +54,10 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from types import TracebackType
-from typing import Any, TypeVar, Unpack
+from typing import Any, TypeVar
 
 from swimcore import (
     Address,
-    Config,
     DeliveryError,
     Event,
     ExchangeRequest,
@@ -72,7 +71,6 @@ from swimcore.transports.member import (
     MemberCore,
     wait_for_leave,
 )
-from swimcore.transports.options import MemberOptions, MemberOverrides
 from swimcore.transports.sockets import RECV_SIZE, as_address, send_datagram
 from swimcore.transports.thread.events import Delivery, EventQueue
 from swimcore.transports.thread.exchange import Exchanges
@@ -116,15 +114,7 @@ class ThreadMember(MemberBase):
 
     driver = "thread"
 
-    def __init__(
-        self,
-        config: Config | None = None,
-        bind: Address | str | None = None,
-        *,
-        options: MemberOptions | None = None,
-        **overrides: Unpack[MemberOverrides],
-    ) -> None:
-        super().__init__(config, bind, options, overrides)
+    def _setup(self) -> None:
         self._log: logging.Logger | logging.LoggerAdapter[Any] = log
         # Guards the node, the counters, the subscriptions and the command queue.
         self._lock = threading.Lock()
@@ -138,7 +128,6 @@ class ThreadMember(MemberBase):
         self._signalled = False
         self._stopping = False  # asked to stop (set by close)
         self._stopped = False  # the protocol thread has torn down
-        self._closed = False
         self._forked = False
         # Owned by the protocol thread once it runs.
         self._selector: selectors.BaseSelector | None = None
