@@ -41,6 +41,7 @@ from swimcore.messages import (
     Ping,
     PushPull,
     State,
+    StreamPing,
     Suspect,
     Update,
     UserBroadcast,
@@ -55,7 +56,7 @@ MAX_UPDATES = 255
 
 # Message kinds.
 PING, INDIRECT_PING, ACK, NACK, GOSSIP, USER_MESSAGE = 1, 2, 3, 4, 5, 6
-PUSH_PULL, DIRECT_MESSAGE, EXCHANGE_ACK = 16, 17, 18
+PUSH_PULL, DIRECT_MESSAGE, EXCHANGE_ACK, STREAM_PING, STREAM_ACK = 16, 17, 18, 19, 20
 # Update kinds.
 U_ALIVE, U_SUSPECT, U_DEAD, U_LEFT, U_USER = 1, 2, 3, 4, 5
 _TAG_ALIVE, _TAG_SUSPECT, _TAG_DEAD, _TAG_LEFT, _TAG_USER = (
@@ -460,7 +461,40 @@ def encode_exchange_ack(label: str) -> bytes:
     return _checksummed(header(label) + bytes((EXCHANGE_ACK,)))
 
 
-def open_exchange(data: bytes) -> DirectMessage | PushPullRows:
+def encode_stream_ping(ping: StreamPing) -> bytes:
+    """Encode a probe for the reliable exchange (the TCP fallback of a failed UDP probe)."""
+    return _checksummed(
+        b"".join(
+            (
+                header(ping.label),
+                _KIND_U32.pack(STREAM_PING, ping.seq),
+                _str(ping.target),
+                _str(ping.source),
+            )
+        )
+    )
+
+
+def encode_stream_ack(label: str, seq: int) -> bytes:
+    """The reply to a :class:`StreamPing` with sequence number ``seq``."""
+    return _checksummed(header(label) + _KIND_U32.pack(STREAM_ACK, seq))
+
+
+def read_stream_ack(data: bytes, label: str) -> int | None:
+    """The sequence number of the stream ack ``data`` in cluster ``label``, or ``None`` when it
+    is anything else (never raises)."""
+    prefix = header(label) + bytes((STREAM_ACK,))
+    if len(data) != len(prefix) + 4 + CHECKSUM_SIZE or not data.startswith(prefix):
+        return None
+    try:
+        body = _verified(data)
+    except DecodeError:
+        return None
+    seq: int = _U32.unpack_from(body, len(prefix))[0]
+    return seq
+
+
+def open_exchange(data: bytes) -> DirectMessage | StreamPing | PushPullRows:
     """A reliable-exchange request, with a snapshot's rows left to decode on demand.
 
     The checksum, the header, the kind and (for a snapshot) the join flag and the row count are
@@ -479,13 +513,21 @@ def open_exchange(data: bytes) -> DirectMessage | PushPullRows:
         if pos + size != len(body):
             raise DecodeError("trailing bytes")
         return DirectMessage(label, origin, body[pos:])
+    if kind == STREAM_PING:
+        body = data[:end]
+        seq, pos = _u32_at(body, pos + 1)
+        target, pos = _text(body, pos)
+        source, pos = _text(body, pos)
+        if pos != len(body):
+            raise DecodeError("trailing bytes")
+        return StreamPing(label, seq, target, source)
     raise DecodeError(f"unknown exchange kind {kind}")
 
 
 def decode_exchange(data: bytes) -> Exchange:
-    """Decode a reliable-exchange request: a snapshot or a direct message."""
+    """Decode a reliable-exchange request: a snapshot, a direct message or a stream ping."""
     opened = open_exchange(data)
-    return opened if isinstance(opened, DirectMessage) else opened.read_all()
+    return opened if isinstance(opened, DirectMessage | StreamPing) else opened.read_all()
 
 
 def is_exchange_ack(data: bytes, label: str) -> bool:

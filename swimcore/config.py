@@ -34,6 +34,11 @@ def _int_at_least(low: int) -> Any:
     return check
 
 
+def _flag(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{attribute.name} must be True or False, got {value!r}")
+
+
 def _label(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
     if not isinstance(value, str) or len(value.encode()) > MAX_LABEL_BYTES:
         raise ConfigError(f"label must be a string of at most {MAX_LABEL_BYTES} UTF-8 bytes")
@@ -117,6 +122,12 @@ class Config:
     #: round-trip time (memberlist's ping delegate), and count the samples (``rtt_samples``,
     #: ``rtt_us_total``).  Off by default: one event per protocol period.
     report_round_trips: bool = False
+    #: When a direct probe gets no ack within ``probe_timeout``, also ping the member over the
+    #: reliable channel (TCP), beside the indirect probes; an ack that comes back that way
+    #: before the protocol period ends counts as the probe's, so a member whose UDP is blocked
+    #: by a firewall while TCP reaches it is not suspected (memberlist's TCP fallback ping,
+    #: turned off there by ``DisableTcpPings``).  Counted as ``tcp_fallback_*``.
+    tcp_fallback_probe: bool = attrs.field(default=True, validator=_flag)
 
     def __attrs_post_init__(self) -> None:
         if self.probe_timeout > self.probe_interval:

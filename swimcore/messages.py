@@ -175,7 +175,22 @@ class PushPull:
     user_state: bytes = b""
 
 
-Exchange = PushPull | DirectMessage
+@attrs.frozen(slots=True)
+class StreamPing:
+    """A probe carried by the reliable exchange: the TCP fallback of a failed UDP probe.
+
+    The receiver answers it with an ack carrying ``seq`` (see ``Wire.encode_stream_ack``) and
+    changes nothing else; ``target`` is the member it is meant for (memberlist's empty name
+    means whoever receives it).
+    """
+
+    label: str
+    seq: int
+    target: str
+    source: str
+
+
+Exchange = PushPull | DirectMessage | StreamPing
 
 
 class SnapshotRows(Protocol):

@@ -65,6 +65,7 @@ from swimcore.messages import (
     PushPull,
     SnapshotRows,
     State,
+    StreamPing,
     Suspect,
     Update,
     UserBroadcast,
@@ -107,9 +108,9 @@ _LIVE = (State.ALIVE, State.SUSPECT)
 
 
 # Log levels, as the standard ``logging`` module numbers them (importing it loads threading).
-DEBUG, INFO = 10, 20
-# What an exchange this node asked for is for.
-_JOIN, _SYNC, _MESSAGE, _DIGEST = range(4)
+DEBUG, INFO, WARNING = 10, 20, 30
+# What an exchange this node asked for is for (_PING: the TCP fallback of a failed probe).
+_JOIN, _SYNC, _MESSAGE, _DIGEST, _PING = range(5)
 _VETOED = "this member's application vetoed the merge"
 
 
@@ -127,6 +128,8 @@ class _Probe:
     acked: bool = False
     expected_nacks: int = 0
     nacks: int = 0
+    #: The exchange carrying this probe's TCP fallback ping (0: none).
+    fallback: int = 0
 
 
 @attrs.define(slots=True)
@@ -409,6 +412,8 @@ class Node:
                 reply = self._seal(antientropy.answer(request, self._table.all()))
             else:
                 self._count("dropped.malformed_exchange")
+        elif isinstance(request, StreamPing):
+            reply = self._answer_stream_ping(request)
         elif isinstance(request, DirectMessage):
             self._count("messages_received")
             self._out.append(MessageReceived(request.origin, request.payload, True))
@@ -436,6 +441,9 @@ class Node:
             self._count("dropped.unknown_exchange")
             return self._finish()
         address, purpose, name = pending
+        if purpose == _PING:
+            self._stream_ack(exchange_id, data)
+            return self._finish()
         if purpose == _MESSAGE:
             if self._wire.is_exchange_ack(self._open(data) or b"", self.config.label):
                 self._count("messages_delivered")
@@ -458,7 +466,9 @@ class Node:
         elif isinstance(snapshot, PushPull) and self._merge_vetoed(snapshot.members):
             if purpose == _JOIN:
                 self._join_failed(exchange_id, address, _VETOED)
-        elif snapshot is not None and not isinstance(snapshot, DirectMessage | antientropy.Digest):
+        elif snapshot is not None and not isinstance(
+            snapshot, DirectMessage | StreamPing | antientropy.Digest
+        ):
             # A join waits for the application's verdict when it has one to give; a large
             # snapshot gets it once read (and the join's outcome with it).
             waits = purpose == _JOIN and self._admit_merge is not None
@@ -487,6 +497,8 @@ class Node:
                 self._join_failed(exchange_id, address, reason)
             elif purpose == _MESSAGE:
                 self._out.append(MessageFailed(exchange_id, name, reason))
+            elif purpose == _PING:
+                self._count("tcp_fallback_failed")
         return self._finish()
 
     def leave(self, now: float) -> list[Action]:
@@ -848,6 +860,56 @@ class Node:
         for relay in relays:
             self._count("indirect_probes")
             self._send(relay.address, IndirectPing(seq, target.name, target.address, self.name))
+        self._stream_probe(probe, target)
+
+    def _stream_probe(self, probe: _Probe, target: Member) -> None:
+        """The TCP fallback (``Config.tcp_fallback_probe``): ping ``target`` over the reliable
+        exchange as well; an ack that way before the period ends counts (``_stream_ack``).
+
+        At most one such exchange per member is under way: while the last one to ``target``
+        has not ended (a firewall that drops TCP makes the driver wait out its exchange
+        timeout), no other starts.  Each counts against ``MAX_PENDING_EXCHANGES``.
+        """
+        if not self.config.tcp_fallback_probe or not self._wire.pings_by_stream(target.name):
+            return
+        for _, purpose, name in self._exchanges.values():  # at most MAX_PENDING_EXCHANGES
+            if purpose == _PING and name == target.name:
+                self._count("tcp_fallback_skipped")
+                return
+        ping = StreamPing(self.config.label, probe.seq, target.name, self.name)
+        self._count("tcp_fallback_probes")
+        self._request(target.address, _PING, self._wire.encode_stream_ping(ping), target.name)
+        probe.fallback = self._exchange_seq
+
+    def _stream_ack(self, exchange_id: int, data: bytes) -> None:
+        """The reply to a TCP fallback ping: an ack for the probe still under way saves it."""
+        seq = self._wire.read_stream_ack(self._open(data) or b"", self.config.label)
+        probe = self._probe
+        if seq is None:
+            self._count("tcp_fallback_failed")  # no ack: a refusal, or a peer without it
+        elif probe is None or probe.fallback != exchange_id:
+            self._count("tcp_fallback_late")  # the protocol period it was for is over
+        elif seq != probe.seq:
+            self._count("tcp_fallback_failed")
+        elif not probe.acked:  # (else an ack over UDP, direct or relayed, came first)
+            probe.acked = True
+            self._awareness.apply(-1)
+            self._count("tcp_fallback_acked")
+            if self._log is not None and self._reports.first(("udp", probe.target), self._now):
+                self._log.log(
+                    WARNING,
+                    "[%s] %s answered over TCP but not over UDP: is UDP blocked between us?",
+                    self.name,
+                    probe.target,
+                )
+
+    def _answer_stream_ping(self, ping: StreamPing) -> bytes | None:
+        """Answer a peer's TCP fallback ping with an ack (``None``: it was for another name)."""
+        if ping.target != self.name:
+            self._count("dropped.wrong_target")
+            return None
+        self._count("stream_pings_answered")
+        return self._seal(self._wire.encode_stream_ack(self.config.label, ping.seq))
 
     def _finish_probe(self) -> None:
         probe, self._probe = self._probe, None
@@ -1322,7 +1384,7 @@ class Node:
 
     def _decode_exchange(
         self, data: bytes
-    ) -> PushPull | SnapshotRows | DirectMessage | antientropy.Digest | None:
+    ) -> PushPull | SnapshotRows | DirectMessage | StreamPing | antientropy.Digest | None:
         """The exchange in ``data``, or ``None`` when it is dropped (counted; ``_refusal`` set
         when the peer should be told why).  A snapshot of at most ``MERGE_SLICE`` rows comes
         decoded (a :class:`PushPull`); a larger one with only its header checked, its rows to
@@ -1336,12 +1398,15 @@ class Node:
             return None
         data = opened
         try:
-            snapshot: PushPull | SnapshotRows | DirectMessage | antientropy.Digest
+            snapshot: PushPull | SnapshotRows | DirectMessage | StreamPing | antientropy.Digest
             if self._digests and antientropy.is_digest(data):
                 snapshot = antientropy.decode(data)
             else:
                 snapshot = self._wire.open_exchange(data)
-                if not isinstance(snapshot, DirectMessage) and snapshot.count <= MERGE_SLICE:
+                if (
+                    not isinstance(snapshot, DirectMessage | StreamPing)
+                    and snapshot.count <= MERGE_SLICE
+                ):
                     snapshot = snapshot.read_all()
         except AuthError:  # the memberlist profile opens streams inside its own layers
             self._count("dropped.auth_failed")
@@ -1365,7 +1430,7 @@ class Node:
             self._count("dropped.snapshot_rows", len(snapshot.members) - self.config.max_members)
             snapshot = attrs.evolve(snapshot, members=snapshot.members[: self.config.max_members])
         elif (
-            not isinstance(snapshot, PushPull | DirectMessage | antientropy.Digest)
+            not isinstance(snapshot, PushPull | DirectMessage | StreamPing | antientropy.Digest)
             and snapshot.count > self.config.max_members
         ):
             self._count("dropped.snapshot_rows", snapshot.count - self.config.max_members)

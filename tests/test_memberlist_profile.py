@@ -334,20 +334,25 @@ def test_a_captured_tcp_fallback_ping_is_answered_with_an_ack_stream(variant: st
     )
     profile = node.wire
     assert isinstance(profile, MemberlistWire)
-    for data in _records(scenario, "tcp", "MlPing"):
+    node.start(0.0)
+    pings = _records(scenario, "tcp", "MlPing")
+    assert pings
+    for data in pings:
         (ping_data, used) = profile.stream.split(data + b"rest", 1 << 20) or (b"", 0)
         assert used == len(data) and ping_data == data
         ping = stream.decode_stream(data, keys=profile.keys())
         assert isinstance(ping, MlPing)
-        reply = profile.answer_stream(data)
+        reply, _ = node.handle_exchange(data, 1.0)
         assert reply is not None
         assert stream.decode_stream(reply, keys=profile.keys()) == MlAck(ping.seq)
-    # Anything else is the node's business; a ping for another name gets no answer.
-    assert profile.answer_stream(_records(scenario, "tcp", "MlPushPull")[0]) is None
+        assert profile.read_stream_ack(reply, profile.label) == ping.seq
+    assert node.counters()["stream_pings_answered"] == len(pings)
+    # A ping for another name gets no answer (and is counted).
     other = stream.encode_stream(
         MlPing(1, "someone-else"), keys=profile.keys(), rng=random.Random(0)
     )
-    assert profile.answer_stream(other) is None
+    assert node.handle_exchange(other, 2.0)[0] is None
+    assert node.counters()["dropped.wrong_target"] == 1
 
 
 def test_reliable_user_streams_become_direct_messages_and_need_no_reply() -> None:

@@ -4,8 +4,9 @@ every socket driver.
 A request and its reply are each one message as ``node.wire.stream`` frames it: the native
 profile puts a 4-byte length before each (:class:`swimcore.wire.LengthPrefixed`, the one
 definition of that prefix), memberlist's messages delimit themselves and a reliable user message
-has no reply. A memberlist node may also open a stream only to ping (its TCP fallback probe),
-which the profile answers without the node.  Drivers differ only in how they move bytes:
+has no reply. A stream may also carry only a ping (the TCP fallback probe, sent by swimcore and
+by memberlist), which the node answers with an ack like any other exchange.  Drivers differ
+only in how they move bytes:
 
 * :class:`MessageAssembler` turns the chunks a connection delivers into one message, in time
   linear in its size, refusing it (:class:`FrameError`) as soon as it cannot fit the limit;
@@ -33,7 +34,6 @@ import attrs
 from swimcore import Node
 from swimcore.errors import DecodeError, SwimError
 from swimcore.wire import StreamFraming
-from swimcore.wire.memberlist.profile import MemberlistWire
 
 __all__ = [
     "FrameError",
@@ -116,16 +116,10 @@ def request_bytes(node: Node, payload: bytes) -> bytes:
 def reply_bytes(node: Node, request: bytes, serve: Callable[[bytes], bytes | None]) -> bytes | None:
     """What to write back for a peer's ``request`` (``None``: nothing, close the connection).
 
-    The profile answers what it answers alone (memberlist's TCP ping); everything else goes to
-    ``serve`` (the node's :meth:`~swimcore.Node.handle_exchange`, through the driver's core).
+    ``serve`` is the node's :meth:`~swimcore.Node.handle_exchange`, through the driver's core.
     """
-    wire = node.wire
-    if isinstance(wire, MemberlistWire):
-        answer = wire.answer_stream(request)
-        if answer is not None:
-            return answer
     reply = serve(request)
-    return None if reply is None else wire.stream.encode(reply)
+    return None if reply is None else node.wire.stream.encode(reply)
 
 
 async def read_message(

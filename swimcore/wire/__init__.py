@@ -16,7 +16,9 @@ functions, so the node is written once for all of them: ``header``, ``encode_mes
 ``encode_update``, ``assemble`` (a whole datagram), ``MAX_UPDATES``, ``read_label``,
 ``decode_packet``, ``encode_push_pull``, ``encode_direct_message``, ``decode_exchange``,
 ``open_exchange`` (the same, with a snapshot's rows left to decode a slice at a time),
-``encode_exchange_ack``, ``is_exchange_ack``; plus ``overhead`` (bytes a datagram carries
+``encode_exchange_ack``, ``is_exchange_ack``, ``encode_stream_ping``, ``encode_stream_ack``,
+``read_stream_ack`` (the TCP fallback probe) and ``pings_by_stream`` (whether a member answers
+one); plus ``overhead`` (bytes a datagram carries
 beyond its header, message and updates), ``seal``/``open`` (the keyring's envelope, where the
 profile puts it around whole payloads) and ``stream`` (how a driver frames exchanges on TCP).
 """
@@ -37,6 +39,7 @@ from swimcore.messages import (
     Packet,
     PushPull,
     SnapshotRows,
+    StreamPing,
     Update,
 )
 
@@ -114,11 +117,19 @@ class Wire(Protocol):
 
     def decode_exchange(self, data: bytes) -> Exchange: ...
 
-    def open_exchange(self, data: bytes) -> DirectMessage | SnapshotRows: ...
+    def open_exchange(self, data: bytes) -> DirectMessage | StreamPing | SnapshotRows: ...
 
     def encode_exchange_ack(self, label: str) -> bytes: ...
 
     def is_exchange_ack(self, data: bytes, label: str) -> bool: ...
+
+    def encode_stream_ping(self, ping: StreamPing) -> bytes: ...
+
+    def encode_stream_ack(self, label: str, seq: int) -> bytes: ...
+
+    def read_stream_ack(self, data: bytes, label: str) -> int | None: ...
+
+    def pings_by_stream(self, name: str) -> bool: ...
 
     def seal(self, data: bytes) -> bytes: ...
 
@@ -216,7 +227,7 @@ class NativeWire:
     def decode_exchange(self, data: bytes) -> Exchange:
         return codec.decode_exchange(data)
 
-    def open_exchange(self, data: bytes) -> DirectMessage | SnapshotRows:
+    def open_exchange(self, data: bytes) -> DirectMessage | StreamPing | SnapshotRows:
         return codec.open_exchange(data)
 
     def encode_exchange_ack(self, label: str) -> bytes:
@@ -224,6 +235,20 @@ class NativeWire:
 
     def is_exchange_ack(self, data: bytes, label: str) -> bool:
         return codec.is_exchange_ack(data, label)
+
+    def encode_stream_ping(self, ping: StreamPing) -> bytes:
+        return codec.encode_stream_ping(ping)
+
+    def encode_stream_ack(self, label: str, seq: int) -> bytes:
+        return codec.encode_stream_ack(label, seq)
+
+    def read_stream_ack(self, data: bytes, label: str) -> int | None:
+        return codec.read_stream_ack(data, label)
+
+    def pings_by_stream(self, name: str) -> bool:
+        # Members older than the fallback probe count the ping as a malformed exchange and
+        # close the stream: the probe then fails as it would have without the fallback.
+        return True
 
     def seal(self, data: bytes) -> bytes:
         if self._keyring is None:

@@ -10,14 +10,19 @@ Hosts can crash (silent stop), restart with a new :class:`~swimcore.Node` at the
 address, leave gracefully, and pause: a paused host handles nothing; what arrives waits in its
 backlog (bounded, like a socket buffer) and its timers are late, and when it resumes it handles
 the backlog and then every overdue timer, as a process starved of CPU or stopped by a long
-garbage collection does.  Reliable exchanges (TCP in real drivers) see latency and cuts but no
-loss; one that gets no reply within ``exchange_timeout`` fails.
+garbage collection does.  Reliable exchanges (TCP in real drivers) see latency and cuts, and a
+link's loss as TCP does: each lost segment (the handshake's two, the request, the reply) is sent
+again after a retransmission timeout (:data:`SYN_RTO` for the handshake, :data:`DATA_RTO` for
+data, doubling per loss), so a lossy link delays an exchange rather than corrupting it; one
+that gets no reply within ``exchange_timeout`` fails.  ``stream_cuts`` cut only
+exchanges and ``datagram_cuts`` only datagrams (a firewall that drops one protocol).
 """
 
 from __future__ import annotations
 
 import hashlib
 import heapq
+import math
 import random
 import struct
 from collections.abc import Callable, Iterable, Sequence
@@ -35,6 +40,12 @@ Observer = Callable[[float, Node, Action], None]
 Lifecycle = Callable[[float, "Host", str], None]
 
 _DELIVER, _TICK, _EXCHANGE, _REPLY, _CALL, _RESUME = range(6)
+#: TCP's retransmission timeouts as Linux starts them: 1 s for a lost SYN or SYN-ACK, 200 ms
+#: (its minimum) for a lost data segment; each further loss of a segment doubles its timeout.
+SYN_RTO = 1.0
+DATA_RTO = 0.2
+#: Retransmissions of one segment modelled; past them the exchange is lost (it times out).
+MAX_RETRIES = 8
 _TIME = struct.Struct(">d")
 
 
@@ -107,6 +118,8 @@ class SimNetwork:
         self.cuts: dict[int, Cut] = {}
         #: Cuts of the reliable channel only (a firewall that drops TCP, not UDP).
         self.stream_cuts: list[Cut] = []
+        #: Cuts of datagrams only (a firewall that drops UDP, not TCP).
+        self.datagram_cuts: list[Cut] = []
         self._links: dict[tuple[Address | None, Address | None], LinkFaults] = {}
         self._cut_seq = 0
         self._heap: list[tuple[float, int, int, Any]] = []
@@ -384,6 +397,9 @@ class SimNetwork:
         if self.cuts and self.blocked(source, to):
             counts["dropped.partition"] = counts.get("dropped.partition", 0) + 1
             return
+        if self.datagram_cuts and any(c.blocks(source, to) for c in self.datagram_cuts):
+            counts["dropped.datagram_cut"] = counts.get("dropped.datagram_cut", 0) + 1
+            return
         faults = self.link_faults(source, to) if self._links else self.faults
         rng = self.rng
         if faults.loss and rng.random() < faults.loss:
@@ -466,10 +482,17 @@ class SimNetwork:
         self._exchanges[key] = host
         self._count("exchanges")
         source = host.node.address
-        latency = self.link_faults(source, request.to).delay(self.rng)
+        forward = self.link_faults(source, request.to)
+        latency = forward.delay(self.rng)
+        # The SYN and the request travel forward, the SYN-ACK back (no draw without loss).
+        back = self.link_faults(request.to, source)
+        latency += self._retransmits(forward, SYN_RTO) + self._retransmits(back, SYN_RTO)
+        latency += self._retransmits(forward, DATA_RTO)
         cut = self.cuts and (self.blocked(source, request.to) or self.blocked(request.to, source))
         if cut or any(c.blocks(source, request.to) for c in self.stream_cuts):
             self._count("exchanges.cut")  # the connection attempt times out
+        elif latency >= self.exchange_timeout:
+            self._count("exchanges.lost")  # lost and sent again until the requester gave up
         else:
             deadline = self.now + self.exchange_timeout
             self._push(self.now + latency, _EXCHANGE, (key, request, deadline))
@@ -498,13 +521,28 @@ class SimNetwork:
     def _answer(
         self, target: Host, requester: Host, key: tuple[int, int, int], request: ExchangeRequest
     ) -> None:
-        latency = self.link_faults(target.node.address, requester.node.address).delay(self.rng)
+        back = self.link_faults(target.node.address, requester.node.address)
+        latency = back.delay(self.rng) + self._retransmits(back, DATA_RTO)
         reply, actions = target.node.handle_exchange(request.data, self.now)
         if reply is not None:
             target.exchange_bytes += len(reply)
         self._count("exchanges.answered")
         self._carry(target, actions)
-        self._push(self.now + latency, _REPLY, (key, reply, "rejected"))
+        if latency < self.exchange_timeout:  # else the requester gives up first
+            self._push(self.now + latency, _REPLY, (key, reply, "rejected"))
+
+    def _retransmits(self, faults: LinkFaults, rto: float) -> float:
+        """The time one TCP segment over a link with ``faults`` spends being sent again."""
+        extra = 0.0
+        if not faults.loss:
+            return extra
+        for _ in range(MAX_RETRIES):
+            if self.rng.random() >= faults.loss:
+                return extra
+            self._count("exchanges.retransmits")
+            extra += rto
+            rto *= 2
+        return math.inf
 
     def _reply(self, key: tuple[int, int, int], reply: bytes | None, reason: str) -> None:
         host = self._exchanges.get(key)

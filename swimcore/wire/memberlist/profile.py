@@ -27,6 +27,8 @@ How the two protocols line up, and where they differ:
   since 2017 do); compression ("memberlist+lzw") applies when it shrinks a datagram and always
   on streams, as memberlist does; the keyring's primary key seals, every key opens.
 * Push-pull user (delegate) state is neither sent nor used.
+* The TCP fallback probe is memberlist's: the UDP ping message alone on a stream, answered by
+  an ack alone on the stream; it goes to members whose protocol range reaches 3.
 * A member's name moves to a new address only once it left, or was dead for
   ``gossip_to_the_dead_time`` (memberlist forgets dead members then); until then alive news
   from elsewhere is a conflict, dropped and counted, as memberlist refuses it.
@@ -60,6 +62,7 @@ from swimcore.messages import (
     PushPull,
     SnapshotRows,
     State,
+    StreamPing,
     Suspect,
     Update,
     UserBroadcast,
@@ -388,18 +391,22 @@ class MemberlistWire:
         incarnation = from_wire_incarnation(ml.incarnation)
         return MemberState(ml.name, address, incarnation, _FROM_STATES[ml.state], ml.meta)
 
-    def open_exchange(self, data: bytes) -> DirectMessage | SnapshotRows:
+    def open_exchange(self, data: bytes) -> DirectMessage | StreamPing | SnapshotRows:
         """A reliable exchange, with a push-pull's rows left to decode on demand."""
         message = stream.open_stream(data, label=self.label, keys=self.keys())
         if isinstance(message, MlUserStream):
             return DirectMessage(self.label, "", message.payload)
+        if isinstance(message, MlPing):
+            # memberlist's TCP fallback probe; an empty node name is for whoever receives it.
+            target = message.node or self.name
+            return StreamPing(self.label, message.seq, target, message.source_node)
         if not isinstance(message, stream.PushPullStream):
             raise DecodeError(f"unexpected {type(message).__name__} in an exchange")
         return PushPullRows(self, message)
 
     def decode_exchange(self, data: bytes) -> Exchange:
         opened = self.open_exchange(data)
-        return opened if isinstance(opened, DirectMessage) else opened.read_all()
+        return opened if isinstance(opened, DirectMessage | StreamPing) else opened.read_all()
 
     def encode_exchange_ack(self, label: str) -> bytes:
         return b""  # memberlist answers a reliable user message with nothing
@@ -407,18 +414,25 @@ class MemberlistWire:
     def is_exchange_ack(self, data: bytes, label: str) -> bool:
         return data == b""
 
-    def answer_stream(self, data: bytes) -> bytes | None:
-        """The reply to a stream the node need not see: memberlist's TCP fallback ping.
+    def encode_stream_ping(self, ping: StreamPing) -> bytes:
+        # memberlist's fallback ping is the UDP ping, sent alone on a stream.
+        return self._wrap_stream(MlPing(ping.seq, ping.target, *self._source()))
 
-        ``None`` when ``data`` is not such a ping (the node handles it as an exchange).
-        """
+    def encode_stream_ack(self, label: str, seq: int) -> bytes:
+        return self._wrap_stream(MlAck(seq))
+
+    def read_stream_ack(self, data: bytes, label: str) -> int | None:
         try:
             message = stream.decode_stream(data, label=self.label, keys=self.keys())
-        except DecodeError:
+        except DecodeError:  # an AuthError too
             return None
-        if not isinstance(message, MlPing) or message.node not in ("", self.name):
-            return None
-        return self._wrap_stream(MlAck(message.seq))
+        return message.seq if isinstance(message, MlAck) else None
+
+    def pings_by_stream(self, name: str) -> bool:
+        """Whether ``name`` answers a stream ping: memberlist sends one to every member whose
+        protocol range reaches 3 (every release since 2015)."""
+        vsn = self.vsn(name)
+        return len(vsn) < 2 or vsn[1] >= 3
 
     # The profile puts encryption inside its own layers (under the label, around the CRC).
 
