@@ -72,11 +72,11 @@ def why_not() -> str | None:
     return None
 
 
-def remove_leftovers() -> None:
+def remove_leftovers(prefix: str = PREFIX) -> None:
     """Delete namespaces of ours whose creating process is gone (a run that was killed)."""
     listing = _ip("netns", "list", check=False).stdout
-    for name in re.findall(rf"^({PREFIX}\S*)", listing, re.MULTILINE):
-        match = re.match(rf"{PREFIX}(?:hub|h\d+-|probe)(\d+)", name)
+    for name in re.findall(rf"^({prefix}\S*)", listing, re.MULTILINE):
+        match = re.match(rf"{prefix}(?:hub|h\d+-|probe)(\d+)", name)
         if match and not pathlib.Path(f"/proc/{match.group(1)}").exists():
             _ip("netns", "del", name, check=False)
 
@@ -84,11 +84,12 @@ def remove_leftovers() -> None:
 class Hosts:
     """``n`` network namespaces on one bridge: host ``i`` is ``10.77.0.<i + 1>``."""
 
-    def __init__(self, n: int) -> None:
+    def __init__(self, n: int, prefix: str = PREFIX) -> None:
         self.n = n
+        self.prefix = prefix
         tag = os.getpid()
-        self.hub = f"{PREFIX}hub{tag}"
-        self.names = [f"{PREFIX}h{i}-{tag}" for i in range(n)]
+        self.hub = f"{prefix}hub{tag}"
+        self.names = [f"{prefix}h{i}-{tag}" for i in range(n)]
         self.addresses = [f"{SUBNET}.{i + 1}" for i in range(n)]
         self._made: list[str] = []
 
@@ -104,7 +105,7 @@ class Hosts:
         self.close()
 
     def _build(self) -> None:
-        remove_leftovers()
+        remove_leftovers(self.prefix)
         _ip("netns", "add", self.hub)
         self._made.append(self.hub)
         _ip("-n", self.hub, "link", "add", "br0", "type", "bridge")
