@@ -70,6 +70,8 @@ class AnyioMember(MemberBase):
 
     driver = "anyio"
 
+    _flag = anyio.Event
+
     def _setup(self) -> None:
         self._udp: socket.socket | None = None
         self._outer: anyio.abc.TaskGroup | None = None
@@ -217,11 +219,7 @@ class AnyioMember(MemberBase):
 
     def events(self, maxsize: int = EVENT_BUFFER) -> EventStream:
         """Every event from now on (membership changes, leader, broadcasts), in order."""
-        fanout = self._require_core().fanout
-        buffer = fanout.subscribe(maxsize)
-        if self._closed:
-            buffer.close()
-        return EventStream(buffer, anyio.Event, functools.partial(fanout.unsubscribe, buffer))
+        return self._event_stream(maxsize)
 
     # ------------------------------------------------------------------------ the loop
 

@@ -82,6 +82,8 @@ class AsyncioMember(MemberBase, AsyncLifecycle):
 
     driver = "asyncio"
 
+    _flag = asyncio.Event
+
     def _setup(self) -> None:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._transport: asyncio.DatagramTransport | None = None
@@ -210,11 +212,7 @@ class AsyncioMember(MemberBase, AsyncLifecycle):
 
     def events(self, maxsize: int = EVENT_BUFFER) -> EventStream:
         """Every event from now on (membership changes, leader, broadcasts), in order."""
-        fanout = self._require_core().fanout
-        buffer = fanout.subscribe(maxsize)
-        if self._closed:
-            buffer.close()
-        return EventStream(buffer, asyncio.Event, functools.partial(fanout.unsubscribe, buffer))
+        return self._event_stream(maxsize)
 
     # ------------------------------------------------------------------------ the loop
 

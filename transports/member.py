@@ -16,6 +16,7 @@ is here, once:
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import socket
@@ -42,7 +43,7 @@ from swimcore import (
 from swimcore.actions import Action
 from swimcore.transports.counters import Counters
 from swimcore.transports.discovery.loop import Publisher, Sleep, ToThread, discovery_loop
-from swimcore.transports.events import EventCallback, Fanout
+from swimcore.transports.events import EventCallback, EventStream, Fanout, Flag
 from swimcore.transports.logs import MemberLogger, core_logger, driver_logger
 from swimcore.transports.options import MemberOptions, MemberOverrides
 from swimcore.transports.sockets import BindPlan, SourceCache, open_sockets, sockaddr
@@ -462,6 +463,17 @@ class MemberBase:
     def on_event(self, callback: EventCallback) -> Callable[[], None]:
         """Call ``callback(event)`` for every event from now on; returns a function to stop."""
         return self._require_core().fanout.add_callback(callback)
+
+    #: The one-shot wake-up of the driver's event loop (``asyncio.Event``, ``anyio.Event``).
+    _flag: Callable[[], Flag]
+
+    def _event_stream(self, maxsize: int) -> EventStream:
+        """Every event from now on, in order, as an async iterator (the async drivers)."""
+        fanout = self._require_core().fanout
+        buffer = fanout.subscribe(maxsize)
+        if self._closed:
+            buffer.close()
+        return EventStream(buffer, self._flag, functools.partial(fanout.unsubscribe, buffer))
 
     def set_metadata(self, meta: bytes) -> None:
         """Change this member's metadata; it spreads with a higher incarnation."""
