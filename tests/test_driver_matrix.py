@@ -142,3 +142,47 @@ def test_a_driver_joins_through_a_host_name(driver: Driver) -> None:
                 )
 
     driver.run(story)
+
+
+def test_every_driver_hands_the_application_hooks_to_its_node(driver: Driver) -> None:
+    """Admission (memberlist's alive delegate) and application state carried by the full-state
+    exchanges (its LocalState/MergeRemoteState), through MemberOptions, on every driver."""
+    config = fast(push_pull_interval=0.5)
+    received: dict[str, set[bytes]] = {"a": set(), "b": set(), "c": set()}
+
+    def hooks(name: str) -> dict[str, Any]:
+        return {
+            "admit": lambda member: member.meta.startswith(b"role="),
+            "local_state": lambda join: f"state of {name}".encode(),
+            "merge_state": lambda data, join: received[name].add(data),
+        }
+
+    async def story(driver: Driver) -> None:
+        async with (
+            driver.member(config, name="a", meta=b"role=db", leave_on_exit=False, **hooks("a"))
+            as a,
+            driver.member(
+                config, name="b", meta=b"role=web", seeds=[a.address], leave_on_exit=False,
+                **hooks("b"),
+            ) as b,
+            driver.member(config, name="c", seeds=[a.address], leave_on_exit=False, **hooks("c"))
+            as c,
+        ):
+            await eventually(
+                lambda: len(a.members()) == 2 and len(b.members()) == 2,
+                f"{driver.id}: a and b did not converge",
+            )
+            await eventually(
+                lambda: b"state of b" in received["a"] and b"state of a" in received["b"],
+                f"{driver.id}: the exchanges did not carry the application state",
+            )
+            await eventually(
+                lambda: a.counters().get("dropped.not_admitted", 0) > 0,
+                f"{driver.id}: a never refused c",
+            )
+            # c (no role) stays out of the views of a and b; c itself admits them.
+            assert {m.name for m in a.members()} == {"a", "b"}
+            assert {m.name for m in b.members()} == {"a", "b"}
+            assert a.member("c") is None and c.member("a") is not None
+
+    driver.run(story)

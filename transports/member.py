@@ -31,8 +31,6 @@ from swimcore import (
     DeliveryError,
     ExchangeRequest,
     JoinAddress,
-    Keyring,
-    LogSink,
     MemberInfo,
     MessageDelivered,
     MessageFailed,
@@ -348,14 +346,21 @@ class MemberBase:
         udp, tcp = open_sockets(self._plan)
         try:
             options = self.options
-            node = make_node(
+            advertised = self._plan.advertised(int(udp.getsockname()[1]))
+            node = Node(
                 self.config,
-                self._plan.advertised(int(udp.getsockname()[1])),
+                advertised,
                 name=options.name,
                 meta=options.meta,
-                seed=options.seed,
+                # Without a seed the member's randomness comes from the OS.
+                seed=random.Random() if options.seed is None else options.seed,
                 incarnation=options.incarnation,
                 keyring=options.keyring,
+                log=core_logger(options.name or str(advertised)),
+                admit=options.admit,
+                admit_merge=options.admit_merge,
+                local_state=options.local_state,
+                merge_state=options.merge_state,
             )
         except BaseException:
             udp.close()
@@ -506,35 +511,6 @@ class AsyncLifecycle:
         tb: TracebackType | None,
     ) -> None:
         await self.close()
-
-
-def make_node(
-    config: Config,
-    advertised: Address,
-    *,
-    name: str | None,
-    meta: bytes,
-    seed: int | random.Random | None,
-    incarnation: int,
-    keyring: Keyring | None = None,
-    log: LogSink | None = None,
-) -> Node:
-    """The node a driver runs; without ``seed`` its randomness comes from the OS.
-
-    The node logs to ``log``, by default :func:`core_logger` for its name.
-    """
-    rng = random.Random() if seed is None else seed
-    return Node(
-        config,
-        advertised,
-        name=name,
-        meta=meta,
-        seed=rng,
-        incarnation=incarnation,
-        keyring=keyring,
-        log=core_logger(str(advertised) if name is None else name) if log is None else log,
-    )
-
 
 
 async def wait_for_leave(core: MemberCore, timeout: float, sleep: Sleep) -> None:

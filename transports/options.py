@@ -15,12 +15,12 @@ from __future__ import annotations
 import ipaddress
 import math
 import random
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypedDict
 
 import attrs
 
-from swimcore import Address, AddressError, Config, ConfigError, Keyring
+from swimcore import Address, AddressError, Config, ConfigError, Keyring, MemberInfo
 from swimcore.transports.discovery.hosts import HostStore, split_host_port
 from swimcore.transports.discovery.loop import DiscoveryOptions, DiscoveryStore
 
@@ -102,7 +102,10 @@ class MemberOptions:
     ``leave_on_exit``, waiting at most ``leave_timeout`` for the news to spread (``None``: three
     protocol periods, at least 1 s); one TCP exchange may take ``exchange_timeout`` (``None``:
     five protocol periods, at least 2 s).  ``keyring`` seals every datagram and exchange
-    (AES-GCM, see :class:`swimcore.Keyring`).
+    (AES-GCM, see :class:`swimcore.Keyring`).  ``admit``, ``admit_merge``, ``local_state`` and
+    ``merge_state`` are the application's hooks, handed to the :class:`~swimcore.Node` as they
+    are (memberlist's alive, merge and state delegates: see :class:`~swimcore.Node`); on the
+    thread driver they run on its protocol thread, so they must be quick and thread-safe.
 
     Raises :class:`~swimcore.AddressError` for an address that cannot be used and
     :class:`~swimcore.ConfigError` for any other bad value, naming the field.
@@ -125,6 +128,10 @@ class MemberOptions:
         default=None, validator=_timeout("exchange_timeout", zero_ok=False)
     )
     keyring: Keyring | None = None
+    admit: Callable[[MemberInfo], bool] | None = None
+    admit_merge: Callable[[Sequence[MemberInfo]], bool] | None = None
+    local_state: Callable[[bool], bytes] | None = None
+    merge_state: Callable[[bytes, bool], object] | None = None
 
     def __attrs_post_init__(self) -> None:
         if self.advertise is None and self.bind.is_unspecified:
@@ -211,3 +218,7 @@ class MemberOverrides(TypedDict, total=False):
     leave_timeout: float | None
     exchange_timeout: float | None
     keyring: Keyring | None
+    admit: Callable[[MemberInfo], bool] | None
+    admit_merge: Callable[[Sequence[MemberInfo]], bool] | None
+    local_state: Callable[[bool], bytes] | None
+    merge_state: Callable[[bytes, bool], object] | None

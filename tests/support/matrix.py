@@ -30,27 +30,27 @@ class ThreadAsAsync:
     """A :class:`ThreadMember` with the async surface of the other drivers."""
 
     def __init__(self, config: Config | None = None, *args: Any, **options: Any) -> None:
-        self.member = ThreadMember(config, *args, **options)
+        self.inner = ThreadMember(config, *args, **options)
 
     async def __aenter__(self) -> ThreadAsAsync:
-        await anyio.to_thread.run_sync(self.member.start)
+        await anyio.to_thread.run_sync(self.inner.start)
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
-        await anyio.to_thread.run_sync(self.member.close)
+        await anyio.to_thread.run_sync(self.inner.close)
 
     async def send(self, name: str, payload: bytes, *, reliable: bool = False) -> None:
-        call = functools.partial(self.member.send, name, payload, reliable=reliable)
+        call = functools.partial(self.inner.send, name, payload, reliable=reliable)
         await anyio.to_thread.run_sync(call)
 
     async def leave(self) -> None:
-        await anyio.to_thread.run_sync(self.member.leave)
+        await anyio.to_thread.run_sync(self.inner.leave)
 
     async def close(self, *, leave: bool | None = None) -> None:
-        await anyio.to_thread.run_sync(functools.partial(self.member.close, leave=leave))
+        await anyio.to_thread.run_sync(functools.partial(self.inner.close, leave=leave))
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self.member, name)
+        return getattr(self.inner, name)
 
 
 @attrs.frozen
