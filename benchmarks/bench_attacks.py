@@ -8,26 +8,32 @@ second while a 4th member joins through the target), ``flood`` (best-effort user
 another member, as fast as possible for 5 s).  Reported: the longest lateness of a 10 ms
 ``call_later`` heartbeat on the target's loop (asyncio only; the thread driver runs its
 protocol in its own thread), peak RSS before/after, the newcomer's join time (slowloris), and
-``MemberSuspected`` events about the target seen by its peers (goal 0).  Socket attackers run
+``MemberSuspected`` events about the target seen by its peers (goal 0).  Beside the asyncio
+stall, the longest garbage collection seen meanwhile (any thread's: a collection holds them
+all), since a full collection walks the whole heap whichever call it lands in.  Socket attackers run
 in a separate thread with blocking sockets; the asyncio flood runs on the members' loop.
 
-    nice .venv/bin/python benchmarks/bench_attacks.py
+    nice .venv/bin/python benchmarks/bench_attacks.py [--attacks snapshot] [--baseline TREE]
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
+import gc
 import os
 import platform
 import resource
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
-from swimcore import Address, Config, MemberSuspected, State
+from swimcore import Address, Config, MemberSuspected, State, codec
 from swimcore.codec import encode_push_pull
 from swimcore.messages import MemberState, PushPull
 from swimcore.transports import AsyncioMember, ThreadMember
@@ -59,16 +65,22 @@ def snapshot_frame(limit: int) -> bytes:
         return LengthPrefixed().encode(encode_push_pull(PushPull("", False, members)))
 
     per_row = len(build(1000)) / 1000
-    return build(int(limit * 0.9 / per_row))
+    frame = build(int(limit * 0.9 / per_row))
+    # A real attacker is another process: do not leave its rows in this process's encoder
+    # cache, where they would only lengthen the target's garbage collections.
+    codec._ROW_CACHE.clear()
+    return frame
 
 
-def attack_socket(kind: str, target: tuple[str, int], limit: int, stop: threading.Event) -> None:
+def attack_socket(
+    kind: str, target: tuple[str, int], limit: int, stop: threading.Event, frame: bytes = b""
+) -> None:
     """The socket attacks, from their own thread; returns once ``stop`` is set."""
     held: list[socket.socket] = []
     try:
         if kind == "snapshot":
             s = socket.create_connection(target)
-            s.sendall(snapshot_frame(limit))
+            s.sendall(frame)
             held.append(s)
         elif kind == "withhold":
             frame = LengthPrefixed().encode(b"\0" * limit)[:-1]
@@ -116,7 +128,10 @@ async def run_asyncio(kind: str) -> dict[str, str]:
     for m in members[1:]:
         m.on_event(on_event)
     await asyncio.sleep(SETTLE)
+    # The attacker's frame is built before the watch starts (a real attacker is elsewhere).
+    frame = snapshot_frame(_limit(target)) if kind == "snapshot" else b""
     worst = [0.0]
+    pauses = GcPauses()
     beating = [True]
 
     def beat(due: float) -> None:
@@ -130,7 +145,9 @@ async def run_asyncio(kind: str) -> dict[str, str]:
     stop = threading.Event()
     addr = (str(target.address.ip), target.address.port)
     limit = config.max_exchange_bytes if kind == "withhold" else _limit(target)
-    thread = threading.Thread(target=attack_socket, args=(kind, addr, limit, stop), daemon=True)
+    thread = threading.Thread(
+        target=attack_socket, args=(kind, addr, limit, stop, frame), daemon=True
+    )
     if kind != "flood":
         thread.start()
     if kind == "slowloris":
@@ -157,9 +174,11 @@ async def run_asyncio(kind: str) -> dict[str, str]:
     stop.set()
     await asyncio.sleep(AFTER)
     beating[0] = False
+    pauses.stop()
     for m in members:
         await m.close(leave=False)
-    return _row(kind, "asyncio", f"{worst[0] * 1000:.0f} ms", before, join, box[0])
+    stall = f"{worst[0] * 1000:.0f} ms (GC pause {pauses.longest * 1000:.0f} ms)"
+    return _row(kind, "asyncio", stall, before, join, box[0])
 
 
 def _limit(member: Any) -> int:
@@ -180,12 +199,15 @@ def run_threaded(kind: str) -> dict[str, str]:
     for m in members[1:]:
         m.on_event(on_event)
     time.sleep(SETTLE)
+    frame = snapshot_frame(_limit(target)) if kind == "snapshot" else b""
     before = rss_mib()
     join = "-"
     stop = threading.Event()
     addr = (str(target.address.ip), target.address.port)
     limit = config.max_exchange_bytes if kind == "withhold" else _limit(target)
-    thread = threading.Thread(target=attack_socket, args=(kind, addr, limit, stop), daemon=True)
+    thread = threading.Thread(
+        target=attack_socket, args=(kind, addr, limit, stop, frame), daemon=True
+    )
     if kind != "flood":
         thread.start()
     if kind == "slowloris":
@@ -214,6 +236,24 @@ def run_threaded(kind: str) -> dict[str, str]:
     return _row(kind, "thread", "n/a (own thread)", before, join, box[0])
 
 
+class GcPauses:
+    """The longest garbage collection while it watches (a collection holds every thread)."""
+
+    def __init__(self) -> None:
+        self.longest = 0.0
+        self._started = 0.0
+        gc.callbacks.append(self._callback)
+
+    def _callback(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.longest = max(self.longest, time.perf_counter() - self._started)
+
+    def stop(self) -> None:
+        gc.callbacks.remove(self._callback)
+
+
 def _row(kind: str, driver: str, stall: str, before: float, join: str, sus: int) -> dict[str, str]:
     return {
         "attack": kind,
@@ -226,16 +266,35 @@ def _row(kind: str, driver: str, stall: str, before: float, join: str, sus: int)
 
 
 def main() -> None:
-    print(f"python {platform.python_version()}, nproc {os.cpu_count()}, load {os.getloadavg()}")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--attacks", default=",".join(ATTACKS), help="comma-separated subset")
+    parser.add_argument("--drivers", default="asyncio,thread", help="comma-separated subset")
+    parser.add_argument(
+        "--baseline", help="first run the same in a subprocess importing swimcore from this tree"
+    )
+    parser.add_argument("--no-header", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if not args.no_header:
+        print(f"python {platform.python_version()}, nproc {os.cpu_count()}, load {os.getloadavg()}")
+    if args.baseline:
+        command = [sys.executable, __file__, "--attacks", args.attacks, "--drivers", args.drivers]
+        env = dict(os.environ, PYTHONPATH=args.baseline)
+        print(f"baseline ({args.baseline}):", flush=True)
+        subprocess.run([*command, "--no-header"], env=env, check=True)
+        print("this tree:", flush=True)
+    drivers = args.drivers.split(",")
     rows = []
-    for kind in ATTACKS:
-        rows.append(asyncio.run(run_asyncio(kind)))
-        rows.append(run_threaded(kind))
+    for kind in args.attacks.split(","):
+        if "asyncio" in drivers:
+            rows.append(asyncio.run(run_asyncio(kind)))
+        if "thread" in drivers:
+            rows.append(run_threaded(kind))
     head = list(rows[0])
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
     for row in rows:
         print("| " + " | ".join(row[h] for h in head) + " |")
+    print(f"load {os.getloadavg()}", flush=True)
 
 
 if __name__ == "__main__":

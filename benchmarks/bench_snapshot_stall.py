@@ -1,19 +1,31 @@
 """How long one exchange holds a node (issue 13, item 2): the longest single call.
 
-A node receives a valid push-pull snapshot of ``--rows`` members (about 8 MiB at 60,000 rows
-of 100-byte metadata) and merges it; we time ``handle_exchange`` and every ``tick`` that
-merges the rest, and report the longest call (what holds a driver's loop) and the total.
-A second figure frames the same snapshot on memberlist's wire from 4 KiB pieces with the
-incremental :class:`FrameReader` against re-parsing the buffer on every piece (the old way).
+A node receives a valid push-pull snapshot of ``--rows`` members and decodes and merges it;
+we time ``handle_exchange`` (which checks the snapshot and reads its first slice) and every
+``tick`` that reads the rest, and report the longest call (what holds a driver's loop), the
+longest once the garbage collector's pauses inside it are taken out (timed with
+``gc.callbacks``: full collections walk the whole heap, whichever call they land in), the
+longest in CPU time (``time.thread_time``: what a loaded machine's preemption does not
+inflate), the calls over 50 ms, and the totals.  A second figure frames a snapshot on
+memberlist's wire from 4 KiB pieces with the incremental :class:`FrameReader` against
+re-parsing the buffer on every piece (the old way).
 
-    .venv/bin/python benchmarks/bench_snapshot_stall.py --rows 60000
+``--baseline PATH`` measures the same in a subprocess importing swimcore from ``PATH`` (a
+source tree of an older commit, e.g. ``git archive COMMIT swimcore transports``), taking
+turns with this tree, so that both rows of a pair see the same load.
+
+    .venv/bin/python benchmarks/bench_snapshot_stall.py --rows 60000 --baseline /tmp/base
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
+import json
 import os
 import platform
+import subprocess
+import sys
 import time
 
 from swimcore import Address, Config, ExchangeRequest, Node
@@ -33,21 +45,64 @@ def snapshot(config: Config, rows: int) -> bytes:
     return next(a for a in out if isinstance(a, ExchangeRequest)).data
 
 
-def merge_stall(config: Config, data: bytes) -> tuple[float, float, int]:
+class GcClock:
+    """Seconds spent in the garbage collector since the last :meth:`take`."""
+
+    def __init__(self) -> None:
+        self.spent = 0.0
+        self._started = 0.0
+        gc.callbacks.append(self._callback)
+
+    def _callback(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.spent += time.perf_counter() - self._started
+
+    def take(self) -> float:
+        spent, self.spent = self.spent, 0.0
+        return spent
+
+
+def merge_stall(config: Config, data: bytes) -> dict[str, float]:
+    """Time every call of the node while it decodes and merges ``data``."""
     node = Node(config, Address("10.255.255.1", 7946))
     node.start(0.0)
-    t0 = time.perf_counter()
+    clock = GcClock()
+    gc.collect()
+    clock.take()
+    calls: list[tuple[float, float, float]] = []  # (wall, of which in GC, CPU time)
+    t, cpu = time.perf_counter(), time.thread_time()
     node.handle_exchange(data, 1.0)
-    longest = time.perf_counter() - t0
-    total = longest
-    now, calls = 1.0, 1
+    calls.append((time.perf_counter() - t, clock.take(), time.thread_time() - cpu))
+    now = 1.0
     while node.counters()["merge_backlog"]:
         now += 0.001
-        t = time.perf_counter()
+        t, cpu = time.perf_counter(), time.thread_time()
         node.tick(now)
-        spent = time.perf_counter() - t
-        longest, total, calls = max(longest, spent), total + spent, calls + 1
-    return longest, total, calls
+        calls.append((time.perf_counter() - t, clock.take(), time.thread_time() - cpu))
+    gc.callbacks.remove(clock._callback)
+    walls = sorted(wall for wall, _, _ in calls)
+    return {
+        "longest_ms": 1000 * walls[-1],
+        "longest_without_gc_ms": 1000 * max(wall - in_gc for wall, in_gc, _ in calls),
+        "longest_cpu_ms": 1000 * max(cpu for _, _, cpu in calls),
+        "cpu_ms": 1000 * sum(cpu for _, _, cpu in calls),
+        "p50_ms": 1000 * walls[len(walls) // 2],
+        "over_50ms": sum(1 for wall in walls if wall > 0.05),
+        "gc_ms": 1000 * sum(in_gc for _, in_gc, _ in calls),
+        "calls": len(calls),
+        "total_ms": 1000 * sum(walls),
+        "members": len(node.all_members()),
+    }
+
+
+def measure(wire: str, rows: int) -> dict[str, float]:
+    config = Config.lan(wire=wire)
+    data = snapshot(config, rows)
+    result = merge_stall(config, data)
+    result["mib"] = len(data) / 2**20
+    return result
 
 
 def framing(data: bytes, piece: int) -> tuple[float, float]:
@@ -64,20 +119,44 @@ def framing(data: bytes, piece: int) -> tuple[float, float]:
     return incremental, reparse
 
 
+def _line(tree: str, wire: str, rows: int, r: dict[str, float]) -> str:
+    return (
+        f"| {tree} | {wire} | {rows} ({r['mib']:.1f} MiB) | {r['longest_ms']:.0f} ms "
+        f"| {r['longest_without_gc_ms']:.0f} ms | {r['longest_cpu_ms']:.0f} ms "
+        f"| {r['p50_ms']:.1f} ms | {r['over_50ms']:.0f} | {r['calls']:.0f} "
+        f"| {r['total_ms']:.0f} ms | {r['cpu_ms']:.0f} ms | {r['gc_ms']:.0f} ms |"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=60_000)
     parser.add_argument("--frame-rows", type=int, default=10_000)
+    parser.add_argument("--baseline", help="source tree of the version to compare with")
+    parser.add_argument("--repeat", type=int, default=1, help="pairs of runs per wire")
+    parser.add_argument("--json", help=argparse.SUPPRESS)  # one measurement, for --baseline
     args = parser.parse_args()
+    if args.json:
+        print(json.dumps(measure(args.json, args.rows)))
+        return
     print(f"python {platform.python_version()}, nproc {os.cpu_count()}, load {os.getloadavg()}")
+    print(
+        "| tree | wire | rows | longest call | longest without GC | longest (CPU) | median call "
+        "| calls > 50 ms | calls | total | total CPU | in GC |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for wire in ("native", "memberlist"):
-        config = Config.lan(wire=wire)
-        data = snapshot(config, args.rows)
-        longest, total, calls = merge_stall(config, data)
-        print(
-            f"{wire:10s} {args.rows} rows, {len(data) / 2**20:.1f} MiB: longest call "
-            f"{longest * 1000:.0f} ms, all {calls} calls {total * 1000:.0f} ms"
-        )
+        for _ in range(args.repeat):
+            if args.baseline:
+                env = dict(os.environ, PYTHONPATH=args.baseline)
+                command = [sys.executable, __file__, "--rows", str(args.rows), "--json", wire]
+                done = subprocess.run(command, env=env, check=True, capture_output=True, text=True)
+                print(_line("baseline", wire, args.rows, json.loads(done.stdout)), flush=True)
+            env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(__file__)) or ".")
+            command = [sys.executable, __file__, "--rows", str(args.rows), "--json", wire]
+            done = subprocess.run(command, env=env, check=True, capture_output=True, text=True)
+            print(_line("this tree", wire, args.rows, json.loads(done.stdout)), flush=True)
+    print(f"load {os.getloadavg()}")
     data = snapshot(Config.lan(wire="memberlist"), args.frame_rows)
     incremental, reparse = framing(data, 4096)
     print(
