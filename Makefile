@@ -29,10 +29,10 @@ demo: $(DEMO_STAMP)
 demo-sim: $(DEMO_STAMP)
 	$(PY) examples/sim_demo.py
 
-## lint: ruff and mypy --strict
+## lint: ruff and mypy --strict (the library, its tests, examples and benchmarks)
 lint: $(STAMP)
 	$(PY) -m ruff check swimcore transports tests examples benchmarks
-	$(PY) -m mypy swimcore
+	$(PY) -m mypy swimcore tests examples benchmarks
 
 ## test: lint, types, then the whole default test suite (what CI runs): the tests that may share
 ## the machine on TEST_WORKERS pytest-xdist workers (0: in this process), then the tests marked

@@ -169,7 +169,7 @@ async def _many(
             deaths += 1
 
     async with contextlib.AsyncExitStack() as stack:
-        first = await stack.enter_async_context(
+        first: AsyncioMember | AnyioMember = await stack.enter_async_context(
             build(config, seed=0, leave_on_exit=False)
         )
         members = [first]

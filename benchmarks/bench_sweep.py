@@ -22,7 +22,7 @@ import sys
 import time
 from collections.abc import Sequence
 from concurrent.futures import Executor
-from typing import Any
+from typing import TypeVar
 
 import attrs
 
@@ -30,6 +30,8 @@ from swimcore.transports.sim.executors import load_distributed, open_executor
 from swimcore.transports.sim.scenario import Scenario
 from swimcore.transports.sim.seed_sweep import SeedSummary, run_seed
 from swimcore.transports.sim.sweep import DEFAULTS, SweepOptions, SweepResult, Task, sweep
+
+T = TypeVar("T")
 
 
 def run_timed(scenario: Scenario) -> tuple[SeedSummary, float]:
@@ -45,8 +47,8 @@ def nothing(seed: int) -> int:
 
 
 def timed(
-    tasks: Sequence[Task[Any]], executor: Executor | None, options: SweepOptions
-) -> tuple[float, SweepResult[Any]]:
+    tasks: Sequence[Task[T]], executor: Executor | None, options: SweepOptions
+) -> tuple[float, SweepResult[T]]:
     started = time.perf_counter()
     result = sweep(tasks, executor, options=options)
     return time.perf_counter() - started, result
@@ -69,9 +71,9 @@ def main() -> int:
     )  # fmt: skip
     work = [Task(run_timed, (attrs.evolve(scenario, seed=s),), s) for s in range(args.runs)]
     empty = [Task(nothing, (seed,), seed) for seed in range(args.runs)]
-    load = os.getloadavg()
+    before = os.getloadavg()
     print(f"Python {sys.version.split()[0]}, nproc {os.cpu_count()}, {args.jobs} workers, "
-          f"load before {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")  # fmt: skip
+          f"load before {before[0]:.2f} {before[1]:.2f} {before[2]:.2f}")  # fmt: skip
     print(f"{args.runs} runs of {scenario.nodes} nodes, {scenario.duration:g} simulated s, "
           f"2 crashes, 1 partition, 1 pause, 2% loss\n")  # fmt: skip
     best: dict[str, tuple[float, float, float, float, float]] = {}
@@ -126,8 +128,8 @@ def main() -> int:
         print(f"  {name}: scheduling {per_task * 1e3:.2f} ms per run -> {scheduler / 3600:.2f} h "
               f"if serial; total {max(compute, scheduler) / 3600:.2f} h (overlapped) to "
               f"{(compute + scheduler) / 3600:.2f} h (not)")  # fmt: skip
-    load = os.getloadavg()
-    print(f"load after {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    after = os.getloadavg()
+    print(f"load after {after[0]:.2f} {after[1]:.2f} {after[2]:.2f}")
     return 0
 
 

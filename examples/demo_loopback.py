@@ -60,7 +60,7 @@ async def main(kind: str) -> None:
     now = Clock()
     print(f"{now()}  starting {MEMBERS} members on 127.0.0.1 ({kind} driver)")
     async with contextlib.AsyncExitStack() as stack:
-        first = await stack.enter_async_context(build(CONFIG, name="node-0", seed=0))
+        first: Member = await stack.enter_async_context(build(CONFIG, name="node-0", seed=0))
         members = [first]
         for i in range(1, MEMBERS):
             member = build(CONFIG, name=f"node-{i}", seeds=[first.address], seed=i)

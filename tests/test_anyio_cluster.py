@@ -96,7 +96,7 @@ async def test_twenty_members_converge_detect_a_crash_a_leave_and_a_restart(
     make: Callable[..., Member],
 ) -> None:
     async with contextlib.AsyncExitStack() as stack:
-        first = await stack.enter_async_context(make(seed=0))
+        first: Member = await stack.enter_async_context(make(seed=0))
         members = [first]
         for i in range(1, 20):
             members.append(await stack.enter_async_context(make(seeds=[first.address], seed=i)))
@@ -135,7 +135,7 @@ async def test_twenty_members_converge_detect_a_crash_a_leave_and_a_restart(
             )
 
         # The crashed member restarts on the same address and rejoins above its old incarnation.
-        restarted = await stack.enter_async_context(
+        restarted: Member = await stack.enter_async_context(
             make(bind=crashed_address, seeds=[first.address], seed=99)
         )
         assert restarted.address == crashed_address

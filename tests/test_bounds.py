@@ -17,7 +17,7 @@ import pytest
 from helpers import addr, encode, make_node
 from security_support import traced_growth
 
-from swimcore import Address, Config, Node, Send, codec
+from swimcore import Address, Config, ExchangeRequest, Node, Send, codec
 from swimcore.messages import (
     Alive,
     Dead,
@@ -28,6 +28,7 @@ from swimcore.messages import (
     PushPull,
     State,
     Suspect,
+    Update,
     UserBroadcast,
 )
 
@@ -261,9 +262,10 @@ def test_an_oversized_exchange_reply_is_not_merged() -> None:
     config = Config.lan(max_exchange_bytes=4096)
     node = make_node(0, config)
     request = node.join([addr(5)], 0.0)[0]
+    assert isinstance(request, ExchangeRequest)
     rows = tuple(MemberState(f"big{i}", peer(i), 0, State.ALIVE, bytes(100)) for i in range(40))
     reply = codec.encode_push_pull(PushPull("", False, rows))
-    node.exchange_reply(request.exchange_id, reply, 1.0)  # type: ignore[attr-defined]
+    node.exchange_reply(request.exchange_id, reply, 1.0)
     assert node.counters()["dropped.exchange_too_large"] == 1
     assert node.counters()["members"] == 1
 
@@ -283,7 +285,7 @@ def test_flapping_a_member_keeps_memory_flat(news: str) -> None:
 
     def step(i: int) -> None:
         for _ in range(25):
-            batch = []
+            batch: list[Update] = []
             for _ in range(20):
                 n = next(incarnation)
                 batch.append(Alive("p0", addr(1), n))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -53,7 +54,7 @@ def test_a_whole_request_being_served_is_never_evicted() -> None:
 def test_the_byte_budget_is_shared_and_evicts_others_first() -> None:
     gate, counted = _gate(max_open=10, max_buffered=100)
     closed: list[int] = []
-    slots = [gate.admit(f"s{i}", float(i), lambda i=i: closed.append(i)) for i in range(3)]
+    slots = [gate.admit(f"s{i}", float(i), functools.partial(closed.append, i)) for i in range(3)]
     gate.account(slots[0], 60)
     gate.account(slots[1], 30)
     assert closed == [] and gate.buffered == 90
@@ -85,18 +86,18 @@ DRIVERS = ["asyncio", "anyio", "thread"]
 @contextlib.asynccontextmanager
 async def _member(kind: str, config: Config, **kw: Any) -> AsyncIterator[Any]:
     if kind == "asyncio":
-        async with AsyncioMember(config, leave_on_exit=False, **kw) as member:
-            yield member
+        async with AsyncioMember(config, leave_on_exit=False, **kw) as on_asyncio:
+            yield on_asyncio
     elif kind == "anyio":
-        async with AnyioMember(config, leave_on_exit=False, **kw) as member:
-            yield member
+        async with AnyioMember(config, leave_on_exit=False, **kw) as on_anyio:
+            yield on_anyio
     else:
-        member = ThreadMember(config, leave_on_exit=False, **kw)
-        await asyncio.to_thread(member.start)
+        on_thread = ThreadMember(config, leave_on_exit=False, **kw)
+        await asyncio.to_thread(on_thread.start)
         try:
-            yield member
+            yield on_thread
         finally:
-            await asyncio.to_thread(member.close, leave=False)
+            await asyncio.to_thread(on_thread.close, leave=False)
 
 
 async def _until(check: Callable[[], bool], timeout: float = 15.0) -> float:

@@ -20,10 +20,11 @@ from swimcore.transports.discovery import DiscoveryError, HostStore, store_from_
 def test_a_host_store_resolves_every_address_of_every_name() -> None:
     store = HostStore(["localhost:7946", "127.0.0.2:7000"])
     found = store.lookup()
-    expected = {
-        Address.parse(f"[{info[4][0]}]:7946" if ":" in info[4][0] else f"{info[4][0]}:7946")
-        for info in socket.getaddrinfo("localhost", 7946, type=socket.SOCK_DGRAM)
-    }
+    expected = set()
+    for *_, sockaddr in socket.getaddrinfo("localhost", 7946, type=socket.SOCK_DGRAM):
+        host = sockaddr[0]
+        assert isinstance(host, str)  # an IPv4 or IPv6 socket address
+        expected.add(Address.parse(f"[{host}]:7946" if ":" in host else f"{host}:7946"))
     assert set(found) == expected | {Address.parse("127.0.0.2:7000")}
     assert len(found) == len(set(found))
 

@@ -257,13 +257,13 @@ def test_restart_with_same_name_on_new_address_is_accepted() -> None:
 
 @attrs.define
 class PartitionedLink(Link):
-    """A link that, while ``cut``, carries nothing between ``side`` and the rest."""
+    """A link that, while ``partitioned``, carries nothing between ``side`` and the rest."""
 
     side: list[Address] = attrs.field(factory=list)
-    cut: bool = False
+    partitioned: bool = False
 
     def _crosses(self, a: Address, b: Address) -> bool:
-        return self.cut and ((a in self.side) != (b in self.side))
+        return self.partitioned and ((a in self.side) != (b in self.side))
 
     def deliver(self, now: float, rounds: int = 100) -> int:
         delivered = 0
@@ -295,11 +295,11 @@ def test_partitioned_halves_merge_through_push_pull_to_dead_members() -> None:
         link.carry(node, node.start(0.0, [(n.name, n.address) for n in nodes]), 0.0)
     link.run(until=2.0)
     left, right = nodes[:3], nodes[3:]
-    link.cut = True
+    link.partitioned = True
     link.run(until=60.0, start=2.05)
     for n in left:
         assert [n.member(m.name).state for m in right] == [State.DEAD] * 3  # type: ignore[union-attr]
-    link.cut = False
+    link.partitioned = False
     link.run(until=150.0, start=60.05)
     views = {tuple(sorted(m.name for m in n.members())) for n in nodes}
     assert len(views) == 1

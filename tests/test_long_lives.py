@@ -6,6 +6,7 @@ Each test names the item of the issue it covers; each failed on 25ef229.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 
 import attrs
 import pytest
@@ -199,7 +200,7 @@ def _from(node: Node, *updates: Alive | Suspect | Dead | Left) -> bytes:
 ML = Config.lan(wire="memberlist")
 
 
-def _broadcasts_at(node: Node, out: list[object]) -> list[tuple[str, bytes]]:
+def _broadcasts_at(node: Node, out: Iterable[object]) -> list[tuple[str, bytes]]:
     return [(a.key, a.payload) for a in out if isinstance(a, BroadcastReceived)]
 
 

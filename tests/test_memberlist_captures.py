@@ -26,6 +26,7 @@ from swimcore.wire.memberlist.messages import (
     MlNack,
     MlPing,
     MlPushPull,
+    MlStreamMessage,
     MlSuspect,
     MlUser,
     MlUserStream,
@@ -106,7 +107,7 @@ def test_captured_datagram_decodes_exactly(ctx: dict[str, Any], record: dict[str
     assert again == plain  # our encoder writes what Go wrote, byte for byte
 
 
-def _check_stream(message: stream.MlStreamMessage, ctx: dict[str, Any], kind: str) -> None:
+def _check_stream(message: MlStreamMessage, ctx: dict[str, Any], kind: str) -> None:
     go, py = ctx["go_name"], ctx["py_name"]
     if isinstance(message, MlPushPull):
         assert message.user_state == b""
@@ -150,7 +151,7 @@ def test_captured_stream_decodes_exactly(ctx: dict[str, Any], record: dict[str, 
     )
 
 
-def type_byte(message: stream.MlStreamMessage) -> int:
+def type_byte(message: MlStreamMessage) -> int:
     return {
         MlPushPull: MsgType.PUSH_PULL,
         MlPing: MsgType.PING,

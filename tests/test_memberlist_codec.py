@@ -21,10 +21,12 @@ from swimcore.wire.memberlist.messages import (
     MlDead,
     MlErr,
     MlIndirectPing,
+    MlMessage,
     MlNack,
     MlPing,
     MlPushNodeState,
     MlPushPull,
+    MlStreamMessage,
     MlSuspect,
     MlUser,
     MlUserStream,
@@ -180,7 +182,7 @@ def test_lzw_refuses_output_beyond_the_limit() -> None:
 
 
 @given(udp_messages)
-def test_every_udp_message_round_trips(message: packet.MlMessage) -> None:
+def test_every_udp_message_round_trips(message: MlMessage) -> None:
     encoded = bodies.encode_message(message)
     assert (
         encoded[0]
@@ -209,7 +211,7 @@ def test_every_udp_message_round_trips(message: packet.MlMessage) -> None:
     st.integers(0, 2**32),
 )
 def test_datagrams_round_trip_through_every_layer(
-    messages: list[packet.MlMessage],
+    messages: list[MlMessage],
     label: str,
     keys: tuple[bytes, ...],
     compress: bool,
@@ -273,7 +275,7 @@ def test_arbitrary_datagrams_raise_only_decode_error(
 
 @given(st.lists(udp_messages, min_size=1, max_size=4), st.data())
 def test_damaged_datagrams_raise_only_decode_error(
-    messages: list[packet.MlMessage], data: st.DataObject
+    messages: list[MlMessage], data: st.DataObject
 ) -> None:
     raw = bytearray(packet.encode_datagram(messages, crc=False))
     index = data.draw(st.integers(0, len(raw) - 1))
@@ -289,7 +291,7 @@ def test_damaged_datagrams_raise_only_decode_error(
 @settings(max_examples=60)
 @given(stream_messages, labels, keysets, st.booleans(), st.integers(0, 2**32))
 def test_stream_messages_round_trip_and_are_read_incrementally(
-    message: stream.MlStreamMessage,
+    message: MlStreamMessage,
     label: str,
     keys: tuple[bytes, ...],
     compress: bool,

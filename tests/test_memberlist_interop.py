@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import math
 import re
 import subprocess
@@ -40,9 +41,12 @@ from memberlist_peer.harness import FAST, GoPeer, peer_binary
 from test_readme import expected_pattern
 
 from swimcore import (
+    Address,
     BroadcastReceived,
     Config,
+    Event,
     MemberFailed,
+    MemberInfo,
     MemberLeft,
     MessageDelivered,
     MessageReceived,
@@ -88,8 +92,11 @@ def _config(wire: str, settings: dict[str, int]) -> Config:
     )
 
 
+#: A member of any driver.
+AnyMember = AsyncioMember | AnyioMember | ThreadMember | BridgedMember
+
 #: Every driver, constructed alike (the anyio driver on its asyncio backend: the test's loop).
-DRIVERS: dict[str, Any] = {
+DRIVERS: dict[str, type[AnyMember]] = {
     "asyncio": AsyncioMember,
     "anyio": AnyioMember,
     "thread": ThreadMember,
@@ -102,30 +109,36 @@ class _Driver:
 
     def __init__(self, kind: str, config: Config, **kw: Any) -> None:
         self.kind = kind
-        self.member = DRIVERS[kind](config, "127.0.0.1:0", leave_on_exit=False, **kw)
-        self.events: list[Any] = []
+        self.member: AnyMember = DRIVERS[kind](config, "127.0.0.1:0", leave_on_exit=False, **kw)
+        self.events: list[Event] = []
         self._stack = contextlib.AsyncExitStack()
         self._sends: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
-        if self.kind == "thread":
-            await asyncio.to_thread(self.member.start)
-        elif self.kind == "anyio":
-            await self._stack.enter_async_context(self.member)
+        member = self.member
+        if isinstance(member, ThreadMember):
+            await asyncio.to_thread(member.start)
+        elif isinstance(member, AnyioMember):
+            await self._stack.enter_async_context(member)
         else:
-            await self.member.start()
-        self.member.on_event(self.events.append)
+            await member.start()
+        member.on_event(self.events.append)
 
-    name = property(lambda self: self.member.name)
-    address = property(lambda self: self.member.address)
+    @property
+    def name(self) -> str:
+        return self.member.name
 
-    def history(self) -> list[Any]:
+    @property
+    def address(self) -> Address:
+        return self.member.address
+
+    def history(self) -> list[Event]:
         return list(self.events)
 
-    def members(self) -> list[Any]:
+    def members(self) -> list[MemberInfo]:
         return self.member.members()
 
-    def member_info(self, name: str) -> Any:
+    def member_info(self, name: str) -> MemberInfo | None:
         return self.member.member(name)
 
     def set_metadata(self, meta: bytes) -> None:
@@ -136,10 +149,11 @@ class _Driver:
 
     def send_message(self, name: str, payload: bytes, *, reliable: bool) -> None:
         """Fire and forget; the outcome arrives as an event."""
-        if self.kind == "thread":
-            call = asyncio.to_thread(self.member.send, name, payload, reliable=reliable)
+        member = self.member
+        if isinstance(member, ThreadMember):
+            call = asyncio.to_thread(member.send, name, payload, reliable=reliable)
         else:
-            call = self.member.send(name, payload, reliable=reliable)
+            call = member.send(name, payload, reliable=reliable)
         task = asyncio.ensure_future(call)
         self._sends.add(task)
         task.add_done_callback(self._sends.discard)
@@ -148,24 +162,26 @@ class _Driver:
         return self.member.counters()
 
     async def leave(self, linger: float) -> None:
-        if self.kind == "thread":
-            await asyncio.to_thread(self.member.leave)
+        member = self.member
+        if isinstance(member, ThreadMember):
+            await asyncio.to_thread(member.leave)
         else:
-            await self.member.leave()
+            await member.leave()
         await asyncio.sleep(linger)
 
     async def close(self, *, leave: bool) -> None:
-        if self.kind == "thread":
-            await asyncio.to_thread(self.member.close, leave=leave)
+        member = self.member
+        if isinstance(member, ThreadMember):
+            await asyncio.to_thread(member.close, leave=leave)
         else:
-            await self.member.close(leave=leave)
+            await member.close(leave=leave)
         await self._stack.aclose()
 
 
 Member = _Driver
 
 
-def _lookup(member: Member, name: str) -> Any:
+def _lookup(member: Member, name: str) -> MemberInfo | None:
     return member.member_info(name)
 
 
@@ -186,6 +202,12 @@ async def _until_all(checks: dict[str, Callable[[], bool]], timeout: float, what
     except AssertionError as exc:
         missing = [name for name, check in checks.items() if not check()]
         raise AssertionError(f"{exc}; still missing: {missing}") from None
+
+
+def _has_meta(member: Member, name: str, meta: bytes) -> bool:
+    """Whether ``member`` knows ``name`` with metadata ``meta``."""
+    info = _lookup(member, name)
+    return info is not None and info.meta == meta
 
 
 def _failed(member: Member, name: str) -> bool:
@@ -341,14 +363,14 @@ async def _scenario(
         await _until_all(
             {
                 **{
-                    f"{g.name} read sc1's metadata": lambda g=g: _go_saw(
-                        g, "update", "sc1", meta="sc1-v2"
+                    f"{g.name} read sc1's metadata": functools.partial(
+                        _go_saw, g, "update", "sc1", meta="sc1-v2"
                     )
                     for g in gos
                 },
                 **{
-                    f"{m.name} read go1's metadata": lambda m=m: (
-                        (info := _lookup(m, "go1")) is not None and info.meta == b"go1-v2"
+                    f"{m.name} read go1's metadata": functools.partial(
+                        _has_meta, m, "go1", b"go1-v2"
                     )
                     for m in ours
                 },
@@ -365,9 +387,14 @@ async def _scenario(
         await sc3.close(leave=False)
         took = await _until_all(
             {
-                **{f"{m.name} failed go3": lambda m=m: _failed(m, "go3") for m in (sc1, sc2)},
                 **{
-                    f"{g.name} failed sc3": lambda g=g: _go_saw(g, "leave", "sc3", state="dead")
+                    f"{m.name} failed go3": functools.partial(_failed, m, "go3")
+                    for m in (sc1, sc2)
+                },
+                **{
+                    f"{g.name} failed sc3": functools.partial(
+                        _go_saw, g, "leave", "sc3", state="dead"
+                    )
                     for g in (go1, go2)
                 },
             },

@@ -3,9 +3,11 @@ and whole clusters of swimcore nodes speaking memberlist's protocol on the simul
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import random
+from ipaddress import IPv4Address, IPv6Address
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,7 @@ from swimcore import (
     MemberJoined,
     MemberLeft,
     MemberUpdated,
+    MessageReceived,
     Node,
     Send,
     State,
@@ -262,7 +265,7 @@ def _cluster(
         net.add(node)
     net.start(nodes[0])
     for i, node in enumerate(nodes[1:], start=1):
-        net.at(0.05 * i, lambda node=node: net.join(node, [nodes[0].address]))
+        net.at(0.05 * i, functools.partial(net.join, node, [nodes[0].address]))
     return net, nodes
 
 
@@ -361,18 +364,24 @@ def test_reliable_user_streams_become_direct_messages_and_need_no_reply() -> Non
     data = stream.encode_stream(MlUserStream(b"hello"))
     reply, actions = node.handle_exchange(data, 0.1)
     assert reply == b""  # memberlist closes the stream without answering
-    assert [(a.origin, a.payload, a.reliable) for a in actions if hasattr(a, "reliable")] == [
-        ("", b"hello", True)
-    ]
+    received = [a for a in actions if isinstance(a, MessageReceived)]
+    assert [(a.origin, a.payload, a.reliable) for a in received] == [("", b"hello", True)]
     assert node.wire.stream.at_eof() == b""
 
 
 # Round trips of swimcore's messages through the profile -----------------------------------------
 
 _wire_incarnations = st.integers(0, 2**32 - 2)
+
+
+def _not_v4_mapped(ip: IPv4Address | IPv6Address) -> bool:
+    """An IPv6 address that is not an IPv4 address in disguise (``::ffff:a.b.c.d``)."""
+    return isinstance(ip, IPv6Address) and ip.ipv4_mapped is None
+
+
 _names = st.text(min_size=1, max_size=30)
 _ips = st.one_of(
-    st.ip_addresses(v=4), st.ip_addresses(v=6).filter(lambda ip: ip.ipv4_mapped is None)
+    st.ip_addresses(v=4), st.ip_addresses(v=6).filter(_not_v4_mapped)
 )
 _addresses = st.builds(Address, _ips, st.integers(1, 65535))
 _ME = "me"

@@ -8,6 +8,7 @@ repeated forever, and the member being joined logged nothing.  Each test here fa
 from __future__ import annotations
 
 import time
+from typing import TypedDict
 
 import pytest
 from helpers import Link, addr, make_node
@@ -28,6 +29,13 @@ KEY_A = bytes(range(16))
 KEY_B = bytes(range(1, 17))
 
 
+class NodeArgs(TypedDict, total=False):
+    """What a case below sets on one side: its config or its keyring."""
+
+    config: Config
+    keyring: Keyring
+
+
 def _join_for(link: Link, joiner: Node, seed: Node, seconds: float) -> None:
     link.add(seed, joiner)
     link.carry(seed, seed.start(0.0), 0.0)
@@ -46,7 +54,7 @@ def _join_for(link: Link, joiner: Node, seed: Node, seconds: float) -> None:
     ],
 )  # fmt: skip
 def test_a_refused_join_is_reported_once_on_both_sides_and_the_joiner_backs_off(
-    seed_kwargs: dict[str, object], joiner_kwargs: dict[str, object], reason: str, advice: str
+    seed_kwargs: NodeArgs, joiner_kwargs: NodeArgs, reason: str, advice: str
 ) -> None:
     seed, joiner = make_node(1, **seed_kwargs), make_node(2, **joiner_kwargs)
     link = Link()

@@ -56,6 +56,7 @@ from swimcore.messages import (
     Ping,
     PushPull,
     Suspect,
+    Update,
 )
 
 # Quiet: no gossip rounds, no push-pull, and no last-chance probe (so deaths come at exactly
@@ -386,7 +387,7 @@ def test_refutation_in_time_prevents_death() -> None:
 def _with_peer_in(state: State, incarnation: int = 3) -> tuple[Node, Node]:
     a, b = make_node(1), make_node(2)
     start(a)
-    news = {
+    news: dict[State, Update] = {
         State.ALIVE: Alive(b.name, b.address, incarnation),
         State.SUSPECT: Suspect(b.name, incarnation, "x"),
         State.DEAD: Dead(b.name, incarnation, "x"),
@@ -433,11 +434,12 @@ def test_alive_with_higher_incarnation_revives(final: State) -> None:
 @pytest.mark.parametrize("news", ["suspect", "dead", "left"])
 def test_news_older_than_the_known_incarnation_is_ignored(news: str) -> None:
     a, b = _with_peer_in(State.ALIVE, incarnation=5)
-    update = {
+    updates: dict[str, Update] = {
         "suspect": Suspect(b.name, 4, "x"),
         "dead": Dead(b.name, 4, "x"),
         "left": Left(b.name, 4),
-    }[news]
+    }
+    update = updates[news]
     out = a.receive(encode(Gossip(), update), addr(99), 2.0)
     assert state_of(a, b.name) is State.ALIVE
     # The only answer is a correction straight back to the sender of the stale news.

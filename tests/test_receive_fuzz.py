@@ -49,6 +49,7 @@ from swimcore.messages import (
     Ping,
     PushPull,
     Suspect,
+    Update,
     UserBroadcast,
     UserMessage,
 )
@@ -255,11 +256,12 @@ def test_incarnations_that_leap_too_far_are_dropped_and_counted() -> None:
 @pytest.mark.parametrize("incarnation", [0, 7, STEP - 1, STEP])
 def test_own_name_reported_failed_is_refuted_never_accepted(kind: str, incarnation: int) -> None:
     node = _node()
-    update = {
+    updates: dict[str, Update] = {
         "suspect": Suspect(node.name, incarnation, "liar"),
         "dead": Dead(node.name, incarnation, "liar"),
         "left": Left(node.name, incarnation),
-    }[kind]
+    }
+    update = updates[kind]
     node.receive(encode(Gossip(), update), SOURCE, NOW)
     me = node.member(node.name)
     assert me is not None and me.state is State.ALIVE
@@ -272,12 +274,13 @@ def test_own_name_reported_failed_is_refuted_never_accepted(kind: str, incarnati
 @pytest.mark.parametrize("incarnation", [STEP + 1, MAX - 1, MAX])
 def test_own_name_reported_beyond_the_step_is_ignored(kind: str, incarnation: int) -> None:
     node = _node()
-    update = {
+    updates: dict[str, Update] = {
         "suspect": Suspect(node.name, incarnation, "liar"),
         "dead": Dead(node.name, incarnation, "liar"),
         "left": Left(node.name, incarnation),
         "alive": Alive(node.name, addr(66), incarnation),
-    }[kind]
+    }
+    update = updates[kind]
     node.receive(encode(Gossip(), update), SOURCE, NOW)
     assert node.incarnation == 0
     assert node.counters()["dropped.incarnation_jump"] == 1

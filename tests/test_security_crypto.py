@@ -16,6 +16,7 @@ from security_support import KEY_A, KEY_B, KEY_C, live_view, sealed_cluster, sen
 from swimcore import (
     Config,
     ConfigError,
+    DecodeError,
     ExchangeRefused,
     ExchangeRequest,
     Keyring,
@@ -68,7 +69,7 @@ def test_sealed_datagrams_hide_names_and_do_not_decode() -> None:
     data = ping_from(sender, make_node(2))
     assert sender.name.encode() not in data
     assert not data.startswith(codec.MAGIC)
-    with pytest.raises(codec.DecodeError):
+    with pytest.raises(DecodeError):
         codec.decode_packet(data)
 
 
@@ -190,7 +191,8 @@ def test_exchanges_under_a_wrong_key_or_label_are_refused_and_counted() -> None:
         reply, actions = server.handle_exchange(request.data, 1.0)
         # Refused with a short plain reason (no state of ours) and reported once (issue 19).
         assert reply is not None and len(reply) <= len(refusals.MAGIC) + refusals.MAX_REASON
-        assert refusals.decode(reply) is not None and refusals.decode(reply)[0] == "auth_failed"
+        refused = refusals.decode(reply)
+        assert refused is not None and refused[0] == "auth_failed"
         assert all(isinstance(action, ExchangeRefused) for action in actions)
     assert auth_failures(server) == 2
     assert live_view(server) == [server.name]

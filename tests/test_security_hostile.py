@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from security_support import KEY_A, SealedLink, live_view, sealed_cluster
 
-from swimcore import Config, Keyring, Node, State, codec
+from swimcore import Config, ExchangeRequest, Keyring, Node, State, codec
 from swimcore.messages import (
     Ack,
     Alive,
@@ -30,6 +30,7 @@ from swimcore.messages import (
     IndirectPing,
     Left,
     MemberState,
+    Message,
     Packet,
     Ping,
     PushPull,
@@ -54,7 +55,10 @@ incarnations = st.one_of(
 ips = st.sampled_from([addr(i) for i in range(6)] + [addr(90)])
 
 
-def hostile_updates(incarnation: st.SearchStrategy[int]) -> st.SearchStrategy[Update]:
+def hostile_updates(
+    incarnation: st.SearchStrategy[int],
+) -> st.SearchStrategy[Alive | Suspect | Dead | Left]:
+    """News about members (every kind but a user broadcast), from names an insider picks."""
     return st.one_of(
         st.builds(Alive, names, ips, incarnation, st.binary(max_size=16)),
         st.builds(Suspect, names, incarnation, names),
@@ -114,11 +118,11 @@ def test_arbitrary_bytes_never_get_past_the_seal(data: bytes) -> None:
 @fuzz_tenth
 @given(hostile_messages, st.lists(hostile_updates(incarnations), max_size=8))
 def test_an_insider_with_the_key_cannot_break_the_invariants(
-    message: object, updates: list[Update]
+    message: Message, updates: list[Update]
 ) -> None:
     node, ring = keyed_node()
     before = incarnations_of(node)
-    plain = codec.encode_packet(Packet("", message, tuple(updates)))  # type: ignore[arg-type]
+    plain = codec.encode_packet(Packet("", message, tuple(updates)))
     sealed = ring.seal(plain, "", random.Random(1))
     node.receive(sealed, SOURCE, NOW)
     invariants(node, before)
@@ -152,7 +156,8 @@ def test_hostile_snapshots_keep_the_invariants(members: list[MemberState], join:
     # The same snapshot as the reply to an exchange the node asked for.
     joiner = make_node(9, Config.lan(max_members=20))
     request = joiner.join([node.address], NOW)[0]
-    joiner.exchange_reply(request.exchange_id, data, NOW)  # type: ignore[attr-defined]
+    assert isinstance(request, ExchangeRequest)
+    joiner.exchange_reply(request.exchange_id, data, NOW)
     invariants(joiner, {})
 
 

@@ -13,14 +13,18 @@ declares it dead again.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from helpers import Link, addr, encode, make_node
 from security_support import KEY_A, SealedLink, live_view, open_all, sealed_cluster
 
 from swimcore import (
+    Address,
     Config,
     Keyring,
     MemberFailed,
     MemberJoined,
+    MembershipEvent,
     MemberSuspected,
     Node,
     State,
@@ -28,24 +32,26 @@ from swimcore import (
 from swimcore.messages import Ack, Alive, Dead, Gossip
 
 
-def replay(link: SealedLink, records: list[tuple[object, object, bytes]], now: float) -> int:
+def replay(
+    link: SealedLink, records: Sequence[tuple[Address, Address, bytes]], now: float
+) -> int:
     """Send every captured datagram again to its original destination, as the attacker would."""
     sent = 0
     for source, to, data in records:
-        node = link.nodes.get(to)  # type: ignore[call-overload]
+        node = link.nodes.get(to)
         if node is None or to in link.silent:
             continue
-        link.carry(node, node.receive(data, source, now), now)  # type: ignore[arg-type]
+        link.carry(node, node.receive(data, source, now), now)
         sent += 1
     link.deliver(now)
     return sent
 
 
-def events_about(link: Link, since: int, name: str, kind: type) -> list[tuple[str, object]]:
+def events_about(
+    link: Link, since: int, name: str, kind: type[MembershipEvent]
+) -> list[tuple[str, MembershipEvent]]:
     return [
-        (who, e)
-        for who, e in link.events[since:]
-        if isinstance(e, kind) and e.member.name == name  # type: ignore[attr-defined]
+        (who, e) for who, e in link.events[since:] if isinstance(e, kind) and e.member.name == name
     ]
 
 

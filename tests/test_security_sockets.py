@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import random
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine, Sequence
 
 from security_support import KEY_A, KEY_B
 
@@ -48,8 +48,8 @@ async def eventually(check: Callable[[], bool], timeout: float = TIMEOUT) -> Non
 
 def start_member(
     ring: Keyring,
-    seeds: list[AsyncioMember] = (),
-    config: Config = FAST,  # type: ignore[assignment]
+    seeds: Sequence[AsyncioMember] = (),
+    config: Config = FAST,
 ) -> AsyncioMember:
     return AsyncioMember(
         config,
@@ -80,8 +80,8 @@ async def close_all(members: list[AsyncioMember]) -> None:
         await member.close(leave=False)
 
 
-def run(main: Callable[[], Awaitable[object]]) -> object:
-    return asyncio.run(main())  # type: ignore[arg-type]
+def run(main: Callable[[], Coroutine[object, object, None]]) -> None:
+    asyncio.run(main())
 
 
 def udp_to(address: Address, datagrams: list[bytes]) -> None:
@@ -251,11 +251,12 @@ def test_keys_rotate_on_a_running_group_with_no_member_lost() -> None:
         members = await group(rings)
         suspected = record(members, (MemberSuspected, MemberFailed))
         try:
-            for step in (
+            steps: list[Callable[[Keyring], object]] = [
                 lambda r: r.install(KEY_B),
                 lambda r: r.use(KEY_B),
                 lambda r: r.remove(KEY_A),
-            ):
+            ]
+            for step in steps:
                 for ring in rings:
                     step(ring)
                     await asyncio.sleep(0.3)

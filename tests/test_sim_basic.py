@@ -7,6 +7,7 @@ Times the tests measure (simulated seconds) are reported with ``record_property`
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 
@@ -33,7 +34,7 @@ def _joined_cluster(
         net.add(node)
     net.start(nodes[0])
     for i, node in enumerate(nodes[1:], start=1):
-        net.at(0.02 * i, lambda node=node: net.join(node, [nodes[0].address]))
+        net.at(0.02 * i, functools.partial(net.join, node, [nodes[0].address]))
     return net, nodes
 
 
@@ -106,11 +107,12 @@ def test_twenty_percent_loss_for_a_few_periods_kills_no_one() -> None:
     net, nodes = _joined_cluster(seed=3)
     assert _run_until(net, lambda: _everyone_sees_everyone(nodes), 30 * PERIOD, PERIOD) < 30
     failures: list[tuple[str, str]] = []
-    net.observers.append(
-        lambda now, node, action: (
-            isinstance(action, MemberFailed) and failures.append((node.name, action.member.name))
-        )
-    )
+
+    def on_action(now: float, node: Node, action: Action) -> None:
+        if isinstance(action, MemberFailed):
+            failures.append((node.name, action.member.name))
+
+    net.observers.append(on_action)
     net.faults = LinkFaults(latency=0.001, loss=0.2)
     net.run_for(5 * PERIOD)
     net.faults = LinkFaults(latency=0.001)

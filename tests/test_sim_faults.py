@@ -220,9 +220,12 @@ def test_a_join_across_a_cut_fails_after_the_exchange_timeout() -> None:
     cluster = SimCluster(4, seed=7, config=FAST, exchange_timeout=3.0)
     cluster.apply(Partition((4,)))  # the next index: the node about to join
     failures: list[JoinFailed] = []
-    cluster.net.observers.append(
-        lambda now, node, action: isinstance(action, JoinFailed) and failures.append(action)
-    )
+
+    def on_action(now: float, node: Node, action: Action) -> None:
+        if isinstance(action, JoinFailed):
+            failures.append(action)
+
+    cluster.net.observers.append(on_action)
     cluster.apply(Join())
     cluster.run_for(2.9)
     assert failures == []

@@ -20,7 +20,7 @@ import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 from sim_helpers import FAST, settle, sweep_every_period
@@ -142,7 +142,7 @@ def _flaky(seed: int, marker: str) -> int:
     return seed
 
 
-def _always_fails(seed: int) -> int:
+def _always_fails(seed: int) -> NoReturn:
     raise ValueError(f"seed {seed} is cursed")
 
 
@@ -151,7 +151,7 @@ def _hang(seed: int) -> int:
     return seed
 
 
-def _die(seed: int) -> int:
+def _die(seed: int) -> NoReturn:
     os._exit(3)
 
 
@@ -182,7 +182,10 @@ def test_a_failed_task_is_retried_once(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("pooled", [False, True])
 def test_a_task_that_fails_twice_is_reported_with_its_seed(pooled: bool) -> None:
-    tasks = [Task(_square_after, (1, 0.0), 1), Task(_always_fails, (7,), 7, "scenario x")]
+    tasks: list[Task[tuple[int, int]]] = [
+        Task(_square_after, (1, 0.0), 1),
+        Task(_always_fails, (7,), 7, "scenario x"),
+    ]
     with concurrent.futures.ProcessPoolExecutor(1) as pool:
         result = sweep(tasks, pool if pooled else None)
     assert result.results == ((1, 1), None)
@@ -212,7 +215,10 @@ def test_sweep_options_are_checked(bad: dict[str, Any]) -> None:
 
 
 def test_a_stalled_worker_cannot_hang_the_sweep() -> None:
-    tasks = [Task(_square_after, (0, 0.0), 0), Task(_hang, (5,), 5)]
+    tasks: list[Task[tuple[int, int] | int]] = [
+        Task(_square_after, (0, 0.0), 0),
+        Task(_hang, (5,), 5),
+    ]
     started = time.monotonic()
     with concurrent.futures.ThreadPoolExecutor(4) as pool:
         result = sweep(tasks, pool, options=SweepOptions(stall_timeout=0.5))
@@ -224,7 +230,10 @@ def test_a_stalled_worker_cannot_hang_the_sweep() -> None:
 
 
 def test_a_dead_process_pool_is_a_clear_failure_not_a_hang() -> None:
-    tasks = [Task(_die, (3,), 3), *(Task(_square_after, (s, 0.0), s) for s in range(4))]
+    tasks: list[Task[tuple[int, int]]] = [
+        Task(_die, (3,), 3),
+        *(Task(_square_after, (s, 0.0), s) for s in range(4)),
+    ]
     with concurrent.futures.ProcessPoolExecutor(1) as pool:
         result = sweep(tasks, pool, options=SweepOptions(stall_timeout=30.0))
     assert 3 in result.failed_seeds()

@@ -90,8 +90,12 @@ async def _join_then_leave(sleep: Sleep) -> None:
             assert await _until(lambda: len(seed.members()) == 2, sleep)
             await member.leave()
             assert member.node.has_left
-            state = lambda: getattr(seed.member("late"), "state", None)  # noqa: E731
-            assert await _until(lambda: state() is State.LEFT, sleep)
+
+            def late_has_left() -> bool:
+                info = seed.member("late")
+                return info is not None and info.state is State.LEFT
+
+            assert await _until(late_has_left, sleep)
 
 
 @pytest.mark.parametrize("library", ["asyncio", "trio"])

@@ -37,7 +37,7 @@ from swimcore.transports.sim.tuning.estimate import (
 )
 from swimcore.transports.sim.tuning.model import Goals, NetworkModel
 from swimcore.transports.sim.tuning.search import Scored, TuneRequest, choose, evaluate, tune
-from swimcore.transports.sim.tuning.trial import StallProposal, TrialPlan, run_trial
+from swimcore.transports.sim.tuning.trial import StallProposal, TrialPlan, TrialResult, run_trial
 
 SMALL = [
     "tune", "--nodes", "5", "--loss", "0.02", "--stall-rate", "10", "--stall-length", "2",
@@ -400,12 +400,12 @@ def test_a_trial_that_fails_twice_names_its_seed(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     doomed = derive_seed(3, "tune-trial", 1)  # the second trial seed of SMALL's --seed 3
-    real = search.run_trial
+    real = run_trial  # what search calls, until patched below
     calls: list[int] = []
 
     def fails_on_one_seed(
         config: Config, network: NetworkModel, plan: TrialPlan, seed: int
-    ) -> Any:
+    ) -> TrialResult:
         calls.append(seed)
         if seed == doomed:
             raise RuntimeError("simulated worker trouble")

@@ -22,12 +22,14 @@ from swimcore.messages import (
     IndirectPing,
     Left,
     MemberState,
+    Message,
     Nack,
     Packet,
     Ping,
     PushPull,
     State,
     Suspect,
+    Update,
     UserBroadcast,
     UserMessage,
 )
@@ -39,7 +41,7 @@ PEER = "10.0.0.2:7946"
 
 
 def seeds() -> list[bytes]:
-    messages = [
+    messages: list[Message] = [
         Ping(1, NAME, PEER),
         IndirectPing(2, PEER, B, NAME, True),
         Ack(1),
@@ -47,7 +49,7 @@ def seeds() -> list[bytes]:
         Gossip(),
         UserMessage(PEER, b"hello"),
     ]
-    updates = [
+    updates: list[Update] = [
         Alive(PEER, A, 3, b"meta"),
         Alive(NAME, B, 2**64 - 1),
         Suspect(PEER, 4, NAME),

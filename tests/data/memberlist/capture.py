@@ -21,7 +21,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TypedDict
 
 ROOT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(ROOT))
@@ -31,6 +33,7 @@ from swimcore.wire.memberlist.messages import (  # noqa: E402
     MlAck,
     MlAlive,
     MlIndirectPing,
+    MlMessage,
     MlPing,
     MlPushNodeState,
     MlPushPull,
@@ -84,7 +87,7 @@ class FakeMember:
             self.counts[key] = self.counts.get(key, 0) + 1
             self.records.append({"transport": transport, "kind": kind, "hex": data.hex()})
 
-    def send(self, messages: list, port: int) -> None:
+    def send(self, messages: Sequence[MlMessage], port: int) -> None:
         data = packet.encode_datagram(messages, keys=self.keys, rng=self.rng)
         self.udp.sendto(data, (LOOPBACK, port))
 
@@ -132,7 +135,7 @@ class FakeMember:
                     continue
                 message, used = result
                 self.record("tcp", type(message).__name__, buf[:used])
-                reply = None
+                reply: MlPushPull | MlAck | None = None
                 if isinstance(message, MlPushPull):
                     reply = self.state(join=False)
                 elif isinstance(message, MlPing):
@@ -164,7 +167,14 @@ class FakeMember:
         self.tcp.close()
 
 
-def run_scenario(name: str, *, compress: bool, encrypt: bool) -> dict[str, object]:
+class Scenario(TypedDict):
+    """One scenario in ``captures.json``: its ports and settings, and what was captured."""
+
+    context: dict[str, object]
+    records: list[dict[str, str]]
+
+
+def run_scenario(name: str, *, compress: bool, encrypt: bool) -> Scenario:
     keys = (KEY,) if encrypt else ()
     ghost_port = free_port()
     fake = FakeMember("py-capture", keys, compress, ghost_port)
@@ -260,8 +270,8 @@ def main() -> None:
     }
     OUT.write_text(json.dumps({"memberlist": "0.2.2 (Debian)", "scenarios": scenarios}, indent=1))
     for name, scenario in scenarios.items():
-        kinds = sorted({f"{r['transport']}:{r['kind']}" for r in scenario["records"]})  # type: ignore[index]
-        print(name, len(scenario["records"]), kinds)  # type: ignore[arg-type]
+        kinds = sorted({f"{r['transport']}:{r['kind']}" for r in scenario["records"]})
+        print(name, len(scenario["records"]), kinds)
 
 
 if __name__ == "__main__":
