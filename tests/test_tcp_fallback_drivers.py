@@ -76,6 +76,7 @@ class TcpOnlyMember:
             pass
         if not chunk:
             return
+        assert request is not None  # the loop ends on a whole request or on end of stream
         with self._lock:
             reply, _ = self.node.handle_exchange(request, time.monotonic())
         if reply:

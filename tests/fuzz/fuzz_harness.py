@@ -20,7 +20,7 @@ import zlib
 
 from swimcore import Address, Config, ExchangeRequest, Node, State, codec
 from swimcore.errors import DecodeError
-from swimcore.messages import Alive, Dead, Gossip, Left, Packet, PushPull, Suspect
+from swimcore.messages import Alive, Dead, Gossip, Left, Packet, PushPull, StreamPing, Suspect
 
 TARGETS = ("packet", "push_pull", "exchange", "receive", "exchange_handlers")
 _SOURCE = Address("10.0.0.77", 7946)
@@ -76,11 +76,12 @@ def check(data: bytes) -> None:
             exchange = codec.decode_exchange(body)
         except DecodeError:
             return
-        again = (
-            codec.encode_push_pull(exchange)
-            if isinstance(exchange, PushPull)
-            else codec.encode_direct_message(exchange)
-        )
+        if isinstance(exchange, PushPull):
+            again = codec.encode_push_pull(exchange)
+        elif isinstance(exchange, StreamPing):
+            again = codec.encode_stream_ping(exchange)
+        else:
+            again = codec.encode_direct_message(exchange)
         assert again == body, "exchange does not re-encode the same"
     elif target == "receive":
         node = _node()

@@ -66,7 +66,7 @@ class Driver:
         member: AbstractAsyncContextManager[Any] = self.factory(config, **options)
         return member
 
-    def run(self, scenario: Callable[[Driver], Awaitable[None]]) -> None:
+    def run(self, scenario: Callable[[Driver], Awaitable[object]]) -> None:
         """Run ``scenario(self)`` to completion on this driver's backend."""
         anyio.run(scenario, self, backend=self.backend)
 
