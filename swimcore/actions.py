@@ -112,6 +112,25 @@ class MemberUpdated:
 
 
 @attrs.frozen(slots=True)
+class MemberUnstable:
+    """A member keeps being accused and refuting: stop routing to it (flap damping).
+
+    Reported once, when its penalty reaches ``Config.stability_suppress``; until
+    :class:`MemberStable` its further suspicions and refutations are not reported (it may
+    still be declared dead, reported as :class:`MemberFailed`).
+    """
+
+    member: MemberInfo
+
+
+@attrs.frozen(slots=True)
+class MemberStable:
+    """An unstable member has been alive and quiet long enough: route to it again."""
+
+    member: MemberInfo
+
+
+@attrs.frozen(slots=True)
 class BroadcastReceived:
     """A user broadcast from ``origin`` reached this node (once per key and version)."""
 
@@ -230,7 +249,14 @@ class NameConflict:
 
 
 MembershipEvent = (
-    MemberJoined | MemberSuspected | MemberAlive | MemberFailed | MemberLeft | MemberUpdated
+    MemberJoined
+    | MemberSuspected
+    | MemberAlive
+    | MemberFailed
+    | MemberLeft
+    | MemberUpdated
+    | MemberUnstable
+    | MemberStable
 )
 #: What a node asks its driver to do: send a datagram, carry a reliable exchange.
 Command = Send | ExchangeRequest

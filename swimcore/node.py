@@ -29,7 +29,9 @@ from swimcore.actions import (
     MemberJoined,
     MemberLeft,
     MembershipEvent,
+    MemberStable,
     MemberSuspected,
+    MemberUnstable,
     MemberUpdated,
     MessageDelivered,
     MessageFailed,
@@ -72,6 +74,7 @@ from swimcore.messages import (
     UserMessage,
 )
 from swimcore.roster import Roster, RosterTable
+from swimcore.stability import Stability
 from swimcore.suspicion import Suspicion, min_timeout
 from swimcore.timers import TimerHeap
 from swimcore.transitions import Verdict, judge
@@ -89,7 +92,7 @@ MAX_NOW = 2.0**40
 _SEQ_MASK = 2**32 - 1
 # Timer kinds: (kind, number, name) payloads on the heap.
 _T_PERIOD, _T_PROBE_TIMEOUT, _T_RELAY, _T_SUSPICION, _T_GOSSIP, _T_PUSH_PULL = range(6)
-_T_JOIN_RETRY, _T_RECLAIM, _T_RECONNECT, _T_MERGE = 6, 7, 8, 9
+_T_JOIN_RETRY, _T_RECLAIM, _T_RECONNECT, _T_MERGE, _T_STABLE, _T_ANNOUNCE = 6, 7, 8, 9, 10, 11
 #: Rows of a push-pull snapshot decoded and merged per step: a large snapshot is read a slice
 #: at a time, between other inputs, so that no exchange holds the protocol for more than a few
 #: ms (see :mod:`swimcore.ingest`); a snapshot of at most this many rows is read at once.
@@ -198,6 +201,7 @@ class Node:
         self._timers: TimerHeap[tuple[int, int, str]] = TimerHeap()
         self._awareness = Awareness(config.awareness_max, enabled=config.lifeguard_awareness)
         self._suspicions: dict[str, Suspicion] = {}
+        self._stability = Stability(config)
         self._relays: dict[int, _Relay] = {}
         self._verifications: dict[int, str] = {}
         self._recent_dead: dict[str, float] = {}
@@ -281,6 +285,12 @@ class Node:
     def members(self) -> list[MemberInfo]:
         """Alive and suspect members, this node included (unless it left)."""
         return [m.info() for m in self._table.all() if m.state in _LIVE]
+
+    def unstable_members(self) -> list[MemberInfo]:
+        """Members reported :class:`~swimcore.actions.MemberUnstable` and not yet stable again
+        (flap damping, ``Config.stability_damping``)."""
+        names = self._stability.names()
+        return [m.info() for name in names if (m := self._table.peek(name)) is not None]
 
     def all_members(self) -> list[MemberInfo]:
         """Every member in the table, dead and left ones included (until reclaimed)."""
@@ -816,6 +826,10 @@ class Node:
             self._reclaim(name)
         elif kind == _T_MERGE:
             self._merge_slice()
+        elif kind == _T_STABLE:
+            self._settle(name)
+        elif kind == _T_ANNOUNCE:
+            self._announce(name, number)
 
     def _period(self) -> None:
         self._finish_probe()
@@ -923,6 +937,10 @@ class Node:
         self._awareness.apply(missed if probe.expected_nacks else 1)
         target = self._table.get(probe.target)
         if target is not None and target.state in _LIVE:
+            if self._stability.withholds(self._awareness.score):
+                # Missing acks and nacks say more about this node than about the target.
+                self._count("accusations_withheld")
+                return
             # On a suspect this is our own confirmation, which others count toward theirs.
             self._apply(Suspect(target.name, target.incarnation, self.name))
 
@@ -1062,6 +1080,7 @@ class Node:
             self._timers.schedule(due, (_T_RECLAIM, 0, name))
         else:
             self._table.remove(name)
+            self._stability.forget(name)
             self._recent_dead.pop(name, None)
             self._dead.pop(name, None)
             self._count("reclaimed")
@@ -1125,6 +1144,8 @@ class Node:
             assert isinstance(update, Suspect)
             self._confirm(member, update)
             return
+        if isinstance(update, Suspect) and not self._believes(member, update):
+            return
         member = self._own(member)
         member.incarnation = update.incarnation
         self._suspicions.pop(member.name, None)
@@ -1134,8 +1155,15 @@ class Node:
         if news is State.SUSPECT:
             assert isinstance(update, Suspect)
             self._start_suspicion(member, update.by)
-            self._emit(MemberSuspected(member.info()))
+            hold = self.config.stability_suspect_hold
+            if hold:
+                self._timers.schedule(
+                    self._now + hold, (_T_ANNOUNCE, member.incarnation, member.name)
+                )
+            else:
+                self._announce(member.name, member.incarnation)
             return
+        self._stability.forget(member.name)
         self._recent_dead[member.name] = self._now
         self._timers.schedule(self._now + self.config.reclaim_time, (_T_RECLAIM, 0, member.name))
         if news is State.DEAD:
@@ -1219,19 +1247,23 @@ class Node:
         member = self._own(member)
         before = member.state
         changed = member.meta != update.meta or member.address != update.address
+        # A live member re-announcing itself unchanged at a higher incarnation refuted news.
+        refuted = before in _LIVE and update.incarnation > member.incarnation and not changed
         member.incarnation = update.incarnation
         member.meta = update.meta
         member.address = update.address
         self._note_seed(member)
-        self._suspicions.pop(member.name, None)
+        suspicion = self._suspicions.pop(member.name, None)
         self._table.set_state(member, State.ALIVE, self._now)
         self._recent_dead.pop(member.name, None)
         self._dead.pop(member.name, None)
         self._consider_leader(member)
         self._enqueue(member.name, update)
+        damped = refuted and self._flapped(member, suspected=before is State.SUSPECT)
         if before is State.SUSPECT:
             self._count("suspicions_refuted")
-            self._emit(MemberAlive(member.info()))
+            if not damped and (suspicion is None or suspicion.announced):
+                self._emit(MemberAlive(member.info()))
         elif before is not State.ALIVE:
             self._emit(MemberJoined(member.info()))
         elif changed:
@@ -1266,8 +1298,82 @@ class Node:
         self._queue.put(_USER_PREFIX + update.key, self._wire.encode_update(update), user=True)
         self._out.append(BroadcastReceived(update.origin, update.key, update.payload))
 
+    def _believes(self, member: Member, update: Suspect) -> bool:
+        """Whether another member's accusation makes ``member`` (alive here) suspect here.
+
+        With ``stability_accusers`` above 1 an accusation is relayed but believed only with
+        others beside it; an accuser held suspect, dead or unstable is not believed at all
+        (see :mod:`swimcore.stability`).
+        """
+        stability = self._stability
+        if update.by == self.name or member.state is not State.ALIVE:
+            return True
+        if stability.corroborates or stability.damping:
+            accuser = self._table.peek(update.by)
+            if stability.unstable(update.by) or (
+                stability.corroborates and accuser is not None and accuser.state is not State.ALIVE
+            ):
+                self._count("accusations_disbelieved")
+                return False
+        if not stability.corroborates:
+            return True
+        cfg = self.config
+        window = min_timeout(cfg.suspicion_mult, self._live_count(), cfg.probe_interval)
+        if stability.accuse(member.name, update.incarnation, update.by, self._now, window):
+            if stability.believed(member.name):
+                return True
+            self._count("accusations_pending")
+            self._enqueue(member.name, update)  # others count it; the accused can refute it
+        return False
+
+    def _flapped(self, member: Member, *, suspected: bool) -> bool:
+        """``member`` refuted news of itself (whether or not this node believed it): damping
+        counts a flap.  True when its :class:`MemberAlive` is replaced (unstable) or damped.
+
+        Every member hears every refutation, so every view counts the same flaps and damps
+        the member at about the same time (within the refutation's spread)."""
+        stability = self._stability
+        if not stability.damping:
+            return False
+        if stability.flapped(member.name, self._now):
+            self._emit(MemberUnstable(member.info()))
+            self._timers.schedule(stability.reuse_at(member.name), (_T_STABLE, 0, member.name))
+            return True
+        if stability.unstable(member.name) and suspected:
+            self._count("events_damped")
+            return True
+        return False
+
+    def _announce(self, name: str, incarnation: int) -> None:
+        """Report a suspicion that still stands (``stability_suspect_hold`` after it began),
+        unless the member is damped."""
+        suspicion = self._suspicions.get(name)
+        member = self._table.peek(name)
+        if suspicion is None or member is None or suspicion.incarnation != incarnation:
+            return
+        if member.state is not State.SUSPECT or suspicion.announced:
+            return
+        if self._stability.unstable(name):
+            self._count("events_damped")
+            return
+        suspicion.announced = True
+        self._emit(MemberSuspected(member.info()))
+
+    def _settle(self, name: str) -> None:
+        """An unstable member's penalty may have decayed: report it stable if it is alive."""
+        stability = self._stability
+        member = self._table.peek(name)
+        if member is None or not stability.unstable(name):
+            return
+        if member.state is State.ALIVE and stability.settle(name, self._now):
+            self._emit(MemberStable(member.info()))
+            return
+        due = max(stability.reuse_at(name), self._now + self.config.probe_interval)
+        self._timers.schedule(due, (_T_STABLE, 0, name))
+
     def _start_suspicion(self, member: Member, by: str) -> None:
         self._count("suspicions")
+        held = self._stability.take(member.name, member.incarnation)
         cfg = self.config
         n = self._live_count()
         low = min_timeout(cfg.suspicion_mult, n, cfg.probe_interval)
@@ -1277,13 +1383,15 @@ class Node:
             needed = 0
         suspicion = Suspicion(
             incarnation=member.incarnation,
-            started=self._now,
+            # Corroborated: the suspicion runs from the first accusation, as if believed then.
+            started=self._now if held is None else held.first,
             min_timeout=low,
             max_timeout=low * cfg.suspicion_max_mult if dynamic else low,
             needed=max(0, needed),
         )
-        if by and by != self.name:
-            suspicion.confirm(by)
+        for accuser in (by, *(held.accusers if held is not None else ())):
+            if accuser and accuser != self.name:
+                suspicion.confirm(accuser)
         self._suspicions[member.name] = suspicion
         self._timers.schedule(
             self._suspicion_due(suspicion), (_T_SUSPICION, suspicion.token, member.name)

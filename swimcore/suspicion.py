@@ -35,6 +35,8 @@ class Suspicion:
     confirmed_locally: bool = False
     #: Bumped whenever the deadline moves, so stale timer entries are skipped.
     token: int = 0
+    #: Reported to the application (at once, or once it stood ``stability_suspect_hold``).
+    announced: bool = False
 
     def timeout(self) -> float:
         """The current timeout given the confirmations so far."""

@@ -19,6 +19,7 @@ membership events would see:
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Sequence
 
 import attrs
@@ -30,7 +31,9 @@ from swimcore import (
     MemberFailed,
     MemberJoined,
     MemberLeft,
+    MemberStable,
     MemberSuspected,
+    MemberUnstable,
     Node,
 )
 from swimcore.transports.sim.cluster import SimCluster
@@ -40,22 +43,34 @@ from swimcore.transports.sim.rng import derive_rng
 __all__ = ["FAULTS", "StabilityRecorder", "StabilityReport", "apply_fault", "run_stability"]
 
 FAULTS = ("ingress-loss", "egress-loss", "one-way", "flapping", "reliable-blocked")
-_VIEW_EVENTS = (MemberSuspected, MemberAlive, MemberFailed, MemberJoined, MemberLeft)
+_VIEW_EVENTS = (
+    MemberSuspected,
+    MemberAlive,
+    MemberFailed,
+    MemberJoined,
+    MemberLeft,
+    MemberUnstable,
+    MemberStable,
+)
 
 
 @attrs.frozen(slots=True)
 class StabilityReport:
-    """What healthy members saw while some members were faulty (rates per minute of fault)."""
+    """What healthy members saw while some members were faulty (rates per minute of fault).
+
+    A healthy observer's *view* is what its events told the application: every member it
+    knows, less those reported failed, left or unstable (and not since joined or stable again).
+    """
 
     fault: str
     nodes: int
     faulty: int
     minutes: float
-    #: View changes (suspected, alive, failed, joined, left) of faulty members, per healthy
-    #: observer per faulty member per minute: median and maximum over the pairs.
+    #: View changes (suspected, alive, failed, joined, left, unstable, stable) of faulty
+    #: members, per healthy observer per faulty member per minute: median and maximum.
     changes_per_pair_minute_median: float
     changes_per_pair_minute_max: float
-    #: Suspicions of healthy members raised (by anyone, as seen by healthy observers).
+    #: Suspicions of healthy members reported to healthy observers.
     healthy_suspicions: int
     #: Healthy members declared failed by a healthy observer.
     healthy_deaths: int
@@ -65,20 +80,39 @@ class StabilityReport:
     stayed_out: bool
     #: Seconds in which two healthy views differed, sampled once per protocol period.
     disagreement: float
+    #: The longest stretch of such seconds (agreement "within" this long).
+    longest_disagreement: float = 0.0
+    #: Healthy members reported unstable to healthy observers (flap damping's false alarms).
+    healthy_unstable: int = 0
+    #: Suspicions the healthy observers' protocol started (of anyone, reported or not).
+    protocol_suspicions: int = 0
+    #: Which configuration ran (a label of the caller's).
+    setting: str = ""
 
     def row(self) -> str:
         """One line of the results table in ``benchmarks/README.md``."""
         removed = "never" if self.removed_after is None else f"{self.removed_after:.0f} s"
+        setting = f"{self.setting} | " if self.setting else ""
         return (
-            f"| {self.fault} | {self.nodes} | {self.faulty} | "
+            f"| {self.fault} | {setting}{self.nodes} | {self.faulty} | "
             f"{self.changes_per_pair_minute_median:.1f} | {self.changes_per_pair_minute_max:.1f} | "
-            f"{self.healthy_suspicions} | {self.healthy_deaths} | {removed} | "
-            f"{'yes' if self.stayed_out else 'no'} | {self.disagreement:.0f} s |"
+            f"{self.healthy_suspicions} | {self.healthy_unstable} | {self.healthy_deaths} | "
+            f"{removed} | {'yes' if self.stayed_out else 'no'} | {self.disagreement:.0f} s | "
+            f"{self.longest_disagreement:.0f} s | {self.protocol_suspicions} |"
         )
 
 
+_OUT = (MemberFailed, MemberLeft, MemberUnstable)
+_IN = (MemberJoined, MemberStable)
+
+
 class StabilityRecorder:
-    """Counts, from the events of healthy observers, how the faulty members' standing changed."""
+    """Counts, from the events of healthy observers, how the faulty members' standing changed.
+
+    Each healthy observer's view is kept from its events (what left it), so that a sample
+    costs O(1) however large the cluster: views agree when every observer's set of members
+    out of view is the same.
+    """
 
     def __init__(self, cluster: SimCluster, faulty: Sequence[int]) -> None:
         self.cluster = cluster
@@ -89,10 +123,33 @@ class StabilityRecorder:
         self.changes: dict[tuple[str, str], int] = {}
         self.healthy_suspicions = 0
         self.healthy_deaths = 0
+        self.healthy_unstable = 0
         self.removed_at: float | None = None
         self.readmitted = False
         self.disagreement = 0.0
+        self.longest = 0.0
+        self._stretch = 0.0
+        #: Per healthy observer, the members out of its view; and how many observers hold
+        #: each distinct such set (views agree when there is one).
+        self._out: dict[str, frozenset[str]] = {name: frozenset() for name in self.healthy}
+        self._shapes: collections.Counter[frozenset[str]] = collections.Counter(
+            {frozenset(): len(self.healthy)}
+        )
+        #: Observers whose view holds no faulty member.
+        self._clear = 0 if self.faulty else len(self.healthy)
+        self._suspicions_before = self._suspicions()
         cluster.net.observers.append(self.on_action)
+
+    def _suspicions(self) -> int:
+        return sum(
+            self.cluster.node(i).counters().get("suspicions", 0)
+            for i in self.cluster.running()
+            if self.cluster.node(i).name in self.healthy
+        )
+
+    def protocol_suspicions(self) -> int:
+        """Suspicions the healthy observers' protocol started since recording began."""
+        return self._suspicions() - self._suspicions_before
 
     def on_action(self, now: float, node: Node, action: Action) -> None:
         if node.name not in self.healthy or not isinstance(action, _VIEW_EVENTS):
@@ -105,20 +162,36 @@ class StabilityRecorder:
             self.healthy_suspicions += 1
         elif isinstance(action, MemberFailed):
             self.healthy_deaths += 1
+        elif isinstance(action, MemberUnstable):
+            self.healthy_unstable += 1
+        if isinstance(action, (*_OUT, *_IN)):
+            self._move(node.name, subject, out=isinstance(action, _OUT))
+
+    def _move(self, observer: str, subject: str, *, out: bool) -> None:
+        before = self._out[observer]
+        after = before | {subject} if out else before - {subject}
+        if after == before:
+            return
+        self._out[observer] = after
+        self._shapes[before] -= 1
+        if not self._shapes[before]:
+            del self._shapes[before]
+        self._shapes[after] += 1
+        was, now_clear = self.faulty <= before, self.faulty <= after
+        self._clear += int(now_clear) - int(was)
 
     def sample(self, now: float, period: float) -> None:
         """Look at every healthy view (once per protocol period)."""
-        views = {
-            i: frozenset(m.name for m in self.cluster.node(i).members())
-            for i in self.cluster.running()
-            if self.cluster.node(i).name in self.healthy
-        }
-        if len(set(views.values())) > 1:
+        if len(self._shapes) > 1:
             self.disagreement += period
-        holds_faulty = any(view & self.faulty for view in views.values())
-        if not holds_faulty and self.removed_at is None:
+            self._stretch += period
+            self.longest = max(self.longest, self._stretch)
+        else:
+            self._stretch = 0.0
+        everywhere = self._clear == len(self.healthy)
+        if everywhere and self.removed_at is None:
             self.removed_at = now
-        elif holds_faulty and self.removed_at is not None:
+        elif not everywhere and self.removed_at is not None:
             self.readmitted = True
 
 
@@ -182,6 +255,7 @@ def run_stability(
     seed: int = 1,
     config: Config | None = None,
     settle: float = 10.0,
+    setting: str = "",
 ) -> StabilityReport:
     """``nodes`` members, ``faulty`` of them (chosen by ``seed``) under ``fault`` for
     ``minutes`` simulated minutes after ``settle`` seconds; the stability report."""
@@ -219,4 +293,8 @@ def run_stability(
         removed_after=None if recorder.removed_at is None else recorder.removed_at - start,
         stayed_out=recorder.removed_at is not None and not recorder.readmitted,
         disagreement=recorder.disagreement,
+        longest_disagreement=recorder.longest,
+        healthy_unstable=recorder.healthy_unstable,
+        protocol_suspicions=recorder.protocol_suspicions(),
+        setting=setting,
     )

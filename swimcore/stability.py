@@ -1,0 +1,186 @@
+"""Stable views under partial failures: who may accuse, whom to believe, whom to damp.
+
+SWIM lets any member start a suspicion and lets the suspect clear it by refuting.  When a few
+members are partly reachable (heavy loss one way, a flapping link) this keeps every view
+changing: the faulty member is suspected and refutes over and over, and, starved of acks, it
+accuses healthy members too (the Rapid paper's criticism of SWIM and memberlist: Suresh et al.,
+"Stable and Consistent Membership at Scale with Rapid", USENIX ATC 2018).  Three mechanisms,
+each behind its own :class:`~swimcore.config.Config` switch, keep views stable:
+
+* **Health-gated accusations** (``stability_health_gate``): Lifeguard's local health score
+  (Dadgar et al., "Lifeguard: Local Health Awareness for More Accurate Failure Detection",
+  2018) already stretches a node's probing when it misses acks and nacks; here a node whose
+  score is at least ``stability_gate_score`` does not accuse at all (its failed probe says more
+  about itself than about the target).  Counted as ``accusations_withheld``.
+* **Corroborated suspicion** (``stability_accusers``): Rapid's multi-observer rule applied to
+  SWIM's suspicion.  Another member's accusation of a member this node holds alive is relayed
+  (so others can count it and the accused can refute) but believed only once
+  ``stability_accusers`` distinct members accused the same incarnation within the minimum
+  suspicion timeout; this node's own failed probe is always believed.  An accuser this node
+  holds suspect, dead or unstable is not believed at all.  The suspicion, once believed, starts
+  from the first accusation and counts every accuser as a confirmation, so a real crash is
+  declared dead as early as before.
+* **Flap damping** (``stability_damping``): BGP route-flap damping (RFC 2439) applied to
+  membership.  Each refutation (the member re-announcing itself, unchanged, at a higher
+  incarnation: every view hears it, whether it believed the accusation or not) adds 1 to the
+  member's penalty, which halves every ``stability_half_life`` seconds; at
+  ``stability_suppress`` the member is reported :class:`~swimcore.actions.MemberUnstable` once
+  and its further suspicions and refutations are not reported; once the penalty has decayed
+  below ``stability_reuse`` while the member is alive, it is reported
+  :class:`~swimcore.actions.MemberStable` (hysteresis: the thresholds differ, so a member on
+  the edge does not flip).
+* **Suspicion hold** (``stability_suspect_hold``): a suspicion is reported only once it has
+  stood this long; one refuted sooner is reported neither suspected nor alive again.
+
+The protocol itself is unchanged on the wire: a swimcore member is only stricter than a
+memberlist member about what it believes and reports, never wrong to it.
+"""
+
+from __future__ import annotations
+
+import math
+
+import attrs
+
+from swimcore.config import Config
+
+__all__ = ["Accusation", "Stability"]
+
+
+@attrs.define(slots=True)
+class Accusation:
+    """Accusations of one member at one incarnation not yet believed."""
+
+    incarnation: int
+    first: float
+    #: Distinct accusers, in arrival order (a dict for determinism).
+    accusers: dict[str, None] = attrs.field(factory=dict)
+
+
+class Stability:
+    """One node's accusation and damping bookkeeping (bounded by ``max_members`` entries)."""
+
+    __slots__ = (
+        "_accusations",
+        "_half_life",
+        "_limit",
+        "_needed",
+        "_penalties",
+        "_reuse",
+        "_suppress",
+        "_unstable",
+        "damping",
+        "dropped",
+        "gate",
+    )
+
+    def __init__(self, config: Config) -> None:
+        self.gate = (
+            config.awareness_max
+            if not config.stability_health_gate
+            else (config.stability_gate_score)
+        )
+        self._needed = config.stability_accusers
+        self.damping = config.stability_damping
+        self._suppress = config.stability_suppress
+        self._reuse = config.stability_reuse
+        self._half_life = config.stability_half_life
+        self._limit = config.max_members
+        self._accusations: dict[str, Accusation] = {}
+        #: Penalty and the time it was last computed, per member.
+        self._penalties: dict[str, tuple[float, float]] = {}
+        self._unstable: dict[str, None] = {}
+        #: Entries dropped because a table was full (counted, never blocking).
+        self.dropped = 0
+
+    # --------------------------------------------------------------------- accusers' health
+
+    def withholds(self, health: int) -> bool:
+        """Whether a node with Lifeguard score ``health`` keeps its failed probe to itself."""
+        return health >= self.gate
+
+    # ------------------------------------------------------------------------ corroboration
+
+    @property
+    def corroborates(self) -> bool:
+        """Whether another member's accusation needs others beside it to be believed."""
+        return self._needed > 1
+
+    def accuse(self, name: str, incarnation: int, by: str, now: float, window: float) -> bool:
+        """Record ``by``'s accusation of ``name``; True when it is new (relay it on)."""
+        held = self._accusations.get(name)
+        if held is None or incarnation > held.incarnation or now - held.first > window:
+            if held is None and len(self._accusations) >= self._limit:
+                del self._accusations[next(iter(self._accusations))]
+                self.dropped += 1
+            held = self._accusations[name] = Accusation(incarnation, now)
+        elif incarnation < held.incarnation or by in held.accusers:
+            return False
+        held.accusers[by] = None
+        return True
+
+    def believed(self, name: str) -> bool:
+        """Whether enough distinct members accuse ``name`` for the suspicion to be believed."""
+        held = self._accusations.get(name)
+        return held is not None and len(held.accusers) >= self._needed
+
+    def take(self, name: str, incarnation: int) -> Accusation | None:
+        """The pending accusations of ``name`` at ``incarnation`` (forgotten here)."""
+        held = self._accusations.pop(name, None)
+        return held if held is not None and held.incarnation == incarnation else None
+
+    # ------------------------------------------------------------------------------ damping
+
+    def penalty(self, name: str, now: float) -> float:
+        """``name``'s penalty decayed to ``now``."""
+        value, since = self._penalties.get(name, (0.0, now))
+        return value * math.pow(0.5, max(0.0, now - since) / self._half_life)
+
+    def flapped(self, name: str, now: float) -> bool:
+        """``name`` refuted news of itself: raise its penalty; True when it becomes unstable."""
+        if name not in self._penalties and len(self._penalties) >= self._limit:
+            oldest = next(iter(self._penalties))
+            del self._penalties[oldest]
+            self._unstable.pop(oldest, None)
+            self.dropped += 1
+        # The ceiling bounds how long a member stays suppressed after its last flap.
+        value = min(self.penalty(name, now) + 1.0, 2.0 * self._suppress)
+        self._penalties[name] = (value, now)
+        if name not in self._unstable and value >= self._suppress:
+            self._unstable[name] = None
+            return True
+        return False
+
+    def unstable(self, name: str) -> bool:
+        return name in self._unstable
+
+    def names(self) -> list[str]:
+        """Members currently damped, in the order they became unstable."""
+        return list(self._unstable)
+
+    def reuse_at(self, name: str) -> float:
+        """When ``name``'s penalty decays below the reuse threshold (no further flaps)."""
+        value, since = self._penalties.get(name, (0.0, 0.0))
+        if value <= self._reuse:
+            return since
+        return since + self._half_life * math.log2(value / self._reuse)
+
+    def settle(self, name: str, now: float) -> bool:
+        """True when ``name`` is unstable and its penalty has decayed below reuse: it is
+        stable again (and no longer damped)."""
+        if name not in self._unstable or self.penalty(name, now) >= self._reuse:
+            return False
+        del self._unstable[name]
+        del self._penalties[name]
+        return True
+
+    def died(self, name: str) -> None:
+        """``name`` was declared dead: accusations end, its damping stays (coming back counts
+        as one more flap)."""
+        self._accusations.pop(name, None)
+
+    def forget(self, name: str) -> None:
+        """``name`` left or was reclaimed: its accusations and damping end."""
+        self._accusations.pop(name, None)
+        self._penalties.pop(name, None)
+        self._unstable.pop(name, None)
