@@ -1,17 +1,21 @@
 """Rapid's fault classes on the simulator, and the stability report that measures them.
 
-These tests pin what the report measures, not a goal swimcore already meets: today a member
-losing most of its incoming datagrams is suspected and refuted again and again (issue 18's
-finding), and the report must show that storm; on a healthy cluster it must show nothing.
+These tests pin what the report measures: with today's defaults a member losing most of its
+incoming datagrams is suspected and refuted again and again (issue 18's finding), and the
+report must show that storm; on a healthy cluster it must show nothing; with the stability
+mechanisms on (swimcore.stability) the lossy member is removed once and the healthy spared.
 """
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from swimcore import Config
+from swimcore.cli import main
 from swimcore.transports.sim.cluster import SimCluster
-from swimcore.transports.sim.stability import FAULTS, apply_fault, run_stability
+from swimcore.transports.sim.stability import FAULTS, apply_fault, header, run_stability
 
 FAST = Config.lan()
 
@@ -51,3 +55,44 @@ def test_the_reliable_channel_cut_blocks_exchanges_only() -> None:
     # Datagrams pass, so SWIM's probes keep the member alive everywhere.
     assert report.removed_after is None
     assert report.healthy_deaths == 0
+
+
+STABLE = Config.lan(stability_health_gate=True, stability_accusers=2, stability_damping=True)
+
+
+def test_the_stability_mechanisms_remove_a_lossy_member_once_and_spare_the_healthy() -> None:
+    today = run_stability(50, "ingress-loss", faulty=1, minutes=2.0, seed=3, config=FAST)
+    stable = run_stability(50, "ingress-loss", faulty=1, minutes=2.0, seed=3, config=STABLE)
+    assert today.removed_after is None and today.healthy_suspicions > 0
+    assert stable.removed_after is not None and stable.stayed_out
+    assert stable.healthy_suspicions == 0 and stable.healthy_unstable == 0
+    assert stable.healthy_deaths == 0
+    # Removed once (reported unstable), after at most two suspicions and one refutation.
+    assert stable.changes_per_pair_minute_max * stable.minutes <= 4
+    assert stable.changes_per_pair_minute_median * 10 < today.changes_per_pair_minute_median
+
+
+def test_the_report_counts_unstable_members_as_out_of_view() -> None:
+    report = run_stability(30, "egress-loss", faulty=1, minutes=1.0, seed=2, config=STABLE)
+    assert report.removed_after is not None
+    assert report.setting == ""
+    assert report.row().count("|") == header().splitlines()[0].count("|")
+
+
+def test_simulate_fault_prints_the_stability_report(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["simulate", "--nodes", "30", "--fault", "flapping", "--duration", "30", "--seed", "2"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == header().splitlines()[0]
+    assert out.splitlines()[2].startswith("| flapping | 30 | 1 |")
+    assert main([*argv, "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["fault"] == "flapping" and data["nodes"] == 30
+
+
+@pytest.mark.parametrize("extra", [["--faulty", "30"], ["--seeds", "2"]])
+def test_simulate_fault_refuses_what_it_cannot_do(
+    extra: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["simulate", "--nodes", "30", "--fault", "one-way", *extra]) == 2
+    assert "--fault" in capsys.readouterr().err

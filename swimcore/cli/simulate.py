@@ -21,6 +21,14 @@ Examples::
     swimcore simulate --nodes 200 --join --join-seeds 3 --loss 0.05 --partitions 1 --plot run.png
     swimcore simulate --nodes 10000 --duration 30 --set push_pull_interval=0 --json > run.json
     swimcore simulate --nodes 100 --crashes 2 --partitions 1 --loss 0.02 --seeds 1000
+    swimcore simulate --nodes 100 --fault ingress-loss --duration 600
+
+``--fault CLASS`` runs one of the Rapid paper's partial failures instead (``--faulty`` members,
+1% by default, for ``--duration`` seconds after 10 s of calm; ``--fault-rate`` is the loss of
+the lossy classes) and prints the stability report of
+:mod:`swimcore.transports.sim.stability`: view changes per healthy observer per faulty member
+per minute, suspicions, unstable reports and deaths of healthy members, when the faulty
+members were out of every healthy view, and how long healthy views differed.
 """
 
 from __future__ import annotations
@@ -32,12 +40,15 @@ import sys
 import time
 from typing import Any
 
+import attrs
+
 from swimcore import ConfigError
 from swimcore.cli import _args, _executor, _progress
 from swimcore.transports.sim.executors import ExecutorUnavailable
 from swimcore.transports.sim.plot import PlotUnavailable, plot_report
 from swimcore.transports.sim.scenario import Outcome, Scenario, run_scenario
 from swimcore.transports.sim.seed_sweep import seed_tasks, sweep_report
+from swimcore.transports.sim.stability import FAULTS, header, run_stability
 from swimcore.transports.sim.sweep import sweep
 
 
@@ -91,6 +102,15 @@ def register(subparsers: Any) -> None:
         metavar="FIELD=VALUE",
         help="change one Config field of the preset, e.g. --set push_pull_interval=0 (repeatable)",
     )
+    parser.add_argument(
+        "--fault", choices=FAULTS, help="a partial failure: print the stability report instead"
+    )
+    parser.add_argument(
+        "--faulty", type=_positive_int, help="members under --fault (1%% of --nodes, at least 1)"
+    )
+    parser.add_argument(
+        "--fault-rate", type=_probability, default=0.8, help="loss of the lossy --fault classes"
+    )
     parser.add_argument("--plot", metavar="FILE.png", help="draw the figures into FILE.png")
     parser.add_argument("--json", action="store_true", help="print the full report as JSON")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -142,6 +162,8 @@ def main(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"swimcore simulate: --set: {exc}", file=sys.stderr)
         return 2
+    if args.fault:
+        return _stability(args, scenario)
     if args.seeds > 1:
         return _sweep(args, scenario)
     bar = None if args.quiet else ProgressBar(sys.stderr)
@@ -159,6 +181,33 @@ def main(args: argparse.Namespace) -> int:
         plot_report(outcome.report, args.plot, title=_title(scenario))
         print(f"figure written to {args.plot}", file=sys.stderr)
     return 0 if not outcome.violations else 1
+
+
+def _stability(args: argparse.Namespace, scenario: Scenario) -> int:
+    """``--fault CLASS``: one run of a partial failure, and its stability report."""
+    faulty = args.faulty or max(1, args.nodes // 100)
+    if faulty >= args.nodes or args.seeds > 1 or args.plot:
+        print(
+            "swimcore simulate: --fault takes one seed, no --plot, and --faulty below --nodes",
+            file=sys.stderr,
+        )
+        return 2
+    report = run_stability(
+        args.nodes,
+        args.fault,
+        faulty=faulty,
+        rate=args.fault_rate,
+        minutes=args.duration / 60.0,
+        seed=args.seed,
+        config=scenario.config(),
+    )
+    if args.json:
+        json.dump(attrs.asdict(report), sys.stdout, indent=1)
+        print()
+    else:
+        print(header())
+        print(report.row())
+    return 0
 
 
 def _sweep(args: argparse.Namespace, scenario: Scenario) -> int:

@@ -40,9 +40,23 @@ from swimcore.transports.sim.cluster import SimCluster
 from swimcore.transports.sim.faults import Cut, LinkFaults
 from swimcore.transports.sim.rng import derive_rng
 
-__all__ = ["FAULTS", "StabilityRecorder", "StabilityReport", "apply_fault", "run_stability"]
+__all__ = [
+    "FAULTS",
+    "HEADER",
+    "StabilityRecorder",
+    "StabilityReport",
+    "apply_fault",
+    "run_stability",
+]
 
 FAULTS = ("ingress-loss", "egress-loss", "one-way", "flapping", "reliable-blocked")
+#: The header of the table :meth:`StabilityReport.row` fills (with a ``setting`` column when
+#: the rows carry one: see :func:`header`).
+HEADER = (
+    "| fault | members | faulty | changes/pair/min (median) | (max) | healthy suspected |"
+    " healthy unstable | healthy dead | faulty out of every view after | stayed out |"
+    " views differ | longest | suspicions (protocol) |"
+)
 _VIEW_EVENTS = (
     MemberSuspected,
     MemberAlive,
@@ -104,6 +118,14 @@ class StabilityReport:
 
 _OUT = (MemberFailed, MemberLeft, MemberUnstable)
 _IN = (MemberJoined, MemberStable)
+
+
+def header(*, setting: bool = False) -> str:
+    """The results table's header and separator (``setting``: with the setting column)."""
+    head = HEADER.replace("| fault |", "| fault | setting |") if setting else HEADER
+    cells = head.count("|") - 1
+    aligns = ["---"] + (["---"] if setting else []) + ["---:"] * (cells - 1 - int(setting))
+    return head + "\n|" + "|".join(aligns) + "|"
 
 
 class StabilityRecorder:

@@ -1,0 +1,247 @@
+"""The stability mechanisms (swimcore.stability) as rules of one node, driven by hand.
+
+Each mechanism is checked switched on and switched off, so that every test shows the
+difference its switch makes.
+"""
+
+from __future__ import annotations
+
+import attrs
+import pytest
+from helpers import Link, addr, encode, make_node, of_type, tick_until, updates_in
+
+from swimcore import (
+    Action,
+    Config,
+    ConfigError,
+    MemberAlive,
+    MemberFailed,
+    MemberStable,
+    MemberSuspected,
+    MemberUnstable,
+    Node,
+    State,
+)
+from swimcore.messages import Alive, Gossip, Suspect
+from swimcore.stability import Stability
+
+GATE = Config.lan(stability_health_gate=True)
+CORROBORATE = Config.lan(stability_accusers=2)
+DAMP = Config.lan(stability_damping=True)
+
+
+def peers(config: Config, n: int = 6) -> Node:
+    """Node 0 knowing nodes 1..n-1 alive at incarnation 0."""
+    node = make_node(0, config)
+    node.start(0.0, [(str(addr(i)), addr(i)) for i in range(1, n)])
+    return node
+
+
+def hear(node: Node, now: float, *updates: Alive | Suspect) -> list[Action]:
+    return node.receive(encode(Gossip(), *updates), addr(99), now)
+
+
+def alive(i: int, incarnation: int) -> Alive:
+    return Alive(str(addr(i)), addr(i), incarnation, b"")
+
+
+# Health-gated accusations -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("gate", [True, False])
+def test_a_node_in_poor_health_accuses_no_one(gate: bool) -> None:
+    """Probes that fail with every nack missing raise the score past the gate (Lifeguard)."""
+    config = Config.lan(stability_health_gate=gate)
+    link = Link()
+    nodes = [make_node(i, config) for i in range(5)]
+    link.add(*nodes)
+    members = [(n.name, n.address) for n in nodes]
+    for node in nodes:
+        link.carry(node, node.start(0.0, members), 0.0)
+    prober = nodes[0]
+    # Nothing reaches the prober: its acks and nacks are lost (heavy ingress loss).
+    link.cut.extend((other.address, prober.address) for other in nodes[1:])
+    link.run(until=4.0)
+    counters = prober.counters()
+    assert counters["probes_failed"] >= 1
+    assert prober.health >= GATE.stability_gate_score
+    if gate:
+        assert counters["accusations_withheld"] == counters["probes_failed"]
+        assert counters.get("suspicions", 0) == 0
+    else:
+        assert counters.get("accusations_withheld", 0) == 0
+        assert counters["suspicions"] >= 1
+
+
+# Corroborated suspicion ---------------------------------------------------------------------
+
+
+def test_one_accuser_is_relayed_but_not_believed() -> None:
+    node = peers(CORROBORATE)
+    out = hear(node, 1.0, Suspect(str(addr(3)), 0, str(addr(1))))
+    assert not of_type(out, MemberSuspected)
+    member = node.member(str(addr(3)))
+    assert member is not None and member.state is State.ALIVE
+    assert node.counters()["accusations_pending"] == 1
+    # Relayed, so that others can count it and the accused can refute it.
+    gossip = tick_until(node, 1.5)
+    assert Suspect(str(addr(3)), 0, str(addr(1))) in updates_in(gossip)
+
+
+def test_a_second_independent_accuser_makes_the_suspicion_from_the_first() -> None:
+    # (No last-chance probe and no health stretch: the death time is the suspicion's alone.)
+    node = peers(attrs.evolve(CORROBORATE, verify_before_death=False, lifeguard_awareness=False))
+    hear(node, 1.0, Suspect(str(addr(3)), 0, str(addr(1))))
+    assert not of_type(hear(node, 1.5, Suspect(str(addr(3)), 0, str(addr(1)))), MemberSuspected)
+    out = hear(node, 3.0, Suspect(str(addr(3)), 0, str(addr(2))))
+    assert len(of_type(out, MemberSuspected)) == 1
+    # The suspicion runs from the first accusation, both accusers confirming it: with the
+    # dynamic timeout at its shortest after 2 confirmations (suspicion_mult - 2), the death
+    # is due min_timeout after t=1.0, not after t=3.0.
+    events = tick_until(node, 1.0 + 4.0 + 0.1)  # min timeout at 6 members: 4 s
+    assert [e.member.name for e in of_type(events, MemberFailed)] == [str(addr(3))]
+
+
+def test_without_corroboration_one_accuser_suffices() -> None:
+    node = peers(Config.lan())
+    out = hear(node, 1.0, Suspect(str(addr(3)), 0, str(addr(1))))
+    assert len(of_type(out, MemberSuspected)) == 1
+
+
+def test_accusations_of_different_incarnations_do_not_add_up() -> None:
+    node = peers(CORROBORATE)
+    hear(node, 1.0, Suspect(str(addr(3)), 0, str(addr(1))))
+    hear(node, 1.1, alive(3, 1))  # the accused refuted
+    out = hear(node, 1.2, Suspect(str(addr(3)), 1, str(addr(2))))
+    assert not of_type(out, MemberSuspected)
+
+
+def test_an_accuser_held_suspect_is_not_believed() -> None:
+    node = peers(CORROBORATE)
+    accuser = str(addr(1))
+    hear(node, 1.0, Suspect(accuser, 0, str(addr(2))), Suspect(accuser, 0, str(addr(4))))
+    assert node.member(accuser) is not None
+    assert node.member(accuser).state is State.SUSPECT  # type: ignore[union-attr]
+    hear(node, 1.1, Suspect(str(addr(3)), 0, accuser))
+    assert node.counters()["accusations_disbelieved"] == 1
+    out = hear(node, 1.2, Suspect(str(addr(3)), 0, str(addr(5))))
+    assert not of_type(out, MemberSuspected)  # only one credible accuser
+
+
+def test_own_failed_probe_is_believed_at_once() -> None:
+    link = Link()
+    nodes = [make_node(i, CORROBORATE) for i in range(4)]
+    link.add(*nodes)
+    members = [(n.name, n.address) for n in nodes]
+    for node in nodes:
+        link.carry(node, node.start(0.0, members), 0.0)
+    link.silent.append(nodes[3].address)
+    link.run(until=3.0)
+    suspected = [
+        n.name for n in nodes[:3] if link.events_of(n.name, MemberSuspected)
+    ]
+    assert suspected, "the first prober's own failed probe made a suspicion without others"
+
+
+# Flap damping ------------------------------------------------------------------------------
+
+
+def flaps(node: Node, member: int, times: list[float]) -> list[Action]:
+    """``member`` suspected (by two accusers) and refuting at each of ``times``."""
+    out: list[Action] = []
+    for k, when in enumerate(times):
+        out += hear(node, when, Suspect(str(addr(member)), k, str(addr(1))))
+        out += hear(node, when, Suspect(str(addr(member)), k, str(addr(2))))
+        out += hear(node, when + 0.5, alive(member, k + 1))
+    return out
+
+
+def test_a_member_that_keeps_refuting_is_reported_unstable_once() -> None:
+    node = peers(DAMP)
+    out = flaps(node, 3, [1.0, 5.0, 9.0, 13.0, 17.0])
+    name = str(addr(3))
+    # Two flips within a minute pass the suppress threshold (1.5): suspected, alive again,
+    # suspected, then unstable in place of the second "alive"; nothing more after that.
+    kinds = [type(e).__name__ for e in out if getattr(e, "member", None) is not None]
+    assert kinds == ["MemberSuspected", "MemberAlive", "MemberSuspected", "MemberUnstable"]
+    assert node.counters()["events_damped"] == 6
+    assert [m.name for m in node.unstable_members()] == [name]
+
+
+def test_without_damping_every_flip_is_reported() -> None:
+    node = peers(Config.lan())
+    out = flaps(node, 3, [1.0, 5.0, 9.0, 13.0, 17.0])
+    assert not of_type(out, MemberUnstable)
+    assert len(of_type(out, MemberSuspected)) == len(of_type(out, MemberAlive)) == 5
+
+
+def test_an_unstable_member_quiet_and_alive_is_stable_again_later() -> None:
+    link = Link()
+    nodes = [make_node(i, DAMP) for i in range(6)]
+    link.add(*nodes)
+    members = [(n.name, n.address) for n in nodes]
+    for node in nodes:
+        link.carry(node, node.start(0.0, members), 0.0)
+    observer, name = nodes[0], nodes[3].name
+    link.carry(observer, flaps(observer, 3, [1.0, 2.0]), 2.5)
+    assert [m.name for m in observer.unstable_members()] == [name]
+    # Hysteresis: a penalty of at most 2 x suppress decays to reuse (1/3 of suppress) after
+    # at least one and at most log2(6) half-lives.
+    half = DAMP.stability_half_life
+    link.run(until=2.0 + half - 1.0, start=2.6)
+    assert not link.events_of(observer.name, MemberStable)
+    link.run(until=2.5 + 2.6 * half, start=2.0 + half - 0.95)
+    stable = link.events_of(observer.name, MemberStable)
+    assert [e.member.name for e in stable] == [name]
+    assert not observer.unstable_members()
+
+
+def test_an_unstable_members_accusations_are_not_believed() -> None:
+    node = peers(DAMP)
+    flaps(node, 3, [1.0, 5.0])
+    out = hear(node, 6.0, Suspect(str(addr(4)), 0, str(addr(3))))
+    assert not of_type(out, MemberSuspected)
+    assert node.counters()["accusations_disbelieved"] == 1
+
+
+def test_a_member_that_changes_metadata_is_not_flapping() -> None:
+    node = peers(DAMP)
+    for k in range(6):
+        hear(node, 1.0 + k, Alive(str(addr(3)), addr(3), k + 1, bytes([k])))
+    assert not node.unstable_members()
+
+
+# Suspicion hold ----------------------------------------------------------------------------
+
+
+def test_a_suspicion_refuted_within_the_hold_is_not_reported() -> None:
+    node = peers(Config.lan(stability_suspect_hold=2.0))
+    out = hear(node, 1.0, Suspect(str(addr(3)), 0, str(addr(1))))
+    out += hear(node, 2.0, alive(3, 1))
+    out += tick_until(node, 4.0)
+    assert not of_type(out, MemberSuspected)
+    assert not of_type(out, MemberAlive)
+
+
+def test_a_suspicion_that_stands_is_reported_after_the_hold() -> None:
+    node = peers(Config.lan(stability_suspect_hold=2.0))
+    hear(node, 1.0, Suspect(str(addr(3)), 0, str(addr(1))))
+    assert not of_type(tick_until(node, 2.9), MemberSuspected)
+    assert len(of_type(tick_until(node, 3.1), MemberSuspected)) == 1
+
+
+# Config --------------------------------------------------------------------------------------
+
+
+def test_reuse_must_sit_below_suppress() -> None:
+    with pytest.raises(ConfigError, match="hysteresis"):
+        Config.lan(stability_suppress=1.0, stability_reuse=1.0)
+
+
+def test_the_tables_are_bounded_and_count_what_they_drop() -> None:
+    stability = Stability(attrs.evolve(Config.lan(stability_accusers=2), max_members=3))
+    for i in range(5):
+        stability.accuse(f"m{i}", 0, "a", 0.0, 10.0)
+        stability.flapped(f"m{i}", 0.0)
+    assert stability.dropped == 4
+    assert not stability.believed("m0")
