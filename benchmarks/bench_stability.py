@@ -1,24 +1,87 @@
-"""Stability of views under Rapid's partial-failure classes (issue 18): one row per fault.
+"""Stability of views under Rapid's partial-failure classes (issue 18): one row per run.
 
-    python benchmarks/bench_stability.py --nodes 100 --minutes 2 [--faulty 1] [--seed 1]
-        [FAULT ...]
+    python benchmarks/bench_stability.py --nodes 100 --minutes 10 [--faulty 1] [--seeds 1,2]
+        [--settings plain,previous,new] [--set FIELD=VALUE ...] [--jobs 1] [FAULT ...]
 
 Each row is :meth:`swimcore.transports.sim.stability.StabilityReport.row` for one run of
-:func:`~swimcore.transports.sim.stability.run_stability` on ``Config.lan()``.
+:func:`~swimcore.transports.sim.stability.run_stability`.  Settings: ``plain`` is SWIM with
+suspicion and no Lifeguard (nor the last-chance probe), ``previous`` is ``Config.lan()`` with
+every stability mechanism off (the defaults before issue 18), ``new`` is ``Config.lan()`` as it
+is now; ``all`` is ``previous`` with the three mechanisms on (gate, corroborate, damp);
+``gate``, ``corroborate``, ``damp`` and ``hold`` are ``previous`` with one mechanism on.
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import time
+from typing import Any
 
-from swimcore.transports.sim.stability import FAULTS, run_stability
+import attrs
 
-HEADER = (
-    "| fault | members | faulty | changes/pair/min (median) | (max) | healthy suspected |"
-    " healthy dead | faulty out of every view after | stayed out | views differ |\n"
-    "|---|---:|---:|---:|---:|---:|---:|---|---|---:|"
-)
+from swimcore import Config
+from swimcore.transports.sim.scenarios import lifeguard_off
+from swimcore.transports.sim.stability import FAULTS, header, run_stability
+
+#: Every stability mechanism off: the defaults before issue 18.
+OFF: dict[str, Any] = {
+    "stability_health_gate": False,
+    "stability_accusers": 1,
+    "stability_damping": False,
+    "stability_suspect_hold": 0.0,
+}
+
+
+def settings() -> dict[str, Config]:
+    """The configurations a row may run, by label."""
+    new = Config.lan()
+    previous = Config.lan(**OFF)
+    return {
+        "plain": lifeguard_off(attrs.evolve(previous, verify_before_death=False)),
+        "previous": previous,
+        "new": new,
+        "gate": attrs.evolve(previous, stability_health_gate=True),
+        "corroborate": attrs.evolve(previous, stability_accusers=2),
+        "damp": attrs.evolve(previous, stability_damping=True),
+        "hold": attrs.evolve(previous, stability_suspect_hold=new.probe_interval * 3),
+        "all": attrs.evolve(
+            previous, stability_health_gate=True, stability_accusers=2, stability_damping=True
+        ),
+        "full": attrs.evolve(
+            previous,
+            stability_health_gate=True,
+            stability_accusers=2,
+            stability_damping=True,
+            stability_suspect_hold=new.probe_interval * 3,
+        ),
+    }
+
+
+def _value(text: str) -> Any:
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return {"true": True, "false": False}.get(text.lower(), text)
+
+
+def run(task: tuple[str, str, int, int, int, float, float, tuple[tuple[str, Any], ...]]) -> str:
+    setting, fault, nodes, faulty, seed, rate, minutes, changes = task
+    config = attrs.evolve(settings()[setting], **dict(changes))
+    start = time.perf_counter()
+    report = run_stability(
+        nodes,
+        fault,
+        faulty=faulty,
+        rate=rate,
+        minutes=minutes,
+        seed=seed,
+        config=config,
+        setting=setting,
+    )
+    return f"{report.row()} seed {seed} <!-- {time.perf_counter() - start:.0f} s wall -->"
 
 
 def main() -> None:
@@ -26,21 +89,35 @@ def main() -> None:
     parser.add_argument("faults", nargs="*", metavar="FAULT", help=f"any of {', '.join(FAULTS)}")
     parser.add_argument("--nodes", type=int, default=100)
     parser.add_argument("--faulty", type=int, default=None, help="default: 1% of the members")
-    parser.add_argument("--minutes", type=float, default=2.0)
+    parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--rate", type=float, default=0.8, help="loss rate of the lossy faults")
-    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--seeds", default="1", help="comma-separated seeds")
+    parser.add_argument("--settings", default="previous,new", help="comma-separated labels")
+    parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE")
+    parser.add_argument("--jobs", type=int, default=1)
     args = parser.parse_args()
     unknown = [f for f in args.faults if f not in FAULTS]
     if unknown:
         parser.error(f"unknown fault {unknown[0]!r}: choose from {', '.join(FAULTS)}")
+    labels = args.settings.split(",")
+    if any(label not in settings() for label in labels):
+        parser.error(f"settings: choose from {', '.join(settings())}")
+    changes = tuple((k, _value(v)) for k, _, v in (s.partition("=") for s in args.set))
     faulty = args.faulty if args.faulty is not None else max(1, args.nodes // 100)
-    print(HEADER)
-    for fault in args.faults or FAULTS:
-        start = time.perf_counter()
-        report = run_stability(
-            args.nodes, fault, faulty=faulty, rate=args.rate, minutes=args.minutes, seed=args.seed
-        )
-        print(report.row(), f"<!-- {time.perf_counter() - start:.0f} s wall -->", flush=True)
+    tasks = [
+        (label, fault, args.nodes, faulty, int(seed), args.rate, args.minutes, changes)
+        for fault in args.faults or FAULTS
+        for seed in args.seeds.split(",")
+        for label in labels
+    ]
+    print(header(setting=True))
+    if args.jobs > 1:
+        with multiprocessing.Pool(args.jobs) as pool:
+            for row in pool.imap(run, tasks):
+                print(row, flush=True)
+    else:
+        for task in tasks:
+            print(run(task), flush=True)
 
 
 if __name__ == "__main__":

@@ -37,8 +37,6 @@ STABLE: dict[str, Any] = {
 SETTINGS: dict[str, dict[str, Any]] = {"today": {}, "stable": STABLE}
 
 
-
-
 def detection(task: tuple[str, int, int]) -> tuple[str, int, list[float], list[float], int]:
     setting, nodes, seed = task
     scenario = Scenario(
@@ -83,8 +81,10 @@ def main() -> int:
             sizes = [int(s) for s in args.sizes.split(",")]
             tasks = [(s, n, seed) for n in sizes for seed in range(args.seeds) for s in SETTINGS]
             results = pool.map(detection, tasks, chunksize=1)
-            print("| members | setting | crashes | first death median | p90 | last death median "
-                  "| p90 | median vs today | runs with a violation |")
+            print(
+                "| members | setting | crashes | first death median | p90 | last death median "
+                "| p90 | median vs today | runs with a violation |"
+            )
             print("|---:|---|---:|---:|---:|---:|---:|---:|---:|")
             for n in sizes:
                 base = 0.0
@@ -95,24 +95,32 @@ def main() -> int:
                     median = statistics.median(first)
                     base = base or median
                     bad = sum(1 for r in rows if r[4])
-                    print(f"| {n} | {s} | {len(first)} | {median:.2f} s | {pct(first, 0.9):.2f} s "
-                          f"| {statistics.median(last):.2f} s | {pct(last, 0.9):.2f} s "
-                          f"| {median / base:.3f} | {bad} |", flush=True)
+                    print(
+                        f"| {n} | {s} | {len(first)} | {median:.2f} s | {pct(first, 0.9):.2f} s "
+                        f"| {statistics.median(last):.2f} s | {pct(last, 0.9):.2f} s "
+                        f"| {median / base:.3f} | {bad} |",
+                        flush=True,
+                    )
         else:
             tasks2 = [(s, seed) for seed in range(args.seeds) for s in SETTINGS]
             done = pool.map(lifeguard, tasks2, chunksize=1)
-            print("| setting | runs | false deaths | runs with one | false suspicions/run "
-                  "| first death median | p99 | last death median | p99 |")
+            print(
+                "| setting | runs | false deaths | runs with one | false suspicions/run "
+                "| first death median | p99 | last death median | p99 |"
+            )
             print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
             for s in SETTINGS:
                 got = [r for r in done if r[0] == s]
                 first = [d for r in got for d in r[3]]
                 last = [d for r in got for d in r[4]]
-                print(f"| {s} | {len(got)} | {sum(r[1] for r in got)} "
-                      f"| {sum(1 for r in got if r[1])} "
-                      f"| {statistics.mean(r[2] for r in got):.0f} "
-                      f"| {statistics.median(first):.2f} s | {pct(first, 0.99):.2f} s "
-                      f"| {statistics.median(last):.2f} s | {pct(last, 0.99):.2f} s |", flush=True)
+                print(
+                    f"| {s} | {len(got)} | {sum(r[1] for r in got)} "
+                    f"| {sum(1 for r in got if r[1])} "
+                    f"| {statistics.mean(r[2] for r in got):.0f} "
+                    f"| {statistics.median(first):.2f} s | {pct(first, 0.99):.2f} s "
+                    f"| {statistics.median(last):.2f} s | {pct(last, 0.99):.2f} s |",
+                    flush=True,
+                )
     print(f"\nPython {sys.version.split()[0]}, {args.jobs} processes")
     return 0
 

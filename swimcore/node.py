@@ -289,8 +289,11 @@ class Node:
     def unstable_members(self) -> list[MemberInfo]:
         """Members reported :class:`~swimcore.actions.MemberUnstable` and not yet stable again
         (flap damping, ``Config.stability_damping``)."""
-        names = self._stability.names()
-        return [m.info() for name in names if (m := self._table.peek(name)) is not None]
+        return [
+            m.info()
+            for name in self._stability.names()
+            if (m := self._table.peek(name)) is not None and m.state in _LIVE
+        ]
 
     def all_members(self) -> list[MemberInfo]:
         """Every member in the table, dead and left ones included (until reclaimed)."""
@@ -317,6 +320,8 @@ class Node:
             snapshot[f"members.{member.state.name.lower()}"] += 1
         snapshot["relays_pending"] = len(self._relays)
         snapshot["suspicions_pending"] = len(self._suspicions)
+        snapshot["unstable_members"] = len(self._stability.names())
+        snapshot["dropped.stability_table_full"] = self._stability.dropped
         snapshot["exchanges_pending"] = len(self._exchanges)
         snapshot["merge_backlog"] = self._ingests.backlog
         snapshot["snapshots_pending"] = len(self._ingests)
@@ -1163,7 +1168,10 @@ class Node:
             else:
                 self._announce(member.name, member.incarnation)
             return
-        self._stability.forget(member.name)
+        if news is State.DEAD:
+            self._stability.died(member.name)  # its damping stays: coming back is a flap
+        else:
+            self._stability.forget(member.name)
         self._recent_dead[member.name] = self._now
         self._timers.schedule(self._now + self.config.reclaim_time, (_T_RECLAIM, 0, member.name))
         if news is State.DEAD:
@@ -1265,7 +1273,12 @@ class Node:
             if not damped and (suspicion is None or suspicion.announced):
                 self._emit(MemberAlive(member.info()))
         elif before is not State.ALIVE:
-            self._emit(MemberJoined(member.info()))
+            if self._stability.unstable(member.name):
+                # Back from the dead while damped: readmitted by MemberStable once quiet.
+                self._stability.flapped(member.name, self._now)
+                self._count("events_damped")
+            else:
+                self._emit(MemberJoined(member.info()))
         elif changed:
             self._emit(MemberUpdated(member.info()))
 

@@ -16,13 +16,14 @@ from swimcore import (
     ConfigError,
     MemberAlive,
     MemberFailed,
+    MemberJoined,
     MemberStable,
     MemberSuspected,
     MemberUnstable,
     Node,
     State,
 )
-from swimcore.messages import Alive, Gossip, Suspect
+from swimcore.messages import Alive, Dead, Gossip, Suspect
 from swimcore.stability import Stability
 
 GATE = Config.lan(stability_health_gate=True)
@@ -37,7 +38,7 @@ def peers(config: Config, n: int = 6) -> Node:
     return node
 
 
-def hear(node: Node, now: float, *updates: Alive | Suspect) -> list[Action]:
+def hear(node: Node, now: float, *updates: Alive | Suspect | Dead) -> list[Action]:
     return node.receive(encode(Gossip(), *updates), addr(99), now)
 
 
@@ -137,9 +138,7 @@ def test_own_failed_probe_is_believed_at_once() -> None:
         link.carry(node, node.start(0.0, members), 0.0)
     link.silent.append(nodes[3].address)
     link.run(until=3.0)
-    suspected = [
-        n.name for n in nodes[:3] if link.events_of(n.name, MemberSuspected)
-    ]
+    suspected = [n.name for n in nodes[:3] if link.events_of(n.name, MemberSuspected)]
     assert suspected, "the first prober's own failed probe made a suspicion without others"
 
 
@@ -202,6 +201,36 @@ def test_an_unstable_members_accusations_are_not_believed() -> None:
     out = hear(node, 6.0, Suspect(str(addr(4)), 0, str(addr(3))))
     assert not of_type(out, MemberSuspected)
     assert node.counters()["accusations_disbelieved"] == 1
+
+
+@pytest.mark.parametrize("damping", [True, False])
+def test_an_unstable_member_back_from_the_dead_is_readmitted_only_once_quiet(
+    damping: bool,
+) -> None:
+    """Hysteresis across a death: coming back while damped is one more flap, not a join."""
+    config = Config.lan(stability_damping=damping)
+    link = Link()
+    nodes = [make_node(i, config) for i in range(6)]
+    link.add(*nodes)
+    members = [(n.name, n.address) for n in nodes]
+    for node in nodes:
+        link.carry(node, node.start(0.0, members), 0.0)
+    observer, name = nodes[0], nodes[3].name
+    link.carry(observer, flaps(observer, 3, [1.0, 2.0]), 2.5)
+    # Declared dead by another member; the member hears it and comes back (refutes it).
+    out = hear(observer, 3.0, Dead(name, 2, str(addr(1))))
+    assert [e.member.name for e in of_type(out, MemberFailed)] == [name]
+    assert not observer.unstable_members()  # failed: listed nowhere but among the dead
+    link.carry(observer, out, 3.0)
+    link.run(until=6.0, start=3.0)
+    back = observer.member(name)
+    assert back is not None and back.state is State.ALIVE
+    assert bool(link.events_of(observer.name, MemberJoined)) is not damping
+    assert [m.name for m in observer.unstable_members()] == ([name] if damping else [])
+    link.run(until=6.0 + 3 * config.stability_half_life, start=6.05)
+    stable = link.events_of(observer.name, MemberStable)
+    assert [e.member.name for e in stable] == ([name] if damping else [])
+    assert observer.counters()["unstable_members"] == 0
 
 
 def test_a_member_that_changes_metadata_is_not_flapping() -> None:

@@ -32,6 +32,7 @@ GAUGES = frozenset(
         "relays_pending",
         "suspicions_pending",
         "exchanges_pending",
+        "unstable_members",
     }
 )
 
