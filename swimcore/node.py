@@ -1273,10 +1273,8 @@ class Node:
             if not damped and (suspicion is None or suspicion.announced):
                 self._emit(MemberAlive(member.info()))
         elif before is not State.ALIVE:
-            if self._stability.unstable(member.name):
-                # Back from the dead while damped: readmitted by MemberStable once quiet.
-                self._stability.flapped(member.name, self._now)
-                self._count("events_damped")
+            if before is State.DEAD and self._back_from_the_dead(member):
+                self._count("events_damped")  # readmitted by MemberStable once quiet
             else:
                 self._emit(MemberJoined(member.info()))
         elif changed:
@@ -1356,6 +1354,16 @@ class Node:
             self._count("events_damped")
             return True
         return False
+
+    def _back_from_the_dead(self, member: Member) -> bool:
+        """``member``, declared dead here, is alive again: with damping that is a flap.  True
+        when it is (or now becomes) unstable: it is held out until :class:`MemberStable`."""
+        stability = self._stability
+        if not stability.damping:
+            return False
+        if stability.flapped(member.name, self._now):
+            self._timers.schedule(stability.reuse_at(member.name), (_T_STABLE, 0, member.name))
+        return stability.unstable(member.name)
 
     def _announce(self, name: str, incarnation: int) -> None:
         """Report a suspicion that still stands (``stability_suspect_hold`` after it began),

@@ -14,7 +14,10 @@ membership events would see:
 * ``reliable-blocked``: a firewall drops the reliable (TCP) channel to the faulty members while
   datagrams pass.
 
-:func:`run_stability` runs one and returns a :class:`StabilityReport`.
+:func:`run_stability` runs one and returns a :class:`StabilityReport`;
+:func:`stability_violations` checks it against the :class:`StabilityGoals` of its fault class
+(:data:`GOALS`: issue 18's goals, which the stability mechanisms of :mod:`swimcore.stability`
+meet and SWIM without them does not).
 """
 
 from __future__ import annotations
@@ -42,11 +45,15 @@ from swimcore.transports.sim.rng import derive_rng
 
 __all__ = [
     "FAULTS",
+    "GOALS",
     "HEADER",
+    "StabilityGoals",
     "StabilityRecorder",
     "StabilityReport",
     "apply_fault",
+    "header",
     "run_stability",
+    "stability_violations",
 ]
 
 FAULTS = ("ingress-loss", "egress-loss", "one-way", "flapping", "reliable-blocked")
@@ -114,6 +121,62 @@ class StabilityReport:
             f"{removed} | {'yes' if self.stayed_out else 'no'} | {self.disagreement:.0f} s | "
             f"{self.longest_disagreement:.0f} s | {self.protocol_suspicions} |"
         )
+
+
+@attrs.frozen(slots=True)
+class StabilityGoals:
+    """What a stable membership shows under one fault class (checked by
+    :func:`stability_violations`)."""
+
+    #: The most view changes of a faulty member one healthy observer may see in the whole run.
+    max_changes: int = 2
+    #: Whether every faulty member must be out of every healthy view, and stay out.
+    removed: bool = True
+    #: The longest stretch in which healthy views may differ, in protocol periods.
+    max_disagreement_periods: float = 2.0
+
+
+#: The goals per fault class.  A member that loses most of what it hears or sends is removed
+#: once (reported unstable, later perhaps failed) and stays out: at most 2 view changes per
+#: healthy observer (issue 18's goal).  One cut off one way is suspected, then failed (2).  One
+#: whose link goes down and up every few seconds is removed once and stays out, but may first
+#: be declared dead and come back once when its link stays down about as long as the suspicion
+#: timeout (failed, joined, then unstable: 3).  A member behind a firewall on the reliable
+#: channel alone is healthy for SWIM (its datagrams pass) and must see no change at all.  In
+#: every class no healthy member is suspected, reported unstable or declared dead, and healthy
+#: views agree within 2 protocol periods.
+GOALS: dict[str, StabilityGoals] = {
+    "ingress-loss": StabilityGoals(),
+    "egress-loss": StabilityGoals(),
+    "one-way": StabilityGoals(),
+    "flapping": StabilityGoals(max_changes=3),
+    "reliable-blocked": StabilityGoals(max_changes=0, removed=False),
+}
+
+
+def stability_violations(
+    report: StabilityReport, period: float, goals: StabilityGoals | None = None
+) -> list[str]:
+    """How ``report`` misses ``goals`` (by default its fault class's :data:`GOALS`); empty
+    when it meets them.  ``period`` is the protocol period the run used."""
+    goals = goals or GOALS[report.fault]
+    found: list[str] = []
+    if report.healthy_suspicions or report.healthy_unstable or report.healthy_deaths:
+        found.append(
+            f"healthy members suspected {report.healthy_suspicions}, reported unstable "
+            f"{report.healthy_unstable}, declared dead {report.healthy_deaths} times"
+        )
+    changes = round(report.changes_per_pair_minute_max * report.minutes)
+    if changes > goals.max_changes:
+        found.append(f"{changes} view changes for one observer (goal: {goals.max_changes})")
+    if goals.removed and not (report.removed_after is not None and report.stayed_out):
+        found.append("the faulty members were not removed from every healthy view for good")
+    if report.longest_disagreement > goals.max_disagreement_periods * period + 1e-9:
+        found.append(
+            f"healthy views differed for {report.longest_disagreement:.1f} s in a row "
+            f"(goal: {goals.max_disagreement_periods:g} periods of {period:g} s)"
+        )
+    return found
 
 
 _OUT = (MemberFailed, MemberLeft, MemberUnstable)
