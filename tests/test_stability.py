@@ -51,8 +51,11 @@ def alive(i: int, incarnation: int) -> Alive:
 
 @pytest.mark.parametrize("gate", [True, False])
 def test_a_node_in_poor_health_accuses_no_one(gate: bool) -> None:
-    """Probes that fail with every nack missing raise the score past the gate (Lifeguard)."""
-    config = Config.lan(stability_health_gate=gate)
+    """Probes that fail with every nack missing raise the score past the gate (Lifeguard).
+
+    (The helper link carries exchanges whatever the cuts: the TCP fallback probe is off, so
+    that nothing at all reaches the prober.)"""
+    config = Config.lan(stability_health_gate=gate, tcp_fallback_probe=False)
     link = Link()
     nodes = [make_node(i, config) for i in range(5)]
     link.add(*nodes)
