@@ -2,8 +2,9 @@
 # Build the memberlist test peer against Debian's memberlist package (GOPATH mode).
 #
 # Installs golang-go and golang-github-hashicorp-memberlist-dev with apt-get when they are
-# missing, then builds tests/memberlist_peer/main.go into build/memberlist-peer/memberlist-peer
-# (gitignored), or into $SWIMCORE_MEMBERLIST_PEER when that is set.  The tests look there.
+# missing, then builds tests/memberlist_peer/main.go and kv.go into
+# build/memberlist-peer/memberlist-peer (gitignored), or into $SWIMCORE_MEMBERLIST_PEER when that
+# is set.  The tests look there.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -34,5 +35,6 @@ JSON
 
 mkdir -p "$(dirname "$out")"
 export GO111MODULE=off GOPATH="$gopath:$work/gopath" GOCACHE="${GOCACHE:-$work/cache}" GOFLAGS=
-go build -overlay "$work/overlay.json" -o "$out" "$here/main.go"
+go build -overlay "$work/overlay.json" -o "$out.tmp.$$" "$here/main.go" "$here/kv.go"
+mv -f "$out.tmp.$$" "$out"  # a peer running from "$out" keeps its old file
 echo "$out"

@@ -93,6 +93,7 @@ class GoPeer:
         compress: bool = False,
         meta: str = "",
         settings: dict[str, int] | None = None,
+        kv: bool = False,
     ) -> None:
         self.name = name
         args = [str(peer_binary()), "-name", name]
@@ -106,6 +107,8 @@ class GoPeer:
             args.append("-compress")
         if meta:
             args += ["-meta", meta]
+        if kv:
+            args.append("-kv")  # the last-writer-wins store of examples/kv_store.py (kv.go)
         self._lock = threading.Lock()
         # The port is free when chosen, but another process may take it before Go binds it:
         # then the peer reports a fatal error and starts again on another port.
@@ -167,10 +170,11 @@ class GoPeer:
         found = self.seen(lambda e: e.get("event") == kind)
         return found[-1][1] if found else None
 
-    def ask(self, kind: str, timeout: float = 5.0) -> dict[str, Any]:
-        """Send ``kind`` ("members" or "states") and return the answer."""
+    def ask(self, kind: str, timeout: float = 5.0, *, line: str = "") -> dict[str, Any]:
+        """Send ``line`` (default ``kind``: "members", "states", "kv-dump") and return the
+        answer, the next event of ``kind``."""
         before = len(self.seen(lambda e: e.get("event") == kind))
-        self.command(kind)
+        self.command(line or kind)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             found = self.seen(lambda e: e.get("event") == kind)

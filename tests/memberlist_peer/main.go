@@ -8,6 +8,9 @@
 //	send-reliable NAME TEXT   send a user message to NAME over TCP
 //	send-best-effort NAME TEXT  send a user message to NAME over UDP
 //	join HOST:PORT[,...]      join through these members
+//	kv-set KEY VALUE          (with -kv) write KEY in the last-writer-wins store (kv.go)
+//	kv-merge JSON             (with -kv) merge JSON as if a peer's push-pull had carried it
+//	kv-dump                   (with -kv) the store's state bytes and its merge counts
 //	leave                     leave gracefully (the process keeps running)
 //	quit                      shut down and exit
 //
@@ -62,6 +65,7 @@ type delegate struct {
 	meta       []byte
 	broadcasts *memberlist.TransmitLimitedQueue
 	out        *printer
+	store      *kvStore // nil without -kv: no application state
 }
 
 func (d *delegate) NodeMeta(limit int) []byte {
@@ -83,8 +87,18 @@ func (d *delegate) GetBroadcasts(overhead, limit int) [][]byte {
 	return d.broadcasts.GetBroadcasts(overhead, limit)
 }
 
-func (d *delegate) LocalState(join bool) []byte            { return nil }
-func (d *delegate) MergeRemoteState(buf []byte, join bool) {}
+func (d *delegate) LocalState(join bool) []byte {
+	if d.store == nil {
+		return nil
+	}
+	return d.store.state()
+}
+
+func (d *delegate) MergeRemoteState(buf []byte, join bool) {
+	if d.store != nil {
+		d.store.merge(buf) // a refused state is counted (kv-dump's "rejected")
+	}
+}
 
 type nodeEvent struct {
 	kind string
@@ -123,6 +137,7 @@ func main() {
 	protocol := flag.Int("protocol-version", 2, "protocol version to speak (1..5)")
 	tcpTimeout := flag.Int("tcp-timeout", 2000, "TCP timeout in ms")
 	noTCPPing := flag.Bool("disable-tcp-pings", false, "turn the TCP fallback ping off")
+	withKV := flag.Bool("kv", false, "keep a last-writer-wins store in the push-pull state (kv.go)")
 	verbose := flag.Bool("log", false, "memberlist's log on stderr")
 	flag.Parse()
 
@@ -179,6 +194,9 @@ func main() {
 	}
 
 	del := &delegate{meta: []byte(*meta), out: out}
+	if *withKV {
+		del.store = newKVStore(*name)
+	}
 	ev := &events{ch: make(chan nodeEvent, 4096)}
 	conf.Delegate = del
 	conf.Events = ev
@@ -279,6 +297,8 @@ func main() {
 			out.emit(fields)
 		case "join":
 			doJoin(rest)
+		case "kv-set", "kv-merge", "kv-dump":
+			out.emit(kvCommand(del.store, cmd, rest))
 		case "leave":
 			err := list.Leave(2 * time.Second)
 			fields := map[string]interface{}{"event": "left"}
@@ -299,4 +319,27 @@ func main() {
 	if err := scanner.Err(); err != nil {
 		log.Print(err)
 	}
+}
+
+// kvCommand runs one of the store's commands and says what happened.
+func kvCommand(store *kvStore, cmd, rest string) map[string]interface{} {
+	fields := map[string]interface{}{"event": cmd}
+	if store == nil {
+		fields["error"] = "no store: start the peer with -kv"
+		return fields
+	}
+	switch cmd {
+	case "kv-set":
+		key, value, _ := strings.Cut(rest, " ")
+		written := store.set(key, value)
+		fields["key"], fields["value"] = key, value
+		fields["stamp"], fields["writer"] = written.stamp, written.writer
+	case "kv-merge":
+		if err := store.merge([]byte(rest)); err != nil {
+			fields["error"] = err.Error()
+		}
+	}
+	fields["state"] = string(store.state())
+	fields["merged"], fields["rejected"] = store.counts()
+	return fields
 }
