@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Sequence
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import attrs
 
-from swimcore import Action, Address, Config, ExchangeRequest, Node, Send, codec
+from swimcore import Action, Address, Config, ExchangeRequest, MemberInfo, Node, Send, codec
 from swimcore.messages import Message, Packet, Ping, Update
 
 T = TypeVar("T")
@@ -42,6 +42,19 @@ def only(items: Sequence[T]) -> T:
     """The single element of ``items`` (fails loudly otherwise)."""
     assert len(items) == 1, f"expected exactly one, got {len(items)}: {items!r}"
     return items[0]
+
+
+class Knows(Protocol):
+    """Anything that answers what it knows about a member: a node, or a member of any driver."""
+
+    def member(self, name: str) -> MemberInfo | None: ...
+
+
+def known(who: Knows, name: str) -> MemberInfo:
+    """What ``who`` knows about ``name``; fails if it knows nothing about it."""
+    info = who.member(name)
+    assert info is not None, f"{name} is unknown"
+    return info
 
 
 def of_type(actions: Iterable[object], kind: type[T]) -> list[T]:

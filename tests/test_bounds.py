@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from helpers import addr, encode, make_node
+from helpers import addr, encode, known, make_node
 from security_support import traced_growth
 
 from swimcore import Address, Config, ExchangeRequest, Node, Send, codec
@@ -131,7 +131,7 @@ def test_metadata_update_about_a_known_member_is_bounded_too() -> None:
     config = Config.lan(max_metadata=64)
     node = started(config)
     node.receive(encode(Gossip(), Alive("p0", addr(1), 5, bytes(65))), SOURCE, 1.0)
-    assert node.member("p0").incarnation == 0  # type: ignore[union-attr]
+    assert known(node, "p0").incarnation == 0
     assert node.counters()["dropped.metadata_too_large"] == 1
 
 
@@ -293,7 +293,7 @@ def test_flapping_a_member_keeps_memory_flat(news: str) -> None:
             node.receive(encode(Gossip(), *batch), SOURCE, 1.0)
 
     assert_flat(press(node, step), f"alive/{news} flapping")
-    assert node.member("p0").incarnation == 500 * (ROUNDS + 2)  # type: ignore[union-attr]
+    assert known(node, "p0").incarnation == 500 * (ROUNDS + 2)
     # White-box: the probe order holds each member at most twice (once passed, once ahead),
     # and the timer heap holds a handful of timers, not one per flip.
     assert len(node._table._order) <= 2 * len(node._table)

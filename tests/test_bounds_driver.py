@@ -10,9 +10,11 @@ number of hostile connections.
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import struct
 import tracemalloc
+from collections.abc import Callable
 
 from swimcore import Address, Config, codec
 from swimcore.messages import MemberState, PushPull, State
@@ -23,9 +25,9 @@ from swimcore.wire import LengthPrefixed
 FAST = Config.local(probe_interval=0.2, probe_timeout=0.1, max_exchange_bytes=64 * 1024)
 
 
-async def _eventually(check: object, timeout: float = 10.0) -> None:
+async def _eventually(check: Callable[[], bool], timeout: float = 10.0) -> None:
     deadline = asyncio.get_running_loop().time() + timeout
-    while not check():  # type: ignore[operator]
+    while not check():
         assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
         await asyncio.sleep(0.02)
 
@@ -100,17 +102,16 @@ def test_connections_past_the_inbound_limit_evict_the_oldest_and_memory_stays_fl
             await _eventually(lambda: len(member._gate) == limit)
             assert member.counters().get("driver.dropped.exchange_evicted", 0) == 0
             sizes = []
+
+            def evicted_reached(count: int) -> bool:
+                return member.counters().get("driver.dropped.exchange_evicted", 0) == count
+
             tracemalloc.start()
             try:
                 for batch in range(4):
                     opened += [await asyncio.open_connection(host, port) for _ in range(50)]
                     evicted = 50 * (batch + 1)
-                    await _eventually(
-                        lambda evicted=evicted: member.counters().get(
-                            "driver.dropped.exchange_evicted", 0
-                        )
-                        == evicted
-                    )
+                    await _eventually(functools.partial(evicted_reached, evicted))
                     assert len(member._gate) == limit
                     # The oldest 50 were closed by the member: end of stream at once.
                     for reader, writer in opened[:50]:

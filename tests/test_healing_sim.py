@@ -7,6 +7,7 @@ import math
 import os
 
 import pytest
+from helpers import known
 from sim_helpers import settle
 
 from swimcore import Address, Config, Node, State
@@ -27,8 +28,8 @@ def test_a_hundred_nodes_split_for_a_minute_heal_into_one_view() -> None:
     cluster.run_for(60.0)
     # Both halves really declared each other dead: there is something to heal.
     first, last = cluster.node(0), cluster.node(99)
-    assert first.member(last.name).state is State.DEAD  # type: ignore[union-attr]
-    assert last.member(first.name).state is State.DEAD  # type: ignore[union-attr]
+    assert known(first, last.name).state is State.DEAD
+    assert known(last, first.name).state is State.DEAD
     # Bound: the reconnect interval twice (one round finds the other side and refutes, the
     # next carries the refutations across), plus dissemination, within the config's deadline.
     bound = convergence_deadline(LAN, 100)
@@ -101,7 +102,7 @@ def test_a_member_back_at_a_new_address_is_accepted_there_by_everyone() -> None:
     cluster.net.crash(old)
     cluster.run_for(30.0)
     assert all(
-        cluster.node(i).member(old.name).state is State.DEAD  # type: ignore[union-attr]
+        known(cluster.node(i), old.name).state is State.DEAD
         for i in range(50) if i != 17
     )
     moved = Node(LAN, Address("10.200.0.1", 7946), name=old.name, seed=1234)

@@ -10,7 +10,7 @@ before the fault merged and the rest dropped and counted, and pending snapshots 
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 import attrs
 import pytest
@@ -18,7 +18,7 @@ from helpers import addr, of_type, sends
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from swimcore import Config, ExchangeRequest, JoinResult, Node, State, codec
+from swimcore import Config, ExchangeRequest, JoinResult, MemberInfo, Node, State, codec
 from swimcore.codec import PUSH_PULL, _checksummed, header, row_bytes
 from swimcore.ingest import MAX_PENDING
 from swimcore.messages import Ack, MemberState, Ping
@@ -75,8 +75,12 @@ def decoded(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
     codec._DECODED_ROWS.clear()
 
 
-def _receiver(wire: str, **kwargs: object) -> Node:
-    node = Node(Config.lan(wire=wire), addr(65000), name="receiver", seed=2, **kwargs)  # type: ignore[arg-type]
+def _receiver(
+    wire: str, admit_merge: Callable[[Sequence[MemberInfo]], bool] | None = None
+) -> Node:
+    node = Node(
+        Config.lan(wire=wire), addr(65000), name="receiver", seed=2, admit_merge=admit_merge
+    )
     node.start(0.0)
     return node
 
@@ -259,8 +263,8 @@ def test_a_newer_answer_from_the_same_peer_replaces_the_pending_one() -> None:
 def test_a_large_join_reply_waits_for_the_applications_verdict(verdict: bool) -> None:
     seen: list[int] = []
 
-    def admit(rows: object) -> bool:
-        seen.append(len(rows))  # type: ignore[arg-type]
+    def admit(rows: Sequence[MemberInfo]) -> bool:
+        seen.append(len(rows))
         return verdict
 
     node = _receiver("native", admit_merge=admit)

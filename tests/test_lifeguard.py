@@ -6,7 +6,7 @@ import math
 
 import attrs
 import pytest
-from helpers import Link, addr, encode, make_node, messages, of_type, tick_until, updates_in
+from helpers import Link, addr, encode, known, make_node, messages, of_type, tick_until, updates_in
 
 from swimcore import Address, Config, ExchangeRequest, MemberFailed, MemberJoined, Node, Send, State
 from swimcore.messages import Alive, Gossip, Ping, Suspect
@@ -220,7 +220,7 @@ def test_suspect_refutes_at_once_when_probed() -> None:
     a.receive(encode(Ping(1, a.name, "x"), Suspect(b.name, 0, "someone")), addr(5), 0.0)
     link.run(until=2.0)
     assert b.incarnation == 1
-    assert a.member(b.name) is not None and a.member(b.name).state is State.ALIVE  # type: ignore[union-attr]
+    assert known(a, b.name).state is State.ALIVE
 
 
 # Reclaiming, restarts and healing ----------------------------------------------------------
@@ -243,7 +243,7 @@ def test_restart_with_same_name_on_new_address_is_accepted() -> None:
     old = nodes[3]
     link.silent.append(old.address)
     link.run(until=40.0, start=2.05)
-    assert all(n.member(old.name).state is State.DEAD for n in nodes[:3])  # type: ignore[union-attr]
+    assert all(known(n, old.name).state is State.DEAD for n in nodes[:3])
     moved = Node(Config.lan(), Address("10.9.9.9", 7000), name=old.name, seed=99)
     link.add(moved)
     link.carry(moved, moved.join([nodes[0].address], 40.1), 40.1)
@@ -298,7 +298,7 @@ def test_partitioned_halves_merge_through_push_pull_to_dead_members() -> None:
     link.partitioned = True
     link.run(until=60.0, start=2.05)
     for n in left:
-        assert [n.member(m.name).state for m in right] == [State.DEAD] * 3  # type: ignore[union-attr]
+        assert [known(n, m.name).state for m in right] == [State.DEAD] * 3
     link.partitioned = False
     link.run(until=150.0, start=60.05)
     views = {tuple(sorted(m.name for m in n.members())) for n in nodes}

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 
 import attrs
 import pytest
-from helpers import addr, encode, make_node, of_type, sends, start
+from helpers import addr, encode, known, make_node, of_type, sends, start
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sim_helpers import settle
@@ -171,7 +171,7 @@ def test_the_last_chance_probe_is_read_by_a_suspect_on_any_wire(wire: str) -> No
     prober.start(0.0, [(suspect.name, suspect.address)])
     suspect.start(0.0, [(prober.name, prober.address)])
     prober.receive(_from(suspect, Suspect(suspect.name, 0, "other")), addr(3), 0.1)
-    assert prober.member(suspect.name).state is State.SUSPECT  # type: ignore[union-attr]
+    assert known(prober, suspect.name).state is State.SUSPECT
     verify: list[Send] = []
     now = 0.1
     while prober.counters().get("verifications", 0) == 0 and now < 120.0:
@@ -451,7 +451,7 @@ def test_memberlist_profile_moves_a_name_once_dead_for_gossip_to_the_dead_time()
     node = _ml_node_knowing("restarted", 5)
     node.receive(_from(node, Dead("restarted", 0, "x")), addr(7), 1.0)
     node.receive(_from(node, Alive("restarted", addr(6), 3)), addr(6), 2.0)
-    assert node.member("restarted").address == addr(5)  # type: ignore[union-attr]
+    assert known(node, "restarted").address == addr(5)
     later = 1.0 + ML.gossip_to_the_dead_time
     node.receive(_from(node, Alive("restarted", addr(6), 4)), addr(6), later)
     held = node.member("restarted")
@@ -462,14 +462,14 @@ def test_memberlist_profile_moves_a_name_that_left_at_once() -> None:
     node = _ml_node_knowing("restarted", 5)
     node.receive(_from(node, Left("restarted", 0)), addr(5), 1.0)
     node.receive(_from(node, Alive("restarted", addr(6), 3)), addr(6), 1.1)
-    assert node.member("restarted").address == addr(6)  # type: ignore[union-attr]
+    assert known(node, "restarted").address == addr(6)
 
 
 def test_native_profile_still_moves_a_restarted_name_at_once() -> None:
     node = make_node(1)
     node.start(0.0, [("restarted", addr(5))])
     node.receive(encode(Gossip(), Alive("restarted", addr(6), 3)), addr(6), 1.0)
-    assert node.member("restarted").address == addr(6)  # type: ignore[union-attr]
+    assert known(node, "restarted").address == addr(6)
 
 
 def test_pending_exchanges_stay_bounded_when_a_driver_never_reports_back() -> None:

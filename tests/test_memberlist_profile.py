@@ -177,7 +177,7 @@ def test_crc_stops_when_a_member_cannot_read_it() -> None:
 
 
 def _scenario(name: str) -> dict[str, Any]:
-    return CAPTURES["scenarios"][name]  # type: ignore[no-any-return]
+    return CAPTURES["scenarios"][name]  # type: ignore[no-any-return]  # parsed JSON: untyped
 
 
 def _records(scenario: dict[str, Any], transport: str, kind: str) -> list[bytes]:
@@ -208,7 +208,9 @@ def test_a_node_answers_a_captured_go_join(variant: str) -> None:
     assert [(m.name, m.address.port, m.meta) for m in joined] == [
         (ctx["go_name"], ctx["go_port"], b"role=go")
     ]
-    answer = stream.decode_stream(reply, keys=node.wire.keys())  # type: ignore[attr-defined]
+    profile = node.wire
+    assert isinstance(profile, MemberlistWire)
+    answer = stream.decode_stream(reply, keys=profile.keys())
     assert isinstance(answer, MlPushPull) and not answer.join
     rows = {row.name: row for row in answer.nodes}
     assert rows[ctx["py_name"]].state is NodeState.ALIVE

@@ -11,6 +11,7 @@ from helpers import (
     addr,
     decoded,
     encode,
+    known,
     make_node,
     messages,
     next_probe,
@@ -70,7 +71,7 @@ def alive(node: Node, incarnation: int | None = None, meta: bytes | None = None)
         node.name,
         node.address,
         node.incarnation if incarnation is None else incarnation,
-        node.member(node.name).meta if meta is None else meta,  # type: ignore[union-attr]
+        known(node, node.name).meta if meta is None else meta,
     )
 
 
@@ -419,7 +420,7 @@ def test_dead_and_left_are_final_for_their_incarnation(final: State) -> None:
     ):
         assert a.receive(encode(Gossip(), news), addr(99), 2.0) == []
         assert state_of(a, b.name) is final
-    assert a.member(b.name).incarnation == 3  # type: ignore[union-attr]
+    assert known(a, b.name).incarnation == 3
 
 
 @pytest.mark.parametrize("final", [State.DEAD, State.LEFT])
@@ -737,7 +738,7 @@ def test_members_member_and_all_members() -> None:
     assert me is not None and (me.address, me.meta, me.state) == (a.address, b"me", State.ALIVE)
     assert a.member("nobody") is None
     with pytest.raises(attrs.exceptions.FrozenInstanceError):
-        me.state = State.DEAD  # type: ignore[misc]
+        me.state = State.DEAD  # type: ignore[misc]  # the point: it is frozen
     assert a.member(a.name) == me
 
 
@@ -795,7 +796,8 @@ def test_a_late_tick_catches_up_without_bursting() -> None:
     start(a, make_node(2))
     out = a.tick(1000.0)
     assert len(messages(out, Ping)) <= 1  # one probe, not a thousand
-    assert a.next_deadline() is not None and a.next_deadline() > 1000.0  # type: ignore[operator]
+    deadline = a.next_deadline()
+    assert deadline is not None and deadline > 1000.0
     assert a.counters()["probes"] <= 2
 
 

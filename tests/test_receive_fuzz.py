@@ -8,11 +8,14 @@ of bugs caught at the boundary) never appears.  Run with ``HYPOTHESIS_PROFILE=ci
 
 from __future__ import annotations
 
+from typing import TypeGuard
+
 import pytest
 from helpers import (
     FUZZ_EXAMPLES,
     addr,
     encode,
+    known,
     make_node,
     of_type,
     only,
@@ -163,7 +166,11 @@ def _encodable(packet: Packet) -> bytes | None:
     return data if len(data) <= 1400 else None
 
 
-hostile_datagrams = hostile_packets.map(_encodable).filter(lambda d: d is not None)
+def _fits(data: bytes | None) -> TypeGuard[bytes]:
+    return data is not None
+
+
+hostile_datagrams = hostile_packets.map(_encodable).filter(_fits)
 
 
 def _invariants(node: Node, before: dict[str, tuple[int, State]]) -> None:
@@ -185,7 +192,7 @@ def _table(node: Node) -> dict[str, tuple[int, State]]:
 
 
 @fuzz
-@given(mutated(hostile_datagrams))  # type: ignore[arg-type]
+@given(mutated(hostile_datagrams))
 def test_mutated_valid_packets_never_raise(data: bytes) -> None:
     node = _node()
     before = _table(node)
@@ -293,7 +300,7 @@ def test_refutation_of_a_suspicion_just_below_the_step_convinces_peers() -> None
     node.receive(encode(Gossip(), Suspect(node.name, STEP, "liar")), SOURCE, NOW)
     reply = node.receive(encode(Ping(1, node.name, peer.name)), peer.address, NOW)
     peer.receive(only(sends(reply)).data, node.address, NOW)
-    assert peer.member(node.name).state is State.ALIVE  # type: ignore[union-attr]
+    assert known(peer, node.name).state is State.ALIVE
     assert node.incarnation == STEP + 1
 
 
@@ -305,7 +312,7 @@ def test_refutation_of_a_suspicion_at_the_maximum_convinces_peers() -> None:
     node.receive(encode(Gossip(), Suspect(node.name, MAX, "liar")), SOURCE, NOW)
     reply = node.receive(encode(Ping(1, node.name, peer.name)), peer.address, NOW)
     peer.receive(only(sends(reply)).data, node.address, NOW)
-    assert peer.member(node.name).state is State.ALIVE  # type: ignore[union-attr]
+    assert known(peer, node.name).state is State.ALIVE
 
 
 def test_alive_at_the_maximum_cannot_move_a_name_for_good() -> None:

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import pytest
@@ -58,6 +58,12 @@ class Process:
                 return Address.parse(match.group(1))
         return None
 
+    def bound_address(self) -> Address:
+        """The address it reported binding; fails if it has not reported one yet."""
+        address = self.address
+        assert address is not None, self.err
+        return address
+
     def member_count(self) -> int:
         counts = [int(m.group(1)) for line in list(self.out) if (m := _MEMBERS.match(line))]
         return counts[-1] if counts else 0
@@ -78,8 +84,8 @@ class Process:
         return code
 
 
-def _collect(stream: object, lines: list[str]) -> None:
-    for line in stream:  # type: ignore[attr-defined]
+def _collect(stream: Iterable[str], lines: list[str]) -> None:
+    for line in stream:
         lines.append(line.rstrip("\n"))
 
 
@@ -115,12 +121,12 @@ def test_processes_form_one_group_through_the_http_store_and_the_join_address_mo
             assert wait_for(lambda: all(p.address is not None for p in processes), 30), [
                 p.err for p in processes
             ]
-            addresses = {p: p.address for p in processes}
+            addresses = {p: p.bound_address() for p in processes}
             assert wait_for(lambda: all(p.member_count() == 4 for p in processes), 30), [
                 p.out[-3:] for p in processes
             ]
             key = "/kv/swimcore/procs"
-            ranked = sorted(processes, key=lambda p: addresses[p].leader_key())  # type: ignore[union-attr]
+            ranked = sorted(processes, key=lambda p: addresses[p].leader_key())
             leader, runner_up = ranked[-1], ranked[-2]
             assert wait_for(lambda: server.values.get(key) == str(addresses[leader]), 15)
 
@@ -164,8 +170,8 @@ def test_six_processes_survive_two_leader_kills() -> None:
         ]
         try:
             assert wait_for(lambda: all(p.address is not None for p in processes), 30)
-            addresses = {p: p.address for p in processes}
-            ranked = sorted(processes, key=lambda p: addresses[p].leader_key())  # type: ignore[union-attr]
+            addresses = {p: p.bound_address() for p in processes}
+            ranked = sorted(processes, key=lambda p: addresses[p].leader_key())
             assert wait_for(lambda: all(p.member_count() == 6 for p in processes), 30)
             key = "/kv/swimcore/six"
             for round_ in range(2):

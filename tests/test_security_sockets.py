@@ -17,6 +17,7 @@ import random
 import socket
 from collections.abc import Callable, Coroutine, Sequence
 
+from helpers import known
 from security_support import KEY_A, KEY_B
 
 from swimcore import (
@@ -151,7 +152,7 @@ def test_wrong_key_wrong_label_and_plaintext_datagrams_are_dropped_and_counted()
             pings = target.counters().get("received.ping", 0) - parsed
             assert pings <= other.counters().get("sent.ping", 0) - genuine + 1
             assert other.name in [m.name for m in target.members()]
-            assert target.member(other.name).state is State.ALIVE  # type: ignore[union-attr]
+            assert known(target, other.name).state is State.ALIVE
         finally:
             await close_all(members)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 
 import pytest
-from helpers import Link, addr, of_type, only, probe_timeout
+from helpers import Link, addr, known, of_type, only, probe_timeout
 
 from swimcore import (
     Action,
@@ -106,7 +106,7 @@ def test_an_ack_over_the_stream_saves_a_probe_whose_datagrams_are_lost(
     assert counters["tcp_fallback_acked"] == 1
     assert "probes_failed" not in counters
     assert prober.health == 0
-    assert prober.member(target.name).state.name == "ALIVE"  # type: ignore[union-attr]
+    assert known(prober, target.name).state.name == "ALIVE"
 
 
 @pytest.mark.parametrize("wire", WIRES)

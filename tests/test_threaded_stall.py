@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import importlib.util
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import attrs
 import pytest
@@ -47,6 +47,9 @@ STALL_FIELDS = {
     "push_pull_interval": STALL.push_pull_interval,
     "join_retry_interval": STALL.join_retry_interval,
 }
+
+#: pytest's ``record_property`` fixture: a named figure for the test report.
+Record = Callable[[str, object], None]
 
 
 @pytest.fixture(autouse=True)
@@ -109,7 +112,7 @@ def _stall(driver: str, seconds: float) -> StallResult:
     return StallResult(driver, stalled, suspicions, deaths, final["incarnation"], suspected_by)
 
 
-def _report(record: object, result: StallResult) -> None:
+def _report(record: Record, result: StallResult) -> None:
     print(
         f"\nstall of {result.stalled:.1f} s, driver {result.driver}: "
         f"{result.suspicions} suspicions, {result.deaths} deaths "
@@ -117,12 +120,12 @@ def _report(record: object, result: StallResult) -> None:
         f"subject incarnation afterwards {result.incarnation}"
     )
     for key in ("stalled", "suspicions", "deaths", "incarnation"):
-        record(f"{result.driver}.{key}", getattr(result, key))  # type: ignore[operator]
+        record(f"{result.driver}.{key}", getattr(result, key))
 
 
 @pytest.mark.parametrize("driver", ["thread-asyncio", "thread-trio"])
 def test_a_stalled_loop_on_the_thread_driver_is_never_suspected(
-    driver: str, record_property: object
+    driver: str, record_property: Record
 ) -> None:
     result = _stall(driver, 5.0)
     _report(record_property, result)
@@ -133,7 +136,7 @@ def test_a_stalled_loop_on_the_thread_driver_is_never_suspected(
 
 @pytest.mark.skipif(not HAS_AIO, reason="the asyncio driver is not there")
 def test_the_same_stall_on_the_plain_asyncio_driver_for_comparison(
-    record_property: object,
+    record_property: Record,
 ) -> None:
     result = _stall("asyncio", 5.0)
     _report(record_property, result)
@@ -143,7 +146,7 @@ def test_the_same_stall_on_the_plain_asyncio_driver_for_comparison(
 
 @pytest.mark.slow
 @pytest.mark.parametrize("driver", ["thread-asyncio", "thread-trio", "asyncio"])
-def test_a_fifteen_second_stall(driver: str, record_property: object) -> None:
+def test_a_fifteen_second_stall(driver: str, record_property: Record) -> None:
     if driver == "asyncio" and not HAS_AIO:
         pytest.skip("swimcore.transports.asyncio (the asyncio driver) is not there")
     result = _stall(driver, 15.0)
@@ -154,7 +157,7 @@ def test_a_fifteen_second_stall(driver: str, record_property: object) -> None:
         assert (result.suspicions, result.deaths) == (0, 0)
 
 
-def _cpu_bound(seconds: float, record: object) -> None:
+def _cpu_bound(seconds: float, record: Record) -> None:
     lan = Config.lan()
     peers = _peers(lan, ProbeTimer)
     recorder = Recorder()
@@ -187,19 +190,19 @@ def _cpu_bound(seconds: float, record: object) -> None:
         f"suspicions the subject raised {subject_suspected_others}; late ticks "
         f"{final['counters'].get('driver.late_ticks', 0)}"
     )
-    record("cpu.worst_round_trip_ms", round(worst * 1000, 1))  # type: ignore[operator]
-    record("cpu.probes", len(trips))  # type: ignore[operator]
-    record("cpu.suspicions", suspicions)  # type: ignore[operator]
+    record("cpu.worst_round_trip_ms", round(worst * 1000, 1))
+    record("cpu.probes", len(trips))
+    record("cpu.suspicions", suspicions)
     assert spun["loops"] > 0
     assert trips, "the peers timed no probe of the subject"
     assert recorder.about(subject.name, MemberSuspected) == []
     assert recorder.about(subject.name, MemberFailed) == []
 
 
-def test_a_cpu_bound_thread_causes_no_false_suspicion(record_property: object) -> None:
+def test_a_cpu_bound_thread_causes_no_false_suspicion(record_property: Record) -> None:
     _cpu_bound(8.0, record_property)
 
 
 @pytest.mark.slow
-def test_a_cpu_bound_thread_for_a_minute(record_property: object) -> None:
+def test_a_cpu_bound_thread_for_a_minute(record_property: Record) -> None:
     _cpu_bound(60.0, record_property)

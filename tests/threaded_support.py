@@ -189,9 +189,10 @@ class Subject:
 
     @staticmethod
     def _read(process: subprocess.Popen[str], timeout: float) -> dict[str, Any]:
-        assert process.stdout is not None
+        stdout = process.stdout
+        assert stdout is not None
         box: list[str] = []
-        reader = threading.Thread(target=lambda: box.append(process.stdout.readline()))  # type: ignore[union-attr]
+        reader = threading.Thread(target=lambda: box.append(stdout.readline()))
         reader.start()
         reader.join(timeout)
         if reader.is_alive() or not box or not box[0]:
