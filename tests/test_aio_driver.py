@@ -6,24 +6,13 @@ import asyncio
 import socket
 
 import pytest
+from support.configs import FAST
+from support.poll import eventually
 
-from swimcore import Address, Config, JoinFailed
+from swimcore import Address, JoinFailed
 from swimcore.transports import AsyncioMember
 from swimcore.transports.counters import Counters
 from swimcore.transports.sockets import send_datagram
-
-FAST = Config.local(probe_interval=0.2, probe_timeout=0.1, join_retry_interval=0.3)
-
-
-async def _until(check: object, timeout: float = 10.0) -> bool:
-    assert callable(check)
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while loop.time() < deadline:
-        if check():
-            return True
-        await asyncio.sleep(0.05)
-    return bool(check())
 
 
 def test_start_and_close_without_a_with_block() -> None:
@@ -34,7 +23,7 @@ def test_start_and_close_without_a_with_block() -> None:
             await a.start()
         b = AsyncioMember(FAST, seeds=[str(a.address)], seed=2)
         await b.start()
-        assert await _until(lambda: len(a.members()) == 2)
+        await eventually(lambda: len(a.members()) == 2, "a never saw b join")
         await b.close()
         await b.close()  # idempotent
         await a.close(leave=False)
@@ -55,18 +44,23 @@ def test_socket_errors_and_a_full_buffer_are_counted_never_fatal() -> None:
         async with AsyncioMember(FAST, seed=1) as a, AsyncioMember(
             FAST, seeds=[a.address], seed=2
         ) as b:
-            assert await _until(lambda: len(a.members()) == 2)
+            await eventually(lambda: len(a.members()) == 2, "a never saw b join")
             # Every datagram goes through the driver's send hook: exercise its failure paths.
             a._send(Address.parse("[::1]:9"), b"ipv6 target on an IPv4 socket")
             a._send(b.address, b"x" * 70_000)  # larger than any UDP datagram
-            assert await _until(lambda: a.counters().get("driver.socket_errors", 0) >= 2)
+            await eventually(
+                lambda: a.counters().get("driver.socket_errors", 0) >= 2,
+                "the two failed sends were not counted as socket errors",
+            )
             assert a._protocol is not None
             a._protocol.pause_writing()  # what asyncio calls when the socket buffer is full
             a._send(b.address, b"dropped")
             a._protocol.resume_writing()
             assert a.counters()["driver.dropped.send_buffer_full"] == 1
             # The member carries on.
-            assert await _until(lambda: a.counters().get("probes_acked", 0) >= 3)
+            await eventually(
+                lambda: a.counters().get("probes_acked", 0) >= 3, "a stopped probing b"
+            )
             assert len(a.members()) == 2
 
     asyncio.run(scenario())
@@ -80,7 +74,7 @@ def test_a_join_through_a_dead_address_fails_reports_and_retries() -> None:
         async with AsyncioMember(FAST, seeds=[dead], seed=1) as lone:
             failures: list[JoinFailed] = []
             lone.on_event(lambda e: failures.append(e) if isinstance(e, JoinFailed) else None)
-            assert await _until(lambda: len(failures) >= 2)  # the node keeps retrying
+            await eventually(lambda: len(failures) >= 2, "the node did not retry its join")
             assert all(f.seed == dead for f in failures)
             assert lone.counters()["driver.exchange.failed_out"] >= 2
             assert [m.name for m in lone.members()] == [lone.name]

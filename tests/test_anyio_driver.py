@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import anyio
 import pytest
+from support.configs import FAST
+from support.poll import eventually
 
-from swimcore import Config, State
+from swimcore import State
 from swimcore.transports import AnyioMember
 
 pytestmark = pytest.mark.anyio
-
-FAST = Config.local(probe_interval=0.2, probe_timeout=0.1, gossip_interval=0.05)
-
 
 @pytest.fixture(params=["asyncio", "trio"])
 def anyio_backend(request: pytest.FixtureRequest) -> str:
@@ -19,36 +18,32 @@ def anyio_backend(request: pytest.FixtureRequest) -> str:
     return backend
 
 
-async def _until(check: object, timeout: float = 10.0) -> bool:
-    assert callable(check)
-    deadline = anyio.current_time() + timeout
-    while anyio.current_time() < deadline:
-        if check():
-            return True
-        await anyio.sleep(0.05)
-    return bool(check())
-
-
 async def test_a_cancelled_block_still_leaves_gracefully() -> None:
     async with AnyioMember(FAST, seed=1) as a:
         b = AnyioMember(FAST, seeds=[a.address], seed=2)
         with anyio.move_on_after(1.0) as outside:
             async with b:
-                assert await _until(lambda: len(a.members()) == 2)
+                await eventually(lambda: len(a.members()) == 2, "a never saw b join")
                 await anyio.sleep_forever()  # cancelled from outside
         assert outside.cancelled_caught
         assert b.node.has_left  # the shielded leave ran although the block was cancelled
-        assert await _until(lambda: (m := a.member(b.name)) is not None and m.state is State.LEFT)
+        await eventually(
+            lambda: (m := a.member(b.name)) is not None and m.state is State.LEFT,
+            "a never saw b leave",
+        )
 
 
 async def test_close_inside_the_block_stops_only_that_member() -> None:
     async with AnyioMember(FAST, seed=1) as a, AnyioMember(FAST, seeds=[a.address], seed=2) as b:
-        assert await _until(lambda: len(a.members()) == 2)
+        await eventually(lambda: len(a.members()) == 2, "a never saw b join")
         await b.close(leave=False)
         await b.close()  # a second close does nothing
         assert not b.node.has_left
         # a runs on: it notices b's silence and declares it dead.
-        assert await _until(lambda: (m := a.member(b.name)) is not None and m.state is State.DEAD)
+        await eventually(
+            lambda: (m := a.member(b.name)) is not None and m.state is State.DEAD,
+            "a never declared the silent b dead",
+        )
     assert a.node.has_left
 
 

@@ -13,14 +13,14 @@ ends with a timeout error, and one still in flight fails when its sender closes.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from typing import Any
 
 import anyio
 import pytest
+from support.configs import FAST
+from support.poll import eventually, eventually_blocking
 
 from swimcore import (
-    Config,
     DeliveryError,
     Event,
     MemberFailed,
@@ -30,9 +30,6 @@ from swimcore import (
 )
 from swimcore.transports import AnyioMember, AsyncioMember, BridgedMember, ThreadMember
 
-FAST = Config.local(
-    probe_interval=0.2, probe_timeout=0.1, gossip_interval=0.05, join_retry_interval=0.3
-)
 #: Generous wall-time bound for "at once / timely" (a timeout would take exchange_timeout).
 PROMPT = 10.0
 
@@ -44,13 +41,6 @@ ASYNC_DRIVERS: dict[str, tuple[Any, str]] = {
     "bridged-asyncio": (BridgedMember, "asyncio"),
     "bridged-trio": (BridgedMember, "trio"),
 }
-
-
-async def until(check: Callable[[], bool], timeout: float = 15.0) -> None:
-    deadline = anyio.current_time() + timeout
-    while not check():
-        assert anyio.current_time() < deadline, "condition not met in time"
-        await anyio.sleep(0.02)
 
 
 def received(events: list[Event], payload: bytes, reliable: bool) -> bool:
@@ -78,7 +68,9 @@ async def messages_scenario(cls: Any) -> None:
         async with b, c:
             b.on_event(log["b"].append)
             c.on_event(log["c"].append)
-            await until(lambda: all(len(m.members()) == 3 for m in (a, b, c)))
+            await eventually(
+                lambda: all(len(m.members()) == 3 for m in (a, b, c)), "a, b and c never converged"
+            )
 
             # Best effort: one datagram each time; loopback may still drop one, so repeat.
             for _ in range(20):
@@ -86,11 +78,16 @@ async def messages_scenario(cls: Any) -> None:
                 if received(log["a"], b"hello", False):
                     break
                 await anyio.sleep(0.1)
-            await until(lambda: received(log["a"], b"hello", False))
+            await eventually(
+                lambda: received(log["a"], b"hello", False), "a best-effort message never arrived"
+            )
 
             # Reliable: returns once a acknowledged it.
             await b.send("a", b"for sure", reliable=True)
-            await until(lambda: received(log["a"], b"for sure", True))
+            await eventually(
+                lambda: received(log["a"], b"for sure", True),
+                "an acknowledged reliable message is not in a's events",
+            )
             assert b.counters()["driver.exchange.duration_count"] >= 2  # join + this message
 
             with pytest.raises(DeliveryError, match="no such member") as unknown:
@@ -99,8 +96,8 @@ async def messages_scenario(cls: Any) -> None:
 
             # Metadata: a new value spreads with a higher incarnation to every member.
             a.set_metadata(b"role=leader")
-            await until(lambda: updated(log["b"], b"role=leader"))
-            await until(lambda: updated(log["c"], b"role=leader"))
+            await eventually(lambda: updated(log["b"], b"role=leader"), "b never saw a's metadata")
+            await eventually(lambda: updated(log["c"], b"role=leader"), "c never saw a's metadata")
             view = b.member("a")
             assert view is not None and view.meta == b"role=leader" and view.incarnation >= 1
 
@@ -120,13 +117,6 @@ def test_direct_messages_and_metadata(driver: str) -> None:
     anyio.run(messages_scenario, cls, backend=backend)
 
 
-def wait(check: Callable[[], bool], timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.02)
-
-
 def test_direct_messages_and_metadata_on_the_thread_driver() -> None:
     log: dict[str, list[Event]] = {"a": [], "b": [], "c": []}
     with ThreadMember(FAST, name="a", leave_on_exit=False) as a:
@@ -137,20 +127,33 @@ def test_direct_messages_and_metadata_on_the_thread_driver() -> None:
             c.start()
             try:
                 c.on_event(log["c"].append)
-                wait(lambda: all(len(m.members()) == 3 for m in (a, b, c)))
+                eventually_blocking(
+                    lambda: all(len(m.members()) == 3 for m in (a, b, c)),
+                    "a, b and c never converged",
+                )
                 for _ in range(20):
                     b.send("a", b"hello")  # a blocking call
                     if received(log["a"], b"hello", False):
                         break
                     time.sleep(0.1)
-                wait(lambda: received(log["a"], b"hello", False))
+                eventually_blocking(
+                    lambda: received(log["a"], b"hello", False),
+                    "a best-effort message never arrived",
+                )
                 b.send("a", b"for sure", reliable=True)
-                wait(lambda: received(log["a"], b"for sure", True))
+                eventually_blocking(
+                    lambda: received(log["a"], b"for sure", True),
+                    "an acknowledged reliable message is not in a's events",
+                )
                 with pytest.raises(DeliveryError, match="no such member"):
                     b.send("nobody", b"?")
                 a.set_metadata(b"role=leader")
-                wait(lambda: updated(log["b"], b"role=leader"))
-                wait(lambda: updated(log["c"], b"role=leader"))
+                eventually_blocking(
+                    lambda: updated(log["b"], b"role=leader"), "b never saw a's metadata"
+                )
+                eventually_blocking(
+                    lambda: updated(log["c"], b"role=leader"), "c never saw a's metadata"
+                )
             finally:
                 c.close(leave=False)
             started = time.monotonic()
@@ -164,11 +167,11 @@ async def dead_member_scenario() -> None:
     async with AsyncioMember(FAST, name="a", leave_on_exit=False) as a:
         c = AsyncioMember(FAST, name="c", seeds=[a.address], leave_on_exit=False)
         await c.start()
-        await until(lambda: len(a.members()) == 2)
+        await eventually(lambda: len(a.members()) == 2, "a never saw c join")
         await c.close(leave=False)
         failed: list[Event] = []
         a.on_event(lambda e: failed.append(e) if isinstance(e, MemberFailed) else None)
-        await until(lambda: bool(failed), timeout=30.0)
+        await eventually(lambda: bool(failed), "a never declared the crashed c dead", timeout=30.0)
         view = a.member("c")
         assert view is not None and view.state is State.DEAD
         for reliable in (False, True):
@@ -188,7 +191,7 @@ async def never_carried_scenario(cls: Any) -> None:
     async with cls(FAST, name="a", leave_on_exit=False) as a, cls(
         FAST, name="b", seeds=[a.address], leave_on_exit=False, exchange_timeout=0.2
     ) as b:
-        await until(lambda: len(b.members()) == 2)
+        await eventually(lambda: len(b.members()) == 2, "b never joined a")
         b._core._exchange = lambda request: None  # the exchange is never carried
         with pytest.raises(DeliveryError, match="timeout"):
             await b.send("a", b"lost", reliable=True)
