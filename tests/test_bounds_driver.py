@@ -14,7 +14,9 @@ import functools
 import gc
 import struct
 import tracemalloc
-from collections.abc import Callable
+
+from support.configs import fast
+from support.poll import eventually
 
 from swimcore import Address, Config, codec
 from swimcore.messages import MemberState, PushPull, State
@@ -22,14 +24,8 @@ from swimcore.transports import AsyncioMember
 from swimcore.transports.exchange import MAX_INBOUND
 from swimcore.wire import LengthPrefixed
 
-FAST = Config.local(probe_interval=0.2, probe_timeout=0.1, max_exchange_bytes=64 * 1024)
-
-
-async def _eventually(check: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not check():
-        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.02)
+#: Loopback timings with a small exchange limit, so that an oversized frame is cheap to send.
+CAPPED = fast(max_exchange_bytes=64 * 1024)
 
 
 async def _exchange(member: AsyncioMember, payload: bytes) -> bytes:
@@ -55,12 +51,12 @@ def _snapshot(rows: int = 1, meta: int = 0) -> bytes:
 
 def test_an_announced_frame_over_max_exchange_bytes_is_refused_unread() -> None:
     async def main() -> dict[str, int]:
-        async with AsyncioMember(FAST, leave_on_exit=False) as member:
+        async with AsyncioMember(CAPPED, leave_on_exit=False) as member:
             for _ in range(5):
                 reader, writer = await asyncio.open_connection(
                     str(member.address.ip), member.address.port
                 )
-                writer.write(struct.pack(">I", FAST.max_exchange_bytes + 1))
+                writer.write(struct.pack(">I", CAPPED.max_exchange_bytes + 1))
                 await writer.drain()
                 assert await reader.read() == b"", "the member closed without reading on"
                 writer.close()
@@ -76,7 +72,7 @@ def test_an_announced_frame_over_max_exchange_bytes_is_refused_unread() -> None:
 
 def test_a_silent_connection_is_cut_after_the_exchange_timeout() -> None:
     async def main() -> dict[str, int]:
-        async with AsyncioMember(FAST, exchange_timeout=0.3, leave_on_exit=False) as member:
+        async with AsyncioMember(CAPPED, exchange_timeout=0.3, leave_on_exit=False) as member:
             reader, writer = await asyncio.open_connection(
                 str(member.address.ip), member.address.port
             )
@@ -95,11 +91,13 @@ def test_connections_past_the_inbound_limit_evict_the_oldest_and_memory_stays_fl
     limit = MAX_INBOUND
 
     async def main() -> tuple[dict[str, int], list[int]]:
-        async with AsyncioMember(FAST, exchange_timeout=30.0, leave_on_exit=False) as member:
+        async with AsyncioMember(CAPPED, exchange_timeout=30.0, leave_on_exit=False) as member:
             host, port = str(member.address.ip), member.address.port
             opened = [await asyncio.open_connection(host, port) for _ in range(limit)]
             # White-box: wait until the driver really holds ``limit`` connections open.
-            await _eventually(lambda: len(member._gate) == limit)
+            await eventually(
+                lambda: len(member._gate) == limit, f"the driver never held {limit} connections"
+            )
             assert member.counters().get("driver.dropped.exchange_evicted", 0) == 0
             sizes = []
 
@@ -111,7 +109,10 @@ def test_connections_past_the_inbound_limit_evict_the_oldest_and_memory_stays_fl
                 for batch in range(4):
                     opened += [await asyncio.open_connection(host, port) for _ in range(50)]
                     evicted = 50 * (batch + 1)
-                    await _eventually(functools.partial(evicted_reached, evicted))
+                    await eventually(
+                        functools.partial(evicted_reached, evicted),
+                        f"{evicted} connections were not counted as evicted",
+                    )
                     assert len(member._gate) == limit
                     # The oldest 50 were closed by the member: end of stream at once.
                     for reader, writer in opened[:50]:
@@ -126,7 +127,7 @@ def test_connections_past_the_inbound_limit_evict_the_oldest_and_memory_stays_fl
             for _, writer in opened:
                 writer.close()
                 await writer.wait_closed()
-            await _eventually(lambda: len(member._gate) == 0)
+            await eventually(lambda: len(member._gate) == 0, "connections still held after close")
             reply = await _exchange(member, _snapshot())  # honest service resumes
             assert codec.decode_push_pull(reply).members
             return member.counters(), sizes

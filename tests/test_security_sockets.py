@@ -19,6 +19,8 @@ from collections.abc import Callable, Coroutine, Sequence
 
 from helpers import known
 from security_support import KEY_A, KEY_B
+from support.configs import fast
+from support.poll import eventually
 
 from swimcore import (
     Address,
@@ -36,21 +38,15 @@ from swimcore.messages import Ack, Dead, MemberState, Packet, Ping, PushPull
 from swimcore.transports import AsyncioMember
 from swimcore.wire import LengthPrefixed
 
-FAST = Config.local(probe_interval=0.2, probe_timeout=0.1, label="blue")
+#: Loopback timings in the group labelled "blue" (the label is sealed into every datagram).
+BLUE = fast(label="blue")
 TIMEOUT = 20.0
-
-
-async def eventually(check: Callable[[], bool], timeout: float = TIMEOUT) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not check():
-        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.02)
 
 
 def start_member(
     ring: Keyring,
     seeds: Sequence[AsyncioMember] = (),
-    config: Config = FAST,
+    config: Config = BLUE,
 ) -> AsyncioMember:
     return AsyncioMember(
         config,
@@ -72,7 +68,11 @@ async def group(
         await member.start()
         members.append(member)
     names = sorted(m.name for m in members)
-    await eventually(lambda: all(sorted(x.name for x in m.members()) == names for m in members))
+    await eventually(
+        lambda: all(sorted(x.name for x in m.members()) == names for m in members),
+        "the group never converged",
+        timeout=TIMEOUT,
+    )
     return members
 
 
@@ -148,7 +148,11 @@ def test_wrong_key_wrong_label_and_plaintext_datagrams_are_dropped_and_counted()
             genuine = other.counters().get("sent.ping", 0)
             parsed = target.counters().get("received.ping", 0)
             udp_to(target.address, datagrams)
-            await eventually(lambda: auth_failed(target) - before == 80)
+            await eventually(
+                lambda: auth_failed(target) - before == 80,
+                "the 80 forged datagrams were not all counted as auth_failed",
+                timeout=TIMEOUT,
+            )
             pings = target.counters().get("received.ping", 0) - parsed
             assert pings <= other.counters().get("sent.ping", 0) - genuine + 1
             assert other.name in [m.name for m in target.members()]
@@ -215,13 +219,19 @@ def test_replayed_datagrams_cannot_revive_a_dead_member() -> None:
                     for _, d in captured
                 )
 
-            await eventually(lambda: acks_captured() >= 3 and len(captured) >= 10)
+            await eventually(
+                lambda: acks_captured() >= 3 and len(captured) >= 10,
+                "too little of the victim's traffic captured",
+                timeout=TIMEOUT,
+            )
             await victim.close(leave=False)  # the victim crashes
             await eventually(
                 lambda: all(
                     (info := s.member(victim.name)) is not None and info.state is State.DEAD
                     for s in survivors
-                )
+                ),
+                "the survivors never declared the crashed victim dead",
+                timeout=TIMEOUT,
             )
             acks = acks_captured()
             stale = [s.counters().get("dropped.stale_ack", 0) for s in survivors]
@@ -232,7 +242,9 @@ def test_replayed_datagrams_cannot_revive_a_dead_member() -> None:
                 lambda: (
                     sum(s.counters().get("dropped.stale_ack", 0) for s in survivors)
                     >= sum(stale) + acks
-                )
+                ),
+                "the replayed acks were not all counted as stale",
+                timeout=TIMEOUT,
             )
             await asyncio.sleep(0.5)
             for s in survivors:
