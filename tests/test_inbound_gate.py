@@ -12,10 +12,12 @@ import asyncio
 import contextlib
 import functools
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from support.configs import fast
+from support.poll import eventually
 
 from swimcore import Config
 from swimcore.transports import AnyioMember, AsyncioMember, ThreadMember
@@ -79,7 +81,8 @@ def test_release_is_idempotent_and_returns_the_bytes() -> None:
 
 # ------------------------------------------------------------------------- real members
 
-FAST = Config.local(probe_interval=0.2, probe_timeout=0.1, max_exchange_bytes=1024 * 1024)
+#: Loopback timings with 1 MiB exchanges, so that the budget is filled with few connections.
+MIB = fast(max_exchange_bytes=1024 * 1024)
 DRIVERS = ["asyncio", "anyio", "thread"]
 
 
@@ -100,39 +103,34 @@ async def _member(kind: str, config: Config, **kw: Any) -> AsyncIterator[Any]:
             await asyncio.to_thread(on_thread.close, leave=False)
 
 
-async def _until(check: Callable[[], bool], timeout: float = 15.0) -> float:
-    start = time.monotonic()
-    while not check():
-        assert time.monotonic() - start < timeout, "timed out"
-        await asyncio.sleep(0.02)
-    return time.monotonic() - start
-
-
 @pytest.mark.parametrize("kind", DRIVERS)
 def test_withheld_large_messages_cannot_buffer_past_the_budget(kind: str) -> None:
     """64 connections each announce a 1 MiB message and send 768 KiB of it (48 MiB in all):
     the member keeps at most twice ``max_exchange_bytes`` of them, evicting the rest."""
-    budget = INBOUND_BUDGET_FACTOR * FAST.max_exchange_bytes
+    budget = INBOUND_BUDGET_FACTOR * MIB.max_exchange_bytes
     sent_each = 768 * 1024
 
     async def main() -> dict[str, int]:
-        async with _member(kind, FAST, exchange_timeout=30.0) as target:
+        async with _member(kind, MIB, exchange_timeout=30.0) as target:
             host, port = str(target.address.ip), target.address.port
             writers = []
             for _ in range(MAX_INBOUND):
                 _, writer = await asyncio.open_connection(host, port)
-                writer.write((FAST.max_exchange_bytes).to_bytes(4, "big") + bytes(sent_each))
+                writer.write((MIB.max_exchange_bytes).to_bytes(4, "big") + bytes(sent_each))
                 writers.append(writer)
             for writer in writers:
                 with contextlib.suppress(ConnectionError):
                     await writer.drain()
             least = MAX_INBOUND - budget // sent_each
-            await _until(
-                lambda: target.counters().get("driver.dropped.exchange_evicted", 0) >= least
+            await eventually(
+                lambda: target.counters().get("driver.dropped.exchange_evicted", 0) >= least,
+                f"fewer than {least} withheld messages evicted",
             )
             # Still a member that answers: a newcomer joins through it at once.
-            async with _member(kind, FAST, seeds=[target.address]) as newcomer:
-                await _until(lambda: len(newcomer.members()) == 2, timeout=10.0)
+            async with _member(kind, MIB, seeds=[target.address]) as newcomer:
+                await eventually(
+                    lambda: len(newcomer.members()) == 2, "the newcomer never joined", timeout=10.0
+                )
             for writer in writers:
                 writer.close()
             return dict(target.counters())
@@ -147,7 +145,7 @@ def test_a_slowloris_does_not_keep_a_newcomer_out(kind: str) -> None:
     joins through the target: the newcomer is in within a few seconds and nobody is suspected."""
 
     async def main() -> tuple[float, dict[str, int]]:
-        async with _member(kind, FAST, exchange_timeout=30.0) as target:
+        async with _member(kind, MIB, exchange_timeout=30.0) as target:
             host, port = str(target.address.ip), target.address.port
             stop = asyncio.Event()
             held: list[asyncio.StreamWriter] = []
@@ -161,10 +159,14 @@ def test_a_slowloris_does_not_keep_a_newcomer_out(kind: str) -> None:
 
             attacker = asyncio.create_task(attack())
             try:
-                await _until(lambda: len(held) > 2 * MAX_INBOUND)  # every slot taken, twice
+                await eventually(  # every slot taken, twice
+                    lambda: len(held) > 2 * MAX_INBOUND, "the attacker could not open connections"
+                )
                 start = time.monotonic()
-                async with _member(kind, FAST, seeds=[target.address]) as newcomer:
-                    took = await _until(lambda: len(newcomer.members()) == 2, timeout=15.0)
+                async with _member(kind, MIB, seeds=[target.address]) as newcomer:
+                    await eventually(
+                        lambda: len(newcomer.members()) == 2, "the newcomer never joined"
+                    )
                     took = time.monotonic() - start
             finally:
                 stop.set()
