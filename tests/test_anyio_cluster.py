@@ -15,6 +15,8 @@ from typing import Any
 
 import anyio
 import pytest
+from support.configs import fast
+from support.poll import eventually
 
 from swimcore import (
     Address,
@@ -31,16 +33,11 @@ from swimcore.wire import LengthPrefixed
 
 pytestmark = pytest.mark.anyio
 
-#: Fast protocol for loopback tests: 200 ms periods, frequent anti-entropy (so a member that
-#: missed a piece of news catches up well before its own suspicion would expire).
-FAST = Config.local(
-    probe_interval=0.2,
-    probe_timeout=0.1,
-    gossip_interval=0.05,
-    retransmit_mult=4,
-    suspicion_max_mult=3,
-    push_pull_interval=1.0,
-)
+#: support's FAST with frequent anti-entropy (so a member that missed a piece of news catches
+#: up well before its own suspicion would expire), more retransmissions and shorter suspicions.
+CATCH_UP = fast(retransmit_mult=4, suspicion_max_mult=3, push_pull_interval=1.0)
+#: A deadline for the twenty-member cluster on a loaded machine.
+BIG = 20.0
 
 DRIVERS = [
     pytest.param(("asyncio-driver", "asyncio"), id="asyncio-driver"),
@@ -64,23 +61,13 @@ def anyio_backend(driver: tuple[str, str]) -> str:
 
 @pytest.fixture
 def make(driver: tuple[str, str]) -> Callable[..., Member]:
-    def build(config: Config = FAST, **kwargs: Any) -> Member:
+    def build(config: Config = CATCH_UP, **kwargs: Any) -> Member:
         kwargs.setdefault("seed", 1)
         if driver[0] == "asyncio-driver":
             return AsyncioMember(config, **kwargs)
         return AnyioMember(config, **kwargs)
 
     return build
-
-
-async def eventually(check: Callable[[], bool], timeout: float = 20.0) -> bool:
-    """Poll ``check`` until it holds or ``timeout`` passes; returns the last result."""
-    deadline = anyio.current_time() + timeout
-    while anyio.current_time() < deadline:
-        if check():
-            return True
-        await anyio.sleep(0.05)
-    return check()
 
 
 def state_of(member: Member, name: str) -> State | None:
@@ -101,7 +88,9 @@ async def test_twenty_members_converge_detect_a_crash_a_leave_and_a_restart(
         for i in range(1, 20):
             members.append(await stack.enter_async_context(make(seeds=[first.address], seed=i)))
         everyone = sorted(m.name for m in members)
-        assert await eventually(lambda: all(names(m) == everyone for m in members))
+        await eventually(
+            lambda: all(names(m) == everyone for m in members), "the 20 never converged", BIG
+        )
 
         events: dict[str, list[object]] = {m.name: [] for m in members}
         for m in members:
@@ -112,8 +101,10 @@ async def test_twenty_members_converge_detect_a_crash_a_leave_and_a_restart(
         crashed_address, crashed_incarnation = crashed.address, crashed.incarnation
         await crashed.close(leave=False)
         survivors = [m for m in members if m is not crashed]
-        assert await eventually(
-            lambda: all(state_of(m, crashed.name) is State.DEAD for m in survivors)
+        await eventually(
+            lambda: all(state_of(m, crashed.name) is State.DEAD for m in survivors),
+            "not every survivor declared the crashed member dead",
+            BIG,
         )
         assert all(
             any(isinstance(e, MemberFailed) and e.member.name == crashed.name for e in events[n])
@@ -124,8 +115,10 @@ async def test_twenty_members_converge_detect_a_crash_a_leave_and_a_restart(
         leaver = members[12]
         await leaver.close()
         survivors = [m for m in survivors if m is not leaver]
-        assert await eventually(
-            lambda: all(state_of(m, leaver.name) is State.LEFT for m in survivors)
+        await eventually(
+            lambda: all(state_of(m, leaver.name) is State.LEFT for m in survivors),
+            "not every survivor saw the leave",
+            BIG,
         )
         for m in survivors:
             mine = [e for e in events[m.name] if getattr(e, "member", None) is not None]
@@ -140,13 +133,15 @@ async def test_twenty_members_converge_detect_a_crash_a_leave_and_a_restart(
         )
         assert restarted.address == crashed_address
         assert restarted.name == crashed.name
-        assert await eventually(
+        await eventually(
             lambda: all(
                 (info := m.member(crashed.name)) is not None
                 and info.state is State.ALIVE
                 and info.incarnation > crashed_incarnation
                 for m in survivors
-            )
+            ),
+            "not every survivor took the restarted member back at a higher incarnation",
+            BIG,
         )
         assert restarted.incarnation > crashed_incarnation
         assert all(
@@ -154,21 +149,28 @@ async def test_twenty_members_converge_detect_a_crash_a_leave_and_a_restart(
             for n in (m.name for m in survivors)
         )
         expected = sorted(m.name for m in [*survivors, restarted])
-        assert await eventually(lambda: names(restarted) == expected)
+        await eventually(
+            lambda: names(restarted) == expected, "the restarted member never saw everyone", BIG
+        )
 
 
 async def test_a_member_of_another_group_never_appears(make: Callable[..., Member]) -> None:
-    blue_config = Config.local(**{**_fast_fields(), "label": "blue"})
-    green_config = Config.local(**{**_fast_fields(), "label": "green"})
+    blue_config = fast(push_pull_interval=1.0, label="blue")
+    green_config = fast(push_pull_interval=1.0, label="green")
     async with (
         make(blue_config, seed=1) as blue_a,
         make(blue_config, seeds=[blue_a.address], seed=2) as blue_b,
         make(green_config, seeds=[blue_a.address], seed=3) as green,
     ):
-        assert await eventually(lambda: len(blue_a.members()) == 2 and len(blue_b.members()) == 2)
+        await eventually(
+            lambda: len(blue_a.members()) == 2 and len(blue_b.members()) == 2,
+            "the two blue members never found each other",
+        )
         # Give the green member time to try (join exchanges, retries); it stays alone.
-        assert await eventually(
-            lambda: blue_a.counters().get("dropped.foreign_label", 0) >= 1, timeout=10.0
+        await eventually(
+            lambda: blue_a.counters().get("dropped.foreign_label", 0) >= 1,
+            "no datagram of the green member was dropped as foreign",
+            timeout=10.0,
         )
         await anyio.sleep(1.0)
         for m in (blue_a, blue_b):
@@ -177,21 +179,13 @@ async def test_a_member_of_another_group_never_appears(make: Callable[..., Membe
         assert names(green) == [green.name]
 
 
-def _fast_fields() -> dict[str, Any]:
-    return {
-        "probe_interval": FAST.probe_interval,
-        "probe_timeout": FAST.probe_timeout,
-        "gossip_interval": FAST.gossip_interval,
-        "push_pull_interval": FAST.push_pull_interval,
-        "join_retry_interval": 0.3,
-    }
-
-
 async def test_junk_datagrams_and_streams_are_dropped_counted_and_survived(
     make: Callable[..., Member],
 ) -> None:
     async with make(seed=1) as a, make(seeds=[a.address], seed=2) as b:
-        assert await eventually(lambda: len(a.members()) == 2 and len(b.members()) == 2)
+        await eventually(
+            lambda: len(a.members()) == 2 and len(b.members()) == 2, "a and b never converged"
+        )
         host, port = str(a.address.ip), a.address.port
         before = a.counters()
 
@@ -228,12 +222,15 @@ async def test_junk_datagrams_and_streams_are_dropped_counted_and_survived(
                 and after.get("dropped.malformed_exchange", 0) >= 1
             )
 
-        assert await eventually(counted, timeout=10.0), a.counters()
+        await eventually(counted, "the garbage was not counted by kind", timeout=10.0)
         # Still a member, still answering: the peer is kept and a newcomer can join through it.
         assert names(a) == sorted([a.name, b.name])
         async with make(seeds=[a.address], seed=3) as c:
-            assert await eventually(lambda: len(c.members()) == 3 and len(a.members()) == 3)
-        assert await eventually(lambda: state_of(a, b.name) is State.ALIVE)
+            await eventually(
+                lambda: len(c.members()) == 3 and len(a.members()) == 3,
+                "the newcomer never joined through a",
+            )
+        await eventually(lambda: state_of(a, b.name) is State.ALIVE, "a lost b")
 
 
 async def test_binding_rules_ports_and_ipv6(make: Callable[..., Member]) -> None:
@@ -245,7 +242,9 @@ async def test_binding_rules_ports_and_ipv6(make: Callable[..., Member]) -> None
         assert wildcard.address.ip == Address("127.0.0.1", 1).ip
         assert wildcard.address.port != 0
         async with make(seeds=[wildcard.address]) as peer:
-            assert await eventually(lambda: len(wildcard.members()) == 2)
+            await eventually(
+                lambda: len(wildcard.members()) == 2, "a member bound to 0.0.0.0 never joined"
+            )
             assert peer.address.port != wildcard.address.port
             # Two members can never share a port: the second bind fails at once.
             with pytest.raises(OSError):
@@ -255,7 +254,10 @@ async def test_binding_rules_ports_and_ipv6(make: Callable[..., Member]) -> None
         pytest.skip("no IPv6 loopback here")
     async with make(bind="[::1]:0") as six_a, make(bind="[::1]:0", seeds=[six_a.address]) as six_b:
         assert six_a.address.ip.version == 6
-        assert await eventually(lambda: len(six_a.members()) == 2 and len(six_b.members()) == 2)
+        await eventually(
+            lambda: len(six_a.members()) == 2 and len(six_b.members()) == 2,
+            "the two ::1 members never converged",
+        )
 
 
 def _ipv6_loopback() -> bool:
@@ -293,10 +295,12 @@ async def test_events_iterate_in_order_and_end_when_the_member_closes(
 
 async def test_leave_spreads_and_counters_include_the_driver(make: Callable[..., Member]) -> None:
     async with make(seed=1) as a, make(seeds=[a.address], seed=2) as b:
-        assert await eventually(lambda: len(a.members()) == 2 and len(b.members()) == 2)
+        await eventually(
+            lambda: len(a.members()) == 2 and len(b.members()) == 2, "a and b never converged"
+        )
         await b.leave()
         assert b.node.has_left
-        assert await eventually(lambda: state_of(a, b.name) is State.LEFT)
+        await eventually(lambda: state_of(a, b.name) is State.LEFT, "a never saw b leave")
         counters = a.counters()
         assert counters["driver.exchange.served_in"] >= 1
         assert all(isinstance(v, int) for v in counters.values())
