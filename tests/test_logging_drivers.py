@@ -13,12 +13,11 @@ from typing import Any
 
 import anyio
 import pytest
+from support.configs import FAST
+from support.poll import eventually
 
-from swimcore import Config
 from swimcore.cli import main
 from swimcore.transports import AnyioMember, AsyncioMember, BridgedMember
-
-FAST = Config.local(probe_interval=0.2, probe_timeout=0.1, gossip_interval=0.05)
 
 DRIVERS = {
     "asyncio": (AsyncioMember, "asyncio", "swimcore.transports.asyncio"),
@@ -30,16 +29,12 @@ DRIVERS = {
 async def short_story(cls: Any) -> None:
     async with cls(FAST, name="alpha") as a:
         async with cls(FAST, name="beta", seeds=[a.address]) as b:
-            deadline = anyio.current_time() + 15
-            while len(a.members()) < 2 or len(b.members()) < 2:
-                assert anyio.current_time() < deadline
-                await anyio.sleep(0.02)
+            await eventually(
+                lambda: len(a.members()) == 2 and len(b.members()) == 2, "the two never met"
+            )
             await b.send("alpha", b"ping", reliable=True)
         # beta left on leaving its block: wait until alpha saw it go.
-        deadline = anyio.current_time() + 15
-        while len(a.members()) > 1:
-            assert anyio.current_time() < deadline
-            await anyio.sleep(0.02)
+        await eventually(lambda: len(a.members()) == 1, "alpha never saw beta leave")
 
 
 def swimcore_records(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
