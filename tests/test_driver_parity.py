@@ -11,20 +11,22 @@ from __future__ import annotations
 import base64
 import logging
 import socket
-import time
 from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
 from security_support import KEY_A, KEY_B, KEY_C
+from support.configs import fast
+from support.poll import eventually, eventually_blocking
 
-from swimcore import Config, Keyring
+from swimcore import Keyring
 from swimcore.cli import main
 from swimcore.cli.run import read_key_file
 from swimcore.transports import AnyioMember, BridgedMember, ThreadMember
 
-FAST = Config.local(probe_interval=0.2, probe_timeout=0.1, join_retry_interval=0.3, label="k")
+#: support's FAST in a labelled group: the label is bound into every sealed datagram.
+LABELLED = fast(label="k")
 SHORT = ["--preset", "local", "--duration", "0.4", "--print-every", "0.1"]
 
 
@@ -36,17 +38,18 @@ def poke(address: Any) -> None:
 
 async def keyed_pair(cls: Any) -> None:
     ring = Keyring(KEY_A)
-    async with cls(FAST, keyring=ring, leave_on_exit=False) as a, cls(
-        FAST, seeds=[a.address], keyring=ring, leave_on_exit=False
+    async with cls(LABELLED, keyring=ring, leave_on_exit=False) as a, cls(
+        LABELLED, seeds=[a.address], keyring=ring, leave_on_exit=False
     ) as b:
-        deadline = anyio.current_time() + 15
-        while len(a.members()) < 2 or len(b.members()) < 2:
-            assert anyio.current_time() < deadline, "the keyed pair did not converge"
-            await anyio.sleep(0.02)
+        await eventually(
+            lambda: len(a.members()) == 2 and len(b.members()) == 2,
+            "the keyed pair did not converge",
+        )
         poke(a.address)
-        while a.counters().get("dropped.auth_failed", 0) < 1:
-            assert anyio.current_time() < deadline, "an unsealed datagram was not refused"
-            await anyio.sleep(0.02)
+        await eventually(
+            lambda: a.counters().get("dropped.auth_failed", 0) >= 1,
+            "an unsealed datagram was not refused",
+        )
 
 
 @pytest.mark.parametrize(
@@ -60,17 +63,18 @@ def test_async_drivers_take_a_keyring(cls: Any, backend: str) -> None:
 
 def test_the_thread_driver_takes_a_keyring() -> None:
     ring = Keyring(KEY_A)
-    with ThreadMember(FAST, keyring=ring, leave_on_exit=False) as a, ThreadMember(
-        FAST, seeds=[a.address], keyring=ring, leave_on_exit=False
+    with ThreadMember(LABELLED, keyring=ring, leave_on_exit=False) as a, ThreadMember(
+        LABELLED, seeds=[a.address], keyring=ring, leave_on_exit=False
     ) as b:
-        deadline = time.monotonic() + 15
-        while len(a.members()) < 2 or len(b.members()) < 2:
-            assert time.monotonic() < deadline, "the keyed pair did not converge"
-            time.sleep(0.02)
+        eventually_blocking(
+            lambda: len(a.members()) == 2 and len(b.members()) == 2,
+            "the keyed pair did not converge",
+        )
         poke(a.address)
-        while a.counters().get("dropped.auth_failed", 0) < 1:
-            assert time.monotonic() < deadline, "an unsealed datagram was not refused"
-            time.sleep(0.02)
+        eventually_blocking(
+            lambda: a.counters().get("dropped.auth_failed", 0) >= 1,
+            "an unsealed datagram was not refused",
+        )
 
 
 def test_a_key_file_holds_hex_and_base64_keys_primary_first(tmp_path: Path) -> None:
