@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Iterator
 
 import pytest
 import trio
+from support.poll import eventually
 from threaded_support import FAST, new_threads
 
 from swimcore import Event, MemberJoined, MemberLeft, State
@@ -76,18 +77,11 @@ def test_bridge_needs_a_running_loop() -> None:
         member.events()
 
 
-async def _until(condition: Callable[[], bool], sleep: Sleep, timeout: float = 10.0) -> bool:
-    end = time.monotonic() + timeout
-    while not condition() and time.monotonic() < end:
-        await sleep(0.02)
-    return condition()
-
-
-async def _join_then_leave(sleep: Sleep) -> None:
+async def _join_then_leave() -> None:
     with ThreadMember(FAST, name="seed") as seed:
         async with BridgedMember(FAST, name="late") as member:
             await member.join([seed.address])
-            assert await _until(lambda: len(seed.members()) == 2, sleep)
+            await eventually(lambda: len(seed.members()) == 2, "the seed never saw late join")
             await member.leave()
             assert member.node.has_left
 
@@ -95,12 +89,12 @@ async def _join_then_leave(sleep: Sleep) -> None:
                 info = seed.member("late")
                 return info is not None and info.state is State.LEFT
 
-            assert await _until(late_has_left, sleep)
+            await eventually(late_has_left, "the seed never saw late leave")
 
 
 @pytest.mark.parametrize("library", ["asyncio", "trio"])
 def test_join_and_leave_from_the_loop(library: str) -> None:
     if library == "asyncio":
-        asyncio.run(_join_then_leave(asyncio.sleep))
+        asyncio.run(_join_then_leave())
     else:
-        trio.run(_join_then_leave, trio.sleep)
+        trio.run(_join_then_leave)
