@@ -12,6 +12,7 @@ import threading
 from collections.abc import Iterator
 
 import pytest
+from support.poll import eventually_blocking
 from threaded_support import (
     FAST,
     Recorder,
@@ -19,7 +20,6 @@ from threaded_support import (
     new_threads,
     start_cluster,
     stop_all,
-    wait_until,
 )
 
 from swimcore import MemberFailed, MemberJoined, MemberLeft, State
@@ -41,7 +41,12 @@ def _state(member: ThreadMember, name: str) -> State | None:
 def test_twenty_members_converge() -> None:
     members = start_cluster(20)
     try:
-        assert wait_until(lambda: converged(members), 30.0, step=0.2)
+        eventually_blocking(
+            lambda: converged(members),
+            "the twenty never converged",
+            timeout=30.0,
+            step=0.2,
+        )
         for member in members:
             assert member.counters()["live_members"] == 20
     finally:
@@ -52,13 +57,15 @@ def test_a_crash_is_detected_by_every_survivor() -> None:
     members = start_cluster(6)
     recorder = Recorder()
     try:
-        assert wait_until(lambda: converged(members), 15.0)
+        eventually_blocking(lambda: converged(members), "the members never converged")
         survivors, crashed = members[:-1], members[-1]
         for member in survivors:
             recorder.attach(member)
         crashed.close(leave=False)  # no leave: to the group this is a crash
-        assert wait_until(
-            lambda: all(_state(m, crashed.name) is State.DEAD for m in survivors), 20.0
+        eventually_blocking(
+            lambda: all(_state(m, crashed.name) is State.DEAD for m in survivors),
+            "not every survivor declared the crashed member dead",
+            timeout=20.0,
         )
         assert sorted(set(recorder.about(crashed.name, MemberFailed))) == sorted(
             m.name for m in survivors
@@ -74,12 +81,16 @@ def test_a_leave_is_seen_as_left_not_failed() -> None:
     members = start_cluster(5)
     recorder = Recorder()
     try:
-        assert wait_until(lambda: converged(members), 15.0)
+        eventually_blocking(lambda: converged(members), "the members never converged")
         stayers, leaver = members[:-1], members[-1]
         for member in stayers:
             recorder.attach(member)
         leaver.close()  # graceful by default
-        assert wait_until(lambda: all(_state(m, leaver.name) is State.LEFT for m in stayers), 10.0)
+        eventually_blocking(
+            lambda: all(_state(m, leaver.name) is State.LEFT for m in stayers),
+            "not every stayer saw the leave",
+            timeout=10.0,
+        )
         assert sorted(set(recorder.about(leaver.name, MemberLeft))) == sorted(
             m.name for m in stayers
         )
@@ -93,13 +104,17 @@ def test_a_restart_on_the_same_address_with_a_higher_incarnation() -> None:
     recorder = Recorder()
     restarted: ThreadMember | None = None
     try:
-        assert wait_until(lambda: converged(members), 15.0)
+        eventually_blocking(lambda: converged(members), "the members never converged")
         others, old = members[:-1], members[-1]
         for member in others:
             recorder.attach(member)
         address, name, incarnation = old.address, old.name, old.incarnation
         old.close(leave=False)
-        assert wait_until(lambda: all(_state(m, name) is State.DEAD for m in others), 20.0)
+        eventually_blocking(
+            lambda: all(_state(m, name) is State.DEAD for m in others),
+            "not every member declared the stopped one dead",
+            timeout=20.0,
+        )
         restarted = ThreadMember(
             FAST, address, name=name, seeds=[others[0].address], incarnation=incarnation + 1
         )
@@ -112,7 +127,11 @@ def test_a_restart_on_the_same_address_with_a_higher_incarnation() -> None:
                 info is not None and info.state is State.ALIVE and info.incarnation > incarnation
             )
 
-        assert wait_until(lambda: all(back(m) for m in others), 15.0)
+        eventually_blocking(
+            lambda: all(back(m) for m in others),
+            "not every member took the restarted one back",
+            timeout=15.0,
+        )
         assert sorted(set(recorder.about(name, MemberJoined))) == sorted(m.name for m in others)
     finally:
         stop_all(members + ([restarted] if restarted is not None else []))
@@ -128,7 +147,7 @@ def test_close_joins_every_thread_and_closes_every_socket() -> None:
     members = start_cluster(3)
     names = [m.name for m in members]
     try:
-        assert wait_until(lambda: converged(members), 15.0)
+        eventually_blocking(lambda: converged(members), "the members never converged")
         members[0].on_event(lambda event: None)  # starts the delivery thread as well
         members[0].events()
         threads = [t.name for t in threading.enumerate()]
@@ -165,7 +184,11 @@ def _has_ipv6_loopback() -> bool:
 def test_members_on_ipv6_loopback_join_over_tcp_and_probe_over_udp() -> None:
     members = start_cluster(3, bind="[::1]:0")
     try:
-        assert wait_until(lambda: converged(members), 15.0)
+        eventually_blocking(
+            lambda: converged(members),
+            "the ::1 members never converged",
+            timeout=15.0,
+        )
         assert all(m.address.ip.version == 6 for m in members)
         assert members[1].counters()["driver.exchange.completed_out"] >= 1
     finally:

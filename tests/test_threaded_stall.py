@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import importlib.util
 import threading
+import time
 from collections.abc import Callable, Iterator
 
 import attrs
 import pytest
+from support.poll import eventually_blocking
 from threaded_support import (
     STALL,
     ProbeTimer,
@@ -32,7 +34,6 @@ from threaded_support import (
     percentile,
     stop_all,
     suspicions_and_deaths,
-    wait_until,
 )
 
 from swimcore import Config, MemberFailed, MemberSuspected
@@ -98,11 +99,16 @@ def _stall(driver: str, seconds: float) -> StallResult:
         recorder.attach(peer)
     subject = Subject.launch(driver, peers[0].address, STALL_FIELDS)
     try:
-        assert wait_until(lambda: _everyone_sees(peers, subject), 20.0, step=0.2)
+        eventually_blocking(
+            lambda: _everyone_sees(peers, subject),
+            "the peers never saw the subject",
+            timeout=20.0,
+            step=0.2,
+        )
         recorder.clear()
         stalled = subject.ask(f"stall {seconds}", timeout=seconds + 60)["stalled"]
         # Long enough for a suspicion raised at the end of the stall to run its course.
-        wait_until(lambda: False, 3 * STALL.probe_interval)
+        time.sleep(3 * STALL.probe_interval)
         suspicions, deaths = suspicions_and_deaths(recorder, subject.name)
         suspected_by = tuple(sorted(set(recorder.about(subject.name, MemberSuspected))))
         final = subject.stop()
@@ -168,7 +174,12 @@ def _cpu_bound(seconds: float, record: Record) -> None:
         for peer in peers:
             assert isinstance(peer, ProbeTimer)
             peer.watch = subject.address
-        assert wait_until(lambda: _everyone_sees(peers, subject), 30.0, step=0.2)
+        eventually_blocking(
+            lambda: _everyone_sees(peers, subject),
+            "the peers never saw the subject",
+            timeout=30.0,
+            step=0.2,
+        )
         recorder.clear()
         for peer in peers:
             assert isinstance(peer, ProbeTimer)

@@ -17,7 +17,8 @@ from collections.abc import Iterator, Sequence
 
 import attrs
 import pytest
-from threaded_support import FAST, converged, new_threads, start_cluster, stop_all, wait_until
+from support.poll import eventually_blocking
+from threaded_support import FAST, converged, new_threads, start_cluster, stop_all
 
 from swimcore import (
     Address,
@@ -72,8 +73,12 @@ def test_a_full_event_queue_drops_new_events_and_counts_them() -> None:
     try:
         queue = members[0].events(maxsize=1)
         members += start_cluster_joining(members[0], 2)
-        assert wait_until(lambda: converged(members), 10.0)
-        assert wait_until(lambda: members[0].counters().get("driver.dropped.events", 0) >= 1, 5.0)
+        eventually_blocking(lambda: converged(members), "the members never converged", timeout=10.0)
+        eventually_blocking(
+            lambda: members[0].counters().get("driver.dropped.events", 0) >= 1,
+            "events past the full queue were not counted as dropped",
+            timeout=5.0,
+        )
         assert len(queue) == 1
     finally:
         stop_all(members)
@@ -111,12 +116,16 @@ def test_slow_and_failing_callbacks_never_hold_the_protocol(
         queue = first.events()
         members += start_cluster_joining(first, 3)
         # The first callback call is blocked, yet the protocol and the queue go on.
-        assert wait_until(lambda: converged(members), 10.0)
+        eventually_blocking(lambda: converged(members), "the members never converged", timeout=10.0)
         joined = [_next_joined(queue, 5.0) for _ in range(3)]
         assert sorted(e.member.name for e in joined if e is not None) == ["j0", "j1", "j2"]
         assert seen_by_callback == []
         release.set()
-        assert wait_until(lambda: len(seen_by_callback) == 3, 5.0)
+        eventually_blocking(
+            lambda: len(seen_by_callback) == 3,
+            "the released callback never saw the three joins",
+            timeout=5.0,
+        )
         counters = first.counters()
         assert counters["driver.callback_errors"] >= 3
         assert "callback bug" in caplog.text
@@ -131,7 +140,11 @@ def test_a_callback_slower_than_a_second_is_counted() -> None:
     try:
         members[0].on_event(lambda event: time.sleep(1.1))
         members += start_cluster_joining(members[0], 1)
-        assert wait_until(lambda: members[0].counters().get("driver.callback_slow", 0) >= 1, 5.0)
+        eventually_blocking(
+            lambda: members[0].counters().get("driver.callback_slow", 0) >= 1,
+            "a slow callback was not counted",
+            timeout=5.0,
+        )
     finally:
         stop_all(members)
 
@@ -175,9 +188,17 @@ def test_queries_from_many_threads_while_the_group_changes() -> None:
     try:
         members += start_cluster_joining(members[0], 3)
         members[-1].close(leave=False)
-        assert wait_until(lambda: members[0].member("j2") is not None, 5.0)
+        eventually_blocking(
+            lambda: members[0].member("j2") is not None,
+            "m00 never saw j2 join",
+            timeout=5.0,
+        )
         members[1].set_metadata(b"changed")
-        assert wait_until(lambda: getattr(members[0].member("m01"), "meta", b"") == b"changed", 5.0)
+        eventually_blocking(
+            lambda: getattr(members[0].member("m01"), "meta", b"") == b"changed",
+            "m00 never saw m01's new metadata",
+            timeout=5.0,
+        )
     finally:
         stop.set()
         for thread in threads:
@@ -190,7 +211,7 @@ def test_metadata_and_broadcasts_spread_and_misuse_raises_in_the_caller() -> Non
     members = start_cluster(2)
     try:
         first, second = members
-        assert wait_until(lambda: converged(members), 10.0)
+        eventually_blocking(lambda: converged(members), "the members never converged", timeout=10.0)
         received = second.events()
         first.set_metadata(b"role=db")
 
@@ -198,14 +219,15 @@ def test_metadata_and_broadcasts_spread_and_misuse_raises_in_the_caller() -> Non
             info = second.member("m00")
             return info is not None and info.meta == b"role=db"
 
-        assert wait_until(meta_seen, 10.0)
+        eventually_blocking(meta_seen, "m01 never saw m00's metadata", timeout=10.0)
         first.broadcast("config", b"v2")
-        assert wait_until(
+        eventually_blocking(
             lambda: any(
                 isinstance(e, BroadcastReceived) and e.payload == b"v2"
                 for e in iter(received.get_nowait, None)
             ),
-            10.0,
+            "m01's event queue never held m00's broadcast",
+            timeout=10.0,
         )
         with pytest.raises(ConfigError):
             first.set_metadata(b"x" * (FAST.max_metadata + 1))
@@ -247,8 +269,12 @@ def test_garbage_datagrams_are_counted_and_the_member_keeps_working() -> None:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
             for size in (0, 1, 100, 2000):
                 sender.sendto(b"\xff" * size, (str(members[0].address.ip), members[0].address.port))
-        assert wait_until(lambda: members[0].counters().get("dropped.malformed", 0) >= 3, 5.0)
-        assert wait_until(lambda: converged(members), 10.0)
+        eventually_blocking(
+            lambda: members[0].counters().get("dropped.malformed", 0) >= 3,
+            "the garbage was not counted as malformed",
+            timeout=5.0,
+        )
+        eventually_blocking(lambda: converged(members), "the members lost each other", timeout=10.0)
     finally:
         stop_all(members)
 
@@ -277,9 +303,17 @@ def test_discovery_finds_the_group_and_the_leader_publishes() -> None:
     with ThreadMember(config, name="a", discovery=store, discovery_options=options) as first:
         store.addresses.append(first.address)
         with ThreadMember(config, name="b", discovery=store, discovery_options=options) as second:
-            assert wait_until(lambda: converged([first, second]), 10.0)
+            eventually_blocking(
+                lambda: converged([first, second]),
+                "the two never found each other through the store",
+                timeout=10.0,
+            )
             leader = max((first.address, second.address), key=Address.leader_key)
-            assert wait_until(lambda: leader in store.published, 10.0)
+            eventually_blocking(
+                lambda: leader in store.published,
+                "the store does not hold the leader",
+                timeout=10.0,
+            )
             assert second.counters()["driver.discovery.lookups"] >= 1
             assert store.threads and all(name.endswith("-store") for name in store.threads)
 
@@ -333,8 +367,16 @@ def test_a_late_wake_up_reads_waiting_acks_before_timers_fire() -> None:
     with ThreadMember(FAST, name="peer") as peer:
         late = _FreezesAfterPing(FAST, name="late", seeds=[peer.address])
         with late:
-            assert wait_until(lambda: late.frozen, 10.0)
-            assert wait_until(lambda: late.counters().get("probes_acked", 0) >= 3, 10.0)
+            eventually_blocking(
+                lambda: late.frozen,
+                "the late member's loop never froze",
+                timeout=10.0,
+            )
+            eventually_blocking(
+                lambda: late.counters().get("probes_acked", 0) >= 3,
+                "the late member stopped probing",
+                timeout=10.0,
+            )
             counters = late.counters()
         assert counters["driver.late_ticks"] >= 1  # the timers really fired late
         assert counters.get("probes_failed", 0) == 0

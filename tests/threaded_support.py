@@ -1,19 +1,20 @@
-"""Helpers for the thread driver's tests: fast configs, waiting, thread accounting, probe timing
+"""Helpers for the thread driver's tests: fast configs, thread accounting, probe timing
 and a member in a process of its own (``threaded_subject.py``) driven over stdin/stdout.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import attrs
+from support.poll import eventually_blocking
 
 from swimcore import Address, Config, Event, MemberFailed, MemberSuspected, codec
 from swimcore.messages import Ack, Ping
@@ -42,23 +43,14 @@ STALL = Config.local(
 )
 
 
-def wait_until(condition: Callable[[], bool], timeout: float, step: float = 0.05) -> bool:
-    """Poll ``condition`` until it holds (True) or ``timeout`` seconds pass (False)."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if condition():
-            return True
-        time.sleep(step)
-    return condition()
-
-
 def new_threads(before: set[threading.Thread], grace: float = 5.0) -> list[str]:
     """Names of threads started since ``before`` that are still alive after ``grace`` seconds."""
 
     def extra() -> list[threading.Thread]:
         return [t for t in threading.enumerate() if t not in before and t.is_alive()]
 
-    wait_until(lambda: not extra(), grace)
+    with contextlib.suppress(AssertionError):  # any still alive are the answer
+        eventually_blocking(lambda: not extra(), "threads still running", timeout=grace)
     return sorted(t.name for t in extra())
 
 
