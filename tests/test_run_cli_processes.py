@@ -14,7 +14,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import pytest
@@ -28,12 +28,13 @@ _MEMBERS = re.compile(r"^members \((\d+)\)")
 
 
 class Process:
-    """One ``swimcore run`` process with its output collected by reader threads."""
+    """One ``swimcore run`` process with its output collected by reader threads (``prefix``:
+    what to run it under, such as ``ip netns exec NAME``)."""
 
-    def __init__(self, *args: str) -> None:
+    def __init__(self, *args: str, prefix: Sequence[str] = ()) -> None:
         env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
         self.popen = subprocess.Popen(
-            [sys.executable, "-m", "swimcore", "run", *args],
+            [*prefix, sys.executable, "-m", "swimcore", "run", *args],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

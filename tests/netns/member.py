@@ -32,7 +32,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from swimcore import Config, Keyring  # noqa: E402
+from swimcore import Config, JoinFailed, JoinResult, Keyring  # noqa: E402
 from swimcore.transports.asyncio import AsyncioMember  # noqa: E402
 
 
@@ -74,6 +74,11 @@ def describe(event: object) -> dict[str, Any]:
     member = getattr(event, "member", None) or getattr(event, "leader", None)
     if member is not None:
         out.update(member=member.name, incarnation=member.incarnation)
+    if isinstance(event, JoinFailed):
+        out["seed"] = str(event.seed)
+    elif isinstance(event, JoinResult):
+        out["reached"] = [str(seed) for seed in event.reached]
+        out["failed"] = [str(seed) for seed, _ in event.failures]
     return out
 
 
@@ -138,7 +143,7 @@ async def run(args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--bind", required=True, help="ip:port (port 0 picks one)")
-    parser.add_argument("--seeds", default="", help="comma-separated ip:port join addresses")
+    parser.add_argument("--seeds", default="", help="comma-separated IP:PORT or HOST:PORT seeds")
     parser.add_argument("--name", default=None)
     parser.add_argument("--preset", default="lan", choices=["lan", "wan", "local"])
     parser.add_argument("--config", default="", help="JSON object of Config field overrides")

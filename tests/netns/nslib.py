@@ -7,6 +7,10 @@ namespace.  Addresses come from ``10.77.0.0/24`` and exist only inside these nam
 Names carry the test process id, so concurrent runs never collide, and namespaces left behind
 by a process that died are removed on the next run.
 
+:meth:`Hosts.etc_hosts` gives a host its own ``/etc/hosts``: ``ip netns exec`` bind-mounts
+``/etc/netns/<namespace>/hosts`` over ``/etc/hosts`` for the command it runs, so names resolve
+inside one namespace only; the files go with the namespaces.
+
 Loss and partitions are iptables rules inside the host namespaces (the kernel here has no
 ``netem``): :meth:`Hosts.lose` drops a random fraction of incoming UDP, :meth:`Hosts.partition`
 drops everything between two groups, :meth:`Hosts.heal` flushes the rules.
@@ -37,6 +41,8 @@ HERE = pathlib.Path(__file__).resolve().parent
 PREFIX = "swcore"
 SUBNET = "10.77.0"
 PORT = 7946
+#: Per-namespace files that ``ip netns exec`` bind-mounts over ``/etc`` (see ip-netns(8)).
+ETC_NETNS = pathlib.Path("/etc/netns")
 
 
 def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -79,6 +85,17 @@ def remove_leftovers(prefix: str = PREFIX) -> None:
         match = re.match(rf"{prefix}(?:hub|h\d+-|probe)(\d+)", name)
         if match and not pathlib.Path(f"/proc/{match.group(1)}").exists():
             _ip("netns", "del", name, check=False)
+    for folder in ETC_NETNS.glob(f"{prefix}h*-*") if ETC_NETNS.is_dir() else ():
+        match = re.fullmatch(rf"{prefix}h\d+-(\d+)", folder.name)
+        if match and not pathlib.Path(f"/proc/{match.group(1)}").exists():
+            _remove_etc(folder)
+
+
+def _remove_etc(folder: pathlib.Path) -> None:
+    """Remove a namespace's ``/etc/netns`` folder, and ``/etc/netns`` once it is empty."""
+    shutil.rmtree(folder, ignore_errors=True)
+    with contextlib.suppress(OSError):
+        ETC_NETNS.rmdir()  # only when no other namespace has files there
 
 
 class Hosts:
@@ -121,10 +138,24 @@ class Hosts:
             _ip("-n", name, "link", "set", "lo", "up")
 
     def close(self) -> None:
-        """Delete every namespace (their veths and rules go with them); never raises."""
+        """Delete every namespace (their veths, rules and /etc files go with them); never
+        raises."""
         for name in reversed(self._made):
             _ip("netns", "del", name, check=False)
+            if (ETC_NETNS / name).is_dir():
+                _remove_etc(ETC_NETNS / name)
         self._made.clear()
+
+    def etc_hosts(self, i: int, entries: Sequence[tuple[str, str]]) -> None:
+        """Make ``/etc/hosts`` for what runs in host ``i`` from now on: localhost and
+        ``entries`` (address, name), in order.  Rewritten in place, so that processes already
+        running there read the new entries at their next lookup."""
+        folder = ETC_NETNS / self.names[i]
+        folder.mkdir(parents=True, exist_ok=True)
+        lines = ["127.0.0.1 localhost", "::1 localhost"]
+        lines += [f"{address} {name}" for address, name in entries]
+        with open(folder / "hosts", "w") as hosts:  # same inode: the bind mount sees it
+            hosts.write("\n".join(lines) + "\n")
 
     def exec_prefix(self, i: int) -> list[str]:
         return ["ip", "netns", "exec", self.names[i]]
