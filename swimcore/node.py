@@ -75,8 +75,9 @@ from swimcore.messages import (
 )
 from swimcore.roster import Roster, RosterTable
 from swimcore.stability import Stability
-from swimcore.suspicion import Suspicion, min_timeout
+from swimcore.suspicion import Suspicion
 from swimcore.timers import TimerHeap
+from swimcore.timing import push_pull_interval, retransmit_scale, suspicion_min
 from swimcore.transitions import Verdict, judge
 from swimcore.wire import Wire, for_node
 
@@ -654,7 +655,7 @@ class Node:
         return self._table.live_peers + 1
 
     def _retransmit_limits(self) -> tuple[int, int]:
-        scale = math.ceil(math.log10(self._live_count() + 1))
+        scale = retransmit_scale(self._live_count())
         return (self.config.retransmit_mult * scale, self.config.broadcast_retransmit_mult * scale)
 
     def _packet_space(self, body: bytes) -> int:
@@ -969,9 +970,7 @@ class Node:
             self._send(member.address, Gossip())
 
     def _push_pull_interval(self) -> float:
-        n = self._live_count()
-        scale = 1 if n <= 32 else math.ceil(math.log2(n) - math.log2(32)) + 1
-        return self.config.push_pull_interval * scale
+        return push_pull_interval(self.config, self._live_count())
 
     def _push_pull(self) -> None:
         """Anti-entropy: a full-state exchange with a random live member."""
@@ -1329,7 +1328,7 @@ class Node:
         if not stability.corroborates:
             return True
         cfg = self.config
-        window = min_timeout(cfg.suspicion_mult, self._live_count(), cfg.probe_interval)
+        window = suspicion_min(cfg.suspicion_mult, self._live_count(), cfg.probe_interval)
         if stability.accuse(member.name, update.incarnation, update.by, self._now, window):
             if stability.believed(member.name):
                 return True
@@ -1397,7 +1396,7 @@ class Node:
         held = self._stability.take(member.name, member.incarnation)
         cfg = self.config
         n = self._live_count()
-        low = min_timeout(cfg.suspicion_mult, n, cfg.probe_interval)
+        low = suspicion_min(cfg.suspicion_mult, n, cfg.probe_interval)
         dynamic = cfg.lifeguard_dynamic_suspicion
         needed = cfg.suspicion_mult - 2 if dynamic else 0
         if n - 2 < needed:

@@ -12,12 +12,6 @@ import math
 import attrs
 
 
-def min_timeout(suspicion_mult: int, live: int, probe_interval: float) -> float:
-    """``suspicion_mult * max(1, log10 n) * probe_interval``."""
-    scale = max(1.0, math.log10(max(1, live)))
-    return suspicion_mult * scale * probe_interval
-
-
 @attrs.define(slots=True)
 class Suspicion:
     """One member's pending suspicion."""

@@ -10,7 +10,8 @@ from helpers import Link, addr, encode, known, make_node, messages, of_type, tic
 
 from swimcore import Address, Config, ExchangeRequest, MemberFailed, MemberJoined, Node, Send, State
 from swimcore.messages import Alive, Gossip, Ping, Suspect
-from swimcore.suspicion import Suspicion, min_timeout
+from swimcore.suspicion import Suspicion
+from swimcore.timing import suspicion_min
 
 
 def cluster(n: int, config: Config | None = None) -> tuple[Link, list[Node]]:
@@ -86,7 +87,7 @@ def test_awareness_switched_off_keeps_score_at_zero() -> None:
 
 
 def test_suspicion_timeout_shrinks_logarithmically_with_confirmations() -> None:
-    low = min_timeout(4, 100, 1.0)
+    low = suspicion_min(4, 100, 1.0)
     assert low == pytest.approx(4 * math.log10(100))
     s = Suspicion(incarnation=0, started=10.0, min_timeout=low, max_timeout=6 * low, needed=2)
     timeouts = [s.timeout()]
@@ -130,7 +131,7 @@ def _time_to_failure(confirmers: int, dynamic: bool) -> float:
 
 
 def test_dynamic_suspicion_starts_long_and_confirmations_shorten_it() -> None:
-    low = min_timeout(4, 10, 1.0)
+    low = suspicion_min(4, 10, 1.0)
     unconfirmed = _time_to_failure(0, dynamic=True)
     confirmed = _time_to_failure(2, dynamic=True)
     fixed = _time_to_failure(0, dynamic=False)
@@ -189,7 +190,7 @@ def test_a_silent_suspect_dies_at_its_suspicion_timeout_after_a_last_chance_prob
             assert any(s.to == victim.address for s in of_type(actions, Send))
         if any(e.member.name == victim.name for e in of_type(actions, MemberFailed)):
             died = now
-    low = min_timeout(config.suspicion_mult, 4, config.probe_interval)
+    low = suspicion_min(config.suspicion_mult, 4, config.probe_interval)
     assert died == pytest.approx(1.0 + low)
     assert probed == pytest.approx(1.0 + low - config.probe_timeout)
     assert a.counters()["verifications"] == 1

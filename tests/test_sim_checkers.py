@@ -18,10 +18,10 @@ from swimcore import (
     State,
     transitions,
 )
+from swimcore.timing import detection_deadline
 from swimcore.transitions import Verdict, judge
 from swimcore.transports.sim.checkers import (
     SafetyChecker,
-    detection_deadline,
     rule_allows,
     view_differences,
 )

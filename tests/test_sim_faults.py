@@ -19,8 +19,8 @@ from swimcore import (
     Node,
     State,
 )
+from swimcore.timing import detection_deadline
 from swimcore.transports.sim import LinkFaults, SimNetwork
-from swimcore.transports.sim.checkers import detection_deadline
 from swimcore.transports.sim.cluster import SimCluster, address_of
 from swimcore.transports.sim.ops import Crash, Join, Leave, Partition, Pause, Restart
 from swimcore.transports.sim.rng import derive_seed, node_rng

@@ -32,10 +32,10 @@ from swimcore import (
     Node,
 )
 from swimcore.node import MAX_PENDING_EXCHANGES
+from swimcore.timing import detection_deadline
 from swimcore.transports.sim.checkers import (
     SafetyChecker,
     convergence_deadline,
-    detection_deadline,
     view_differences,
 )
 from swimcore.transports.sim.cluster import SimCluster

@@ -23,18 +23,14 @@ import pytest
 from swimcore import Config
 from swimcore.cli import main
 from swimcore.config_file import load_config
+from swimcore.timing import push_pull_interval
+from swimcore.timing import retransmit_limit as limit
 from swimcore.transports.sim.plot import PlotUnavailable
 from swimcore.transports.sim.rng import derive_seed
 from swimcore.transports.sim.tuning import search
 from swimcore.transports.sim.tuning.candidates import Candidate, grid, refinements
 from swimcore.transports.sim.tuning.direct import direct_run
-from swimcore.transports.sim.tuning.estimate import (
-    Interval,
-    limit,
-    predict,
-    push_pull_interval,
-    quantile,
-)
+from swimcore.transports.sim.tuning.estimate import Interval, predict, quantile
 from swimcore.transports.sim.tuning.model import Goals, NetworkModel
 from swimcore.transports.sim.tuning.search import Scored, TuneRequest, choose, evaluate, tune
 from swimcore.transports.sim.tuning.trial import StallProposal, TrialPlan, TrialResult, run_trial

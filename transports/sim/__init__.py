@@ -11,7 +11,8 @@ of real swimcore nodes exchanging real bytes, invariant checkers and measurement
   what ``swimcore simulate`` runs), figures (``plot``, needs matplotlib).
 """
 
-from swimcore.transports.sim.checkers import SafetyChecker, convergence_deadline, detection_deadline
+from swimcore.timing import detection_deadline
+from swimcore.transports.sim.checkers import SafetyChecker, convergence_deadline
 from swimcore.transports.sim.cluster import SimCluster, address_of
 from swimcore.transports.sim.faults import Cut, LinkFaults
 from swimcore.transports.sim.metrics import Recorder, Report

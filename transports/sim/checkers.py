@@ -22,8 +22,6 @@ must have declared each crash and every view must equal the running nodes.
 
 from __future__ import annotations
 
-import math
-
 import attrs
 
 from swimcore import (
@@ -38,6 +36,7 @@ from swimcore import (
     Node,
     State,
 )
+from swimcore.timing import detection_deadline, dissemination_bound, push_pull_interval
 from swimcore.transitions import legal
 from swimcore.transports.sim.network import UP, Host, SimNetwork
 
@@ -262,40 +261,9 @@ class SafetyChecker:
 # ------------------------------------------------------------------------------- liveness
 
 
-def suspicion_bound(config: Config, size: int) -> float:
-    """The longest a suspicion can last in a cluster of ``size``: the Lifeguard maximum."""
-    low = config.suspicion_mult * max(1.0, math.log10(max(1, size))) * config.probe_interval
-    if config.lifeguard_dynamic_suspicion:
-        return low * config.suspicion_max_mult
-    return low
-
-
-def dissemination_bound(config: Config, size: int) -> float:
-    """Generous time for news to reach everyone: the retransmit budget spent at one gossip
-    round each, plus ten protocol periods."""
-    rounds = config.retransmit_mult * math.ceil(math.log10(size + 1))
-    gossip = config.gossip_interval or config.probe_interval
-    return rounds * gossip + 10 * config.probe_interval
-
-
-def detection_deadline(config: Config, size: int) -> float:
-    """After a crash, by when every survivor must have declared it dead (faults stopped).
-
-    Ten periods until someone probes it (one is missed with probability about 1/e per
-    period), local health slowing the probers (``awareness_max`` periods), the longest
-    suspicion, then dissemination.
-    """
-    return (
-        (10 + config.awareness_max) * config.probe_interval
-        + suspicion_bound(config, size)
-        + dissemination_bound(config, size)
-    )
-
-
 def push_pull_period(config: Config, size: int) -> float:
     """The anti-entropy interval a node uses in a cluster of ``size`` (as the core scales it)."""
-    scale = 1 if size <= 32 else math.ceil(math.log2(size) - math.log2(32)) + 1
-    return config.push_pull_interval * scale
+    return push_pull_interval(config, size)
 
 
 def convergence_deadline(config: Config, size: int) -> float:

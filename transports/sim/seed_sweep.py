@@ -26,7 +26,8 @@ from typing import Any
 
 import attrs
 
-from swimcore.transports.sim.checkers import convergence_deadline, detection_deadline
+from swimcore.timing import detection_deadline
+from swimcore.transports.sim.checkers import convergence_deadline
 from swimcore.transports.sim.ops import Op, Partition, Pause
 from swimcore.transports.sim.scenario import Outcome, Scenario, run_scenario
 from swimcore.transports.sim.sweep import Failure, Task

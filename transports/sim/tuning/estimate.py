@@ -60,7 +60,7 @@ from typing import Any
 import attrs
 
 from swimcore import Config
-from swimcore.suspicion import min_timeout
+from swimcore.timing import push_pull_interval, retransmit_limit, suspicion_min
 from swimcore.transports.sim.tuning.model import SECONDS_PER_DAY, NetworkModel
 from swimcore.transports.sim.tuning.trial import (
     CrashSample,
@@ -146,17 +146,6 @@ def t95(freedom: int) -> float:
     return z + (z**3 + z) / (4 * freedom) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * freedom**2)
 
 
-def limit(retransmit_mult: int, nodes: int) -> int:
-    """How many times each member retransmits each update in a cluster of ``nodes``."""
-    return retransmit_mult * math.ceil(math.log10(nodes + 1))
-
-
-def push_pull_interval(config: Config, nodes: int) -> float:
-    """The node's anti-entropy period in a cluster of ``nodes`` (Node._push_pull_interval)."""
-    scale = 1 if nodes <= 32 else math.ceil(math.log2(nodes) - math.log2(32)) + 1
-    return config.push_pull_interval * scale
-
-
 def quantile(values: Sequence[float], q: float) -> float:
     """Linear-interpolation quantile of ``values`` (0 for none)."""
     if not values:
@@ -189,7 +178,8 @@ class _Context:
         if self.target <= self.nodes:
             return 1.0
         mult = self.config.retransmit_mult
-        return (self.target * limit(mult, self.target)) / (self.nodes * limit(mult, self.nodes))
+        target = self.target * retransmit_limit(mult, self.target)
+        return target / (self.nodes * retransmit_limit(mult, self.nodes))
 
 
 @attrs.frozen(slots=True)
@@ -281,7 +271,7 @@ def _stall_shift(crashes: Sequence[CrashSample], ctx: _Context) -> float:
     if ctx.ratio == 1.0 or ctx.network.stall_shape == "fixed":
         return 0.0
     config = ctx.config
-    floor = min_timeout(config.suspicion_mult, ctx.nodes, config.probe_interval)
+    floor = suspicion_min(config.suspicion_mult, ctx.nodes, config.probe_interval)
     timers = [
         c.first_dead - c.first_suspicion
         for c in crashes
@@ -317,7 +307,7 @@ def _bytes(pools: _Pools, ctx: _Context) -> float:
         per_episode = (
             2.0
             * ctx.nodes
-            * limit(ctx.config.retransmit_mult, ctx.nodes)
+            * retransmit_limit(ctx.config.retransmit_mult, ctx.nodes)
             * (ctx.update_bytes + ctx.packet_overhead)
         )
     episodes_per_member_second = sum(g.suspicions for g in gaps) / max(exposure, 1e-9)

@@ -35,7 +35,7 @@ import attrs
 from swimcore import Action, Config, MemberFailed, MemberSuspected, Node, State
 from swimcore.codec import encode_packet, encode_push_pull, encode_update
 from swimcore.messages import Alive, Gossip, MemberState, Packet, PushPull
-from swimcore.suspicion import min_timeout
+from swimcore.timing import suspicion_min
 from swimcore.transports.sim.cluster import SimCluster
 from swimcore.transports.sim.network import UP, Host
 from swimcore.transports.sim.ops import Crash, Pause, Restart
@@ -80,7 +80,7 @@ def first_probe_time(config: Config) -> float:
 def death_threshold(config: Config, nodes: int) -> float:
     """Roughly the shortest stall that gets a member declared dead in a cluster of ``nodes``:
     first failed probe, then the minimum suspicion timeout, then the last-chance probe."""
-    timeout = min_timeout(config.suspicion_mult, nodes, config.probe_interval)
+    timeout = suspicion_min(config.suspicion_mult, nodes, config.probe_interval)
     return first_probe_time(config) + timeout + config.probe_timeout
 
 
@@ -241,7 +241,8 @@ class _Trial:
         self.gap_events = {"suspect": 0, "dead": 0}
         self.net.observers.append(self._on_action)
         self.max_timeout = (
-            min_timeout(config.suspicion_mult, plan.nodes, self.period) * config.suspicion_max_mult
+            suspicion_min(config.suspicion_mult, plan.nodes, self.period)
+            * config.suspicion_max_mult
         )
 
     # ---------------------------------------------------------------------------- running
