@@ -7,6 +7,7 @@ touches global randomness; the same config, seed and inputs give byte-identical 
 
 from __future__ import annotations
 
+import enum
 import math
 import random
 from collections.abc import Callable, Iterable, Sequence
@@ -91,9 +92,28 @@ MAX_INCARNATION_STEP = 2**32
 #: one timer from the next, and a driver passing it has a broken clock.
 MAX_NOW = 2.0**40
 _SEQ_MASK = 2**32 - 1
-# Timer kinds: (kind, number, name) payloads on the heap.
-_T_PERIOD, _T_PROBE_TIMEOUT, _T_RELAY, _T_SUSPICION, _T_GOSSIP, _T_PUSH_PULL = range(6)
-_T_JOIN_RETRY, _T_RECLAIM, _T_RECONNECT, _T_MERGE, _T_STABLE, _T_ANNOUNCE = 6, 7, 8, 9, 10, 11
+
+
+class Timer(enum.IntEnum):
+    """What a timer on the node's heap is for; its payload is ``(Timer, number, name)``.
+
+    ``number`` is a probe or relay sequence number or a suspicion token, ``name`` a member.
+    """
+
+    PERIOD = 0  # the next protocol period (a probe)
+    PROBE_TIMEOUT = 1  # a direct probe's ack is overdue: probe indirectly
+    RELAY = 2  # an indirect probe relayed for another member: nack if no ack came
+    SUSPICION = 3  # a suspicion (or its last-chance probe) is due
+    GOSSIP = 4  # a gossip round
+    PUSH_PULL = 5  # an anti-entropy exchange
+    JOIN_RETRY = 6  # try the seeds again while alone
+    RECLAIM = 7  # forget a dead or left member
+    RECONNECT = 8  # try a member believed dead and a seed not in the view
+    MERGE = 9  # merge the next slice of a received snapshot
+    STABLE = 10  # a damped member may be readmitted
+    ANNOUNCE = 11  # announce a name conflict again
+
+
 #: Rows of a push-pull snapshot decoded and merged per step: a large snapshot is read a slice
 #: at a time, between other inputs, so that no exchange holds the protocol for more than a few
 #: ms (see :mod:`swimcore.ingest`); a snapshot of at most this many rows is read at once.
@@ -199,7 +219,7 @@ class Node:
         local = Member(name, address, incarnation, State.ALIVE, bytes(meta), 0.0)
         self._table = MemberTable(local, self._rng)
         self._queue = BroadcastQueue(config.max_broadcasts)
-        self._timers: TimerHeap[tuple[int, int, str]] = TimerHeap()
+        self._timers: TimerHeap[tuple[Timer, int, str]] = TimerHeap()
         self._awareness = Awareness(config.awareness_max, enabled=config.lifeguard_awareness)
         self._suspicions: dict[str, Suspicion] = {}
         self._stability = Stability(config)
@@ -611,20 +631,20 @@ class Node:
         if not self._started:
             self._started = True
             self._timers.schedule(
-                self._now + self._rng.random() * self.config.probe_interval, (_T_PERIOD, 0, "")
+                self._now + self._rng.random() * self.config.probe_interval, (Timer.PERIOD, 0, "")
             )
             # Periodic work starts at a random phase, so members started together do not
             # gossip, exchange and reconnect in lockstep.
             cfg = self.config
             if cfg.gossip_interval > 0:
                 first = self._rng.random() * cfg.gossip_interval
-                self._timers.schedule(self._now + first, (_T_GOSSIP, 0, ""))
+                self._timers.schedule(self._now + first, (Timer.GOSSIP, 0, ""))
             if cfg.push_pull_interval > 0:
                 first = self._rng.random() * self._push_pull_interval()
-                self._timers.schedule(self._now + first, (_T_PUSH_PULL, 0, ""))
+                self._timers.schedule(self._now + first, (Timer.PUSH_PULL, 0, ""))
             if cfg.reconnect_interval > 0:
                 first = self._rng.random() * cfg.reconnect_interval
-                self._timers.schedule(self._now + first, (_T_RECONNECT, 0, ""))
+                self._timers.schedule(self._now + first, (Timer.RECONNECT, 0, ""))
 
     def _finish(self) -> list[Action]:
         out, self._out = self._out, []
@@ -802,45 +822,46 @@ class Node:
         self._send(message.address, Ping(seq, message.target, self.name))
         # The nack leaves early enough to reach the prober before its protocol period ends.
         nack_after = self.config.probe_timeout * 0.8
-        self._timers.schedule(self._now + nack_after, (_T_RELAY, seq, ""))
+        self._timers.schedule(self._now + nack_after, (Timer.RELAY, seq, ""))
 
     # ------------------------------------------------------------------------------ timers
 
-    def _fire(self, kind: int, number: int, name: str) -> None:
-        if kind == _T_PERIOD:
-            self._period()
-        elif kind == _T_PROBE_TIMEOUT:
-            self._probe_timeout(number)
-        elif kind == _T_RELAY:
-            relay = self._relays.pop(number, None)
-            if relay is not None and relay.want_nack:
-                self._send(relay.origin, Nack(relay.origin_seq))
-        elif kind == _T_SUSPICION:
-            self._suspicion_expired(name, number)
-        elif kind == _T_GOSSIP:
-            self._gossip_round()
-            self._timers.schedule(self._now + self.config.gossip_interval, (_T_GOSSIP, 0, ""))
-        elif kind == _T_PUSH_PULL:
-            self._push_pull()
-            self._timers.schedule(self._now + self._push_pull_interval(), (_T_PUSH_PULL, 0, ""))
-        elif kind == _T_RECONNECT:
-            self._reconnect()
-            self._timers.schedule(self._now + self.config.reconnect_interval, (_T_RECONNECT, 0, ""))
-        elif kind == _T_JOIN_RETRY:
-            self._request_joins()
-        elif kind == _T_RECLAIM:
-            self._reclaim(name)
-        elif kind == _T_MERGE:
-            self._merge_slice()
-        elif kind == _T_STABLE:
-            self._settle(name)
-        elif kind == _T_ANNOUNCE:
-            self._announce(name, number)
+    def _fire(self, kind: Timer, number: int, name: str) -> None:
+        match kind:
+            case Timer.PERIOD:
+                self._period()
+            case Timer.PROBE_TIMEOUT:
+                self._probe_timeout(number)
+            case Timer.RELAY:
+                relay = self._relays.pop(number, None)
+                if relay is not None and relay.want_nack:
+                    self._send(relay.origin, Nack(relay.origin_seq))
+            case Timer.SUSPICION:
+                self._suspicion_expired(name, number)
+            case Timer.GOSSIP:
+                self._gossip_round()
+                self._timers.schedule(self._now + self.config.gossip_interval, (kind, 0, ""))
+            case Timer.PUSH_PULL:
+                self._push_pull()
+                self._timers.schedule(self._now + self._push_pull_interval(), (kind, 0, ""))
+            case Timer.RECONNECT:
+                self._reconnect()
+                self._timers.schedule(self._now + self.config.reconnect_interval, (kind, 0, ""))
+            case Timer.JOIN_RETRY:
+                self._request_joins()
+            case Timer.RECLAIM:
+                self._reclaim(name)
+            case Timer.MERGE:
+                self._merge_slice()
+            case Timer.STABLE:
+                self._settle(name)
+            case Timer.ANNOUNCE:
+                self._announce(name, number)
 
     def _period(self) -> None:
         self._finish_probe()
         self._timers.schedule(
-            self._now + self._awareness.scale(self.config.probe_interval), (_T_PERIOD, 0, "")
+            self._now + self._awareness.scale(self.config.probe_interval), (Timer.PERIOD, 0, "")
         )
         if self._leaving:
             return
@@ -863,7 +884,7 @@ class Node:
         self._send(target.address, Ping(seq, target.name, self.name), extra=buddy)
         self._timers.schedule(
             self._now + self._awareness.scale(self.config.probe_timeout),
-            (_T_PROBE_TIMEOUT, seq, ""),
+            (Timer.PROBE_TIMEOUT, seq, ""),
         )
 
     def _probe_timeout(self, seq: int) -> None:
@@ -1026,7 +1047,7 @@ class Node:
         if self._seeds:
             jitter = (1.0 + 0.5 * self._rng.random()) * self._join_backoff
             self._timers.schedule(
-                self._now + self.config.join_retry_interval * jitter, (_T_JOIN_RETRY, 0, "")
+                self._now + self.config.join_retry_interval * jitter, (Timer.JOIN_RETRY, 0, "")
             )
 
     def _request_exchange(self, to: Address, *, join: bool) -> None:
@@ -1081,7 +1102,7 @@ class Node:
         due = member.since + self.config.reclaim_time
         if self._now < due:
             # Not yet (the member changed state since, or ``now + t - now`` rounded below t).
-            self._timers.schedule(due, (_T_RECLAIM, 0, name))
+            self._timers.schedule(due, (Timer.RECLAIM, 0, name))
         else:
             self._table.remove(name)
             self._stability.forget(name)
@@ -1162,7 +1183,7 @@ class Node:
             hold = self.config.stability_suspect_hold
             if hold:
                 self._timers.schedule(
-                    self._now + hold, (_T_ANNOUNCE, member.incarnation, member.name)
+                    self._now + hold, (Timer.ANNOUNCE, member.incarnation, member.name)
                 )
             else:
                 self._announce(member.name, member.incarnation)
@@ -1172,7 +1193,7 @@ class Node:
         else:
             self._stability.forget(member.name)
         self._recent_dead[member.name] = self._now
-        self._timers.schedule(self._now + self.config.reclaim_time, (_T_RECLAIM, 0, member.name))
+        self._timers.schedule(self._now + self.config.reclaim_time, (Timer.RECLAIM, 0, member.name))
         if news is State.DEAD:
             self._dead[member.name] = None
             self._count("deaths")
@@ -1347,7 +1368,7 @@ class Node:
             return False
         if stability.flapped(member.name, self._now):
             self._emit(MemberUnstable(member.info()))
-            self._timers.schedule(stability.reuse_at(member.name), (_T_STABLE, 0, member.name))
+            self._timers.schedule(stability.reuse_at(member.name), (Timer.STABLE, 0, member.name))
             return True
         if stability.unstable(member.name) and suspected:
             self._count("events_damped")
@@ -1361,7 +1382,7 @@ class Node:
         if not stability.damping:
             return False
         if stability.flapped(member.name, self._now):
-            self._timers.schedule(stability.reuse_at(member.name), (_T_STABLE, 0, member.name))
+            self._timers.schedule(stability.reuse_at(member.name), (Timer.STABLE, 0, member.name))
         return stability.unstable(member.name)
 
     def _announce(self, name: str, incarnation: int) -> None:
@@ -1389,7 +1410,7 @@ class Node:
             self._emit(MemberStable(member.info()))
             return
         due = max(stability.reuse_at(name), self._now + self.config.probe_interval)
-        self._timers.schedule(due, (_T_STABLE, 0, name))
+        self._timers.schedule(due, (Timer.STABLE, 0, name))
 
     def _start_suspicion(self, member: Member, by: str) -> None:
         self._count("suspicions")
@@ -1414,7 +1435,7 @@ class Node:
                 suspicion.confirm(accuser)
         self._suspicions[member.name] = suspicion
         self._timers.schedule(
-            self._suspicion_due(suspicion), (_T_SUSPICION, suspicion.token, member.name)
+            self._suspicion_due(suspicion), (Timer.SUSPICION, suspicion.token, member.name)
         )
 
     def _suspicion_due(self, suspicion: Suspicion) -> float:
@@ -1441,7 +1462,7 @@ class Node:
             self._enqueue(member.name, update)
             self._timers.schedule(
                 max(self._now, self._suspicion_due(suspicion)),
-                (_T_SUSPICION, suspicion.token, member.name),
+                (Timer.SUSPICION, suspicion.token, member.name),
             )
 
     def _suspicion_expired(self, name: str, token: int) -> None:
@@ -1481,7 +1502,7 @@ class Node:
         self._send(member.address, Ping(seq, member.name, self.name), extra=[suspect])
         wait = self._now + self._awareness.scale(self.config.probe_timeout)
         self._timers.schedule(
-            max(wait, suspicion.deadline()), (_T_SUSPICION, suspicion.token, member.name)
+            max(wait, suspicion.deadline()), (Timer.SUSPICION, suspicion.token, member.name)
         )
 
     def _consider_leader(self, member: Member | None) -> None:
@@ -1702,7 +1723,7 @@ class Node:
             queue.pop()
         if queue:
             self._count("merge_slices")
-            self._timers.schedule(self._now + MERGE_PAUSE, (_T_MERGE, 0, ""))
+            self._timers.schedule(self._now + MERGE_PAUSE, (Timer.MERGE, 0, ""))
 
     def _read_to_the_end(self, job: ingest.Ingest) -> bool:
         """Every row of ``job`` is read: hand over the application's state, and ask for its
