@@ -27,6 +27,7 @@ EXTRA_MODULES = {
     "crypto": "cryptography",
     "metrics": "prometheus_client",
     "discovery": "dns.resolver",
+    "memberlist": "msgpack",
     "plot": "matplotlib",
     "dask": "distributed",
 }
@@ -54,6 +55,21 @@ def main(extras: list[str]) -> None:
 
     for extra in extras:
         importlib.import_module(EXTRA_MODULES[extra])
+    if "memberlist" in extras:
+        node = swimcore.Node(
+            swimcore.Config.lan(wire="memberlist"),
+            swimcore.Address("127.0.0.1", 7946),
+            name="a",
+            seed=1,
+        )
+        assert node.wire.encode_message is not None
+    elif not extras:  # the bare install has no msgpack: the memberlist wire says which extra
+        try:
+            swimcore.Config.lan(wire="memberlist")
+        except swimcore.ConfigError as error:
+            assert "swimcore[memberlist]" in str(error), error
+        else:
+            raise AssertionError("wire='memberlist' accepted without the msgpack package")
     print(f"smoke ok: swimcore {swimcore.__version__} from {source.parent}, extras {extras}")
 
 

@@ -45,10 +45,13 @@ def _label(instance: object, attribute: attrs.Attribute[Any], value: Any) -> Non
 
 
 def _wire(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
-    from swimcore.wire import PROFILES  # noqa: PLC0415
+    from swimcore.wire import PROFILES, missing_dependency  # noqa: PLC0415
 
     if value not in PROFILES:
         raise ConfigError(f"wire must be one of {', '.join(PROFILES)}, got {value!r}")
+    missing = missing_dependency(value)
+    if missing is not None:
+        raise ConfigError(missing)
 
 
 @attrs.frozen(slots=True, kw_only=True)

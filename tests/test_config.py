@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import attrs
@@ -142,3 +143,14 @@ def test_config_is_hashable_and_compares_by_value() -> None:
     assert Config.wan() == Config.wan()
     assert Config.wan() != Config.lan()
     assert len({Config.lan(), Config.lan()}) == 1
+
+
+@pytest.mark.parametrize("wire", ["memberlist", "memberlist+lzw"])
+def test_memberlist_wire_without_msgpack_names_the_extra(
+    wire: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert Config.lan(wire=wire).wire == wire  # installed here (the dev extra brings it)
+    monkeypatch.setitem(sys.modules, "msgpack", None)  # what find_spec sees when it is absent
+    with pytest.raises(ConfigError, match=r"swimcore\[memberlist\]"):
+        Config.lan(wire=wire)
+    assert Config.lan(wire="native").wire == "native"  # the native wire needs nothing more

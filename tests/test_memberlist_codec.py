@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from swimcore.errors import DecodeError
-from swimcore.wire.memberlist import bodies, lzw, msgpack, packet, security, stream
+from swimcore.wire.memberlist import bodies, lzw, packet, packing, security, stream
 from swimcore.wire.memberlist.messages import (
     MlAck,
     MlAlive,
@@ -95,12 +95,12 @@ keysets = st.sampled_from([(), (bytes(range(16)),), (bytes(32), bytes(range(16))
         (b"a" * 32, "da0020" + "61" * 32),  # Go's codec skips str8 (and bin) entirely
         (b"a" * 65536, "db00010000" + "61" * 65536),
         ([1, 2], "920102"),
-        ({"A": 1}, "81a14101"),
+        ({b"A": 1}, "81a14101"),
     ],
 )
-def test_msgpack_encodes_like_go(value: msgpack.Value, encoded: str) -> None:
-    assert msgpack.encode(value).hex() == encoded
-    assert msgpack.decode(bytes.fromhex(encoded)) == value
+def test_msgpack_encodes_like_go(value: packing.Value, encoded: str) -> None:
+    assert packing.pack(value).hex() == encoded
+    assert packing.decode(bytes.fromhex(encoded)) == value
 
 
 @pytest.mark.parametrize(
@@ -113,35 +113,63 @@ def test_msgpack_encodes_like_go(value: msgpack.Value, encoded: str) -> None:
         ("de000141", None),
     ],
 )
-def test_msgpack_reads_what_go_also_reads(encoded: str, value: msgpack.Value) -> None:
+def test_msgpack_reads_what_go_also_reads(encoded: str, value: packing.Value) -> None:
     if value is None:
         with pytest.raises(DecodeError):
-            msgpack.decode(bytes.fromhex(encoded))
+            packing.decode(bytes.fromhex(encoded))
     else:
-        assert msgpack.decode(bytes.fromhex(encoded)) == value
+        assert packing.decode(bytes.fromhex(encoded)) == value
 
 
 def test_msgpack_bounds_nesting_and_counts() -> None:
     with pytest.raises(DecodeError):
-        msgpack.decode(b"\x91" * 50 + b"\x00")
-    with pytest.raises(msgpack.Truncated):
-        msgpack.decode(b"\xdd\xff\xff\xff\xff")  # four billion elements announced, none sent
+        packing.decode(b"\x91" * 50 + b"\x00")
+    packing.decode(b"\x91" * 8 + b"\x00")  # eight levels are as deep as it goes
+    with pytest.raises(DecodeError):
+        packing.decode(b"\x91" * 9 + b"\x00")
+    with pytest.raises(DecodeError):
+        packing.decode(b"\xdd\xff\xff\xff\xff")  # four billion elements announced, none sent
+    # A stream reader waits for a value cut short, and refuses a length no message can hold.
+    with pytest.raises(packing.Truncated):
+        packing.Reader(b"\xdd\x00\x00\x10\x00\x01", limit=1 << 20).value()
+    with pytest.raises(DecodeError) as refused:
+        packing.Reader(b"\xdd\xff\xff\xff\xff", limit=1 << 20).value()
+    assert not isinstance(refused.value, packing.Truncated)
+
+
+@pytest.mark.parametrize(
+    "encoded",
+    [
+        "d6ff00000001",  # a timestamp
+        "d40100",  # any other extension type
+        "c1",  # the byte the spec never uses
+        "81c1",
+        "8101c3",  # an integer key
+        "81c401ff01",  # a key that is not UTF-8
+        "81a178d6ff00000001",  # an extension type inside a struct
+    ],
+)
+def test_msgpack_refuses_what_memberlist_never_writes(encoded: str) -> None:
+    with pytest.raises(DecodeError):
+        packing.decode(bytes.fromhex(encoded))
+    with pytest.raises(DecodeError):
+        packing.decode_first(bytes.fromhex(encoded))
 
 
 @given(st.binary(max_size=200))
 def test_msgpack_arbitrary_bytes_raise_only_decode_error(data: bytes) -> None:
     with contextlib.suppress(DecodeError):
-        msgpack.decode(data)
+        packing.decode(data)
 
 
 def test_struct_fields_are_written_in_go_sorted_order() -> None:
     alive = MlAlive(1, "n", b"\x7f\x00\x00\x01", 7946, b"", vsn_bytes())
-    body = msgpack.decode(bodies.encode_fields(alive))
+    body = packing.decode(bodies.encode_fields(alive))
     assert isinstance(body, dict)
-    assert list(body) == ["Addr", "Incarnation", "Meta", "Node", "Port", "Vsn"]
-    assert body["Meta"] is None  # an empty slice goes out as Go's nil
-    ping = msgpack.decode(bodies.encode_fields(MlPing(5, "n")))
-    assert ping == {"Node": b"n", "SeqNo": 5}  # omitempty source fields left out
+    assert list(body) == [b"Addr", b"Incarnation", b"Meta", b"Node", b"Port", b"Vsn"]
+    assert body[b"Meta"] is None  # an empty slice goes out as Go's nil
+    ping = packing.decode(bodies.encode_fields(MlPing(5, "n")))
+    assert ping == {b"Node": b"n", b"SeqNo": 5}  # omitempty source fields left out
 
 
 # LZW ----------------------------------------------------------------------------------------
@@ -311,16 +339,16 @@ def test_push_pull_stream_layout() -> None:
     row = MlPushNodeState("a", b"\x7f\x00\x00\x01", 7946, b"m", 3, NodeState.LEFT, vsn_bytes())
     data = stream.encode_stream(MlPushPull(True, (row,), b"user"))
     assert data[0] == MsgType.PUSH_PULL
-    reader = msgpack.Reader(data, 1)
-    assert reader.value() == {"Join": True, "Nodes": 1, "UserStateLen": 4}
+    reader = packing.Reader(data, 1)
+    assert reader.value() == {b"Join": True, b"Nodes": 1, b"UserStateLen": 4}
     assert reader.value() == {
-        "Addr": b"\x7f\x00\x00\x01",
-        "Incarnation": 3,
-        "Meta": b"m",
-        "Name": b"a",
-        "Port": 7946,
-        "State": 3,
-        "Vsn": vsn_bytes(),
+        b"Addr": b"\x7f\x00\x00\x01",
+        b"Incarnation": 3,
+        b"Meta": b"m",
+        b"Name": b"a",
+        b"Port": 7946,
+        b"State": 3,
+        b"Vsn": vsn_bytes(),
     }
     assert data[reader.pos :] == b"user"
 
@@ -335,7 +363,7 @@ def test_stream_refusals() -> None:
     with pytest.raises(DecodeError, match="exceeds"):
         stream.read_stream(bytes([10]) + (2**31).to_bytes(4, "big"), keys=(bytes(16),))
     with pytest.raises(DecodeError, match="nodes"):
-        stream.read_stream(bytes([6]) + msgpack.encode({"Nodes": 2**40}))
+        stream.read_stream(bytes([6]) + packing.pack({"Nodes": 2**40}))
     with pytest.raises(packet.LabelMismatch):
         stream.read_stream(stream.encode_stream(MlAck(1), label="red"), label="blue")
 

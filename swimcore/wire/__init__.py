@@ -46,10 +46,33 @@ from swimcore.messages import (
 if TYPE_CHECKING:
     from swimcore.config import Config
 
-__all__ = ["PROFILES", "NativeWire", "StreamFraming", "Wire", "for_node"]
+__all__ = ["PROFILES", "NativeWire", "StreamFraming", "Wire", "for_node", "missing_dependency"]
 
 #: The names ``Config.wire`` accepts.
 PROFILES = ("native", "memberlist", "memberlist+lzw")
+
+#: The package each profile needs beyond swimcore's own dependencies, and the extra that
+#: installs it.  A profile's modules are imported only when a node speaks it.
+REQUIRES = {
+    "memberlist": ("msgpack", "memberlist"),
+    "memberlist+lzw": ("msgpack", "memberlist"),
+}
+
+
+def missing_dependency(profile: str) -> str | None:
+    """Why ``profile`` cannot be used here (a package it needs is not installed), or ``None``.
+
+    Looks the package up without importing it, so that checking a configuration loads nothing.
+    """
+    needed = REQUIRES.get(profile)
+    if needed is None:
+        return None
+    import importlib.util  # noqa: PLC0415 (only non-native profiles need it)
+
+    package, extra = needed
+    if importlib.util.find_spec(package) is not None:
+        return None
+    return f"wire={profile!r} needs the {package!r} package: pip install 'swimcore[{extra}]'"
 
 
 class MessageReader(Protocol):

@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 
 from swimcore.errors import DecodeError
-from swimcore.wire.memberlist import bodies, msgpack
+from swimcore.wire.memberlist import bodies, packing
 from swimcore.wire.memberlist.messages import MsgType
 from swimcore.wire.memberlist.packet import LabelMismatch
 
@@ -137,13 +137,13 @@ class FrameReader:
             return skip_flat_map(buf, pos + 1)
         if kind == MsgType.USER:
             fields, end = self._header(pos + 1, "user message header")
-            size = fields.int("UserMsgLen")
+            size = fields.int(b"UserMsgLen")
             if not 0 <= size <= self._limit:
                 raise DecodeError(f"user message announces {size} bytes")
             return end + size
         if kind == MsgType.PUSH_PULL:
             fields, end = self._header(pos + 1, "push-pull header")
-            count, user = fields.int("Nodes"), fields.int("UserStateLen")
+            count, user = fields.int(b"Nodes"), fields.int(b"UserStateLen")
             if not 0 <= count <= self._max_rows:
                 raise DecodeError(f"push-pull announces {count} nodes (at most {self._max_rows})")
             if not 0 <= user <= self._limit:
@@ -179,8 +179,8 @@ class FrameReader:
         if end - pos > MAX_HEADER:
             raise DecodeError(f"{what} of {end - pos} bytes")
         try:
-            return bodies.read_struct(msgpack.Reader(bytes(self._buf[pos:end])), what), end
-        except msgpack.Truncated:
+            return bodies.read_struct(packing.Reader(bytes(self._buf[pos:end])), what), end
+        except packing.Truncated:
             raise DecodeError(f"malformed {what}") from None
 
     def _rows(self) -> int:

@@ -26,7 +26,7 @@ import struct
 from collections.abc import Sequence
 
 from swimcore.errors import DecodeError
-from swimcore.wire.memberlist import bodies, lzw, msgpack
+from swimcore.wire.memberlist import bodies, lzw, packing
 from swimcore.wire.memberlist.messages import (
     MlAck,
     MlErr,
@@ -118,12 +118,12 @@ def _parse_message(buf: bytes, pos: int, max_size: int) -> tuple[MlStreamMessage
     """One plain message starting at ``pos``; raises :class:`NeedMore` when it is incomplete."""
     _need(buf, pos + 1)
     kind = buf[pos]
-    reader = msgpack.Reader(buf, pos + 1)
+    reader = packing.Reader(buf, pos + 1, limit=max_size)
     try:
         if kind == MsgType.PUSH_PULL:
             head = bodies.read_struct(reader, "push-pull header")
-            count = head.int("Nodes")
-            user_len = head.int("UserStateLen")
+            count = head.int(b"Nodes")
+            user_len = head.int(b"UserStateLen")
             if not 0 <= count <= MAX_NODES:
                 raise DecodeError(f"push-pull announces {count} nodes")
             if not 0 <= user_len <= max_size:
@@ -131,9 +131,9 @@ def _parse_message(buf: bytes, pos: int, max_size: int) -> tuple[MlStreamMessage
             rows = tuple(bodies.decode_node_state(reader) for _ in range(count))
             end = reader.pos + user_len
             _need(buf, end)
-            return MlPushPull(head.flag("Join"), rows, buf[reader.pos : end]), end
+            return MlPushPull(head.flag(b"Join"), rows, buf[reader.pos : end]), end
         if kind == MsgType.USER:
-            size = bodies.read_struct(reader, "user message header").int("UserMsgLen")
+            size = bodies.read_struct(reader, "user message header").int(b"UserMsgLen")
             if not 0 <= size <= max_size:
                 raise DecodeError(f"user message announces {size} bytes")
             end = reader.pos + size
@@ -142,19 +142,19 @@ def _parse_message(buf: bytes, pos: int, max_size: int) -> tuple[MlStreamMessage
         if kind == MsgType.PING:
             f = bodies.read_struct(reader, "ping")
             ping = MlPing(
-                f.uint("SeqNo", bodies.U32),
-                f.text("Node"),
-                f.raw("SourceAddr"),
-                f.uint("SourcePort", bodies.U16),
-                f.text("SourceNode"),
+                f.uint(b"SeqNo", bodies.U32),
+                f.text(b"Node"),
+                f.raw(b"SourceAddr"),
+                f.uint(b"SourcePort", bodies.U16),
+                f.text(b"SourceNode"),
             )
             return ping, reader.pos
         if kind == MsgType.ACK:
             f = bodies.read_struct(reader, "ack")
-            return MlAck(f.uint("SeqNo", bodies.U32), f.raw("Payload")), reader.pos
+            return MlAck(f.uint(b"SeqNo", bodies.U32), f.raw(b"Payload")), reader.pos
         if kind == MsgType.ERR:
-            return MlErr(bodies.read_struct(reader, "err").text("Error")), reader.pos
-    except msgpack.Truncated:
+            return MlErr(bodies.read_struct(reader, "err").text(b"Error")), reader.pos
+    except packing.Truncated:
         raise NeedMore from None
     raise DecodeError(f"unexpected stream message type {kind}")
 
@@ -164,10 +164,10 @@ def _parse_plain(buf: bytes, pos: int, max_size: int) -> tuple[MlStreamMessage, 
     _need(buf, pos + 1)
     if buf[pos] != MsgType.COMPRESS:
         return _parse_message(buf, pos, max_size)
-    reader = msgpack.Reader(buf, pos + 1)
+    reader = packing.Reader(buf, pos + 1, limit=max_size)
     try:
         value = reader.value()
-    except msgpack.Truncated:
+    except packing.Truncated:
         raise NeedMore from None
     packed = bodies.compressed_buf(value)
     inner = lzw.decompress(packed, max_size)
@@ -270,7 +270,7 @@ class PushPullStream:
     __slots__ = ("_exact", "_reader", "count", "error", "join", "left", "user_len")
 
     def __init__(
-        self, reader: msgpack.Reader, count: int, user_len: int, join: bool, *, exact: bool
+        self, reader: packing.Reader, count: int, user_len: int, join: bool, *, exact: bool
     ) -> None:
         self._reader = reader
         #: Whether the message must end with its user state (else bytes may follow, as in a
@@ -349,7 +349,7 @@ def _open_plain(
     """The message at ``pos`` of a whole buffer, possibly compressed (see :func:`open_stream`)."""
     _need(buf, pos + 1)
     kind = buf[pos]
-    reader = msgpack.Reader(buf, pos + 1)
+    reader = packing.Reader(buf, pos + 1)
     if kind == MsgType.COMPRESS:
         value = reader.value()
         if exact and reader.pos != len(buf):
@@ -360,15 +360,15 @@ def _open_plain(
         return _open_plain(inner, 0, max_size, False)
     if kind == MsgType.PUSH_PULL:
         head = bodies.read_struct(reader, "push-pull header")
-        count = head.int("Nodes")
-        user_len = head.int("UserStateLen")
+        count = head.int(b"Nodes")
+        user_len = head.int(b"UserStateLen")
         if not 0 <= count <= MAX_NODES:
             raise DecodeError(f"push-pull announces {count} nodes")
         if not 0 <= user_len <= max_size:
             raise DecodeError(f"push-pull announces {user_len} bytes of user state")
         if count + user_len > len(buf) - reader.pos:  # every row takes a byte at least
             raise DecodeError("push-pull announces more than its bytes hold")
-        return PushPullStream(reader, count, user_len, head.flag("Join"), exact=exact)
+        return PushPullStream(reader, count, user_len, head.flag(b"Join"), exact=exact)
     message, end = _parse_message(buf, pos, max_size)
     if exact and end != len(buf):
         raise DecodeError("trailing bytes after the stream message")

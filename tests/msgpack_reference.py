@@ -1,4 +1,9 @@
-"""The subset of MessagePack that memberlist speaks, encoded exactly as Go's codec encodes it.
+"""The reference the memberlist wire is checked against: the hand-written msgpack encoder and
+decoder (and message-body encoder) that swimcore shipped before it moved to the ``msgpack``
+package.  Only tests use it (tests/test_memberlist_packing.py): the package must give the same
+bytes and the same decisions.
+
+The subset of MessagePack that memberlist speaks, encoded exactly as Go's codec encodes it.
 
 memberlist encodes with ``github.com/hashicorp/go-msgpack`` and a default ``MsgpackHandle``,
 which writes the *old* MessagePack spec: strings and byte slices alike are "raw" (fixstr below
@@ -16,8 +21,24 @@ bytes).  Nesting depth and container sizes are bounded before anything is alloca
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterable
 
 from swimcore.errors import DecodeError
+from swimcore.wire.memberlist.messages import (
+    LZW_ALGO,
+    MlAck,
+    MlAlive,
+    MlDead,
+    MlErr,
+    MlIndirectPing,
+    MlMessage,
+    MlNack,
+    MlPing,
+    MlPushNodeState,
+    MlSuspect,
+    MlUser,
+    MsgType,
+)
 
 #: What a decoded value can be: raw strings stay bytes (the schema decides what is text).
 Value = None | bool | int | float | bytes | list["Value"] | dict[str, "Value"]
@@ -256,3 +277,197 @@ def decode(data: bytes) -> Value:
     if reader.pos != len(data):
         raise DecodeError("trailing bytes after msgpack value")
     return value
+
+
+# Message bodies (the old swimcore/wire/memberlist/bodies.py encoder) -----------------------
+
+U16 = 0xFFFF
+U32 = 0xFFFFFFFF
+
+_Field = tuple[str, bytes | None]
+
+
+def _struct(fields: Iterable[_Field]) -> bytes:
+    """A Go struct as a map: present fields, sorted by name."""
+    present = sorted((k, v) for k, v in fields if v is not None)
+    return encode_map_header(len(present)) + b"".join(
+        encode_raw(k.encode()) + v for k, v in present
+    )
+
+
+def _uint(value: int, limit: int) -> bytes:
+    if not 0 <= value <= limit:
+        raise ValueError(f"{value} does not fit 0..{limit}")
+    return encode_uint(value)
+
+
+def _str(text: str) -> bytes:
+    return encode_raw(text.encode())
+
+
+def _bytes(data: bytes) -> bytes:
+    return encode_raw(data) if data else b"\xc0"
+
+
+def _bool(flag: bool) -> bytes:
+    return b"\xc3" if flag else b"\xc2"
+
+
+def _omit(encoded: bytes, empty: bool) -> bytes | None:
+    return None if empty else encoded
+
+
+# Encoding -----------------------------------------------------------------------------------
+
+#: Encoded keys, for the structs with no omitempty field (written in sorted order directly).
+_KEYS = [
+    "Addr",
+    "From",
+    "Incarnation",
+    "Meta",
+    "Name",
+    "Node",
+    "Payload",
+    "Port",
+    "SeqNo",
+    "State",
+    "Vsn",
+]
+_K = {name: encode_raw(name.encode()) for name in _KEYS}
+
+
+def encode_fields(message: MlMessage | MlPushNodeState) -> bytes:
+    """The msgpack map of a message (without its type byte); user messages are raw bytes."""
+    k = _K
+    # The messages gossip is made of, written directly (same bytes as the generic path below).
+    if isinstance(message, MlAlive):
+        return b"".join(
+            (
+                b"\x86",
+                k["Addr"],
+                _bytes(message.addr),
+                k["Incarnation"],
+                _uint(message.incarnation, U32),
+                k["Meta"],
+                _bytes(message.meta),
+                k["Node"],
+                _str(message.node),
+                k["Port"],
+                _uint(message.port, U16),
+                k["Vsn"],
+                _bytes(message.vsn),
+            )
+        )
+    if isinstance(message, MlSuspect | MlDead):
+        return b"".join(
+            (
+                b"\x83",
+                k["From"],
+                _str(message.sender),
+                k["Incarnation"],
+                _uint(message.incarnation, U32),
+                k["Node"],
+                _str(message.node),
+            )
+        )
+    if isinstance(message, MlAck):
+        return (
+            b"\x82" + k["Payload"] + _bytes(message.payload) + k["SeqNo"] + _uint(message.seq, U32)
+        )
+    if isinstance(message, MlNack):
+        return b"\x81" + k["SeqNo"] + _uint(message.seq, U32)
+    return _encode_generic(message)
+
+
+def _encode_generic(message: MlMessage | MlPushNodeState) -> bytes:
+    if isinstance(message, MlPing):
+        return _struct(
+            [
+                ("SeqNo", _uint(message.seq, U32)),
+                ("Node", _str(message.node)),
+                ("SourceAddr", _omit(_bytes(message.source_addr), not message.source_addr)),
+                ("SourcePort", _omit(_uint(message.source_port, U16), not message.source_port)),
+                ("SourceNode", _omit(_str(message.source_node), not message.source_node)),
+            ]
+        )
+    if isinstance(message, MlIndirectPing):
+        return _struct(
+            [
+                ("SeqNo", _uint(message.seq, U32)),
+                ("Target", _bytes(message.target)),
+                ("Port", _uint(message.port, U16)),
+                ("Node", _str(message.node)),
+                ("Nack", _bool(message.nack)),
+                ("SourceAddr", _omit(_bytes(message.source_addr), not message.source_addr)),
+                ("SourcePort", _omit(_uint(message.source_port, U16), not message.source_port)),
+                ("SourceNode", _omit(_str(message.source_node), not message.source_node)),
+            ]
+        )
+    if isinstance(message, MlAck):
+        return _struct([("SeqNo", _uint(message.seq, U32)), ("Payload", _bytes(message.payload))])
+    if isinstance(message, MlNack):
+        return _struct([("SeqNo", _uint(message.seq, U32))])
+    if isinstance(message, MlErr):
+        return _struct([("Error", _str(message.error))])
+    if isinstance(message, MlSuspect | MlDead):
+        return _struct(
+            [
+                ("Incarnation", _uint(message.incarnation, U32)),
+                ("Node", _str(message.node)),
+                ("From", _str(message.sender)),
+            ]
+        )
+    if isinstance(message, MlAlive):
+        return _struct(
+            [
+                ("Incarnation", _uint(message.incarnation, U32)),
+                ("Node", _str(message.node)),
+                ("Addr", _bytes(message.addr)),
+                ("Port", _uint(message.port, U16)),
+                ("Meta", _bytes(message.meta)),
+                ("Vsn", _bytes(message.vsn)),
+            ]
+        )
+    if isinstance(message, MlPushNodeState):
+        return _struct(
+            [
+                ("Name", _str(message.name)),
+                ("Addr", _bytes(message.addr)),
+                ("Port", _uint(message.port, U16)),
+                ("Meta", _bytes(message.meta)),
+                ("Incarnation", _uint(message.incarnation, U32)),
+                ("State", encode_int(int(message.state))),
+                ("Vsn", _bytes(message.vsn)),
+            ]
+        )
+    return message.payload
+
+
+_TYPES: dict[type, MsgType] = {
+    MlPing: MsgType.PING,
+    MlIndirectPing: MsgType.INDIRECT_PING,
+    MlAck: MsgType.ACK,
+    MlNack: MsgType.NACK,
+    MlErr: MsgType.ERR,
+    MlSuspect: MsgType.SUSPECT,
+    MlAlive: MsgType.ALIVE,
+    MlDead: MsgType.DEAD,
+    MlUser: MsgType.USER,
+}
+
+
+def encode_message(message: MlMessage) -> bytes:
+    """Type byte and body of one message, as memberlist's ``encode(msgType, &msg)`` writes it."""
+    return bytes((_TYPES[type(message)],)) + encode_fields(message)
+
+
+def encode_header(fields: Iterable[tuple[str, int | bool]]) -> bytes:
+    """A small header struct of ints and bools (push-pull, user stream, compress headers)."""
+    return _struct((k, _bool(v) if isinstance(v, bool) else encode_int(v)) for k, v in fields)
+
+
+def encode_compress(buf: bytes) -> bytes:
+    """The ``compress`` wrapper (type byte, then ``{Algo, Buf}``) around LZW output."""
+    return bytes((MsgType.COMPRESS,)) + _struct(
+        [("Algo", encode_uint(LZW_ALGO)), ("Buf", _bytes(buf))]
+    )
