@@ -9,7 +9,7 @@ fields are zero, integers must fit their Go type.  Everything malformed raises
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from swimcore.errors import DecodeError
 from swimcore.wire.memberlist import packing
@@ -171,57 +171,63 @@ def encode_compress(buf: bytes) -> bytes:
 
 
 class Fields:
-    """Typed access to a decoded struct map, with Go's zero values for missing or nil fields."""
+    """Typed access to a decoded struct map, with Go's zero values for missing or nil fields.
+
+    Each accessor checks the common case (a value of the right type) first: decoding gossip
+    is on every datagram's path.
+    """
 
     __slots__ = ("_map", "_what")
 
     def __init__(self, value: packing.Value, what: str) -> None:
-        if not isinstance(value, dict):
+        if type(value) is not dict:
             raise DecodeError(f"{what}: expected a map")
         self._map = value
         self._what = what
-
-    def _get(self, key: bytes) -> packing.Value:
-        return self._map.get(key)
 
     def _name(self, key: bytes) -> str:
         return f"{self._what}.{key.decode()}"
 
     def uint(self, key: bytes, limit: int) -> int:
-        value = self._get(key)
+        value = self._map.get(key)
+        if type(value) is int and 0 <= value <= limit:  # bool is not int here
+            return value
         if value is None:
             return 0
-        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= limit:
-            raise DecodeError(f"{self._name(key)}: expected an integer within 0..{limit}")
-        return value
+        raise DecodeError(f"{self._name(key)}: expected an integer within 0..{limit}")
 
     def int(self, key: bytes) -> int:
-        value = self._get(key)
+        value = self._map.get(key)
+        if type(value) is int and -I64 - 1 <= value <= I64:
+            return value
         if value is None:
             return 0
-        if isinstance(value, bool) or not isinstance(value, int) or not -I64 - 1 <= value <= I64:
-            raise DecodeError(f"{self._name(key)}: expected an integer")
-        return value
+        raise DecodeError(f"{self._name(key)}: expected an integer")
 
     def raw(self, key: bytes) -> bytes:
-        value = self._get(key)
+        value = self._map.get(key)
+        if type(value) is bytes:
+            return value
         if value is None:
             return b""
-        if not isinstance(value, bytes):
-            raise DecodeError(f"{self._name(key)}: expected bytes")
-        return value
+        raise DecodeError(f"{self._name(key)}: expected bytes")
 
     def text(self, key: bytes) -> str:
-        try:
-            return self.raw(key).decode()
-        except UnicodeDecodeError:
-            raise DecodeError(f"{self._name(key)}: not UTF-8") from None
+        value = self._map.get(key)
+        if type(value) is bytes:
+            try:
+                return value.decode()
+            except UnicodeDecodeError:
+                raise DecodeError(f"{self._name(key)}: not UTF-8") from None
+        if value is None:
+            return ""
+        raise DecodeError(f"{self._name(key)}: expected bytes")
 
     def flag(self, key: bytes) -> bool:
-        value = self._get(key)
+        value = self._map.get(key)
         if value is None:
             return False
-        if not isinstance(value, bool):
+        if type(value) is not bool:
             raise DecodeError(f"{self._name(key)}: expected a boolean")
         return value
 
@@ -231,62 +237,89 @@ def read_struct(reader: packing.Reader, what: str) -> Fields:
     return Fields(reader.value(), what)
 
 
+def _ping(f: Fields) -> MlPing:
+    return MlPing(
+        f.uint(b"SeqNo", U32),
+        f.text(b"Node"),
+        f.raw(b"SourceAddr"),
+        f.uint(b"SourcePort", U16),
+        f.text(b"SourceNode"),
+    )
+
+
+def _indirect_ping(f: Fields) -> MlIndirectPing:
+    return MlIndirectPing(
+        f.uint(b"SeqNo", U32),
+        f.raw(b"Target"),
+        f.uint(b"Port", U16),
+        f.text(b"Node"),
+        f.flag(b"Nack"),
+        f.raw(b"SourceAddr"),
+        f.uint(b"SourcePort", U16),
+        f.text(b"SourceNode"),
+    )
+
+
+def _ack(f: Fields) -> MlAck:
+    return MlAck(f.uint(b"SeqNo", U32), f.raw(b"Payload"))
+
+
+def _nack(f: Fields) -> MlNack:
+    return MlNack(f.uint(b"SeqNo", U32))
+
+
+def _err(f: Fields) -> MlErr:
+    return MlErr(f.text(b"Error"))
+
+
+def _suspect(f: Fields) -> MlSuspect:
+    return MlSuspect(f.uint(b"Incarnation", U32), f.text(b"Node"), f.text(b"From"))
+
+
+def _dead(f: Fields) -> MlDead:
+    return MlDead(f.uint(b"Incarnation", U32), f.text(b"Node"), f.text(b"From"))
+
+
+def _alive(f: Fields) -> MlAlive:
+    return MlAlive(
+        f.uint(b"Incarnation", U32),
+        f.text(b"Node"),
+        f.raw(b"Addr"),
+        f.uint(b"Port", U16),
+        f.raw(b"Meta"),
+        f.raw(b"Vsn"),
+    )
+
+
+#: The messages with a plain struct body: type byte -> (name in errors, reader of the struct).
+_BODIES: dict[int, tuple[str, Callable[[Fields], MlMessage]]] = {
+    MsgType.PING: ("ping", _ping),
+    MsgType.INDIRECT_PING: ("indirect ping", _indirect_ping),
+    MsgType.ACK: ("ack", _ack),
+    MsgType.NACK: ("nack", _nack),
+    MsgType.ERR: ("err", _err),
+    MsgType.SUSPECT: ("suspect", _suspect),
+    MsgType.DEAD: ("dead", _dead),
+    MsgType.ALIVE: ("alive", _alive),
+}
+
+
 def decode_body(kind: int, body: bytes) -> MlMessage:
     """Decode the body of a message of type ``kind`` (what follows the type byte).
 
     As Go's decoder does, bytes after the first msgpack value are ignored.
     """
+    plain = _BODIES.get(kind)
+    if plain is not None:
+        what, read = plain
+        return read(Fields(packing.decode_first(body), what))
     if kind == MsgType.USER:
         return MlUser(body)
     try:
-        kind = MsgType(kind)
+        name = MsgType(kind).name.lower()
     except ValueError:
         raise DecodeError(f"unknown message type {kind}") from None
-    if kind is MsgType.PING:
-        f = Fields(packing.decode_first(body), "ping")
-        return MlPing(
-            f.uint(b"SeqNo", U32),
-            f.text(b"Node"),
-            f.raw(b"SourceAddr"),
-            f.uint(b"SourcePort", U16),
-            f.text(b"SourceNode"),
-        )
-    if kind is MsgType.INDIRECT_PING:
-        f = Fields(packing.decode_first(body), "indirect ping")
-        return MlIndirectPing(
-            f.uint(b"SeqNo", U32),
-            f.raw(b"Target"),
-            f.uint(b"Port", U16),
-            f.text(b"Node"),
-            f.flag(b"Nack"),
-            f.raw(b"SourceAddr"),
-            f.uint(b"SourcePort", U16),
-            f.text(b"SourceNode"),
-        )
-    if kind is MsgType.ACK:
-        f = Fields(packing.decode_first(body), "ack")
-        return MlAck(f.uint(b"SeqNo", U32), f.raw(b"Payload"))
-    if kind is MsgType.NACK:
-        return MlNack(Fields(packing.decode_first(body), "nack").uint(b"SeqNo", U32))
-    if kind is MsgType.ERR:
-        return MlErr(Fields(packing.decode_first(body), "err").text(b"Error"))
-    if kind is MsgType.SUSPECT:
-        f = Fields(packing.decode_first(body), "suspect")
-        return MlSuspect(f.uint(b"Incarnation", U32), f.text(b"Node"), f.text(b"From"))
-    if kind is MsgType.DEAD:
-        f = Fields(packing.decode_first(body), "dead")
-        return MlDead(f.uint(b"Incarnation", U32), f.text(b"Node"), f.text(b"From"))
-    if kind is MsgType.ALIVE:
-        f = Fields(packing.decode_first(body), "alive")
-        return MlAlive(
-            f.uint(b"Incarnation", U32),
-            f.text(b"Node"),
-            f.raw(b"Addr"),
-            f.uint(b"Port", U16),
-            f.raw(b"Meta"),
-            f.raw(b"Vsn"),
-        )
-    raise DecodeError(f"message type {kind.name.lower()} has no plain body")
+    raise DecodeError(f"message type {name} has no plain body")
 
 
 def decode_node_state(reader: packing.Reader) -> MlPushNodeState:
