@@ -70,6 +70,29 @@ def test_import_swimcore_loads_neither_the_cli_nor_transports(loaded: list[str])
     assert [m for m in loaded if m.startswith(("swimcore.cli", "swimcore.transports"))] == []
 
 
+def _memberlist_modules(loaded: list[str]) -> list[str]:
+    return [m for m in loaded if m.startswith("swimcore.wire.memberlist") or m == "msgpack"]
+
+
+def test_import_swimcore_loads_neither_the_memberlist_wire_nor_msgpack(loaded: list[str]) -> None:
+    assert "swimcore.wire" in loaded  # the registry of profiles is loaded, not the profiles
+    assert _memberlist_modules(loaded) == []
+
+
+NODE = "swimcore.Node(swimcore.Config.lan(wire={wire!r}), swimcore.Address('127.0.0.1', 7946), "
+NODE += "name='a', seed=1).start(0.0)"
+
+
+def test_a_native_node_loads_neither_the_memberlist_wire_nor_msgpack() -> None:
+    loaded = _loaded_after("import swimcore\n" + NODE.format(wire="native"))
+    assert "swimcore.node" in loaded
+    assert _memberlist_modules(loaded) == []
+    # ... while a memberlist node loads both: the check above can fail.
+    loaded = _loaded_after("import swimcore\n" + NODE.format(wire="memberlist"))
+    assert "swimcore.wire.memberlist.packing" in loaded
+    assert "msgpack" in loaded
+
+
 def test_the_check_would_notice_a_forbidden_import() -> None:
     assert "socket" in _loaded_after("import socket")
 

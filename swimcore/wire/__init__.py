@@ -26,7 +26,7 @@ profile puts it around whole payloads) and ``stream`` (how a driver frames excha
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Protocol
 
 from swimcore import codec
@@ -284,16 +284,17 @@ class NativeWire:
         return self._keyring.open(data, self._label)
 
 
-def for_node(
-    config: Config,
-    name: str,
-    address: Address,
-    keyring: Keyring | None,
-    rng: random.Random,
+def _native(
+    config: Config, name: str, address: Address, keyring: Keyring | None, rng: random.Random
 ) -> Wire:
-    """The profile ``config.wire`` names, for the node ``name`` at ``address``."""
-    if config.wire == "native":
-        return NativeWire(config.label, keyring, rng)
+    return NativeWire(config.label, keyring, rng)
+
+
+def _memberlist(
+    config: Config, name: str, address: Address, keyring: Keyring | None, rng: random.Random
+) -> Wire:
+    # Imported here: the memberlist wire (and the msgpack package under it) loads only for a
+    # node that speaks it, never with ``import swimcore``.
     from swimcore.wire.memberlist.profile import MemberlistWire  # noqa: PLC0415
 
     return MemberlistWire(
@@ -304,3 +305,23 @@ def for_node(
         rng=rng,
         compress=config.wire == "memberlist+lzw",
     )
+
+
+#: How each profile is built: name -> loader, which imports the profile's modules when called.
+_LOADERS: dict[str, Callable[[Config, str, Address, Keyring | None, random.Random], Wire]] = {
+    "native": _native,
+    "memberlist": _memberlist,
+    "memberlist+lzw": _memberlist,
+}
+assert tuple(_LOADERS) == PROFILES
+
+
+def for_node(
+    config: Config,
+    name: str,
+    address: Address,
+    keyring: Keyring | None,
+    rng: random.Random,
+) -> Wire:
+    """The profile ``config.wire`` names, for the node ``name`` at ``address``."""
+    return _LOADERS[config.wire](config, name, address, keyring, rng)
