@@ -10,7 +10,8 @@ from __future__ import annotations
 import socket
 
 import pytest
-from test_run_cli_processes import Process, wait_for
+from support.poll import eventually_blocking
+from test_run_cli_processes import Process
 
 from swimcore import Address
 from swimcore.cli import main
@@ -62,12 +63,14 @@ def test_swimcore_run_joins_through_localhost() -> None:
     first = Process("g", "127.0.0.1:0", "127.0.0.1:0", *fast)
     second = None
     try:
-        assert wait_for(lambda: first.address is not None, 20), first.err
+        eventually_blocking(lambda: first.address is not None, lambda: first.err, timeout=20)
         assert first.address is not None
         second = Process("g", "127.0.0.1:0", f"localhost:{first.address.port}", *fast,
                          "--set", "join_retry_interval=0.3")  # fmt: skip
         pair = (first, second)
-        assert wait_for(lambda: all(p.member_count() == 2 for p in pair), 30), second.err
+        eventually_blocking(
+            lambda: all(p.member_count() == 2 for p in pair), lambda: pair[1].err, timeout=30
+        )
     finally:
         codes = [p.stop() for p in (first, second) if p is not None]
     assert codes == [0, 0]

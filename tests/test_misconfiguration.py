@@ -12,7 +12,8 @@ from typing import TypedDict
 
 import pytest
 from helpers import Link, addr, make_node
-from test_run_cli_processes import Process, wait_for
+from support.poll import eventually_blocking
+from test_run_cli_processes import Process
 
 from swimcore import (
     Config,
@@ -130,15 +131,19 @@ def test_swimcore_run_logs_the_refusal_on_both_sides(driver: str) -> None:
     seed = Process("g", "127.0.0.1:0", "127.0.0.1:0", *fast)
     joiner = None
     try:
-        assert wait_for(lambda: seed.address is not None, 20), seed.err
+        eventually_blocking(lambda: seed.address is not None, lambda: seed.err, timeout=20)
         joiner = Process("other", "127.0.0.1:0", str(seed.address), *fast,
                          "--set", "join_retry_interval=0.2")  # fmt: skip
 
         def told() -> bool:
             return any("refused: the group label differs" in line for line in joiner.err)
 
-        assert wait_for(told, 20), joiner.err
-        assert wait_for(lambda: any("refused an exchange" in line for line in seed.err), 10)
+        eventually_blocking(told, lambda: joiner.err, timeout=20)
+        eventually_blocking(
+            lambda: any("refused an exchange" in line for line in seed.err),
+            lambda: seed.err,
+            timeout=10,
+        )
         time.sleep(2.0)  # several more attempts (0.2 s apart, backing off to 1.6 s)
     finally:
         codes = [process.stop() for process in (seed, joiner) if process is not None]

@@ -24,7 +24,8 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from test_run_cli_processes import Process, wait_for
+from support.poll import eventually_blocking
+from test_run_cli_processes import Process
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent / "netns"))
 
@@ -108,11 +109,13 @@ def test_swimcore_run_joins_a_name_from_the_namespaces_hosts_file(hosts: nslib.H
     seed = Process("g", at, at, *fast, prefix=hosts.exec_prefix(0))  # its own: a new group
     joiner = None
     try:
-        assert wait_for(lambda: seed.address is not None, WAIT), seed.err
+        eventually_blocking(lambda: seed.address is not None, lambda: seed.err, timeout=WAIT)
         joiner = Process("g", f"{hosts.addresses[1]}:{port}", f"{NAME}:{port}", *fast,
                          prefix=hosts.exec_prefix(1))  # fmt: skip
         pair = (seed, joiner)
-        assert wait_for(lambda: all(p.member_count() == 2 for p in pair), WAIT), joiner.err
+        eventually_blocking(
+            lambda: all(p.member_count() == 2 for p in pair), lambda: pair[1].err, timeout=WAIT
+        )
         assert any(f"joining through {at}" in line for line in joiner.err), joiner.err
     finally:
         codes = [p.stop() for p in (seed, joiner) if p is not None]

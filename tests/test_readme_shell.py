@@ -22,7 +22,8 @@ from pathlib import Path
 import pytest
 from discovery_servers import key_value_server
 from memberlist_peer.harness import free_port
-from test_run_cli_processes import Process, wait_for
+from support.poll import eventually_blocking
+from test_run_cli_processes import Process
 
 from swimcore.cli import _subcommands, build_parser
 
@@ -110,7 +111,9 @@ def test_the_readme_run_commands_form_their_groups_on_loopback(block: int, tmp_p
             formed: Callable[[], bool] = lambda: all(  # noqa: E731
                 p.member_count() == size for p, size in zip(processes, sizes, strict=True)
             )
-            assert wait_for(formed, 60), [(p.out[-1:], p.err[-3:]) for p in processes]
+            eventually_blocking(
+                formed, lambda: [(p.out[-1:], p.err[-3:]) for p in processes], timeout=60
+            )
         finally:
             codes = [p.stop() for p in processes]
     assert codes == [0] * len(processes)
@@ -119,7 +122,7 @@ def test_the_readme_run_commands_form_their_groups_on_loopback(block: int, tmp_p
 def test_the_sample_node_takes_the_run_options_and_joins_a_run_member(tmp_path: Path) -> None:
     first = Process("g", "127.0.0.1:0", "127.0.0.1:0", "--preset", "local", *STOP_BY_ITSELF)
     try:
-        assert wait_for(lambda: first.address is not None, 20), first.err
+        eventually_blocking(lambda: first.address is not None, lambda: first.err, timeout=20)
         env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
         sample = subprocess.run(
             [sys.executable, "examples/sample_node.py", "--preset", "local", "g",

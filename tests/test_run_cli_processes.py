@@ -13,12 +13,12 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import pytest
 from discovery_servers import key_value_server
+from support.poll import eventually_blocking
 
 from swimcore import Address
 
@@ -90,15 +90,6 @@ def _collect(stream: Iterable[str], lines: list[str]) -> None:
         lines.append(line.rstrip("\n"))
 
 
-def wait_for(check: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.1)
-    return check()
-
-
 FAST_ARGS = [
     "--preset", "local",
     "--set", "probe_interval=0.2",
@@ -119,27 +110,37 @@ def test_processes_form_one_group_through_the_http_store_and_the_join_address_mo
             Process("procs", "127.0.0.1:0", "--store", store, *FAST_ARGS) for _ in range(4)
         ]
         try:
-            assert wait_for(lambda: all(p.address is not None for p in processes), 30), [
-                p.err for p in processes
-            ]
+            eventually_blocking(
+                lambda: all(p.address is not None for p in processes),
+                lambda: [p.err for p in processes],
+                timeout=30,
+            )
             addresses = {p: p.bound_address() for p in processes}
-            assert wait_for(lambda: all(p.member_count() == 4 for p in processes), 30), [
-                p.out[-3:] for p in processes
-            ]
+            eventually_blocking(
+                lambda: all(p.member_count() == 4 for p in processes),
+                lambda: [p.out[-3:] for p in processes],
+                timeout=30,
+            )
             key = "/kv/swimcore/procs"
             ranked = sorted(processes, key=lambda p: addresses[p].leader_key())
             leader, runner_up = ranked[-1], ranked[-2]
-            assert wait_for(lambda: server.values.get(key) == str(addresses[leader]), 15)
+            eventually_blocking(
+                lambda: server.values.get(key) == str(addresses[leader]),
+                lambda: f"the store holds {server.values}, not the leader",
+            )
 
             # Kill the leader outright: no leave.  The survivors detect it and the new leader
             # (the next highest address) writes its own address to the store.
             leader.stop(signal.SIGKILL)
             survivors = [p for p in processes if p is not leader]
-            assert wait_for(lambda: all(p.member_count() == 3 for p in survivors), 30), [
-                p.out[-3:] for p in survivors
-            ]
-            assert wait_for(lambda: server.values.get(key) == str(addresses[runner_up]), 15), (
-                server.values
+            eventually_blocking(
+                lambda: all(p.member_count() == 3 for p in survivors),
+                lambda: [p.out[-3:] for p in survivors],
+                timeout=30,
+            )
+            eventually_blocking(
+                lambda: server.values.get(key) == str(addresses[runner_up]),
+                lambda: f"the store holds {server.values}, not the runner-up",
             )
             assert any("MemberFailed" in line for line in survivors[0].err)
         finally:
@@ -170,18 +171,28 @@ def test_six_processes_survive_two_leader_kills() -> None:
             Process("six", "127.0.0.1:0", "--store", store, *FAST_ARGS) for _ in range(6)
         ]
         try:
-            assert wait_for(lambda: all(p.address is not None for p in processes), 30)
+            eventually_blocking(
+                lambda: all(p.address is not None for p in processes),
+                lambda: [p.err for p in processes],
+                timeout=30,
+            )
             addresses = {p: p.bound_address() for p in processes}
             ranked = sorted(processes, key=lambda p: addresses[p].leader_key())
-            assert wait_for(lambda: all(p.member_count() == 6 for p in processes), 30)
+            eventually_blocking(
+                lambda: all(p.member_count() == 6 for p in processes),
+                lambda: [p.out[-3:] for p in processes],
+                timeout=30,
+            )
             key = "/kv/swimcore/six"
             for round_ in range(2):
                 victim = ranked.pop()
                 victim.stop(signal.SIGKILL)
-                assert wait_for(_all_count(list(ranked)), 30)
-                assert wait_for(lambda: server.values.get(key) == str(addresses[ranked[-1]]), 15), (
-                    round_,
-                    server.values,
+                eventually_blocking(
+                    _all_count(list(ranked)), f"round {round_}: the survivors lost count", 30
+                )
+                eventually_blocking(
+                    lambda: server.values.get(key) == str(addresses[ranked[-1]]),
+                    lambda: f"the store holds {server.values}, not the new leader",
                 )
         finally:
             for p in processes:
