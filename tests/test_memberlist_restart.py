@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from memberlist_peer.harness import FAST, GoPeer, peer_binary
+from support.poll import eventually
 
 from swimcore import Config
 from swimcore.transports import AsyncioMember
@@ -55,13 +56,6 @@ def _our_port(member: Any, name: str) -> int | None:
     return int(info.address.port)
 
 
-async def _until(condition: Any, what: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, what
-        await asyncio.sleep(0.1)
-
-
 async def _scenario(full: bool) -> None:
     config = _config()
     go = GoPeer("go1", settings=FAST)
@@ -70,16 +64,16 @@ async def _scenario(full: bool) -> None:
             old = AsyncioMember(config, name="sc2", seeds=[go.address], leave_on_exit=False)
             await old.start()
             old_port = old.address.port
-            await _until(
+            await eventually(
                 lambda: _go_port(go, "sc2") == old_port and _our_port(sc1, "sc2") == old_port,
                 "sc2 did not join both sides",
-                20,
+                timeout=20,
             )
             await old.close(leave=False)  # a crash
-            await _until(
+            await eventually(
                 lambda: _go_port(go, "sc2") is None and _our_port(sc1, "sc2") is None,
                 "the crash of sc2 was not detected on both sides",
-                20,
+                timeout=20,
             )
             died = time.monotonic()
             async with AsyncioMember(config, name="sc2", seeds=[go.address, sc1.address]) as new:
@@ -94,11 +88,11 @@ async def _scenario(full: bool) -> None:
                 assert sc1.counters().get("dropped.address_conflict", 0) > 0
                 if full:
                     # After the dead time, both sides take the new address.
-                    await _until(
+                    await eventually(
                         lambda: _go_port(go, "sc2") == new.address.port
                         and _our_port(sc1, "sc2") == new.address.port,
                         "after the dead time the name did not move on both sides",
-                        DEAD_TIME + 20,
+                        timeout=DEAD_TIME + 20,
                     )
     finally:
         await asyncio.to_thread(go.stop)

@@ -4,10 +4,10 @@ failure at the swimcore member, not an "oversized exchange" (asyncio driver, loo
 from __future__ import annotations
 
 import asyncio
-import time
 
 import pytest
 from memberlist_peer.harness import GoPeer, peer_binary
+from support.poll import eventually
 
 from swimcore import Config
 from swimcore.keyring import Keyring
@@ -26,12 +26,11 @@ def test_a_go_join_under_a_wrong_key_is_counted_as_an_auth_failure() -> None:
         ) as member:
             go = GoPeer("go-wrong-key", join=str(member.address), key=bytes(range(100, 116)))
             try:
-                deadline = time.monotonic() + 10.0
-                while time.monotonic() < deadline:
-                    counters = member.counters()
-                    if counters.get("dropped.auth_failed", 0):
-                        break
-                    await asyncio.sleep(0.1)
+                await eventually(
+                    lambda: member.counters().get("dropped.auth_failed", 0) >= 1,
+                    lambda: f"the Go join was not counted as auth_failed: {member.counters()}",
+                    timeout=10.0,
+                )
                 return member.counters()
             finally:
                 go.stop()
