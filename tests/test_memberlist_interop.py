@@ -38,6 +38,7 @@ from typing import Any
 
 import pytest
 from memberlist_peer.harness import FAST, GoPeer, peer_binary
+from support.poll import eventually
 from test_readme import expected_pattern
 
 from swimcore import (
@@ -185,23 +186,16 @@ def _lookup(member: Member, name: str) -> MemberInfo | None:
     return member.member_info(name)
 
 
-async def _until(done: Callable[[], bool], timeout: float, what: str) -> float:
-    """Poll ``done`` every 50 ms; the seconds it took, or fail naming ``what``."""
-    start = time.monotonic()
-    while not done():
-        if time.monotonic() - start > timeout:
-            raise AssertionError(f"timed out after {timeout:.1f} s waiting for {what}")
-        await asyncio.sleep(0.05)
-    return time.monotonic() - start
-
-
 async def _until_all(checks: dict[str, Callable[[], bool]], timeout: float, what: str) -> float:
-    """:func:`_until` every check holds; on timeout the message names the ones that do not."""
-    try:
-        return await _until(lambda: all(check() for check in checks.values()), timeout, what)
-    except AssertionError as exc:
-        missing = [name for name, check in checks.items() if not check()]
-        raise AssertionError(f"{exc}; still missing: {missing}") from None
+    """The seconds until every check holds; on timeout the message names the ones that do not."""
+    start = time.monotonic()
+    await eventually(
+        lambda: all(check() for check in checks.values()),
+        lambda: f"{what}; still missing: {[n for n, check in checks.items() if not check()]}",
+        timeout=timeout,
+        step=0.05,
+    )
+    return time.monotonic() - start
 
 
 def _has_meta(member: Member, name: str, meta: bytes) -> bool:
@@ -258,7 +252,9 @@ async def _user_messages(gos: list[GoPeer], ours: list[Member], scale: float) ->
     # second until everyone has it.  Duplicates of one payload are delivered once.
     for _ in range(10):
         try:
-            await _until(lambda: all(check() for check in checks.values()), scale, "messages")
+            await eventually(
+                lambda: all(check() for check in checks.values()), "messages", timeout=scale
+            )
             return
         except AssertionError:
             go1.command("broadcast hello-from-go")
@@ -320,7 +316,9 @@ async def _scenario(
     try:
         if direction == "swimcore-joins-go":
             first = go("go1", "")
-            await _until(lambda: first.last("ready") is not None, 10, "go1 to start")
+            await eventually(
+                lambda: first.last("ready") is not None, "go1 did not start", timeout=10
+            )
             for name in ("go2", "go3"):
                 go(name, first.address)
             for name in ("sc1", "sc2", "sc3"):
