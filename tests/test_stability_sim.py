@@ -17,7 +17,8 @@ from swimcore.cli import main
 from swimcore.transports.sim.cluster import SimCluster
 from swimcore.transports.sim.stability import FAULTS, apply_fault, header, run_stability
 
-FAST = Config.lan()
+#: The simulator on the LAN preset as it is.
+LAN = Config.lan()
 
 
 def test_a_healthy_cluster_reports_no_view_changes() -> None:
@@ -45,7 +46,7 @@ def test_every_fault_class_runs_and_reports(fault: str) -> None:
 
 
 def test_an_unknown_fault_is_refused_with_the_known_ones_named() -> None:
-    cluster = SimCluster(3, seed=1, config=FAST, trace=False)
+    cluster = SimCluster(3, seed=1, config=LAN, trace=False)
     with pytest.raises(ValueError, match="ingress-loss"):
         apply_fault(cluster, "gremlins", [0], rate=0.5, start=1.0, end=2.0)
 
@@ -61,7 +62,7 @@ STABLE = Config.lan(stability_health_gate=True, stability_accusers=2, stability_
 
 
 def test_the_stability_mechanisms_remove_a_lossy_member_once_and_spare_the_healthy() -> None:
-    today = run_stability(50, "ingress-loss", faulty=1, minutes=2.0, seed=3, config=FAST)
+    today = run_stability(50, "ingress-loss", faulty=1, minutes=2.0, seed=3, config=LAN)
     stable = run_stability(50, "ingress-loss", faulty=1, minutes=2.0, seed=3, config=STABLE)
     assert today.removed_after is None and today.healthy_suspicions > 0
     assert stable.removed_after is not None and stable.stayed_out
