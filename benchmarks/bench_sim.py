@@ -156,6 +156,12 @@ def _mean(values: list[float | None]) -> float | None:
     return statistics.fmean(present) if present else None
 
 
+def _ms(values: list[float | None]) -> float | None:
+    """:func:`_mean` of seconds, in milliseconds."""
+    mean = _mean(values)
+    return None if mean is None else 1000 * mean
+
+
 def table(results: list[dict[str, Any]]) -> str:
     """Markdown tables of the scale runs (aggregated over seeds) and the join runs."""
     lines = [
@@ -178,8 +184,8 @@ def table(results: list[dict[str, Any]]) -> str:
             f"| {size:,} | {'off' if off else 'on'} ({sum(r['exchanges'] for r in runs):,}) "
             f"| {len(runs)} x {runs[0]['crashes']} "
             f"| {_mean([r['build_wall'] for r in runs]):.2f} "
-            f"| {1000 * _mean([r['wall_per_period'] for r in runs]):.0f} "  # type: ignore[operator]
-            f"| {1000 * _mean([r['cpu_per_period'] for r in runs]):.0f} "  # type: ignore[operator]
+            f"| {_ms([r['wall_per_period'] for r in runs]):.0f} "
+            f"| {_ms([r['cpu_per_period'] for r in runs]):.0f} "
             f"| {max(r['peak_rss_mb'] for r in runs):.0f} "
             f"| {_mean([r['datagrams_per_node_period'] for r in runs]):.2f} "
             f"| {_mean([r['bytes_per_node_period'] for r in runs]):.0f} "
