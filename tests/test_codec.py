@@ -125,6 +125,7 @@ def _encode_exchange(value: Exchange) -> bytes:
         return codec.encode_push_pull(value)
     if isinstance(value, StreamPing):
         return codec.encode_stream_ping(value)
+    assert isinstance(value, DirectMessage)
     return codec.encode_direct_message(value)
 
 

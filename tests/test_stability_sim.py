@@ -15,7 +15,13 @@ import pytest
 from swimcore import Config
 from swimcore.cli import main
 from swimcore.transports.sim.cluster import SimCluster
-from swimcore.transports.sim.stability import FAULTS, apply_fault, header, run_stability
+from swimcore.transports.sim.stability import (
+    FAULTS,
+    apply_fault,
+    header,
+    run_stability,
+    stability_violations,
+)
 
 #: The simulator on the LAN preset as it is.
 LAN = Config.lan()
@@ -97,3 +103,17 @@ def test_simulate_fault_refuses_what_it_cannot_do(
 ) -> None:
     assert main(["simulate", "--nodes", "30", "--fault", "one-way", *extra]) == 2
     assert "--fault" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("fallback", [True, False])
+def test_the_datagram_cut_is_ridden_over_by_the_tcp_fallback_only(fallback: bool) -> None:
+    config = Config.lan(tcp_fallback_probe=fallback)
+    report = run_stability(12, "datagram-blocked", faulty=1, minutes=0.5, seed=2, config=config)
+    assert report.healthy_deaths == 0
+    if fallback:
+        # Every probe of the member fails over UDP and is saved over TCP: no view changes.
+        assert report.changes_per_pair_minute_max == 0
+        assert report.removed_after is None
+        assert stability_violations(report, config.probe_interval) == []
+    else:
+        assert report.changes_per_pair_minute_median > 0  # the cut does cut

@@ -12,7 +12,9 @@ membership events would see:
 * ``one-way``: the faulty members cannot reach the others, the others still reach them;
 * ``flapping``: the faulty members' links go down and up every ``flap`` seconds;
 * ``reliable-blocked``: a firewall drops the reliable (TCP) channel to the faulty members while
-  datagrams pass.
+  datagrams pass;
+* ``datagram-blocked``: the reverse, a firewall drops every datagram sent to the faulty members
+  while the reliable channel passes (what ``Config.tcp_fallback_probe`` rides over).
 
 :func:`run_stability` runs one and returns a :class:`StabilityReport`;
 :func:`stability_violations` checks it against the :class:`StabilityGoals` of its fault class
@@ -56,7 +58,14 @@ __all__ = [
     "stability_violations",
 ]
 
-FAULTS = ("ingress-loss", "egress-loss", "one-way", "flapping", "reliable-blocked")
+FAULTS = (
+    "ingress-loss",
+    "egress-loss",
+    "one-way",
+    "flapping",
+    "reliable-blocked",
+    "datagram-blocked",
+)
 #: The header of the table :meth:`StabilityReport.row` fills (with a ``setting`` column when
 #: the rows carry one: see :func:`header`).
 HEADER = (
@@ -142,7 +151,8 @@ class StabilityGoals:
 #: whose link goes down and up every few seconds is removed once and stays out, but may first
 #: be declared dead and come back once when its link stays down about as long as the suspicion
 #: timeout (failed, joined, then unstable: 3).  A member behind a firewall on the reliable
-#: channel alone is healthy for SWIM (its datagrams pass) and must see no change at all.  In
+#: channel alone is healthy for SWIM (its datagrams pass) and must see no change at all; so must
+#: one behind a firewall on datagrams alone, which the TCP fallback probe reaches.  In
 #: every class no healthy member is suspected, reported unstable or declared dead, and healthy
 #: views agree within 2 protocol periods.
 GOALS: dict[str, StabilityGoals] = {
@@ -151,6 +161,7 @@ GOALS: dict[str, StabilityGoals] = {
     "one-way": StabilityGoals(),
     "flapping": StabilityGoals(max_changes=3),
     "reliable-blocked": StabilityGoals(max_changes=0, removed=False),
+    "datagram-blocked": StabilityGoals(max_changes=0, removed=False),
 }
 
 
@@ -309,12 +320,15 @@ def apply_fault(
         elif fault == "reliable-blocked":
             net.stream_cuts.append(Cut(frozenset(good), frozenset(bad)))
             net.stream_cuts.append(Cut(frozenset(bad), frozenset(good)))
+        elif fault == "datagram-blocked":
+            net.datagram_cuts.append(Cut(frozenset(good), frozenset(bad)))
 
     def finish() -> None:
         for address in bad:
             net.set_link(None, address, None)
             net.set_link(address, None, None)
         net.stream_cuts.clear()
+        net.datagram_cuts.clear()
         net.heal()
 
     def cut_off() -> None:
