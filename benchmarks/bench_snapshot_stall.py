@@ -134,6 +134,7 @@ def main() -> None:
     parser.add_argument("--frame-rows", type=int, default=10_000)
     parser.add_argument("--baseline", help="source tree of the version to compare with")
     parser.add_argument("--repeat", type=int, default=1, help="pairs of runs per wire")
+    parser.add_argument("--wires", default="native,memberlist,memberlist+lzw")
     parser.add_argument("--json", help=argparse.SUPPRESS)  # one measurement, for --baseline
     args = parser.parse_args()
     if args.json:
@@ -145,7 +146,7 @@ def main() -> None:
         "| calls > 50 ms | calls | total | total CPU | in GC |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
-    for wire in ("native", "memberlist"):
+    for wire in args.wires.split(","):
         for _ in range(args.repeat):
             if args.baseline:
                 env = dict(os.environ, PYTHONPATH=args.baseline)

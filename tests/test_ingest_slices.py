@@ -23,11 +23,11 @@ from swimcore.codec import PUSH_PULL, _checksummed, header, row_bytes
 from swimcore.ingest import MAX_PENDING
 from swimcore.messages import Ack, MemberState, Ping
 from swimcore.node import MERGE_PAUSE, MERGE_SLICE
-from swimcore.wire.memberlist import bodies, stream
+from swimcore.wire.memberlist import bodies, lzw, stream
 from swimcore.wire.memberlist.messages import MlPushPull
 from swimcore.wire.memberlist.profile import MemberlistWire
 
-WIRES = ("native", "memberlist")
+WIRES = ("native", "memberlist", "memberlist+lzw")
 
 
 def _rows(n: int, tag: str = "r") -> list[MemberState]:
@@ -53,7 +53,8 @@ def _encode(wire: str, rows: list[MemberState], *, bad_at: int | None = None) ->
     ml_rows = [profile.to_ml_row(row) for row in rows]
     if bad_at is not None:
         ml_rows[bad_at] = attrs.evolve(ml_rows[bad_at], port=0)
-    return stream.encode_stream(MlPushPull(False, tuple(ml_rows), b""))
+    message = MlPushPull(False, tuple(ml_rows), b"")
+    return stream.encode_stream(message, compress=wire == "memberlist+lzw")
 
 
 @pytest.fixture
@@ -282,3 +283,36 @@ def test_a_large_join_reply_waits_for_the_applications_verdict(verdict: bool) ->
     assert len(_names(node)) == (len(rows) if verdict else 0)
     if not verdict:
         assert node.counters()["merges_vetoed"] == 1
+
+
+def test_a_compressed_snapshot_is_decompressed_a_slice_at_a_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """memberlist compresses streams by default: the LZW work per call is bounded too."""
+    made = [0]
+    real = lzw.Decompressor.run
+
+    def counting(self: lzw.Decompressor, until: int | None = None) -> bool:
+        before = self.produced
+        try:
+            return real(self, until)
+        finally:
+            made[0] += self.produced - before
+
+    monkeypatch.setattr(lzw.Decompressor, "run", counting)
+    rows = _rows(40 * MERGE_SLICE)
+    data = _encode("memberlist+lzw", rows)
+    node = _receiver("memberlist+lzw")
+    _feed(node, data, "request")
+    per_call = [made[0]]
+
+    def note() -> None:
+        per_call.append(made[0] - sum(per_call))
+
+    _drain(node, each=note)
+    # Each call decompresses one piece ahead of the rows (a code adds at most 4 KiB more);
+    # the first also the header's piece.
+    bound = stream._HEAD_READY + stream._READY + 2 * 4096
+    assert max(per_call) <= bound
+    assert sum(per_call) > 2 * bound  # so the snapshot was more than one call's worth
+    assert _names(node) == sorted(r.name for r in rows)

@@ -88,48 +88,104 @@ def decompress(data: bytes, max_size: int) -> bytes:
 
     As Go's reader does, the stream must end with the end code; bytes after it are ignored.
     """
-    out = bytearray()
-    entries: dict[int, bytes] = {}
-    width, hi, overflow = _LIT_WIDTH + 1, _EOF, 1 << (_LIT_WIDTH + 1)
-    last: bytes | None = None
-    bits = nbits = pos = 0
-    size = len(data)
-    while True:
-        while nbits < width:
-            if pos >= size:
-                raise DecodeError("lzw stream ends without its end code")
-            bits |= data[pos] << nbits
-            pos += 1
-            nbits += 8
-        code = bits & ((1 << width) - 1)
-        bits >>= width
-        nbits -= width
-        if code < _CLEAR:
-            chunk = bytes((code,))
-        elif code == _CLEAR:
-            width, hi, overflow = _LIT_WIDTH + 1, _EOF, 1 << (_LIT_WIDTH + 1)
-            entries.clear()
-            last = None
-            continue
-        elif code == _EOF:
-            return bytes(out)
-        elif code == hi and last is not None:
-            chunk = last + last[:1]
-        elif code < hi and code in entries:
-            chunk = entries[code]
-        else:
-            raise DecodeError(f"lzw: invalid code {code}")
-        if last is not None:
-            entries[hi] = last + chunk[:1]
-        out += chunk
-        if len(out) > max_size:
-            raise DecodeError(f"lzw output exceeds {max_size} bytes")
-        last = chunk
-        hi += 1
-        if hi >= overflow:
-            if width == _MAX_WIDTH:
-                last = None
-                hi -= 1
-            else:
-                width += 1
-                overflow <<= 1
+    reader = Decompressor(data, max_size)
+    reader.run()
+    return bytes(reader.out)
+
+
+class Decompressor:
+    """The same decompression, a bounded amount at a time (a large stream in slices).
+
+    :meth:`run` appends what it decodes to :attr:`out` (the caller may take bytes from its
+    front) until :attr:`done`; :attr:`produced` counts every byte made, against ``max_size``.
+    """
+
+    __slots__ = (
+        "_bits",
+        "_data",
+        "_entries",
+        "_hi",
+        "_last",
+        "_max",
+        "_nbits",
+        "_overflow",
+        "_pos",
+        "_width",
+        "done",
+        "out",
+        "produced",
+    )
+
+    def __init__(self, data: bytes, max_size: int) -> None:
+        self._data = data
+        self._max = max_size
+        self.out = bytearray()
+        self.produced = 0
+        self.done = False
+        self._entries: dict[int, bytes] = {}
+        self._width, self._hi, self._overflow = _LIT_WIDTH + 1, _EOF, 1 << (_LIT_WIDTH + 1)
+        self._last: bytes | None = None
+        self._bits = self._nbits = self._pos = 0
+
+    @property
+    def size(self) -> int:
+        """Bytes of the compressed stream."""
+        return len(self._data)
+
+    def run(self, until: int | None = None) -> bool:
+        """Decode until :attr:`out` holds at least ``until`` bytes (``None``: to the end) or
+        the stream ends; returns :attr:`done`.  Raises :class:`DecodeError` when malformed."""
+        if self.done:
+            return True
+        data, out, entries, max_size = self._data, self.out, self._entries, self._max
+        width, hi, overflow, last = self._width, self._hi, self._overflow, self._last
+        bits, nbits, pos = self._bits, self._nbits, self._pos
+        size = len(data)
+        limit = -1 if until is None else until
+        base = self.produced - len(out)  # bytes made before those in ``out``
+        try:
+            while limit < 0 or len(out) < limit:
+                while nbits < width:
+                    if pos >= size:
+                        raise DecodeError("lzw stream ends without its end code")
+                    bits |= data[pos] << nbits
+                    pos += 1
+                    nbits += 8
+                code = bits & ((1 << width) - 1)
+                bits >>= width
+                nbits -= width
+                if code < _CLEAR:
+                    chunk = bytes((code,))
+                elif code == _CLEAR:
+                    width, hi, overflow = _LIT_WIDTH + 1, _EOF, 1 << (_LIT_WIDTH + 1)
+                    entries.clear()
+                    last = None
+                    continue
+                elif code == _EOF:
+                    self.done = True
+                    break
+                elif code == hi and last is not None:
+                    chunk = last + last[:1]
+                elif code < hi and code in entries:
+                    chunk = entries[code]
+                else:
+                    raise DecodeError(f"lzw: invalid code {code}")
+                if last is not None:
+                    entries[hi] = last + chunk[:1]
+                out += chunk
+                if base + len(out) > max_size:
+                    raise DecodeError(f"lzw output exceeds {max_size} bytes")
+                last = chunk
+                hi += 1
+                if hi >= overflow:
+                    if width == _MAX_WIDTH:
+                        last = None
+                        hi -= 1
+                    else:
+                        width += 1
+                        overflow <<= 1
+        finally:
+            self._width, self._hi, self._overflow, self._last = width, hi, overflow, last
+            self._bits, self._nbits, self._pos = bits, nbits, pos
+            self.produced = base + len(out)
+        return self.done

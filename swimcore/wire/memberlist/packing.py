@@ -164,6 +164,15 @@ class Reader:
         """Where the next value starts in :attr:`data`."""
         return self._start + int(self._unpacker.tell())
 
+    def feed(self, data: bytes) -> None:
+        """Append bytes that follow those given so far (a stream decompressed piece by piece);
+        a value that raised :class:`Truncated` is then read on from where it stopped."""
+        self._unpacker.feed(data)
+
+    def read_bytes(self, n: int) -> bytes:
+        """The next ``n`` raw bytes (fewer when the input ends first)."""
+        return bytes(self._unpacker.read_bytes(n))
+
     def value(self) -> Value:
         """Decode the next value."""
         try:

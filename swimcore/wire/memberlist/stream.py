@@ -258,24 +258,53 @@ def decode_stream(
     return message
 
 
+#: Decompressed bytes a compressed push-pull keeps ready for its rows (made a piece at a time),
+#: and what is decompressed at once to read its kind and header.
+_READY = 64 * 1024
+_HEAD_READY = 8 * 1024
+
+
 class PushPullStream:
     """A push-pull whose rows are decoded on demand, from where the last :meth:`take` stopped.
 
     The header (row count, user state length, join flag) is checked when it is made; each
-    :meth:`take` decodes the next rows from a cursor into the message (no copy of it).  A
-    malformed row ends the reading: :meth:`take` returns the rows before it and sets
-    :attr:`error`.
+    :meth:`take` decodes the next rows from a cursor into the message.  A compressed message
+    is decompressed along the way (``more``), about :data:`_READY` bytes ahead of the rows, so
+    that neither step holds the caller for long.  A malformed row ends the reading:
+    :meth:`take` returns the rows before it and sets :attr:`error`.
     """
 
-    __slots__ = ("_exact", "_reader", "count", "error", "join", "left", "user_len")
+    __slots__ = (
+        "_exact",
+        "_fed",
+        "_more",
+        "_reader",
+        "_starved",
+        "count",
+        "error",
+        "join",
+        "left",
+        "user_len",
+    )
 
     def __init__(
-        self, reader: packing.Reader, count: int, user_len: int, join: bool, *, exact: bool
+        self,
+        reader: packing.Reader,
+        count: int,
+        user_len: int,
+        join: bool,
+        *,
+        exact: bool,
+        more: lzw.Decompressor | None = None,
     ) -> None:
         self._reader = reader
         #: Whether the message must end with its user state (else bytes may follow, as in a
         #: decrypted or decompressed message, where the old decoder ignored them too).
         self._exact = exact
+        #: The rest of a compressed message, and where the bytes fed to the reader end.
+        self._more = more
+        self._fed = len(reader.data)
+        self._starved = False
         self.count = count
         self.left = count
         self.user_len = user_len
@@ -285,16 +314,42 @@ class PushPullStream:
     @property
     def nbytes(self) -> int:
         """Bytes of the message held."""
-        return len(self._reader.data)
+        return len(self._reader.data) + (self._more.size if self._more is not None else 0)
+
+    def _refill(self) -> None:
+        """Decompress the next piece when few bytes are ready (or a row needs more)."""
+        more = self._more
+        if more is None or more.done:
+            return
+        if not self._starved and self._fed - self._reader.pos >= _READY:
+            return
+        more.run(_READY)
+        self._reader.feed(bytes(more.out))
+        self._fed += len(more.out)
+        more.out.clear()
+        self._starved = False
 
     def take(self, n: int) -> list[MlPushNodeState]:
-        """The next (up to) ``n`` rows; fewer, and :attr:`error` set, at a malformed one."""
+        """The next (up to) ``n`` rows; fewer, and :attr:`error` set, at a malformed one.
+
+        A compressed message may give fewer (none, even) while it is being decompressed.
+        """
         rows: list[MlPushNodeState] = []
+        if self.error is not None:
+            return rows
         reader = self._reader
         try:
-            for _ in range(min(n, self.left) if self.error is None else 0):
-                rows.append(bodies.decode_node_state(reader))
-        except DecodeError as error:  # Truncated included: the message is whole
+            self._refill()
+            for _ in range(min(n, self.left)):
+                try:
+                    rows.append(bodies.decode_node_state(reader))
+                except packing.Truncated:
+                    if self._more is None or self._more.done:
+                        raise
+                    # The rest is still compressed: the row is read on from here next time.
+                    self._starved = True
+                    break
+        except DecodeError as error:  # Truncated included once the message is whole
             self.error = error
         self.left -= len(rows)
         return rows
@@ -303,6 +358,16 @@ class PushPullStream:
         """The delegate's state after the last row (:class:`DecodeError` when malformed)."""
         if self.left or self.error is not None:
             raise DecodeError("rows left unread")
+        more = self._more
+        if more is not None:
+            if not more.done:
+                more.run()
+                self._reader.feed(bytes(more.out))
+                more.out.clear()
+            state = self._reader.read_bytes(self.user_len)
+            if len(state) != self.user_len:
+                raise DecodeError("truncated stream message")
+            return state  # bytes may follow a decompressed message
         data, start = self._reader.data, self._reader.pos
         end = start + self.user_len
         if end > len(data):
@@ -354,22 +419,40 @@ def _open_plain(
         value = reader.value()
         if exact and reader.pos != len(buf):
             raise DecodeError("trailing bytes after the stream message")
-        inner = lzw.decompress(bodies.compressed_buf(value), max_size)
-        if inner[:1] in (bytes((MsgType.COMPRESS,)), bytes((MsgType.ENCRYPT,))):
+        more = lzw.Decompressor(bodies.compressed_buf(value), max_size)
+        more.run(_HEAD_READY)  # enough for the kind and a push-pull's header
+        first = bytes(more.out[:1])
+        if first in (bytes((MsgType.COMPRESS,)), bytes((MsgType.ENCRYPT,))):
             raise DecodeError("nested compression or encryption in a stream")
-        return _open_plain(inner, 0, max_size, False)
+        if first == bytes((MsgType.PUSH_PULL,)) and not more.done:
+            start = bytes(more.out)
+            more.out.clear()
+            inner = packing.Reader(start, 1, limit=max_size)
+            try:
+                count, user_len, join = _push_pull_head(inner, max_size)
+            except packing.Truncated:
+                raise DecodeError("push-pull header too long") from None
+            return PushPullStream(inner, count, user_len, join, exact=False, more=more)
+        more.run()  # anything else (or a small push-pull) is decompressed whole
+        return _open_plain(bytes(more.out), 0, max_size, False)
     if kind == MsgType.PUSH_PULL:
-        head = bodies.read_struct(reader, "push-pull header")
-        count = head.int(b"Nodes")
-        user_len = head.int(b"UserStateLen")
-        if not 0 <= count <= MAX_NODES:
-            raise DecodeError(f"push-pull announces {count} nodes")
-        if not 0 <= user_len <= max_size:
-            raise DecodeError(f"push-pull announces {user_len} bytes of user state")
+        count, user_len, join = _push_pull_head(reader, max_size)
         if count + user_len > len(buf) - reader.pos:  # every row takes a byte at least
             raise DecodeError("push-pull announces more than its bytes hold")
-        return PushPullStream(reader, count, user_len, head.flag(b"Join"), exact=exact)
+        return PushPullStream(reader, count, user_len, join, exact=exact)
     message, end = _parse_message(buf, pos, max_size)
     if exact and end != len(buf):
         raise DecodeError("trailing bytes after the stream message")
     return message
+
+
+def _push_pull_head(reader: packing.Reader, max_size: int) -> tuple[int, int, bool]:
+    """A push-pull header's row count, user state length and join flag, checked."""
+    head = bodies.read_struct(reader, "push-pull header")
+    count = head.int(b"Nodes")
+    user_len = head.int(b"UserStateLen")
+    if not 0 <= count <= MAX_NODES:
+        raise DecodeError(f"push-pull announces {count} nodes")
+    if not 0 <= user_len <= max_size:
+        raise DecodeError(f"push-pull announces {user_len} bytes of user state")
+    return count, user_len, head.flag(b"Join")
