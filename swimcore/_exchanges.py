@@ -1,0 +1,374 @@
+# mypy: disable-error-code="misc"
+# Each method declares ``self: Node`` (the mixin pattern), which mypy reports under "misc"
+# because Node is a subclass of this mixin, not a supertype of it; bodies are checked as Node.
+"""Exchanges: joins, push-pull anti-entropy (digests first), reconnecting to the dead and the
+seeds, refusals, application state, and merging received snapshots a slice at a time (a mixin
+of :class:`~swimcore.node.Node`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+import attrs
+
+from swimcore import antientropy, ingest, refusals
+from swimcore._node_base import (
+    _DIGEST,
+    _JOIN,
+    _LIVE,
+    _MESSAGE,
+    _SYNC,
+    _VETOED,
+    MAX_PENDING_EXCHANGES,
+    MERGE_PAUSE,
+    MERGE_SLICE,
+    Timer,
+    _sealed_look,
+    _stale,
+)
+from swimcore.actions import (
+    ExchangeRefused,
+    ExchangeRequest,
+    JoinFailed,
+    MemberInfo,
+    MessageFailed,
+)
+from swimcore.address import Address
+from swimcore.errors import AuthError, DecodeError
+from swimcore.messages import (
+    Alive,
+    DirectMessage,
+    Left,
+    MemberState,
+    PushPull,
+    SnapshotRows,
+    State,
+    StreamPing,
+    Suspect,
+)
+from swimcore.timing import push_pull_interval
+
+if TYPE_CHECKING:
+    from swimcore.node import Node
+
+
+class Exchanges:
+    """The node's exchanges (see the module docstring); its methods run on a :class:`Node`."""
+
+    _refusal: tuple[str, str] | None
+
+    def _push_pull_interval(self: Node) -> float:
+        return push_pull_interval(self.config, self._live_count())
+
+    def _push_pull(self: Node) -> None:
+        """Anti-entropy: a full-state exchange with a random live member."""
+        if self._leaving:
+            return
+        peers = self._table.random_live(1)
+        if peers and self._digests and self._state_out is None:
+            # (With application state the digest of the table says nothing of it: exchange.)
+            self._request(peers[0].address, _DIGEST, self._digest_request, "")
+        elif peers:
+            self._request_exchange(peers[0].address, join=False)
+        elif self._seeds:
+            self._request_joins()
+
+    def _reconnect(self: Node) -> None:
+        """Partition healing: a full-state exchange with a member believed dead, or a seed.
+
+        When a partition made two parts of the group declare each other dead, exchanges with
+        remembered dead members (until they are reclaimed) and with the configured seeds are
+        how the parts find each other again: each side learns it was declared dead, refutes,
+        and the next exchanges carry the refutations across.
+
+        A partition longer than ``reclaim_time`` leaves no dead member to try, so each round
+        also exchanges with one configured seed that is not a live member in this view, if
+        there is one, whatever else the table holds: a part cut off from a seed reaches it again
+        within one ``reconnect_interval`` (plus the exchange) after the network heals.  Nothing
+        is sent while no member is believed dead and every seed is a live member.
+        """
+        if self._leaving:
+            return
+        dead = [a for name in self._dead if (a := self._address_of(name)) is not None]
+        missing = []
+        for seed in self._seeds:
+            name = self._seed_names.get(seed)
+            member = self._table.peek(name) if name is not None else None
+            if member is None or member.address != seed or member.state not in _LIVE:
+                missing.append(seed)
+        for candidates in (dead, missing):
+            if candidates:
+                self._count("heal_exchanges")
+                self._request_exchange(self._rng.choice(candidates), join=False)
+
+    def _address_of(self: Node, name: str) -> Address | None:
+        member = self._table.get(name)
+        return member.address if member is not None else None
+
+    def _request_joins(self: Node) -> None:
+        if self._table.live_peers or self._leaving:
+            return
+        self._join_round.restart()
+        for seed in self._seeds:
+            self._request_exchange(seed, join=True)
+        if self._seeds:
+            jitter = (1.0 + 0.5 * self._rng.random()) * self._join_backoff
+            self._timers.schedule(
+                self._now + self.config.join_retry_interval * jitter, (Timer.JOIN_RETRY, 0, "")
+            )
+
+    def _request_exchange(self: Node, to: Address, *, join: bool) -> None:
+        # The snapshot is built when the driver reads the request's data, once connected: a
+        # reconnect to a member that is really gone then costs no O(members) snapshot.
+        def snapshot() -> bytes:
+            return self._seal(self._wire.encode_push_pull(self._snapshot(join=join)))
+
+        self._request(to, _JOIN if join else _SYNC, snapshot, "")
+
+    def _digest_request(self: Node) -> bytes:
+        """A periodic push-pull's first step: the digest of this table (antientropy)."""
+        return self._seal(antientropy.request(self.config.label, self._table.all()))
+
+    def _digest_reply(self: Node, address: Address, reply: object) -> None:
+        """The peer compared digests: nothing to do, or the full exchange."""
+        if not isinstance(reply, antientropy.Digest) or reply.kind == antientropy.REQUEST:
+            self._count("dropped.malformed_exchange")
+        elif reply.kind == antientropy.MATCH:
+            self._count("digests_matched")
+        else:
+            self._count("digests_differed")
+            self._request_exchange(address, join=False)
+
+    def _request(
+        self: Node, to: Address, purpose: int, data: bytes | Callable[[], bytes], name: str
+    ) -> None:
+        """Ask for an exchange carrying ``data`` (sealed here) or what ``data()`` returns
+        (already sealed, built when the driver reads it)."""
+        if len(self._exchanges) >= MAX_PENDING_EXCHANGES:
+            # A driver that never reports back must not make the table grow: the oldest
+            # request is given up (its late reply is dropped as unknown).
+            oldest = next(iter(self._exchanges))
+            address, kind, whom = self._exchanges.pop(oldest)
+            self._count("exchanges_given_up")
+            if kind == _JOIN:
+                self._join_failed(oldest, address, "given up")
+            elif kind == _MESSAGE:
+                self._out.append(MessageFailed(oldest, whom, "given up"))
+        self._exchange_seq += 1
+        self._exchanges[self._exchange_seq] = (to, purpose, name)
+        if purpose == _JOIN:
+            self._join_round.add(self._exchange_seq, to)
+        self._count("exchanges_requested")
+        payload = self._seal(data) if isinstance(data, bytes) else data
+        self._out.append(ExchangeRequest(self._exchange_seq, to, payload))
+
+    def _decode_exchange(
+        self: Node, data: bytes
+    ) -> PushPull | SnapshotRows | DirectMessage | StreamPing | antientropy.Digest | None:
+        """The exchange in ``data``, or ``None`` when it is dropped (counted; ``_refusal`` set
+        when the peer should be told why).  A snapshot of at most ``MERGE_SLICE`` rows comes
+        decoded (a :class:`PushPull`); a larger one with only its header checked, its rows to
+        be decoded a slice at a time (see :mod:`swimcore.ingest`)."""
+        if len(data) > self.exchange_limit:
+            self._count("dropped.exchange_too_large")
+            return None
+        opened = self._open(data)
+        if opened is None:
+            self._refusal = ("auth_failed", "it did not open with this member's keys")
+            return None
+        data = opened
+        try:
+            snapshot: PushPull | SnapshotRows | DirectMessage | StreamPing | antientropy.Digest
+            if self._digests and antientropy.is_digest(data):
+                snapshot = antientropy.decode(data)
+            else:
+                snapshot = self._wire.open_exchange(data)
+                if (
+                    not isinstance(snapshot, DirectMessage | StreamPing)
+                    and snapshot.count <= MERGE_SLICE
+                ):
+                    snapshot = snapshot.read_all()
+        except AuthError:  # the memberlist profile opens streams inside its own layers
+            self._count("dropped.auth_failed")
+            self._refusal = ("auth_failed", "it did not open with this member's keys")
+            return None
+        except DecodeError:
+            self._count("dropped.malformed_exchange")
+            if self._keyring is None and self.config.wire == "native" and _sealed_look(data):
+                # Most often an encrypted payload sent to a member without a key.
+                self._refusal = (
+                    "auth_failed",
+                    "unreadable: encrypted, but this member has no key?",
+                )
+            return None
+        if snapshot.label != self.config.label:
+            self._count("dropped.foreign_label")
+            self._refusal = ("foreign_label", f"the sender's label is {snapshot.label!r}")
+            return None
+        if isinstance(snapshot, PushPull) and len(snapshot.members) > self.config.max_members:
+            # More rows than the table can hold (a peer configured larger): merge what fits.
+            self._count("dropped.snapshot_rows", len(snapshot.members) - self.config.max_members)
+            snapshot = attrs.evolve(snapshot, members=snapshot.members[: self.config.max_members])
+        elif (
+            not isinstance(snapshot, PushPull | DirectMessage | StreamPing | antientropy.Digest)
+            and snapshot.count > self.config.max_members
+        ):
+            self._count("dropped.snapshot_rows", snapshot.count - self.config.max_members)
+        return snapshot
+
+    def _join_failed(self: Node, exchange_id: int, seed: Address, reason: str) -> None:
+        self._out.append(JoinFailed(seed, reason))
+        self._join_ended(exchange_id, reason)
+
+    def _join_ended(self: Node, exchange_id: int, failure: str | None) -> None:
+        """An exchange of a join attempt ended: report the attempt once all of it has."""
+        result = self._join_round.finish(exchange_id, failure)
+        if result is not None:
+            self._out.append(result)
+
+    def _merge_vetoed(self: Node, rows: Sequence[MemberState]) -> bool:
+        """Whether the application refuses the whole snapshot of ``rows`` (counted if so)."""
+        if self._admit_merge is None:
+            return False
+        infos = [
+            MemberInfo(row.name, row.address, row.incarnation, row.state, row.meta) for row in rows
+        ]
+        try:
+            vetoed = not self._admit_merge(infos)
+        except Exception:
+            self._count("admission_errors")
+            vetoed = True
+        if vetoed:
+            self._count("merges_vetoed")
+        return vetoed
+
+    def _refuse(self: Node, reason: str, detail: str) -> bytes | None:
+        """Report a refused exchange once; the reply telling the peer why (native wire)."""
+        if self._reports.first(("refused", reason, detail), self._now):
+            self._out.append(ExchangeRefused(reason, detail))
+        if self.config.wire != "native":
+            return None  # memberlist's errResp is not sent yet: the stream is closed as before
+        return refusals.encode(reason, detail)
+
+    def _snapshot(self: Node, *, join: bool) -> PushPull:
+        rows = tuple(
+            MemberState(m.name, m.address, m.incarnation, m.state, m.meta)
+            for m in self._table.all()
+        )
+        return PushPull(self.config.label, join, rows, self._local_state(join))
+
+    def _local_state(self: Node, join: bool) -> bytes:
+        """The application's state for a full-state exchange (``b""`` without a hook)."""
+        if self._state_out is None:
+            return b""
+        try:
+            return bytes(self._state_out(join))
+        except Exception:
+            self._count("state_errors")
+            return b""
+
+    def _merge_remote_state(self: Node, user_state: bytes, join: bool) -> None:
+        """Hand the application the state a peer's exchange carried (if any)."""
+        if self._state_in is None or not user_state:
+            return
+        try:
+            self._state_in(user_state, join)
+            self._count("states_merged")
+        except Exception:
+            self._count("state_errors")
+
+    def _merge(self: Node, snapshot: PushPull) -> None:
+        """Merge a small snapshot (read whole): at once, or after the snapshots pending."""
+        if not self._ingests:
+            self._merge_rows(snapshot.members)
+        else:
+            rows = ingest.ListRows(snapshot.label, snapshot.join, snapshot.members)
+            self._ingest(rows, None, None)
+
+    def _ingest(
+        self: Node, rows: SnapshotRows, source: Address | None, join_id: int | None
+    ) -> None:
+        """Queue a snapshot to read and merge a slice per step; the first slice at once when
+        nothing else is pending.  ``join_id``: a join whose outcome waits for it."""
+        cap = min(rows.count, self.config.max_members)
+        held: list[MemberState] | None = None
+        if self._admit_merge is not None and not isinstance(rows, ingest.ListRows):
+            held = []
+        job = ingest.Ingest(rows, source, cap, join_id, held)
+        idle = not self._ingests
+        for dropped in self._ingests.add(job):
+            self._give_up(dropped, "dropped.merge_backlog", "superseded by a newer snapshot")
+        if idle:
+            self._merge_slice()
+
+    def _give_up(self: Node, job: ingest.Ingest, reason: str, why: str) -> None:
+        """Count the rows of ``job`` that will not be merged (those merged stay)."""
+        self._count(reason, job.backlog)
+        if job.exchange_id is not None and job.source is not None:
+            self._join_failed(job.exchange_id, job.source, why)
+            job.exchange_id = None
+
+    def _merge_slice(self: Node) -> None:
+        """One step: decode and merge at most ``MERGE_SLICE`` rows of the oldest snapshot."""
+        queue = self._ingests
+        if not queue:
+            return
+        job = queue.head
+        rows = job.rows.take(MERGE_SLICE)
+        kept = rows[: job.cap - job.taken]
+        job.taken += len(kept)
+        if job.held is not None:
+            job.held.extend(kept)
+        else:
+            self._merge_rows(kept)
+            job.merged += len(kept)
+        done = False
+        if job.rows.error is not None:
+            self._count("dropped.malformed_exchange")
+            self._give_up(job, "dropped.malformed_rows", "bad reply")
+            done = True
+        elif not job.rows.left:
+            done = self._read_to_the_end(job)
+        if done:
+            queue.pop()
+        if queue:
+            self._count("merge_slices")
+            self._timers.schedule(self._now + MERGE_PAUSE, (Timer.MERGE, 0, ""))
+
+    def _read_to_the_end(self: Node, job: ingest.Ingest) -> bool:
+        """Every row of ``job`` is read: hand over the application's state, and ask for its
+        verdict on the whole if it gives one.  Whether ``job`` is over."""
+        try:
+            user_state = job.rows.user_state()
+        except DecodeError:
+            self._count("dropped.malformed_exchange")
+            self._give_up(job, "dropped.malformed_rows", "bad reply")
+            return True
+        if job.held is not None:
+            if self._merge_vetoed(job.held):
+                self._refuse("merge_vetoed", "this member's application refused the merge")
+                self._give_up(job, "dropped.vetoed_rows", _VETOED)
+                return True
+            # Admitted: merge what was held, a slice per step, like any other snapshot.
+            job.rows = ingest.ListRows(job.rows.label, job.rows.join, job.held)
+            job.cap, job.taken, job.held = len(job.held), 0, None
+        if job.exchange_id is not None:
+            self._join_ended(job.exchange_id, None)
+            job.exchange_id = None
+        self._merge_remote_state(user_state, job.rows.join)
+        return not job.rows.left
+
+    def _merge_rows(self: Node, rows: Sequence[MemberState]) -> None:
+        peek = self._table.peek
+        for row in rows:
+            if row.state is State.ALIVE:
+                known = peek(row.name)
+                if known is not None and row.name != self.name and _stale(known, row):
+                    continue  # the alive row we hold already: applying it would change nothing
+                self._apply(Alive(row.name, row.address, row.incarnation, row.meta))
+            elif row.state is State.LEFT:
+                self._apply(Left(row.name, row.incarnation))
+            elif row.name in self._table:
+                # As memberlist does, a remote "dead" is only a suspicion here: verify it ourselves.
+                self._apply(Suspect(row.name, row.incarnation, ""))

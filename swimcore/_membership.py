@@ -1,0 +1,484 @@
+# mypy: disable-error-code="misc"
+# Each method declares ``self: Node`` (the mixin pattern), which mypy reports under "misc"
+# because Node is a subclass of this mixin, not a supertype of it; bodies are checked as Node.
+"""Membership: applying news about members (alive, suspect, dead, left), refuting news about
+this member, suspicions and their timeouts, flap damping, the leader and forgetting the dead
+(a mixin of :class:`~swimcore.node.Node`)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from swimcore._node_base import (
+    _LIVE,
+    _USER_PREFIX,
+    MAX_INCARNATION,
+    MAX_INCARNATION_STEP,
+    Timer,
+)
+from swimcore.actions import (
+    BroadcastReceived,
+    LeaderChanged,
+    MemberAlive,
+    MemberFailed,
+    MemberInfo,
+    MemberJoined,
+    MemberLeft,
+    MemberStable,
+    MemberSuspected,
+    MemberUnstable,
+    MemberUpdated,
+    NameConflict,
+)
+from swimcore.address import Address
+from swimcore.broadcasts import Verdict as News
+from swimcore.members import Member
+from swimcore.messages import (
+    Alive,
+    Dead,
+    Left,
+    State,
+    Suspect,
+    Update,
+    UserBroadcast,
+)
+from swimcore.suspicion import Suspicion
+from swimcore.timing import suspicion_min
+from swimcore.transitions import Verdict, judge
+
+if TYPE_CHECKING:
+    from swimcore.node import Node
+
+
+class Membership:
+    """The node's membership (see the module docstring); its methods run on a :class:`Node`."""
+
+    def _reclaim(self: Node, name: str) -> None:
+        member = self._table.peek(name)
+        if member is None or member.state in _LIVE or member is self._table.local:
+            return
+        due = member.since + self.config.reclaim_time
+        if self._now < due:
+            # Not yet (the member changed state since, or ``now + t - now`` rounded below t).
+            self._timers.schedule(due, (Timer.RECLAIM, 0, name))
+        else:
+            self._table.remove(name)
+            self._stability.forget(name)
+            self._recent_dead.pop(name, None)
+            self._dead.pop(name, None)
+            self._count("reclaimed")
+
+    def _enqueue(self: Node, name: str, update: Update) -> None:
+        self._queue.put(name, self._wire.encode_update(update))
+
+    def _queue_local_alive(self: Node) -> None:
+        local = self._table.local
+        self._enqueue(local.name, Alive(local.name, local.address, local.incarnation, local.meta))
+
+    def _bump_incarnation(self: Node, at_least: int) -> None:
+        local = self._table.local
+        local.incarnation = min(MAX_INCARNATION, max(local.incarnation + 1, at_least))
+        self._queue_local_alive()
+
+    def _refute(self: Node, incarnation: int) -> None:
+        """Someone says this node is not alive (or claims it at a higher incarnation)."""
+        if self._leaving:
+            return
+        self._count("refutations")
+        self._debug("refuting news about itself at incarnation %d", incarnation)
+        self._awareness.apply(1)
+        self._bump_incarnation(incarnation + 1)
+
+    def _apply(self: Node, update: Update) -> None:
+        if isinstance(update, UserBroadcast):
+            self._apply_user(update)
+            return
+        # Judge on a read-only view; take the table's own record only to change it (a table
+        # over a shared roster copies a record the first time it is taken).
+        member = self._table.local if update.name == self.name else self._table.peek(update.name)
+        if update.incarnation > (0 if member is None else member.incarnation) + (
+            MAX_INCARNATION_STEP
+        ):
+            self._count("dropped.incarnation_jump")
+            return
+        if update.name == self.name:
+            self._apply_about_self(update)
+            return
+        if isinstance(update, Alive):
+            self._apply_alive(member, update)
+            return
+        if member is None:
+            return  # news of a failure of someone we never knew: nothing to do
+        news = (
+            State.SUSPECT
+            if isinstance(update, Suspect)
+            else State.DEAD
+            if isinstance(update, Dead)
+            else State.LEFT
+        )
+        verdict = judge(member.state, member.incarnation, news, update.incarnation)
+        if verdict is Verdict.IGNORE:
+            if member.state is State.ALIVE and update.incarnation < member.incarnation:
+                self._correct(member)
+            return
+        if verdict is Verdict.CONFIRM:
+            assert isinstance(update, Suspect)
+            self._confirm(member, update)
+            return
+        if isinstance(update, Suspect) and not self._believes(member, update):
+            return
+        member = self._own(member)
+        member.incarnation = update.incarnation
+        self._suspicions.pop(member.name, None)
+        self._table.set_state(member, news, self._now)
+        self._consider_leader(member)
+        self._enqueue(member.name, update)
+        if news is State.SUSPECT:
+            assert isinstance(update, Suspect)
+            self._start_suspicion(member, update.by)
+            hold = self.config.stability_suspect_hold
+            if hold:
+                self._timers.schedule(
+                    self._now + hold, (Timer.ANNOUNCE, member.incarnation, member.name)
+                )
+            else:
+                self._announce(member.name, member.incarnation)
+            return
+        if news is State.DEAD:
+            self._stability.died(member.name)  # its damping stays: coming back is a flap
+        else:
+            self._stability.forget(member.name)
+        self._recent_dead[member.name] = self._now
+        self._timers.schedule(self._now + self.config.reclaim_time, (Timer.RECLAIM, 0, member.name))
+        if news is State.DEAD:
+            self._dead[member.name] = None
+            self._count("deaths")
+            self._emit(MemberFailed(member.info()))
+        else:
+            self._dead.pop(member.name, None)
+            self._count("leaves")
+            self._emit(MemberLeft(member.info()))
+
+    def _own(self: Node, member: Member) -> Member:
+        """The table's own, changeable record for ``member`` (a peeked one may be shared)."""
+        owned = self._table.get(member.name)
+        assert owned is not None
+        return owned
+
+    def _apply_about_self(self: Node, update: Alive | Suspect | Dead | Left) -> None:
+        local = self._table.local
+        if isinstance(update, Alive) and update.address != local.address:
+            self._name_conflict(local.name, local.address, update.address)
+        if isinstance(update, Alive):
+            refute = update.incarnation > local.incarnation
+        else:
+            refute = update.incarnation >= local.incarnation
+        if refute:
+            self._refute(update.incarnation)
+        elif not isinstance(update, Alive) and not self._leaving:
+            self._correct(local)
+
+    def _correct(self: Node, member: Member) -> None:
+        """The sender of this packet holds stale news about ``member``: answer it directly.
+
+        Infection-style spread leaves a node uninformed now and then (each update is sent only
+        O(log n) times); that node keeps gossiping its stale suspicion and would in time declare
+        a refuted member dead.  Sending the fresher news straight back to whoever gossips the
+        stale kind closes that gap at the cost of one bounded reply.
+        """
+        if len(self._corrections) < 4:
+            self._count("corrections_sent")
+            self._corrections.append(
+                self._wire.encode_update(
+                    Alive(member.name, member.address, member.incarnation, member.meta)
+                )
+            )
+
+    def _apply_alive(self: Node, member: Member | None, update: Alive) -> None:
+        if len(update.meta) > self.config.max_metadata:
+            self._count("dropped.metadata_too_large")
+            return
+        if update.address.is_unspecified:
+            self._count("dropped.unspecified_address")
+            return
+        if not update.name or update.name.startswith("\x00"):
+            self._count("dropped.bad_name")  # the names Node() refuses; "\x00" keys user news
+            return
+        if member is None:
+            if len(self._table) >= self.config.max_members:
+                self._count("dropped.table_full")
+                return
+            if self._admit is not None and not self._admits(update):
+                return
+            member = Member(
+                update.name, update.address, update.incarnation, State.ALIVE, update.meta, self._now
+            )
+            self._table.add(member)
+            self._note_seed(member)
+            self._consider_leader(member)
+            self._enqueue(member.name, update)
+            self._emit(MemberJoined(member.info()))
+            return
+        if update.address != member.address and member.state in (State.ALIVE, State.SUSPECT):
+            self._name_conflict(member.name, member.address, update.address)
+        if judge(member.state, member.incarnation, State.ALIVE, update.incarnation) is not (
+            Verdict.APPLY
+        ):
+            return
+        if update.address != member.address and not self._may_move(member):
+            self._count("dropped.address_conflict")
+            return
+        member = self._own(member)
+        before = member.state
+        changed = member.meta != update.meta or member.address != update.address
+        # A live member re-announcing itself unchanged at a higher incarnation refuted news.
+        refuted = before in _LIVE and update.incarnation > member.incarnation and not changed
+        member.incarnation = update.incarnation
+        member.meta = update.meta
+        member.address = update.address
+        self._note_seed(member)
+        suspicion = self._suspicions.pop(member.name, None)
+        self._table.set_state(member, State.ALIVE, self._now)
+        self._recent_dead.pop(member.name, None)
+        self._dead.pop(member.name, None)
+        self._consider_leader(member)
+        self._enqueue(member.name, update)
+        damped = refuted and self._flapped(member, suspected=before is State.SUSPECT)
+        if before is State.SUSPECT:
+            self._count("suspicions_refuted")
+            if not damped and (suspicion is None or suspicion.announced):
+                self._emit(MemberAlive(member.info()))
+        elif before is not State.ALIVE:
+            if before is State.DEAD and self._back_from_the_dead(member):
+                self._count("events_damped")  # readmitted by MemberStable once quiet
+            else:
+                self._emit(MemberJoined(member.info()))
+        elif changed:
+            self._emit(MemberUpdated(member.info()))
+
+    def _note_seed(self: Node, member: Member) -> None:
+        if self._seeds and member.address in self._seeds:  # a handful of addresses
+            self._seed_names[member.address] = member.name
+
+    def _may_move(self: Node, member: Member) -> bool:
+        """Whether ``member``'s name may move to another address.
+
+        The native rule: with any newer incarnation (a restart elsewhere is accepted at once).
+        memberlist's rule, followed under its profile so that mixed views agree: only once the
+        member left, or was dead for ``gossip_to_the_dead_time`` (when memberlist forgets it);
+        until then the name stays where it was and the conflict is counted.
+        """
+        if not self._wire.STRICT_ADDRESSES:
+            return True
+        if member.state is State.LEFT:
+            return True
+        dead_for = self._now - member.since
+        return member.state is State.DEAD and dead_for >= self.config.gossip_to_the_dead_time
+
+    def _apply_user(self: Node, update: UserBroadcast) -> None:
+        verdict = self._broadcasts.judge(update.key, update.version, update.origin, self._now)
+        if verdict is News.LEAP:
+            self._count("dropped.broadcast_version_jump")
+            return
+        if verdict is News.OLD:
+            return
+        self._queue.put(_USER_PREFIX + update.key, self._wire.encode_update(update), user=True)
+        self._out.append(BroadcastReceived(update.origin, update.key, update.payload))
+
+    def _believes(self: Node, member: Member, update: Suspect) -> bool:
+        """Whether another member's accusation makes ``member`` (alive here) suspect here.
+
+        With ``stability_accusers`` above 1 an accusation is relayed but believed only with
+        others beside it; an accuser held suspect, dead or unstable is not believed at all
+        (see :mod:`swimcore.stability`).
+        """
+        stability = self._stability
+        if update.by == self.name or member.state is not State.ALIVE:
+            return True
+        if stability.corroborates or stability.damping:
+            accuser = self._table.peek(update.by)
+            if stability.unstable(update.by) or (
+                stability.corroborates and accuser is not None and accuser.state is not State.ALIVE
+            ):
+                self._count("accusations_disbelieved")
+                return False
+        if not stability.corroborates:
+            return True
+        cfg = self.config
+        window = suspicion_min(cfg.suspicion_mult, self._live_count(), cfg.probe_interval)
+        if stability.accuse(member.name, update.incarnation, update.by, self._now, window):
+            if stability.believed(member.name):
+                return True
+            self._count("accusations_pending")
+            self._enqueue(member.name, update)  # others count it; the accused can refute it
+        return False
+
+    def _flapped(self: Node, member: Member, *, suspected: bool) -> bool:
+        """``member`` refuted news of itself (whether or not this node believed it): damping
+        counts a flap.  True when its :class:`MemberAlive` is replaced (unstable) or damped.
+
+        Every member hears every refutation, so every view counts the same flaps and damps
+        the member at about the same time (within the refutation's spread)."""
+        stability = self._stability
+        if not stability.damping:
+            return False
+        if stability.flapped(member.name, self._now):
+            self._emit(MemberUnstable(member.info()))
+            self._timers.schedule(stability.reuse_at(member.name), (Timer.STABLE, 0, member.name))
+            return True
+        if stability.unstable(member.name) and suspected:
+            self._count("events_damped")
+            return True
+        return False
+
+    def _back_from_the_dead(self: Node, member: Member) -> bool:
+        """``member``, declared dead here, is alive again: with damping that is a flap.  True
+        when it is (or now becomes) unstable: it is held out until :class:`MemberStable`."""
+        stability = self._stability
+        if not stability.damping:
+            return False
+        if stability.flapped(member.name, self._now):
+            self._timers.schedule(stability.reuse_at(member.name), (Timer.STABLE, 0, member.name))
+        return stability.unstable(member.name)
+
+    def _announce(self: Node, name: str, incarnation: int) -> None:
+        """Report a suspicion that still stands (``stability_suspect_hold`` after it began),
+        unless the member is damped."""
+        suspicion = self._suspicions.get(name)
+        member = self._table.peek(name)
+        if suspicion is None or member is None or suspicion.incarnation != incarnation:
+            return
+        if member.state is not State.SUSPECT or suspicion.announced:
+            return
+        if self._stability.unstable(name):
+            self._count("events_damped")
+            return
+        suspicion.announced = True
+        self._emit(MemberSuspected(member.info()))
+
+    def _settle(self: Node, name: str) -> None:
+        """An unstable member's penalty may have decayed: report it stable if it is alive."""
+        stability = self._stability
+        member = self._table.peek(name)
+        if member is None or not stability.unstable(name):
+            return
+        if member.state is State.ALIVE and stability.settle(name, self._now):
+            self._emit(MemberStable(member.info()))
+            return
+        due = max(stability.reuse_at(name), self._now + self.config.probe_interval)
+        self._timers.schedule(due, (Timer.STABLE, 0, name))
+
+    def _start_suspicion(self: Node, member: Member, by: str) -> None:
+        self._count("suspicions")
+        held = self._stability.take(member.name, member.incarnation)
+        cfg = self.config
+        n = self._live_count()
+        low = suspicion_min(cfg.suspicion_mult, n, cfg.probe_interval)
+        dynamic = cfg.lifeguard_dynamic_suspicion
+        needed = cfg.suspicion_mult - 2 if dynamic else 0
+        if n - 2 < needed:
+            needed = 0
+        suspicion = Suspicion(
+            incarnation=member.incarnation,
+            # Corroborated: the suspicion runs from the first accusation, as if believed then.
+            started=self._now if held is None else held.first,
+            min_timeout=low,
+            max_timeout=low * cfg.suspicion_max_mult if dynamic else low,
+            needed=max(0, needed),
+        )
+        for accuser in (by, *(held.accusers if held is not None else ())):
+            if accuser and accuser != self.name:
+                suspicion.confirm(accuser)
+        self._suspicions[member.name] = suspicion
+        self._timers.schedule(
+            self._suspicion_due(suspicion), (Timer.SUSPICION, suspicion.token, member.name)
+        )
+
+    def _suspicion_due(self: Node, suspicion: Suspicion) -> float:
+        """When the suspicion timer fires next: the deadline, or, while the last-chance probe
+        is still to be sent, one probe timeout before it, so that the probe's wait ends when
+        the suspicion does (a member that stays silent dies at the deadline, not one probe
+        timeout after it, as memberlist's would)."""
+        deadline = suspicion.deadline()
+        if self.config.verify_before_death and suspicion.verify_seq is None:
+            return max(suspicion.started, deadline - self.config.probe_timeout)
+        return deadline
+
+    def _confirm(self: Node, member: Member, update: Suspect) -> None:
+        suspicion = self._suspicions.get(member.name)
+        if suspicion is None or not update.by:
+            return
+        if update.by == self.name:
+            if not suspicion.confirmed_locally:
+                suspicion.confirmed_locally = True  # spread our own view once; it is not counted
+                self._enqueue(member.name, update)
+            return
+        if suspicion.confirm(update.by):
+            self._count("suspicion_confirmations")
+            self._enqueue(member.name, update)
+            self._timers.schedule(
+                max(self._now, self._suspicion_due(suspicion)),
+                (Timer.SUSPICION, suspicion.token, member.name),
+            )
+
+    def _suspicion_expired(self: Node, name: str, token: int) -> None:
+        suspicion = self._suspicions.get(name)
+        member = self._table.get(name)
+        if suspicion is None or suspicion.token != token or member is None:
+            return
+        if self._now < self._suspicion_due(suspicion):
+            return  # left over from an earlier suspicion of this member (tokens restart at 0)
+        if member.state is not State.SUSPECT:
+            return
+        if self.config.verify_before_death and suspicion.verify_seq is None:
+            self._verify(member, suspicion)
+            return
+        self._verifications.pop(suspicion.verify_seq or -1, None)
+        self._apply(Dead(name, member.incarnation, self.name))
+
+    def _consider_leader(self: Node, member: Member | None) -> None:
+        """Keep the leader current: O(1) unless the leader itself stops being alive."""
+        if member is None:
+            return
+        leader = self._leader
+        if member.state is State.ALIVE:
+            if leader is None or member.address.leader_key() > leader.address.leader_key():
+                self._set_leader(member)
+        elif member is leader:
+            best: Member | None = None
+            for candidate in self._table.all():
+                if candidate.state is State.ALIVE and (
+                    best is None or candidate.address.leader_key() > best.address.leader_key()
+                ):
+                    best = candidate
+            # The table's own record, not a shared one (see RosterTable).
+            self._set_leader(self._table.get(best.name) if best is not None else None)
+
+    def _set_leader(self: Node, member: Member | None) -> None:
+        if member is not self._leader:
+            self._leader = member
+            if member is not None:
+                self._out.append(LeaderChanged(member.info()))
+
+    def _admits(self: Node, update: Alive) -> bool:
+        """Whether the application admits the member ``update`` introduces (counted if not).
+
+        A callback that raises refuses (and is counted apart): a bug there must not let in a
+        member the application meant to keep out, nor stop the node.
+        """
+        assert self._admit is not None
+        info = MemberInfo(update.name, update.address, update.incarnation, State.ALIVE, update.meta)
+        try:
+            admitted = bool(self._admit(info))
+        except Exception:
+            self._count("admission_errors")
+            admitted = False
+        if not admitted:
+            self._count("dropped.not_admitted")
+        return admitted
+
+    def _name_conflict(self: Node, name: str, address: Address, other: Address) -> None:
+        """Report once that ``other`` claims ``name``, held here at ``address``."""
+        self._count("name_conflicts")
+        if self._reports.first(("conflict", name, other), self._now):
+            self._out.append(NameConflict(name, address, other, name == self.name))
