@@ -30,9 +30,9 @@ from swimcore.wire.memberlist.profile import MemberlistWire
 WIRES = ("native", "memberlist", "memberlist+lzw")
 
 
-def _rows(n: int, tag: str = "r") -> list[MemberState]:
+def _rows(n: int, tag: str = "r", meta: bytes = b"") -> list[MemberState]:
     return [
-        MemberState(f"{tag}-{i:05d}", addr(2 + i % 60000, 7000 + i % 1000), 1, State.ALIVE)
+        MemberState(f"{tag}-{i:05d}", addr(2 + i % 60000, 7000 + i % 1000), 1, State.ALIVE, meta)
         for i in range(n)
     ]
 
@@ -76,9 +76,7 @@ def decoded(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
     codec._DECODED_ROWS.clear()
 
 
-def _receiver(
-    wire: str, admit_merge: Callable[[Sequence[MemberInfo]], bool] | None = None
-) -> Node:
+def _receiver(wire: str, admit_merge: Callable[[Sequence[MemberInfo]], bool] | None = None) -> Node:
     node = Node(
         Config.lan(wire=wire), addr(65000), name="receiver", seed=2, admit_merge=admit_merge
     )
@@ -316,3 +314,20 @@ def test_a_compressed_snapshot_is_decompressed_a_slice_at_a_time(
     assert max(per_call) <= bound
     assert sum(per_call) > 2 * bound  # so the snapshot was more than one call's worth
     assert _names(node) == sorted(r.name for r in rows)
+
+
+@pytest.mark.parametrize("size", [MERGE_SLICE, 4 * MERGE_SLICE])
+def test_a_compressed_snapshot_decodes_whole_and_merges(size: int) -> None:
+    """Larger than what is decompressed at once: the eager decoder and a snapshot read at once
+    (at most MERGE_SLICE rows) read on until every row is there."""
+    # Metadata that compresses poorly, so that the rows take more than one piece.
+    rows = _rows(size, tag=f"z{size}", meta=bytes(range(256)) * 2)
+    data = _encode("memberlist+lzw", rows)
+    node = _receiver("memberlist+lzw")
+    whole = node.wire.decode_exchange(data)
+    assert [m.name for m in whole.members] == [r.name for r in rows]  # type: ignore[union-attr]
+    reply, _ = node.handle_exchange(data, 1.0)
+    assert reply is not None
+    _drain(node)
+    assert _names(node) == sorted(r.name for r in rows)
+    assert "dropped.malformed_exchange" not in node.counters()

@@ -482,7 +482,11 @@ class PushPullRows:
         return self._stream.user_state()
 
     def read_all(self) -> PushPull:
-        rows = self.take(self.left)
+        # A compressed message gives its rows as it is decompressed: take until all are read
+        # (each take decompresses more, so this ends, with the rows or with an error).
+        rows: list[MemberState] = []
+        while self.left and self.error is None:
+            rows += self.take(self.left)
         if self.error is not None:
             raise self.error
         return PushPull(self.label, self.join, tuple(rows), self.user_state())
