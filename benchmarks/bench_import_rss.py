@@ -3,6 +3,9 @@
 Each case runs in a fresh interpreter (``python -c``) that reads its own ``VmRSS`` from
 ``/proc/self/status`` after the statement; a case's cost is its RSS minus that of ``pass`` in the
 same round (same interpreter, same ``site``).  Prints the median of ``--runs`` rounds, in MiB.
+Modules are read from bytecode, as from an installed wheel: each tree gets its own
+``PYTHONPYCACHEPREFIX`` (filled by a first, unmeasured round) and ``PYTHONDONTWRITEBYTECODE`` is
+dropped, since compiling sources at every import leaves megabytes of freed heap behind.
 ``--compare TREE`` also measures another source tree (first on ``PYTHONPATH``) in the same
 rounds.  Linux only.  From the repository root::
 
@@ -17,6 +20,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,7 +33,16 @@ NODE = (
 CASES = [
     ("bare interpreter (`pass`)", "pass"),
     ("`import attrs` (the one dependency)", "import attrs"),
+    (
+        "`import attrs` and the standard modules swimcore uses",
+        "import attrs, enum, heapq, ipaddress, math, random, struct, zlib",
+    ),
     ("`import swimcore`", "import swimcore"),
+    (
+        "`import swimcore`, then glibc's `malloc_trim(0)` (freed heap given back)",
+        "import swimcore, ctypes\nctypes.CDLL('libc.so.6').malloc_trim(0)",
+    ),
+    ("`import ctypes` (what the line above adds itself)", "import ctypes"),
     ("`import swimcore` + a native-wire node", "import swimcore\n" + NODE.format(wire="native")),
     (
         "`import swimcore` + a memberlist-wire node",
@@ -42,12 +55,18 @@ PROBE = (
 )
 
 
+CACHE = Path(tempfile.mkdtemp(prefix="bench-import-rss-"))
+
+
 def rss_kib(statement: str, tree: Path) -> int:
     """VmRSS (KiB) of a fresh interpreter after ``statement``, with ``tree`` first on the path."""
     env = dict(os.environ, PYTHONPATH=str(tree))
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = str(CACHE / str(abs(hash(str(tree)))))
     out = subprocess.run(
         [sys.executable, "-c", statement + PROBE],
         env=env,
+        cwd=CACHE,  # ``python -c`` puts the working directory first on the path
         capture_output=True,
         text=True,
         check=True,
@@ -67,6 +86,9 @@ def main() -> None:
     # samples[tree][case] = costs over the bare interpreter, one per round (KiB)
     samples: dict[str, dict[str, list[int]]] = {t: {c: [] for c, _ in CASES} for t in trees}
     bare: list[int] = []
+    for tree in trees.values():  # compile every module once, into the tree's cache
+        for _, statement in CASES:
+            rss_kib(statement, tree)
     for _ in range(args.runs):
         for name, tree in trees.items():
             base = rss_kib("pass", tree)

@@ -93,6 +93,15 @@ def test_a_native_node_loads_neither_the_memberlist_wire_nor_msgpack() -> None:
     assert "msgpack" in loaded
 
 
+@pytest.mark.parametrize("wire", ["native", "memberlist"])
+def test_a_node_without_a_keyring_does_not_load_openssl(wire: str) -> None:
+    # hashlib's OpenSSL bindings cost a member about 3.5 MiB; the built-in hashes suffice.
+    loaded = _loaded_after("import swimcore\n" + NODE.format(wire=wire))
+    assert "swimcore.node" in loaded
+    assert [m for m in loaded if m in ("hashlib", "_hashlib", "ssl", "_ssl")] == []
+    assert "_hashlib" in _loaded_after("import hashlib")  # the check can fail
+
+
 def test_the_check_would_notice_a_forbidden_import() -> None:
     assert "socket" in _loaded_after("import socket")
 

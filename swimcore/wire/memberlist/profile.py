@@ -36,7 +36,6 @@ How the two protocols line up, and where they differ:
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 import random
 from collections.abc import Iterable
@@ -94,6 +93,14 @@ from swimcore.wire.memberlist.security import OVERHEAD as SEAL_OVERHEAD
 
 if TYPE_CHECKING:
     from swimcore.config import Config
+
+try:  # hashlib loads OpenSSL (about 3.5 MiB of a member's memory): the built-in module first
+    from _sha256 import sha256  # type: ignore[import-not-found, unused-ignore] # Python 3.11
+except ImportError:  # pragma: no cover - the module's name since Python 3.12
+    try:
+        from _sha2 import sha256  # type: ignore[import-not-found, no-redef, unused-ignore]
+    except ImportError:
+        from hashlib import sha256  # type: ignore[assignment, unused-ignore]
 
 #: Updates that fit one compound beside the primary message.
 MAX_UPDATES = packet.MAX_PARTS - 1
@@ -335,7 +342,7 @@ class MemberlistWire:
                 return Left(ml.node, incarnation)
             return Dead(ml.node, incarnation, ml.sender)
         if isinstance(ml, MlUser):
-            digest = hashlib.sha256(ml.payload).hexdigest()[:32]
+            digest = sha256(ml.payload).hexdigest()[:32]
             return UserBroadcast("", f"memberlist:{digest}", 1, ml.payload)
         raise DecodeError(f"unexpected {type(ml).__name__} in a datagram")
 
