@@ -11,8 +11,9 @@ memberlist's wire from 4 KiB pieces with the incremental :class:`FrameReader` ag
 re-parsing the buffer on every piece (the old way).
 
 ``--baseline PATH`` measures the same in a subprocess importing swimcore from ``PATH`` (a
-source tree of an older commit, e.g. ``git archive COMMIT swimcore transports``), taking
-turns with this tree, so that both rows of a pair see the same load.
+source tree of an older commit, e.g. ``git archive COMMIT swimcore transports``), and
+``--whole`` this tree with each snapshot decoded in one call (merged in slices, as before),
+taking turns with this tree, so that the rows of a group see the same load.
 
     .venv/bin/python benchmarks/bench_snapshot_stall.py --rows 60000 --baseline /tmp/base
 """
@@ -27,6 +28,7 @@ import platform
 import subprocess
 import sys
 import time
+from typing import Any
 
 from swimcore import Address, Config, ExchangeRequest, Node
 from swimcore.wire.memberlist import stream
@@ -64,10 +66,31 @@ class GcClock:
         return spent
 
 
-def merge_stall(config: Config, data: bytes) -> dict[str, float]:
+def decode_whole(node: Node) -> None:
+    """Make ``node`` decode a snapshot in one call (and merge it in slices), as before the rows
+    were decoded a slice at a time: the same tree's code, for a like-for-like comparison."""
+    from swimcore.ingest import ListRows  # noqa: PLC0415 - only this tree has it
+    from swimcore.messages import DirectMessage  # noqa: PLC0415
+
+    wire = node.wire
+    real = wire.open_exchange
+
+    def opened(data: bytes) -> Any:
+        rows = real(data)
+        if isinstance(rows, DirectMessage):
+            return rows
+        whole = rows.read_all()
+        return ListRows(whole.label, whole.join, whole.members)
+
+    wire.open_exchange = opened  # type: ignore[method-assign]
+
+
+def merge_stall(config: Config, data: bytes, *, whole: bool = False) -> dict[str, float]:
     """Time every call of the node while it decodes and merges ``data``."""
     node = Node(config, Address("10.255.255.1", 7946))
     node.start(0.0)
+    if whole:
+        decode_whole(node)
     clock = GcClock()
     gc.collect()
     clock.take()
@@ -97,10 +120,10 @@ def merge_stall(config: Config, data: bytes) -> dict[str, float]:
     }
 
 
-def measure(wire: str, rows: int) -> dict[str, float]:
+def measure(wire: str, rows: int, *, whole: bool = False) -> dict[str, float]:
     config = Config.lan(wire=wire)
     data = snapshot(config, rows)
-    result = merge_stall(config, data)
+    result = merge_stall(config, data, whole=whole)
     result["mib"] = len(data) / 2**20
     return result
 
@@ -135,11 +158,21 @@ def main() -> None:
     parser.add_argument("--baseline", help="source tree of the version to compare with")
     parser.add_argument("--repeat", type=int, default=1, help="pairs of runs per wire")
     parser.add_argument("--wires", default="native,memberlist,memberlist+lzw")
-    parser.add_argument("--json", help=argparse.SUPPRESS)  # one measurement, for --baseline
+    parser.add_argument(
+        "--whole",
+        action="store_true",
+        help="also run this tree with each snapshot decoded in one call (merged in slices)",
+    )
+    parser.add_argument("--json", help=argparse.SUPPRESS)  # one measurement, in a subprocess
     args = parser.parse_args()
     if args.json:
-        print(json.dumps(measure(args.json, args.rows)))
+        print(json.dumps(measure(args.json, args.rows, whole=args.whole)))
         return
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    runs = [("baseline", args.baseline, False)] if args.baseline else []
+    if args.whole:
+        runs.append(("this tree, decoded in one call", here, True))
+    runs.append(("this tree", here, False))
     print(f"python {platform.python_version()}, nproc {os.cpu_count()}, load {os.getloadavg()}")
     print(
         "| tree | wire | rows | longest call | longest without GC | longest (CPU) | median call "
@@ -148,15 +181,17 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for wire in args.wires.split(","):
         for _ in range(args.repeat):
-            if args.baseline:
-                env = dict(os.environ, PYTHONPATH=args.baseline)
+            for name, tree, whole in runs:
+                env = dict(os.environ, PYTHONPATH=tree)
                 command = [sys.executable, __file__, "--rows", str(args.rows), "--json", wire]
-                done = subprocess.run(command, env=env, check=True, capture_output=True, text=True)
-                print(_line("baseline", wire, args.rows, json.loads(done.stdout)), flush=True)
-            env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(__file__)) or ".")
-            command = [sys.executable, __file__, "--rows", str(args.rows), "--json", wire]
-            done = subprocess.run(command, env=env, check=True, capture_output=True, text=True)
-            print(_line("this tree", wire, args.rows, json.loads(done.stdout)), flush=True)
+                done = subprocess.run(
+                    [*command, *(["--whole"] if whole else [])],
+                    env=env,
+                    check=True,
+                    capture_output=True,
+                    text=True,
+                )
+                print(_line(name, wire, args.rows, json.loads(done.stdout)), flush=True)
     print(f"load {os.getloadavg()}")
     data = snapshot(Config.lan(wire="memberlist"), args.frame_rows)
     incremental, reparse = framing(data, 4096)
