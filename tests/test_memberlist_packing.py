@@ -235,3 +235,25 @@ def test_out_of_range_fields_are_refused_as_before() -> None:
             ref.encode_message(message)
         with pytest.raises(ValueError):
             bodies.encode_message(message)
+
+
+def test_a_reader_does_not_copy_a_large_message_whole() -> None:
+    import tracemalloc  # noqa: PLC0415
+
+    rows = [{"Name": f"member-{i:05d}".encode(), "Meta": b"m" * 100} for i in range(20_000)]
+    data = b"".join(packing.pack(row) for row in rows)  # about 2.5 MB of rows
+    tracemalloc.start()
+    try:
+        reader = packing.Reader(data, limit=len(data))
+        first = reader.value()
+        held, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert first == {b"Name": b"member-00000", b"Meta": b"m" * 100}
+    assert held < 4 * packing.CHUNK < len(data) // 4
+    # ... and every row is still read, in order, across the pieces it was handed in.
+    count = 1
+    while reader.pos < len(data):
+        assert reader.value() == {b"Name": f"member-{count:05d}".encode(), b"Meta": b"m" * 100}
+        count += 1
+    assert count == len(rows)

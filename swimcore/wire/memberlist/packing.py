@@ -141,23 +141,38 @@ def _unpacker(bound: int) -> msgpack.Unpacker:
     )
 
 
+#: Bytes of its input a :class:`Reader` hands the unpacker at a time: the unpacker keeps its own
+#: copy of what it was given, so a large message is not held twice.
+CHUNK = 64 * 1024
+
+
 class Reader:
     """A cursor decoding one value after another from ``data`` (starting at ``pos``).
 
     Lengths are bounded by the larger of the bytes after ``pos`` and ``limit`` (a stream reader
     passes the most a message may hold, so that a value cut short waits for more bytes while a
-    length no message could hold is refused at once).  ``data`` is read through one copy held
-    by the reader; :attr:`pos` is where the next value starts in ``data``.
+    length no message could hold is refused at once).  The unpacker is given ``data`` a
+    :data:`CHUNK` at a time, as values need it, so a large message is not copied whole;
+    :attr:`pos` is where the next value starts (in ``data``, then in what :meth:`feed` added).
     """
 
-    __slots__ = ("_start", "_unpacker", "data")
+    __slots__ = ("_next", "_start", "_unpacker", "data")
 
     def __init__(self, data: bytes, pos: int = 0, *, limit: int = 0) -> None:
         self.data = data
         self._start = pos
+        self._next = pos  # the first byte of ``data`` not yet given to the unpacker
         self._unpacker = _unpacker(max(len(data) - pos, limit))
-        if pos < len(data):
-            self._unpacker.feed(memoryview(data)[pos:])
+
+    def _give(self, everything: bool = False) -> bool:
+        """Hand the unpacker the next chunk of ``data`` (or all of it); whether there was any."""
+        start, size = self._next, len(self.data)
+        if start >= size:
+            return False
+        end = size if everything else min(size, start + CHUNK)
+        self._unpacker.feed(memoryview(self.data)[start:end])
+        self._next = end
+        return True
 
     @property
     def pos(self) -> int:
@@ -167,20 +182,25 @@ class Reader:
     def feed(self, data: bytes) -> None:
         """Append bytes that follow those given so far (a stream decompressed piece by piece);
         a value that raised :class:`Truncated` is then read on from where it stopped."""
+        self._give(everything=True)
         self._unpacker.feed(data)
 
     def read_bytes(self, n: int) -> bytes:
         """The next ``n`` raw bytes (fewer when the input ends first)."""
+        self._give(everything=True)
         return bytes(self._unpacker.read_bytes(n))
 
     def value(self) -> Value:
         """Decode the next value."""
-        try:
-            return checked(self._unpacker.unpack())
-        except msgpack.OutOfData:
-            raise Truncated from None
-        except (ValueError, TypeError) as error:  # every other msgpack error is a ValueError
-            raise DecodeError(f"malformed msgpack: {error}") from None
+        unpack = self._unpacker.unpack
+        while True:
+            try:
+                return checked(unpack())
+            except msgpack.OutOfData:
+                if not self._give():
+                    raise Truncated from None
+            except (ValueError, TypeError) as error:  # every other msgpack error is a ValueError
+                raise DecodeError(f"malformed msgpack: {error}") from None
 
 
 def decode_first(data: bytes) -> Value:
