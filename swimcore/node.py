@@ -302,17 +302,26 @@ class Node(Probing, Membership, Exchanges):
 
     # ------------------------------------------------------------------------------ inputs
 
-    def start(self, now: float, members: Iterable[tuple[str, Address]] = ()) -> list[Action]:
+    def start(
+        self,
+        now: float,
+        members: Iterable[tuple[str, Address]] = (),
+        *,
+        roster: Roster | None = None,
+    ) -> list[Action]:
         """Start the timers; ``members`` are peers known to be alive (a bootstrapped cluster).
 
-        Idempotent: a second call only adds the given members.  A
-        :class:`~swimcore.roster.Roster` given to a node that knows no one yet is shared, not
-        copied (how a simulator fits 10,000 nodes).
+        Idempotent: a second call only adds the given members.  ``roster``, given to a node
+        that knows no one yet, is a :class:`~swimcore.roster.Roster` of alive peers that the
+        node shares instead of copying (how a simulator fits 10,000 nodes): the node copies a
+        record only when it hears news about it.
         """
-        if isinstance(members, Roster) and len(self._table) == 1:
-            self._table = RosterTable(self._table.local, self._rng, members)
-            if members.best is not None:
-                self._consider_leader(self._table.get(members.best))
+        if roster is not None:
+            if len(self._table) != 1:
+                raise StateError("a roster is shared only by a node that knows no one yet")
+            self._table = RosterTable(self._table.local, self._rng, roster)
+            if roster.best is not None:
+                self._consider_leader(self._table.get(roster.best))
             # Timers start after the roster is in, so the push-pull interval is scaled to it
             # (unscaled, 10,000 members would each pull 10,000 rows within the first 30 s).
             self._begin(now)

@@ -95,7 +95,7 @@ class SimCluster:
                 ((host.node.name, host.node.address) for host in self.net.host_list), self.now
             )
             for host in self.net.host_list:
-                self.net.start(host.node, roster)
+                self.net.start(host.node, roster=roster)
         else:
             first = self.net.host_list[: self.seed_count]
             for host in first:

@@ -31,6 +31,7 @@ from typing import Any
 import attrs
 
 from swimcore import Action, Address, ExchangeRequest, Node, Send
+from swimcore.roster import Roster
 from swimcore.transports.sim.faults import Cut, LinkFaults, corrupt
 
 #: Called with (now, node, action) for every action other than Send and ExchangeRequest.
@@ -168,10 +169,17 @@ class SimNetwork:
         self._note(host, "add")
         return host
 
-    def start(self, node: Node, members: Iterable[tuple[str, Address]] | None = None) -> None:
-        """Start ``node`` now, optionally knowing ``members`` already (a bootstrapped cluster)."""
+    def start(
+        self,
+        node: Node,
+        members: Iterable[tuple[str, Address]] | None = None,
+        *,
+        roster: Roster | None = None,
+    ) -> None:
+        """Start ``node`` now, optionally knowing ``members`` already, or sharing ``roster``
+        (a bootstrapped cluster; see :meth:`swimcore.Node.start`)."""
         host = self.hosts[node.address]
-        actions = node.start(self.now, members if members is not None else ())
+        actions = node.start(self.now, members if members is not None else (), roster=roster)
         self._note(host, "start")
         self._carry(host, actions)
 
