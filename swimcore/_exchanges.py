@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from swimcore import antientropy, ingest, refusals
+from swimcore import antientropy, ingest
 from swimcore._node_base import (
     _DIGEST,
     _JOIN,
@@ -35,7 +35,7 @@ from swimcore.actions import (
     MessageFailed,
 )
 from swimcore.address import Address
-from swimcore.errors import AuthError, DecodeError
+from swimcore.errors import AuthError, DecodeError, LabelError
 from swimcore.messages import (
     Alive,
     DirectMessage,
@@ -189,9 +189,13 @@ class Exchanges:
                     and snapshot.count <= MERGE_SLICE
                 ):
                     snapshot = snapshot.read_all()
-        except AuthError:  # the memberlist profile opens streams inside its own layers
+        except AuthError as exc:  # the memberlist profile opens streams inside its own layers
             self._count("dropped.auth_failed")
-            self._refusal = ("auth_failed", "it did not open with this member's keys")
+            self._refusal = ("auth_failed", _auth_detail(exc))
+            return None
+        except LabelError as exc:  # the memberlist profile reads labels inside its layers too
+            self._count("dropped.foreign_label")
+            self._refusal = ("foreign_label", f"the sender's label is {exc.label!r}")
             return None
         except DecodeError:
             self._count("dropped.malformed_exchange")
@@ -243,13 +247,14 @@ class Exchanges:
             self._count("merges_vetoed")
         return vetoed
 
-    def _refuse(self: Node, reason: str, detail: str) -> bytes | None:
-        """Report a refused exchange once; the reply telling the peer why (native wire)."""
+    def _refuse(self: Node, reason: str, detail: str, request: bytes | None = None) -> bytes | None:
+        """Report a refused exchange once; the reply telling the peer why (framed by the wire
+        profile as ``request`` was, so its sender can read it; ``None`` without a request)."""
         if self._reports.first(("refused", reason, detail), self._now):
             self._out.append(ExchangeRefused(reason, detail))
-        if self.config.wire != "native":
-            return None  # memberlist's errResp is not sent yet: the stream is closed as before
-        return refusals.encode(reason, detail)
+        if request is None:
+            return None
+        return self._wire.encode_refusal(request, reason, detail)
 
     def _snapshot(self: Node, *, join: bool) -> PushPull:
         rows = tuple(
@@ -372,3 +377,9 @@ class Exchanges:
             elif row.name in self._table:
                 # As memberlist does, a remote "dead" is only a suspicion here: verify it ourselves.
                 self._apply(Suspect(row.name, row.incarnation, ""))
+
+
+def _auth_detail(exc: AuthError) -> str:
+    """What to tell a peer whose exchange failed authentication: that encryption is on at one
+    end only, or that no key opened it."""
+    return exc.reason if exc.mismatch else "it did not open with this member's keys"

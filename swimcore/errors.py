@@ -60,4 +60,21 @@ class DecodeError(SwimError):
 
 
 class AuthError(DecodeError):
-    """Bytes from the network that no installed key authenticates (counted apart)."""
+    """Bytes from the network that no installed key authenticates (counted apart).
+
+    ``mismatch``: encryption is on at one end only (a refusal tells the sender that, rather
+    than that no key opened its bytes).
+    """
+
+    def __init__(self, reason: str, *, mismatch: bool = False) -> None:
+        super().__init__(reason)
+        self.mismatch = mismatch
+
+
+class LabelError(DecodeError):
+    """Bytes from a group with another label: ``label`` is theirs (``""``: none).  Counted
+    apart; a refused exchange tells the sender."""
+
+    def __init__(self, label: str) -> None:
+        super().__init__(f"foreign label {label!r}")
+        self.label = label

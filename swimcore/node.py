@@ -378,15 +378,15 @@ class Node(Probing, Membership, Exchanges):
 
         The reply is ``None`` when the request is dropped (malformed, too large).  A request
         from another group or one that fails authentication is refused: the reply is then a
-        :mod:`~swimcore.refusals` message saying why (native wire; ``None`` on memberlist's),
-        and an :class:`ExchangeRefused` event reports it once.
+        :mod:`~swimcore.refusals` message saying why (on the memberlist wire, memberlist's
+        ``errResp``), and an :class:`ExchangeRefused` event reports it once.
         """
         self._begin(now)
         self._refusal = None
         request = self._decode_exchange(data)
         reply = None
         if request is None and self._refusal is not None:
-            reply = self._refuse(*self._refusal)
+            reply = self._refuse(*self._refusal, request=data)
         elif isinstance(request, antientropy.Digest):
             if request.kind == antientropy.REQUEST:
                 self._count("digests_answered")
@@ -400,7 +400,9 @@ class Node(Probing, Membership, Exchanges):
             self._out.append(MessageReceived(request.origin, request.payload, True))
             reply = self._seal(self._wire.encode_exchange_ack(self.config.label))
         elif isinstance(request, PushPull) and self._merge_vetoed(request.members):
-            reply = self._refuse("merge_vetoed", "this member's application refused the merge")
+            reply = self._refuse(
+                "merge_vetoed", "this member's application refused the merge", request=data
+            )
         elif request is not None:
             if isinstance(request, PushPull):
                 self._merge(request)
@@ -433,7 +435,7 @@ class Node(Probing, Membership, Exchanges):
                 self._count("dropped.malformed_exchange")
                 self._out.append(MessageFailed(exchange_id, name, "bad reply"))
             return self._finish()
-        refusal = refusals.decode(data)
+        refusal = self._wire.read_refusal(data)
         if refusal is not None:
             # The peer said why it refused: a join then waits longer before the next attempt.
             self._count("exchanges_refused")
@@ -779,4 +781,3 @@ class Node(Probing, Membership, Exchanges):
             if not len(self._queue):
                 break
             self._send(member.address, Gossip())
-

@@ -6,9 +6,10 @@ before the reply", forever.  Now it answers with a short refusal that the joiner
 whatever its label and keys (plain text, bounded, never trusted for more than a log line and a
 longer wait before the next attempt), and both sides report the reason once.
 
-On the native wire the refusal is :data:`MAGIC` followed by the reason in UTF-8.  The memberlist
-wire has its own ``errResp`` message for this; swimcore does not send it yet (a refused
-memberlist exchange is closed as before, and counted).
+On the native wire the refusal is :data:`MAGIC` followed by the reason in UTF-8.  On the
+memberlist wire it is memberlist's own ``errResp`` message (``{"Error": text}``), which a Go
+joiner reports as ``remote error: TEXT``; the text is :func:`text`'s, and :func:`parse` reads
+it back, or reads a Go member's own error (reason ``peer_error``).
 """
 
 from __future__ import annotations
@@ -29,13 +30,28 @@ ADVICE = {
     "foreign_label": "check that both members use the same GROUP (Config.label)",
     "auth_failed": "check that both members use the same --key-file (or neither does)",
     "merge_vetoed": "the other member's application refused this group (its admission rule)",
+    "peer_error": "the text is the other member's own: check the label and keys both sides use",
 }
 
 
+def text(reason: str, detail: str) -> str:
+    """``reason: detail``, cut to :data:`MAX_REASON` bytes (what a refusal carries)."""
+    return f"{reason}: {detail}".encode()[:MAX_REASON].decode("utf-8", errors="ignore")
+
+
+def parse(carried: str) -> tuple[str, str]:
+    """``(reason, detail)`` of a refusal's text; a text of no known reason (a Go member's own
+    error) is ``("peer_error", text)``.  Cut to :data:`MAX_REASON` characters either way."""
+    carried = carried[:MAX_REASON]
+    reason, _, detail = carried.partition(": ")
+    if reason in ADVICE and reason != "peer_error":
+        return reason, detail
+    return "peer_error", carried
+
+
 def encode(reason: str, detail: str) -> bytes:
-    """The refusal reply for ``reason`` (a key of :data:`ADVICE`) with ``detail``."""
-    text = f"{reason}: {detail}".encode()[:MAX_REASON]
-    return MAGIC + text
+    """The native refusal reply for ``reason`` (a key of :data:`ADVICE`) with ``detail``."""
+    return MAGIC + text(reason, detail).encode()
 
 
 def decode(data: bytes) -> tuple[str, str] | None:
@@ -55,6 +71,7 @@ def describe(reason: str, detail: str) -> str:
         "foreign_label": "the group label differs",
         "auth_failed": "authentication failed",
         "merge_vetoed": "the merge was vetoed",
+        "peer_error": "the other member answered with an error",
     }.get(reason, reason)
     return f"refused: {what} ({detail}); {ADVICE.get(reason, 'check the configuration')}"
 

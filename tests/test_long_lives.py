@@ -331,9 +331,13 @@ def test_a_push_pull_under_a_wrong_key_is_counted_as_an_auth_failure() -> None:
     # The framing delimits the message without opening it ...
     framed = ours.wire.stream.reader(ML.max_exchange_bytes).feed(request.data)
     assert framed == request.data
-    # ... and the node counts what no key opens as what it is.
+    # ... and the node counts what no key opens as what it is, and answers as memberlist does:
+    # an error response sealed with its own key (which the sender's key does not open).
     reply, _ = ours.handle_exchange(framed, 0.0)
-    assert reply is None
+    assert reply is not None
+    refused = ("auth_failed", "it did not open with this member's keys")
+    assert ours.wire.read_refusal(reply) == refused
+    assert theirs.wire.read_refusal(reply) is None
     counters = ours.counters()
     assert counters["dropped.auth_failed"] == 1
     assert "dropped.malformed_exchange" not in counters

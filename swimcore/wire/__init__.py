@@ -17,8 +17,9 @@ functions, so the node is written once for all of them: ``header``, ``encode_mes
 ``decode_packet``, ``encode_push_pull``, ``encode_direct_message``, ``decode_exchange``,
 ``open_exchange`` (the same, with a snapshot's rows left to decode a slice at a time),
 ``encode_exchange_ack``, ``is_exchange_ack``, ``encode_stream_ping``, ``encode_stream_ack``,
-``read_stream_ack`` (the TCP fallback probe) and ``pings_by_stream`` (whether a member answers
-one); plus ``overhead`` (bytes a datagram carries
+``read_stream_ack`` (the TCP fallback probe), ``pings_by_stream`` (whether a member answers
+one), ``encode_refusal`` and ``read_refusal`` (a refused exchange's reply saying why, see
+:mod:`swimcore.refusals`); plus ``overhead`` (bytes a datagram carries
 beyond its header, message and updates), ``seal``/``open`` (the keyring's envelope, where the
 profile puts it around whole payloads) and ``stream`` (how a driver frames exchanges on TCP).
 """
@@ -29,7 +30,7 @@ import random
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Protocol
 
-from swimcore import codec
+from swimcore import codec, refusals
 from swimcore.address import Address
 from swimcore.keyring import OVERHEAD, Keyring
 from swimcore.messages import (
@@ -154,6 +155,10 @@ class Wire(Protocol):
 
     def pings_by_stream(self, name: str) -> bool: ...
 
+    def encode_refusal(self, request: bytes | None, reason: str, detail: str) -> bytes | None: ...
+
+    def read_refusal(self, data: bytes) -> tuple[str, str] | None: ...
+
     def seal(self, data: bytes) -> bytes: ...
 
     def open(self, data: bytes) -> bytes | None: ...
@@ -272,6 +277,13 @@ class NativeWire:
         # Members older than the fallback probe count the ping as a malformed exchange and
         # close the stream: the probe then fails as it would have without the fallback.
         return True
+
+    def encode_refusal(self, request: bytes | None, reason: str, detail: str) -> bytes | None:
+        """A refusal any native member reads, whatever its label and keys (plain text)."""
+        return refusals.encode(reason, detail)
+
+    def read_refusal(self, data: bytes) -> tuple[str, str] | None:
+        return refusals.decode(data)
 
     def seal(self, data: bytes) -> bytes:
         if self._keyring is None:

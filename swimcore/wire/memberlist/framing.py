@@ -19,7 +19,6 @@ import contextlib
 from swimcore.errors import DecodeError
 from swimcore.wire.memberlist import bodies, packing
 from swimcore.wire.memberlist.messages import MsgType
-from swimcore.wire.memberlist.packet import LabelMismatch
 
 #: Entries a map in a stream message may have (memberlist's have at most seven).
 MAX_FIELDS = 32
@@ -89,14 +88,15 @@ class FrameReader:
 
     ``limit`` bounds the message's bytes and ``max_rows`` the rows a push-pull may announce;
     beyond either, or for bytes that cannot start a memberlist message, :meth:`feed` raises
-    :class:`DecodeError` (:class:`LabelMismatch` for another cluster's label).
+    :class:`DecodeError`.  A message under another cluster's label is read like any other (within
+    the same bounds), so that the node can refuse it and tell its sender why.
     """
 
     __slots__ = ("_buf", "_end", "_label", "_limit", "_max_rows", "_pos", "_rows_left", "_user")
 
     def __init__(self, *, label: str, limit: int, max_rows: int) -> None:
         self._buf = bytearray()
-        self._label = label
+        self._label = label  # the member's own (every label is framed alike: see above)
         self._limit = limit
         self._max_rows = max_rows
         self._end: int | None = None
@@ -156,8 +156,8 @@ class FrameReader:
         buf = self._buf
         if not buf:
             raise _More
-        found, pos = "", 0
-        if buf[0] == MsgType.HAS_LABEL:
+        pos = 0
+        if buf[0] == MsgType.HAS_LABEL:  # any label: the node checks it, and refuses with a reason
             if len(buf) < 2:
                 raise _More
             size = buf[1]
@@ -166,12 +166,10 @@ class FrameReader:
             if len(buf) < 2 + size:
                 raise _More
             try:
-                found = bytes(buf[2 : 2 + size]).decode()
+                bytes(buf[2 : 2 + size]).decode()
             except UnicodeDecodeError:
                 raise DecodeError("label is not UTF-8") from None
             pos = 2 + size
-        if found != self._label:
-            raise LabelMismatch(found)
         return pos
 
     def _header(self, pos: int, what: str) -> tuple[bodies.Fields, int]:

@@ -22,7 +22,7 @@ import struct
 import zlib
 from collections.abc import Sequence
 
-from swimcore.errors import DecodeError
+from swimcore.errors import DecodeError, LabelError
 from swimcore.wire.memberlist import bodies, lzw
 from swimcore.wire.memberlist.messages import MlMessage, MsgType
 from swimcore.wire.memberlist.security import open_sealed, seal
@@ -39,12 +39,8 @@ _U16 = struct.Struct(">H")
 _U32 = struct.Struct(">I")
 
 
-class LabelMismatch(DecodeError):
+class LabelMismatch(LabelError):
     """The datagram or stream belongs to a cluster with another label (or none)."""
-
-    def __init__(self, label: str) -> None:
-        super().__init__(f"foreign label {label!r}")
-        self.label = label
 
 
 # Labels ---------------------------------------------------------------------------------------

@@ -41,6 +41,7 @@ import random
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from swimcore import refusals
 from swimcore.address import Address
 from swimcore.errors import DecodeError
 from swimcore.keyring import Keyring
@@ -440,6 +441,21 @@ class MemberlistWire:
         protocol range reaches 3 (every release since 2015)."""
         vsn = self.vsn(name)
         return len(vsn) < 2 or vsn[1] >= 3
+
+    def encode_refusal(self, request: bytes | None, reason: str, detail: str) -> bytes | None:
+        """memberlist's ``errResp`` (a Go joiner's ``Join`` fails with ``remote error: TEXT``),
+        framed as the request was so that its sender reads it: under its label, encrypted only
+        when it was (see :func:`~swimcore.wire.memberlist.stream.error_stream`)."""
+        if request is None:
+            return None
+        text = refusals.text(reason, detail)
+        return stream.error_stream(request, text, keys=self.keys(), rng=self._rng)
+
+    def read_refusal(self, data: bytes) -> tuple[str, str] | None:
+        """The reason of an ``errResp`` reply (a swimcore member's refusal, or a Go member's
+        own error as ``peer_error``), or ``None`` when ``data`` is not one."""
+        text = stream.read_error(data, keys=self.keys())
+        return None if text is None else refusals.parse(text)
 
     # The profile puts encryption inside its own layers (under the label, around the CRC).
 

@@ -37,8 +37,13 @@ from swimcore.wire.memberlist.messages import (
     MlUserStream,
     MsgType,
 )
-from swimcore.wire.memberlist.packet import LabelMismatch, compress_command, label_header
-from swimcore.wire.memberlist.security import encrypted_length, open_sealed, seal
+from swimcore.wire.memberlist.packet import (
+    LabelMismatch,
+    compress_command,
+    label_header,
+    split_label,
+)
+from swimcore.wire.memberlist.security import AuthFailed, encrypted_length, open_sealed, seal
 
 #: memberlist's limit on a push-pull payload (``maxPushStateBytes``).
 MAX_STREAM_BYTES = 20 * 1024 * 1024
@@ -216,16 +221,18 @@ def read_stream(
     """The message at the start of ``buf`` and the bytes it took, or ``None`` while incomplete.
 
     Raises :class:`~swimcore.wire.memberlist.packet.LabelMismatch` for another cluster's
-    stream, :class:`~swimcore.wire.memberlist.security.AuthFailed` when no key opens it, and
-    :class:`DecodeError` for anything else that is wrong (including an unencrypted stream when
-    encryption is on, as memberlist refuses those too).
+    stream, :class:`~swimcore.wire.memberlist.security.AuthFailed` when no key opens it (and
+    for an unencrypted stream when encryption is on, or the reverse, as memberlist refuses
+    those too), and :class:`DecodeError` for anything else that is wrong.
     """
     try:
         pos = _after_label(buf, label)
         _need(buf, pos + 1)
         if buf[pos] == MsgType.ENCRYPT:
             if not keys:
-                raise DecodeError("stream is encrypted and encryption is not configured")
+                raise AuthFailed(
+                    "stream is encrypted and encryption is not configured", mismatch=True
+                )
             _need(buf, pos + 5)
             (size,) = _U32.unpack_from(buf, pos + 1)
             if size > max_size:
@@ -237,12 +244,58 @@ def read_stream(
             message, _ = _complete(plain, 0, max_size)
             return message, end
         if keys:
-            raise DecodeError("encryption is configured but the stream is not encrypted")
+            raise AuthFailed(
+                "encryption is configured but the stream is not encrypted", mismatch=True
+            )
         return _parse_plain(buf, pos, max_size)
     except NeedMore:
         if len(buf) >= max_size:
             raise DecodeError(f"stream message exceeds {max_size} bytes") from None
         return None
+
+
+#: Largest reply :func:`read_error` looks into (an ``errResp`` is short: a large push-pull is
+#: never decoded twice).
+MAX_ERROR_STREAM = 2048
+
+
+def error_stream(
+    request: bytes, text: str, *, keys: Sequence[bytes] = (), rng: random.Random | None = None
+) -> bytes | None:
+    """memberlist's ``errResp`` answering ``request``, framed so that its sender can read it:
+    under the request's label, encrypted (with ``keys[0]``) only when the request was and
+    there is a key.  ``None`` when the request's label header is malformed (no answer)."""
+    try:
+        label, rest = split_label(request)
+    except DecodeError:
+        return None
+    sealed = bool(keys) and rest[:1] == bytes((MsgType.ENCRYPT,))
+    return encode_stream(MlErr(text), label=label, keys=keys if sealed else (), rng=rng)
+
+
+def read_error(buf: bytes, *, keys: Sequence[bytes] = ()) -> str | None:
+    """The text of an ``errResp`` reply, plain or sealed with one of ``keys``, under any label
+    (it is only ever shown); ``None`` when ``buf`` is not one."""
+    if len(buf) > MAX_ERROR_STREAM:
+        return None
+    try:
+        label, rest = split_label(buf)
+        kind = rest[:1]
+        if kind not in (
+            bytes((MsgType.ERR,)),
+            bytes((MsgType.ENCRYPT,)),
+            bytes((MsgType.COMPRESS,)),
+        ):
+            return None
+        encrypted = kind == bytes((MsgType.ENCRYPT,))
+        if encrypted and not keys:
+            return None
+        message = decode_stream(
+            buf, label=label, keys=keys if encrypted else (), max_size=4 * MAX_ERROR_STREAM
+        )
+    except DecodeError:
+        return None
+    return message.error if isinstance(message, MlErr) else None
 
 
 def decode_stream(
@@ -390,7 +443,9 @@ def open_stream(
         _need(buf, pos + 1)
         if buf[pos] == MsgType.ENCRYPT:
             if not keys:
-                raise DecodeError("stream is encrypted and encryption is not configured")
+                raise AuthFailed(
+                    "stream is encrypted and encryption is not configured", mismatch=True
+                )
             _need(buf, pos + 5)
             (size,) = _U32.unpack_from(buf, pos + 1)
             if size > max_size:
@@ -402,7 +457,9 @@ def open_stream(
             aad = buf[pos : pos + 5] + label.encode()
             return _open_plain(open_sealed(keys, buf[pos + 5 : end], aad), 0, max_size, False)
         if keys:
-            raise DecodeError("encryption is configured but the stream is not encrypted")
+            raise AuthFailed(
+                "encryption is configured but the stream is not encrypted", mismatch=True
+            )
         return _open_plain(buf, pos, max_size, True)
     except NeedMore:
         raise DecodeError("truncated stream message") from None
