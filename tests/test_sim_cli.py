@@ -152,3 +152,17 @@ def test_scheduler_needs_the_dask_executor(capsys: pytest.CaptureFixture[str]) -
 def test_plot_draws_one_run_not_a_sweep(capsys: pytest.CaptureFixture[str]) -> None:
     assert main([*SWEEP, "--seeds", "2", "--plot", "x.png"]) == 2
     assert "leave out --seeds" in capsys.readouterr().err
+
+
+def test_progress_shows_from_the_start_while_the_cluster_is_built(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Issue 19, item 6: a large simulation says what it does from its first second."""
+    assert main(["simulate", "--nodes", "2500", "--duration", "1", "--crashes", "0"]) == 0
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0] == "building 2,500 nodes ..."
+    built = [i for i, line in enumerate(lines) if "nodes built" in line]
+    simulated = [i for i, line in enumerate(lines) if "s simulated" in line]
+    assert "1,000/2,500 nodes built" in lines[built[0]]
+    assert "2,500/2,500 nodes built" in lines[built[-1]]
+    assert built and simulated and built[-1] < simulated[0]

@@ -38,7 +38,7 @@ import json
 import statistics
 import sys
 import time
-from typing import Any
+from typing import Any, TextIO
 
 import attrs
 
@@ -166,10 +166,18 @@ def main(args: argparse.Namespace) -> int:
         return _stability(args, scenario)
     if args.seeds > 1:
         return _sweep(args, scenario)
-    bar = None if args.quiet else ProgressBar(sys.stderr)
-    if bar is not None and not scenario.bootstrap:
-        bar.note(f"forming: {scenario.nodes} nodes joining through {scenario.seeds} seeds ...")
-    outcome = run_scenario(scenario, progress=bar.update if bar is not None else None)
+    forming = (
+        "" if scenario.bootstrap
+        else f"forming: {scenario.nodes} nodes joining through {scenario.seeds} seeds ..."
+    )
+    bar = None if args.quiet else ProgressBar(sys.stderr, forming=forming)
+    if bar is not None:
+        bar.note(f"building {scenario.nodes:,} nodes ...")
+    outcome = run_scenario(
+        scenario,
+        progress=bar.update if bar is not None else None,
+        building=bar.building if bar is not None else None,
+    )
     if bar is not None:
         bar.done()
     if args.json:
@@ -306,7 +314,20 @@ class RunsBar(_progress.ProgressBar):
 
 
 class ProgressBar(_progress.ProgressBar):
-    """Simulated seconds and datagrams so far."""
+    """Nodes built, then simulated seconds and datagrams so far."""
+
+    def __init__(self, stream: TextIO, *, forming: str = "") -> None:
+        super().__init__(stream)
+        self.forming = forming
+
+    def building(self, done: int, total: int) -> None:
+        share = 1.0 if total <= 0 else done / total
+        self.show(share, f"{done:,}/{total:,} nodes built")
+        if done >= total:
+            self.done()
+            self.last = -1
+            if self.forming:
+                self.note(self.forming)
 
     def update(self, done: float, total: float, sent: int) -> None:
         share = 0.0 if total <= 0 else min(1.0, done / total)

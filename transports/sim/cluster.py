@@ -12,7 +12,7 @@ measurements compare the nodes' views against.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import attrs
@@ -62,7 +62,10 @@ class SimCluster:
         linger: float = 5.0,
         trace: bool = True,
         exchange_timeout: float = 10.0,
+        building: Callable[[int, int], None] | None = None,
     ) -> None:
+        """``building(done, size)`` is called as nodes are made (every 1,000 and at the end),
+        so that a caller can show progress while a large cluster is built."""
         if size < 1:
             raise ValueError("a cluster needs at least one node")
         self.seed = seed
@@ -89,6 +92,10 @@ class SimCluster:
         self._one_way: dict[int, int] = {}
         for index in range(size):
             self.net.add(self._make_node(index, 0))
+            if building is not None and (index + 1) % 1000 == 0:
+                building(index + 1, size)
+        if building is not None and size % 1000:
+            building(size, size)
         if bootstrap:
             # One shared roster: each node copies only the records it hears news about.
             roster = Roster(

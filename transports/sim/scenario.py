@@ -128,8 +128,16 @@ def fault_plan(scenario: Scenario, start: float) -> list[tuple[float, Op]]:
     return plan
 
 
-def run_scenario(scenario: Scenario, progress: Progress | None = None) -> Outcome:
-    """Build, form, fault, run and measure one scenario."""
+def run_scenario(
+    scenario: Scenario,
+    progress: Progress | None = None,
+    building: Callable[[int, int], None] | None = None,
+) -> Outcome:
+    """Build, form, fault, run and measure one scenario.
+
+    ``progress(simulated, duration, datagrams)`` is called once a simulated second;
+    ``building(nodes, size)`` while the cluster is built (see :class:`SimCluster`).
+    """
     started_wall, started_cpu = time.perf_counter(), time.process_time()
     cluster = SimCluster(
         scenario.nodes,
@@ -140,6 +148,7 @@ def run_scenario(scenario: Scenario, progress: Progress | None = None) -> Outcom
         seeds=scenario.seeds,
         join_spread=scenario.join_spread,
         trace=scenario.trace,
+        building=building,
     )
     checker = SafetyChecker(cluster.net) if scenario.check else None
     formed_in: float | None = 0.0
