@@ -15,8 +15,10 @@ rounds.  Linux only.  From the repository root::
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -56,6 +58,7 @@ PROBE = (
 
 
 CACHE = Path(tempfile.mkdtemp(prefix="bench-import-rss-"))
+atexit.register(shutil.rmtree, CACHE, ignore_errors=True)
 
 
 def rss_kib(statement: str, tree: Path) -> int:
