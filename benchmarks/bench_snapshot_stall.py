@@ -70,14 +70,14 @@ def decode_whole(node: Node) -> None:
     """Make ``node`` decode a snapshot in one call (and merge it in slices), as before the rows
     were decoded a slice at a time: the same tree's code, for a like-for-like comparison."""
     from swimcore.ingest import ListRows  # noqa: PLC0415 - only this tree has it
-    from swimcore.messages import DirectMessage  # noqa: PLC0415
+    from swimcore.messages import DirectMessage, StreamPing  # noqa: PLC0415
 
     wire = node.wire
     real = wire.open_exchange
 
     def opened(data: bytes) -> Any:
         rows = real(data)
-        if isinstance(rows, DirectMessage):
+        if isinstance(rows, DirectMessage | StreamPing):
             return rows
         whole = rows.read_all()
         return ListRows(whole.label, whole.join, whole.members)
