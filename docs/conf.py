@@ -30,7 +30,10 @@ nitpick_ignore_regex = [
     ),
     # Internal classes that appear in public signatures: the drivers' common base class and the
     # buffer behind each event stream (users never build either).
-    ("py:class", r"(swimcore\.transports\.(member|events)\.)?(MemberBase|AsyncLifecycle|EventBuffer|Flag)"),
+    (
+        "py:class",
+        r"(swimcore\.transports\.(member|events)\.)?(MemberBase|AsyncLifecycle|EventBuffer|Flag)",
+    ),
     # The node's private parts (probing, membership, exchanges) are its base classes.
     ("py:class", r"swimcore\._(probing|membership|exchanges)\.\w+"),
     ("py:(class|exc|obj)", r"(int|float|str|bytes|bool|None|object|Exception|ValueError)"),
