@@ -187,8 +187,11 @@ class Probing:
         self._awareness.apply(missed if probe.expected_nacks else 1)
         target = self._table.get(probe.target)
         if target is not None and target.state in _LIVE:
-            if self._stability.withholds(self._awareness.score):
-                # Missing acks and nacks say more about this node than about the target.
+            heard = self._now - self._heard <= 2 * self.config.probe_interval
+            if heard and self._stability.withholds(self._awareness.score):
+                # Missing acks and nacks say more about this node than about the target, as
+                # long as others still reach it: one that hears no one at all (the last
+                # survivor of a crash) accuses, so the gate never keeps a death unknown.
                 self._count("accusations_withheld")
                 return
             # On a suspect this is our own confirmation, which others count toward theirs.

@@ -131,23 +131,26 @@ class Config:
     #: by a firewall while TCP reaches it is not suspected (memberlist's TCP fallback ping,
     #: turned off there by ``DisableTcpPings``).  Counted as ``tcp_fallback_*``.
     tcp_fallback_probe: bool = attrs.field(default=True, validator=_flag)
-    #: Stable views under partial failures (swimcore.stability).  A node whose Lifeguard
-    #: score is at least ``stability_gate_score`` accuses no one of failing.
-    stability_health_gate: bool = attrs.field(default=False, validator=_flag)
+    #: Stable views under partial failures (:mod:`swimcore.stability`; all on by default since
+    #: issue 18, each with its own switch).  A node whose Lifeguard score is at least
+    #: ``stability_gate_score`` accuses no one of failing.
+    stability_health_gate: bool = attrs.field(default=True, validator=_flag)
     stability_gate_score: int = attrs.field(default=2, validator=_int_at_least(1))
     #: Distinct members whose accusations make another member suspect in this view (1: the
     #: first accusation, as in SWIM and memberlist).  This node's own failed probe always counts.
-    stability_accusers: int = attrs.field(default=1, validator=_int_at_least(1))
-    #: Flap damping: each refutation by a member adds 1 to its penalty, which halves every
-    #: ``stability_half_life`` seconds; at ``stability_suppress`` the member is reported
-    #: unstable (and its flips no more), below ``stability_reuse`` stable again.
-    stability_damping: bool = attrs.field(default=False, validator=_flag)
+    stability_accusers: int = attrs.field(default=2, validator=_int_at_least(1))
+    #: Flap damping: each refutation by a member (and each return from the dead) adds 1 to its
+    #: penalty, which halves every ``stability_half_life`` seconds; at ``stability_suppress``
+    #: the member is reported unstable (and its flips no more), below ``stability_reuse``
+    #: stable again.
+    stability_damping: bool = attrs.field(default=True, validator=_flag)
     stability_suppress: float = attrs.field(default=1.5, validator=_positive)
     stability_reuse: float = attrs.field(default=0.5, validator=_positive)
     stability_half_life: float = attrs.field(default=60.0, validator=_positive)
-    #: Report a suspicion only once it has stood this long (0: at once).  A suspicion refuted
-    #: sooner is not reported, nor its refutation; a death is always reported.
-    stability_suspect_hold: float = attrs.field(default=0.0, validator=_non_negative)
+    #: Report a suspicion only once it has stood this long (0: at once; 9 protocol periods in
+    #: every preset).  A suspicion refuted sooner is not reported, nor its refutation; a death
+    #: is always reported.
+    stability_suspect_hold: float = attrs.field(default=9.0, validator=_non_negative)
 
     def __attrs_post_init__(self) -> None:
         if self.probe_timeout > self.probe_interval:
@@ -178,6 +181,7 @@ class Config:
             probe_interval=5.0,
             probe_timeout=3.0,
             suspicion_mult=6,
+            stability_suspect_hold=45.0,
             gossip_interval=0.5,
             gossip_nodes=4,
             gossip_to_the_dead_time=60.0,

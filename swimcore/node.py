@@ -158,6 +158,9 @@ class Node(Probing, Membership, Exchanges):
         self._timers: TimerHeap[tuple[Timer, int, str]] = TimerHeap()
         self._awareness = Awareness(config.awareness_max, enabled=config.lifeguard_awareness)
         self._suspicions: dict[str, Suspicion] = {}
+        #: When a packet from another member last decoded (the health gate's evidence that
+        #: others still reach this node).
+        self._heard = -math.inf
         self._stability = Stability(config)
         self._relays: dict[int, _Relay] = {}
         self._verifications: dict[int, str] = {}
@@ -699,6 +702,7 @@ class Node(Probing, Membership, Exchanges):
             return
         # The whole packet decoded before any of it is applied.
         self._count(f"received.{type(packet.message).__name__.lower()}")
+        self._heard = self._now
         self._corrections = []
         for update in packet.updates:
             self._apply(update)

@@ -11,7 +11,10 @@ each behind its own :class:`~swimcore.config.Config` switch, keep views stable:
   (Dadgar et al., "Lifeguard: Local Health Awareness for More Accurate Failure Detection",
   2018) already stretches a node's probing when it misses acks and nacks; here a node whose
   score is at least ``stability_gate_score`` does not accuse at all (its failed probe says more
-  about itself than about the target).  Counted as ``accusations_withheld``.
+  about itself than about the target), as long as it still hears from other members (a packet
+  within the last two protocol periods): the last survivor of a crash, which hears no one,
+  accuses as SWIM does, so the gate never keeps a death unknown.  Counted as
+  ``accusations_withheld``.
 * **Corroborated suspicion** (``stability_accusers``): Rapid's multi-observer rule applied to
   SWIM's suspicion.  Another member's accusation of a member this node holds alive is relayed
   (so others can count it and the accused can refute) but believed only once

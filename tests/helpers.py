@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Sequence
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import attrs
 
@@ -20,6 +20,14 @@ T = TypeVar("T")
 
 #: Examples for the fuzz properties: at least 10,000 under HYPOTHESIS_PROFILE=ci.
 FUZZ_EXAMPLES = 10_000 if os.environ.get("HYPOTHESIS_PROFILE") == "ci" else 300
+#: The stability mechanisms of issue 18 off (swimcore.stability): for tests of SWIM's own rules
+#: (one accuser suffices, a suspicion is reported at once, refutations are never damped).
+STABILITY_OFF: dict[str, Any] = dict(
+    stability_health_gate=False,
+    stability_accusers=1,
+    stability_damping=False,
+    stability_suspect_hold=0.0,
+)
 
 
 def addr(i: int, port: int = 7946) -> Address:

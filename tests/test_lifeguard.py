@@ -6,7 +6,18 @@ import math
 
 import attrs
 import pytest
-from helpers import Link, addr, encode, known, make_node, messages, of_type, tick_until, updates_in
+from helpers import (
+    STABILITY_OFF,
+    Link,
+    addr,
+    encode,
+    known,
+    make_node,
+    messages,
+    of_type,
+    tick_until,
+    updates_in,
+)
 
 from swimcore import Address, Config, ExchangeRequest, MemberFailed, MemberJoined, Node, Send, State
 from swimcore.messages import Alive, Gossip, Ping, Suspect
@@ -109,7 +120,9 @@ def test_small_clusters_need_no_confirmations() -> None:
 
 def _time_to_failure(confirmers: int, dynamic: bool) -> float:
     """When node 0 declares node 1 dead, given how many others confirm the suspicion."""
-    config = Config.lan(lifeguard_dynamic_suspicion=dynamic, verify_before_death=False)
+    config = Config.lan(
+        lifeguard_dynamic_suspicion=dynamic, verify_before_death=False, **STABILITY_OFF
+    )  # (one accuser suffices: the corroborated suspicion is tested in test_stability.py)
     nodes = [make_node(i, config) for i in range(10)]
     observer = nodes[0]
     observer.start(0.0, [(n.name, n.address) for n in nodes])
@@ -201,7 +214,7 @@ def test_a_silent_suspect_dies_at_its_suspicion_timeout_after_a_last_chance_prob
 
 @pytest.mark.parametrize("buddy", [True, False])
 def test_probe_of_a_suspect_carries_the_suspicion(buddy: bool) -> None:
-    config = Config.lan(lifeguard_buddy=buddy, gossip_interval=0)
+    config = Config.lan(lifeguard_buddy=buddy, gossip_interval=0, **STABILITY_OFF)
     a, b = make_node(0, config), make_node(1, config)
     a.start(0.0, [(b.name, b.address)])
     a.receive(encode(Ping(1, a.name, "x"), Suspect(b.name, 0, "someone")), addr(5), 0.0)

@@ -7,6 +7,7 @@ import math
 import attrs
 import pytest
 from helpers import (
+    STABILITY_OFF,
     Link,
     addr,
     decoded,
@@ -62,7 +63,11 @@ from swimcore.messages import (
 
 # Quiet: no gossip rounds, no push-pull, and no last-chance probe (so deaths come at exactly
 # the suspicion timeout; tests/test_lifeguard.py covers the last-chance probe).
-QUIET = dict(gossip_interval=0.0, push_pull_interval=0.0, verify_before_death=False)
+#: One rule at a time: no gossip rounds, no push-pull, no last-chance probe, and none of the
+#: stability mechanisms (tested in test_stability.py) between a rule and what it does.
+QUIET = dict(
+    gossip_interval=0.0, push_pull_interval=0.0, verify_before_death=False, **STABILITY_OFF
+)
 
 
 def alive(node: Node, incarnation: int | None = None, meta: bytes | None = None) -> Alive:
@@ -279,7 +284,7 @@ def test_nacks_from_relays_keep_local_health_from_degrading() -> None:
 
 
 def test_suspect_refutes_with_a_higher_incarnation() -> None:
-    a, b = make_node(1), make_node(2)
+    a, b = make_node(1, Config.lan(**STABILITY_OFF)), make_node(2)
     start(a, b)
     start(b, a)
     a.receive(encode(Gossip(), Suspect(b.name, 0, "10.0.0.9:7946")), addr(9), 1.0)
@@ -386,7 +391,7 @@ def test_refutation_in_time_prevents_death() -> None:
 
 
 def _with_peer_in(state: State, incarnation: int = 3) -> tuple[Node, Node]:
-    a, b = make_node(1), make_node(2)
+    a, b = make_node(1, Config.lan(**STABILITY_OFF)), make_node(2)
     start(a)
     news: dict[State, Update] = {
         State.ALIVE: Alive(b.name, b.address, incarnation),
@@ -683,7 +688,7 @@ def test_every_datagram_carries_the_label() -> None:
 
 
 def test_leader_is_the_alive_member_with_the_highest_address() -> None:
-    a = make_node(1)
+    a = make_node(1, Config.lan(**STABILITY_OFF))  # one accuser suffices
     assert a.leader is not None and a.leader.name == a.name  # alone: itself
     high = Node(Config.lan(), Address.parse("10.0.1.1:7946"))
     low = Node(Config.lan(), Address.parse("10.0.0.2:7946"))

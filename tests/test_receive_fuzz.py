@@ -75,6 +75,7 @@ def _node() -> Node:
             Gossip(),
             Alive(peers[0].name, peers[0].address, 3, b"meta"),
             Suspect(peers[1].name, 0, peers[2].name),
+            Suspect(peers[1].name, 0, peers[5].name),  # corroborated: two accusers
             Dead(peers[3].name, 0, peers[2].name),
             Left(peers[4].name, 0),
         ),
@@ -253,7 +254,8 @@ def test_incarnations_that_leap_too_far_are_dropped_and_counted() -> None:
     x = node.member("x")
     assert x is not None and (x.incarnation, x.state, x.address) == (5, State.ALIVE, addr(40))
     assert node.counters()["dropped.incarnation_jump"] == 4
-    node.receive(encode(Gossip(), Suspect("x", 5 + STEP, "y")), SOURCE, NOW)
+    two = (Suspect("x", 5 + STEP, "y"), Suspect("x", 5 + STEP, "z"))  # corroborated
+    node.receive(encode(Gossip(), *two), SOURCE, NOW)
     x = node.member("x")
     assert x is not None and (x.incarnation, x.state) == (5 + STEP, State.SUSPECT)
     assert "dropped.internal_error" not in node.counters()

@@ -6,6 +6,7 @@ import itertools
 
 import attrs
 import pytest
+from helpers import STABILITY_OFF
 from sim_helpers import FAST, sweep_every_period
 
 from swimcore import (
@@ -30,12 +31,13 @@ from swimcore.transports.sim.metrics import Recorder
 from swimcore.transports.sim.ops import Crash, LossBurst, Pause
 
 
-def _stressed_run(seed: int) -> SafetyChecker:
+def _stressed_run(seed: int, *, stable: bool = False) -> SafetyChecker:
     """Two nodes stall and datagrams are lost just after start, while the first alive news is
     still spreading: suspicions then meet alive news at the same incarnation.  (Without the
     TCP fallback probe: the simulator loses datagrams only, and the fallback would save most
-    of the probes whose suspicions this run is about.)"""
-    config = attrs.evolve(FAST, tcp_fallback_probe=False)
+    of the probes whose suspicions this run is about; and, unless ``stable``, without the
+    stability mechanisms, which would hold back every one of those suspicions.)"""
+    config = attrs.evolve(FAST, tcp_fallback_probe=False, **({} if stable else STABILITY_OFF))
     cluster = SimCluster(12, seed=seed, config=config)
     checker = SafetyChecker(cluster.net)
     sweep_every_period(cluster, checker)
@@ -49,6 +51,16 @@ def test_a_correct_core_passes_the_checkers(seed: int) -> None:
     checker = _stressed_run(seed)
     checker.raise_if_violated()
     assert checker.transitions > 50 and checker.records_swept > 1000
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_the_stability_mechanisms_pass_the_checkers_and_calm_the_run(seed: int) -> None:
+    """The same stress with the mechanisms on: no rule broken, and far fewer events (the
+    suspicions of the stalled members are held back or never believed)."""
+    checker = _stressed_run(seed, stable=True)
+    checker.raise_if_violated()
+    assert checker.records_swept > 1000
+    assert checker.transitions < _stressed_run(seed).transitions
 
 
 @pytest.mark.parametrize("seed", [0, 1, 3])

@@ -59,7 +59,9 @@ def test_every_fault_class_happens_is_counted_and_the_group_recovers() -> None:
     assert counts["corrupted.dropped"] <= damaged
     assert counts.get("corrupted.internal_error", 0) == 0
     checker.raise_if_violated()
-    assert checker.transitions > 100 and checker.sweeps >= 30
+    # (About 80 events: the stability mechanisms hold back the suspicions of paused members
+    # that refute in time; with them off, over 100.)
+    assert checker.transitions > 50 and checker.sweeps >= 30
     took = settle(cluster)
     assert took < float("inf"), cluster.views()
     assert len(cluster.expected_view()) == 12  # 12 - one who left + one who joined

@@ -6,9 +6,11 @@ difference its switch makes.
 
 from __future__ import annotations
 
+from typing import Any
+
 import attrs
 import pytest
-from helpers import Link, addr, encode, make_node, of_type, tick_until, updates_in
+from helpers import STABILITY_OFF, Link, addr, encode, make_node, of_type, tick_until, updates_in
 
 from swimcore import (
     Action,
@@ -26,9 +28,18 @@ from swimcore import (
 from swimcore.messages import Alive, Dead, Gossip, Suspect
 from swimcore.stability import Stability
 
-GATE = Config.lan(stability_health_gate=True)
-CORROBORATE = Config.lan(stability_accusers=2)
-DAMP = Config.lan(stability_damping=True)
+#: Every mechanism off (SWIM's and memberlist's behaviour); each test turns on what it tests.
+OFF = Config.lan(**STABILITY_OFF)
+
+
+def only(**on: Any) -> Config:
+    """``OFF`` with the mechanisms ``on`` (the defaults turn them all on)."""
+    return attrs.evolve(OFF, **on)
+
+
+GATE = only(stability_health_gate=True)
+CORROBORATE = only(stability_accusers=2)
+DAMP = only(stability_damping=True)
 
 
 def peers(config: Config, n: int = 6) -> Node:
@@ -49,13 +60,9 @@ def alive(i: int, incarnation: int) -> Alive:
 # Health-gated accusations -------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("gate", [True, False])
-def test_a_node_in_poor_health_accuses_no_one(gate: bool) -> None:
-    """Probes that fail with every nack missing raise the score past the gate (Lifeguard).
-
-    (The helper link carries exchanges whatever the cuts: the TCP fallback probe is off, so
-    that nothing at all reaches the prober.)"""
-    config = Config.lan(stability_health_gate=gate, tcp_fallback_probe=False)
+def _starved_prober(config: Config, *, hears_gossip: bool) -> Node:
+    """Five members; no ack or nack reaches the first (heavy ingress loss), though, with
+    ``hears_gossip``, a gossip packet does every half second.  The prober after 4 s."""
     link = Link()
     nodes = [make_node(i, config) for i in range(5)]
     link.add(*nodes)
@@ -63,9 +70,24 @@ def test_a_node_in_poor_health_accuses_no_one(gate: bool) -> None:
     for node in nodes:
         link.carry(node, node.start(0.0, members), 0.0)
     prober = nodes[0]
-    # Nothing reaches the prober: its acks and nacks are lost (heavy ingress loss).
     link.cut.extend((other.address, prober.address) for other in nodes[1:])
-    link.run(until=4.0)
+    now = 0.0
+    while now < 4.0:
+        link.run(until=now + 0.5, start=now)
+        now += 0.5
+        if hears_gossip:
+            link.carry(prober, hear(prober, now), now)
+    return prober
+
+
+@pytest.mark.parametrize("gate", [True, False])
+def test_a_node_in_poor_health_accuses_no_one(gate: bool) -> None:
+    """Probes that fail with every nack missing raise the score past the gate (Lifeguard).
+
+    (The helper link carries exchanges whatever the cuts: the TCP fallback probe is off, so
+    that no ack at all reaches the prober.)"""
+    config = only(stability_health_gate=gate, tcp_fallback_probe=False)
+    prober = _starved_prober(config, hears_gossip=True)
     counters = prober.counters()
     assert counters["probes_failed"] >= 1
     assert prober.health >= GATE.stability_gate_score
@@ -75,6 +97,17 @@ def test_a_node_in_poor_health_accuses_no_one(gate: bool) -> None:
     else:
         assert counters.get("accusations_withheld", 0) == 0
         assert counters["suspicions"] >= 1
+
+
+def test_a_node_that_hears_no_one_at_all_still_accuses() -> None:
+    """The gate needs others to reach the node: the last survivor of a crash, hearing no one,
+    accuses as SWIM does (the gate never keeps a death unknown)."""
+    config = only(stability_health_gate=True, tcp_fallback_probe=False)
+    prober = _starved_prober(config, hears_gossip=False)
+    counters = prober.counters()
+    assert prober.health >= GATE.stability_gate_score
+    assert counters.get("accusations_withheld", 0) == 0
+    assert counters["suspicions"] >= 1
 
 
 # Corroborated suspicion ---------------------------------------------------------------------
@@ -107,7 +140,7 @@ def test_a_second_independent_accuser_makes_the_suspicion_from_the_first() -> No
 
 
 def test_without_corroboration_one_accuser_suffices() -> None:
-    node = peers(Config.lan())
+    node = peers(OFF)
     out = hear(node, 1.0, Suspect(str(addr(3)), 0, str(addr(1))))
     assert len(of_type(out, MemberSuspected)) == 1
 
@@ -171,7 +204,7 @@ def test_a_member_that_keeps_refuting_is_reported_unstable_once() -> None:
 
 
 def test_without_damping_every_flip_is_reported() -> None:
-    node = peers(Config.lan())
+    node = peers(OFF)
     out = flaps(node, 3, [1.0, 5.0, 9.0, 13.0, 17.0])
     assert not of_type(out, MemberUnstable)
     assert len(of_type(out, MemberSuspected)) == len(of_type(out, MemberAlive)) == 5
@@ -211,7 +244,7 @@ def test_an_unstable_member_back_from_the_dead_is_readmitted_only_once_quiet(
     damping: bool,
 ) -> None:
     """Hysteresis across a death: coming back while damped is one more flap, not a join."""
-    config = Config.lan(stability_damping=damping)
+    config = only(stability_damping=damping)
     link = Link()
     nodes = [make_node(i, config) for i in range(6)]
     link.add(*nodes)
@@ -247,7 +280,7 @@ def test_a_member_that_changes_metadata_is_not_flapping() -> None:
 
 
 def test_a_suspicion_refuted_within_the_hold_is_not_reported() -> None:
-    node = peers(Config.lan(stability_suspect_hold=2.0))
+    node = peers(only(stability_suspect_hold=2.0))
     out = hear(node, 1.0, Suspect(str(addr(3)), 0, str(addr(1))))
     out += hear(node, 2.0, alive(3, 1))
     out += tick_until(node, 4.0)
@@ -256,7 +289,7 @@ def test_a_suspicion_refuted_within_the_hold_is_not_reported() -> None:
 
 
 def test_a_suspicion_that_stands_is_reported_after_the_hold() -> None:
-    node = peers(Config.lan(stability_suspect_hold=2.0))
+    node = peers(only(stability_suspect_hold=2.0))
     hear(node, 1.0, Suspect(str(addr(3)), 0, str(addr(1))))
     assert not of_type(tick_until(node, 2.9), MemberSuspected)
     assert len(of_type(tick_until(node, 3.1), MemberSuspected)) == 1
@@ -277,3 +310,10 @@ def test_the_tables_are_bounded_and_count_what_they_drop() -> None:
         stability.flapped(f"m{i}", 0.0)
     assert stability.dropped == 4
     assert not stability.believed("m0")
+
+
+def test_the_defaults_turn_every_mechanism_on_in_every_preset() -> None:
+    for config in (Config.lan(), Config.wan(), Config.local()):
+        assert config.stability_health_gate and config.stability_damping
+        assert config.stability_accusers == 2
+        assert config.stability_suspect_hold == 9 * config.probe_interval

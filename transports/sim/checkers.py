@@ -11,6 +11,11 @@ each member, and checks each new membership event against them the moment it is 
   broken table is caught rather than trusted;
 * an event's member state matches the event.
 
+The stability mechanisms (:mod:`swimcore.stability`) report less than the protocol does: a
+suspicion held back or refuted before it was reported, a damped member's flips, a damped member
+back from the dead (readmitted later by ``MemberStable``).  The sweep accepts those silent
+changes, still checking their incarnations, and follows the table from there.
+
 A member forgotten after ``reclaim_time`` may come back at any incarnation.  :meth:`sweep`
 (run it every protocol period in small clusters) also checks what events cannot show: silent
 incarnation decreases, state changes without an event, and that tables, queues, relays and
@@ -91,6 +96,23 @@ def rule_allows(before: State, known: int, after: State, incarnation: int) -> bo
     if before in _FINAL:
         return before is State.DEAD and after is State.LEFT and incarnation > known
     return incarnation >= known
+
+
+def _unreported(node: Node, name: str, before: State, after: State) -> bool:
+    """Whether ``node`` may change ``name`` from ``before`` to ``after`` without an event: the
+    stability mechanisms (:mod:`swimcore.stability`) hold back suspicions (and the refutations
+    of suspicions never reported) and a damped member's flips, and readmit a damped member back
+    from the dead by ``MemberStable`` rather than ``MemberJoined``."""
+    config = node.config
+    live = (State.ALIVE, State.SUSPECT)
+    if before in live and after in live:
+        return config.stability_suspect_hold > 0 or config.stability_damping
+    return (
+        before is State.DEAD
+        and after in live
+        and config.stability_damping
+        and any(m.name == name for m in node.unstable_members())
+    )
 
 
 class SafetyChecker:
@@ -243,7 +265,12 @@ class SafetyChecker:
                     self._fail(now, node, member.name, "incarnation decreased", detail)
                 if member.state is not record.state:
                     detail = f"{record.state.name} -> {member.state.name} without an event"
-                    self._fail(now, node, member.name, "silent transition", detail)
+                    news = (member.state, member.incarnation)
+                    if not _unreported(node, member.name, record.state, member.state):
+                        self._fail(now, node, member.name, "silent transition", detail)
+                    else:  # held back by the stability mechanisms: judged as an event
+                        self._judge(now, node, member.name, record, news)
+                        view[member.name] = _Record(member.state, member.incarnation, now)
                     view[member.name] = _Record(
                         member.state, max(record.incarnation, member.incarnation), now
                     )
