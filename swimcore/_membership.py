@@ -125,7 +125,7 @@ class Membership:
             assert isinstance(update, Suspect)
             self._confirm(member, update)
             return
-        if isinstance(update, Suspect) and not self._believes(member, update):
+        if isinstance(update, (Suspect, Dead)) and not self._believes(member, update):
             return
         member = self._own(member)
         member.incarnation = update.incarnation
@@ -285,12 +285,14 @@ class Membership:
         self._queue.put(_USER_PREFIX + update.key, self._wire.encode_update(update), user=True)
         self._out.append(BroadcastReceived(update.origin, update.key, update.payload))
 
-    def _believes(self: Node, member: Member, update: Suspect) -> bool:
-        """Whether another member's accusation makes ``member`` (alive here) suspect here.
+    def _believes(self: Node, member: Member, update: Suspect | Dead) -> bool:
+        """Whether another member's accusation (or declaration of death) changes ``member``
+        (alive here) here.
 
         With ``stability_accusers`` above 1 an accusation is relayed but believed only with
-        others beside it; an accuser held suspect, dead or unstable is not believed at all
-        (see :mod:`swimcore.stability`).
+        others beside it; an accuser held suspect, dead or unstable is not believed at all,
+        nor its declaration of the death of a member held alive here (see
+        :mod:`swimcore.stability`).
         """
         stability = self._stability
         if update.by == self.name or member.state is not State.ALIVE:
@@ -302,7 +304,7 @@ class Membership:
             ):
                 self._count("accusations_disbelieved")
                 return False
-        if not stability.corroborates:
+        if not stability.corroborates or isinstance(update, Dead):
             return True
         cfg = self.config
         window = suspicion_min(cfg.suspicion_mult, self._live_count(), cfg.probe_interval)

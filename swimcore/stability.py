@@ -20,7 +20,8 @@ each behind its own :class:`~swimcore.config.Config` switch, keep views stable:
   (so others can count it and the accused can refute) but believed only once
   ``stability_accusers`` distinct members accused the same incarnation within the minimum
   suspicion timeout; this node's own failed probe is always believed.  An accuser this node
-  holds suspect, dead or unstable is not believed at all.  The suspicion, once believed, starts
+  holds suspect, dead or unstable is not believed at all, nor is its declaration that a member
+  this node holds alive is dead.  The suspicion, once believed, starts
   from the first accusation and counts every accuser as a confirmation, so a real crash is
   declared dead as early as before.
 * **Flap damping** (``stability_damping``): BGP route-flap damping (RFC 2439) applied to

@@ -269,6 +269,20 @@ def test_an_unstable_member_back_from_the_dead_is_readmitted_only_once_quiet(
     assert observer.counters()["unstable_members"] == 0
 
 
+@pytest.mark.parametrize("damping", [True, False])
+def test_an_unstable_members_declaration_of_a_death_is_not_believed(damping: bool) -> None:
+    """A damped member that cannot get its packets out lets its own suspicion of a healthy
+    member run out and declares it dead; a view that holds the declarer unstable keeps the
+    member alive (found by the egress-loss run with two faulty members)."""
+    node = peers(only(stability_damping=damping))
+    flaps(node, 3, [1.0, 5.0])
+    out = hear(node, 6.0, Dead(str(addr(4)), 0, str(addr(3))))
+    member = node.member(str(addr(4)))
+    assert member is not None
+    assert (member.state is State.ALIVE) is damping
+    assert bool(of_type(out, MemberFailed)) is not damping
+
+
 def test_a_member_that_changes_metadata_is_not_flapping() -> None:
     node = peers(DAMP)
     for k in range(6):
