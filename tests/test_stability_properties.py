@@ -6,10 +6,10 @@ simulator runs it; :func:`~swimcore.transports.sim.stability.stability_violation
 goals of :data:`~swimcore.transports.sim.stability.GOALS`: no healthy member suspected,
 reported unstable or declared dead; each faulty member removed from every healthy view once
 and kept out, with at most two or three view changes per healthy observer (by fault class);
-healthy views agreeing within two protocol periods.  The mechanisms of swimcore.stability meet
-them.  The same search against the settings before issue 18 (every stability mechanism off)
-must find a schedule that breaks them, and a known schedule must break them there, so the
-properties are not vacuous.
+healthy views agreeing within two protocol periods.  The defaults (the mechanisms of
+swimcore.stability on) meet them.  The same search against the settings before issue 18
+(every stability mechanism off) must find a schedule that breaks them, and a known schedule
+must break them there, so the properties are not vacuous.
 """
 
 from __future__ import annotations
@@ -29,13 +29,8 @@ PREVIOUS = Config.lan(
     stability_damping=False,
     stability_suspect_hold=0.0,
 )
-#: The stability mechanisms on.
-NEW = Config.lan(
-    stability_health_gate=True,
-    stability_accusers=2,
-    stability_damping=True,
-    stability_suspect_hold=9.0,
-)
+#: The defaults: every stability mechanism on.
+NEW = Config.lan()
 
 
 @attrs.frozen
