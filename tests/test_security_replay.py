@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from helpers import Link, addr, encode, make_node
+from helpers import STABILITY_OFF, Link, addr, encode, make_node
 from security_support import KEY_A, SealedLink, live_view, open_all, sealed_cluster
 
 from swimcore import (
@@ -105,8 +105,11 @@ def test_a_replay_cannot_revive_a_dead_member() -> None:
 
 
 def test_a_replay_cannot_evict_a_live_member() -> None:
-    """Capture a real suspicion of a member, let it refute, then replay everything."""
-    link, nodes, _ = sealed_cluster(5)
+    """Capture a real suspicion of a member, let it refute, then replay everything.
+
+    SWIM's own rules (issue 18's mechanisms off), so that one short stall is a suspicion.
+    """
+    link, nodes, _ = sealed_cluster(5, config=Config.lan(**STABILITY_OFF))
     target = nodes[4]
     link.run(until=3.0)
     link.silent.append(target.address)  # a short stall: long enough to be suspected
