@@ -88,7 +88,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("faults", nargs="*", metavar="FAULT", help=f"any of {', '.join(FAULTS)}")
     parser.add_argument("--nodes", type=int, default=100)
-    parser.add_argument("--faulty", type=int, default=None, help="default: 1% of the members")
+    parser.add_argument("--faulty", type=int, default=None, help="default: 1%% of the members")
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--rate", type=float, default=0.8, help="loss rate of the lossy faults")
     parser.add_argument("--seeds", default="1", help="comma-separated seeds")

@@ -1,0 +1,144 @@
+"""Issue 18 on real hosts: one member of five loses 80% of what it receives (iptables).
+
+Five hosts in network namespaces (``tests/netns/nslib.py``, named ``stab...``) run
+``tests/netns/member.py`` (the asyncio driver, a 0.5 s protocol period).  Once the group has
+converged, ``iptables -A INPUT -m statistic --mode random --probability 0.8 -j DROP`` on the last
+host drops 80% of every packet it receives, datagrams and TCP alike (Rapid's ingress-loss
+fault).  For 60 s (120 protocol periods) the four healthy members' events are recorded:
+
+* with the defaults (issue 18's mechanisms on), each healthy member's view of the flaky one
+  changes at most twice (it is reported unstable or declared dead once, and stays so), and no
+  healthy member is reported suspect, unstable or dead;
+* with the mechanisms off (SWIM with Lifeguard, the previous defaults), the same rule makes the
+  flaky member flap in the healthy views or the healthy members suspected: the check that the
+  rule does what the first case claims to withstand.
+
+The simulator's figures for the same case are in benchmarks/README.md ("Stability under partial
+failures"); the ones measured here are printed (``pytest -s``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent / "netns"))
+
+import nslib
+
+pytestmark = [pytest.mark.netns, pytest.mark.exclusive]
+
+N = 5
+CONFIG = {
+    "probe_interval": 0.5,
+    "probe_timeout": 0.25,
+    "indirect_checks": 3,
+    "suspicion_mult": 4,
+    "retransmit_mult": 4,
+    "push_pull_interval": 2.0,
+    "gossip_to_the_dead_time": 10.0,
+}
+OFF = {
+    "stability_health_gate": False,
+    "stability_accusers": 1,
+    "stability_damping": False,
+    "stability_suspect_hold": 0.0,
+}
+WINDOW = 60.0
+WAIT = 60.0
+CHANGES = (
+    "MemberSuspected",
+    "MemberAlive",
+    "MemberFailed",
+    "MemberJoined",
+    "MemberLeft",
+    "MemberUnstable",
+    "MemberStable",
+)
+BAD_NEWS = ("MemberSuspected", "MemberFailed", "MemberUnstable")
+
+REASON = nslib.why_not()
+REQUIRED = bool(os.environ.get("CI")) or os.environ.get("SWIMCORE_REQUIRE_NETNS") == "1"
+
+
+@pytest.fixture(scope="module")
+def hosts() -> Iterator[nslib.Hosts]:
+    if REASON is not None:
+        if REQUIRED:
+            pytest.fail(f"namespace tests are required here but cannot run: {REASON}")
+        pytest.skip(f"network namespaces cannot be made here: {REASON}")
+    with nslib.Hosts(N, prefix="stab") as made:
+        yield made
+
+
+def _start(hosts: nslib.Hosts, settings: dict[str, Any]) -> list[nslib.MemberProcess]:
+    config = json.dumps({**CONFIG, **settings})
+    seed = f"{hosts.addresses[0]}:{nslib.PORT}"
+    processes = []
+    for i in range(hosts.n):
+        args = ["--bind", f"{hosts.addresses[i]}:{nslib.PORT}", "--preset", "local"]
+        args += ["--config", config]
+        if i:
+            args += ["--seeds", seed]
+        processes.append(nslib.MemberProcess(args, hosts.exec_prefix(i), label=f"h{i}", wait=False))
+    for process in processes:
+        process.wait_ready()
+    names = sorted(p.name for p in processes)
+    nslib.wait_until(lambda: all(p.members() == names for p in processes), WAIT, 0.05)
+    return processes
+
+
+def _changes(observer: nslib.MemberProcess, name: str, since: float) -> list[str]:
+    return [
+        e["event"]
+        for kind in CHANGES
+        for e in observer.events_of(kind, name)
+        if e["t"] >= since
+    ]
+
+
+@pytest.mark.parametrize("mechanisms", ["on", "off"])
+def test_a_member_losing_most_of_its_input_is_removed_once_and_accuses_no_one(
+    hosts: nslib.Hosts, mechanisms: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = {} if mechanisms == "on" else OFF
+    with nslib.members(_start(hosts, settings)) as processes:
+        flaky, healthy = processes[-1], processes[:-1]
+        healthy_names = {p.name for p in healthy}
+        try:
+            hosts.iptables(
+                hosts.n - 1, "-A", "INPUT", "-m", "statistic", "--mode", "random",
+                "--probability", "0.8", "-j", "DROP",
+            )
+            since = time.monotonic()
+            time.sleep(WINDOW)
+            changes = {p.label: _changes(p, flaky.name, since) for p in healthy}
+            accused = [
+                f"{p.label}: {e['event']} {e['member']}"
+                for p in healthy
+                for kind in BAD_NEWS
+                for e in p.events_of(kind)
+                if e["t"] >= since and e.get("member") in healthy_names
+            ]
+        finally:
+            hosts.heal()
+    per_minute = {label: len(c) * 60.0 / WINDOW for label, c in changes.items()}
+    with capsys.disabled():
+        print(
+            f"\nnetns stability, mechanisms {mechanisms}: 80% ingress loss on 1 of {N} for "
+            f"{WINDOW:.0f} s; changes of the flaky member per healthy observer per minute "
+            f"{per_minute}; first changes {dict((k, v[:4]) for k, v in changes.items())}; "
+            f"healthy members accused {len(accused)} times {accused[:4]}"
+        )
+    if mechanisms == "on":
+        assert all(len(c) <= 2 for c in changes.values()), changes
+        assert accused == []
+    else:
+        assert any(len(c) > 2 for c in changes.values()) or accused, (changes, accused)
