@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import pytest
 from helpers import Link, addr
 
 from swimcore import Config, ExchangeRefused, JoinFailed, MemberInfo, MemberJoined, Node
@@ -87,4 +88,17 @@ def test_the_admission_example_keeps_untagged_members_out() -> None:
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "db-0 admits: db-0, db-1, db-2" in done.stdout
+    assert "web-0 was refused by every db member" in done.stdout
+
+
+@pytest.mark.parametrize("driver", ["asyncio", "anyio", "trio", "thread"])
+def test_the_admission_example_keeps_untagged_members_out_on_every_driver(driver: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "examples/admission.py", "--driver", driver],
+        check=False, capture_output=True, text=True, cwd=ROOT, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    for i in range(3):
+        assert f"db-{i} admits: db-0, db-1, db-2 (refused" in done.stdout, done.stdout
+    assert "web-0 sees: db-0, db-1, db-2, web-0" in done.stdout
     assert "web-0 was refused by every db member" in done.stdout
