@@ -17,7 +17,6 @@ silently.
 from __future__ import annotations
 
 import json
-import os
 import pathlib
 import statistics
 import sys
@@ -33,31 +32,15 @@ import nslib
 pytestmark = [pytest.mark.netns, pytest.mark.exclusive]
 
 N = 5
-#: memberlist's LAN parameters (k = 3 indirect probes, suspicion multiplier 4, 4 retransmits)
-#: with a 0.5 s protocol period, and frequent anti-entropy so that partitions heal quickly.
-CONFIG = {
-    "probe_interval": 0.5,
-    "probe_timeout": 0.25,
-    "indirect_checks": 3,
-    "suspicion_mult": 4,
-    "retransmit_mult": 4,
-    "push_pull_interval": 2.0,
-    "gossip_to_the_dead_time": 10.0,
-}
+CONFIG = nslib.FAST
 KEY_1 = bytes(range(32)).hex()
 KEY_2 = bytes(range(50, 82)).hex()
 WAIT = 60.0
 
-REASON = nslib.why_not()
-REQUIRED = bool(os.environ.get("CI")) or os.environ.get("SWIMCORE_REQUIRE_NETNS") == "1"
-
 
 @pytest.fixture(scope="module")
 def hosts() -> Iterator[nslib.Hosts]:
-    if REASON is not None:
-        if REQUIRED:
-            pytest.fail(f"namespace tests are required here but cannot run: {REASON}")
-        pytest.skip(f"network namespaces cannot be made here: {REASON}")
+    nslib.require()
     with nslib.Hosts(N) as made:
         yield made
 

@@ -15,7 +15,6 @@ headless service exists only in the cluster's DNS.
 from __future__ import annotations
 
 import json
-import os
 import pathlib
 import socket
 import subprocess
@@ -37,16 +36,10 @@ NAME = "seed.swim.test"  # .test: reserved (RFC 6761), never in a real DNS
 CONFIG = {"probe_interval": 0.5, "probe_timeout": 0.25, "join_retry_interval": 0.3}
 WAIT = 30.0
 
-REASON = nslib.why_not()
-REQUIRED = bool(os.environ.get("CI")) or os.environ.get("SWIMCORE_REQUIRE_NETNS") == "1"
-
 
 @pytest.fixture(scope="module")
 def hosts() -> Iterator[nslib.Hosts]:
-    if REASON is not None:
-        if REQUIRED:
-            pytest.fail(f"namespace tests are required here but cannot run: {REASON}")
-        pytest.skip(f"network namespaces cannot be made here: {REASON}")
+    nslib.require()
     with nslib.Hosts(2, prefix="kvgo") as made:
         yield made
     assert not (nslib.ETC_NETNS / made.names[1]).exists(), "the hosts file outlived its host"

@@ -19,13 +19,10 @@ failures"); the ones measured here are printed (``pytest -s``).
 
 from __future__ import annotations
 
-import json
-import os
 import pathlib
 import sys
 import time
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
@@ -36,15 +33,7 @@ import nslib
 pytestmark = [pytest.mark.netns, pytest.mark.exclusive]
 
 N = 5
-CONFIG = {
-    "probe_interval": 0.5,
-    "probe_timeout": 0.25,
-    "indirect_checks": 3,
-    "suspicion_mult": 4,
-    "retransmit_mult": 4,
-    "push_pull_interval": 2.0,
-    "gossip_to_the_dead_time": 10.0,
-}
+CONFIG = nslib.FAST
 OFF = {
     "stability_health_gate": False,
     "stability_accusers": 1,
@@ -64,35 +53,12 @@ CHANGES = (
 )
 BAD_NEWS = ("MemberSuspected", "MemberFailed", "MemberUnstable")
 
-REASON = nslib.why_not()
-REQUIRED = bool(os.environ.get("CI")) or os.environ.get("SWIMCORE_REQUIRE_NETNS") == "1"
-
 
 @pytest.fixture(scope="module")
 def hosts() -> Iterator[nslib.Hosts]:
-    if REASON is not None:
-        if REQUIRED:
-            pytest.fail(f"namespace tests are required here but cannot run: {REASON}")
-        pytest.skip(f"network namespaces cannot be made here: {REASON}")
+    nslib.require()
     with nslib.Hosts(N, prefix="stab") as made:
         yield made
-
-
-def _start(hosts: nslib.Hosts, settings: dict[str, Any]) -> list[nslib.MemberProcess]:
-    config = json.dumps({**CONFIG, **settings})
-    seed = f"{hosts.addresses[0]}:{nslib.PORT}"
-    processes = []
-    for i in range(hosts.n):
-        args = ["--bind", f"{hosts.addresses[i]}:{nslib.PORT}", "--preset", "local"]
-        args += ["--config", config]
-        if i:
-            args += ["--seeds", seed]
-        processes.append(nslib.MemberProcess(args, hosts.exec_prefix(i), label=f"h{i}", wait=False))
-    for process in processes:
-        process.wait_ready()
-    names = sorted(p.name for p in processes)
-    nslib.wait_until(lambda: all(p.members() == names for p in processes), WAIT, 0.05)
-    return processes
 
 
 def _changes(observer: nslib.MemberProcess, name: str, since: float) -> list[str]:
@@ -109,7 +75,7 @@ def test_a_member_losing_most_of_its_input_is_removed_once_and_accuses_no_one(
     hosts: nslib.Hosts, mechanisms: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     settings = {} if mechanisms == "on" else OFF
-    with nslib.members(_start(hosts, settings)) as processes:
+    with nslib.members(nslib.start_group(hosts, {**CONFIG, **settings}, WAIT)) as processes:
         flaky, healthy = processes[-1], processes[:-1]
         healthy_names = {p.name for p in healthy}
         try:

@@ -12,8 +12,6 @@ than the generous bounds below.
 
 from __future__ import annotations
 
-import json
-import os
 import pathlib
 import sys
 import time
@@ -29,48 +27,17 @@ pytestmark = [pytest.mark.netns, pytest.mark.exclusive]
 
 N = 3
 #: A 0.5 s protocol period (memberlist's LAN parameters otherwise), as tests/test_netns.py.
-CONFIG = {
-    "probe_interval": 0.5,
-    "probe_timeout": 0.25,
-    "indirect_checks": 3,
-    "suspicion_mult": 4,
-    "retransmit_mult": 4,
-    "push_pull_interval": 2.0,
-    "gossip_to_the_dead_time": 10.0,
-}
+CONFIG = nslib.FAST
 #: How long the blocked member is watched (60 protocol periods).
 WINDOW = 30.0
 WAIT = 60.0
 
-REASON = nslib.why_not()
-REQUIRED = bool(os.environ.get("CI")) or os.environ.get("SWIMCORE_REQUIRE_NETNS") == "1"
-
 
 @pytest.fixture(scope="module")
 def hosts() -> Iterator[nslib.Hosts]:
-    if REASON is not None:
-        if REQUIRED:
-            pytest.fail(f"namespace tests are required here but cannot run: {REASON}")
-        pytest.skip(f"network namespaces cannot be made here: {REASON}")
+    nslib.require()
     with nslib.Hosts(N, prefix="tcpfb") as made:
         yield made
-
-
-def _start(hosts: nslib.Hosts, fallback: bool) -> list[nslib.MemberProcess]:
-    config = json.dumps({**CONFIG, "tcp_fallback_probe": fallback})
-    seed = f"{hosts.addresses[0]}:{nslib.PORT}"
-    processes = []
-    for i in range(hosts.n):
-        args = ["--bind", f"{hosts.addresses[i]}:{nslib.PORT}", "--preset", "local"]
-        args += ["--config", config]
-        if i:
-            args += ["--seeds", seed]
-        processes.append(nslib.MemberProcess(args, hosts.exec_prefix(i), label=f"h{i}", wait=False))
-    for process in processes:
-        process.wait_ready()
-    names = sorted(p.name for p in processes)
-    nslib.wait_until(lambda: all(p.members() == names for p in processes), WAIT, 0.05)
-    return processes
 
 
 def _accusations(observers: list[nslib.MemberProcess], name: str, since: float) -> list[str]:
@@ -78,7 +45,7 @@ def _accusations(observers: list[nslib.MemberProcess], name: str, since: float) 
     return [
         f"{p.label}: {e['event']} at +{e['t'] - since:.1f} s"
         for p in observers
-        for kind in ("MemberSuspected", "MemberFailed")
+        for kind in ("MemberSuspected", "MemberFailed", "MemberUnstable")
         for e in p.events_of(kind, name)
         if e["t"] >= since
     ]
@@ -88,14 +55,18 @@ def _accusations(observers: list[nslib.MemberProcess], name: str, since: float) 
 def test_a_member_whose_udp_is_dropped_stays_alive_while_tcp_reaches_it(
     hosts: nslib.Hosts, fallback: bool, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    with nslib.members(_start(hosts, fallback)) as processes:
+    with nslib.members(
+        nslib.start_group(hosts, {**CONFIG, "tcp_fallback_probe": fallback}, WAIT)
+    ) as processes:
         blocked, observers = processes[-1], processes[:-1]
         names = sorted(p.name for p in processes)
         try:
             hosts.iptables(hosts.n - 1, "-A", "INPUT", "-p", "udp", "-j", "DROP")
             since = time.monotonic()
             accused: list[str] = []
-            while time.monotonic() - since < WINDOW:
+            # Off, the member is reported (suspected, unstable or dead) once issue 18's
+            # mechanisms let the accusations through: give it twice the window.
+            while time.monotonic() - since < (WINDOW if fallback else 2 * WINDOW):
                 accused = _accusations(observers, blocked.name, since)
                 if accused and not fallback:
                     break  # the rule does make the member look dead: proven

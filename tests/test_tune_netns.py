@@ -19,7 +19,6 @@ records.  Skips, saying why, where namespaces cannot be made; fails instead unde
 from __future__ import annotations
 
 import json
-import os
 import pathlib
 import random
 import statistics
@@ -41,8 +40,6 @@ pytestmark = [pytest.mark.netns, pytest.mark.exclusive]
 HOSTS = 5
 LOSS = 0.05
 WAIT = 60.0
-REASON = nslib.why_not()
-REQUIRED = bool(os.environ.get("CI")) or os.environ.get("SWIMCORE_REQUIRE_NETNS") == "1"
 
 
 def prediction() -> TuneResult:
@@ -130,10 +127,7 @@ def measure(hosts: nslib.Hosts, config: dict[str, object], kills: int) -> list[f
 
 @pytest.fixture(scope="module")
 def hosts() -> Iterator[nslib.Hosts]:
-    if REASON is not None:
-        if REQUIRED:
-            pytest.fail(f"namespace tests are required here but cannot run: {REASON}")
-        pytest.skip(f"network namespaces cannot be made here: {REASON}")
+    nslib.require()
     with nslib.Hosts(HOSTS) as made:
         yield made
 

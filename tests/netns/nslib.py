@@ -337,3 +337,48 @@ def wait_until(predicate: Any, timeout: float, step: float = 0.1) -> float:
             raise TimeoutError(f"condition not met within {timeout} s")
         time.sleep(step)
     return time.monotonic() - start
+
+
+#: memberlist's LAN parameters (k = 3 indirect probes, suspicion multiplier 4, 4 retransmits)
+#: with a 0.5 s protocol period, and frequent anti-entropy so that partitions heal quickly.
+FAST = {
+    "probe_interval": 0.5,
+    "probe_timeout": 0.25,
+    "indirect_checks": 3,
+    "suspicion_mult": 4,
+    "retransmit_mult": 4,
+    "push_pull_interval": 2.0,
+    "gossip_to_the_dead_time": 10.0,
+}
+
+
+def require() -> None:
+    """Skip the calling test when namespaces cannot be made here, or fail it where they must
+    (CI, or ``SWIMCORE_REQUIRE_NETNS=1``): a test that must run never passes by skipping."""
+    import pytest  # noqa: PLC0415 - only the tests call this
+
+    reason = why_not()
+    if reason is None:
+        return
+    if os.environ.get("CI") or os.environ.get("SWIMCORE_REQUIRE_NETNS") == "1":
+        pytest.fail(f"namespace tests are required here but cannot run: {reason}")
+    pytest.skip(f"network namespaces cannot be made here: {reason}")
+
+
+def start_group(hosts: Hosts, config: dict[str, Any], wait: float = 60.0) -> list[MemberProcess]:
+    """A member on every host, all joining through the first, with ``config`` (Config fields
+    over the local preset); returns once every member lists every member."""
+    seed = f"{hosts.addresses[0]}:{PORT}"
+    processes = []
+    for i in range(hosts.n):
+        args = ["--bind", f"{hosts.addresses[i]}:{PORT}", "--preset", "local"]
+        args += ["--config", json.dumps(config)]
+        if i:
+            args += ["--seeds", seed]
+        processes.append(MemberProcess(args, hosts.exec_prefix(i), label=f"h{i}", wait=False))
+    for process in processes:
+        process.wait_ready()
+    names = sorted(p.name for p in processes)
+    wait_until(lambda: all(p.members() == names for p in processes), wait, 0.05)
+    return processes
+
