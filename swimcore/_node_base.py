@@ -25,6 +25,9 @@ MAX_INCARNATION_STEP = 2**32
 #: The latest ``now`` accepted (about 35,000 years of seconds): beyond it a float cannot tell
 #: one timer from the next, and a driver passing it has a broken clock.
 MAX_NOW = 2.0**40
+#: A node whose health gates its accusations still accuses a member whose probes failed this
+#: many times in a row (the gate never keeps a death unknown).
+GATE_LIMIT = 3
 _SEQ_MASK = 2**32 - 1
 
 

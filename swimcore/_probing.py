@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from swimcore._node_base import (
     _LIVE,
     _PING,
+    GATE_LIMIT,
     WARNING,
     Timer,
     _Probe,
@@ -44,6 +45,7 @@ class Probing:
         if probe is not None and probe.seq == seq:
             if not probe.acked:
                 probe.acked = True
+                self._withheld.pop(probe.target, None)
                 self._awareness.apply(-1)
                 self._count("probes_acked")
                 if self.config.report_round_trips:
@@ -157,6 +159,7 @@ class Probing:
             self._count("tcp_fallback_failed")
         elif not probe.acked:  # (else an ack over UDP, direct or relayed, came first)
             probe.acked = True
+            self._withheld.pop(probe.target, None)
             self._awareness.apply(-1)
             self._count("tcp_fallback_acked")
             if self._log is not None and self._reports.first(("udp", probe.target), self._now):
@@ -190,10 +193,19 @@ class Probing:
             heard = self._now - self._heard <= 2 * self.config.probe_interval
             if heard and self._stability.withholds(self._awareness.score):
                 # Missing acks and nacks say more about this node than about the target, as
-                # long as others still reach it: one that hears no one at all (the last
-                # survivor of a crash) accuses, so the gate never keeps a death unknown.
-                self._count("accusations_withheld")
-                return
+                # long as others still reach it and the target answered one of its last
+                # probes: one that hears no one (the last survivor of a crash) or whose
+                # probes of this target failed GATE_LIMIT times in a row (after many crashes
+                # at once every survivor's health is poor) accuses, so the gate never keeps a
+                # death unknown.
+                missed = self._withheld.get(target.name, 0) + 1
+                if missed < GATE_LIMIT:
+                    if len(self._withheld) >= self.config.max_members:
+                        self._withheld.clear()
+                    self._withheld[target.name] = missed
+                    self._count("accusations_withheld")
+                    return
+            self._withheld.pop(target.name, None)
             # On a suspect this is our own confirmation, which others count toward theirs.
             self._apply(Suspect(target.name, target.incarnation, self.name))
 

@@ -161,6 +161,8 @@ class Node(Probing, Membership, Exchanges):
         #: When a packet from another member last decoded (the health gate's evidence that
         #: others still reach this node).
         self._heard = -math.inf
+        # member -> probes of it in a row whose accusation the health gate withheld.
+        self._withheld: dict[str, int] = {}
         self._stability = Stability(config)
         self._relays: dict[int, _Relay] = {}
         self._verifications: dict[int, str] = {}
