@@ -226,27 +226,10 @@ def read_stream(
     those too), and :class:`DecodeError` for anything else that is wrong.
     """
     try:
-        pos = _after_label(buf, label)
-        _need(buf, pos + 1)
-        if buf[pos] == MsgType.ENCRYPT:
-            if not keys:
-                raise AuthFailed(
-                    "stream is encrypted and encryption is not configured", mismatch=True
-                )
-            _need(buf, pos + 5)
-            (size,) = _U32.unpack_from(buf, pos + 1)
-            if size > max_size:
-                raise DecodeError(f"encrypted stream of {size} bytes exceeds {max_size}")
-            end = pos + 5 + size
-            _need(buf, end)
-            aad = buf[pos : pos + 5] + label.encode()
-            plain = open_sealed(keys, buf[pos + 5 : end], aad)
+        plain, pos, end = _envelope(buf, label, keys, max_size, exact=False)
+        if plain is not None:
             message, _ = _complete(plain, 0, max_size)
             return message, end
-        if keys:
-            raise AuthFailed(
-                "encryption is configured but the stream is not encrypted", mismatch=True
-            )
         return _parse_plain(buf, pos, max_size)
     except NeedMore:
         if len(buf) >= max_size:
@@ -439,27 +422,9 @@ def open_stream(
     the decompression, the push-pull header and its announced sizes.
     """
     try:
-        pos = _after_label(buf, label)
-        _need(buf, pos + 1)
-        if buf[pos] == MsgType.ENCRYPT:
-            if not keys:
-                raise AuthFailed(
-                    "stream is encrypted and encryption is not configured", mismatch=True
-                )
-            _need(buf, pos + 5)
-            (size,) = _U32.unpack_from(buf, pos + 1)
-            if size > max_size:
-                raise DecodeError(f"encrypted stream of {size} bytes exceeds {max_size}")
-            end = pos + 5 + size
-            _need(buf, end)
-            if end != len(buf):
-                raise DecodeError("trailing bytes after the stream message")
-            aad = buf[pos : pos + 5] + label.encode()
-            return _open_plain(open_sealed(keys, buf[pos + 5 : end], aad), 0, max_size, False)
-        if keys:
-            raise AuthFailed(
-                "encryption is configured but the stream is not encrypted", mismatch=True
-            )
+        plain, pos, _ = _envelope(buf, label, keys, max_size, exact=True)
+        if plain is not None:
+            return _open_plain(plain, 0, max_size, False)
         return _open_plain(buf, pos, max_size, True)
     except NeedMore:
         raise DecodeError("truncated stream message") from None
@@ -513,3 +478,34 @@ def _push_pull_head(reader: packing.Reader, max_size: int) -> tuple[int, int, bo
     if not 0 <= user_len <= max_size:
         raise DecodeError(f"push-pull announces {user_len} bytes of user state")
     return count, user_len, head.flag(b"Join")
+
+
+def _envelope(
+    buf: bytes, label: str, keys: Sequence[bytes], max_size: int, *, exact: bool
+) -> tuple[bytes | None, int, int]:
+    """The stream's label and encryption: ``(plaintext, pos, end)`` of an encrypted message
+    (``exact``: it must end the buffer), ``(None, pos, 0)`` with ``pos`` at a plain one.
+
+    Raises :class:`AuthFailed` when one side encrypts and the other does not or the keys do not
+    open it, :class:`DecodeError` when it is malformed, ``NeedMore`` when it is cut short.
+    """
+    pos = _after_label(buf, label)
+    _need(buf, pos + 1)
+    if buf[pos] != MsgType.ENCRYPT:
+        if keys:
+            raise AuthFailed(
+                "encryption is configured but the stream is not encrypted", mismatch=True
+            )
+        return None, pos, 0
+    if not keys:
+        raise AuthFailed("stream is encrypted and encryption is not configured", mismatch=True)
+    _need(buf, pos + 5)
+    (size,) = _U32.unpack_from(buf, pos + 1)
+    if size > max_size:
+        raise DecodeError(f"encrypted stream of {size} bytes exceeds {max_size}")
+    end = pos + 5 + size
+    _need(buf, end)
+    if exact and end != len(buf):
+        raise DecodeError("trailing bytes after the stream message")
+    aad = buf[pos : pos + 5] + label.encode()
+    return open_sealed(keys, buf[pos + 5 : end], aad), pos, end
