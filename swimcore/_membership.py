@@ -144,20 +144,26 @@ class Membership:
             else:
                 self._announce(member.name, member.incarnation)
             return
-        if news is State.DEAD:
+        # A member whose return from the dead was held out is already dead to the application.
+        reported = (
             self._stability.died(member.name)  # its damping stays: coming back is a flap
-        else:
-            self._stability.forget(member.name)
+            if news is State.DEAD
+            else self._stability.forget(member.name)
+        )
         self._recent_dead[member.name] = self._now
         self._timers.schedule(self._now + self.config.reclaim_time, (Timer.RECLAIM, 0, member.name))
         if news is State.DEAD:
             self._dead[member.name] = None
             self._count("deaths")
-            self._emit(MemberFailed(member.info()))
         else:
             self._dead.pop(member.name, None)
             self._count("leaves")
-            self._emit(MemberLeft(member.info()))
+        if reported:
+            self._count("events_damped")
+        else:
+            self._emit(
+                MemberFailed(member.info()) if news is State.DEAD else MemberLeft(member.info())
+            )
 
     def _own(self: Node, member: Member) -> Member:
         """The table's own, changeable record for ``member`` (a peeked one may be shared)."""
@@ -341,6 +347,7 @@ class Membership:
             return False
         if stability.flapped(member.name, self._now):
             self._timers.schedule(stability.reuse_at(member.name), (Timer.STABLE, 0, member.name))
+        stability.hold(member.name)
         return stability.unstable(member.name)
 
     def _announce(self: Node, name: str, incarnation: int) -> None:

@@ -125,7 +125,12 @@ class MemberUnstable:
 
 @attrs.frozen(slots=True)
 class MemberStable:
-    """An unstable member has been alive and quiet long enough: route to it again."""
+    """An unstable member has been alive and quiet long enough: route to it again.
+
+    It also readmits a member reported :class:`MemberFailed` that came back while unstable
+    (in place of :class:`MemberJoined`); until then its further deaths and returns are not
+    reported again.
+    """
 
     member: MemberInfo
 

@@ -67,6 +67,7 @@ class Stability:
     __slots__ = (
         "_accusations",
         "_half_life",
+        "_held",
         "_limit",
         "_needed",
         "_penalties",
@@ -94,6 +95,8 @@ class Stability:
         #: Penalty and the time it was last computed, per member.
         self._penalties: dict[str, tuple[float, float]] = {}
         self._unstable: dict[str, None] = {}
+        #: Unstable members reported dead that came back unreported (a subset of _unstable).
+        self._held: dict[str, None] = {}
         #: Entries dropped because a table was full (counted, never blocking).
         self.dropped = 0
 
@@ -146,6 +149,7 @@ class Stability:
             oldest = next(iter(self._penalties))
             del self._penalties[oldest]
             self._unstable.pop(oldest, None)
+            self._held.pop(oldest, None)
             self.dropped += 1
         # The ceiling bounds how long a member stays suppressed after its last flap.
         value = min(self.penalty(name, now) + 1.0, 2.0 * self._suppress)
@@ -176,15 +180,32 @@ class Stability:
             return False
         del self._unstable[name]
         del self._penalties[name]
+        self._held.pop(name, None)
         return True
 
-    def died(self, name: str) -> None:
-        """``name`` was declared dead: accusations end, its damping stays (coming back counts
-        as one more flap)."""
-        self._accusations.pop(name, None)
+    def hold(self, name: str) -> None:
+        """``name``, reported dead, came back while unstable: its return is not reported."""
+        if name in self._unstable:
+            self._held[name] = None
 
-    def forget(self, name: str) -> None:
-        """``name`` left or was reclaimed: its accusations and damping end."""
+    def died(self, name: str) -> bool:
+        """``name`` was declared dead: accusations end, its damping stays (coming back counts
+        as one more flap).  True when its death was already reported and its return since
+        was held out: the application still sees it dead, so the death is not news."""
+        self._accusations.pop(name, None)
+        return self._release(name)
+
+    def forget(self, name: str) -> bool:
+        """``name`` left or was reclaimed: its accusations and damping end.  True when it had
+        come back from a reported death unreported (its leaving is not news either)."""
         self._accusations.pop(name, None)
         self._penalties.pop(name, None)
         self._unstable.pop(name, None)
+        return self._release(name)
+
+    def _release(self, name: str) -> bool:
+        """Forget that ``name``'s return was held out; True when it was."""
+        if name not in self._held:
+            return False
+        del self._held[name]
+        return True

@@ -270,6 +270,28 @@ def test_an_unstable_member_back_from_the_dead_is_readmitted_only_once_quiet(
 
 
 @pytest.mark.parametrize("damping", [True, False])
+def test_a_death_after_a_held_out_return_is_not_reported_again(damping: bool) -> None:
+    """The application saw the damped member fail and never saw it come back, so its next
+    deaths and returns are not news until it is stable again (the netns ingress-loss run
+    reported one flaky member failed three times in a minute)."""
+    node = peers(only(stability_damping=damping))
+    name = str(addr(3))
+    flaps(node, 3, [1.0, 2.0])
+    out: list[Action] = []
+    for k, when in enumerate([3.0, 4.0, 5.0]):
+        out += hear(node, when, Dead(name, 2 + k, str(addr(1))))
+        out += hear(node, when + 0.5, alive(3, 3 + k))
+    reported = [type(e).__name__ for e in out if getattr(e, "member", None) is not None]
+    if damping:
+        assert reported == ["MemberFailed"]
+        assert node.counters()["events_damped"] >= 2
+    else:
+        assert reported == ["MemberFailed", "MemberJoined"] * 3
+    out = hear(node, 6.0, Dead(name, 6, str(addr(1))))
+    assert bool(of_type(out, MemberFailed)) is not damping
+
+
+@pytest.mark.parametrize("damping", [True, False])
 def test_an_unstable_members_declaration_of_a_death_is_not_believed(damping: bool) -> None:
     """A damped member that cannot get its packets out lets its own suspicion of a healthy
     member run out and declares it dead; a view that holds the declarer unstable keeps the
