@@ -45,6 +45,8 @@ class Probing:
         if probe is not None and probe.seq == seq:
             if not probe.acked:
                 probe.acked = True
+                # Its timeout has nothing left to do: it must not wake the driver.
+                self._timers.cancel((Timer.PROBE_TIMEOUT, seq, ""))
                 self._withheld.pop(probe.target, None)
                 self._awareness.apply(-1)
                 self._count("probes_acked")
@@ -53,6 +55,7 @@ class Probing:
             return
         relay = self._relays.pop(seq, None)
         if relay is not None:
+            self._timers.cancel((Timer.RELAY, seq, ""))  # no nack is owed any more
             self._send(relay.origin, Ack(relay.origin_seq))
             return
         if self._verifications.pop(seq, None) is not None:

@@ -85,6 +85,10 @@ from swimcore.timers import TimerHeap
 from swimcore.timing import retransmit_scale
 from swimcore.wire import Wire, for_node
 
+#: Gossip grid points stepped one at a time when the timer is armed after a quiet spell (the
+#: sums then match a timer that kept firing exactly); beyond, the spell is jumped in one product.
+_GOSSIP_STEPS = 4096
+
 __all__ = [
     "JOIN_BACKOFF_MAX",
     "MAX_INCARNATION",
@@ -179,6 +183,8 @@ class Node(Probing, Membership, Exchanges):
         #: The member last seen at each seed's address (kept as news arrives: O(1) a check).
         self._seed_names: dict[Address, str] = {}
         self._probe: _Probe | None = None
+        #: The next gossip round's time while the gossip timer is not armed (_arm_gossip).
+        self._gossip_at: float | None = None
         self._seq = 0
         self._exchange_seq = 0
         #: Periodic push-pull starts with a digest (antientropy) on the native wire only:
@@ -589,8 +595,9 @@ class Node(Probing, Membership, Exchanges):
             # gossip, exchange and reconnect in lockstep.
             cfg = self.config
             if cfg.gossip_interval > 0:
-                first = self._rng.random() * cfg.gossip_interval
-                self._timers.schedule(self._now + first, (Timer.GOSSIP, 0, ""))
+                # The first point of the gossip grid; the timer is armed only while there is
+                # news to send (see _arm_gossip).
+                self._gossip_at = self._now + self._rng.random() * cfg.gossip_interval
             if cfg.push_pull_interval > 0:
                 first = self._rng.random() * self._push_pull_interval()
                 self._timers.schedule(self._now + first, (Timer.PUSH_PULL, 0, ""))
@@ -599,8 +606,34 @@ class Node(Probing, Membership, Exchanges):
                 self._timers.schedule(self._now + first, (Timer.RECONNECT, 0, ""))
 
     def _finish(self) -> list[Action]:
+        if self._gossip_at is not None and len(self._queue):
+            self._arm_gossip()
         out, self._out = self._out, []
         return out
+
+    def _arm_gossip(self) -> None:
+        """Arm the gossip timer at the next point of its grid, if a round would send anything.
+
+        The grid is the one a timer re-armed every ``gossip_interval`` would follow (each point
+        is the last plus the interval, summed as that timer sums it, so the rounds that send go
+        out at the same instants as before): an idle member does not wake for rounds with
+        nothing to send or no one to send it to.  ``_gossip_at`` holds the next point while
+        the timer is not armed (``None``: armed, or gossip is off).
+        """
+        at = self._gossip_at
+        if at is None or not len(self._queue):
+            return
+        if not self._table.live_peers and not self._recent_dead:
+            return  # alone: armed again once a peer appears (the next input's _finish)
+        interval = self.config.gossip_interval
+        if at < self._now:
+            missed = (self._now - at) / interval
+            if missed > _GOSSIP_STEPS:  # a long quiet spell: jump most of it at once
+                at += math.floor(missed - 1) * interval
+            while at < self._now:
+                at += interval
+        self._gossip_at = None
+        self._timers.schedule(at, (Timer.GOSSIP, 0, ""))
 
     def _emit(self, event: MembershipEvent) -> None:
         self._out.append(event)
@@ -751,7 +784,8 @@ class Node(Probing, Membership, Exchanges):
                 self._suspicion_expired(name, number)
             case Timer.GOSSIP:
                 self._gossip_round()
-                self._timers.schedule(self._now + self.config.gossip_interval, (kind, 0, ""))
+                self._gossip_at = self._now + self.config.gossip_interval
+                self._arm_gossip()
             case Timer.PUSH_PULL:
                 self._push_pull()
                 self._timers.schedule(self._now + self._push_pull_interval(), (kind, 0, ""))

@@ -1,12 +1,13 @@
 """A deadline heap with lazy deletion, at most one pending entry per payload.
 
-Timers are never cancelled: each entry carries a token the owner checks when it fires, so a
-stale entry is skipped at no cost.  Scheduling a payload that is already pending moves it: only
-the newest entry of a payload fires.  Superseded entries are dropped when they reach the top and
-compacted away when they outnumber the live ones, so the heap stays within a constant factor of
-the payloads pending however often news makes the node re-arm the same timer (a member flapping
-between alive and dead must not leave a timer behind per flip).  Ties are broken by insertion
-order, which keeps firing order deterministic.
+Scheduling a payload that is already pending moves it: only the newest entry of a payload
+fires.  Cancelling a payload forgets its entry, so that a timer whose work is already done (a
+probe acked before its timeout) neither fires nor wakes the driver: :meth:`next_deadline`
+drops superseded and cancelled entries from the top before it answers.  Dead entries further
+down are compacted away when they outnumber the live ones, so the heap stays within a constant
+factor of the payloads pending however often news makes the node re-arm the same timer (a
+member flapping between alive and dead must not leave a timer behind per flip).  Ties are
+broken by insertion order, which keeps firing order deterministic.
 """
 
 from __future__ import annotations
@@ -40,6 +41,10 @@ class TimerHeap(Generic[K]):
         if len(self._heap) > 2 * len(self._pending) + 64:
             self._heap = [e for e in self._heap if self._pending.get(e[2]) == e[1]]
             heapq.heapify(self._heap)
+
+    def cancel(self, payload: K) -> None:
+        """Forget ``payload``'s pending entry, if any (it will neither fire nor wake anyone)."""
+        self._pending.pop(payload, None)
 
     def _drop_superseded(self) -> None:
         heap = self._heap

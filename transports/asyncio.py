@@ -2,7 +2,8 @@
 
 One loop, aioquic-style: every datagram is fed to the node as it arrives and the actions are
 carried out at once; exactly one ``loop.call_at`` is armed for the node's next deadline and moved
-only when an input brings it earlier (a tick that comes early does nothing and re-arms).  The
+whenever an input moves that deadline, earlier or later (an ack cancels its probe's timeout: the
+loop then sleeps until the next protocol period instead of waking for nothing).  The
 reliable exchange runs over TCP, one connection per request, framed by the node's wire profile
 (:mod:`swimcore.transports.exchange`).
 
@@ -217,7 +218,7 @@ class AsyncioMember(MemberBase, AsyncLifecycle):
     # ------------------------------------------------------------------------ the loop
 
     def _rearm(self, deadline: float) -> None:
-        if deadline >= self._armed or self._loop is None:
+        if deadline == self._armed or self._loop is None:
             return
         if self._timer is not None:
             self._timer.cancel()

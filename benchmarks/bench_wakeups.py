@@ -1,0 +1,211 @@
+"""How often an idle member wakes up, and what it costs: one member per process, per driver.
+
+K processes (default 3) each run one member on loopback (``Config.lan()``), all joined
+through the first.  Once the group has converged and settled, each process counts over a window
+of idle protocol traffic:
+
+* wake-ups: returns from the driver's ``select`` (the asyncio loop's and the thread driver's
+  selector are both ``selectors.DefaultSelector``): timers and arriving datagrams alike;
+* ticks: calls of ``Node.tick`` (the driver woke for a timer);
+* CPU: the process's CPU time over the window (``time.process_time``: nanoseconds, not
+  /proc's 10 ms ticks), in percent of one core.
+
+``--compare TREE`` runs the same members from another source tree (for example a worktree of
+the previous commit) in the same invocation, alternating with this one, so the rows compare
+as ratios under the same machine load.
+
+    .venv/bin/python benchmarks/bench_wakeups.py --window 30
+    .venv/bin/python benchmarks/bench_wakeups.py --compare /work/wt/idle-base --rounds 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    """A port free for UDP and TCP right now (the member binds it a moment later)."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            udp.bind(("127.0.0.1", 0))
+            port = int(udp.getsockname()[1])
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+                try:
+                    tcp.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+        return port
+
+
+# ------------------------------------------------------------------------- one member (child)
+
+
+class Meter:
+    """Counts selector returns and node ticks (patched in before any member starts)."""
+
+    def __init__(self) -> None:
+        import selectors  # noqa: PLC0415
+
+        from swimcore import Node  # noqa: PLC0415
+
+        self.selects = 0
+        self.ticks = 0
+        meter = self
+        selector = selectors.DefaultSelector
+        select = selector.select
+        tick = Node.tick
+
+        def counted_select(self: Any, timeout: float | None = None) -> Any:
+            ready = select(self, timeout)
+            meter.selects += 1
+            return ready
+
+        def counted_tick(self: Node, now: float) -> Any:
+            meter.ticks += 1
+            return tick(self, now)
+
+        selector.select = counted_select  # type: ignore[method-assign]
+        Node.tick = counted_tick  # type: ignore[method-assign]
+
+    def sample(self) -> tuple[int, int, float, float]:
+        return self.selects, self.ticks, time.process_time(), time.monotonic()
+
+
+def _result(
+    meter: Meter, before: tuple[int, int, float, float], converged: bool
+) -> dict[str, Any]:
+    after = meter.sample()
+    wall = after[3] - before[3]
+    return {
+        "wakeups_per_s": (after[0] - before[0]) / wall,
+        "ticks_per_s": (after[1] - before[1]) / wall,
+        "cpu_pct": (after[2] - before[2]) / wall * 100,
+        "converged": converged,
+    }
+
+
+def child_asyncio(args: argparse.Namespace) -> dict[str, Any]:
+    import asyncio  # noqa: PLC0415
+
+    from swimcore import Config  # noqa: PLC0415
+
+    meter = Meter()
+    from swimcore.transports.asyncio import AsyncioMember  # noqa: PLC0415
+
+    async def main() -> dict[str, Any]:
+        seeds = [] if args.port == args.seed_port else [f"127.0.0.1:{args.seed_port}"]
+        async with AsyncioMember(
+            Config.lan(), f"127.0.0.1:{args.port}", seeds=seeds, leave_on_exit=False
+        ) as member:
+            end = time.monotonic() + 60
+            while len(member.members()) < args.members and time.monotonic() < end:
+                await asyncio.sleep(0.2)
+            converged = len(member.members()) == args.members
+            await asyncio.sleep(args.settle)
+            before = meter.sample()
+            await asyncio.sleep(args.window)
+            return _result(meter, before, converged)
+
+    return asyncio.run(main())
+
+
+def child_thread(args: argparse.Namespace) -> dict[str, Any]:
+    from swimcore import Config  # noqa: PLC0415
+
+    meter = Meter()
+    from swimcore.transports.thread.member import ThreadMember  # noqa: PLC0415
+
+    seeds = [] if args.port == args.seed_port else [f"127.0.0.1:{args.seed_port}"]
+    member = ThreadMember(Config.lan(), f"127.0.0.1:{args.port}", seeds=seeds, leave_on_exit=False)
+    member.start()
+    try:
+        end = time.monotonic() + 60
+        while len(member.members()) < args.members and time.monotonic() < end:
+            time.sleep(0.2)
+        converged = len(member.members()) == args.members
+        time.sleep(args.settle)
+        before = meter.sample()
+        time.sleep(args.window)
+        return _result(meter, before, converged)
+    finally:
+        member.close(leave=False)
+
+
+# ----------------------------------------------------------------------------------- parent
+
+
+def group(tree: Path, driver: str, members: int, settle: float, window: float) -> dict[str, Any]:
+    """One group of ``members`` processes from source tree ``tree``; the mean over members."""
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    ports = [free_port() for _ in range(members)]
+    procs = []
+    for port in ports:
+        command = [sys.executable, __file__, "--child", driver, "--port", str(port),
+                   "--seed-port", str(ports[0]), "--members", str(members),
+                   "--settle", str(settle), "--window", str(window)]
+        procs.append(subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True))
+        time.sleep(0.3)  # the seed first
+    rows = []
+    for proc in procs:
+        out, _ = proc.communicate(timeout=window + settle + 120)
+        if proc.returncode != 0:
+            raise RuntimeError(f"a {driver} member from {tree} failed")
+        rows.append(json.loads(out.strip().splitlines()[-1]))
+    return {
+        "wakeups_per_s": statistics.mean(r["wakeups_per_s"] for r in rows),
+        "ticks_per_s": statistics.mean(r["ticks_per_s"] for r in rows),
+        "cpu_pct": statistics.mean(r["cpu_pct"] for r in rows),
+        "cpu_pct_max": max(r["cpu_pct"] for r in rows),
+        "converged": all(r["converged"] for r in rows),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--members", type=int, default=3)
+    parser.add_argument("--drivers", default="asyncio,thread")
+    parser.add_argument("--window", type=float, default=30.0)
+    parser.add_argument("--settle", type=float, default=5.0)
+    parser.add_argument("--compare", type=Path, help="another source tree, measured alongside")
+    parser.add_argument("--rounds", type=int, default=1, help="repeat every row this often")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--seed-port", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child = child_asyncio if args.child == "asyncio" else child_thread
+        print(json.dumps(child(args)), flush=True)
+        return
+    trees = [("this tree", ROOT)]
+    if args.compare is not None:
+        trees.insert(0, (f"{args.compare}", args.compare.resolve()))
+    print(f"Python {platform.python_version()}, nproc {os.cpu_count()}, load average "
+          f"{os.getloadavg()[0]:.1f}, {args.members} members (one per process), Config.lan(), "
+          f"{args.window:g} s window after {args.settle:g} s settle", flush=True)
+    print("| tree | driver | wake-ups/s | ticks/s | CPU % of a core (mean, max) |")
+    print("|---|---|---:|---:|---:|")
+    for _ in range(args.rounds):
+        for driver in args.drivers.split(","):
+            for label, tree in trees:
+                r = group(tree, driver, args.members, args.settle, args.window)
+                flag = "" if r["converged"] else " (not converged)"
+                print(f"| {label} | {driver}{flag} | {r['wakeups_per_s']:.1f} | "
+                      f"{r['ticks_per_s']:.1f} | {r['cpu_pct']:.3f}, {r['cpu_pct_max']:.3f} |",
+                      flush=True)
+    print(f"load average afterwards {os.getloadavg()[0]:.1f}")
+
+
+if __name__ == "__main__":
+    main()
