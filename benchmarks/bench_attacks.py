@@ -33,11 +33,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from swimcore import Address, Config, MemberSuspected, State, codec
-from swimcore.codec import encode_push_pull
+from swimcore import Address, Config, MemberSuspected, State
 from swimcore.messages import MemberState, PushPull
 from swimcore.transports import AsyncioMember, ThreadMember
 from swimcore.wire import LengthPrefixed
+from swimcore.wire.native import codec
+from swimcore.wire.native.codec import encode_push_pull
 
 ATTACKS = ("snapshot", "withhold", "slowloris", "flood")
 SETTLE = 1.5  # seconds after the cluster forms before an attack starts

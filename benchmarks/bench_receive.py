@@ -13,7 +13,7 @@ Prints a markdown table.  Run from the repository root::
 
     .venv/bin/python benchmarks/bench_receive.py
     .venv/bin/python benchmarks/bench_receive.py --profile        # cProfile of the hot path
-    git show <commit>:swimcore/codec.py > /tmp/codec_old.py
+    git show <commit>:swimcore/wire/native/codec.py > /tmp/codec_old.py  # older: swimcore/codec.py
     .venv/bin/python benchmarks/bench_receive.py --baseline-codec /tmp/codec_old.py
 """
 
@@ -29,8 +29,9 @@ import time
 from collections.abc import Iterator
 from types import ModuleType
 
-from swimcore import Address, Config, Node, Send, codec
+from swimcore import Address, Config, Node, Send
 from swimcore.messages import Ack, Alive, Ping
+from swimcore.wire.native import codec
 
 #: The codec functions a node calls; an A/B run swaps them for an older codec's.
 CODEC_API = (

@@ -31,8 +31,8 @@ try:  # CPython's own BLAKE2, without hashlib's OpenSSL bindings (3.5 MiB of a m
 except ImportError:  # pragma: no cover - other interpreters
     from hashlib import blake2b
 
-from swimcore import codec
 from swimcore.errors import DecodeError
+from swimcore.wire.native import codec
 
 #: Distinct from the native codec's magic, so a digest frame is never read as a packet.
 MAGIC = b"SWDG"

@@ -12,6 +12,7 @@ from typing import Any
 import attrs
 
 from swimcore.errors import ConfigError
+from swimcore.wire import PROFILES, missing_dependency
 
 MAX_LABEL_BYTES = 64
 
@@ -45,8 +46,6 @@ def _label(instance: object, attribute: attrs.Attribute[Any], value: Any) -> Non
 
 
 def _wire(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
-    from swimcore.wire import PROFILES, missing_dependency  # noqa: PLC0415
-
     if value not in PROFILES:
         raise ConfigError(f"wire must be one of {', '.join(PROFILES)}, got {value!r}")
     missing = missing_dependency(value)

@@ -17,7 +17,7 @@ import math
 import random
 from collections.abc import Callable, Iterable, Sequence
 
-from swimcore import antientropy, codec, ingest, refusals
+from swimcore import antientropy, ingest, refusals
 from swimcore._exchanges import Exchanges
 from swimcore._membership import Membership
 from swimcore._node_base import (
@@ -83,7 +83,9 @@ from swimcore.stability import Stability
 from swimcore.suspicion import Suspicion
 from swimcore.timers import TimerHeap
 from swimcore.timing import retransmit_scale
-from swimcore.wire import Wire, for_node
+from swimcore.wire import Wire
+from swimcore.wire.loading import for_node
+from swimcore.wire.native import codec
 
 #: Gossip grid points stepped one at a time when the timer is armed after a quiet spell (the
 #: sums then match a timer that kept firing exactly); beyond, the spell is jumped in one product.

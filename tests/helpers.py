@@ -13,8 +13,9 @@ from typing import Any, Protocol, TypeVar
 
 import attrs
 
-from swimcore import Action, Address, Config, ExchangeRequest, MemberInfo, Node, Send, codec
+from swimcore import Action, Address, Config, ExchangeRequest, MemberInfo, Node, Send
 from swimcore.messages import Message, Packet, Ping, Update
+from swimcore.wire.native import codec
 
 T = TypeVar("T")
 

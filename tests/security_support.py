@@ -14,8 +14,9 @@ from collections.abc import Callable, Iterable
 import attrs
 from helpers import Link, make_node
 
-from swimcore import Action, Address, Config, ExchangeRequest, Keyring, Node, Send, codec
+from swimcore import Action, Address, Config, ExchangeRequest, Keyring, Node, Send
 from swimcore.messages import Packet
+from swimcore.wire.native import codec
 
 KEY_A = bytes(range(32))
 KEY_B = bytes(range(100, 132))

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 from helpers import Link, addr
 
-from swimcore import Address, Config, DecodeError, Node, codec
+from swimcore import Address, Config, DecodeError, Node
 from swimcore.messages import MemberState, PushPull, State
-from swimcore.wire import for_node
+from swimcore.wire.loading import for_node
+from swimcore.wire.native import codec
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "examples"))
 

@@ -17,7 +17,7 @@ import pytest
 from helpers import addr, encode, known, make_node
 from security_support import traced_growth
 
-from swimcore import Address, Config, ExchangeRequest, Node, Send, codec
+from swimcore import Address, Config, ExchangeRequest, Node, Send
 from swimcore.messages import (
     Alive,
     Dead,
@@ -31,6 +31,7 @@ from swimcore.messages import (
     Update,
     UserBroadcast,
 )
+from swimcore.wire.native import codec
 
 #: Allowed growth of traced memory over the measured rounds (counters, dict resizes, caches).
 SLACK = 256 * 1024

@@ -18,11 +18,12 @@ import tracemalloc
 from support.configs import fast
 from support.poll import eventually
 
-from swimcore import Address, Config, codec
+from swimcore import Address, Config
 from swimcore.messages import MemberState, PushPull, State
 from swimcore.transports import AsyncioMember
 from swimcore.transports.exchange import MAX_INBOUND
 from swimcore.wire import LengthPrefixed
+from swimcore.wire.native import codec
 
 #: Loopback timings with a small exchange limit, so that an oversized frame is cheap to send.
 CAPPED = fast(max_exchange_bytes=64 * 1024)

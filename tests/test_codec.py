@@ -23,7 +23,7 @@ from strategies import (
     updates,
 )
 
-from swimcore import Address, DecodeError, codec
+from swimcore import Address, DecodeError
 from swimcore.messages import (
     Ack,
     Alive,
@@ -38,6 +38,7 @@ from swimcore.messages import (
     State,
     StreamPing,
 )
+from swimcore.wire.native import codec
 
 T = TypeVar("T")
 

@@ -18,14 +18,15 @@ from helpers import addr, of_type, sends
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from swimcore import Config, ExchangeRequest, JoinResult, MemberInfo, Node, State, codec
-from swimcore.codec import PUSH_PULL, _checksummed, header, row_bytes
+from swimcore import Config, ExchangeRequest, JoinResult, MemberInfo, Node, State
 from swimcore.ingest import MAX_PENDING
 from swimcore.messages import Ack, MemberState, Ping
 from swimcore.node import MERGE_PAUSE, MERGE_SLICE
 from swimcore.wire.memberlist import bodies, lzw, stream
 from swimcore.wire.memberlist.messages import MlPushPull
 from swimcore.wire.memberlist.profile import MemberlistWire
+from swimcore.wire.native import codec
+from swimcore.wire.native.codec import PUSH_PULL, _checksummed, header, row_bytes
 
 WIRES = ("native", "memberlist", "memberlist+lzw")
 

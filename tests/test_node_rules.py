@@ -44,7 +44,6 @@ from swimcore import (
     Node,
     Send,
     State,
-    codec,
     refusals,
 )
 from swimcore.messages import (
@@ -60,6 +59,7 @@ from swimcore.messages import (
     Suspect,
     Update,
 )
+from swimcore.wire.native import codec
 
 # Quiet: no gossip rounds, no push-pull, and no last-chance probe (so deaths come at exactly
 # the suspicion timeout; tests/test_lifeguard.py covers the last-chance probe).

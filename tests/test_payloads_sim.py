@@ -8,9 +8,10 @@ from collections.abc import Iterable
 import attrs
 from helpers import Link, make_node
 
-from swimcore import Action, Address, BroadcastReceived, Config, MemberUpdated, Node, Send, codec
+from swimcore import Action, Address, BroadcastReceived, Config, MemberUpdated, Node, Send
 from swimcore.messages import UserBroadcast
 from swimcore.transports.sim import SimNetwork
+from swimcore.wire.native import codec
 
 CONFIG = Config.lan()
 

@@ -36,7 +36,6 @@ from swimcore import (
     MemberJoined,
     Node,
     State,
-    codec,
     refusals,
 )
 from swimcore.messages import (
@@ -57,6 +56,7 @@ from swimcore.messages import (
     UserMessage,
 )
 from swimcore.node import MAX_INCARNATION_STEP
+from swimcore.wire.native import codec
 
 MAX = 2**64 - 1
 STEP = MAX_INCARNATION_STEP

@@ -24,11 +24,11 @@ from swimcore import (
     MemberSuspected,
     Node,
     StateError,
-    codec,
     refusals,
 )
 from swimcore.keyring import OVERHEAD
 from swimcore.messages import Alive, Dead, Ping
+from swimcore.wire.native import codec
 
 
 def ping_from(sender: Node, receiver: Node, now: float = 0.5) -> bytes:

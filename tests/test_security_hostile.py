@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from security_support import KEY_A, SealedLink, live_view, sealed_cluster
 
-from swimcore import Config, ExchangeRequest, Keyring, Node, State, codec
+from swimcore import Config, ExchangeRequest, Keyring, Node, State
 from swimcore.messages import (
     Ack,
     Alive,
@@ -37,6 +37,7 @@ from swimcore.messages import (
     Suspect,
     Update,
 )
+from swimcore.wire.native import codec
 
 MAX = 2**64 - 1
 NOW = 5.0

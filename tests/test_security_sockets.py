@@ -31,12 +31,12 @@ from swimcore import (
     MemberJoined,
     MemberSuspected,
     State,
-    codec,
     refusals,
 )
 from swimcore.messages import Ack, Dead, MemberState, Packet, Ping, PushPull
 from swimcore.transports import AsyncioMember
 from swimcore.wire import LengthPrefixed
+from swimcore.wire.native import codec
 
 #: Loopback timings in the group labelled "blue" (the label is sealed into every datagram).
 BLUE = fast(label="blue")

@@ -25,7 +25,6 @@ from swimcore import (
     Node,
     Send,
     State,
-    codec,
 )
 from swimcore.errors import ConfigError
 from swimcore.messages import StreamPing
@@ -33,6 +32,7 @@ from swimcore.transports.sim import SimNetwork
 from swimcore.transports.sim.faults import Cut
 from swimcore.wire.memberlist.messages import MlAlive, vsn_bytes
 from swimcore.wire.memberlist.profile import MemberlistWire
+from swimcore.wire.native import codec
 
 WIRES = ["native", "memberlist"]
 # Probes only: no gossip rounds, no anti-entropy, no reconnects, no last-chance probe.

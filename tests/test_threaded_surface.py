@@ -28,12 +28,12 @@ from swimcore import (
     JoinFailed,
     MemberJoined,
     StateError,
-    codec,
 )
 from swimcore.messages import Ping
 from swimcore.transports import DiscoveryOptions
 from swimcore.transports.member import MemberCore
 from swimcore.transports.thread.member import EventQueue, ThreadMember
+from swimcore.wire.native import codec
 
 
 @pytest.fixture(autouse=True)

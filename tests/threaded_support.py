@@ -16,10 +16,11 @@ from typing import Any
 import attrs
 from support.poll import eventually_blocking
 
-from swimcore import Address, Config, Event, MemberFailed, MemberSuspected, codec
+from swimcore import Address, Config, Event, MemberFailed, MemberSuspected
 from swimcore.messages import Ack, Ping
 from swimcore.transports import ThreadMember
 from swimcore.transports.member import MemberCore
+from swimcore.wire.native import codec
 
 SUBJECT = Path(__file__).with_name("threaded_subject.py")
 

@@ -3,7 +3,8 @@
 A node speaks one profile, named by ``Config.wire``:
 
 ``"native"``
-    swimcore's own format (:mod:`swimcore.codec`), sealed by the node's keyring if it has one.
+    swimcore's own format (:mod:`swimcore.wire.native`), sealed by the node's keyring if it
+    has one.
 ``"memberlist"``
     HashiCorp memberlist's protocol (:mod:`swimcore.wire.memberlist`), so swimcore nodes can
     be members of memberlist (Go) clusters; the keyring's keys encrypt as memberlist does.
@@ -11,8 +12,14 @@ A node speaks one profile, named by ``Config.wire``:
     the same, and outgoing messages are LZW-compressed as memberlist's ``EnableCompression``
     does (incoming compressed messages are read by both).
 
-A profile offers the operations the node needs, under the names of :mod:`swimcore.codec`'s
-functions, so the node is written once for all of them: ``header``, ``encode_message``,
+This module is the contract, and depends on no profile and not on the configuration (which
+imports it to check ``Config.wire``): the profile names and what each needs installed, the
+:class:`Wire` protocol and the stream framing.  :func:`swimcore.wire.loading.for_node` builds a
+node's profile, loading its modules then.
+
+A profile offers the operations the node needs, under the names of the native codec's
+(:mod:`swimcore.wire.native.codec`) functions, so the node is written once for all of them:
+``header``, ``encode_message``,
 ``encode_update``, ``assemble`` (a whole datagram), ``MAX_UPDATES``, ``read_label``,
 ``decode_packet``, ``encode_push_pull``, ``encode_direct_message``, ``decode_exchange``,
 ``open_exchange`` (the same, with a snapshot's rows left to decode a slice at a time),
@@ -26,13 +33,9 @@ profile puts it around whole payloads) and ``stream`` (how a driver frames excha
 
 from __future__ import annotations
 
-import random
-from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Iterable
+from typing import Protocol
 
-from swimcore import codec, refusals
-from swimcore.address import Address
-from swimcore.keyring import OVERHEAD, Keyring
 from swimcore.messages import (
     DirectMessage,
     Exchange,
@@ -44,10 +47,14 @@ from swimcore.messages import (
     Update,
 )
 
-if TYPE_CHECKING:
-    from swimcore.config import Config
-
-__all__ = ["PROFILES", "NativeWire", "StreamFraming", "Wire", "for_node", "missing_dependency"]
+__all__ = [
+    "PROFILES",
+    "LengthPrefixed",
+    "MessageReader",
+    "StreamFraming",
+    "Wire",
+    "missing_dependency",
+]
 
 #: The names ``Config.wire`` accepts.
 PROFILES = ("native", "memberlist", "memberlist+lzw")
@@ -206,134 +213,3 @@ class LengthPrefixed:
 
     def at_eof(self) -> bytes | None:
         return None
-
-
-class NativeWire:
-    """swimcore's own format: :mod:`swimcore.codec`, with the keyring around whole payloads."""
-
-    MAX_UPDATES = codec.MAX_UPDATES
-    USER_MESSAGES_ALONE = False
-    STRICT_ADDRESSES = False
-
-    def __init__(self, label: str, keyring: Keyring | None, rng: random.Random) -> None:
-        self._label = label
-        self._keyring = keyring
-        self._rng = rng
-        self.header = codec.header(label)
-        self._stream = LengthPrefixed()
-
-    @property
-    def stream(self) -> StreamFraming:
-        return self._stream
-
-    @property
-    def overhead(self) -> int:
-        # The update count byte, the checksum trailer, and the keyring's envelope.
-        return 1 + codec.CHECKSUM_SIZE + (OVERHEAD if self._keyring is not None else 0)
-
-    def encode_message(self, message: Message) -> bytes:
-        return codec.encode_message(message)
-
-    def encode_update(self, update: Update) -> bytes:
-        return codec.encode_update(update)
-
-    def assemble(self, prefix: bytes, message: bytes, updates: Iterable[bytes]) -> bytes:
-        return codec.assemble(prefix, message, updates)
-
-    def read_label(self, data: bytes) -> str:
-        return codec.read_label(data)
-
-    def decode_packet(self, data: bytes) -> Packet:
-        return codec.decode_packet(data)
-
-    def encode_push_pull(self, snapshot: PushPull) -> bytes:
-        return codec.encode_push_pull(snapshot)
-
-    def encode_direct_message(self, message: DirectMessage) -> bytes:
-        return codec.encode_direct_message(message)
-
-    def decode_exchange(self, data: bytes) -> Exchange:
-        return codec.decode_exchange(data)
-
-    def open_exchange(self, data: bytes) -> DirectMessage | StreamPing | SnapshotRows:
-        return codec.open_exchange(data)
-
-    def encode_exchange_ack(self, label: str) -> bytes:
-        return codec.encode_exchange_ack(label)
-
-    def is_exchange_ack(self, data: bytes, label: str) -> bool:
-        return codec.is_exchange_ack(data, label)
-
-    def encode_stream_ping(self, ping: StreamPing) -> bytes:
-        return codec.encode_stream_ping(ping)
-
-    def encode_stream_ack(self, label: str, seq: int) -> bytes:
-        return codec.encode_stream_ack(label, seq)
-
-    def read_stream_ack(self, data: bytes, label: str) -> int | None:
-        return codec.read_stream_ack(data, label)
-
-    def pings_by_stream(self, name: str) -> bool:
-        # Members older than the fallback probe count the ping as a malformed exchange and
-        # close the stream: the probe then fails as it would have without the fallback.
-        return True
-
-    def encode_refusal(self, request: bytes | None, reason: str, detail: str) -> bytes | None:
-        """A refusal any native member reads, whatever its label and keys (plain text)."""
-        return refusals.encode(reason, detail)
-
-    def read_refusal(self, data: bytes) -> tuple[str, str] | None:
-        return refusals.decode(data)
-
-    def seal(self, data: bytes) -> bytes:
-        if self._keyring is None:
-            return data
-        return self._keyring.seal(data, self._label, self._rng)
-
-    def open(self, data: bytes) -> bytes | None:
-        if self._keyring is None:
-            return data
-        return self._keyring.open(data, self._label)
-
-
-def _native(
-    config: Config, name: str, address: Address, keyring: Keyring | None, rng: random.Random
-) -> Wire:
-    return NativeWire(config.label, keyring, rng)
-
-
-def _memberlist(
-    config: Config, name: str, address: Address, keyring: Keyring | None, rng: random.Random
-) -> Wire:
-    # Imported here: the memberlist wire (and the msgpack package under it) loads only for a
-    # node that speaks it, never with ``import swimcore``.
-    from swimcore.wire.memberlist.profile import MemberlistWire  # noqa: PLC0415
-
-    return MemberlistWire(
-        config,
-        name,
-        address,
-        keyring=keyring,
-        rng=rng,
-        compress=config.wire == "memberlist+lzw",
-    )
-
-
-#: How each profile is built: name -> loader, which imports the profile's modules when called.
-_LOADERS: dict[str, Callable[[Config, str, Address, Keyring | None, random.Random], Wire]] = {
-    "native": _native,
-    "memberlist": _memberlist,
-    "memberlist+lzw": _memberlist,
-}
-assert tuple(_LOADERS) == PROFILES
-
-
-def for_node(
-    config: Config,
-    name: str,
-    address: Address,
-    keyring: Keyring | None,
-    rng: random.Random,
-) -> Wire:
-    """The profile ``config.wire`` names, for the node ``name`` at ``address``."""
-    return _LOADERS[config.wire](config, name, address, keyring, rng)

@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import zlib
 
-from swimcore import Address, Config, ExchangeRequest, Node, State, codec
+from swimcore import Address, Config, ExchangeRequest, Node, State
 from swimcore.errors import DecodeError
 from swimcore.messages import Alive, Dead, Gossip, Left, Packet, PushPull, StreamPing, Suspect
+from swimcore.wire.native import codec
 
 TARGETS = ("packet", "push_pull", "exchange", "receive", "exchange_handlers")
 _SOURCE = Address("10.0.0.77", 7946)

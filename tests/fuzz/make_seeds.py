@@ -12,7 +12,7 @@ import hashlib
 import pathlib
 import sys
 
-from swimcore import Address, codec
+from swimcore import Address
 from swimcore.messages import (
     Ack,
     Alive,
@@ -33,6 +33,7 @@ from swimcore.messages import (
     UserBroadcast,
     UserMessage,
 )
+from swimcore.wire.native import codec
 
 A = Address("10.0.0.2", 7946)
 B = Address("fd00::7", 65535)

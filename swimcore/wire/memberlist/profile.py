@@ -39,10 +39,10 @@ from __future__ import annotations
 import ipaddress
 import random
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
 
 from swimcore import refusals
 from swimcore.address import Address
+from swimcore.config import Config
 from swimcore.errors import DecodeError
 from swimcore.keyring import Keyring
 from swimcore.messages import (
@@ -91,9 +91,6 @@ from swimcore.wire.memberlist.messages import (
     vsn_bytes,
 )
 from swimcore.wire.memberlist.security import OVERHEAD as SEAL_OVERHEAD
-
-if TYPE_CHECKING:
-    from swimcore.config import Config
 
 try:  # hashlib loads OpenSSL (about 3.5 MiB of a member's memory): the built-in module first
     from _sha256 import sha256  # type: ignore[import-not-found, unused-ignore] # Python 3.11

@@ -33,7 +33,6 @@ from collections.abc import Callable
 import attrs
 
 from swimcore import Action, Config, MemberFailed, MemberSuspected, Node, State
-from swimcore.codec import encode_packet, encode_push_pull, encode_update
 from swimcore.messages import Alive, Gossip, MemberState, Packet, PushPull
 from swimcore.timing import suspicion_min
 from swimcore.transports.sim.cluster import SimCluster
@@ -41,6 +40,7 @@ from swimcore.transports.sim.network import UP, Host
 from swimcore.transports.sim.ops import Crash, Pause, Restart
 from swimcore.transports.sim.rng import derive_rng
 from swimcore.transports.sim.tuning.model import NetworkModel
+from swimcore.wire.native.codec import encode_packet, encode_push_pull, encode_update
 
 #: Bytes of the TCP frame around each exchange payload (transports/framing.py).
 FRAME_BYTES = 4
