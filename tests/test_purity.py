@@ -229,3 +229,53 @@ def test_no_public_module_level_name_escapes_all() -> None:
         if not name.startswith("_") and not isinstance(value, type(swimcore))
     }
     assert public <= set(swimcore.__all__)
+
+
+def _imported_modules(path: Path) -> set[str]:
+    """The swimcore modules ``path`` imports anywhere: at the top, in functions, for typing."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return {name for name in found if name.startswith("swimcore.")}
+
+
+def _module_path(name: str) -> Path | None:
+    relative = Path(*name.split(".")[1:])
+    for candidate in (PACKAGE / relative / "__init__.py", PACKAGE / relative.with_suffix(".py")):
+        if candidate.is_file():
+            return candidate
+    return None  # a name imported from a module, not a module
+
+
+def _reaches(start: str, target: str) -> list[str]:
+    """An import path from ``start`` to ``target`` (every kind of import counts), or ``[]``."""
+    paths = {start: [start]}
+    todo = [start]
+    while todo:
+        name = todo.pop()
+        path = _module_path(name)
+        if path is None:
+            continue
+        for imported in sorted(_imported_modules(path)):
+            if imported == target:
+                return [*paths[name], target]
+            if imported not in paths and _module_path(imported) is not None:
+                paths[imported] = [*paths[name], imported]
+                todo.append(imported)
+    return []
+
+
+def test_the_configuration_and_the_wire_contract_do_not_import_each_other() -> None:
+    # The configuration checks ``wire`` against the profile names in swimcore.wire; the wire
+    # contract must not lead back to it, not even for typing (the circle this replaced).
+    assert _reaches("swimcore.config", "swimcore.config") == []
+    assert _reaches("swimcore.wire", "swimcore.config") == []
+    # ... while the loader of profiles does import the configuration: the walk can find one.
+    assert _reaches("swimcore.wire.loading", "swimcore.config") == [
+        "swimcore.wire.loading",
+        "swimcore.config",
+    ]
