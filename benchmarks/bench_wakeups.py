@@ -8,7 +8,8 @@ of idle protocol traffic:
   selector are both ``selectors.DefaultSelector``): timers and arriving datagrams alike;
 * ticks: calls of ``Node.tick`` (the driver woke for a timer);
 * CPU: the process's CPU time over the window (``time.process_time``: nanoseconds, not
-  /proc's 10 ms ticks), in percent of one core.
+  /proc's 10 ms ticks), in percent of one core;
+* garbage collections: how many, and their time in percent of one core (``gc.callbacks``).
 
 ``--compare TREE`` runs the same members from another source tree (for example a worktree of
 the previous commit) in the same invocation, alternating with this one, so the rows compare
@@ -21,6 +22,7 @@ as ratios under the same machine load.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import platform
@@ -62,7 +64,19 @@ class Meter:
 
         self.selects = 0
         self.ticks = 0
+        self.collections = 0
+        self.gc_seconds = 0.0
         meter = self
+        started = [0.0]
+
+        def watch(phase: str, _info: dict[str, int]) -> None:
+            if phase == "start":
+                started[0] = time.perf_counter()
+            else:
+                meter.collections += 1
+                meter.gc_seconds += time.perf_counter() - started[0]
+
+        gc.callbacks.append(watch)
         selector = selectors.DefaultSelector
         select = selector.select
         tick = Node.tick
@@ -79,12 +93,13 @@ class Meter:
         selector.select = counted_select  # type: ignore[method-assign]
         Node.tick = counted_tick  # type: ignore[method-assign]
 
-    def sample(self) -> tuple[int, int, float, float]:
-        return self.selects, self.ticks, time.process_time(), time.monotonic()
+    def sample(self) -> tuple[int, int, float, float, int, float]:
+        return (self.selects, self.ticks, time.process_time(), time.monotonic(),
+                self.collections, self.gc_seconds)
 
 
 def _result(
-    meter: Meter, before: tuple[int, int, float, float], converged: bool
+    meter: Meter, before: tuple[int, int, float, float, int, float], converged: bool
 ) -> dict[str, Any]:
     after = meter.sample()
     wall = after[3] - before[3]
@@ -92,6 +107,8 @@ def _result(
         "wakeups_per_s": (after[0] - before[0]) / wall,
         "ticks_per_s": (after[1] - before[1]) / wall,
         "cpu_pct": (after[2] - before[2]) / wall * 100,
+        "gc_per_min": (after[4] - before[4]) / wall * 60,
+        "gc_pct": (after[5] - before[5]) / wall * 100,
         "converged": converged,
     }
 
@@ -168,6 +185,8 @@ def group(tree: Path, driver: str, members: int, settle: float, window: float) -
         "ticks_per_s": statistics.mean(r["ticks_per_s"] for r in rows),
         "cpu_pct": statistics.mean(r["cpu_pct"] for r in rows),
         "cpu_pct_max": max(r["cpu_pct"] for r in rows),
+        "gc_per_min": statistics.mean(r["gc_per_min"] for r in rows),
+        "gc_pct": statistics.mean(r["gc_pct"] for r in rows),
         "converged": all(r["converged"] for r in rows),
     }
 
@@ -194,15 +213,17 @@ def main() -> None:
     print(f"Python {platform.python_version()}, nproc {os.cpu_count()}, load average "
           f"{os.getloadavg()[0]:.1f}, {args.members} members (one per process), Config.lan(), "
           f"{args.window:g} s window after {args.settle:g} s settle", flush=True)
-    print("| tree | driver | wake-ups/s | ticks/s | CPU % of a core (mean, max) |")
-    print("|---|---|---:|---:|---:|")
+    print("| tree | driver | wake-ups/s | ticks/s | CPU % of a core (mean, max) | GCs/min | "
+          "GC % of a core |")
+    print("|---|---|---:|---:|---:|---:|---:|")
     for _ in range(args.rounds):
         for driver in args.drivers.split(","):
             for label, tree in trees:
                 r = group(tree, driver, args.members, args.settle, args.window)
                 flag = "" if r["converged"] else " (not converged)"
                 print(f"| {label} | {driver}{flag} | {r['wakeups_per_s']:.1f} | "
-                      f"{r['ticks_per_s']:.1f} | {r['cpu_pct']:.3f}, {r['cpu_pct_max']:.3f} |",
+                      f"{r['ticks_per_s']:.1f} | {r['cpu_pct']:.3f}, {r['cpu_pct_max']:.3f} | "
+                      f"{r['gc_per_min']:.1f} | {r['gc_pct']:.4f} |",
                       flush=True)
     print(f"load average afterwards {os.getloadavg()[0]:.1f}")
 

@@ -1,27 +1,88 @@
-"""The start-up garbage-collector settings drivers call (swimcore.transports.gc_tuning)."""
+"""The garbage-collector settings a started member applies (MemberOptions.gc_freeze)."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
+from support.configs import FAST
 
-from swimcore.transports import gc_tuning
+from swimcore import ConfigError
+from swimcore.transports import AsyncioMember, MemberOptions, gc_tuning
+from swimcore.transports.thread.member import ThreadMember
 
 
 @pytest.fixture(autouse=True)
 def _restore_gc() -> Iterator[None]:
     threshold = gc.get_threshold()
+    gc.unfreeze()
     yield
     gc.unfreeze()
     gc.set_threshold(*threshold)
 
 
-def test_settle_freezes_what_lives_and_raises_the_young_threshold() -> None:
-    gc.unfreeze()
+def test_settle_freezes_what_lives_and_leaves_the_thresholds_unless_asked() -> None:
+    threshold = gc.get_threshold()
     kept = [[i] for i in range(1000)]  # long-lived objects built at start-up
-    frozen = gc_tuning.settle(young_threshold=5000)
+    frozen = gc_tuning.settle()
     assert frozen >= len(kept)
-    assert gc.get_threshold()[0] == 5000
     assert gc.get_freeze_count() == frozen
+    assert gc.get_threshold() == threshold
+    gc_tuning.settle(young_threshold=5000)
+    assert gc.get_threshold() == (5000, *threshold[1:])
+
+
+def test_gc_freeze_is_an_option_that_must_be_a_bool() -> None:
+    assert MemberOptions().gc_freeze is True
+    with pytest.raises(ConfigError, match="gc_freeze"):
+        MemberOptions(gc_freeze="no")  # type: ignore[arg-type]
+
+
+def _asyncio_freezes(freeze: bool) -> tuple[int, int, int]:
+    """(frozen before start, while running, after close) with one asyncio member."""
+
+    async def scenario() -> tuple[int, int, int]:
+        before = gc.get_freeze_count()
+        async with AsyncioMember(FAST, "127.0.0.1:0", gc_freeze=freeze, leave_on_exit=False):
+            running = gc.get_freeze_count()
+        return before, running, gc.get_freeze_count()
+
+    return asyncio.run(scenario())
+
+
+def _thread_freezes(freeze: bool) -> tuple[int, int, int]:
+    before = gc.get_freeze_count()
+    with ThreadMember(FAST, "127.0.0.1:0", gc_freeze=freeze, leave_on_exit=False):
+        running = gc.get_freeze_count()
+    return before, running, gc.get_freeze_count()
+
+
+@pytest.mark.parametrize("run", [_asyncio_freezes, _thread_freezes], ids=["asyncio", "thread"])
+def test_a_started_member_freezes_until_it_stops_unless_told_not_to(
+    run: Callable[[bool], tuple[int, int, int]],
+) -> None:
+    threshold = gc.get_threshold()
+    before, running, after = run(True)
+    assert before == 0 and running > 1000  # the interpreter's modules at least
+    assert after == 0 and gc_tuning.held() == 0  # unfrozen: the stopped member's cycles go
+    assert run(False) == (0, 0, 0)
+    assert gc.get_threshold() == threshold  # the member never touches the thresholds
+
+
+def test_the_freeze_lasts_while_any_member_runs() -> None:
+    async def scenario() -> None:
+        first = AsyncioMember(FAST, "127.0.0.1:0", leave_on_exit=False)
+        second = AsyncioMember(FAST, "127.0.0.1:0", leave_on_exit=False)
+        await first.start()
+        await second.start()
+        assert gc_tuning.held() == 2
+        await first.close()
+        assert gc_tuning.held() == 1 and gc.get_freeze_count() > 0
+        await first.close()  # closing again releases nothing more
+        assert gc_tuning.held() == 1
+        await second.close()
+        assert gc_tuning.held() == 0 and gc.get_freeze_count() == 0
+
+    asyncio.run(scenario())

@@ -1,31 +1,75 @@
-"""Garbage-collector settings for processes that run members: one call after start-up.
+"""Garbage-collector settings for processes that run members (``MemberOptions.gc_freeze``).
 
-A member's tables, queues and indexes are built at start-up and live as long as the process;
-the collector would walk them again on every full collection, and with hundreds of members in
-one process those walks are pauses longer than a probe timeout (which peers then read as a
-failure).  :func:`settle` collects once, moves every object alive at that moment to the
-permanent generation (``gc.freeze``: never scanned again) and raises the generation-0
-threshold so that the steady stream of short-lived packets and events triggers fewer, equally
-short, young collections.  Drivers call it once their members have started; calling it again
-later (after more members started) freezes what was added since.
+A member's tables, queues and indexes, like the program's modules, are built at start-up and
+live as long as the process; the collector would walk them again on every full collection.
+With hundreds of members in one process those walks are pauses longer than a probe timeout
+(which peers read as a failure: 161 ms at 300 members, 0.7-1.4 s at 500, see
+``benchmarks/bench_gc_pauses.py``), and in a one-member process they are most of the idle
+cost of a collection.  :func:`settle` collects once and moves every object alive at that
+moment to the permanent generation (``gc.freeze``: never scanned again).
+
+Drivers call :func:`hold` when a member has started and :func:`release` when it stops: each
+start freezes what was added since the last one (the new member's tables, the tables the
+others grew as it joined), and once no started member is left the freeze is undone
+(``gc.unfreeze``), so that what stopped members leave behind (their sockets, tasks and
+tables form reference cycles, which a frozen object never leaves) can be collected.  The
+collector's thresholds are left as the application set them.  An application that manages the
+collector itself (for example freezing before it forks workers) passes ``gc_freeze=False``.
 """
 
 from __future__ import annotations
 
 import gc
+import threading
 
-#: Young-generation threshold: CPython's default is 700 allocations; 10x fewer collections
-#: of the young generation cost about the same in total and keep each one short.
+#: A young-generation threshold for :func:`settle`'s callers who want fewer collections
+#: (CPython's default is 700 allocations).  Drivers do not set it: with the freeze, pauses
+#: are short already (see ``benchmarks/README.md``).
 YOUNG_THRESHOLD = 7_000
 
 
-def settle(*, young_threshold: int = YOUNG_THRESHOLD) -> int:
-    """Collect, freeze what survives and set the young-generation threshold.
+class _Holders:
+    """Members started with the freeze and not stopped yet (any driver's thread may start one)."""
+
+    __slots__ = ("count", "lock")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.lock = threading.RLock()
+
+
+_HOLDERS = _Holders()
+
+
+def settle(*, young_threshold: int | None = None) -> int:
+    """Collect, freeze what survives and (when given) set the young-generation threshold.
 
     Returns how many objects are now frozen (``gc.get_freeze_count()``).
     """
     gc.collect()
     gc.freeze()
-    _, middle, old = gc.get_threshold()
-    gc.set_threshold(young_threshold, middle, old)
+    if young_threshold is not None:
+        _, middle, old = gc.get_threshold()
+        gc.set_threshold(young_threshold, middle, old)
     return gc.get_freeze_count()
+
+
+def hold() -> None:
+    """A member has started: :func:`settle`, and count it until its :func:`release`."""
+    with _HOLDERS.lock:
+        _HOLDERS.count += 1
+        settle()
+
+
+def release() -> None:
+    """A member started with :func:`hold` has stopped; the last one undoes the freeze."""
+    with _HOLDERS.lock:
+        if _HOLDERS.count > 0:
+            _HOLDERS.count -= 1
+            if _HOLDERS.count == 0:
+                gc.unfreeze()
+
+
+def held() -> int:
+    """How many started members hold the freeze now."""
+    return _HOLDERS.count

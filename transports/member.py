@@ -39,6 +39,7 @@ from swimcore import (
     StateError,
 )
 from swimcore.actions import Action
+from swimcore.transports import gc_tuning
 from swimcore.transports.counters import Counters
 from swimcore.transports.discovery.loop import Publisher, Sleep, ToThread, discovery_loop
 from swimcore.transports.events import EventCallback, EventStream, Fanout, Flag
@@ -78,6 +79,7 @@ class MemberCore:
         counters: Counters,
         on_join_address: Callable[[Address], None] | None = None,
         log: logging.Logger | logging.LoggerAdapter[Any] | None = None,
+        gc_freeze: bool = False,
     ) -> None:
         self.node = node
         self.clock = clock
@@ -90,6 +92,8 @@ class MemberCore:
         self._exchange = exchange
         self._rearm = rearm
         self._on_join_address = on_join_address
+        self._gc_freeze = gc_freeze
+        self._gc_held = False
         # exchange id -> (start time, peer) of exchanges in flight, for their durations.
         self._timed: dict[int, tuple[float, Address]] = {}
         # exchange id -> (member, waiter) of reliable direct messages in flight.
@@ -158,6 +162,11 @@ class MemberCore:
         joining = f", joining through {', '.join(map(str, seeds))}" if seeds else ""
         self.log.info("started at %s%s", self.node.address, joining)
         self.carry(self.node.join(seeds, now) if seeds else self.node.start(now))
+        if self._gc_freeze and not self._gc_held:
+            # Every driver starts its member here, after its imports and set-up: what lives
+            # now lives as long as the member (MemberOptions.gc_freeze).
+            self._gc_held = True
+            gc_tuning.hold()
 
     def join(self, seeds: Sequence[Address]) -> None:
         self.log.info("joining through %s", ", ".join(map(str, seeds)))
@@ -183,6 +192,9 @@ class MemberCore:
         if not self.closing:
             self.log.info("stopped")
         self.closing = True
+        if self._gc_held:
+            self._gc_held = False
+            gc_tuning.release()
         self.fail_messages(reason)
         self.fanout.close()
 
@@ -388,6 +400,7 @@ class MemberBase:
             counters=self._counters,
             on_join_address=publish if self._publisher is not None else None,
             log=driver_logger(self.driver, node.name),
+            gc_freeze=self.options.gc_freeze,
         )
         return self._core
 

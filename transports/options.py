@@ -106,6 +106,12 @@ class MemberOptions:
     ``merge_state`` are the application's hooks, handed to the :class:`~swimcore.Node` as they
     are (memberlist's alive, merge and state delegates: see :class:`~swimcore.Node`); on the
     thread driver they run on its protocol thread, so they must be quick and thread-safe.
+    ``gc_freeze``: once the member has started, collect once and move every object then alive
+    to the garbage collector's permanent generation (``gc.freeze()``; see
+    :mod:`swimcore.transports.gc_tuning`), so later collections no longer walk the program's
+    and the member's long-lived objects; when the last such member of the process stops, the
+    freeze is undone.  ``False`` leaves the collector alone (an application that manages
+    ``gc`` itself).
 
     Raises :class:`~swimcore.AddressError` for an address that cannot be used and
     :class:`~swimcore.ConfigError` for any other bad value, naming the field.
@@ -132,6 +138,7 @@ class MemberOptions:
     admit_merge: Callable[[Sequence[MemberInfo]], bool] | None = None
     local_state: Callable[[bool], bytes] | None = None
     merge_state: Callable[[bytes, bool], object] | None = None
+    gc_freeze: bool = attrs.field(default=True, validator=_bool("gc_freeze"))
 
     def __attrs_post_init__(self) -> None:
         if self.advertise is None and self.bind.is_unspecified:
@@ -222,3 +229,4 @@ class MemberOverrides(TypedDict, total=False):
     admit_merge: Callable[[Sequence[MemberInfo]], bool] | None
     local_state: Callable[[bool], bytes] | None
     merge_state: Callable[[bytes, bool], object] | None
+    gc_freeze: bool
