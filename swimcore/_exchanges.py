@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import attrs
 
 from swimcore import antientropy, ingest
+from swimcore import counter_names as cn
 from swimcore._node_base import (
     _DIGEST,
     _JOIN,
@@ -99,7 +100,7 @@ class Exchanges:
                 missing.append(seed)
         for candidates in (dead, missing):
             if candidates:
-                self._count("heal_exchanges")
+                self._count(cn.HEAL_EXCHANGES)
                 self._request_exchange(self._rng.choice(candidates), join=False)
 
     def _address_of(self: Node, name: str) -> Address | None:
@@ -133,11 +134,11 @@ class Exchanges:
     def _digest_reply(self: Node, address: Address, reply: object) -> None:
         """The peer compared digests: nothing to do, or the full exchange."""
         if not isinstance(reply, antientropy.Digest) or reply.kind == antientropy.REQUEST:
-            self._count("dropped.malformed_exchange")
+            self._count(cn.DROPPED_MALFORMED_EXCHANGE)
         elif reply.kind == antientropy.MATCH:
-            self._count("digests_matched")
+            self._count(cn.DIGESTS_MATCHED)
         else:
-            self._count("digests_differed")
+            self._count(cn.DIGESTS_DIFFERED)
             self._request_exchange(address, join=False)
 
     def _request(
@@ -150,7 +151,7 @@ class Exchanges:
             # request is given up (its late reply is dropped as unknown).
             oldest = next(iter(self._exchanges))
             address, kind, whom = self._exchanges.pop(oldest)
-            self._count("exchanges_given_up")
+            self._count(cn.EXCHANGES_GIVEN_UP)
             if kind == _JOIN:
                 self._join_failed(oldest, address, "given up")
             elif kind == _MESSAGE:
@@ -159,7 +160,7 @@ class Exchanges:
         self._exchanges[self._exchange_seq] = (to, purpose, name)
         if purpose == _JOIN:
             self._join_round.add(self._exchange_seq, to)
-        self._count("exchanges_requested")
+        self._count(cn.EXCHANGES_REQUESTED)
         payload = self._seal(data) if isinstance(data, bytes) else data
         self._out.append(ExchangeRequest(self._exchange_seq, to, payload))
 
@@ -171,7 +172,7 @@ class Exchanges:
         decoded (a :class:`PushPull`); a larger one with only its header checked, its rows to
         be decoded a slice at a time (see :mod:`swimcore.ingest`)."""
         if len(data) > self.exchange_limit:
-            self._count("dropped.exchange_too_large")
+            self._count(cn.DROPPED_EXCHANGE_TOO_LARGE)
             return None
         opened = self._open(data)
         if opened is None:
@@ -190,15 +191,15 @@ class Exchanges:
                 ):
                     snapshot = snapshot.read_all()
         except AuthError as exc:  # the memberlist profile opens streams inside its own layers
-            self._count("dropped.auth_failed")
+            self._count(cn.DROPPED_AUTH_FAILED)
             self._refusal = ("auth_failed", _auth_detail(exc))
             return None
         except LabelError as exc:  # the memberlist profile reads labels inside its layers too
-            self._count("dropped.foreign_label")
+            self._count(cn.DROPPED_FOREIGN_LABEL)
             self._refusal = ("foreign_label", f"the sender's label is {exc.label!r}")
             return None
         except DecodeError:
-            self._count("dropped.malformed_exchange")
+            self._count(cn.DROPPED_MALFORMED_EXCHANGE)
             if self._keyring is None and self.config.wire == "native" and _sealed_look(data):
                 # Most often an encrypted payload sent to a member without a key.
                 self._refusal = (
@@ -207,18 +208,18 @@ class Exchanges:
                 )
             return None
         if snapshot.label != self.config.label:
-            self._count("dropped.foreign_label")
+            self._count(cn.DROPPED_FOREIGN_LABEL)
             self._refusal = ("foreign_label", f"the sender's label is {snapshot.label!r}")
             return None
         if isinstance(snapshot, PushPull) and len(snapshot.members) > self.config.max_members:
             # More rows than the table can hold (a peer configured larger): merge what fits.
-            self._count("dropped.snapshot_rows", len(snapshot.members) - self.config.max_members)
+            self._count(cn.DROPPED_SNAPSHOT_ROWS, len(snapshot.members) - self.config.max_members)
             snapshot = attrs.evolve(snapshot, members=snapshot.members[: self.config.max_members])
         elif (
             not isinstance(snapshot, PushPull | DirectMessage | StreamPing | antientropy.Digest)
             and snapshot.count > self.config.max_members
         ):
-            self._count("dropped.snapshot_rows", snapshot.count - self.config.max_members)
+            self._count(cn.DROPPED_SNAPSHOT_ROWS, snapshot.count - self.config.max_members)
         return snapshot
 
     def _join_failed(self: Node, exchange_id: int, seed: Address, reason: str) -> None:
@@ -241,10 +242,10 @@ class Exchanges:
         try:
             vetoed = not self._admit_merge(infos)
         except Exception:
-            self._count("admission_errors")
+            self._count(cn.ADMISSION_ERRORS)
             vetoed = True
         if vetoed:
-            self._count("merges_vetoed")
+            self._count(cn.MERGES_VETOED)
         return vetoed
 
     def _refuse(self: Node, reason: str, detail: str, request: bytes | None = None) -> bytes | None:
@@ -270,7 +271,7 @@ class Exchanges:
         try:
             return bytes(self._state_out(join))
         except Exception:
-            self._count("state_errors")
+            self._count(cn.STATE_ERRORS)
             return b""
 
     def _merge_remote_state(self: Node, user_state: bytes, join: bool) -> None:
@@ -279,9 +280,9 @@ class Exchanges:
             return
         try:
             self._state_in(user_state, join)
-            self._count("states_merged")
+            self._count(cn.STATES_MERGED)
         except Exception:
-            self._count("state_errors")
+            self._count(cn.STATE_ERRORS)
 
     def _merge(self: Node, snapshot: PushPull) -> None:
         """Merge a small snapshot (read whole): at once, or after the snapshots pending."""
@@ -303,7 +304,7 @@ class Exchanges:
         job = ingest.Ingest(rows, source, cap, join_id, held)
         idle = not self._ingests
         for dropped in self._ingests.add(job):
-            self._give_up(dropped, "dropped.merge_backlog", "superseded by a newer snapshot")
+            self._give_up(dropped, cn.DROPPED_MERGE_BACKLOG, "superseded by a newer snapshot")
         if idle:
             self._merge_slice()
 
@@ -330,15 +331,15 @@ class Exchanges:
             job.merged += len(kept)
         done = False
         if job.rows.error is not None:
-            self._count("dropped.malformed_exchange")
-            self._give_up(job, "dropped.malformed_rows", "bad reply")
+            self._count(cn.DROPPED_MALFORMED_EXCHANGE)
+            self._give_up(job, cn.DROPPED_MALFORMED_ROWS, "bad reply")
             done = True
         elif not job.rows.left:
             done = self._read_to_the_end(job)
         if done:
             queue.pop()
         if queue:
-            self._count("merge_slices")
+            self._count(cn.MERGE_SLICES)
             self._timers.schedule(self._now + MERGE_PAUSE, (Timer.MERGE, 0, ""))
 
     def _read_to_the_end(self: Node, job: ingest.Ingest) -> bool:
@@ -347,13 +348,13 @@ class Exchanges:
         try:
             user_state = job.rows.user_state()
         except DecodeError:
-            self._count("dropped.malformed_exchange")
-            self._give_up(job, "dropped.malformed_rows", "bad reply")
+            self._count(cn.DROPPED_MALFORMED_EXCHANGE)
+            self._give_up(job, cn.DROPPED_MALFORMED_ROWS, "bad reply")
             return True
         if job.held is not None:
             if self._merge_vetoed(job.held):
                 self._refuse("merge_vetoed", "this member's application refused the merge")
-                self._give_up(job, "dropped.vetoed_rows", _VETOED)
+                self._give_up(job, cn.DROPPED_VETOED_ROWS, _VETOED)
                 return True
             # Admitted: merge what was held, a slice per step, like any other snapshot.
             job.rows = ingest.ListRows(job.rows.label, job.rows.join, job.held)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from swimcore import counter_names as cn
 from swimcore._node_base import (
     _LIVE,
     _USER_PREFIX,
@@ -66,7 +67,7 @@ class Membership:
             self._stability.forget(name)
             self._recent_dead.pop(name, None)
             self._dead.pop(name, None)
-            self._count("reclaimed")
+            self._count(cn.RECLAIMED)
 
     def _enqueue(self: Node, name: str, update: Update) -> None:
         self._queue.put(name, self._wire.encode_update(update))
@@ -84,7 +85,7 @@ class Membership:
         """Someone says this node is not alive (or claims it at a higher incarnation)."""
         if self._leaving:
             return
-        self._count("refutations")
+        self._count(cn.REFUTATIONS)
         self._debug("refuting news about itself at incarnation %d", incarnation)
         self._awareness.apply(1)
         self._bump_incarnation(incarnation + 1)
@@ -99,7 +100,7 @@ class Membership:
         if update.incarnation > (0 if member is None else member.incarnation) + (
             MAX_INCARNATION_STEP
         ):
-            self._count("dropped.incarnation_jump")
+            self._count(cn.DROPPED_INCARNATION_JUMP)
             return
         if update.name == self.name:
             self._apply_about_self(update)
@@ -154,12 +155,12 @@ class Membership:
         self._timers.schedule(self._now + self.config.reclaim_time, (Timer.RECLAIM, 0, member.name))
         if news is State.DEAD:
             self._dead[member.name] = None
-            self._count("deaths")
+            self._count(cn.DEATHS)
         else:
             self._dead.pop(member.name, None)
-            self._count("leaves")
+            self._count(cn.LEAVES)
         if reported:
-            self._count("events_damped")
+            self._count(cn.EVENTS_DAMPED)
         else:
             self._emit(
                 MemberFailed(member.info()) if news is State.DEAD else MemberLeft(member.info())
@@ -193,7 +194,7 @@ class Membership:
         stale kind closes that gap at the cost of one bounded reply.
         """
         if len(self._corrections) < 4:
-            self._count("corrections_sent")
+            self._count(cn.CORRECTIONS_SENT)
             self._corrections.append(
                 self._wire.encode_update(
                     Alive(member.name, member.address, member.incarnation, member.meta)
@@ -202,17 +203,17 @@ class Membership:
 
     def _apply_alive(self: Node, member: Member | None, update: Alive) -> None:
         if len(update.meta) > self.config.max_metadata:
-            self._count("dropped.metadata_too_large")
+            self._count(cn.DROPPED_METADATA_TOO_LARGE)
             return
         if update.address.is_unspecified:
-            self._count("dropped.unspecified_address")
+            self._count(cn.DROPPED_UNSPECIFIED_ADDRESS)
             return
         if not update.name or update.name.startswith("\x00"):
-            self._count("dropped.bad_name")  # the names Node() refuses; "\x00" keys user news
+            self._count(cn.DROPPED_BAD_NAME)  # the names Node() refuses; "\x00" keys user news
             return
         if member is None:
             if len(self._table) >= self.config.max_members:
-                self._count("dropped.table_full")
+                self._count(cn.DROPPED_TABLE_FULL)
                 return
             if self._admit is not None and not self._admits(update):
                 return
@@ -232,7 +233,7 @@ class Membership:
         ):
             return
         if update.address != member.address and not self._may_move(member):
-            self._count("dropped.address_conflict")
+            self._count(cn.DROPPED_ADDRESS_CONFLICT)
             return
         member = self._own(member)
         before = member.state
@@ -251,12 +252,12 @@ class Membership:
         self._enqueue(member.name, update)
         damped = refuted and self._flapped(member, suspected=before is State.SUSPECT)
         if before is State.SUSPECT:
-            self._count("suspicions_refuted")
+            self._count(cn.SUSPICIONS_REFUTED)
             if not damped and (suspicion is None or suspicion.announced):
                 self._emit(MemberAlive(member.info()))
         elif before is not State.ALIVE:
             if before is State.DEAD and self._back_from_the_dead(member):
-                self._count("events_damped")  # readmitted by MemberStable once quiet
+                self._count(cn.EVENTS_DAMPED)  # readmitted by MemberStable once quiet
             else:
                 self._emit(MemberJoined(member.info()))
         elif changed:
@@ -284,7 +285,7 @@ class Membership:
     def _apply_user(self: Node, update: UserBroadcast) -> None:
         verdict = self._broadcasts.judge(update.key, update.version, update.origin, self._now)
         if verdict is News.LEAP:
-            self._count("dropped.broadcast_version_jump")
+            self._count(cn.DROPPED_BROADCAST_VERSION_JUMP)
             return
         if verdict is News.OLD:
             return
@@ -308,7 +309,7 @@ class Membership:
             if stability.unstable(update.by) or (
                 stability.corroborates and accuser is not None and accuser.state is not State.ALIVE
             ):
-                self._count("accusations_disbelieved")
+                self._count(cn.ACCUSATIONS_DISBELIEVED)
                 return False
         if not stability.corroborates or isinstance(update, Dead):
             return True
@@ -317,7 +318,7 @@ class Membership:
         if stability.accuse(member.name, update.incarnation, update.by, self._now, window):
             if stability.believed(member.name):
                 return True
-            self._count("accusations_pending")
+            self._count(cn.ACCUSATIONS_PENDING)
             self._enqueue(member.name, update)  # others count it; the accused can refute it
         return False
 
@@ -335,7 +336,7 @@ class Membership:
             self._timers.schedule(stability.reuse_at(member.name), (Timer.STABLE, 0, member.name))
             return True
         if stability.unstable(member.name) and suspected:
-            self._count("events_damped")
+            self._count(cn.EVENTS_DAMPED)
             return True
         return False
 
@@ -360,7 +361,7 @@ class Membership:
         if member.state is not State.SUSPECT or suspicion.announced:
             return
         if self._stability.unstable(name):
-            self._count("events_damped")
+            self._count(cn.EVENTS_DAMPED)
             return
         suspicion.announced = True
         self._emit(MemberSuspected(member.info()))
@@ -378,7 +379,7 @@ class Membership:
         self._timers.schedule(due, (Timer.STABLE, 0, name))
 
     def _start_suspicion(self: Node, member: Member, by: str) -> None:
-        self._count("suspicions")
+        self._count(cn.SUSPICIONS)
         held = self._stability.take(member.name, member.incarnation)
         cfg = self.config
         n = self._live_count()
@@ -423,7 +424,7 @@ class Membership:
                 self._enqueue(member.name, update)
             return
         if suspicion.confirm(update.by):
-            self._count("suspicion_confirmations")
+            self._count(cn.SUSPICION_CONFIRMATIONS)
             self._enqueue(member.name, update)
             self._timers.schedule(
                 max(self._now, self._suspicion_due(suspicion)),
@@ -480,14 +481,14 @@ class Membership:
         try:
             admitted = bool(self._admit(info))
         except Exception:
-            self._count("admission_errors")
+            self._count(cn.ADMISSION_ERRORS)
             admitted = False
         if not admitted:
-            self._count("dropped.not_admitted")
+            self._count(cn.DROPPED_NOT_ADMITTED)
         return admitted
 
     def _name_conflict(self: Node, name: str, address: Address, other: Address) -> None:
         """Report once that ``other`` claims ``name``, held here at ``address``."""
-        self._count("name_conflicts")
+        self._count(cn.NAME_CONFLICTS)
         if self._reports.first(("conflict", name, other), self._now):
             self._out.append(NameConflict(name, address, other, name == self.name))

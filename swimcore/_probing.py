@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from swimcore import counter_names as cn
 from swimcore._node_base import (
     _LIVE,
     _PING,
@@ -49,7 +50,7 @@ class Probing:
                 self._timers.cancel((Timer.PROBE_TIMEOUT, seq, ""))
                 self._withheld.pop(probe.target, None)
                 self._awareness.apply(-1)
-                self._count("probes_acked")
+                self._count(cn.PROBES_ACKED)
                 if self.config.report_round_trips:
                     self._round_trip(probe, source)
             return
@@ -60,9 +61,9 @@ class Probing:
             return
         if self._verifications.pop(seq, None) is not None:
             # Any refutation it carried has been applied already (updates come first).
-            self._count("verifications_answered")
+            self._count(cn.VERIFICATIONS_ANSWERED)
             return
-        self._count("dropped.stale_ack")
+        self._count(cn.DROPPED_STALE_ACK)
 
     def _round_trip(self: Node, probe: _Probe, source: Address | None) -> None:
         """Report the round trip of a direct probe (an ack through a relay is not one)."""
@@ -70,17 +71,17 @@ class Probing:
         if target is None or source != target.address:
             return
         rtt = max(0.0, self._now - probe.started)
-        self._count("rtt_samples")
-        self._count("rtt_us_total", round(rtt * 1e6))
+        self._count(cn.RTT_SAMPLES)
+        self._count(cn.RTT_US_TOTAL, round(rtt * 1e6))
         self._out.append(RoundTrip(target.name, target.address, rtt))
 
     def _relay(self: Node, message: IndirectPing, source: Address) -> None:
         if len(self._relays) >= self.config.max_relays:
-            self._count("dropped.relay_limit")
+            self._count(cn.DROPPED_RELAY_LIMIT)
             return
         seq = self._next_seq()
         self._relays[seq] = _Relay(source, message.seq, message.want_nack)
-        self._count("relays")
+        self._count(cn.RELAYS)
         self._send(message.address, Ping(seq, message.target, self.name))
         # The nack leaves early enough to reach the prober before its protocol period ends.
         nack_after = self.config.probe_timeout * 0.8
@@ -102,13 +103,13 @@ class Probing:
             return
         seq = self._next_seq()
         self._probe = _Probe(seq, target.name, self._now)
-        self._count("probes")
+        self._count(cn.PROBES)
         buddy = []
         if target.state is State.SUSPECT and self.config.lifeguard_buddy:
             # Lifeguard's buddy system: tell the suspect it is suspected, so it refutes at once.
             suspect = Suspect(target.name, target.incarnation, self.name)
             buddy.append(self._wire.encode_update(suspect))
-            self._count("buddy_probes")
+            self._count(cn.BUDDY_PROBES)
         self._send(target.address, Ping(seq, target.name, self.name), extra=buddy)
         self._timers.schedule(
             self._now + self._awareness.scale(self.config.probe_timeout),
@@ -127,7 +128,7 @@ class Probing:
         )
         probe.expected_nacks = len(relays)
         for relay in relays:
-            self._count("indirect_probes")
+            self._count(cn.INDIRECT_PROBES)
             self._send(relay.address, IndirectPing(seq, target.name, target.address, self.name))
         self._stream_probe(probe, target)
 
@@ -143,10 +144,10 @@ class Probing:
             return
         for _, purpose, name in self._exchanges.values():  # at most MAX_PENDING_EXCHANGES
             if purpose == _PING and name == target.name:
-                self._count("tcp_fallback_skipped")
+                self._count(cn.TCP_FALLBACK_SKIPPED)
                 return
         ping = StreamPing(self.config.label, probe.seq, target.name, self.name)
-        self._count("tcp_fallback_probes")
+        self._count(cn.TCP_FALLBACK_PROBES)
         self._request(target.address, _PING, self._wire.encode_stream_ping(ping), target.name)
         probe.fallback = self._exchange_seq
 
@@ -155,16 +156,16 @@ class Probing:
         seq = self._wire.read_stream_ack(self._open(data) or b"", self.config.label)
         probe = self._probe
         if seq is None:
-            self._count("tcp_fallback_failed")  # no ack: a refusal, or a peer without it
+            self._count(cn.TCP_FALLBACK_FAILED)  # no ack: a refusal, or a peer without it
         elif probe is None or probe.fallback != exchange_id:
-            self._count("tcp_fallback_late")  # the protocol period it was for is over
+            self._count(cn.TCP_FALLBACK_LATE)  # the protocol period it was for is over
         elif seq != probe.seq:
-            self._count("tcp_fallback_failed")
+            self._count(cn.TCP_FALLBACK_FAILED)
         elif not probe.acked:  # (else an ack over UDP, direct or relayed, came first)
             probe.acked = True
             self._withheld.pop(probe.target, None)
             self._awareness.apply(-1)
-            self._count("tcp_fallback_acked")
+            self._count(cn.TCP_FALLBACK_ACKED)
             if self._log is not None and self._reports.first(("udp", probe.target), self._now):
                 self._log.log(
                     WARNING,
@@ -176,16 +177,16 @@ class Probing:
     def _answer_stream_ping(self: Node, ping: StreamPing) -> bytes | None:
         """Answer a peer's TCP fallback ping with an ack (``None``: it was for another name)."""
         if ping.target != self.name:
-            self._count("dropped.wrong_target")
+            self._count(cn.DROPPED_WRONG_TARGET)
             return None
-        self._count("stream_pings_answered")
+        self._count(cn.STREAM_PINGS_ANSWERED)
         return self._seal(self._wire.encode_stream_ack(self.config.label, ping.seq))
 
     def _finish_probe(self: Node) -> None:
         probe, self._probe = self._probe, None
         if probe is None or probe.acked:
             return
-        self._count("probes_failed")
+        self._count(cn.PROBES_FAILED)
         self._debug(
             "probe of %s failed (nacks %d of %d)", probe.target, probe.nacks, probe.expected_nacks
         )
@@ -206,7 +207,7 @@ class Probing:
                     if len(self._withheld) >= self.config.max_members:
                         self._withheld.clear()
                     self._withheld[target.name] = missed
-                    self._count("accusations_withheld")
+                    self._count(cn.ACCUSATIONS_WITHHELD)
                     return
             self._withheld.pop(target.name, None)
             # On a suspect this is our own confirmation, which others count toward theirs.
@@ -229,7 +230,7 @@ class Probing:
         suspicion.verify_seq = seq
         suspicion.token += 1
         self._verifications[seq] = member.name
-        self._count("verifications")
+        self._count(cn.VERIFICATIONS)
         suspect = self._wire.encode_update(Suspect(member.name, member.incarnation, self.name))
         self._send(member.address, Ping(seq, member.name, self.name), extra=[suspect])
         wait = self._now + self._awareness.scale(self.config.probe_timeout)

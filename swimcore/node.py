@@ -18,6 +18,7 @@ import random
 from collections.abc import Callable, Iterable, Sequence
 
 from swimcore import antientropy, ingest, refusals
+from swimcore import counter_names as cn
 from swimcore._exchanges import Exchanges
 from swimcore._membership import Membership
 from swimcore._node_base import (
@@ -277,24 +278,24 @@ class Node(Probing, Membership, Exchanges):
     def counters(self) -> dict[str, int]:
         """A snapshot of every counter (messages, bytes, drops by reason, probes, ...)."""
         snapshot = dict(sorted(self._counters.items()))
-        snapshot["health"] = self._awareness.score
-        snapshot["queue_depth"] = len(self._queue)
-        snapshot["queue_evicted"] = self._queue.evicted
-        snapshot["broadcast_keys"] = len(self._broadcasts)
-        snapshot["broadcast_keys_forgotten"] = self._broadcasts.forgotten
-        snapshot["members"] = len(self._table)
-        snapshot["live_members"] = self._table.live_peers + (0 if self._leaving else 1)
+        snapshot[cn.HEALTH] = self._awareness.score
+        snapshot[cn.QUEUE_DEPTH] = len(self._queue)
+        snapshot[cn.QUEUE_EVICTED] = self._queue.evicted
+        snapshot[cn.BROADCAST_KEYS] = len(self._broadcasts)
+        snapshot[cn.BROADCAST_KEYS_FORGOTTEN] = self._broadcasts.forgotten
+        snapshot[cn.MEMBERS] = len(self._table)
+        snapshot[cn.LIVE_MEMBERS] = self._table.live_peers + (0 if self._leaving else 1)
         for state in State:
-            snapshot[f"members.{state.name.lower()}"] = 0
+            snapshot[cn.member_state(state.name.lower())] = 0
         for member in self._table.all():
-            snapshot[f"members.{member.state.name.lower()}"] += 1
-        snapshot["relays_pending"] = len(self._relays)
-        snapshot["suspicions_pending"] = len(self._suspicions)
-        snapshot["unstable_members"] = len(self._stability.names())
-        snapshot["dropped.stability_table_full"] = self._stability.dropped
-        snapshot["exchanges_pending"] = len(self._exchanges)
-        snapshot["merge_backlog"] = self._ingests.backlog
-        snapshot["snapshots_pending"] = len(self._ingests)
+            snapshot[cn.member_state(member.state.name.lower())] += 1
+        snapshot[cn.RELAYS_PENDING] = len(self._relays)
+        snapshot[cn.SUSPICIONS_PENDING] = len(self._suspicions)
+        snapshot[cn.UNSTABLE_MEMBERS] = len(self._stability.names())
+        snapshot[cn.DROPPED_STABILITY_TABLE_FULL] = self._stability.dropped
+        snapshot[cn.EXCHANGES_PENDING] = len(self._exchanges)
+        snapshot[cn.MERGE_BACKLOG] = self._ingests.backlog
+        snapshot[cn.SNAPSHOTS_PENDING] = len(self._ingests)
         return snapshot
 
     def queue_depth(self) -> int:
@@ -378,12 +379,12 @@ class Node(Probing, Membership, Exchanges):
     def receive(self, data: bytes, source: Address, now: float) -> list[Action]:
         """Handle one datagram from ``source``.  Never raises: bad input is dropped and counted."""
         self._begin(now)
-        self._count("packets_received")
-        self._count("bytes_received", len(data))
+        self._count(cn.PACKETS_RECEIVED)
+        self._count(cn.BYTES_RECEIVED, len(data))
         try:
             self._receive(data, source)
         except Exception:  # a bug, not bad input: count it loudly instead of killing the node
-            self._count("dropped.internal_error")
+            self._count(cn.DROPPED_INTERNAL_ERROR)
         return self._finish()
 
     def handle_exchange(self, data: bytes, now: float) -> tuple[bytes | None, list[Action]]:
@@ -402,14 +403,14 @@ class Node(Probing, Membership, Exchanges):
             reply = self._refuse(*self._refusal, request=data)
         elif isinstance(request, antientropy.Digest):
             if request.kind == antientropy.REQUEST:
-                self._count("digests_answered")
+                self._count(cn.DIGESTS_ANSWERED)
                 reply = self._seal(antientropy.answer(request, self._table.all()))
             else:
-                self._count("dropped.malformed_exchange")
+                self._count(cn.DROPPED_MALFORMED_EXCHANGE)
         elif isinstance(request, StreamPing):
             reply = self._answer_stream_ping(request)
         elif isinstance(request, DirectMessage):
-            self._count("messages_received")
+            self._count(cn.MESSAGES_RECEIVED)
             self._out.append(MessageReceived(request.origin, request.payload, True))
             reply = self._seal(self._wire.encode_exchange_ack(self.config.label))
         elif isinstance(request, PushPull) and self._merge_vetoed(request.members):
@@ -426,7 +427,7 @@ class Node(Probing, Membership, Exchanges):
                 # sends its state before merging the peer's).
                 self._ingest(request, None, None)
             reply = self._seal(self._wire.encode_push_pull(self._snapshot(join=False)))
-            self._count("exchanges_answered")
+            self._count(cn.EXCHANGES_ANSWERED)
         return reply, self._finish()
 
     def exchange_reply(self, exchange_id: int, data: bytes, now: float) -> list[Action]:
@@ -434,7 +435,7 @@ class Node(Probing, Membership, Exchanges):
         self._begin(now)
         pending = self._exchanges.pop(exchange_id, None)
         if pending is None:
-            self._count("dropped.unknown_exchange")
+            self._count(cn.DROPPED_UNKNOWN_EXCHANGE)
             return self._finish()
         address, purpose, name = pending
         if purpose == _PING:
@@ -442,16 +443,16 @@ class Node(Probing, Membership, Exchanges):
             return self._finish()
         if purpose == _MESSAGE:
             if self._wire.is_exchange_ack(self._open(data) or b"", self.config.label):
-                self._count("messages_delivered")
+                self._count(cn.MESSAGES_DELIVERED)
                 self._out.append(MessageDelivered(exchange_id, name))
             else:
-                self._count("dropped.malformed_exchange")
+                self._count(cn.DROPPED_MALFORMED_EXCHANGE)
                 self._out.append(MessageFailed(exchange_id, name, "bad reply"))
             return self._finish()
         refusal = self._wire.read_refusal(data)
         if refusal is not None:
             # The peer said why it refused: a join then waits longer before the next attempt.
-            self._count("exchanges_refused")
+            self._count(cn.EXCHANGES_REFUSED)
             if purpose == _JOIN:
                 self._join_backoff = min(2 * self._join_backoff, JOIN_BACKOFF_MAX)
                 self._join_failed(exchange_id, address, refusals.describe(*refusal))
@@ -474,7 +475,7 @@ class Node(Probing, Membership, Exchanges):
                 waits = False
             else:
                 self._ingest(snapshot, address, exchange_id if waits else None)
-            self._count("exchanges_completed")
+            self._count(cn.EXCHANGES_COMPLETED)
             self._join_backoff = 1
             if purpose == _JOIN and not waits:
                 self._join_ended(exchange_id, None)
@@ -487,14 +488,14 @@ class Node(Probing, Membership, Exchanges):
         self._begin(now)
         pending = self._exchanges.pop(exchange_id, None)
         if pending is not None:
-            self._count("exchanges_failed")
+            self._count(cn.EXCHANGES_FAILED)
             address, purpose, name = pending
             if purpose == _JOIN:
                 self._join_failed(exchange_id, address, reason)
             elif purpose == _MESSAGE:
                 self._out.append(MessageFailed(exchange_id, name, reason))
             elif purpose == _PING:
-                self._count("tcp_fallback_failed")
+                self._count(cn.TCP_FALLBACK_FAILED)
         return self._finish()
 
     def leave(self, now: float) -> list[Action]:
@@ -571,7 +572,7 @@ class Node(Probing, Membership, Exchanges):
             # Alone when the wire cannot tell a message from a broadcast otherwise.
             alone = self._wire.USER_MESSAGES_ALONE
             self._send(member.address, UserMessage(self.name, bytes(payload)), piggyback=not alone)
-        self._count("messages_sent")
+        self._count(cn.MESSAGES_SENT)
         return self._finish()
 
     # ---------------------------------------------------------------------------- plumbing
@@ -683,7 +684,7 @@ class Node(Probing, Membership, Exchanges):
                 first.append(update)
                 space -= len(update)
             else:
-                self._count("dropped.no_room_for_extra")
+                self._count(cn.DROPPED_NO_ROOM_FOR_EXTRA)
         updates = first
         if piggyback:
             updates += self._queue.take(
@@ -691,13 +692,13 @@ class Node(Probing, Membership, Exchanges):
             )
         data = self._seal(self._wire.assemble(self._header, body, updates))
         if len(data) > self.config.max_packet:  # only a message too big on its own gets here
-            self._count("dropped.packet_too_large")
+            self._count(cn.DROPPED_PACKET_TOO_LARGE)
             return
         kind = type(message).__name__.lower()
-        self._count("packets_sent")
-        self._count("bytes_sent", len(data))
-        self._count(f"sent.{kind}")
-        self._count("updates_sent", len(updates))
+        self._count(cn.PACKETS_SENT)
+        self._count(cn.BYTES_SENT, len(data))
+        self._count(cn.SENT_PREFIX + kind)
+        self._count(cn.UPDATES_SENT, len(updates))
         self._out.append(Send(to, data))
 
     def _next_seq(self) -> int:
@@ -713,12 +714,12 @@ class Node(Probing, Membership, Exchanges):
         """The plaintext of a received payload, or ``None`` (counted) if it fails to open."""
         plain = self._wire.open(data)
         if plain is None:
-            self._count("dropped.auth_failed")
+            self._count(cn.DROPPED_AUTH_FAILED)
         return plain
 
     def _receive(self, data: bytes, source: Address) -> None:
         if len(data) > self.config.max_packet:
-            self._count("dropped.oversized")
+            self._count(cn.DROPPED_OVERSIZED)
             return
         opened = self._open(data)
         if opened is None:
@@ -728,17 +729,17 @@ class Node(Probing, Membership, Exchanges):
             try:
                 self._wire.read_label(data)
             except DecodeError:
-                self._count("dropped.malformed")
+                self._count(cn.DROPPED_MALFORMED)
             else:
-                self._count("dropped.foreign_label")
+                self._count(cn.DROPPED_FOREIGN_LABEL)
             return
         try:
             packet = self._wire.decode_packet(data)
         except DecodeError:
-            self._count("dropped.malformed")
+            self._count(cn.DROPPED_MALFORMED)
             return
         # The whole packet decoded before any of it is applied.
-        self._count(f"received.{type(packet.message).__name__.lower()}")
+        self._count(cn.RECEIVED_PREFIX + type(packet.message).__name__.lower())
         self._heard = self._now
         self._corrections = []
         for update in packet.updates:
@@ -751,7 +752,7 @@ class Node(Probing, Membership, Exchanges):
     def _handle_message(self, message: Message, source: Address) -> None:
         if isinstance(message, Ping):
             if message.target != self.name:
-                self._count("dropped.wrong_target")
+                self._count(cn.DROPPED_WRONG_TARGET)
                 return
             self._send(source, Ack(message.seq), extra=self._corrections)
             self._corrections = []
@@ -761,13 +762,13 @@ class Node(Probing, Membership, Exchanges):
             probe = self._probe
             if probe is not None and probe.seq == message.seq:
                 probe.nacks += 1
-                self._count("nacks_received")
+                self._count(cn.NACKS_RECEIVED)
             else:
-                self._count("dropped.stale_nack")
+                self._count(cn.DROPPED_STALE_NACK)
         elif isinstance(message, IndirectPing):
             self._relay(message, source)
         elif isinstance(message, UserMessage):
-            self._count("messages_received")
+            self._count(cn.MESSAGES_RECEIVED)
             self._out.append(MessageReceived(message.origin, message.payload, False))
 
     # ------------------------------------------------------------------------------ timers

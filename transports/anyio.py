@@ -32,6 +32,7 @@ import anyio
 import anyio.abc
 
 from swimcore import Address, DeliveryError, ExchangeRequest
+from swimcore import counter_names as cn
 from swimcore.transports.events import EVENT_BUFFER, EventStream
 from swimcore.transports.exchange import (
     FrameError,
@@ -263,7 +264,7 @@ class AnyioMember(MemberBase):
     def _send(self, to: Address, data: bytes) -> None:
         sock = self._udp
         if sock is None:
-            self._counters.add("dropped.send_closed")
+            self._counters.add(cn.DROPPED_SEND_CLOSED)
             return
         send_datagram(sock, data, self._target(to), self._counters)
 
@@ -331,16 +332,16 @@ class AnyioMember(MemberBase):
                 async with stream:
                     await self._answer(core, stream, slot)
         except FrameError:
-            self._counters.add("dropped.exchange_oversized")
+            self._counters.add(cn.DROPPED_EXCHANGE_OVERSIZED)
         except IncompleteMessage:
-            self._counters.add("dropped.exchange_truncated")
+            self._counters.add(cn.DROPPED_EXCHANGE_TRUNCATED)
         except TimeoutError:
-            self._counters.add("dropped.exchange_timeout")
+            self._counters.add(cn.DROPPED_EXCHANGE_TIMEOUT)
         except (OSError, anyio.BrokenResourceError, anyio.ClosedResourceError) as exc:
             if isinstance(exc, OSError):
                 self._counters.socket_error(exc, "tcp")
             else:
-                self._counters.add("socket_errors")
+                self._counters.add(cn.SOCKET_ERRORS)
         finally:
             self._gate.release(slot)
 

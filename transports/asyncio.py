@@ -27,6 +27,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from swimcore import Address, DeliveryError, ExchangeRequest
+from swimcore import counter_names as cn
 from swimcore.transports.events import EVENT_BUFFER, EventStream
 from swimcore.transports.exchange import (
     FrameError,
@@ -57,7 +58,7 @@ class _Datagrams(asyncio.DatagramProtocol):
         if isinstance(exc, OSError):
             self._member._counters.socket_error(exc, "udp")
         else:  # pragma: no cover - asyncio only reports OSError here
-            self._member._counters.add("socket_errors")
+            self._member._counters.add(cn.SOCKET_ERRORS)
 
     def pause_writing(self) -> None:
         self.paused = True
@@ -238,10 +239,10 @@ class AsyncioMember(MemberBase, AsyncLifecycle):
     def _send(self, to: Address, data: bytes) -> None:
         transport, protocol = self._transport, self._protocol
         if transport is None or protocol is None or transport.is_closing():
-            self._counters.add("dropped.send_closed")
+            self._counters.add(cn.DROPPED_SEND_CLOSED)
             return
         if protocol.paused:
-            self._counters.add("dropped.send_buffer_full")
+            self._counters.add(cn.DROPPED_SEND_BUFFER_FULL)
             return
         transport.sendto(data, self._target(to))
 
@@ -301,11 +302,11 @@ class AsyncioMember(MemberBase, AsyncLifecycle):
                     writer.write(reply)
                     await writer.drain()
         except FrameError:
-            self._counters.add("dropped.exchange_oversized")
+            self._counters.add(cn.DROPPED_EXCHANGE_OVERSIZED)
         except IncompleteMessage:
-            self._counters.add("dropped.exchange_truncated")
+            self._counters.add(cn.DROPPED_EXCHANGE_TRUNCATED)
         except TimeoutError:
-            self._counters.add("dropped.exchange_timeout")
+            self._counters.add(cn.DROPPED_EXCHANGE_TIMEOUT)
         except OSError as exc:
             self._counters.socket_error(exc, "tcp")
         except asyncio.CancelledError:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import errno
 
+from swimcore import counter_names as cn
+
 
 class Counters:
     """Driver counters (socket errors, drops, exchanges), reported beside the node's."""
@@ -18,11 +20,11 @@ class Counters:
         return self._values.get(key, 0)
 
     def snapshot(self) -> dict[str, int]:
-        return {f"driver.{k}": v for k, v in sorted(self._values.items())}
+        return {cn.DRIVER_PREFIX + k: v for k, v in sorted(self._values.items())}
 
     def socket_error(self, exc: OSError, where: str) -> None:
         """Count ``exc`` under ``socket_errors`` and by errno name: never fatal."""
-        self.add("socket_errors")
+        self.add(cn.SOCKET_ERRORS)
         name = errno.errorcode.get(exc.errno or 0, "other")
-        self.add(f"socket_errors.{where}.{name}")
+        self.add(cn.socket_error(where, name))
 

@@ -16,6 +16,7 @@ from swimcore import (
     Event,
     MemberInfo,
 )
+from swimcore import counter_names as cn
 from swimcore.messages import State
 from swimcore.transports.counters import Counters
 
@@ -45,7 +46,7 @@ class EventBuffer:
         if self.closed:
             return
         if len(self._items) >= self._maxsize:
-            self._count("dropped.events")
+            self._count(cn.DROPPED_EVENTS)
             return
         self._items.append(event)
         self.wake()
@@ -156,7 +157,7 @@ class Fanout:
             try:
                 callback(event)
             except Exception:
-                self._counters.add("callback_errors")
+                self._counters.add(cn.CALLBACK_ERRORS)
                 self._log.exception("event callback %r failed on %r", callback, event)
         for buffer in self._buffers:
             buffer.put(event)

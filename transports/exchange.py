@@ -32,6 +32,7 @@ from collections.abc import Callable
 import attrs
 
 from swimcore import Node
+from swimcore import counter_names as cn
 from swimcore.errors import DecodeError, SwimError
 from swimcore.wire import StreamFraming
 
@@ -231,6 +232,6 @@ class InboundGate:
         return min((s for s in candidates if held[s.source] == busiest), key=lambda s: s.opened)
 
     def _evict(self, slot: InboundSlot) -> None:
-        self._count("dropped.exchange_evicted")
+        self._count(cn.DROPPED_EXCHANGE_EVICTED)
         self.release(slot)
         slot.close()

@@ -38,6 +38,7 @@ from swimcore import (
     Send,
     StateError,
 )
+from swimcore import counter_names as cn
 from swimcore.actions import Action
 from swimcore.transports import gc_tuning
 from swimcore.transports.counters import Counters
@@ -133,7 +134,7 @@ class MemberCore:
     def receive(self, data: bytes, source: tuple[Any, ...]) -> None:
         address = self.sources.get(source)
         if address is None:
-            self.counters.add("dropped.bad_source")
+            self.counters.add(cn.DROPPED_BAD_SOURCE)
             return
         self.carry(self.node.receive(data, address, self.clock()))
 
@@ -141,19 +142,19 @@ class MemberCore:
         reply, actions = self.node.handle_exchange(data, self.clock())
         self.carry(actions)
         if reply is None:
-            self.counters.add("exchange.refused_in")
+            self.counters.add(cn.EXCHANGE_REFUSED_IN)
             self.log.debug("refused an exchange (%d bytes)", len(data))
         else:
-            self.counters.add("exchange.served_in")
+            self.counters.add(cn.EXCHANGE_SERVED_IN)
         return reply
 
     def exchange_reply(self, exchange_id: int, data: bytes) -> None:
-        self.counters.add("exchange.completed_out")
+        self.counters.add(cn.EXCHANGE_COMPLETED_OUT)
         self._exchange_done(exchange_id, None)
         self.carry(self.node.exchange_reply(exchange_id, data, self.clock()))
 
     def exchange_failed(self, exchange_id: int, reason: str) -> None:
-        self.counters.add("exchange.failed_out")
+        self.counters.add(cn.EXCHANGE_FAILED_OUT)
         self._exchange_done(exchange_id, reason)
         self.carry(self.node.exchange_failed(exchange_id, reason, self.clock()))
 
@@ -277,8 +278,8 @@ class MemberCore:
             return
         started, peer = timed
         elapsed = max(0.0, self.clock() - started)
-        self.counters.add("exchange.duration_count")
-        self.counters.add("exchange.duration_us", round(elapsed * 1e6))
+        self.counters.add(cn.EXCHANGE_DURATION_COUNT)
+        self.counters.add(cn.EXCHANGE_DURATION_US, round(elapsed * 1e6))
         if failure is None:
             self.log.debug("exchange %d with %s done in %.3f s", exchange_id, peer, elapsed)
         else:

@@ -9,6 +9,8 @@ which adds socket-level counts) into Prometheus metric families, labelled with t
 - ``members.<state>`` -> ``swimcore_members_by_state{state}`` (gauge)
 - the gauges below keep their name; every other counter ``c`` becomes ``swimcore_c_total``.
 
+The names themselves, and what each counts, are in :mod:`swimcore.counter_names`.
+
 Register it with :func:`serve` (an HTTP endpoint on its own thread, from prometheus_client) or
 with any registry of the application's.
 """
@@ -21,18 +23,21 @@ from prometheus_client import REGISTRY, CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from swimcore import counter_names as cn
+
 Snapshot = Callable[[], Mapping[str, int]]
 
+#: The names exported as gauges under their own name (``swimcore_<name>``), not as counters.
 GAUGES = frozenset(
     {
-        "health",
-        "queue_depth",
-        "members",
-        "live_members",
-        "relays_pending",
-        "suspicions_pending",
-        "exchanges_pending",
-        "unstable_members",
+        cn.HEALTH,
+        cn.QUEUE_DEPTH,
+        cn.MEMBERS,
+        cn.LIVE_MEMBERS,
+        cn.RELAYS_PENDING,
+        cn.SUSPICIONS_PENDING,
+        cn.EXCHANGES_PENDING,
+        cn.UNSTABLE_MEMBERS,
     }
 )
 
@@ -73,9 +78,9 @@ class SwimCollector(Collector):
                 dropped.add_metric([member, rest], value)
             elif prefix == "members" and rest:
                 states.add_metric([member, rest], value)
-            elif key in ("packets_sent", "packets_received"):
+            elif key in (cn.PACKETS_SENT, cn.PACKETS_RECEIVED):
                 packets.add_metric([member, key.removeprefix("packets_")], value)
-            elif key in ("bytes_sent", "bytes_received"):
+            elif key in (cn.BYTES_SENT, cn.BYTES_RECEIVED):
                 volume.add_metric([member, key.removeprefix("bytes_")], value)
             elif key in GAUGES:
                 gauge = GaugeMetricFamily(f"swimcore_{key}", f"swimcore {key}", labels=["member"])

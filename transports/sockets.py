@@ -17,6 +17,7 @@ import attrs
 from swimcore import (
     Address,
 )
+from swimcore import counter_names as cn
 from swimcore.transports.counters import Counters
 
 #: Receive buffer: larger than any datagram, so oversized ones reach the node and are counted.
@@ -141,7 +142,7 @@ def send_datagram(
     try:
         sock.sendto(data, to)
     except (BlockingIOError, InterruptedError):
-        counters.add("dropped.send_buffer_full")
+        counters.add(cn.DROPPED_SEND_BUFFER_FULL)
     except OSError as exc:
         counters.socket_error(exc, "send")
 

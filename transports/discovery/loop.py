@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import attrs
 
 from swimcore import Address
+from swimcore import counter_names as cn
 from swimcore.transports.counters import Counters
 
 if TYPE_CHECKING:
@@ -94,7 +95,7 @@ async def discovery_loop(
             try:
                 found = list(await to_thread(store.lookup))
             except Exception as exc:
-                core.counters.add("discovery.lookup_errors")
+                core.counters.add(cn.DISCOVERY_LOOKUP_ERRORS)
                 level = logging.DEBUG if failing else logging.WARNING
                 core.log.log(level, "discovery lookup failed: %s", exc)
                 failing = True
@@ -103,13 +104,13 @@ async def discovery_loop(
                 if failing:
                     core.log.info("discovery store reachable again")
                 failing = False
-            core.counters.add("discovery.lookups")
+            core.counters.add(cn.DISCOVERY_LOOKUPS)
             known = set(core.live_addresses())
             fresh = [a for a in found if a not in known]
             if len(fresh) > options.max_contacts:
                 fresh = rng.sample(fresh, options.max_contacts)
             if fresh and not core.closing:
-                core.counters.add("discovery.joins")
+                core.counters.add(cn.DISCOVERY_JOINS)
                 core.join(fresh)
         if alone:
             delay = backoff.next()
@@ -145,10 +146,10 @@ class Publisher:
                 try:
                     await to_thread(functools.partial(self._store.publish, address))
                 except Exception as exc:
-                    self._counters.add("discovery.publish_errors")
+                    self._counters.add(cn.DISCOVERY_PUBLISH_ERRORS)
                     logger.warning("publishing join address %s failed: %s", address, exc)
                 else:
-                    self._counters.add("discovery.published")
+                    self._counters.add(cn.DISCOVERY_PUBLISHED)
                     logger.debug("published join address %s", address)
         finally:
             self._busy = False

@@ -32,6 +32,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol, TypeVar, Unpack
 
 from swimcore import Address, Config, DeliveryError, Event, MemberInfo, Node, StateError
+from swimcore import counter_names as cn
 from swimcore.transports.events import (
     EVENT_BUFFER,
     EventBuffer,
@@ -246,7 +247,7 @@ class BridgedMember(AsyncLifecycle):
                 self._inbox.append(event)
                 post, self._posted = not self._posted, True
         if dropped:
-            self._member._count("dropped.bridge_events")
+            self._member._count(cn.DROPPED_BRIDGE_EVENTS)
             return
         if post and not backend.post(self._drain):
             with self._inbox_lock:
@@ -265,7 +266,7 @@ class BridgedMember(AsyncLifecycle):
                 try:
                     callback(event)
                 except Exception:
-                    self._member._count("callback_errors")
+                    self._member._count(cn.CALLBACK_ERRORS)
                     self._member._log.exception("event callback %r failed on %r", callback, event)
 
     def _backend_now(self) -> _Backend:

@@ -20,6 +20,7 @@ import socket
 from collections.abc import Callable
 
 from swimcore import ExchangeRequest
+from swimcore import counter_names as cn
 from swimcore.transports.counters import Counters
 from swimcore.transports.exchange import (
     FrameError,
@@ -158,7 +159,7 @@ class Exchanges:
     def dial(self, request: ExchangeRequest) -> None:
         """Start carrying ``request``; its outcome comes back through ``replied``/``failed``."""
         if len(self._outbound) >= self._max_open:
-            self._counters.add("dropped.exchange_busy_out")
+            self._counters.add(cn.DROPPED_EXCHANGE_BUSY_OUT)
             self._failed(request.exchange_id, "too many exchanges in flight")
             return
         family = socket.AF_INET6 if request.to.ip.version == 6 else socket.AF_INET
@@ -252,10 +253,10 @@ class Exchanges:
             else:
                 self._selector.modify(link.sock, selectors.EVENT_WRITE, link)
         except FrameError:
-            self._counters.add("dropped.exchange_oversized")
+            self._counters.add(cn.DROPPED_EXCHANGE_OVERSIZED)
             self._drop(link)
         except IncompleteMessage:
-            self._counters.add("dropped.exchange_truncated")
+            self._counters.add(cn.DROPPED_EXCHANGE_TRUNCATED)
             self._drop(link)
         except OSError as exc:
             self._counters.socket_error(exc, "tcp")
@@ -281,7 +282,7 @@ class Exchanges:
             if isinstance(link, _Outbound):
                 self._fail(link, "timeout")
             else:
-                self._counters.add("dropped.exchange_timeout")
+                self._counters.add(cn.DROPPED_EXCHANGE_TIMEOUT)
                 self._drop(link)
 
     def close(self) -> None:

@@ -63,6 +63,7 @@ from swimcore import (
     ExchangeRequest,
     StateError,
 )
+from swimcore import counter_names as cn
 from swimcore.transports.events import EVENT_BUFFER, EventCallback
 from swimcore.transports.exchange import reply_bytes, request_bytes
 from swimcore.transports.member import (
@@ -367,18 +368,18 @@ class ThreadMember(MemberBase):
         """Hand ``event`` to every queue and to the delivery thread (protocol thread, locked)."""
         for stream in self._queues:
             if not stream.put(event):
-                self._counters.add("dropped.events")
+                self._counters.add(cn.DROPPED_EVENTS)
         if self._delivery is not None and not self._delivery.put(event):
-            self._counters.add("dropped.events")
+            self._counters.add(cn.DROPPED_EVENTS)
 
     def _callback_failed(self, callback: EventCallback, event: Event, exc: BaseException) -> None:
         with self._lock:
-            self._counters.add("callback_errors")
+            self._counters.add(cn.CALLBACK_ERRORS)
         self._log.error("event callback %r failed on %r", callback, event, exc_info=exc)
 
     def _callback_slow(self, callback: EventCallback, event: Event, elapsed: float) -> None:
         with self._lock:
-            self._counters.add("callback_slow")
+            self._counters.add(cn.CALLBACK_SLOW)
         self._log.warning("event callback %r took %.1f s on %r", callback, elapsed, event)
 
     def _count(self, key: str, amount: int = 1) -> None:
@@ -492,7 +493,7 @@ class ThreadMember(MemberBase):
             self._drain_udp(core)
         if due and deadline is not None:
             if time.monotonic() - deadline > LATE_TICK:
-                self._counters.add("late_ticks")
+                self._counters.add(cn.LATE_TICKS)
             core.tick(deadline)
 
     def _drain_udp(self, core: MemberCore) -> None:
@@ -507,7 +508,7 @@ class ThreadMember(MemberBase):
                 self._counters.socket_error(exc, "recv")
                 return
             self._receive(core, data, source)
-        self._counters.add("drain_capped")
+        self._counters.add(cn.DRAIN_CAPPED)
 
     def _receive(self, core: MemberCore, data: bytes, source: tuple[Any, ...]) -> None:
         """Feed one datagram to the node (a seam for tests that time probes on the wire)."""
@@ -563,7 +564,7 @@ class ThreadMember(MemberBase):
     def _send(self, to: Address, data: bytes) -> None:
         udp = self._udp
         if udp is None:
-            self._counters.add("dropped.send_closed")
+            self._counters.add(cn.DROPPED_SEND_CLOSED)
             return
         send_datagram(udp, data, self._target(to), self._counters)
 
