@@ -22,6 +22,7 @@ from __future__ import annotations
 __all__ = [
     "DRIVER_COUNTERS",
     "DRIVER_PREFIX",
+    "LEVELS",
     "MEMBERS_PREFIX",
     "MEMBER_STATES",
     "MESSAGE_KINDS",
@@ -251,6 +252,23 @@ EXCHANGES_PENDING = "exchanges_pending"
 MERGE_BACKLOG = "merge_backlog"
 #: Level: snapshots waiting to be merged.
 SNAPSHOTS_PENDING = "snapshots_pending"
+
+#: The levels above (they go up and down; every other name only grows): Prometheus gauges.
+LEVELS = frozenset(
+    {
+        HEALTH,
+        QUEUE_DEPTH,
+        BROADCAST_KEYS,
+        MEMBERS,
+        LIVE_MEMBERS,
+        RELAYS_PENDING,
+        SUSPICIONS_PENDING,
+        UNSTABLE_MEMBERS,
+        EXCHANGES_PENDING,
+        MERGE_BACKLOG,
+        SNAPSHOTS_PENDING,
+    }
+)
 
 # --------------------------------------------------------- the drivers (``driver.<name>``)
 

@@ -51,6 +51,17 @@ def test_every_constant_is_listed_once_and_no_two_share_a_name() -> None:
     assert sorted(listed) == sorted(constants.values()), "a constant missing from the lists"
 
 
+def test_the_levels_are_the_names_documented_as_levels() -> None:
+    """What Prometheus exports as gauges: every name whose comment says ``Level:``."""
+    lines = Path(cn.__file__).read_text().splitlines()
+    documented = {
+        lines[i + 1].split(" = ")[0] for i, line in enumerate(lines) if line.startswith("#: Level:")
+    }
+    constants = _constants()
+    assert {constants[name] for name in documented} == cn.LEVELS
+    assert set(cn.NODE_COUNTERS) >= cn.LEVELS
+
+
 def test_the_prefixes_are_distinct_and_no_plain_name_hides_in_a_family() -> None:
     prefixes = [cn.SENT_PREFIX, cn.RECEIVED_PREFIX, cn.MEMBERS_PREFIX]
     assert len(set(prefixes)) == len(prefixes)
@@ -211,8 +222,10 @@ def test_every_key_a_driver_reports_is_in_the_catalog(driver: Driver) -> None:
                 await b.send("a", b"reliable", reliable=True)
                 b.broadcast("k", b"v")
                 await eventually(
-                    lambda: any(isinstance(e, MessageReceived) for e in seen)
-                    and any(isinstance(e, BroadcastReceived) for e in seen),
+                    lambda: (
+                        any(isinstance(e, MessageReceived) for e in seen)
+                        and any(isinstance(e, BroadcastReceived) for e in seen)
+                    ),
                     "the message or the broadcast did not arrive",
                 )
                 # A stream cut in the middle of a message: a driver drop.

@@ -71,6 +71,14 @@ def test_scraped_counters_move_while_traffic_flows() -> None:
         assert second['swimcore_members_by_state{member="main",state="alive"}'] >= 2
         assert second['swimcore_driver_exchange_duration_us_total{member="main"}'] > 0
         assert 'swimcore_health{member="main"}' in second
+        # Levels are gauges under their own name, never counters that only grow.
+        assert 'swimcore_merge_backlog{member="main"}' in second
+        assert 'swimcore_broadcast_keys{member="main"}' in second
+        assert not [
+            k
+            for k in second
+            if k.startswith(("swimcore_merge_backlog_total", "swimcore_snapshots_pending_total"))
+        ]
     finally:
         process.send_signal(signal.SIGTERM)
         try:

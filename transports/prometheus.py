@@ -27,19 +27,9 @@ from swimcore import counter_names as cn
 
 Snapshot = Callable[[], Mapping[str, int]]
 
-#: The names exported as gauges under their own name (``swimcore_<name>``), not as counters.
-GAUGES = frozenset(
-    {
-        cn.HEALTH,
-        cn.QUEUE_DEPTH,
-        cn.MEMBERS,
-        cn.LIVE_MEMBERS,
-        cn.RELAYS_PENDING,
-        cn.SUSPICIONS_PENDING,
-        cn.EXCHANGES_PENDING,
-        cn.UNSTABLE_MEMBERS,
-    }
-)
+#: The names exported as gauges under their own name (``swimcore_<name>``), not as counters:
+#: the levels of :mod:`swimcore.counter_names`.
+GAUGES = cn.LEVELS
 
 
 class SwimCollector(Collector):
