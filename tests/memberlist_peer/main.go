@@ -11,8 +11,13 @@
 //	kv-set KEY VALUE          (with -kv) write KEY in the last-writer-wins store (kv.go)
 //	kv-merge JSON             (with -kv) merge JSON as if a peer's push-pull had carried it
 //	kv-dump                   (with -kv) the store's state bytes and its merge counts
+//	config                    the effective memberlist settings (durations in ms)
 //	leave                     leave gracefully (the process keeps running)
 //	quit                      shut down and exit
+//
+// Member events (join, leave, update) carry "t": CLOCK_MONOTONIC in seconds, read when memberlist
+// calls the event delegate; every process on one Linux host shares that clock (Python's
+// time.monotonic() reads it too), so a test can time events against its own clock.
 //
 // Build it with build.sh (GOPATH mode against Debian's golang-github-hashicorp-memberlist-dev).
 package main
@@ -30,7 +35,9 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/hashicorp/memberlist"
 )
@@ -100,16 +107,26 @@ func (d *delegate) MergeRemoteState(buf []byte, join bool) {
 	}
 }
 
+// monotonic reads CLOCK_MONOTONIC in seconds (Go's own monotonic reading is not exposed as an
+// absolute value, and golang.org/x/sys is not among the build's packages).
+func monotonic() float64 {
+	var ts syscall.Timespec
+	const clockMonotonic = 1
+	syscall.Syscall(syscall.SYS_CLOCK_GETTIME, clockMonotonic, uintptr(unsafe.Pointer(&ts)), 0)
+	return float64(ts.Sec) + float64(ts.Nsec)/1e9
+}
+
 type nodeEvent struct {
 	kind string
 	node memberlist.Node
+	at   float64 // monotonic() when memberlist reported it
 }
 
 type events struct{ ch chan nodeEvent }
 
-func (e *events) NotifyJoin(n *memberlist.Node)   { e.ch <- nodeEvent{"join", *n} }
-func (e *events) NotifyLeave(n *memberlist.Node)  { e.ch <- nodeEvent{"leave", *n} }
-func (e *events) NotifyUpdate(n *memberlist.Node) { e.ch <- nodeEvent{"update", *n} }
+func (e *events) NotifyJoin(n *memberlist.Node)   { e.ch <- nodeEvent{"join", *n, monotonic()} }
+func (e *events) NotifyLeave(n *memberlist.Node)  { e.ch <- nodeEvent{"leave", *n, monotonic()} }
+func (e *events) NotifyUpdate(n *memberlist.Node) { e.ch <- nodeEvent{"update", *n, monotonic()} }
 
 func nodeFields(n *memberlist.Node) map[string]interface{} {
 	return map[string]interface{}{
@@ -213,6 +230,7 @@ func main() {
 		for e := range ev.ch {
 			fields := nodeFields(&e.node)
 			fields["event"] = e.kind
+			fields["t"] = e.at
 			state, inc, ok := list.SwimcorePeekState(e.node.Name)
 			if ok {
 				fields["state"] = stateNames[state]
@@ -299,6 +317,8 @@ func main() {
 			doJoin(rest)
 		case "kv-set", "kv-merge", "kv-dump":
 			out.emit(kvCommand(del.store, cmd, rest))
+		case "config":
+			out.emit(configFields(conf))
 		case "leave":
 			err := list.Leave(2 * time.Second)
 			fields := map[string]interface{}{"event": "left"}
@@ -318,6 +338,29 @@ func main() {
 	list.Shutdown()
 	if err := scanner.Err(); err != nil {
 		log.Print(err)
+	}
+}
+
+// configFields lists the settings that decide how fast a failure is detected, as memberlist
+// holds them after the flags were applied (durations in milliseconds).
+func configFields(c *memberlist.Config) map[string]interface{} {
+	ms := func(d time.Duration) int64 { return d.Milliseconds() }
+	return map[string]interface{}{
+		"event":                      "config",
+		"probe_interval_ms":          ms(c.ProbeInterval),
+		"probe_timeout_ms":           ms(c.ProbeTimeout),
+		"suspicion_mult":             c.SuspicionMult,
+		"suspicion_max_timeout_mult": c.SuspicionMaxTimeoutMult,
+		"indirect_checks":            c.IndirectChecks,
+		"gossip_interval_ms":         ms(c.GossipInterval),
+		"gossip_nodes":               c.GossipNodes,
+		"retransmit_mult":            c.RetransmitMult,
+		"push_pull_interval_ms":      ms(c.PushPullInterval),
+		"gossip_to_the_dead_time_ms": ms(c.GossipToTheDeadTime),
+		"awareness_max_multiplier":   c.AwarenessMaxMultiplier,
+		"disable_tcp_pings":          c.DisableTcpPings,
+		"tcp_timeout_ms":             ms(c.TCPTimeout),
+		"protocol_version":           c.ProtocolVersion,
 	}
 }
 

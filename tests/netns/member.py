@@ -7,7 +7,8 @@ Runs an :class:`swimcore.transports.asyncio.AsyncioMember` and speaks JSON lines
   ``time.monotonic()``, which every process of one host shares, network namespaces included),
   and one line answering each command;
 * stdin, one command per line: ``members`` (live members), ``all`` (every member with its state),
-  ``counters``, ``rss`` (resident memory in KiB), ``reload-keys`` (re-read ``--key-file`` and
+  ``counters``, ``config`` (the effective :class:`~swimcore.Config`, every field),
+  ``rss`` (resident memory in KiB), ``reload-keys`` (re-read ``--key-file`` and
   rotate: install every listed key, make the first primary, remove the others), ``leave``
   (graceful) and ``quit`` (stop silently, as a crash would look).  ``SIGHUP`` also reloads keys.
 
@@ -27,6 +28,8 @@ import signal
 import sys
 import time
 from typing import Any
+
+import attrs
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
@@ -104,6 +107,8 @@ async def commands(member: AsyncioMember, ring: Keyring | None, key_file: str | 
             emit({"all": {m.name: m.state.name for m in member.node.all_members()}})
         elif line == "counters":
             emit({"counters": member.counters()})
+        elif line == "config":
+            emit({"config": attrs.asdict(member.config)})
         elif line == "rss":
             emit({"rss": rss_kib()})
         elif line == "reload-keys":
