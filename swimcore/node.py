@@ -599,8 +599,9 @@ class Node(Probing, Membership, Exchanges):
             cfg = self.config
             if cfg.gossip_interval > 0:
                 # The first point of the gossip grid; the timer is armed only while there is
-                # news to send (see _arm_gossip).
-                self._gossip_at = self._now + self._rng.random() * cfg.gossip_interval
+                # news to send (see _arm_gossip), never with no one to gossip to.
+                first = self._now + self._rng.random() * cfg.gossip_interval
+                self._gossip_at = first if cfg.gossip_nodes > 0 else None
             if cfg.push_pull_interval > 0:
                 first = self._rng.random() * self._push_pull_interval()
                 self._timers.schedule(self._now + first, (Timer.PUSH_PULL, 0, ""))

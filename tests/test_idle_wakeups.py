@@ -114,3 +114,15 @@ def test_a_cancelled_timer_neither_fires_nor_holds_the_next_deadline() -> None:
     assert heap.next_deadline() == 2.0 and len(heap) == 1
     assert heap.pop_due(5.0) == "period"
     assert heap.pop_due(5.0) is None and heap.next_deadline() is None
+
+
+def test_no_gossip_rounds_with_gossip_nodes_zero() -> None:
+    link, nodes = _group()
+    quiet = [make_node(9, attrs.evolve(QUIET, gossip_nodes=0))]
+    link.add(*quiet)
+    link.carry(quiet[0], start(quiet[0], *nodes), 0.0)
+    link.carry(quiet[0], quiet[0].set_metadata(b"new", 0.0), 0.0)
+    assert quiet[0].queue_depth() > 0
+    steps = _run(link, quiet, 5.0)
+    # Its updates leave only on its probes and acks: every wake-up is a probe.
+    assert steps and all(messages(actions, Ping) for _, _, actions in steps)
