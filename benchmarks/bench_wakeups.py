@@ -13,7 +13,8 @@ of idle protocol traffic:
 
 ``--compare TREE`` runs the same members from another source tree (for example a worktree of
 the previous commit) in the same invocation, alternating with this one, so the rows compare
-as ratios under the same machine load.
+as ratios under the same machine load; ``--memberlist PEER`` adds a group of Go memberlist
+processes (the interop tests' peer, ``tests/memberlist_peer``), measured from outside.
 
     .venv/bin/python benchmarks/bench_wakeups.py --window 30
     .venv/bin/python benchmarks/bench_wakeups.py --compare /work/wt/idle-base --rounds 2
@@ -160,6 +161,28 @@ def child_thread(args: argparse.Namespace) -> dict[str, Any]:
         member.close(leave=False)
 
 
+def child_floor(args: argparse.Namespace) -> dict[str, Any]:
+    """No member: an asyncio loop that wakes ``--rate`` times a second and does nothing (what
+    a wake-up costs this machine by itself)."""
+    import asyncio  # noqa: PLC0415
+
+    meter = Meter()
+
+    async def main() -> dict[str, Any]:
+        loop = asyncio.get_running_loop()
+
+        def wake() -> None:
+            loop.call_later(1 / args.rate, wake)
+
+        wake()
+        await asyncio.sleep(args.settle)
+        before = meter.sample()
+        await asyncio.sleep(args.window)
+        return _result(meter, before, True)
+
+    return asyncio.run(main())
+
+
 # ----------------------------------------------------------------------------------- parent
 
 
@@ -191,6 +214,50 @@ def group(tree: Path, driver: str, members: int, settle: float, window: float) -
     }
 
 
+def _task_stats(pid: int) -> tuple[float, int]:
+    """(CPU seconds, voluntary context switches) of every thread of ``pid`` so far."""
+    cpu, switches = 0.0, 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            cpu += int((task / "schedstat").read_text().split()[0]) / 1e9
+            for line in (task / "status").read_text().splitlines():
+                if line.startswith("voluntary_ctxt_switches:"):
+                    switches += int(line.split()[1])
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # a thread that ended meanwhile
+    return cpu, switches
+
+
+def memberlist_group(peer: Path, members: int, settle: float, window: float) -> dict[str, Any]:
+    """The same group of Go memberlist processes (the test peer, memberlist's LAN timings),
+    measured from outside: CPU from /proc's schedstat (nanoseconds, all threads), wake-ups as
+    the threads' voluntary context switches (Go's own threads wake too, so a rough count)."""
+    ports = [free_port() for _ in range(members)]
+    procs = []
+    try:
+        for i, port in enumerate(ports):
+            command = [str(peer), "-name", f"ml{i}", "-port", str(port)]
+            if i:
+                command += ["-join", f"127.0.0.1:{ports[0]}"]
+            procs.append(subprocess.Popen(command, stdin=subprocess.PIPE,
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            time.sleep(0.3)
+        time.sleep(settle + 3)
+        before = [_task_stats(p.pid) for p in procs]
+        started = time.monotonic()
+        time.sleep(window)
+        wall = time.monotonic() - started
+        after = [_task_stats(p.pid) for p in procs]
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+    cpu = [(a[0] - b[0]) / wall * 100 for a, b in zip(after, before, strict=True)]
+    wakes = [(a[1] - b[1]) / wall for a, b in zip(after, before, strict=True)]
+    return {"wakeups_per_s": statistics.mean(wakes), "cpu_pct": statistics.mean(cpu),
+            "cpu_pct_max": max(cpu)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--members", type=int, default=3)
@@ -199,12 +266,19 @@ def main() -> None:
     parser.add_argument("--settle", type=float, default=5.0)
     parser.add_argument("--compare", type=Path, help="another source tree, measured alongside")
     parser.add_argument("--rounds", type=int, default=1, help="repeat every row this often")
+    parser.add_argument("--memberlist", type=Path,
+                        help="the Go memberlist test peer (tests/memberlist_peer): a group of it "
+                        "too, measured from outside")
+    parser.add_argument("--floor", type=float, default=0.0, metavar="RATE",
+                        help="also an empty asyncio loop waking RATE times a second")
     parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--rate", type=float, default=1.0, help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--seed-port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child = child_asyncio if args.child == "asyncio" else child_thread
+        children = {"asyncio": child_asyncio, "thread": child_thread, "floor": child_floor}
+        child = children[args.child]
         print(json.dumps(child(args)), flush=True)
         return
     trees = [("this tree", ROOT)]
@@ -225,6 +299,17 @@ def main() -> None:
                       f"{r['ticks_per_s']:.1f} | {r['cpu_pct']:.3f}, {r['cpu_pct_max']:.3f} | "
                       f"{r['gc_per_min']:.1f} | {r['gc_pct']:.4f} |",
                       flush=True)
+        if args.floor:
+            command = [sys.executable, __file__, "--child", "floor", "--rate", str(args.floor),
+                       "--settle", str(args.settle), "--window", str(args.window)]
+            out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+            r = json.loads(out.strip().splitlines()[-1])
+            print(f"| no member: an empty asyncio loop | - | {r['wakeups_per_s']:.1f} | - | "
+                  f"{r['cpu_pct']:.3f} | - | - |", flush=True)
+        if args.memberlist is not None:
+            r = memberlist_group(args.memberlist, args.members, args.settle, args.window)
+            print(f"| memberlist (Go) | - | {r['wakeups_per_s']:.1f} (context switches) | - | "
+                  f"{r['cpu_pct']:.3f}, {r['cpu_pct_max']:.3f} | - | - |", flush=True)
     print(f"load average afterwards {os.getloadavg()[0]:.1f}")
 
 
