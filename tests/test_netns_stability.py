@@ -6,9 +6,11 @@ converged, ``iptables -A INPUT -m statistic --mode random --probability 0.8 -j D
 host drops 80% of every packet it receives, datagrams and TCP alike (Rapid's ingress-loss
 fault).  For 60 s (120 protocol periods) the four healthy members' events are recorded:
 
-* with the defaults (issue 18's mechanisms on), each healthy member's view of the flaky one
-  changes at most twice (it is reported unstable or declared dead once, and stays so), and no
-  healthy member is reported suspect, unstable or dead;
+* with the defaults (issue 18's mechanisms on), an application routing on each healthy
+  member's reports stops sending to the flaky member and does not send to it again at the end,
+  having readmitted it at most once on the way (reported failed or unstable, perhaps back once
+  before the damping holds it out), and no healthy member is reported suspect, unstable or
+  dead;
 * with the mechanisms off (SWIM with Lifeguard, the previous defaults), the same rule makes the
   flaky member flap in the healthy views or the healthy members suspected: the check that the
   rule does what the first case claims to withstand.
@@ -62,12 +64,26 @@ def hosts() -> Iterator[nslib.Hosts]:
 
 
 def _changes(observer: nslib.MemberProcess, name: str, since: float) -> list[str]:
-    return [
-        e["event"]
-        for kind in CHANGES
-        for e in observer.events_of(kind, name)
-        if e["t"] >= since
-    ]
+    """``observer``'s reports about ``name`` since ``since``, in the order they came."""
+    events = [e for kind in CHANGES for e in observer.events_of(kind, name) if e["t"] >= since]
+    return [e["event"] for e in sorted(events, key=lambda e: e["t"])]
+
+
+def _routing(changes: list[str]) -> list[bool]:
+    """Whether an application that routes on these reports sends to the member, after each
+    report that changes it (it starts routed; a suspect is still routed, as ``members()``
+    lists it)."""
+    routed, flips = True, []
+    for event in changes:
+        now = routed
+        if event in ("MemberFailed", "MemberLeft", "MemberUnstable"):
+            now = False
+        elif event in ("MemberJoined", "MemberAlive", "MemberStable"):
+            now = True
+        if now != routed:
+            flips.append(now)
+        routed = now
+    return flips
 
 
 @pytest.mark.parametrize("mechanisms", ["on", "off"])
@@ -80,8 +96,17 @@ def test_a_member_losing_most_of_its_input_is_removed_once_and_accuses_no_one(
         healthy_names = {p.name for p in healthy}
         try:
             hosts.iptables(
-                hosts.n - 1, "-A", "INPUT", "-m", "statistic", "--mode", "random",
-                "--probability", "0.8", "-j", "DROP",
+                hosts.n - 1,
+                "-A",
+                "INPUT",
+                "-m",
+                "statistic",
+                "--mode",
+                "random",
+                "--probability",
+                "0.8",
+                "-j",
+                "DROP",
             )
             since = time.monotonic()
             time.sleep(WINDOW)
@@ -104,7 +129,13 @@ def test_a_member_losing_most_of_its_input_is_removed_once_and_accuses_no_one(
             f"healthy members accused {len(accused)} times {accused[:4]}"
         )
     if mechanisms == "on":
-        assert all(len(c) <= 2 for c in changes.values()), changes
+        # Taken out of routing for good, readmitted at most once on the way: a first death
+        # and return leave a penalty below the suppress threshold (the return is reported),
+        # the next flap damps it (seen in about one run in four here; the simulator's runs
+        # take it out once).
+        for label, c in changes.items():
+            flips = _routing(c)
+            assert flips and flips[-1] is False and len(flips) <= 3, (label, c)
         assert accused == []
     else:
         assert any(len(c) > 2 for c in changes.values()) or accused, (changes, accused)
