@@ -7,9 +7,10 @@ Every member is its own OS process on 127.0.0.1: swimcore members are
 For each size, ``--kills`` times, the kinds take turns (swimcore, memberlist, swimcore, ...) so
 that drifts in the machine's load hit both.  Each turn starts a fresh cluster of N members
 joining through the first, waits until every member lists all N as alive, lets it settle, then
-SIGKILLs one member that is not the seed and records, for every survivor, the time from the
-kill until that survivor reports the victim dead (swimcore: ``MemberFailed``; memberlist:
-``NotifyLeave`` with the member dead).  Only one cluster runs at a time.
+SIGKILLs one member that is not the seed, at a random point of the protocol period, and records
+for every survivor the time from the kill until that survivor reports the victim dead
+(swimcore: ``MemberFailed``; memberlist: ``NotifyLeave`` with the member dead).  Only one
+cluster runs at a time.
 
 Clock: CLOCK_MONOTONIC, which all processes of one Linux host share.  The kill time is read
 with ``time.monotonic()`` just before ``os.kill``; each detection time is the survivor's own
@@ -53,6 +54,9 @@ from memberlist_peer.harness import BINARY, GoPeer  # noqa: E402
 
 KINDS = ("swimcore", "memberlist")
 CLOCK = "CLOCK_MONOTONIC (time.monotonic() here and in member.py; clock_gettime in the Go peer)"
+
+#: The LAN preset's protocol period (both kinds; checked against their reported settings).
+PROBE_INTERVAL = 1.0
 
 #: memberlist's DefaultLANConfig as Go peer flags (the peer's own TCP timeout default is 2 s;
 #: DefaultLANConfig's is 10 s).
@@ -117,6 +121,7 @@ class Member(Protocol):
     def death_time(self, victim: str) -> float | None: ...
     def pid(self) -> int: ...
     def stop(self) -> None: ...
+    def counters(self) -> dict[str, int] | None: ...
 
 
 class SwimcoreMember:
@@ -138,6 +143,9 @@ class SwimcoreMember:
 
     def stop(self) -> None:
         self.process.stop()
+
+    def counters(self) -> dict[str, int] | None:
+        return self.process.counters()
 
 
 class MemberlistMember:
@@ -163,6 +171,9 @@ class MemberlistMember:
 
     def pid(self) -> int:
         return self.peer.process.pid
+
+    def counters(self) -> dict[str, int] | None:
+        return None  # the Go peer has no counters
 
     def stop(self) -> None:
         self.peer.stop()
@@ -234,6 +245,33 @@ def cluster(kind: str, n: int, tag: str) -> Iterator[tuple[list[Member], dict[st
             member.stop()
 
 
+#: swimcore counters summed over the survivors from just before the kill to the end of the
+#: detection, to see where the time went (probes of the victim withheld by the health gate,
+#: confirmations that shorten the suspicion, false suspicions of live members).
+WATCHED = (
+    "probes",
+    "probes_failed",
+    "accusations_withheld",
+    "suspicions",
+    "suspicion_confirmations",
+    "verifications",
+    "suspicions_refuted",
+)
+
+
+def diagnose(before: list[dict[str, int] | None], after: list[dict[str, int] | None]) -> Any:
+    """Counter deltas over the survivors, and the Lifeguard health scores above 0 at the kill
+    (``None`` for a kind without counters)."""
+    if any(c is None for c in before + after):
+        return None
+    pairs = [(b or {}, a or {}) for b, a in zip(before, after, strict=True)]
+    deltas = {key: sum(a.get(key, 0) - b.get(key, 0) for b, a in pairs) for key in WATCHED}
+    return {
+        **deltas,
+        "unhealthy_at_kill": sorted(b.get("health", 0) for b, _ in pairs if b.get("health", 0) > 0),
+    }
+
+
 def one_kill(
     kind: str, n: int, tag: str, rng: random.Random, args: argparse.Namespace
 ) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -249,6 +287,11 @@ def one_kill(
         wait_until(converged, args.form_timeout, f"{kind} x{n} converged again", 0.5)
         victim = members[rng.randrange(1, n)]
         survivors = [m for m in members if m is not victim]
+        before = [m.counters() for m in survivors]
+        # The kill at a random phase of the protocol period: without this the memberlist
+        # clusters, whose formation takes the same time every turn, were killed at nearly the
+        # same point of their probe ticks each time (detections bunched 1 s apart).
+        time.sleep(rng.uniform(0.0, PROBE_INTERVAL))
         killed_at = time.monotonic()
         os.kill(victim.pid(), signal.SIGKILL)
 
@@ -263,6 +306,7 @@ def one_kill(
                 0.2,
             )
         seen = detections()
+        after = [m.counters() for m in survivors]
         return {
             "size": n,
             "kind": kind,
@@ -272,6 +316,7 @@ def one_kill(
                 name: (None if t is None else round(t - killed_at, 4)) for name, t in seen.items()
             },
             "missed": sorted(name for name, t in seen.items() if t is None),
+            "counters": diagnose(before, after),
         }, config
 
 
@@ -382,6 +427,25 @@ def markdown(report: dict[str, Any]) -> str:
             f"{r['memberlist_median_s']:.2f} s) |"
             for r in report["summary"]["ratios"]
         ]
+    watched = [r for r in report["runs"] if r["counters"] is not None]
+    if watched:
+        lines += [
+            "",
+            "swimcore per kill (counters summed over the survivors, kill to detection):",
+            "",
+            "| size | first (s) | median (s) | health > 0 at the kill | probes failed "
+            "| withheld | suspicions | confirmations |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for r in watched:
+            times = [t for t in r["detection_s"].values() if t is not None]
+            c = r["counters"]
+            lines.append(
+                f"| {r['size']} | {min(times):.2f} | {statistics.median(times):.2f} "
+                f"| {c['unhealthy_at_kill'] or '-'} | {c['probes_failed']} "
+                f"| {c['accusations_withheld']} | {c['suspicions']} "
+                f"| {c['suspicion_confirmations']} |"
+            )
     return "\n".join(lines)
 
 

@@ -51,6 +51,12 @@ def check(report: dict[str, Any], kinds: tuple[str, ...]) -> None:
         assert run["victim"] not in run["detection_s"]
         assert len(run["detection_s"]) == 2  # every survivor, the seed included
         assert all(t is not None and 0 < t < 60 for t in run["detection_s"].values())
+        if run["kind"] == "swimcore":  # counters over the survivors, kill to detection
+            counters = run["counters"]
+            assert counters["probes"] > 0 and counters["suspicions"] >= 1
+            assert isinstance(counters["unhealthy_at_kill"], list)
+        else:
+            assert run["counters"] is None  # the Go peer has none
     rows = report["summary"]["rows"]
     assert [(row["size"], row["kind"], row["kills"]) for row in rows] == [(3, k, 1) for k in kinds]
     for row in rows:
