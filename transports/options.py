@@ -108,7 +108,7 @@ class MemberOptions:
     thread driver they run on its protocol thread, so they must be quick and thread-safe.
     ``gc_freeze``: once the member has started, collect once and move every object then alive
     to the garbage collector's permanent generation (``gc.freeze()``; see
-    :mod:`swimcore.transports.gc_tuning`), so later collections no longer walk the program's
+    ``swimcore.transports.gc_tuning``), so later collections no longer walk the program's
     and the member's long-lived objects; when the last such member of the process stops, the
     freeze is undone.  ``False`` leaves the collector alone (an application that manages
     ``gc`` itself).
