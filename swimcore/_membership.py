@@ -70,7 +70,9 @@ class Membership:
             self._count(cn.RECLAIMED)
 
     def _enqueue(self: Node, name: str, update: Update) -> None:
-        self._queue.put(name, self._wire.encode_update(update))
+        # An update being applied as it arrived is queued in the bytes it arrived in.
+        data = self._arrived_raw if update is self._arrived else self._wire.encode_update(update)
+        self._queue.put(name, data)
 
     def _queue_local_alive(self: Node) -> None:
         local = self._table.local
@@ -96,13 +98,14 @@ class Membership:
             return
         # Judge on a read-only view; take the table's own record only to change it (a table
         # over a shared roster copies a record the first time it is taken).
-        member = self._table.local if update.name == self.name else self._table.peek(update.name)
+        about_self = update.name == self._name
+        member = self._table.local if about_self else self._table.peek(update.name)
         if update.incarnation > (0 if member is None else member.incarnation) + (
             MAX_INCARNATION_STEP
         ):
             self._count(cn.DROPPED_INCARNATION_JUMP)
             return
-        if update.name == self.name:
+        if about_self:
             self._apply_about_self(update)
             return
         if isinstance(update, Alive):

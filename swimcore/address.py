@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import ipaddress
+import struct
 
 import attrs
 
 from swimcore.errors import AddressError
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+_PORT = struct.Struct(">H")
 
 
 def _to_ip(value: object) -> IPAddress:
@@ -25,16 +27,43 @@ def _check_port(instance: object, attribute: attrs.Attribute[int], value: int) -
         raise AddressError(f"port must be within 0..65535, got {value}")
 
 
-@attrs.frozen(slots=True, order=False)
+@attrs.frozen(slots=True, eq=False, order=False)
 class Address:
     """An IP address and a UDP/TCP port.
 
     Only literal IPv4 or IPv6 addresses are accepted: a member advertises where it can be reached,
-    so names must be resolved before they get here.
+    so names must be resolved before they get here.  Addresses compare and hash by one packed
+    key made when the address is (an ``ipaddress`` object formats itself as text to hash, and
+    nodes compare addresses for every update they hear).
     """
 
     ip: IPAddress = attrs.field(converter=_to_ip)
     port: int = attrs.field(validator=_check_port)
+    #: Family, packed IP and port: equal addresses, equal keys.
+    _key: bytes = attrs.field(init=False, repr=False)
+    _rank: tuple[int, int, int] = attrs.field(init=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        ip = self.ip
+        object.__setattr__(self, "_key", bytes((ip.version,)) + ip.packed + _PORT.pack(self.port))
+        object.__setattr__(self, "_rank", (ip.version, int(ip), self.port))
+
+    def __eq__(self, other: object) -> bool:
+        if self is other:
+            return True
+        if other.__class__ is not Address:
+            return NotImplemented
+        return self._key == other._key
+
+    def __ne__(self, other: object) -> bool:
+        if self is other:
+            return False
+        if other.__class__ is not Address:
+            return NotImplemented
+        return self._key != other._key
+
+    def __hash__(self) -> int:
+        return hash(self._key)
 
     @classmethod
     def parse(cls, text: str) -> Address:
@@ -63,7 +92,7 @@ class Address:
     @property
     def is_unspecified(self) -> bool:
         """True for ``0.0.0.0`` and ``::``, which must never be advertised."""
-        return self.ip.is_unspecified
+        return self._rank[1] == 0
 
     def leader_key(self) -> tuple[int, int, int]:
         """Sort key for the join-address rule: IP as a big-endian integer, then port.
@@ -71,7 +100,7 @@ class Address:
         IPv6 addresses rank above IPv4 ones; within a family, ``10.0.1.1`` beats ``10.0.0.2``
         (zgroup compared little-endian and got this wrong).
         """
-        return (self.ip.version, int(self.ip), self.port)
+        return self._rank
 
     def __str__(self) -> str:
         if self.ip.version == 6:

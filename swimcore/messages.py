@@ -136,6 +136,9 @@ class Packet:
     label: str
     message: Message
     updates: tuple[Update, ...] = ()
+    #: Each update's bytes as received, where the decoder keeps them (the native wire): the
+    #: update's own encoding, queued for retransmission as it is.  Not part of equality.
+    raw_updates: tuple[bytes, ...] = attrs.field(default=(), eq=False, repr=False)
 
 
 # Reliable exchange --------------------------------------------------------------------------

@@ -76,6 +76,7 @@ from swimcore.messages import (
     PushPull,
     State,
     StreamPing,
+    Update,
     UserBroadcast,
     UserMessage,
 )
@@ -91,6 +92,11 @@ from swimcore.wire.native import codec
 #: Gossip grid points stepped one at a time when the timer is armed after a quiet spell (the
 #: sums then match a timer that kept firing exactly); beyond, the spell is jumped in one product.
 _GOSSIP_STEPS = 4096
+#: The ``sent.<kind>`` counter of each primary message (named once, not per packet).
+_SENT_NAMES: dict[type, str] = {
+    kind: cn.SENT_PREFIX + kind.__name__.lower()
+    for kind in (Ping, Ack, Nack, IndirectPing, Gossip, UserMessage)
+}
 
 __all__ = [
     "JOIN_BACKOFF_MAX",
@@ -161,6 +167,7 @@ class Node(Probing, Membership, Exchanges):
         self._header = self._wire.header
         local = Member(name, address, incarnation, State.ALIVE, bytes(meta), 0.0)
         self._table = MemberTable(local, self._rng)
+        self._name = name
         self._queue = BroadcastQueue(config.max_broadcasts)
         self._timers: TimerHeap[tuple[Timer, int, str]] = TimerHeap()
         self._awareness = Awareness(config.awareness_max, enabled=config.lifeguard_awareness)
@@ -201,6 +208,9 @@ class Node(Probing, Membership, Exchanges):
         self._out: list[Action] = []
         #: Fresher news owed to the sender of the packet being handled (see ``_correct``).
         self._corrections: list[bytes] = []
+        #: The update being applied as received, and its bytes (see Packet.raw_updates).
+        self._arrived: Update | None = None
+        self._arrived_raw = b""
         self._counters: dict[str, int] = {}
         #: Received snapshots still to decode and merge, a slice per step (``MERGE_SLICE``).
         self._ingests = ingest.IngestQueue(
@@ -224,7 +234,7 @@ class Node(Probing, Membership, Exchanges):
 
     @property
     def name(self) -> str:
-        return self._table.local.name
+        return self._name
 
     @property
     def address(self) -> Address:
@@ -695,11 +705,13 @@ class Node(Probing, Membership, Exchanges):
         if len(data) > self.config.max_packet:  # only a message too big on its own gets here
             self._count(cn.DROPPED_PACKET_TOO_LARGE)
             return
-        kind = type(message).__name__.lower()
-        self._count(cn.PACKETS_SENT)
-        self._count(cn.BYTES_SENT, len(data))
-        self._count(cn.SENT_PREFIX + kind)
-        self._count(cn.UPDATES_SENT, len(updates))
+        counters = self._counters
+        get = counters.get
+        kind = _SENT_NAMES.get(type(message)) or cn.SENT_PREFIX + type(message).__name__.lower()
+        counters[cn.PACKETS_SENT] = get(cn.PACKETS_SENT, 0) + 1
+        counters[cn.BYTES_SENT] = get(cn.BYTES_SENT, 0) + len(data)
+        counters[kind] = get(kind, 0) + 1
+        counters[cn.UPDATES_SENT] = get(cn.UPDATES_SENT, 0) + len(updates)
         self._out.append(Send(to, data))
 
     def _next_seq(self) -> int:
@@ -743,8 +755,15 @@ class Node(Probing, Membership, Exchanges):
         self._count(cn.RECEIVED_PREFIX + type(packet.message).__name__.lower())
         self._heard = self._now
         self._corrections = []
-        for update in packet.updates:
-            self._apply(update)
+        raw = packet.raw_updates
+        if raw:
+            for update, self._arrived_raw in zip(packet.updates, raw, strict=True):
+                self._arrived = update
+                self._apply(update)
+            self._arrived = None
+        else:
+            for update in packet.updates:
+                self._apply(update)
         self._handle_message(packet.message, source)
         if self._corrections and not isinstance(packet.message, Ping):
             self._send(source, Gossip(), extra=self._corrections)

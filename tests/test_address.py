@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import ipaddress
+import pickle
 
+import attrs
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from swimcore import Address, AddressError
 
@@ -114,3 +118,39 @@ def test_leader_ordering_is_total_and_matches_a_sort() -> None:
         "10.0.0.10:1",
         "10.0.1.1:1",
     ]
+
+
+_ips = st.one_of(st.ip_addresses(v=4), st.ip_addresses(v=6))
+
+
+@given(_ips, st.integers(0, 65535), _ips, st.integers(0, 65535))
+def test_equality_and_hash_follow_the_ip_and_port(
+    ip_a: ipaddress.IPv4Address | ipaddress.IPv6Address,
+    port_a: int,
+    ip_b: ipaddress.IPv4Address | ipaddress.IPv6Address,
+    port_b: int,
+) -> None:
+    # Addresses compare by a packed key made once; it must agree with the fields it packs.
+    a, b = Address(ip_a, port_a), Address(str(ip_b), port_b)
+    same = ip_a == ip_b and port_a == port_b
+    assert (a == b) is same
+    assert (a != b) is not same
+    if same:
+        assert hash(a) == hash(b)
+    assert a == Address(str(ip_a), port_a)
+    assert a.is_unspecified is ip_a.is_unspecified
+    assert a.leader_key() == (ip_a.version, int(ip_a), port_a)
+
+
+def test_an_ipv4_mapped_ipv6_address_is_not_the_ipv4_address() -> None:
+    assert Address("::ffff:10.0.0.1", 1) != Address("10.0.0.1", 1)
+    assert len({Address("::ffff:10.0.0.1", 1), Address("10.0.0.1", 1)}) == 2
+
+
+def test_addresses_survive_pickling_and_evolve() -> None:
+    a = Address("10.0.0.1", 7946)
+    assert pickle.loads(pickle.dumps(a)) == a
+    moved = attrs.evolve(a, port=1)
+    assert moved == Address("10.0.0.1", 1)
+    assert moved.leader_key() == (4, int(ipaddress.ip_address("10.0.0.1")), 1)
+    assert a != "10.0.0.1:7946"

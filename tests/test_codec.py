@@ -341,3 +341,58 @@ def test_a_row_changed_in_place_is_encoded_anew() -> None:
     body = first[: -codec.CHECKSUM_SIZE - 1]  # one byte short of the row, checksum redone
     with pytest.raises(DecodeError):
         codec.decode_push_pull(body + struct.pack(">I", zlib.crc32(body)))
+
+
+# The inline reader of alive updates against the careful one -------------------------------------
+
+
+def _careful(data: bytes) -> Packet | str:
+    """What reading every update with the field-by-field reader makes of ``data``."""
+    try:
+        body = codec._verified(data)
+        label, pos = codec._header_at(body)
+        message, pos = codec._message_at(body, pos)
+        count = codec._byte_at(body, pos)
+        pos += 1
+        updates = []
+        for _ in range(count):
+            update, pos = codec._update_at(body, pos)
+            updates.append(update)
+        if pos != len(body):
+            raise DecodeError("trailing bytes")
+    except DecodeError as exc:
+        return exc.reason
+    return Packet(label, message, tuple(updates))
+
+
+@given(packets)
+def test_each_update_keeps_the_bytes_it_arrived_in(packet: Packet) -> None:
+    decoded = codec.decode_packet(codec.encode_packet(packet))
+    assert decoded.raw_updates == tuple(codec.encode_update(u) for u in packet.updates)
+
+
+def _same_verdict(body: bytes) -> None:
+    # Damage behind a correct checksum reaches the update readers (the fast one reads alive
+    # updates inline and hands anything odd to the careful one, which says what is wrong).
+    data = _sealed(body)
+    expected = _careful(data)
+    try:
+        decoded = codec.decode_packet(data)
+    except DecodeError as exc:
+        assert exc.reason == expected
+        return
+    assert decoded == expected
+    assert decoded.raw_updates == tuple(codec.encode_update(u) for u in decoded.updates)
+
+
+@fuzz_mutations
+@given(mutated(packets.map(lambda p: codec.encode_packet(p)[: -codec.CHECKSUM_SIZE])))
+def test_damaged_packets_get_the_careful_readers_verdict(body: bytes) -> None:
+    _same_verdict(body)
+
+
+@given(packets)
+def test_every_cut_of_a_packet_gets_the_careful_readers_verdict(packet: Packet) -> None:
+    body = codec.encode_packet(packet)[: -codec.CHECKSUM_SIZE]
+    for cut in range(len(body)):
+        _same_verdict(body[:cut])

@@ -426,19 +426,67 @@ def _update_at(data: bytes, pos: int) -> tuple[Update, int]:
 
 
 def decode_packet(data: bytes) -> Packet:
-    """Decode a datagram; raises :class:`DecodeError` (only) on anything malformed."""
+    """Decode a datagram; raises :class:`DecodeError` (only) on anything malformed.
+
+    The packet keeps each update's bytes as received (``Packet.raw_updates``): they are the
+    update's encoding, which a node queues for retransmission without encoding it again.
+    """
     data = _verified(data)
     label, pos = _header_at(data)
     message, pos = _message_at(data, pos)
     count = _byte_at(data, pos)
     pos += 1
-    updates = []
-    for _ in range(count):
-        update, pos = _update_at(data, pos)
-        updates.append(update)
+    try:
+        updates, raw, pos = _updates_fast(data, pos, count)
+    except (IndexError, struct.error, UnicodeDecodeError, _Unusual):
+        # Something is off (or merely rare): the careful reader says exactly what.
+        updates, raw = [], []
+        for _ in range(count):
+            update, end = _update_at(data, pos)
+            updates.append(update)
+            raw.append(data[pos:end])
+            pos = end
     if pos != len(data):
         raise DecodeError("trailing bytes")
-    return Packet(label, message, tuple(updates))
+    return Packet(label, message, tuple(updates), tuple(raw))
+
+
+class _Unusual(Exception):
+    """Raised by the fast reader for anything it leaves to the careful one."""
+
+
+def _updates_fast(data: bytes, pos: int, count: int) -> tuple[list[Update], list[bytes], int]:
+    """The updates of a well-formed packet, alive ones read inline (they are most of the
+    traffic); a short or odd packet raises, and :func:`_update_at` reads it again."""
+    updates: list[Update] = []
+    raw: list[bytes] = []
+    cache = _ADDRESS_CACHE
+    for _ in range(count):
+        if data[pos] != U_ALIVE:
+            update, end = _update_at(data, pos)
+        else:
+            at = pos + 2 + data[pos + 1]
+            name = data[pos + 2 : at].decode()
+            family = data[at]
+            if family == 4:
+                after = at + 7
+            elif family == 6:
+                after = at + 19
+            else:
+                raise _Unusual
+            incarnation, size = _U64_U16.unpack_from(data, after)
+            end = after + 10 + size
+            if end > len(data):
+                raise _Unusual
+            packed = data[at:after]
+            address = cache.get(packed)
+            if address is None:
+                address = _address_from(packed)
+            update = Alive(name, address, incarnation, data[after + 10 : end])
+        updates.append(update)
+        raw.append(data[pos:end])
+        pos = end
+    return updates, raw, pos
 
 
 def encode_direct_message(message: DirectMessage) -> bytes:
