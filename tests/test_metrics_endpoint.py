@@ -9,21 +9,16 @@ from __future__ import annotations
 
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
 
+from swimcore.transports.sockets import free_port
+
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "prometheus_metrics.py"
 SAMPLE = re.compile(r"^(swimcore_[a-z_]+)(\{[^}]*\})? ([0-9.e+-]+)$", re.M)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def scrape(url: str) -> dict[str, float]:

@@ -21,11 +21,11 @@ from pathlib import Path
 
 import pytest
 from discovery_servers import key_value_server
-from memberlist_peer.harness import free_port
 from support.poll import eventually_blocking
 from test_run_cli_processes import Process
 
 from swimcore.cli import _subcommands, build_parser
+from swimcore.transports.sockets import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("**/*.md"))]

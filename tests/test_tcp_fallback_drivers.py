@@ -18,13 +18,13 @@ from typing import Any
 
 import anyio
 import pytest
-from memberlist_peer.harness import free_port
 from support.configs import fast
 from support.matrix import DRIVERS, Driver
 from support.poll import eventually
 
 from swimcore import Address, Config, Node
 from swimcore.transports.exchange import MessageAssembler
+from swimcore.transports.sockets import free_port
 
 #: Protocol periods the TCP-only member is watched for.
 PERIODS = 15

@@ -104,6 +104,28 @@ def open_sockets(plan: BindPlan) -> tuple[socket.socket, socket.socket]:
     raise OSError(errno.EADDRINUSE, f"no port free for both UDP and TCP on {plan.bind.ip}")
 
 
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port on ``host`` free for both UDP and TCP right now.
+
+    For harnesses that start members in other processes (the sample node, a memberlist peer),
+    which must be told a port before they bind it; a member in this process binds port 0
+    instead (:func:`open_sockets` picks the port).  Another process may take the port in
+    between, so such a harness retries a start that fails to bind.
+    """
+    family = socket.AF_INET6 if ipaddress.ip_address(host).version == 6 else socket.AF_INET
+    for _ in range(_BIND_ATTEMPTS):
+        with socket.socket(family, socket.SOCK_DGRAM) as udp:
+            udp.bind((host, 0))
+            port = int(udp.getsockname()[1])
+            with socket.socket(family, socket.SOCK_STREAM) as tcp:
+                try:
+                    tcp.bind((host, port))
+                except OSError:
+                    continue
+                return port
+    raise OSError(errno.EADDRINUSE, f"no port on {host} is free for both UDP and TCP")
+
+
 def sockaddr(address: Address) -> tuple[str, int]:
     """The ``(host, port)`` pair the socket module takes for ``address``."""
     return (str(address.ip), address.port)

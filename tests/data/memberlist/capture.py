@@ -28,6 +28,7 @@ from typing import TypedDict
 ROOT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(ROOT))
 
+from swimcore.transports.sockets import free_port  # noqa: E402
 from swimcore.wire.memberlist import packet, stream  # noqa: E402
 from swimcore.wire.memberlist.messages import (  # noqa: E402
     MlAck,
@@ -47,12 +48,6 @@ LOOPBACK = "127.0.0.1"
 IP = bytes([127, 0, 0, 1])
 KEY = bytes(range(16))
 PER_KIND = 3
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((LOOPBACK, 0))
-        return int(s.getsockname()[1])
 
 
 class FakeMember:
