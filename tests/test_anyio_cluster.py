@@ -16,6 +16,7 @@ from typing import Any
 import anyio
 import pytest
 from support.configs import fast
+from support.net import ipv6_loopback
 from support.poll import eventually
 
 from swimcore import (
@@ -250,7 +251,7 @@ async def test_binding_rules_ports_and_ipv6(make: Callable[..., Member]) -> None
             with pytest.raises(OSError):
                 async with make(bind=peer.address):
                     pass
-    if not _ipv6_loopback():
+    if not ipv6_loopback():
         pytest.skip("no IPv6 loopback here")
     async with make(bind="[::1]:0") as six_a, make(bind="[::1]:0", seeds=[six_a.address]) as six_b:
         assert six_a.address.ip.version == 6
@@ -259,14 +260,6 @@ async def test_binding_rules_ports_and_ipv6(make: Callable[..., Member]) -> None
             "the two ::1 members never converged",
         )
 
-
-def _ipv6_loopback() -> bool:
-    try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as probe:
-            probe.bind(("::1", 0))
-    except OSError:
-        return False
-    return True
 
 
 async def test_events_iterate_in_order_and_end_when_the_member_closes(

@@ -5,22 +5,14 @@ from __future__ import annotations
 import socket
 
 import pytest
+from support.net import ipv6_loopback
 
 from swimcore.transports.sockets import free_port
 
 
-def _ipv6_loopback() -> bool:
-    try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as probe:
-            probe.bind(("::1", 0))
-    except OSError:
-        return False
-    return True
-
-
 @pytest.mark.parametrize("host", ["127.0.0.1", "::1"])
 def test_the_port_is_free_for_udp_and_tcp(host: str) -> None:
-    if host == "::1" and not _ipv6_loopback():
+    if host == "::1" and not ipv6_loopback():
         pytest.skip("no IPv6 loopback on this machine")
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     port = free_port(host)

@@ -7,11 +7,11 @@ config of ``threaded_support``.  Each test checks that it leaves no thread behin
 from __future__ import annotations
 
 import os
-import socket
 import threading
 from collections.abc import Iterator
 
 import pytest
+from support.net import ipv6_loopback
 from support.poll import eventually_blocking
 from threaded_support import (
     FAST,
@@ -171,16 +171,8 @@ def test_a_port_in_use_fails_at_start_in_the_callers_thread() -> None:
         assert len(first.members()) == 1
 
 
-def _has_ipv6_loopback() -> bool:
-    try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as probe:
-            probe.bind(("::1", 0))
-    except OSError:
-        return False
-    return True
 
-
-@pytest.mark.skipif(not _has_ipv6_loopback(), reason="no IPv6 loopback")
+@pytest.mark.skipif(not ipv6_loopback(), reason="no IPv6 loopback")
 def test_members_on_ipv6_loopback_join_over_tcp_and_probe_over_udp() -> None:
     members = start_cluster(3, bind="[::1]:0")
     try:
