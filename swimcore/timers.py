@@ -14,9 +14,13 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Hashable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 K = TypeVar("K", bound=Hashable)
+
+#: The payload of an entry that will not fire (superseded or cancelled), left in the heap
+#: until it reaches the top.
+_DEAD: Any = object()
 
 
 class TimerHeap(Generic[K]):
@@ -25,9 +29,13 @@ class TimerHeap(Generic[K]):
     __slots__ = ("_heap", "_pending", "_seq")
 
     def __init__(self) -> None:
-        self._heap: list[tuple[float, int, K]] = []
-        #: payload -> insertion number of its one live entry in the heap
-        self._pending: dict[K, int] = {}
+        # Entries are [deadline, insertion number, payload] lists, as in the heapq
+        # documentation's priority queue: lists compare in C and never reach the payload
+        # (insertion numbers are unique), and an entry is killed in place by replacing its
+        # payload, so that skipping dead entries needs no lookup.
+        self._heap: list[list[Any]] = []
+        #: payload -> its one live entry in the heap
+        self._pending: dict[K, list[Any]] = {}
         self._seq = 0
 
     def __len__(self) -> int:
@@ -36,19 +44,25 @@ class TimerHeap(Generic[K]):
     def schedule(self, when: float, payload: K) -> None:
         """Fire ``payload`` at ``when`` (instead of any earlier schedule of the same payload)."""
         self._seq += 1
-        self._pending[payload] = self._seq
-        heapq.heappush(self._heap, (when, self._seq, payload))
+        entry = [when, self._seq, payload]
+        old = self._pending.get(payload)
+        if old is not None:
+            old[2] = _DEAD
+        self._pending[payload] = entry
+        heapq.heappush(self._heap, entry)
         if len(self._heap) > 2 * len(self._pending) + 64:
-            self._heap = [e for e in self._heap if self._pending.get(e[2]) == e[1]]
+            self._heap = [e for e in self._heap if e[2] is not _DEAD]
             heapq.heapify(self._heap)
 
     def cancel(self, payload: K) -> None:
         """Forget ``payload``'s pending entry, if any (it will neither fire nor wake anyone)."""
-        self._pending.pop(payload, None)
+        entry = self._pending.pop(payload, None)
+        if entry is not None:
+            entry[2] = _DEAD
 
     def _drop_superseded(self) -> None:
         heap = self._heap
-        while heap and self._pending.get(heap[0][2]) != heap[0][1]:
+        while heap and heap[0][2] is _DEAD:
             heapq.heappop(heap)
 
     def next_deadline(self) -> float | None:
@@ -60,7 +74,7 @@ class TimerHeap(Generic[K]):
         """Remove and return the earliest payload due at ``now``, or ``None``."""
         self._drop_superseded()
         if self._heap and self._heap[0][0] <= now:
-            payload = heapq.heappop(self._heap)[2]
+            payload: K = heapq.heappop(self._heap)[2]
             del self._pending[payload]
             return payload
         return None
