@@ -129,7 +129,7 @@ class Exchanges:
 
     def _digest_request(self: Node) -> bytes:
         """A periodic push-pull's first step: the digest of this table (antientropy)."""
-        return self._seal(antientropy.request(self.config.label, self._table.all()))
+        return self._seal(antientropy.request(self.config.label, self._table))
 
     def _digest_reply(self: Node, address: Address, reply: object) -> None:
         """The peer compared digests: nothing to do, or the full exchange."""

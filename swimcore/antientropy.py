@@ -12,7 +12,9 @@ would not understand it), so push-pull stays the full exchange memberlist speaks
 The digest is the sum, modulo 2^64, of a 64-bit hash (BLAKE2b) of each row's native encoding
 (name, address, incarnation, state, metadata): independent of the order of the rows, equal
 exactly when the rows are (up to hash collisions, which only delay repair to the next
-differing digest), and cheap: the row encodings and their hashes are cached by value.
+differing digest), and cheap: the row encodings and their hashes are cached by value, and a
+table over a shared roster (the simulator's) adds the roster's sum, computed once, to the
+changes it holds itself (:meth:`~swimcore.members.MemberTable.row_sum`).
 
 A digest frame is ``MAGIC``, a kind byte (request, match, differ), the cluster label
 (length-prefixed), the row count (u32), the digest (u64) and a CRC-32 of all that.
@@ -32,6 +34,7 @@ except ImportError:  # pragma: no cover - other interpreters
     from hashlib import blake2b
 
 from swimcore.errors import DecodeError
+from swimcore.members import MemberTable
 from swimcore.wire.native import codec
 
 #: Distinct from the native codec's magic, so a digest frame is never read as a packet.
@@ -56,20 +59,31 @@ class Digest:
     digest: int
 
 
+def row_hash(member: codec.RowFields) -> int:
+    """The 64-bit hash of one row's native encoding."""
+    row = codec.row_bytes(member)
+    value = _ROW_HASHES.get(row)
+    if value is None:
+        value = int.from_bytes(blake2b(row, digest_size=8).digest(), "big")
+        if len(_ROW_HASHES) >= _ROW_HASHES_SIZE:
+            _ROW_HASHES.clear()
+        _ROW_HASHES[row] = value
+    return value
+
+
 def table_digest(rows: Iterable[codec.RowFields]) -> tuple[int, int]:
     """``(number of rows, digest)`` of a member table (see the module docstring)."""
-    hashes = _ROW_HASHES
     total = count = 0
     for member in rows:
-        row = codec.row_bytes(member)
-        value = hashes.get(row)
-        if value is None:
-            value = int.from_bytes(blake2b(row, digest_size=8).digest(), "big")
-            if len(hashes) >= _ROW_HASHES_SIZE:
-                hashes.clear()
-            hashes[row] = value
-        total += value
+        total += row_hash(member)
         count += 1
+    return count, total & _MASK
+
+
+def digest_of(table: MemberTable) -> tuple[int, int]:
+    """:func:`table_digest` of ``table``'s records, through its :meth:`~MemberTable.row_sum`
+    (a table over a shared roster sums only the records it changed)."""
+    count, total = table.row_sum(row_hash)
     return count, total & _MASK
 
 
@@ -107,14 +121,14 @@ def decode(data: bytes) -> Digest:
     return Digest(kind, label, count, value)
 
 
-def request(label: str, rows: Iterable[codec.RowFields]) -> bytes:
+def request(label: str, table: MemberTable) -> bytes:
     """The request frame a node sends for a periodic push-pull."""
-    count, value = table_digest(rows)
+    count, value = digest_of(table)
     return encode(Digest(REQUEST, label, count, value))
 
 
-def answer(asked: Digest, rows: Iterable[codec.RowFields]) -> bytes:
+def answer(asked: Digest, table: MemberTable) -> bytes:
     """The reply to ``asked``: ``match`` when this table has the same digest, else ``differ``."""
-    count, value = table_digest(rows)
+    count, value = digest_of(table)
     same = count == asked.count and value == asked.digest
     return encode(Digest(MATCH if same else DIFFER, asked.label, count, value))

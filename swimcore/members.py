@@ -8,6 +8,7 @@ reshuffled on every pass with newcomers inserted at random positions.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 
 import attrs
 
@@ -76,6 +77,13 @@ class MemberTable:
     def all(self) -> list[Member]:
         """Every record, the local node first, then in the order they were learned."""
         return list(self._members.values())
+
+    def row_sum(self, value: Callable[[Member], int]) -> tuple[int, int]:
+        """The number of records and the sum of ``value`` over them (an anti-entropy digest).
+
+        ``value`` must depend only on a record's fields.
+        """
+        return len(self._members), sum(value(member) for member in self._members.values())
 
     @property
     def live_peers(self) -> int:

@@ -420,7 +420,7 @@ class Node(Probing, Membership, Exchanges):
         elif isinstance(request, antientropy.Digest):
             if request.kind == antientropy.REQUEST:
                 self._count(cn.DIGESTS_ANSWERED)
-                reply = self._seal(antientropy.answer(request, self._table.all()))
+                reply = self._seal(antientropy.answer(request, self._table))
             else:
                 self._count(cn.DROPPED_MALFORMED_EXCHANGE)
         elif isinstance(request, StreamPing):

@@ -18,7 +18,7 @@ permutation on every pass, with newcomers inserted at random positions among tho
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from swimcore.address import Address
 from swimcore.members import Member, MemberTable
@@ -36,7 +36,7 @@ class Roster:
     expected; ``MemberTable.add_many`` recognises it and shares it instead of copying.
     """
 
-    __slots__ = ("best", "names", "records")
+    __slots__ = ("_values", "best", "names", "records")
 
     def __init__(self, members: Iterable[tuple[str, Address]], now: float = 0.0) -> None:
         records: dict[str, Member] = {}
@@ -52,6 +52,8 @@ class Roster:
         self.names = tuple(records)
         #: The member with the highest address (the zgroup leader rule), if any.
         self.best = best.name if best is not None else None
+        #: The last ``row_values`` computed: the function, its value per record, their sum.
+        self._values: tuple[Callable[[Member], int], dict[str, int], int] | None = None
 
     def __len__(self) -> int:
         return len(self.names)
@@ -59,6 +61,14 @@ class Roster:
     def __iter__(self) -> Iterator[tuple[str, Address]]:
         for member in self.records.values():
             yield member.name, member.address
+
+    def row_values(self, value: Callable[[Member], int]) -> tuple[dict[str, int], int]:
+        """``value`` of every record by name, and their sum: computed once for every table
+        over this roster (the records never change)."""
+        if self._values is None or self._values[0] is not value:
+            values = {name: value(member) for name, member in self.records.items()}
+            self._values = (value, values, sum(values.values()))
+        return self._values[1], self._values[2]
 
 
 class RosterTable(MemberTable):
@@ -77,6 +87,7 @@ class RosterTable(MemberTable):
         "_pass_extras",
         "_pass_len",
         "_pass_pos",
+        "_roster",
         "_swaps",
         "_visited",
     )
@@ -86,6 +97,7 @@ class RosterTable(MemberTable):
         self.local = local
         self._rng = rng
         #: Shared base records (the roster's) and their order.
+        self._roster = roster
         self._base: dict[str, Member] = roster.records
         self._base_names: tuple[str, ...] = roster.names
         #: This table's own records; ``None`` marks a base member that was removed.
@@ -149,6 +161,19 @@ class RosterTable(MemberTable):
                 out.append(member)
         out += [member for name in self._extras_pos if (member := own[name]) is not None]
         return out
+
+    def row_sum(self, value: Callable[[Member], int]) -> tuple[int, int]:
+        """The number of records and the sum of ``value`` over them, as
+        :meth:`MemberTable.row_sum`, visiting only this table's own records: the base's part
+        is the roster's, shared (an anti-entropy digest then costs O(news heard), not
+        O(members))."""
+        base, total = self._roster.row_values(value)
+        for name, member in self._own.items():
+            if name in base:
+                total -= base[name]
+            if member is not None:
+                total += value(member)
+        return self._count, total
 
     @property
     def live_peers(self) -> int:

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import settings
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from swimcore import Address, State
+from swimcore import Address, State, antientropy
 from swimcore.members import Member, MemberTable
 from swimcore.roster import Roster, RosterTable
 
@@ -48,15 +48,21 @@ class TablesAgree(RuleBasedStateMachine):
             self.plain.add(Member(name, address, 0, State.ALIVE, b"", 0.0))
         self.shared = RosterTable(_local(), random.Random(1), self.roster)
 
-    @rule(i=st.integers(1, 99), state=st.sampled_from(State), incarnation=st.integers(0, 5))
-    def change(self, i: int, state: State, incarnation: int) -> None:
+    @rule(
+        i=st.integers(1, 99),
+        state=st.sampled_from(State),
+        incarnation=st.integers(0, 5),
+        meta=st.sampled_from([b"", b"x"]),
+    )
+    def change(self, i: int, state: State, incarnation: int, meta: bytes) -> None:
         name = NAMES[i]
         for table in (self.plain, self.shared):
             member = table.get(name)
             if member is None:
-                table.add(Member(name, _address(i), incarnation, state, b"", 1.0))
+                table.add(Member(name, _address(i), incarnation, state, meta, 1.0))
             else:
                 member.incarnation = incarnation
+                member.meta = meta
                 table.set_state(member, state, 1.0)
 
     @rule(i=st.integers(1, 99))
@@ -108,6 +114,13 @@ class TablesAgree(RuleBasedStateMachine):
         assert _snapshot(self.shared) == _snapshot(self.plain)
         for name in NAMES[:50]:
             assert (name in self.shared) == (name in self.plain)
+
+    @invariant()
+    def digests_agree(self) -> None:
+        # The roster table sums only the records it holds itself: its digest must still be
+        # the one computed over every record.
+        every_row = antientropy.table_digest(self.shared.all())
+        assert antientropy.digest_of(self.shared) == every_row == antientropy.digest_of(self.plain)
 
     @invariant()
     def roster_untouched(self) -> None:
