@@ -85,6 +85,8 @@ class BroadcastQueue:
         Each one handed out counts as a transmission; those that reach their limit (membership
         news ``limits[0]``, user broadcasts ``limits[1]``) leave the queue.
         """
+        if not self._by_key:
+            return []
         # Selection is O(levels + updates taken + misses): buckets are visited fewest
         # transmissions first, each newest first, and the scan stops once the packet is full.
         chosen: list[_Entry] = []

@@ -92,9 +92,14 @@ from swimcore.wire.native import codec
 #: Gossip grid points stepped one at a time when the timer is armed after a quiet spell (the
 #: sums then match a timer that kept firing exactly); beyond, the spell is jumped in one product.
 _GOSSIP_STEPS = 4096
-#: The ``sent.<kind>`` counter of each primary message (named once, not per packet).
+#: The ``sent.<kind>`` and ``received.<kind>`` counters of each primary message (named once,
+#: not per packet).
 _SENT_NAMES: dict[type, str] = {
     kind: cn.SENT_PREFIX + kind.__name__.lower()
+    for kind in (Ping, Ack, Nack, IndirectPing, Gossip, UserMessage)
+}
+_RECEIVED_NAMES: dict[type, str] = {
+    kind: cn.RECEIVED_PREFIX + kind.__name__.lower()
     for kind in (Ping, Ack, Nack, IndirectPing, Gossip, UserMessage)
 }
 
@@ -217,6 +222,8 @@ class Node(Probing, Membership, Exchanges):
         #: The update being applied as received, and its bytes (see Packet.raw_updates).
         self._arrived: Update | None = None
         self._arrived_raw = b""
+        #: (live members, retransmit limits for them): recomputed when the count changes.
+        self._limits: tuple[int, tuple[int, int]] = (0, (0, 0))
         self._counters: dict[str, int] = {}
         #: Received snapshots still to decode and merge, a slice per step (``MERGE_SLICE``).
         self._ingests = ingest.IngestQueue(
@@ -395,8 +402,9 @@ class Node(Probing, Membership, Exchanges):
     def receive(self, data: bytes, source: Address, now: float) -> list[Action]:
         """Handle one datagram from ``source``.  Never raises: bad input is dropped and counted."""
         self._begin(now)
-        self._count(cn.PACKETS_RECEIVED)
-        self._count(cn.BYTES_RECEIVED, len(data))
+        counters = self._counters
+        counters[cn.PACKETS_RECEIVED] = counters.get(cn.PACKETS_RECEIVED, 0) + 1
+        counters[cn.BYTES_RECEIVED] = counters.get(cn.BYTES_RECEIVED, 0) + len(data)
         try:
             self._receive(data, source)
         except Exception:  # a bug, not bad input: count it loudly instead of killing the node
@@ -682,8 +690,16 @@ class Node(Probing, Membership, Exchanges):
         return self._table.live_peers + 1
 
     def _retransmit_limits(self) -> tuple[int, int]:
-        scale = retransmit_scale(self._live_count())
-        return (self.config.retransmit_mult * scale, self.config.broadcast_retransmit_mult * scale)
+        live = self._table.live_peers + 1
+        cached = self._limits
+        if cached[0] != live:
+            scale = retransmit_scale(live)
+            cfg = self.config
+            cached = self._limits = (
+                live,
+                (cfg.retransmit_mult * scale, cfg.broadcast_retransmit_mult * scale),
+            )
+        return cached[1]
 
     def _packet_space(self, body: bytes) -> int:
         """Bytes left for updates in a datagram carrying the encoded message ``body``."""
@@ -760,7 +776,8 @@ class Node(Probing, Membership, Exchanges):
             self._count(cn.DROPPED_MALFORMED)
             return
         # The whole packet decoded before any of it is applied.
-        self._count(cn.RECEIVED_PREFIX + type(packet.message).__name__.lower())
+        kind = type(packet.message)
+        self._count(_RECEIVED_NAMES.get(kind) or cn.RECEIVED_PREFIX + kind.__name__.lower())
         self._heard = self._now
         self._corrections = []
         raw = packet.raw_updates

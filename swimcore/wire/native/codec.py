@@ -434,23 +434,58 @@ def decode_packet(data: bytes) -> Packet:
     update's encoding, which a node queues for retransmission without encoding it again.
     """
     data = _verified(data)
+    try:
+        # The common case read inline: a header seen before, a ping or an ack, alive updates.
+        pos = 5 + data[4]
+        label = _LABELS.get(data[:pos])
+        if label is None:
+            raise _Unusual
+        kind = data[pos]
+        seq = _U32.unpack_from(data, pos + 1)[0]
+        pos += 5
+        message: Message
+        if kind == ACK:
+            message = Ack(seq)
+        elif kind == PING:
+            end = pos + 1 + data[pos]
+            target = data[pos + 1 : end].decode()
+            pos = end + 1 + data[end]
+            message = Ping(seq, target, data[end + 1 : pos].decode())
+        else:
+            raise _Unusual
+        count = data[pos]
+        updates, raw, pos = _updates_fast(data, pos + 1, count)
+    except (IndexError, struct.error, UnicodeDecodeError, _Unusual):
+        # Something is off (or merely rare): the careful reader says exactly what.
+        label, message, updates, raw, pos = _read_carefully(data)
+    if pos != len(data):
+        raise DecodeError("trailing bytes")
+    return Packet(label, message, tuple(updates), tuple(raw))
+
+
+#: Labels by their encoded header, for headers read before (a cluster has one).
+_LABELS: dict[bytes, str] = {}
+_LABELS_SIZE = 64
+
+
+def _read_carefully(data: bytes) -> tuple[str, Message, list[Update], list[bytes], int]:
+    """A checksummed datagram read field by field, each length checked before use."""
     label, pos = _header_at(data)
+    if len(_LABELS) < _LABELS_SIZE:
+        _LABELS[data[:pos]] = label
     message, pos = _message_at(data, pos)
     count = _byte_at(data, pos)
     pos += 1
     try:
         updates, raw, pos = _updates_fast(data, pos, count)
     except (IndexError, struct.error, UnicodeDecodeError, _Unusual):
-        # Something is off (or merely rare): the careful reader says exactly what.
         updates, raw = [], []
         for _ in range(count):
             update, end = _update_at(data, pos)
             updates.append(update)
             raw.append(data[pos:end])
             pos = end
-    if pos != len(data):
-        raise DecodeError("trailing bytes")
-    return Packet(label, message, tuple(updates), tuple(raw))
+    return label, message, updates, raw, pos
 
 
 class _Unusual(Exception):
