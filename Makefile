@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo demo-sim test test-slow test-long lint bench dist-check docs docs-figures
+.PHONY: demo demo-sim test test-slow test-compiled test-long lint bench dist-check docs docs-figures
 
 # The demos need only the runtime and the 'transports' extra (attrs, anyio, trio); the
 # development tools (about 40 packages) come with the first target that needs them.
@@ -45,6 +45,23 @@ test: lint
 ## test-slow: the long sweeps as well
 test-slow: $(STAMP)
 	SWIMCORE_SLOW=1 HYPOTHESIS_PROFILE=ci $(PY) -m pytest -q -m slow --timeout 3600 || [ $$? -eq 5 ]
+
+## test-compiled: build the optional mypyc-compiled core into .venv-compiled, run the core's
+## tests against it (from outside the checkout), and check that the simulator's trace digests
+## match the pure-Python build's
+COMPILED_TESTS := test_codec.py test_address.py test_node_rules.py test_sim_basic.py \
+	test_sim_faults.py test_sim_roster.py test_antientropy.py test_stability.py test_receive_fuzz.py
+test-compiled: $(STAMP)
+	rm -rf .venv-compiled build/lib.* build/temp.* build/bdist.* build/__native* build/ops.txt build/swimcore
+	$(PYTHON) -m venv .venv-compiled
+	.venv-compiled/bin/pip install --quiet --upgrade pip 'setuptools>=77' wheel 'mypy>=1.10' \
+		pytest pytest-timeout hypothesis 'attrs>=23.1' 'msgpack>=1.0' 'anyio>=4.4' 'trio>=0.25'
+	SWIMCORE_COMPILE=1 .venv-compiled/bin/pip install --quiet --no-build-isolation \
+		'.[transports,memberlist]'
+	cd tests && ../.venv-compiled/bin/python -m swimcore --version | grep 'compiled with mypyc'
+	cd tests && HYPOTHESIS_PROFILE=ci ../.venv-compiled/bin/python -m pytest -q \
+		-p no:cacheprovider $(COMPILED_TESTS)
+	$(PY) benchmarks/compare_builds.py .venv-compiled/bin/python
 
 ## test-long: the hour-scale sweeps (10,000 nodes, 2,000 harsh seeds, 100-seed Lifeguard sweep,
 ## an hour of 1,000-node churn, the tuner's full grid); not run by CI

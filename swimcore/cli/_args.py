@@ -193,11 +193,9 @@ def extra_missing(module: str) -> bool:
 
 
 def version_text() -> str:
-    """``swimcore X.Y.Z (Python A.B.C, core: pure Python)``, or the compiled build's file."""
+    """``swimcore X.Y.Z (Python A.B.C, core: pure Python)``, or ``core: compiled with mypyc``."""
     import swimcore  # noqa: PLC0415
-    from swimcore import node  # noqa: PLC0415
+    from swimcore._build import build_kind  # noqa: PLC0415
 
-    origin = node.__file__ or ""
-    build = "pure Python" if origin.endswith(".py") else f"compiled ({origin.rpartition('/')[2]})"
     python = ".".join(str(part) for part in sys.version_info[:3])
-    return f"swimcore {swimcore.__version__} (Python {python}, core: {build})"
+    return f"swimcore {swimcore.__version__} (Python {python}, core: {build_kind()})"
