@@ -102,6 +102,34 @@ def test_a_node_without_a_keyring_does_not_load_openssl(wire: str) -> None:
     assert "_hashlib" in _loaded_after("import hashlib")  # the check can fail
 
 
+#: What a member that discovers nothing has no use for: the DNS and HTTP stores' libraries
+#: (dnspython, urllib, http.client and the email parser they pull in: about 6 MiB resident).
+DISCOVERY_BACKENDS = ("dns", "urllib", "http", "email")
+#: What ``import swimcore`` has no use for before a node runs: logging, the command line, the
+#: simulator, the drivers, OpenSSL hashes, msgpack and the discovery backends.
+NOT_AT_IMPORT = ("logging", "argparse", "hashlib", "msgpack", *DISCOVERY_BACKENDS)
+
+
+def _under(loaded: list[str], roots: tuple[str, ...]) -> list[str]:
+    return [m for m in loaded if m.split(".")[0] in roots]
+
+
+def test_import_swimcore_loads_nothing_it_does_not_need_yet(loaded: list[str]) -> None:
+    assert _under(loaded, NOT_AT_IMPORT) == []
+    assert [m for m in loaded if m.startswith(("swimcore.sim", "swimcore.cli"))] == []
+
+
+@pytest.mark.parametrize("driver", ["asyncio", "thread"])
+def test_a_driver_import_loads_no_discovery_backend(driver: str) -> None:
+    loaded = _loaded_after(f"import swimcore.transports.{driver}")
+    assert f"swimcore.transports.{driver}" in loaded
+    assert "swimcore.transports.discovery.loop" in loaded  # the driver's discovery loop is there
+    assert _under(loaded, DISCOVERY_BACKENDS) == []
+    # ... and asking for a store loads its backend: the check above can fail.
+    loaded = _loaded_after("from swimcore.transports.discovery import HttpStore")
+    assert "urllib.request" in loaded
+
+
 def test_the_check_would_notice_a_forbidden_import() -> None:
     assert "socket" in _loaded_after("import socket")
 
