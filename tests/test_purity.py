@@ -130,6 +130,14 @@ def test_a_driver_import_loads_no_discovery_backend(driver: str) -> None:
     assert "urllib.request" in loaded
 
 
+def test_the_thread_driver_loads_no_asyncio() -> None:
+    # asyncio costs about 4 MiB resident; only BridgedMember (loaded on first use) needs it.
+    loaded = _loaded_after("import swimcore.transports.thread")
+    assert "swimcore.transports.thread.member" in loaded
+    assert _under(loaded, ("asyncio",)) == []
+    assert "asyncio" in _loaded_after("from swimcore.transports.thread import BridgedMember")
+
+
 def test_the_check_would_notice_a_forbidden_import() -> None:
     assert "socket" in _loaded_after("import socket")
 

@@ -26,8 +26,8 @@ the source holding the most slots, oldest first, is closed (counted as
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import attrs
 
@@ -35,6 +35,9 @@ from swimcore import Node
 from swimcore import counter_names as cn
 from swimcore.errors import DecodeError, SwimError
 from swimcore.wire import StreamFraming
+
+if TYPE_CHECKING:
+    import asyncio  # annotations only: the thread driver uses this module without asyncio
 
 __all__ = [
     "FrameError",
