@@ -125,6 +125,7 @@ async def _run(mode: str, nodes: int, settle: float, window: float) -> dict[str,
         cpu_pct = (time.process_time() - cpu) / (time.monotonic() - wall) * 100
         window_rows = list(pauses.rows)
         pauses.close()
+        rss_kib = _rss_kib()
         # The longest pause the collector could take now: one full collection (frozen objects
         # are skipped, as by the collections the thresholds start).
         started = time.perf_counter()
@@ -144,10 +145,20 @@ async def _run(mode: str, nodes: int, settle: float, window: float) -> dict[str,
         "lag_max_ms": max(lags) * 1000,
         "lag_p99_ms": sorted(lags)[int(len(lags) * 0.99) - 1] * 1000,
         "cpu_pct": cpu_pct,
+        "rss_kib": rss_kib,
         "full_now_ms": full_now_ms,
         "frozen": gc.get_freeze_count(),
         "threshold": gc.get_threshold(),
     }
+
+
+def _rss_kib() -> int:
+    """This process's resident set (``VmRSS``), in KiB."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
 
 
 def child(mode: str, nodes: int, settle: float, window: float) -> None:
@@ -173,8 +184,8 @@ def main() -> None:
           f"{args.settle:g} s settle", flush=True)
     print("| members | mode | build-up: full GCs, longest pause | window: collections, full, "
           "longest, p99, GC time | a full collection after the window | false suspicions | "
-          "loop lag max | CPU |")
-    print("|---:|---|---|---|---:|---:|---:|---:|")
+          "loop lag max | CPU | RSS at the window's end |")
+    print("|---:|---|---|---|---:|---:|---:|---:|---:|")
     rows: dict[tuple[int, str], list[float]] = {}
     for _ in range(args.rounds):
         for nodes in (int(n) for n in args.nodes.split(",")):
@@ -195,7 +206,8 @@ def main() -> None:
                       f"{w['collections']}, {w['full']}, {w['max_ms']:.0f} ms, "
                       f"{w['p99_ms']:.1f} ms, {w['gc_pct']:.2f} % | {r['full_now_ms']:.0f} ms | "
                       f"{r['false_suspicions']} | "
-                      f"{r['lag_max_ms']:.0f} ms | {r['cpu_pct']:.0f} % |", flush=True)
+                      f"{r['lag_max_ms']:.0f} ms | {r['cpu_pct']:.0f} % | "
+                      f"{r['rss_kib'] / 1024:.1f} MiB |", flush=True)
     if args.rounds > 1:
         for (nodes, mode), maxima in rows.items():
             print(f"{nodes} {mode}: longest pause in the window, median of rounds "

@@ -31,6 +31,21 @@ NODE = (
     "n = swimcore.Node(swimcore.Config.lan(wire={wire!r}), swimcore.Address('127.0.0.1', 7946), "
     "name='a', seed=1); n.start(0.0)"
 )
+#: One member on loopback (port 0), alone, measured after 2 s of running.  The process leaves
+#: through ``os._exit`` after the probe (see PROBE; the asyncio case probes inside its loop), so
+#: the running member is not closed.
+THREAD_MEMBER = (
+    "import swimcore, time\nfrom swimcore.transports.thread import ThreadMember\n"
+    "m = ThreadMember(swimcore.Config.lan(), name='a')\nm.start()\ntime.sleep(2)"
+)
+ASYNCIO_MEMBER = (
+    "import swimcore, asyncio\nfrom swimcore.transports.asyncio import AsyncioMember\n"
+    "async def run():\n    m = AsyncioMember(swimcore.Config.lan(), name='a')\n"
+    "    await m.start()\n    await asyncio.sleep(2)\n"
+    "    print(re.search(r'VmRSS:\\s+(\\d+)', open('/proc/self/status').read()).group(1))\n"
+    "    sys.stdout.flush()\n    os._exit(0)\n"
+    "import os, re, sys\nasyncio.run(run())"
+)
 #: (label, statement): what each case imports or builds.
 CASES = [
     ("bare interpreter (`pass`)", "pass"),
@@ -51,9 +66,14 @@ CASES = [
         "import swimcore\n" + NODE.format(wire="memberlist"),
     ),
     ("`import asyncio` (for scale)", "import asyncio"),
+    ("`import swimcore.transports.thread`", "import swimcore.transports.thread"),
+    ("`import swimcore.transports.asyncio`", "import swimcore.transports.asyncio"),
+    ("a started `ThreadMember` (loopback, 2 s)", THREAD_MEMBER),
+    ("a started `AsyncioMember` (loopback, 2 s)", ASYNCIO_MEMBER),
 ]
 PROBE = (
     "\nimport re\nprint(re.search(r'VmRSS:\\s+(\\d+)', open('/proc/self/status').read()).group(1))"
+    "\nimport os, sys\nsys.stdout.flush()\nos._exit(0)"
 )
 
 
