@@ -111,7 +111,10 @@ NOT_AT_IMPORT = ("logging", "argparse", "hashlib", "msgpack", *DISCOVERY_BACKEND
 
 
 def _under(loaded: list[str], roots: tuple[str, ...]) -> list[str]:
-    return [m for m in loaded if m.split(".")[0] in roots]
+    """The modules of ``loaded`` under ``roots`` that the bare interpreter does not load
+    already (an editable install's import hook, for one, loads pathlib and urllib.parse)."""
+    bare = set(_loaded_after("pass"))
+    return [m for m in loaded if m.split(".")[0] in roots and m not in bare]
 
 
 def test_import_swimcore_loads_nothing_it_does_not_need_yet(loaded: list[str]) -> None:
