@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo demo-sim test test-slow test-compiled test-long lint bench dist-check docs docs-figures
+.PHONY: demo demo-sim test test-slow test-compiled test-long lint bench wheels dist-check docs docs-figures
 
 # The demos need only the runtime and the 'transports' extra (attrs, anyio, trio); the
 # development tools (about 40 packages) come with the first target that needs them.
@@ -68,7 +68,13 @@ test-compiled: $(STAMP)
 test-long: $(STAMP)
 	SWIMCORE_LONG=1 HYPOTHESIS_PROFILE=ci $(PY) -m pytest -q -m long --timeout 0
 
-## dist-check: build sdist and wheel, twine check, install with each extra, smoke test
+## wheels: the release into dist/: the sdist, the pure-Python wheel and this platform's
+## compiled (mypyc, manylinux) wheel
+wheels:
+	.ci/build-wheels dist
+
+## dist-check: build the release, twine check, check which wheel pip picks here and elsewhere,
+## install each wheel (with each extra) and smoke-test it
 dist-check:
 	.ci/check-dist
 
