@@ -1,8 +1,9 @@
 """The simulator's own cost per member-second, this tree against an older one, in one run.
 
 Each run is a fresh process: a bootstrapped cluster of N members (LAN preset, push-pull on
-unless ``--no-push-pull``, trace digest on), one member crashed at 5 s, run for ``--duration``
-simulated seconds.  Reported per run: build and run wall time, wall microseconds per simulated
+unless ``--no-push-pull``, trace digest on), one member crashed at 5 s (none with
+``--no-crash``), run for ``--duration`` simulated seconds after ``--warmup`` unmeasured ones.
+Reported per run: build and run wall time, wall and CPU microseconds per simulated
 member-second (flat means linear), peak RSS, exchanges requested and the trace digest (equal
 digests in both trees mean the same decisions).  Runs of the two trees alternate size by size,
 so both see the same machine load; read the ratio column.
@@ -32,7 +33,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def child(size: int, duration: float, push_pull: bool, crash_at: float) -> dict[str, Any]:
+def child(
+    size: int, duration: float, push_pull: bool, crash_at: float | None, warmup: float
+) -> dict[str, Any]:
     """One run in this process (the tree on ``sys.path[0]``)."""
     import resource  # noqa: PLC0415
 
@@ -49,7 +52,9 @@ def child(size: int, duration: float, push_pull: bool, crash_at: float) -> dict[
     config = Config.lan() if push_pull else Config.lan(push_pull_interval=0)
     wall0 = time.perf_counter()
     cluster = SimCluster(size, seed=1, config=config, trace=True)
-    cluster.schedule([(crash_at, Crash(size // 2))])
+    if crash_at is not None:
+        cluster.schedule([(crash_at, Crash(size // 2))])
+    cluster.run_for(warmup)
     build = time.perf_counter() - wall0
     wall1, cpu1 = time.perf_counter(), time.process_time()
     cluster.run_for(duration)
@@ -70,6 +75,7 @@ def child(size: int, duration: float, push_pull: bool, crash_at: float) -> dict[
         "run_wall": run,
         "run_cpu": time.process_time() - cpu1,
         "us_per_member_second": run / (size * duration) * 1e6,
+        "cpu_us_per_member_second": (time.process_time() - cpu1) / (size * duration) * 1e6,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "exchanges": counts.get("exchanges", 0),
         "datagrams": counts.get("sent", 0),
@@ -87,7 +93,11 @@ def spawn(tree: Path, size: int, args: argparse.Namespace) -> dict[str, Any]:
         str(args.duration),
         "--crash-at",
         str(args.crash_at),
+        "--warmup",
+        str(args.warmup),
     ]
+    if args.no_crash:
+        command.append("--no-crash")
     if args.no_push_pull:
         command.append("--no-push-pull")
     # -S and an explicit site-packages: no .pth files, so an editable install of another tree
@@ -107,6 +117,12 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=60.0)
     parser.add_argument("--crash-at", type=float, default=5.0)
     parser.add_argument("--no-push-pull", action="store_true")
+    parser.add_argument(
+        "--no-crash", action="store_true", help="a steady cluster: no member crashes"
+    )
+    parser.add_argument(
+        "--warmup", type=float, default=0.0, help="simulated seconds run before the measurement"
+    )
     parser.add_argument("--base", help="an older checkout to compare against")
     parser.add_argument("--base-max", type=int, default=3000, help="largest size run on --base")
     parser.add_argument("--json", help="write the results here")
@@ -116,16 +132,17 @@ def main() -> int:
         tree = os.environ.get("SWIMCORE_BENCH_TREE")
         if tree:
             sys.path.insert(0, tree)
-        result = child(args.child, args.duration, not args.no_push_pull, args.crash_at)
+        crash_at = None if args.no_crash else args.crash_at
+        result = child(args.child, args.duration, not args.no_push_pull, crash_at, args.warmup)
         print(json.dumps(result))
         return 0
     results: list[dict[str, Any]] = []
     print(f"# nproc {os.cpu_count()}, Python {sys.version.split()[0]}, load {os.getloadavg()}")
     print(
-        "| members | this tree (s) | us/member-s | RSS MiB | base (s) | us/member-s | ratio |"
-        " same digest |"
+        "| members | this tree (s) | us/member-s | CPU us/member-s | RSS MiB | base (s) |"
+        " us/member-s | ratio | same digest |"
     )
-    print("|---:|---:|---:|---:|---:|---:|---:|:---:|")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|:---:|")
     for size in (int(s) for s in args.sizes.split(",")):
         new = spawn(ROOT, size, args)
         results.append(new)
@@ -142,7 +159,7 @@ def main() -> int:
         )
         print(
             f"| {size:,} | {new['run_wall']:.1f} | {new['us_per_member_second']:.0f} | "
-            f"{new['peak_rss_mb']:.0f} | {base_cols} |",
+            f"{new['cpu_us_per_member_second']:.0f} | {new['peak_rss_mb']:.0f} | {base_cols} |",
             flush=True,
         )
     print(f"# load after {os.getloadavg()}")
