@@ -49,7 +49,7 @@ test-slow: $(STAMP)
 ## test-compiled: build the optional mypyc-compiled core into .venv-compiled, run the core's
 ## tests against it (from outside the checkout), and check that the simulator's trace digests
 ## match the pure-Python build's
-COMPILED_TESTS := test_codec.py test_address.py test_node_rules.py test_sim_basic.py \
+COMPILED_TESTS := test_codec.py test_address.py test_node_rules.py test_sim_basic.py test_security_crypto.py \
 	test_sim_faults.py test_sim_roster.py test_antientropy.py test_stability.py test_receive_fuzz.py
 test-compiled: $(STAMP)
 	rm -rf .venv-compiled build/lib.* build/temp.* build/bdist.* build/__native* build/ops.txt build/swimcore

@@ -2,8 +2,12 @@
 
 ``SWIMCORE_COMPILE=1 pip install --no-build-isolation .`` compiles :data:`COMPILABLE` with
 mypyc (``setup.py`` reads the list from this file); the source is the same, so is the
-behaviour (the simulator's trace digests of both builds are compared in CI).  The modules that
-define attrs classes stay interpreted: mypyc does not build them.
+behaviour (the simulator's trace digests of both builds are compared in CI).  The node is one
+native class whose parts (probing, membership, exchanges) are mypyc traits (see
+:mod:`swimcore._compiling`).  Left interpreted: the modules whose attrs classes give fields
+defaults with ``attrs.field`` or validators (mypyc builds them, but they fail at import), the
+keyring (its constructor must refuse a key of the wrong type with ``ConfigError``, which a
+compiled signature would turn into ``TypeError``), and the drivers.
 """
 
 from __future__ import annotations
@@ -12,16 +16,24 @@ import importlib
 
 #: The core modules a compiled build compiles (the receive path and the simulator's hot spots).
 COMPILABLE = (
+    "swimcore._exchanges",
+    "swimcore._membership",
+    "swimcore._probing",
     "swimcore.antientropy",
     "swimcore.awareness",
     "swimcore.broadcasts",
     "swimcore.dissemination",
+    "swimcore.ingest",
+    "swimcore.join_round",
     "swimcore.members",
+    "swimcore.node",
+    "swimcore.refusals",
     "swimcore.roster",
     "swimcore.timers",
     "swimcore.timing",
     "swimcore.transitions",
     "swimcore.wire.native.codec",
+    "swimcore.wire.native.profile",
 )
 
 

@@ -14,6 +14,7 @@ import attrs
 
 from swimcore import antientropy, ingest
 from swimcore import counter_names as cn
+from swimcore._compiling import mypyc_attr, trait
 from swimcore._node_base import (
     _DIGEST,
     _JOIN,
@@ -54,6 +55,8 @@ if TYPE_CHECKING:
     from swimcore.node import Node
 
 
+@trait
+@mypyc_attr(allow_interpreted_subclasses=True)
 class Exchanges:
     """The node's exchanges (see the module docstring); its methods run on a :class:`Node`."""
 
@@ -171,6 +174,7 @@ class Exchanges:
         when the peer should be told why).  A snapshot of at most ``MERGE_SLICE`` rows comes
         decoded (a :class:`PushPull`); a larger one with only its header checked, its rows to
         be decoded a slice at a time (see :mod:`swimcore.ingest`)."""
+        self._refusal = None
         if len(data) > self.exchange_limit:
             self._count(cn.DROPPED_EXCHANGE_TOO_LARGE)
             return None

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from swimcore import counter_names as cn
+from swimcore._compiling import mypyc_attr, trait
 from swimcore._node_base import (
     _LIVE,
     _USER_PREFIX,
@@ -51,6 +52,8 @@ if TYPE_CHECKING:
     from swimcore.node import Node
 
 
+@trait
+@mypyc_attr(allow_interpreted_subclasses=True)
 class Membership:
     """The node's membership (see the module docstring); its methods run on a :class:`Node`."""
 

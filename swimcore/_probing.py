@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from swimcore import counter_names as cn
+from swimcore._compiling import mypyc_attr, trait
 from swimcore._node_base import (
     _LIVE,
     _PING,
@@ -38,8 +39,12 @@ if TYPE_CHECKING:
     from swimcore.node import Node
 
 
+@trait
+@mypyc_attr(allow_interpreted_subclasses=True)
 class Probing:
     """The node's probing (see the module docstring); its methods run on a :class:`Node`."""
+
+    _probe: _Probe | None
 
     def _on_ack(self: Node, seq: int, source: Address | None = None) -> None:
         probe = self._probe

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 from swimcore import antientropy, ingest, refusals
 from swimcore import counter_names as cn
+from swimcore._compiling import mypyc_attr
 from swimcore._exchanges import Exchanges
 from swimcore._membership import Membership
 from swimcore._node_base import (
@@ -42,7 +43,6 @@ from swimcore._node_base import (
     ROW_OVERHEAD,
     LogSink,
     Timer,
-    _Probe,
     _Relay,
 )
 from swimcore._probing import Probing
@@ -123,6 +123,7 @@ def _check_now(now: object) -> None:
         raise ClockError(f"now must be a finite number of seconds within ±2**40, got {now!r}")
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class Node(Probing, Membership, Exchanges):
     """One member of a SWIM group.
 
@@ -203,7 +204,7 @@ class Node(Probing, Membership, Exchanges):
         self._seeds: list[Address] = []
         #: The member last seen at each seed's address (kept as news arrives: O(1) a check).
         self._seed_names: dict[Address, str] = {}
-        self._probe: _Probe | None = None
+        self._probe = None
         #: The next gossip round's time while the gossip timer is not armed (_arm_gossip).
         self._gossip_at: float | None = None
         self._seq = 0
@@ -420,11 +421,11 @@ class Node(Probing, Membership, Exchanges):
         ``errResp``), and an :class:`ExchangeRefused` event reports it once.
         """
         self._begin(now)
-        self._refusal = None
         request = self._decode_exchange(data)
         reply = None
-        if request is None and self._refusal is not None:
-            reply = self._refuse(*self._refusal, request=data)
+        refusal = self._refusal
+        if request is None and refusal is not None:
+            reply = self._refuse(*refusal, request=data)
         elif isinstance(request, antientropy.Digest):
             if request.kind == antientropy.REQUEST:
                 self._count(cn.DIGESTS_ANSWERED)
