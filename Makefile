@@ -57,7 +57,7 @@ test-compiled: $(STAMP)
 	.venv-compiled/bin/pip install --quiet --upgrade pip 'setuptools>=77' wheel 'mypy>=1.10' \
 		pytest pytest-timeout hypothesis 'attrs>=23.1' 'msgpack>=1.0' 'anyio>=4.4' 'trio>=0.25'
 	SWIMCORE_COMPILE=1 .venv-compiled/bin/pip install --quiet --no-build-isolation \
-		'.[transports,memberlist]'
+		'.[transports,memberlist,crypto]'
 	cd tests && ../.venv-compiled/bin/python -m swimcore --version | grep 'compiled with mypyc'
 	cd tests && HYPOTHESIS_PROFILE=ci ../.venv-compiled/bin/python -m pytest -q \
 		-p no:cacheprovider $(COMPILED_TESTS)
