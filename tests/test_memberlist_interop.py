@@ -32,7 +32,7 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -200,6 +200,20 @@ async def _until_all(checks: dict[str, Callable[[], bool]], timeout: float, what
     return time.monotonic() - start
 
 
+async def _until_views(
+    settled: Callable[[], Awaitable[bool]], timeout: float, failure: Callable[[], str]
+) -> float:
+    """The seconds until ``settled()`` holds (it may read Go views, which takes a thread, so
+    it is awaited rather than polled by ``eventually``); on timeout the message is
+    ``failure()``."""
+    start = time.monotonic()
+    while not await settled():
+        if time.monotonic() - start > timeout:
+            raise AssertionError(failure())
+        await asyncio.sleep(0.1)
+    return time.monotonic() - start
+
+
 def _has_meta(member: Member, name: str, meta: bytes) -> bool:
     """Whether ``member`` knows ``name`` with metadata ``meta``."""
     info = _lookup(member, name)
@@ -344,13 +358,12 @@ async def _scenario(
                 {m.name for m in member.members()} == everyone for member in ours
             )
 
-        start = time.monotonic()
-        while not await converged():
-            if time.monotonic() - start > 20 * scale:
-                views = {m.name: sorted(x.name for x in m.members()) for m in ours}
-                raise AssertionError(f"no convergence: go {go_views}, swimcore {views}")
-            await asyncio.sleep(0.1)
-        print(f"[{direction}] six members everywhere after {time.monotonic() - start:.1f} s")
+        def not_converged() -> str:
+            views = {m.name: sorted(x.name for x in m.members()) for m in ours}
+            return f"no convergence: go {go_views}, swimcore {views}"
+
+        took = await _until_views(converged, 20 * scale, not_converged)
+        print(f"[{direction}] six members everywhere after {took:.1f} s")
         go1, go2, go3 = gos if gos[0].name == "go1" else sorted(gos, key=lambda g: g.name)
         sc1, sc2, sc3 = ours
         first_view = _lookup(sc1, "go1")
@@ -425,26 +438,28 @@ async def _scenario(
         # refutation of an earlier suspicion (a higher incarnation), which revives it until one
         # more detection, so the bound is a detection.
         survivors = {"go1", "sc1"}
-        start = time.monotonic()
-        while True:
-            ours_view = {m.name for m in sc1.members()}
-            go_view = await asyncio.to_thread(go1.member_names)
-            if ours_view == go_view == survivors:
-                break
-            if time.monotonic() - start > detection + MARGIN:
-                about_sc3 = [
-                    (type(e).__name__, e.member.incarnation)
-                    for e in sc1.history()
-                    if isinstance(e, MemberAlive | MemberSuspected | MemberFailed)
-                    and e.member.name == "sc3"
-                ]
-                raise AssertionError(
-                    f"views did not settle on {survivors}: sc1 {ours_view}, go1 {go_view}; "
-                    f"sc1's events about sc3: {about_sc3}; "
-                    f"go1's: {go1.seen(lambda e: e.get('name') == 'sc3')}"
-                )
-            await asyncio.sleep(0.1)
-        print(f"[{direction}] the survivors' views settled {time.monotonic() - start:.1f} s later")
+        final: dict[str, set[str]] = {}
+
+        async def settled() -> bool:
+            final["sc1"] = {m.name for m in sc1.members()}
+            final["go1"] = await asyncio.to_thread(go1.member_names)
+            return final["sc1"] == final["go1"] == survivors
+
+        def not_settled() -> str:
+            about_sc3 = [
+                (type(e).__name__, e.member.incarnation)
+                for e in sc1.history()
+                if isinstance(e, MemberAlive | MemberSuspected | MemberFailed)
+                and e.member.name == "sc3"
+            ]
+            return (
+                f"views did not settle on {survivors}: {final}; "
+                f"sc1's events about sc3: {about_sc3}; "
+                f"go1's: {go1.seen(lambda e: e.get('name') == 'sc3')}"
+            )
+
+        took = await _until_views(settled, detection + MARGIN, not_settled)
+        print(f"[{direction}] the survivors' views settled {took:.1f} s later")
         assert sc1.counters().get("dropped.malformed", 0) == 0
     finally:
         for member in reversed(ours):  # last started, first closed (anyio's scopes nest)
