@@ -103,6 +103,17 @@ class Membership:
         # over a shared roster copies a record the first time it is taken).
         about_self = update.name == self._name
         member = self._table.local if about_self else self._table.peek(update.name)
+        if (
+            member is not None
+            and update.incarnation <= member.incarnation
+            and isinstance(update, Alive)
+            and update.address == member.address
+            and len(update.meta) <= self.config.max_metadata
+        ):
+            # Most gossip repeats what is known: an alive update no newer than the member's
+            # incarnation, from its known address, changes nothing (see ``judge``; no name
+            # conflict, nothing to refute).  The longer path below reaches the same verdict.
+            return
         if update.incarnation > (0 if member is None else member.incarnation) + (
             MAX_INCARNATION_STEP
         ):

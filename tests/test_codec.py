@@ -37,6 +37,7 @@ from swimcore.messages import (
     PushPull,
     State,
     StreamPing,
+    Update,
 )
 from swimcore.wire.native import codec
 
@@ -396,3 +397,37 @@ def test_every_cut_of_a_packet_gets_the_careful_readers_verdict(packet: Packet) 
     body = codec.encode_packet(packet)[: -codec.CHECKSUM_SIZE]
     for cut in range(len(body)):
         _same_verdict(body[:cut])
+
+
+@given(st.lists(updates, max_size=6), st.lists(updates, max_size=6))
+def test_alive_updates_decoded_before_decode_to_the_same_values(
+    first: list[Update], second: list[Update]
+) -> None:
+    """The decoded-alive cache changes speed only: a warm decode equals a cold one."""
+    codec.decode_packet(codec.encode_packet(Packet("", Gossip(), tuple(first))))
+    data = codec.encode_packet(Packet("", Gossip(), tuple(first + second)))
+    warm = codec.decode_packet(data)
+    codec._ALIVE_CACHE.clear()
+    cold = codec.decode_packet(data)
+    assert warm == cold
+    assert warm.updates == tuple(first + second)
+    assert warm.raw_updates == cold.raw_updates
+
+
+def test_the_decoded_alive_cache_is_bounded_and_keeps_working_when_full(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(codec, "_ALIVE_CACHE_SIZE", 8)
+    codec._ALIVE_CACHE.clear()
+    news = [Alive(f"m{i}", Address("10.0.0.1", 7000 + i), i, b"x" * (i % 3)) for i in range(50)]
+    for round_ in range(2):
+        for update in news:
+            data = codec.encode_packet(Packet("", Gossip(), (update,)))
+            assert codec.decode_packet(data).updates == (update,), round_
+            assert len(codec._ALIVE_CACHE) <= 8
+    # A copy of a cached update with one byte changed is another update, read afresh.
+    raw = codec.encode_update(news[-1])
+    assert raw in codec._ALIVE_CACHE
+    changed = Alive(news[-1].name, news[-1].address, news[-1].incarnation + 1, news[-1].meta)
+    data = codec.encode_packet(Packet("", Gossip(), (changed,)))
+    assert codec.decode_packet(data).updates == (changed,)

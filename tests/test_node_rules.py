@@ -41,6 +41,7 @@ from swimcore import (
     MemberLeft,
     MemberSuspected,
     MemberUpdated,
+    NameConflict,
     Node,
     Send,
     State,
@@ -828,3 +829,23 @@ def test_metadata_change_spreads_with_a_higher_incarnation() -> None:
     assert a.incarnation == 1
     events = b.receive(only(sends(out)).data, a.address, 1.2)
     assert only(of_type(events, MemberUpdated)).member.meta == b"role=db"
+
+
+def test_repeated_alive_news_changes_nothing_but_an_address_clash_is_still_reported() -> None:
+    """Known alive news takes a short way out; it must not swallow what the long way reports."""
+    a, b = _with_peer_in(State.ALIVE, incarnation=3)
+    for incarnation in (3, 2):
+        out = a.receive(encode(Gossip(), Alive(b.name, b.address, incarnation)), addr(99), 2.0)
+        assert sends(out) == [] and of_type(out, MemberUpdated) == []
+        assert known(a, b.name).incarnation == 3
+    out = a.receive(encode(Gossip(), Alive(b.name, addr(7), 3)), addr(99), 2.0)
+    assert only(of_type(out, NameConflict)) == NameConflict(b.name, b.address, addr(7), local=False)
+    assert known(a, b.name).address == b.address
+
+
+def test_stale_alive_news_with_oversized_metadata_is_still_counted() -> None:
+    a, b = _with_peer_in(State.ALIVE, incarnation=3)
+    too_big = bytes(a.config.max_metadata + 1)
+    a.receive(encode(Gossip(), Alive(b.name, b.address, 3, too_big)), addr(99), 2.0)
+    assert a.counters()["dropped.metadata_too_large"] == 1
+    assert known(a, b.name).meta == b""

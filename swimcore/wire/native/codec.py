@@ -326,6 +326,15 @@ _ADDRESS_CACHE: dict[bytes, Address] = {}
 _ADDRESS_CACHE_SIZE = 1 << 14
 
 
+#: Decoded alive updates by their encoding.  Gossip repeats each update several times
+#: (retransmission, several senders), and a stable cluster's alive updates are the same bytes
+#: until an incarnation or address changes, so most arrive already decoded once.  Values are
+#: immutable (this changes speed, never output); the cache is emptied when full, since unlike
+#: addresses the updates a cluster gossips change over its life.
+_ALIVE_CACHE: dict[bytes, Alive] = {}
+_ALIVE_CACHE_SIZE = 1 << 12
+
+
 def _address_from(raw: bytes) -> Address:
     """The address encoded as ``raw`` (family, packed IP, port), already length-checked."""
     address = _ADDRESS_CACHE.get(raw)
@@ -496,14 +505,15 @@ def _updates_fast(data: bytes, pos: int, count: int) -> tuple[list[Update], list
     """The updates of a well-formed packet, alive ones read inline (they are most of the
     traffic); a short or odd packet raises, and :func:`_update_at` reads it again."""
     updates: list[Update] = []
-    raw: list[bytes] = []
-    cache = _ADDRESS_CACHE
+    raws: list[bytes] = []
+    addresses = _ADDRESS_CACHE
+    alives = _ALIVE_CACHE
     for _ in range(count):
         if data[pos] != U_ALIVE:
             update, end = _update_at(data, pos)
+            raws.append(data[pos:end])
         else:
             at = pos + 2 + data[pos + 1]
-            name = data[pos + 2 : at].decode()
             family = data[at]
             if family == 4:
                 after = at + 7
@@ -511,19 +521,32 @@ def _updates_fast(data: bytes, pos: int, count: int) -> tuple[list[Update], list
                 after = at + 19
             else:
                 raise _Unusual
-            incarnation, size = _U64_U16.unpack_from(data, after)
-            end = after + 10 + size
+            end = after + 10 + (data[after + 8] << 8 | data[after + 9])
             if end > len(data):
                 raise _Unusual
+            raw = data[pos:end]
+            raws.append(raw)
+            known = alives.get(raw)
+            if known is not None:
+                updates.append(known)
+                pos = end
+                continue
             packed = data[at:after]
-            address = cache.get(packed)
+            address = addresses.get(packed)
             if address is None:
                 address = _address_from(packed)
-            update = Alive(name, address, incarnation, data[after + 10 : end])
+            update = Alive(
+                data[pos + 2 : at].decode(),
+                address,
+                _U64.unpack_from(data, after)[0],
+                data[after + 10 : end],
+            )
+            if len(alives) >= _ALIVE_CACHE_SIZE:
+                alives.clear()
+            alives[raw] = update
         updates.append(update)
-        raw.append(data[pos:end])
         pos = end
-    return updates, raw, pos
+    return updates, raws, pos
 
 
 def encode_direct_message(message: DirectMessage) -> bytes:
