@@ -109,10 +109,12 @@ class Membership:
             and isinstance(update, Alive)
             and update.address == member.address
             and len(update.meta) <= self.config.max_metadata
+            and judge(member.state, member.incarnation, State.ALIVE, update.incarnation)
+            is Verdict.IGNORE
         ):
-            # Most gossip repeats what is known: an alive update no newer than the member's
-            # incarnation, from its known address, changes nothing (see ``judge``; no name
-            # conflict, nothing to refute).  The longer path below reaches the same verdict.
+            # Most gossip repeats what is known: alive news the rules ignore, from the member's
+            # known address, changes nothing (no name conflict, nothing to refute), as the
+            # longer way below would conclude.
             return
         if update.incarnation > (0 if member is None else member.incarnation) + (
             MAX_INCARNATION_STEP

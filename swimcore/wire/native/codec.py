@@ -332,7 +332,7 @@ _ADDRESS_CACHE_SIZE = 1 << 14
 #: immutable (this changes speed, never output); the cache is emptied when full, since unlike
 #: addresses the updates a cluster gossips change over its life.
 _ALIVE_CACHE: dict[bytes, Alive] = {}
-_ALIVE_CACHE_SIZE = 1 << 12
+_ALIVE_CACHE_SIZE = 1 << 10
 
 
 def _address_from(raw: bytes) -> Address:
