@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import attrs
 import pytest
@@ -831,21 +832,40 @@ def test_metadata_change_spreads_with_a_higher_incarnation() -> None:
     assert only(of_type(events, MemberUpdated)).member.meta == b"role=db"
 
 
-def test_repeated_alive_news_changes_nothing_but_an_address_clash_is_still_reported() -> None:
+def _known_peer(wire: str) -> tuple[Node, Callable[[Update], bytes]]:
+    """A node on ``wire`` that knows peer "b" at addr(2), incarnation 3, and its gossip encoder."""
+    a = Node(Config.lan(wire=wire, **STABILITY_OFF), addr(1), name="a", seed=1)
+    a.start(0.0)
+    profile = a._wire
+
+    def gossip(update: Update) -> bytes:
+        message = profile.encode_message(Gossip())
+        return profile.assemble(a._header, message, [profile.encode_update(update)])
+
+    a.receive(gossip(Alive("b", addr(2), 3)), addr(99), 1.0)
+    assert state_of(a, "b") is State.ALIVE
+    return a, gossip
+
+
+@pytest.mark.parametrize("wire", ["native", "memberlist"])
+def test_repeated_alive_news_changes_nothing_but_an_address_clash_is_still_reported(
+    wire: str,
+) -> None:
     """Known alive news takes a short way out; it must not swallow what the long way reports."""
-    a, b = _with_peer_in(State.ALIVE, incarnation=3)
+    a, gossip = _known_peer(wire)
     for incarnation in (3, 2):
-        out = a.receive(encode(Gossip(), Alive(b.name, b.address, incarnation)), addr(99), 2.0)
+        out = a.receive(gossip(Alive("b", addr(2), incarnation)), addr(99), 2.0)
         assert sends(out) == [] and of_type(out, MemberUpdated) == []
-        assert known(a, b.name).incarnation == 3
-    out = a.receive(encode(Gossip(), Alive(b.name, addr(7), 3)), addr(99), 2.0)
-    assert only(of_type(out, NameConflict)) == NameConflict(b.name, b.address, addr(7), local=False)
-    assert known(a, b.name).address == b.address
+        assert known(a, "b").incarnation == 3
+    out = a.receive(gossip(Alive("b", addr(7), 3)), addr(99), 2.0)
+    assert only(of_type(out, NameConflict)) == NameConflict("b", addr(2), addr(7), local=False)
+    assert known(a, "b").address == addr(2)
 
 
-def test_stale_alive_news_with_oversized_metadata_is_still_counted() -> None:
-    a, b = _with_peer_in(State.ALIVE, incarnation=3)
+@pytest.mark.parametrize("wire", ["native", "memberlist"])
+def test_stale_alive_news_with_oversized_metadata_is_still_counted(wire: str) -> None:
+    a, gossip = _known_peer(wire)
     too_big = bytes(a.config.max_metadata + 1)
-    a.receive(encode(Gossip(), Alive(b.name, b.address, 3, too_big)), addr(99), 2.0)
+    a.receive(gossip(Alive("b", addr(2), 3, too_big)), addr(99), 2.0)
     assert a.counters()["dropped.metadata_too_large"] == 1
-    assert known(a, b.name).meta == b""
+    assert known(a, "b").meta == b""
