@@ -69,6 +69,8 @@ class BroadcastQueue:
             del bucket[key]
             if not bucket:
                 del self._buckets[entry.priority][entry.transmits]
+            if not self._by_key:
+                self._by_key.clear()
 
     def _evict_one(self) -> None:
         # The entry most transmitted and oldest has done the most of its work already.
@@ -130,4 +132,8 @@ class BroadcastQueue:
                     level[transmits] = {key: entry}
                 else:
                     following[key] = entry
+        if not by_key:
+            # A dict keeps the room of its largest size: an emptied queue gives it back (a node
+            # that queued news about every member at its join would hold it for good).
+            by_key.clear()
         return out

@@ -19,9 +19,14 @@ from swimcore.messages import State
 _LIVE = (State.ALIVE, State.SUSPECT)
 
 
-@attrs.define(slots=True)
+@attrs.define(slots=True, eq=False, weakref_slot=False)
 class Member:
-    """One member's record (mutable; handed out only as :class:`MemberInfo`)."""
+    """One member's record (mutable; handed out only as :class:`MemberInfo`).
+
+    Records compare by identity.  The last two fields are the table's indexes, kept in the
+    record rather than in two dictionaries keyed by name: a node holds one record per peer, and
+    a process with hundreds of members holds hundreds of thousands.
+    """
 
     name: str
     address: Address
@@ -30,6 +35,10 @@ class Member:
     meta: bytes
     #: When the member entered its current state (for reclaiming dead and left members).
     since: float
+    #: Position in the table's list of live peers; -1 when not live (or not in a table).
+    live_pos: int = -1
+    #: Still ahead in the table's current probe pass.
+    ahead: bool = False
 
     def info(self) -> MemberInfo:
         return MemberInfo(self.name, self.address, self.incarnation, self.state, self.meta)
@@ -39,9 +48,8 @@ class MemberTable:
     """Members by name, with the live-peer index and the probe order."""
 
     __slots__ = (
-        "_ahead",
+        "_gone_ahead",
         "_live",
-        "_live_pos",
         "_members",
         "_order",
         "_order_pos",
@@ -53,12 +61,14 @@ class MemberTable:
         self.local = local
         self._rng = rng
         self._members: dict[str, Member] = {local.name: local}
+        #: Live peers' names; each record's ``live_pos`` is its index here.
         self._live: list[str] = []
-        self._live_pos: dict[str, int] = {}
         self._order: list[str] = []
         self._order_pos = 0
-        #: Names still ahead in the current pass, so a flapping member is queued once per pass.
-        self._ahead: dict[str, None] = {}
+        # A name still ahead in the current pass is queued once however often it flaps: its
+        # record's ``ahead`` says so, or, once the record is removed, ``_gone_ahead`` (a new
+        # record under that name takes its old place).
+        self._gone_ahead: dict[str, None] = {}
 
     def __len__(self) -> int:
         return len(self._members)
@@ -94,7 +104,7 @@ class MemberTable:
         """Insert a new member (not yet in the table)."""
         self._members[member.name] = member
         if member.state in _LIVE:
-            self._live_add(member.name)
+            self._enter_live(member)
 
     def set_state(self, member: Member, state: State, now: float) -> None:
         """Move ``member`` to ``state``, keeping the indexes current."""
@@ -105,31 +115,39 @@ class MemberTable:
             return
         is_live = state in _LIVE
         if is_live and not was_live:
-            self._live_add(member.name)
+            self._enter_live(member)
         elif was_live and not is_live:
-            self._live_remove(member.name)
+            self._leave_live(member)
 
     def remove(self, name: str) -> None:
         """Forget a member entirely (after its reclaim time)."""
         member = self._members.pop(name)
         if member.state in _LIVE:
-            self._live_remove(name)
+            self._leave_live(member)
+        if member.ahead:
+            self._gone_ahead[name] = None
 
-    def _live_add(self, name: str) -> None:
-        self._live_pos[name] = len(self._live)
+    def _enter_live(self, member: Member) -> None:
+        name = member.name
+        member.live_pos = len(self._live)
         self._live.append(name)
+        if member.ahead:
+            return
+        member.ahead = True
+        if name in self._gone_ahead:
+            del self._gone_ahead[name]  # a removed record was ahead: its place stands
+            return
         # New members go to a random place in the current pass, as SWIM's round robin asks.
-        if name not in self._ahead:
-            self._ahead[name] = None
-            pos = self._rng.randint(self._order_pos, len(self._order))
-            self._order.insert(pos, name)
+        pos = self._rng.randint(self._order_pos, len(self._order))
+        self._order.insert(pos, name)
 
-    def _live_remove(self, name: str) -> None:
-        pos = self._live_pos.pop(name)
+    def _leave_live(self, member: Member) -> None:
+        pos = member.live_pos
+        member.live_pos = -1
         last = self._live.pop()
-        if last != name:
+        if last != member.name:
             self._live[pos] = last
-            self._live_pos[last] = pos
+            self._members[last].live_pos = pos
 
     def random_live(
         self, count: int, exclude: tuple[str, ...] = (), *, alive_only: bool = False
@@ -160,15 +178,21 @@ class MemberTable:
             while self._order_pos < len(self._order):
                 name = self._order[self._order_pos]
                 self._order_pos += 1
-                self._ahead.pop(name, None)
+                self._gone_ahead.pop(name, None)
                 member = self._members.get(name)
-                if member is not None and member.state in _LIVE and member is not self.local:
+                if member is None:
+                    continue
+                member.ahead = False
+                if member.state in _LIVE and member is not self.local:
                     return member
             # End of a pass: rebuild from the live peers (drops the dead and duplicates).
             self._order = list(self._live)
             self._rng.shuffle(self._order)
             self._order_pos = 0
-            self._ahead = dict.fromkeys(self._order)
+            self._gone_ahead.clear()
+            members = self._members
+            for name in self._order:
+                members[name].ahead = True
             if not self._order:
                 return None
         return None

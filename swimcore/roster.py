@@ -74,8 +74,9 @@ class Roster:
 class RosterTable(MemberTable):
     """A member table whose initial records are a shared :class:`Roster` (copy on access)."""
 
-    # ``local``, ``_rng`` and ``_ahead`` are MemberTable's slots, reused.
+    # ``local`` and ``_rng`` are MemberTable's slots, reused.
     __slots__ = (
+        "_ahead",
         "_base",
         "_base_names",
         "_count",

@@ -1,0 +1,149 @@
+"""The plain member table's indexes: the live list and the probe order, against a model.
+
+The table keeps each record's place in the live list and whether it is still ahead in the
+current probe pass in the record itself.  The model below keeps them the simplest way (two
+dictionaries keyed by name); fed the same operations and the same random seed, both must
+choose the same probe targets and the same random peers, so that the simulator's traces do not
+depend on how the table stores its indexes.
+"""
+
+from __future__ import annotations
+
+import random
+
+import hypothesis.strategies as st
+import pytest
+from hypothesis import settings
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+
+from swimcore import Address, State
+from swimcore.members import Member, MemberTable
+
+NAMES = [f"m{i}" for i in range(12)]
+_LIVE = (State.ALIVE, State.SUSPECT)
+
+
+def _record(i: int, state: State = State.ALIVE) -> Member:
+    return Member(NAMES[i], Address(f"10.2.0.{i + 1}", 7946), 0, state, b"", 0.0)
+
+
+class _Model:
+    """SWIM's round robin over names: live list with positions, order, names ahead."""
+
+    def __init__(self, rng: random.Random) -> None:
+        self.rng = rng
+        self.states: dict[str, State] = {}
+        self.live: list[str] = []
+        self.pos: dict[str, int] = {}
+        self.order: list[str] = []
+        self.at = 0
+        self.ahead: dict[str, None] = {}
+
+    def enter(self, name: str) -> None:
+        self.pos[name] = len(self.live)
+        self.live.append(name)
+        if name not in self.ahead:
+            self.ahead[name] = None
+            self.order.insert(self.rng.randint(self.at, len(self.order)), name)
+
+    def leave(self, name: str) -> None:
+        pos = self.pos.pop(name)
+        last = self.live.pop()
+        if last != name:
+            self.live[pos] = last
+            self.pos[last] = pos
+
+    def set(self, name: str, state: State) -> None:
+        was = self.states.get(name)
+        self.states[name] = state
+        if state in _LIVE and was not in _LIVE:
+            self.enter(name)
+        elif was in _LIVE and state not in _LIVE:
+            self.leave(name)
+
+    def remove(self, name: str) -> None:
+        if self.states.pop(name) in _LIVE:
+            self.leave(name)
+
+    def next(self) -> str | None:
+        for _ in range(2):
+            while self.at < len(self.order):
+                name = self.order[self.at]
+                self.at += 1
+                self.ahead.pop(name, None)
+                if self.states.get(name) in _LIVE:
+                    return name
+            self.order = list(self.live)
+            self.rng.shuffle(self.order)
+            self.at = 0
+            self.ahead = dict.fromkeys(self.order)
+            if not self.order:
+                return None
+        return None
+
+
+class TableMatchesModel(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.table = MemberTable(_record(0), random.Random(7))
+        self.model = _Model(random.Random(7))
+
+    @rule(i=st.integers(1, len(NAMES) - 1), state=st.sampled_from(State))
+    def change(self, i: int, state: State) -> None:
+        member = self.table.get(NAMES[i])
+        if member is None:
+            self.table.add(_record(i, state))
+        else:
+            self.table.set_state(member, state, 1.0)
+        self.model.set(NAMES[i], state)
+
+    @rule(i=st.integers(1, len(NAMES) - 1))
+    def remove(self, i: int) -> None:
+        if NAMES[i] in self.table:
+            self.table.remove(NAMES[i])
+            self.model.remove(NAMES[i])
+
+    @rule()
+    def probe(self) -> None:
+        target = self.table.next_probe_target()
+        assert (target.name if target is not None else None) == self.model.next()
+
+    @rule(count=st.integers(1, 4))
+    def pick(self, count: int) -> None:
+        picked = [m.name for m in self.table.random_live(count)]
+        live = self.model.live
+        assert picked == self.model.rng.sample(live, min(len(live), count))
+
+    @invariant()
+    def live_positions(self) -> None:
+        assert self.table.live_peers == len(self.model.live)
+        for pos, name in enumerate(self.model.live):
+            member = self.table.get(name)
+            assert member is not None and member.live_pos == pos
+        for member in self.table.all()[1:]:
+            if member.state not in _LIVE:
+                assert member.live_pos == -1
+
+
+TableMatchesModel.TestCase.settings = settings(
+    max_examples=200, stateful_step_count=60, deadline=None
+)
+TestTableMatchesModel = TableMatchesModel.TestCase
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_a_record_removed_and_learned_again_within_a_pass_keeps_one_place(seed: int) -> None:
+    table = MemberTable(_record(0), random.Random(seed))
+    for i in range(1, 6):
+        table.add(_record(i))
+    first = table.next_probe_target()
+    assert first is not None
+    ahead = next(name for name in NAMES[1:6] if name != first.name)
+    gone = table.get(ahead)
+    assert gone is not None
+    table.set_state(gone, State.DEAD, 1.0)
+    table.remove(ahead)  # reclaimed while still ahead in the pass
+    table.add(_record(NAMES.index(ahead)))  # and learned again
+    rest = [table.next_probe_target() for _ in range(4)]
+    names = [first.name, *(m.name for m in rest if m is not None)]
+    assert sorted(names) == NAMES[1:6]  # each once: the new record took the old place
