@@ -266,7 +266,7 @@ class AnyioMember(MemberBase):
         if sock is None:
             self._counters.add(cn.DROPPED_SEND_CLOSED)
             return
-        send_datagram(sock, data, self._target(to), self._counters)
+        send_datagram(sock, data, sockaddr(to), self._counters)
 
     # ----------------------------------------------------------------------- exchanges
 

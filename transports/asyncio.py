@@ -244,7 +244,7 @@ class AsyncioMember(MemberBase, AsyncLifecycle):
         if protocol.paused:
             self._counters.add(cn.DROPPED_SEND_BUFFER_FULL)
             return
-        transport.sendto(data, self._target(to))
+        transport.sendto(data, sockaddr(to))
 
     def _spawn(self, coro: Any) -> None:
         task: asyncio.Task[None] = asyncio.ensure_future(coro)

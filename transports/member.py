@@ -46,13 +46,12 @@ from swimcore.transports.discovery.loop import Publisher, Sleep, ToThread, disco
 from swimcore.transports.events import EventCallback, EventStream, Fanout, Flag
 from swimcore.transports.logs import MemberLogger, core_logger, driver_logger
 from swimcore.transports.options import MemberOptions, MemberOverrides
-from swimcore.transports.sockets import BindPlan, SourceCache, open_sockets, sockaddr
+from swimcore.transports.sockets import BindPlan, open_sockets, source_address
 
 #: Concurrent inbound TCP exchanges; more are refused and counted.
 MAX_INBOUND_EXCHANGES = 64
 #: Exchanges whose start time is kept for their duration; beyond that the oldest is forgotten.
 _TIMED_EXCHANGES = 4096
-_TARGETS = 4096
 _LOGGER = "swimcore.transports"
 
 T = TypeVar("T")
@@ -87,7 +86,6 @@ class MemberCore:
         self.counters = counters
         self.log = log if log is not None else MemberLogger(logging.getLogger(_LOGGER), node.name)
         self.fanout = Fanout(counters, self.log)
-        self.sources = SourceCache()
         self.closing = False
         self._send = send
         self._exchange = exchange
@@ -132,7 +130,7 @@ class MemberCore:
         self.carry(self.node.tick(max(self.clock(), not_before)))
 
     def receive(self, data: bytes, source: tuple[Any, ...]) -> None:
-        address = self.sources.get(source)
+        address = source_address(source)
         if address is None:
             self.counters.add(cn.DROPPED_BAD_SOURCE)
             return
@@ -338,21 +336,11 @@ class MemberBase:
         self._counters = Counters()
         self._publisher = None if self._store is None else Publisher(self._store, self._counters)
         self._core: MemberCore | None = None
-        self._targets: dict[Address, tuple[str, int]] = {}
         self._closed = False
         self._setup()
 
     def _setup(self) -> None:
         """The driver's own state, before it starts (nothing is opened here)."""
-
-    def _target(self, to: Address) -> tuple[str, int]:
-        """The socket address of ``to``, memoised (the memo is bounded: cleared past 4096)."""
-        target = self._targets.get(to)
-        if target is None:
-            if len(self._targets) >= _TARGETS:
-                self._targets.clear()
-            target = self._targets[to] = sockaddr(to)
-        return target
 
     def _bind(self) -> tuple[socket.socket, socket.socket, Node]:
         """Open the UDP and TCP sockets and make the node that advertises their port."""

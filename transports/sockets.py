@@ -26,6 +26,11 @@ RECV_SIZE = 65536
 RECV_BATCH = 256
 _BIND_ATTEMPTS = 64
 _SOURCE_CACHE = 4096
+#: Peers' addresses both ways, shared by every member of the process: a process with hundreds
+#: of members talks to the same few hundred peers, so one memo holds one entry per peer rather
+#: than one per peer per member.  Each is emptied when full.
+_SOURCES: dict[tuple[Any, ...], Address] = {}
+_TARGETS: dict[Address, tuple[str, int]] = {}
 
 
 
@@ -127,34 +132,35 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def sockaddr(address: Address) -> tuple[str, int]:
-    """The ``(host, port)`` pair the socket module takes for ``address``."""
-    return (str(address.ip), address.port)
+    """The ``(host, port)`` pair the socket module takes for ``address`` (memoised for the whole
+    process, bounded, as :func:`source_address`)."""
+    found = _TARGETS.get(address)
+    if found is None:
+        if len(_TARGETS) >= _SOURCE_CACHE:
+            _TARGETS.clear()
+        found = _TARGETS[address] = (str(address.ip), address.port)
+    return found
 
 
-class SourceCache:
-    """Socket addresses of datagram senders turned into :class:`Address`, memoised (bounded)."""
 
-    def __init__(self) -> None:
-        self._known: dict[tuple[Any, ...], Address] = {}
 
-    def get(self, source: tuple[Any, ...]) -> Address | None:
-        """The :class:`Address` of ``source``, or ``None`` when it is not an IP socket address."""
-        found = self._known.get(source)
-        if found is not None:
-            return found
-        try:
-            ip = ipaddress.ip_address(source[0])
-            if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-                ip = ip.ipv4_mapped
-            found = Address(ip, int(source[1]))
-        except (ValueError, IndexError, TypeError):
-            return None
-        if len(self._known) >= _SOURCE_CACHE:
-            self._known.clear()
-        self._known[source] = found
+def source_address(source: tuple[Any, ...]) -> Address | None:
+    """The :class:`Address` of a datagram's sender, or ``None`` when ``source`` is not an IP
+    socket address (memoised for the whole process, bounded)."""
+    found = _SOURCES.get(source)
+    if found is not None:
         return found
-
-
+    try:
+        ip = ipaddress.ip_address(source[0])
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        found = Address(ip, int(source[1]))
+    except (ValueError, IndexError, TypeError):
+        return None
+    if len(_SOURCES) >= _SOURCE_CACHE:
+        _SOURCES.clear()
+    _SOURCES[source] = found
+    return found
 
 
 def send_datagram(

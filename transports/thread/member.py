@@ -72,7 +72,7 @@ from swimcore.transports.member import (
     MemberCore,
     wait_for_leave,
 )
-from swimcore.transports.sockets import RECV_SIZE, as_address, send_datagram
+from swimcore.transports.sockets import RECV_SIZE, as_address, send_datagram, sockaddr
 from swimcore.transports.thread.events import Delivery, EventQueue
 from swimcore.transports.thread.exchange import Exchanges
 from swimcore.transports.thread.tasks import Done, Tasks, Worker, sleep, to_thread
@@ -566,7 +566,7 @@ class ThreadMember(MemberBase):
         if udp is None:
             self._counters.add(cn.DROPPED_SEND_CLOSED)
             return
-        send_datagram(udp, data, self._target(to), self._counters)
+        send_datagram(udp, data, sockaddr(to), self._counters)
 
     def _start_exchange(self, request: ExchangeRequest) -> None:
         assert self._exchanges is not None
