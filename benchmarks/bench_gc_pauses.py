@@ -5,7 +5,10 @@ started one after the other and joined through the first, in batches of 50 that 
 the next batch starts; then an idle window.  Every collection is timed through ``gc.callbacks``
 (its generation and its length), from the first member's start to the end of the window, and
 reported for the build-up and the window apart, beside what peers see of the pauses: false
-suspicions (nothing crashes, so every suspicion is false) and the loop's lateness.
+suspicions (nothing crashes, so every suspicion is false) and the loop's lateness.  Memory:
+the process's RSS at the window's end, per member over the RSS before the first member, and
+per extra member against the previous size of the same mode in the same round (``--nodes
+100,200`` gives the cost of members 101 to 200).
 
 Modes (the collector's settings in the member's process):
 
@@ -78,6 +81,7 @@ async def _run(mode: str, nodes: int, settle: float, window: float) -> dict[str,
         gc.set_threshold(7000, *gc.get_threshold()[1:])
     freeze = "freeze" in mode
     config = Config.lan()
+    rss_before_kib = _rss_kib()
     pauses = Pauses()
     built_at = time.monotonic()
     suspicions = 0
@@ -146,6 +150,7 @@ async def _run(mode: str, nodes: int, settle: float, window: float) -> dict[str,
         "lag_p99_ms": sorted(lags)[int(len(lags) * 0.99) - 1] * 1000,
         "cpu_pct": cpu_pct,
         "rss_kib": rss_kib,
+        "rss_before_kib": rss_before_kib,
         "full_now_ms": full_now_ms,
         "frozen": gc.get_freeze_count(),
         "threshold": gc.get_threshold(),
@@ -184,10 +189,12 @@ def main() -> None:
           f"{args.settle:g} s settle", flush=True)
     print("| members | mode | build-up: full GCs, longest pause | window: collections, full, "
           "longest, p99, GC time | a full collection after the window | false suspicions | "
-          "loop lag max | CPU | RSS at the window's end |")
-    print("|---:|---|---|---|---:|---:|---:|---:|---:|")
+          "loop lag max | CPU | RSS at the window's end | KiB per member | per extra member |")
+    print("|---:|---|---|---|---:|---:|---:|---:|---:|---:|---:|")
     rows: dict[tuple[int, str], list[float]] = {}
     for _ in range(args.rounds):
+        # mode -> (members, RSS in KiB) of the previous size in this round, for the margin.
+        previous: dict[str, tuple[int, int]] = {}
         for nodes in (int(n) for n in args.nodes.split(",")):
             for mode in args.modes.split(","):
                 command = [sys.executable, __file__, "--child", mode, "--nodes", str(nodes),
@@ -202,12 +209,19 @@ def main() -> None:
                 b, w = r["build"], r["window"]
                 rows.setdefault((nodes, mode), []).append(w["max_ms"])
                 flag = "" if r["converged"] else " (not converged)"
+                per_member = (r["rss_kib"] - r["rss_before_kib"]) / nodes
+                margin = "-"
+                if mode in previous and previous[mode][0] < nodes:
+                    fewer, rss = previous[mode]
+                    margin = f"{(r['rss_kib'] - rss) / (nodes - fewer):.0f}"
+                previous[mode] = (nodes, r["rss_kib"])
                 print(f"| {nodes} | {mode}{flag} | {b['full']}, {b['full_max_ms']:.0f} ms | "
                       f"{w['collections']}, {w['full']}, {w['max_ms']:.0f} ms, "
                       f"{w['p99_ms']:.1f} ms, {w['gc_pct']:.2f} % | {r['full_now_ms']:.0f} ms | "
                       f"{r['false_suspicions']} | "
                       f"{r['lag_max_ms']:.0f} ms | {r['cpu_pct']:.0f} % | "
-                      f"{r['rss_kib'] / 1024:.1f} MiB |", flush=True)
+                      f"{r['rss_kib'] / 1024:.1f} MiB | {per_member:.0f} | {margin} |",
+                      flush=True)
     if args.rounds > 1:
         for (nodes, mode), maxima in rows.items():
             print(f"{nodes} {mode}: longest pause in the window, median of rounds "
