@@ -44,7 +44,7 @@ from swimcore.transports.exchange import (
     request_bytes,
 )
 from swimcore.transports.member import MemberBase, MemberCore, wait_for_leave
-from swimcore.transports.sockets import RECV_BATCH, RECV_SIZE, as_address, send_datagram, sockaddr
+from swimcore.transports.sockets import as_address, drain, send_datagram, sockaddr
 from swimcore.wire import StreamFraming
 
 __all__ = ["AnyioMember"]
@@ -241,20 +241,9 @@ class AnyioMember(MemberBase):
                 if scope.cancelled_caught:
                     core.tick(scope.deadline)
                 else:
-                    self._drain(sock, core)
+                    drain(sock, core.receive, self._counters)
         finally:
             self._wait_scope = None
-
-    def _drain(self, sock: socket.socket, core: MemberCore) -> None:
-        for _ in range(RECV_BATCH):
-            try:
-                data, source = sock.recvfrom(RECV_SIZE)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as exc:
-                self._counters.socket_error(exc, "recv")
-                continue
-            core.receive(data, source)
 
     def _rearm(self, deadline: float) -> None:
         scope = self._wait_scope

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import socket
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -38,7 +39,7 @@ from swimcore.transports.exchange import (
     request_bytes,
 )
 from swimcore.transports.member import AsyncLifecycle, MemberBase, wait_for_leave
-from swimcore.transports.sockets import as_address, sockaddr
+from swimcore.transports.sockets import as_address, drain, sockaddr
 
 __all__ = ["AsyncioMember", "EventStream"]
 
@@ -53,6 +54,10 @@ class _Datagrams(asyncio.DatagramProtocol):
 
     def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
         self._member._on_datagram(data, addr)
+        # asyncio reads one datagram per wake-up of the loop: read the rest now, or a member
+        # in a busy loop (hundreds in one process) falls behind its socket until the kernel
+        # drops what no longer fits.
+        self._member._drain()
 
     def error_received(self, exc: Exception) -> None:
         if isinstance(exc, OSError):
@@ -90,6 +95,8 @@ class AsyncioMember(MemberBase, AsyncLifecycle):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._transport: asyncio.DatagramTransport | None = None
         self._protocol: _Datagrams | None = None
+        #: The endpoint's socket, read directly for the datagrams after the first of a wake-up.
+        self._udp: socket.socket | None = None
         self._server: asyncio.Server | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._armed = float("inf")
@@ -128,6 +135,7 @@ class AsyncioMember(MemberBase, AsyncLifecycle):
             raise
         self._transport = transport
         self._protocol = protocol
+        self._udp = udp
         self._require_core().start(self.options.addresses)
         self._spawn(self._discover(asyncio.sleep, _to_thread))
 
@@ -235,6 +243,10 @@ class AsyncioMember(MemberBase, AsyncLifecycle):
     def _on_datagram(self, data: bytes, source: tuple[Any, ...]) -> None:
         if self._core is not None and not self._closed:
             self._core.receive(data, source)
+
+    def _drain(self) -> None:
+        if self._udp is not None and not self._closed:
+            drain(self._udp, self._on_datagram, self._counters)
 
     def _send(self, to: Address, data: bytes) -> None:
         transport, protocol = self._transport, self._protocol

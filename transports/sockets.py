@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import ipaddress
 import socket
+from collections.abc import Callable
 from typing import Any
 
 import attrs
@@ -161,6 +162,27 @@ def source_address(source: tuple[Any, ...]) -> Address | None:
         _SOURCES.clear()
     _SOURCES[source] = found
     return found
+
+
+def drain(
+    sock: socket.socket,
+    receive: Callable[[bytes, tuple[Any, ...]], None],
+    counters: Counters,
+    limit: int = RECV_BATCH,
+) -> None:
+    """Read the datagrams waiting on a non-blocking UDP socket, at most ``limit``, and hand each
+    to ``receive``.  Socket errors are counted and reading goes on; a batch that reaches
+    ``limit`` is counted (``drain_capped``), the rest waits for the next call."""
+    for _ in range(limit):
+        try:
+            data, source = sock.recvfrom(RECV_SIZE)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            counters.socket_error(exc, "recv")
+            continue
+        receive(data, source)
+    counters.add(cn.DRAIN_CAPPED)
 
 
 def send_datagram(

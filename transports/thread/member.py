@@ -72,7 +72,7 @@ from swimcore.transports.member import (
     MemberCore,
     wait_for_leave,
 )
-from swimcore.transports.sockets import RECV_SIZE, as_address, send_datagram, sockaddr
+from swimcore.transports.sockets import as_address, drain, send_datagram, sockaddr
 from swimcore.transports.thread.events import Delivery, EventQueue
 from swimcore.transports.thread.exchange import Exchanges
 from swimcore.transports.thread.tasks import Done, Tasks, Worker, sleep, to_thread
@@ -499,16 +499,7 @@ class ThreadMember(MemberBase):
     def _drain_udp(self, core: MemberCore) -> None:
         udp = self._udp
         assert udp is not None
-        for _ in range(MAX_DRAIN):
-            try:
-                data, source = udp.recvfrom(RECV_SIZE)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as exc:
-                self._counters.socket_error(exc, "recv")
-                return
-            self._receive(core, data, source)
-        self._counters.add(cn.DRAIN_CAPPED)
+        drain(udp, functools.partial(self._receive, core), self._counters, MAX_DRAIN)
 
     def _receive(self, core: MemberCore, data: bytes, source: tuple[Any, ...]) -> None:
         """Feed one datagram to the node (a seam for tests that time probes on the wire)."""
