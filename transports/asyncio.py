@@ -1,9 +1,11 @@
 """The asyncio driver: a :class:`~swimcore.Node` on a UDP datagram endpoint and a TCP server.
 
-One loop, aioquic-style: every datagram is fed to the node as it arrives and the actions are
-carried out at once; exactly one ``loop.call_at`` is armed for the node's next deadline and moved
-whenever an input moves that deadline, earlier or later (an ack cancels its probe's timeout: the
-loop then sleeps until the next protocol period instead of waking for nothing).  The
+One loop, aioquic-style: every datagram is fed to the node as it arrives (with the others
+waiting on the socket: asyncio's endpoint reads one per pass of the loop, too few for a busy
+loop) and the actions are carried out at once; exactly one ``loop.call_at`` is armed for the
+node's next deadline and moved whenever an input moves that deadline, earlier or later (an ack
+cancels its probe's timeout: the loop then sleeps until the next protocol period instead of
+waking for nothing).  The
 reliable exchange runs over TCP, one connection per request, framed by the node's wire profile
 (:mod:`swimcore.transports.exchange`).
 
