@@ -65,7 +65,7 @@ def test_drain_stops_at_its_limit_counts_it_and_leaves_the_rest(
     assert [int.from_bytes(data, "big") for data in got] == list(range(30))
 
 
-def test_drain_counts_socket_errors_and_goes_on() -> None:
+def test_a_socket_error_is_counted_and_the_next_call_reads_on() -> None:
     class Failing:
         def __init__(self) -> None:
             self.calls = 0
@@ -80,7 +80,11 @@ def test_drain_counts_socket_errors_and_goes_on() -> None:
 
     got: list[bytes] = []
     counters = Counters()
-    drain(Failing(), lambda data, source: got.append(data), counters)  # type: ignore[arg-type]
+    failing = Failing()
+    drain(failing, lambda data, source: got.append(data), counters)  # type: ignore[arg-type]
+    assert got == []
+    assert counters.snapshot()["driver.socket_errors"] == 1
+    drain(failing, lambda data, source: got.append(data), counters)  # type: ignore[arg-type]
     assert got == [b"x"]
     assert counters.snapshot()["driver.socket_errors"] == 1
 

@@ -171,7 +171,8 @@ def drain(
     limit: int = RECV_BATCH,
 ) -> None:
     """Read the datagrams waiting on a non-blocking UDP socket, at most ``limit``, and hand each
-    to ``receive``.  Socket errors are counted and reading goes on; a batch that reaches
+    to ``receive``.  A socket error is counted and ends the batch (the socket stays readable,
+    so the next wake-up reads on; a closed one is not read again); a batch that reaches
     ``limit`` is counted (``drain_capped``), the rest waits for the next call."""
     for _ in range(limit):
         try:
@@ -180,7 +181,7 @@ def drain(
             return
         except OSError as exc:
             counters.socket_error(exc, "recv")
-            continue
+            return
         receive(data, source)
     counters.add(cn.DRAIN_CAPPED)
 
