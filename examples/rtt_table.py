@@ -3,7 +3,8 @@
 With ``Config(report_round_trips=True)`` every member emits a :class:`~swimcore.RoundTrip`
 event each time one of its direct probes is answered.  This program starts a few members on
 loopback, keeps the last round trip each member measured to each other member, and prints the
-table: what an application would use to prefer near members (send to the lowest RTT first).
+table once they have all known each other for ``--seconds``: what an application would use to
+prefer near members (send to the lowest RTT first).
 
     python examples/rtt_table.py                  # asyncio driver
     python examples/rtt_table.py --driver thread  # the protocol on its own thread
@@ -50,6 +51,11 @@ async def main(driver: str, members: int, seconds: float) -> dict[tuple[str, str
                     rtts[(prober, event.name)] = event.rtt
 
             member.on_event(record)
+        # The window starts once every member knows every other (at most 30 s of joining).
+        loop = asyncio.get_running_loop()
+        joined_by = loop.time() + 30
+        while loop.time() < joined_by and any(len(m.members()) < members for m in started):
+            await asyncio.sleep(0.05)
         await asyncio.sleep(seconds)
     finally:
         for member in reversed(started):
