@@ -5,9 +5,8 @@ waiting on the socket: asyncio's endpoint reads one per pass of the loop, too fe
 loop) and the actions are carried out at once; exactly one ``loop.call_at`` is armed for the
 node's next deadline and moved whenever an input moves that deadline, earlier or later (an ack
 cancels its probe's timeout: the loop then sleeps until the next protocol period instead of
-waking for nothing).  The
-reliable exchange runs over TCP, one connection per request, framed by the node's wire profile
-(:mod:`swimcore.transports.exchange`).
+waking for nothing).  The reliable exchange runs over TCP, one connection per request, framed
+by the node's wire profile (:mod:`swimcore.transports.exchange`).
 
 Usage::
 
