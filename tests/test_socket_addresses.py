@@ -27,7 +27,7 @@ def test_one_conversion_serves_every_member_of_the_process() -> None:
 
 
 def test_the_memos_stay_bounded_and_correct_when_full(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sockets, "_SOURCE_CACHE", 4)
+    monkeypatch.setattr(sockets, "_ADDRESS_MEMO_SIZE", 4)
     monkeypatch.setattr(sockets, "_SOURCES", {})
     monkeypatch.setattr(sockets, "_TARGETS", {})
     for port in range(1000, 1040):

@@ -26,7 +26,8 @@ RECV_SIZE = 65536
 #: Datagrams read in one go before the driver looks at its timers again.
 RECV_BATCH = 256
 _BIND_ATTEMPTS = 64
-_SOURCE_CACHE = 4096
+#: Entries in each of the two address memos below.
+_ADDRESS_MEMO_SIZE = 4096
 #: Peers' addresses both ways, shared by every member of the process: a process with hundreds
 #: of members talks to the same few hundred peers, so one memo holds one entry per peer rather
 #: than one per peer per member.  Each is emptied when full.
@@ -137,7 +138,7 @@ def sockaddr(address: Address) -> tuple[str, int]:
     process, bounded, as :func:`source_address`)."""
     found = _TARGETS.get(address)
     if found is None:
-        if len(_TARGETS) >= _SOURCE_CACHE:
+        if len(_TARGETS) >= _ADDRESS_MEMO_SIZE:
             _TARGETS.clear()
         found = _TARGETS[address] = (str(address.ip), address.port)
     return found
@@ -158,7 +159,7 @@ def source_address(source: tuple[Any, ...]) -> Address | None:
         found = Address(ip, int(source[1]))
     except (ValueError, IndexError, TypeError):
         return None
-    if len(_SOURCES) >= _SOURCE_CACHE:
+    if len(_SOURCES) >= _ADDRESS_MEMO_SIZE:
         _SOURCES.clear()
     _SOURCES[source] = found
     return found
