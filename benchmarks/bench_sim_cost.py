@@ -21,6 +21,7 @@ simulator may live at ``transports.sim`` (before the one-namespace rename) or at
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import site
@@ -83,6 +84,22 @@ def child(
     }
 
 
+def processor() -> str:
+    """The processor's model, clock and cache as Linux reports them: how the cost per
+    member-second grows with the cluster depends on the caches, so results name them."""
+    fields: dict[str, str] = {}
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            fields.setdefault(key.strip(), value.strip())
+    parts = [fields.get("model name", "processor unknown")]
+    if "cpu MHz" in fields:
+        parts.append(f"{float(fields['cpu MHz']):.0f} MHz")
+    if "cache size" in fields:
+        parts.append(f"cache {fields['cache size']}")
+    return ", ".join(parts)
+
+
 def spawn(tree: Path, size: int, args: argparse.Namespace) -> dict[str, Any]:
     command = [
         sys.executable,
@@ -137,7 +154,10 @@ def main() -> int:
         print(json.dumps(result))
         return 0
     results: list[dict[str, Any]] = []
-    print(f"# nproc {os.cpu_count()}, Python {sys.version.split()[0]}, load {os.getloadavg()}")
+    print(
+        f"# nproc {os.cpu_count()}, {processor()}, Python {sys.version.split()[0]}, "
+        f"load {os.getloadavg()}"
+    )
     print(
         "| members | this tree (s) | us/member-s | CPU us/member-s | RSS MiB | base (s) |"
         " us/member-s | ratio | same digest |"
