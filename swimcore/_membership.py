@@ -86,12 +86,19 @@ class Membership:
         local.incarnation = min(MAX_INCARNATION, max(local.incarnation + 1, at_least))
         self._queue_local_alive()
 
-    def _refute(self: Node, incarnation: int) -> None:
+    def _refute(self: Node, update: Alive | Suspect | Dead | Left) -> None:
         """Someone says this node is not alive (or claims it at a higher incarnation)."""
         if self._leaving:
             return
+        incarnation = update.incarnation
         self._count(cn.REFUTATIONS)
-        self._debug("refuting news about itself at incarnation %d", incarnation)
+        by = update.by if isinstance(update, (Suspect, Dead)) else "-"
+        self._debug(
+            "refuting %s about itself at incarnation %d (by %s)",
+            type(update).__name__,
+            incarnation,
+            by,
+        )
         self._awareness.apply(1)
         self._bump_incarnation(incarnation + 1)
 
@@ -200,7 +207,7 @@ class Membership:
         else:
             refute = update.incarnation >= local.incarnation
         if refute:
-            self._refute(update.incarnation)
+            self._refute(update)
         elif not isinstance(update, Alive) and not self._leaving:
             self._correct(local)
 
@@ -259,6 +266,8 @@ class Membership:
         changed = member.meta != update.meta or member.address != update.address
         # A live member re-announcing itself unchanged at a higher incarnation refuted news.
         refuted = before in _LIVE and update.incarnation > member.incarnation and not changed
+        if refuted and before is State.ALIVE:
+            refuted = not self._stability.discounts(member.name, update.incarnation)
         member.incarnation = update.incarnation
         member.meta = update.meta
         member.address = update.address
@@ -329,6 +338,7 @@ class Membership:
                 stability.corroborates and accuser is not None and accuser.state is not State.ALIVE
             ):
                 self._count(cn.ACCUSATIONS_DISBELIEVED)
+                stability.disbelieve(member.name, update.incarnation)
                 return False
         if not stability.corroborates or isinstance(update, Dead):
             return True
@@ -346,7 +356,9 @@ class Membership:
         counts a flap.  True when its :class:`MemberAlive` is replaced (unstable) or damped.
 
         Every member hears every refutation, so every view counts the same flaps and damps
-        the member at about the same time (within the refutation's spread)."""
+        the member at about the same time (within the refutation's spread).  Not called for a
+        refutation of accusations heard here only from accusers not believed: a faulty member
+        accusing whomever it fails to reach would otherwise damp healthy ones."""
         stability = self._stability
         if not stability.damping:
             return False

@@ -27,7 +27,9 @@ each behind its own :class:`~swimcore.config.Config` switch, keep views stable:
 * **Flap damping** (``stability_damping``): BGP route-flap damping (RFC 2439) applied to
   membership.  Each refutation (the member re-announcing itself, unchanged, at a higher
   incarnation: every view hears it, whether it believed the accusation or not) adds 1 to the
-  member's penalty, which halves every ``stability_half_life`` seconds; at
+  member's penalty, which halves every ``stability_half_life`` seconds, except where the only
+  accusations heard of the refuted incarnation came from accusers not believed (a faulty
+  member, declared dead or unstable, that accuses whomever it fails to reach); at
   ``stability_suppress`` the member is reported :class:`~swimcore.actions.MemberUnstable` once
   and its further suspicions and refutations are not reported; once the penalty has decayed
   below ``stability_reuse`` while the member is alive, it is reported
@@ -66,6 +68,7 @@ class Stability:
 
     __slots__ = (
         "_accusations",
+        "_disbelieved",
         "_half_life",
         "_held",
         "_limit",
@@ -92,6 +95,8 @@ class Stability:
         self._half_life = config.stability_half_life
         self._limit = config.max_members
         self._accusations: dict[str, Accusation] = {}
+        #: The latest incarnation of each member accused here by an accuser not believed.
+        self._disbelieved: dict[str, int] = {}
         #: Penalty and the time it was last computed, per member.
         self._penalties: dict[str, tuple[float, float]] = {}
         self._unstable: dict[str, None] = {}
@@ -130,6 +135,22 @@ class Stability:
         """Whether enough distinct members accuse ``name`` for the suspicion to be believed."""
         held = self._accusations.get(name)
         return held is not None and len(held.accusers) >= self._needed
+
+    def disbelieve(self, name: str, incarnation: int) -> None:
+        """An accuser not believed here accused ``name`` at ``incarnation``."""
+        if name not in self._disbelieved and len(self._disbelieved) >= self._limit:
+            del self._disbelieved[next(iter(self._disbelieved))]
+            self.dropped += 1
+        self._disbelieved[name] = max(incarnation, self._disbelieved.get(name, incarnation))
+
+    def discounts(self, name: str, incarnation: int) -> bool:
+        """``name``, alive here, refuted to ``incarnation``: True when the only accusations of
+        it this node heard below that came from accusers it does not believe (no flap)."""
+        disbelieved = self._disbelieved.pop(name, None)
+        if disbelieved is None or disbelieved >= incarnation:
+            return False
+        held = self._accusations.get(name)
+        return held is None or held.incarnation >= incarnation
 
     def take(self, name: str, incarnation: int) -> Accusation | None:
         """The pending accusations of ``name`` at ``incarnation`` (forgotten here)."""
@@ -193,12 +214,14 @@ class Stability:
         as one more flap).  True when its death was already reported and its return since
         was held out: the application still sees it dead, so the death is not news."""
         self._accusations.pop(name, None)
+        self._disbelieved.pop(name, None)
         return self._release(name)
 
     def forget(self, name: str) -> bool:
         """``name`` left or was reclaimed: its accusations and damping end.  True when it had
         come back from a reported death unreported (its leaving is not news either)."""
         self._accusations.pop(name, None)
+        self._disbelieved.pop(name, None)
         self._penalties.pop(name, None)
         self._unstable.pop(name, None)
         return self._release(name)

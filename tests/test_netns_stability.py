@@ -69,6 +69,20 @@ def _changes(observer: nslib.MemberProcess, name: str, since: float) -> list[str
     return [e["event"] for e in sorted(events, key=lambda e: e["t"])]
 
 
+def _traced(
+    process: nslib.MemberProcess, start: str, since: float, about: set[str] | None = None
+) -> list[str]:
+    """``process``'s core log lines since ``since`` whose message starts with ``start`` (and
+    names one of ``about``), each with its time after ``since``."""
+    return [
+        f"+{e['t'] - since:.1f} s {e['text']}"
+        for e in process.events_of("Log")
+        if e["t"] >= since
+        and e["text"].split("] ", 1)[-1].startswith(start)
+        and (about is None or any(name in e["text"].split("] ", 1)[-1] for name in about))
+    ]
+
+
 def _routing(changes: list[str]) -> list[bool]:
     """Whether an application that routes on these reports sends to the member, after each
     report that changes it (it starts routed; a suspect is still routed, as ``members()``
@@ -91,7 +105,8 @@ def test_a_member_losing_most_of_its_input_is_removed_once_and_accuses_no_one(
     hosts: nslib.Hosts, mechanisms: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     settings = {} if mechanisms == "on" else OFF
-    with nslib.members(nslib.start_group(hosts, {**CONFIG, **settings}, WAIT)) as processes:
+    group = nslib.start_group(hosts, {**CONFIG, **settings}, WAIT, trace=True)
+    with nslib.members(group) as processes:
         flaky, healthy = processes[-1], processes[:-1]
         healthy_names = {p.name for p in healthy}
         try:
@@ -118,6 +133,9 @@ def test_a_member_losing_most_of_its_input_is_removed_once_and_accuses_no_one(
                 for e in p.events_of(kind)
                 if e["t"] >= since and e.get("member") in healthy_names
             ]
+            refuted = {p.label: _traced(p, "refuting", since) for p in healthy}
+            missed = {p.label: _traced(p, "probe of", since, healthy_names) for p in healthy}
+            withheld = flaky.counters().get("accusations_withheld", 0)
         finally:
             hosts.heal()
     per_minute = {label: len(c) * 60.0 / WINDOW for label, c in changes.items()}
@@ -126,7 +144,9 @@ def test_a_member_losing_most_of_its_input_is_removed_once_and_accuses_no_one(
             f"\nnetns stability, mechanisms {mechanisms}: 80% ingress loss on 1 of {N} for "
             f"{WINDOW:.0f} s; changes of the flaky member per healthy observer per minute "
             f"{per_minute}; first changes {dict((k, v[:4]) for k, v in changes.items())}; "
-            f"healthy members accused {len(accused)} times {accused[:4]}"
+            f"healthy members accused {len(accused)} times {accused[:4]}; the healthy members' "
+            f"refutations {refuted}; their failed probes of each other {missed}; accusations "
+            f"the flaky member withheld {withheld}"
         )
     if mechanisms == "on":
         # Taken out of routing for good, readmitted at most once on the way: a first death

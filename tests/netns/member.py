@@ -12,6 +12,9 @@ Runs an :class:`swimcore.transports.asyncio.AsyncioMember` and speaks JSON lines
   rotate: install every listed key, make the first primary, remove the others), ``leave``
   (graceful) and ``quit`` (stop silently, as a crash would look).  ``SIGHUP`` also reloads keys.
 
+With ``--trace`` the core's debug lines (failed probes, refutations and whom they answer) come
+as events too: ``{"event": "Log", "text": line, "t": monotonic}``.
+
 The key file holds one hex AES key per line, the primary first; ``#`` starts a comment.
 
     python tests/netns/member.py --bind 10.77.0.2:7946 --seeds 10.77.0.1:7946 --preset local
@@ -22,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import os
 import pathlib
 import signal
@@ -37,6 +41,7 @@ if str(ROOT) not in sys.path:
 
 from swimcore import Config, JoinFailed, JoinResult, Keyring  # noqa: E402
 from swimcore.transports.asyncio import AsyncioMember  # noqa: E402
+from swimcore.transports.logs import CORE_LOGGER  # noqa: E402
 
 
 def read_keys(path: str) -> list[bytes]:
@@ -70,6 +75,13 @@ def rss_kib() -> int:
 def emit(obj: dict[str, Any]) -> None:
     sys.stdout.write(json.dumps(obj, separators=(",", ":")) + "\n")
     sys.stdout.flush()
+
+
+class TraceHandler(logging.Handler):
+    """The core's log lines as ``Log`` events."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        emit({"event": "Log", "text": record.getMessage(), "t": time.monotonic()})
 
 
 def describe(event: object) -> dict[str, Any]:
@@ -125,6 +137,10 @@ async def commands(member: AsyncioMember, ring: Keyring | None, key_file: str | 
 
 async def run(args: argparse.Namespace) -> None:
     config = build_config(args)
+    if args.trace:
+        core = logging.getLogger(CORE_LOGGER)
+        core.setLevel(logging.DEBUG)
+        core.addHandler(TraceHandler())
     ring = Keyring(*read_keys(args.key_file)) if args.key_file else None
     extra: dict[str, Any] = {}
     if ring is not None:
@@ -154,6 +170,7 @@ def main() -> None:
     parser.add_argument("--config", default="", help="JSON object of Config field overrides")
     parser.add_argument("--label", default=None)
     parser.add_argument("--key-file", default=None, help="hex AES keys, one a line, primary first")
+    parser.add_argument("--trace", action="store_true", help="the core's debug lines as events")
     asyncio.run(run(parser.parse_args()))
 
 

@@ -365,14 +365,17 @@ def require() -> None:
     pytest.skip(f"network namespaces cannot be made here: {reason}")
 
 
-def start_group(hosts: Hosts, config: dict[str, Any], wait: float = 60.0) -> list[MemberProcess]:
+def start_group(
+    hosts: Hosts, config: dict[str, Any], wait: float = 60.0, *, trace: bool = False
+) -> list[MemberProcess]:
     """A member on every host, all joining through the first, with ``config`` (Config fields
-    over the local preset); returns once every member lists every member."""
+    over the local preset; ``trace``: the core's debug lines as ``Log`` events); returns once
+    every member lists every member."""
     seed = f"{hosts.addresses[0]}:{PORT}"
     processes = []
     for i in range(hosts.n):
         args = ["--bind", f"{hosts.addresses[i]}:{PORT}", "--preset", "local"]
-        args += ["--config", json.dumps(config)]
+        args += ["--config", json.dumps(config)] + (["--trace"] if trace else [])
         if i:
             args += ["--seeds", seed]
         processes.append(MemberProcess(args, hosts.exec_prefix(i), label=f"h{i}", wait=False))
