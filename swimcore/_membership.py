@@ -266,8 +266,13 @@ class Membership:
         changed = member.meta != update.meta or member.address != update.address
         # A live member re-announcing itself unchanged at a higher incarnation refuted news.
         refuted = before in _LIVE and update.incarnation > member.incarnation and not changed
-        if refuted and before is State.ALIVE:
-            refuted = not self._stability.discounts(member.name, update.incarnation)
+        if (
+            refuted
+            and before is State.ALIVE
+            and self._stability.discounts(member.name, update.incarnation)
+        ):
+            self._count(cn.FLAPS_DISCOUNTED)
+            refuted = False
         member.incarnation = update.incarnation
         member.meta = update.meta
         member.address = update.address

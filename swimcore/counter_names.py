@@ -180,6 +180,9 @@ ACCUSATIONS_WITHHELD = "accusations_withheld"
 ACCUSATIONS_PENDING = "accusations_pending"
 #: Accusations not believed (the accuser is unstable, or not alive here).
 ACCUSATIONS_DISBELIEVED = "accusations_disbelieved"
+#: Refutations not counted as flaps: the accusations they answer came only from accusers not
+#: believed here.
+FLAPS_DISCOUNTED = "flaps_discounted"
 #: Events not reported to the application because the member is flapping.
 EVENTS_DAMPED = "events_damped"
 
@@ -397,6 +400,7 @@ NODE_COUNTERS = (
     ACCUSATIONS_WITHHELD,
     ACCUSATIONS_PENDING,
     ACCUSATIONS_DISBELIEVED,
+    FLAPS_DISCOUNTED,
     EVENTS_DAMPED,
     EXCHANGES_REQUESTED,
     EXCHANGES_COMPLETED,

@@ -136,6 +136,7 @@ def test_a_member_losing_most_of_its_input_is_removed_once_and_accuses_no_one(
             refuted = {p.label: _traced(p, "refuting", since) for p in healthy}
             missed = {p.label: _traced(p, "probe of", since, healthy_names) for p in healthy}
             withheld = flaky.counters().get("accusations_withheld", 0)
+            discounted = {p.label: p.counters().get("flaps_discounted", 0) for p in healthy}
         finally:
             hosts.heal()
     per_minute = {label: len(c) * 60.0 / WINDOW for label, c in changes.items()}
@@ -146,7 +147,8 @@ def test_a_member_losing_most_of_its_input_is_removed_once_and_accuses_no_one(
             f"{per_minute}; first changes {dict((k, v[:4]) for k, v in changes.items())}; "
             f"healthy members accused {len(accused)} times {accused[:4]}; the healthy members' "
             f"refutations {refuted}; their failed probes of each other {missed}; accusations "
-            f"the flaky member withheld {withheld}"
+            f"the flaky member withheld {withheld}; refutations not counted as flaps (their "
+            f"accuser not believed) {discounted}"
         )
     if mechanisms == "on":
         # Taken out of routing for good, readmitted at most once on the way: a first death
