@@ -266,11 +266,10 @@ class Membership:
         changed = member.meta != update.meta or member.address != update.address
         # A live member re-announcing itself unchanged at a higher incarnation refuted news.
         refuted = before in _LIVE and update.incarnation > member.incarnation and not changed
-        if (
-            refuted
-            and before is State.ALIVE
-            and self._stability.discounts(member.name, update.incarnation)
-        ):
+        discounted = refuted and self._stability.discounts(
+            member.name, member.incarnation, update.incarnation
+        )
+        if discounted and before is State.ALIVE:  # a suspect here was believed: a flap
             self._count(cn.FLAPS_DISCOUNTED)
             refuted = False
         member.incarnation = update.incarnation

@@ -143,14 +143,18 @@ class Stability:
             self.dropped += 1
         self._disbelieved[name] = max(incarnation, self._disbelieved.get(name, incarnation))
 
-    def discounts(self, name: str, incarnation: int) -> bool:
-        """``name``, alive here, refuted to ``incarnation``: True when the only accusations of
-        it this node heard below that came from accusers it does not believe (no flap)."""
-        disbelieved = self._disbelieved.pop(name, None)
-        if disbelieved is None or disbelieved >= incarnation:
+    def discounts(self, name: str, since: int, until: int) -> bool:
+        """``name`` refuted news of itself at ``since`` by announcing ``until``: True when the
+        accusations of it this node heard in between all came from accusers it does not
+        believe (the refutation is no flap here).  Forgets them."""
+        disbelieved = self._disbelieved.get(name)
+        if disbelieved is None or disbelieved >= until:
+            return False
+        del self._disbelieved[name]
+        if disbelieved < since:
             return False
         held = self._accusations.get(name)
-        return held is None or held.incarnation >= incarnation
+        return held is None or not since <= held.incarnation < until
 
     def take(self, name: str, incarnation: int) -> Accusation | None:
         """The pending accusations of ``name`` at ``incarnation`` (forgotten here)."""

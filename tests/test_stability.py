@@ -325,6 +325,18 @@ def test_refuting_an_accuser_not_believed_is_no_flap(accuser: str) -> None:
     assert counters.get("flaps_discounted", 0) == (4 if accuser == "dead" else 0)
 
 
+def test_a_discount_covers_only_the_incarnation_accused() -> None:
+    # Accused at 0 by an accuser not believed, and by two that are: a flap.  Its next
+    # refutation, of news not heard here, is a flap too: the old disbelief does not cover it.
+    node = peers(only(stability_damping=True, stability_accusers=2))
+    hear(node, 0.5, Dead(str(addr(1)), 0, str(addr(2))))
+    name = str(addr(3))
+    out = hear(node, 1.0, *(Suspect(name, 0, str(addr(i))) for i in (1, 4, 5)))
+    out += hear(node, 1.5, alive(3, 1)) + hear(node, 5.0, alive(3, 2))
+    assert [e.member.name for e in of_type(out, MemberUnstable)] == [name]
+    assert node.counters().get("flaps_discounted", 0) == 0
+
+
 def test_a_member_that_changes_metadata_is_not_flapping() -> None:
     node = peers(DAMP)
     for k in range(6):
