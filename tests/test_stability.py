@@ -305,19 +305,27 @@ def test_an_unstable_members_declaration_of_a_death_is_not_believed(damping: boo
     assert bool(of_type(out, MemberFailed)) is not damping
 
 
+def hear_on_its_wire(node: Node, now: float, *updates: Alive | Suspect | Dead) -> list[Action]:
+    """``hear`` in ``node``'s own wire profile."""
+    wire = node.wire
+    body = wire.encode_message(Gossip())
+    data = wire.assemble(wire.header, body, [wire.encode_update(u) for u in updates])
+    return node.receive(data, addr(99), now)
+
+
 @pytest.mark.parametrize("accuser", ["dead", "alive"])
-def test_refuting_an_accuser_not_believed_is_no_flap(accuser: str) -> None:
+def test_refuting_an_accuser_not_believed_is_no_flap(accuser: str, wire: str) -> None:
     # A member losing most of its input, declared dead, accuses whomever it fails to reach;
     # the accused refutes (a memberlist peer might believe it), but where the accuser is not
     # believed the refutations are no flaps.  An accuser believed (pending a second) makes
     # them flaps, as a refutation heard without its accusation does.
-    node = peers(only(stability_damping=True, stability_accusers=2))
-    hear(node, 0.5, Dead(str(addr(1)), 0, str(addr(2))))
+    node = peers(only(stability_damping=True, stability_accusers=2, wire=wire))
+    hear_on_its_wire(node, 0.5, Dead(str(addr(1)), 0, str(addr(2))))
     by = str(addr(1)) if accuser == "dead" else str(addr(4))
     out: list[Action] = []
     for k, when in enumerate([1.0, 5.0, 9.0, 13.0]):
-        out += hear(node, when, Suspect(str(addr(3)), k, by))
-        out += hear(node, when + 0.5, alive(3, k + 1))
+        out += hear_on_its_wire(node, when, Suspect(str(addr(3)), k, by))
+        out += hear_on_its_wire(node, when + 0.5, alive(3, k + 1))
     unstable = [e.member.name for e in of_type(out, MemberUnstable)]
     assert unstable == ([] if accuser == "dead" else [str(addr(3))])
     counters = node.counters()
