@@ -269,7 +269,8 @@ class Membership:
         discounted = refuted and self._stability.discounts(
             member.name, member.incarnation, update.incarnation
         )
-        if discounted and before is State.ALIVE:  # a suspect here was believed: a flap
+        # Held suspect here, the accusation was believed: a flap all the same.
+        if discounted and before is State.ALIVE:
             self._count(cn.FLAPS_DISCOUNTED)
             refuted = False
         member.incarnation = update.incarnation

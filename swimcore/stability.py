@@ -45,6 +45,7 @@ memberlist member about what it believes and reports, never wrong to it.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import attrs
 
@@ -105,6 +106,16 @@ class Stability:
         #: Entries dropped because a table was full (counted, never blocking).
         self.dropped = 0
 
+    def _make_room(self, table: dict[str, Any], name: str) -> str | None:
+        """Before ``name`` enters ``table``: drop (and count) its oldest entry when it is full;
+        the name dropped, if any."""
+        if name in table or len(table) < self._limit:
+            return None
+        oldest = next(iter(table))
+        del table[oldest]
+        self.dropped += 1
+        return oldest
+
     # --------------------------------------------------------------------- accusers' health
 
     def withholds(self, health: int) -> bool:
@@ -122,9 +133,7 @@ class Stability:
         """Record ``by``'s accusation of ``name``; True when it is new (relay it on)."""
         held = self._accusations.get(name)
         if held is None or incarnation > held.incarnation or now - held.first > window:
-            if held is None and len(self._accusations) >= self._limit:
-                del self._accusations[next(iter(self._accusations))]
-                self.dropped += 1
+            self._make_room(self._accusations, name)
             held = self._accusations[name] = Accusation(incarnation, now)
         elif incarnation < held.incarnation or by in held.accusers:
             return False
@@ -138,9 +147,7 @@ class Stability:
 
     def disbelieve(self, name: str, incarnation: int) -> None:
         """An accuser not believed here accused ``name`` at ``incarnation``."""
-        if name not in self._disbelieved and len(self._disbelieved) >= self._limit:
-            del self._disbelieved[next(iter(self._disbelieved))]
-            self.dropped += 1
+        self._make_room(self._disbelieved, name)
         self._disbelieved[name] = max(incarnation, self._disbelieved.get(name, incarnation))
 
     def discounts(self, name: str, since: int, until: int) -> bool:
@@ -170,12 +177,10 @@ class Stability:
 
     def flapped(self, name: str, now: float) -> bool:
         """``name`` refuted news of itself: raise its penalty; True when it becomes unstable."""
-        if name not in self._penalties and len(self._penalties) >= self._limit:
-            oldest = next(iter(self._penalties))
-            del self._penalties[oldest]
+        oldest = self._make_room(self._penalties, name)
+        if oldest is not None:
             self._unstable.pop(oldest, None)
             self._held.pop(oldest, None)
-            self.dropped += 1
         # The ceiling bounds how long a member stays suppressed after its last flap.
         value = min(self.penalty(name, now) + 1.0, 2.0 * self._suppress)
         self._penalties[name] = (value, now)

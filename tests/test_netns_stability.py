@@ -74,13 +74,14 @@ def _traced(
 ) -> list[str]:
     """``process``'s core log lines since ``since`` whose message starts with ``start`` (and
     names one of ``about``), each with its time after ``since``."""
-    return [
-        f"+{e['t'] - since:.1f} s {e['text']}"
-        for e in process.events_of("Log")
-        if e["t"] >= since
-        and e["text"].split("] ", 1)[-1].startswith(start)
-        and (about is None or any(name in e["text"].split("] ", 1)[-1] for name in about))
-    ]
+    lines = []
+    for e in process.events_of("Log"):
+        message = e["text"].split("] ", 1)[-1]  # after the node's "[name] "
+        if e["t"] < since or not message.startswith(start):
+            continue
+        if about is None or any(name in message for name in about):
+            lines.append(f"+{e['t'] - since:.1f} s {e['text']}")
+    return lines
 
 
 def _routing(changes: list[str]) -> list[bool]:
