@@ -29,6 +29,7 @@ COMPILABLE = (
     "swimcore.node",
     "swimcore.refusals",
     "swimcore.roster",
+    "swimcore.stability",
     "swimcore.timers",
     "swimcore.timing",
     "swimcore.transitions",

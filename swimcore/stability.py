@@ -61,7 +61,7 @@ class Accusation:
     incarnation: int
     first: float
     #: Distinct accusers, in arrival order (a dict for determinism).
-    accusers: dict[str, None] = attrs.field(factory=dict)
+    accusers: dict[str, None]
 
 
 class Stability:
@@ -134,7 +134,7 @@ class Stability:
         held = self._accusations.get(name)
         if held is None or incarnation > held.incarnation or now - held.first > window:
             self._make_room(self._accusations, name)
-            held = self._accusations[name] = Accusation(incarnation, now)
+            held = self._accusations[name] = Accusation(incarnation, now, {})
         elif incarnation < held.incarnation or by in held.accusers:
             return False
         held.accusers[by] = None
