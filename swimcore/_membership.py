@@ -252,18 +252,19 @@ class Membership:
             self._enqueue(member.name, update)
             self._emit(MemberJoined(member.info()))
             return
-        if update.address != member.address and member.state in (State.ALIVE, State.SUSPECT):
+        moved = update.address != member.address
+        if moved and member.state in (State.ALIVE, State.SUSPECT):
             self._name_conflict(member.name, member.address, update.address)
         if judge(member.state, member.incarnation, State.ALIVE, update.incarnation) is not (
             Verdict.APPLY
         ):
             return
-        if update.address != member.address and not self._may_move(member):
+        if moved and not self._may_move(member):
             self._count(cn.DROPPED_ADDRESS_CONFLICT)
             return
         member = self._own(member)
         before = member.state
-        changed = member.meta != update.meta or member.address != update.address
+        changed = moved or member.meta != update.meta
         # A live member re-announcing itself unchanged at a higher incarnation refuted news.
         refuted = before in _LIVE and update.incarnation > member.incarnation and not changed
         discounted = refuted and self._stability.discounts(
@@ -488,6 +489,8 @@ class Membership:
             return
         leader = self._leader
         if member.state is State.ALIVE:
+            if member is leader:
+                return
             if leader is None or member.address.leader_key() > leader.address.leader_key():
                 self._set_leader(member)
         elif member is leader:
