@@ -244,7 +244,12 @@ class Membership:
             if self._admit is not None and not self._admits(update):
                 return
             member = Member(
-                update.name, update.address, update.incarnation, State.ALIVE, update.meta, self._now
+                update.name,
+                update.address,
+                update.incarnation,
+                State.ALIVE,
+                update.meta,
+                since=self._now,
             )
             self._table.add(member)
             self._note_seed(member)

@@ -9,8 +9,6 @@ costs no sort.
 
 from __future__ import annotations
 
-import attrs
-
 #: No encoded update is shorter than this (a ``left`` update with a one-byte name).
 _SMALLEST = 11
 #: A packet that is nearly full stops the search after this many updates in a row that do not
@@ -18,15 +16,19 @@ _SMALLEST = 11
 _GIVE_UP = 32
 
 
-@attrs.define(slots=True)
 class _Entry:
-    key: str
-    data: bytes
-    transmits: int
-    #: Membership news is served before user broadcasts.
-    priority: int
-    #: ``len(data)``, kept to spare the selection loop a call per entry.
-    size: int
+    """One queued update (a plain class, native in the compiled build: see ``Member``)."""
+
+    __slots__ = ("data", "key", "priority", "size", "transmits")
+
+    def __init__(self, key: str, data: bytes, transmits: int, priority: int, size: int) -> None:
+        self.key = key
+        self.data = data
+        self.transmits = transmits
+        #: Membership news is served before user broadcasts.
+        self.priority = priority
+        #: ``len(data)``, kept to spare the selection loop a call per entry.
+        self.size = size
 
 
 class BroadcastQueue:

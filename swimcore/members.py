@@ -10,8 +10,6 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
-import attrs
-
 from swimcore.actions import MemberInfo
 from swimcore.address import Address
 from swimcore.messages import State
@@ -19,26 +17,46 @@ from swimcore.messages import State
 _LIVE = (State.ALIVE, State.SUSPECT)
 
 
-@attrs.define(slots=True, eq=False, weakref_slot=False)
 class Member:
     """One member's record (mutable; handed out only as :class:`MemberInfo`).
 
     Records compare by identity.  The last two fields are the table's indexes, kept in the
     record rather than in two dictionaries keyed by name: a node holds one record per peer, and
-    a process with hundreds of members holds hundreds of thousands.
+    a process with hundreds of members holds hundreds of thousands.  A plain class rather than
+    attrs: the compiled build makes it a native class, whose fields compiled code reads and
+    writes directly.
     """
 
-    name: str
-    address: Address
-    incarnation: int
-    state: State
-    meta: bytes
-    #: When the member entered its current state (for reclaiming dead and left members).
-    since: float
-    #: Position in the table's list of live peers; -1 when not live (or not in a table).
-    live_pos: int = -1
-    #: Still ahead in the table's current probe pass.
-    ahead: bool = False
+    __slots__ = ("address", "ahead", "incarnation", "live_pos", "meta", "name", "since", "state")
+
+    def __init__(
+        self,
+        name: str,
+        address: Address,
+        incarnation: int,
+        state: State,
+        meta: bytes,
+        *,
+        since: float,
+    ) -> None:
+        self.name = name
+        self.address = address
+        self.incarnation = incarnation
+        self.state = state
+        self.meta = meta
+        #: When the member entered its current state (for reclaiming dead and left members).
+        self.since = since
+        #: Position in the table's list of live peers; -1 when not live (or not in a table).
+        self.live_pos = -1
+        #: Still ahead in the table's current probe pass.
+        self.ahead = False
+
+    def __repr__(self) -> str:
+        return (
+            f"Member(name={self.name!r}, address={self.address!r}, "
+            f"incarnation={self.incarnation!r}, state={self.state!r}, meta={self.meta!r}, "
+            f"since={self.since!r}, live_pos={self.live_pos!r}, ahead={self.ahead!r})"
+        )
 
     def info(self) -> MemberInfo:
         return MemberInfo(self.name, self.address, self.incarnation, self.state, self.meta)

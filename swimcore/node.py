@@ -177,7 +177,7 @@ class Node(Probing, Membership, Exchanges):
         self._rng = seed if isinstance(seed, random.Random) else random.Random(seed)
         self._wire = for_node(config, name, address, keyring, self._rng)
         self._header = self._wire.header
-        local = Member(name, address, incarnation, State.ALIVE, bytes(meta), 0.0)
+        local = Member(name, address, incarnation, State.ALIVE, bytes(meta), since=0.0)
         self._table = MemberTable(local, self._rng)
         self._name = name
         self._queue = BroadcastQueue(config.max_broadcasts)
@@ -367,7 +367,7 @@ class Node(Probing, Membership, Exchanges):
         self._begin(now)
         for name, address in members:
             if name != self.name and name not in self._table:
-                member = Member(name, address, 0, State.ALIVE, b"", now)
+                member = Member(name, address, 0, State.ALIVE, b"", since=now)
                 self._table.add(member)
                 self._note_seed(member)
                 self._consider_leader(self._table.get(name))

@@ -44,7 +44,7 @@ class Roster:
         for name, address in members:
             if name in records:
                 continue
-            member = records[name] = Member(name, address, 0, State.ALIVE, b"", now)
+            member = records[name] = Member(name, address, 0, State.ALIVE, b"", since=now)
             if best is None or address.leader_key() > best.address.leader_key():
                 best = member
         #: Never mutated once built: tables copy a record before changing it.
@@ -146,7 +146,12 @@ class RosterTable(MemberTable):
         if shared is None:
             return None
         member = own[name] = Member(
-            shared.name, shared.address, shared.incarnation, shared.state, shared.meta, shared.since
+            shared.name,
+            shared.address,
+            shared.incarnation,
+            shared.state,
+            shared.meta,
+            since=shared.since,
         )
         return member
 

@@ -24,7 +24,7 @@ _LIVE = (State.ALIVE, State.SUSPECT)
 
 
 def _record(i: int, state: State = State.ALIVE) -> Member:
-    return Member(NAMES[i], Address(f"10.2.0.{i + 1}", 7946), 0, state, b"", 0.0)
+    return Member(NAMES[i], Address(f"10.2.0.{i + 1}", 7946), 0, state, b"", since=0.0)
 
 
 class _Model:

@@ -21,7 +21,7 @@ def _address(i: int) -> Address:
 
 
 def _local() -> Member:
-    return Member("m0", _address(0), 0, State.ALIVE, b"", 0.0)
+    return Member("m0", _address(0), 0, State.ALIVE, b"", since=0.0)
 
 
 def _roster(size: int) -> Roster:
@@ -45,7 +45,7 @@ class TablesAgree(RuleBasedStateMachine):
         ]
         self.plain = MemberTable(_local(), random.Random(1))
         for name, address in list(self.roster)[1:]:
-            self.plain.add(Member(name, address, 0, State.ALIVE, b"", 0.0))
+            self.plain.add(Member(name, address, 0, State.ALIVE, b"", since=0.0))
         self.shared = RosterTable(_local(), random.Random(1), self.roster)
 
     @rule(
@@ -59,7 +59,7 @@ class TablesAgree(RuleBasedStateMachine):
         for table in (self.plain, self.shared):
             member = table.get(name)
             if member is None:
-                table.add(Member(name, _address(i), incarnation, state, meta, 1.0))
+                table.add(Member(name, _address(i), incarnation, state, meta, since=1.0))
             else:
                 member.incarnation = incarnation
                 member.meta = meta
@@ -148,7 +148,7 @@ def test_each_pass_probes_every_live_member_once() -> None:
 def test_a_newcomer_is_probed_in_the_current_pass_and_only_once(seed: int) -> None:
     table = RosterTable(_local(), random.Random(seed), _roster(30))
     seen = [table.next_probe_target() for _ in range(10)]
-    table.add(Member("new", _address(77), 0, State.ALIVE, b"", 1.0))
+    table.add(Member("new", _address(77), 0, State.ALIVE, b"", since=1.0))
     dead = table.get(NAMES[5])
     assert dead is not None
     table.set_state(dead, State.DEAD, 1.0)
