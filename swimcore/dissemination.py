@@ -19,27 +19,31 @@ _GIVE_UP = 32
 class _Entry:
     """One queued update (a plain class, native in the compiled build: see ``Member``)."""
 
-    __slots__ = ("data", "key", "priority", "size", "transmits")
+    __slots__ = ("bucket", "data", "key", "priority", "size", "transmits")
 
-    def __init__(self, key: str, data: bytes, transmits: int, priority: int, size: int) -> None:
+    def __init__(self, key: str, data: bytes, priority: int, bucket: dict[str, _Entry]) -> None:
         self.key = key
         self.data = data
-        self.transmits = transmits
+        self.transmits = 0
         #: Membership news is served before user broadcasts.
         self.priority = priority
         #: ``len(data)``, kept to spare the selection loop a call per entry.
-        self.size = size
+        self.size = len(data)
+        #: The bucket of its priority and transmission count that holds it.
+        self.bucket = bucket
 
 
 class BroadcastQueue:
     """Encoded updates awaiting retransmission, bounded to ``capacity`` entries."""
 
-    __slots__ = ("_buckets", "_by_key", "_capacity", "evicted")
+    __slots__ = ("_by_key", "_capacity", "_levels", "evicted")
 
     def __init__(self, capacity: int) -> None:
         self._capacity = capacity
-        # priority -> transmits -> key -> entry (dicts keep insertion order: oldest first)
-        self._buckets: tuple[dict[int, dict[str, _Entry]], ...] = ({}, {})
+        # priority -> transmits -> key -> entry (dicts keep insertion order: oldest first); a
+        # level holds a bucket for every count up to the highest one reached, empty or not
+        # (at most the retransmission limit).
+        self._levels: tuple[list[dict[str, _Entry]], ...] = ([{}], [{}])
         self._by_key: dict[str, _Entry] = {}
         #: Updates pushed out because the queue was full.
         self.evicted = 0
@@ -59,29 +63,29 @@ class BroadcastQueue:
         self.discard(key)
         if len(self._by_key) >= self._capacity:
             self._evict_one()
-        entry = _Entry(key, data, 0, 1 if user else 0, len(data))
-        self._by_key[key] = entry
-        self._buckets[entry.priority].setdefault(0, {})[key] = entry
+        priority = 1 if user else 0
+        bucket = self._levels[priority][0]
+        bucket[key] = self._by_key[key] = _Entry(key, data, priority, bucket)
 
     def discard(self, key: str) -> None:
         """Forget whatever is queued under ``key``."""
         entry = self._by_key.pop(key, None)
         if entry is not None:
-            bucket = self._buckets[entry.priority][entry.transmits]
+            bucket = entry.bucket
             del bucket[key]
             if not bucket:
-                del self._buckets[entry.priority][entry.transmits]
+                bucket.clear()  # an emptied dict keeps the room of its largest size otherwise
             if not self._by_key:
                 self._by_key.clear()
 
     def _evict_one(self) -> None:
         # The entry most transmitted and oldest has done the most of its work already.
-        for level in reversed(self._buckets):
-            if level:
-                bucket = level[max(level)]
-                self.discard(next(iter(bucket)))
-                self.evicted += 1
-                return
+        for level in reversed(self._levels):
+            for bucket in reversed(level):
+                if bucket:
+                    self.discard(next(iter(bucket)))
+                    self.evicted += 1
+                    return
 
     def take(self, space: int, limits: tuple[int, int], max_count: int) -> list[bytes]:
         """Updates that fit in ``space`` bytes (at most ``max_count`` of them).
@@ -95,11 +99,13 @@ class BroadcastQueue:
         # transmissions first, each newest first, and the scan stops once the packet is full.
         chosen: list[_Entry] = []
         count = misses = 0
-        for level in self._buckets:
+        for level in self._levels:
             if space < _SMALLEST or count >= max_count:
                 break
-            for transmits in sorted(level):
-                for entry in reversed(level[transmits].values()):
+            for bucket in level:
+                if not bucket:
+                    continue
+                for entry in reversed(bucket.values()):
                     size = entry.size
                     if size <= space:
                         chosen.append(entry)
@@ -117,23 +123,24 @@ class BroadcastQueue:
         out = [entry.data for entry in chosen]
         by_key = self._by_key
         for entry in chosen:
-            priority, key = entry.priority, entry.key
-            level = self._buckets[priority]
-            transmits = entry.transmits
-            bucket = level[transmits]
+            key = entry.key
+            bucket = entry.bucket
             del bucket[key]
-            if not bucket:
-                del level[transmits]
-            transmits += 1
-            entry.transmits = transmits
-            if transmits >= limits[priority]:
+            transmits = entry.transmits + 1
+            if transmits >= limits[entry.priority]:
                 del by_key[key]
-            else:
-                following = level.get(transmits)
-                if following is None:
-                    level[transmits] = {key: entry}
-                else:
-                    following[key] = entry
+                if not bucket:
+                    bucket.clear()
+                continue
+            entry.transmits = transmits
+            level = self._levels[entry.priority]
+            if transmits == len(level):
+                level.append({})
+            following = level[transmits]
+            following[key] = entry
+            entry.bucket = following
+            if not bucket:
+                bucket.clear()
         if not by_key:
             # A dict keeps the room of its largest size: an emptied queue gives it back (a node
             # that queued news about every member at its join would hold it for good).
