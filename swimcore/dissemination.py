@@ -76,7 +76,7 @@ class BroadcastQueue:
             if not bucket:
                 bucket.clear()  # an emptied dict keeps the room of its largest size otherwise
             if not self._by_key:
-                self._by_key.clear()
+                self._emptied()
 
     def _evict_one(self) -> None:
         # The entry most transmitted and oldest has done the most of its work already.
@@ -142,7 +142,12 @@ class BroadcastQueue:
             if not bucket:
                 bucket.clear()
         if not by_key:
-            # A dict keeps the room of its largest size: an emptied queue gives it back (a node
-            # that queued news about every member at its join would hold it for good).
-            by_key.clear()
+            self._emptied()
         return out
+
+    def _emptied(self) -> None:
+        # A dict keeps the room of its largest size, a level its buckets: an emptied queue
+        # gives them back (a node that queued news about every member at its join would hold
+        # it for good, and every node a bucket per transmission count).
+        self._by_key.clear()
+        self._levels = ([{}], [{}])
