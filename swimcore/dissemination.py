@@ -126,11 +126,11 @@ class BroadcastQueue:
             key = entry.key
             bucket = entry.bucket
             del bucket[key]
+            if not bucket:
+                bucket.clear()
             transmits = entry.transmits + 1
             if transmits >= limits[entry.priority]:
                 del by_key[key]
-                if not bucket:
-                    bucket.clear()
                 continue
             entry.transmits = transmits
             level = self._levels[entry.priority]
@@ -139,8 +139,6 @@ class BroadcastQueue:
             following = level[transmits]
             following[key] = entry
             entry.bucket = following
-            if not bucket:
-                bucket.clear()
         if not by_key:
             self._emptied()
         return out
