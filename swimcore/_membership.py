@@ -147,6 +147,9 @@ class Membership:
         if verdict is Verdict.IGNORE:
             if member.state is State.ALIVE and update.incarnation < member.incarnation:
                 self._correct(member)
+                if news is not State.LEFT:
+                    assert isinstance(update, (Suspect, Dead))
+                    self._stability.heard(member.name, update.incarnation, update.by)
             return
         if verdict is Verdict.CONFIRM:
             assert isinstance(update, Suspect)
@@ -272,13 +275,13 @@ class Membership:
         changed = moved or member.meta != update.meta
         # A live member re-announcing itself unchanged at a higher incarnation refuted news.
         refuted = before in _LIVE and update.incarnation > member.incarnation and not changed
-        discounted = refuted and self._stability.discounts(
-            member.name, member.incarnation, update.incarnation
-        )
-        # Held suspect here, the accusation was believed: a flap all the same.
-        if discounted and before is State.ALIVE:
-            self._count(cn.FLAPS_DISCOUNTED)
-            refuted = False
+        if refuted:
+            self._weigh_refutation(
+                member.name,
+                member.incarnation,
+                update.incarnation,
+                believed=before is State.SUSPECT,
+            )
         member.incarnation = update.incarnation
         member.meta = update.meta
         member.address = update.address
@@ -289,10 +292,11 @@ class Membership:
         self._dead.pop(member.name, None)
         self._consider_leader(member)
         self._enqueue(member.name, update)
-        damped = refuted and self._flapped(member, suspected=before is State.SUSPECT)
         if before is State.SUSPECT:
             self._count(cn.SUSPICIONS_REFUTED)
-            if not damped and (suspicion is None or suspicion.announced):
+            if refuted and self._stability.unstable(member.name):
+                self._count(cn.EVENTS_DAMPED)
+            elif suspicion is None or suspicion.announced:
                 self._emit(MemberAlive(member.info()))
         elif before is not State.ALIVE:
             if before is State.DEAD and self._back_from_the_dead(member):
@@ -349,7 +353,6 @@ class Membership:
                 stability.corroborates and accuser is not None and accuser.state is not State.ALIVE
             ):
                 self._count(cn.ACCUSATIONS_DISBELIEVED)
-                stability.disbelieve(member.name, update.incarnation)
                 return False
         if not stability.corroborates or isinstance(update, Dead):
             return True
@@ -362,25 +365,59 @@ class Membership:
             self._enqueue(member.name, update)  # others count it; the accused can refute it
         return False
 
-    def _flapped(self: Node, member: Member, *, suspected: bool) -> bool:
-        """``member`` refuted news of itself (whether or not this node believed it): damping
-        counts a flap.  True when its :class:`MemberAlive` is replaced (unstable) or damped.
-
-        Every member hears every refutation, so every view counts the same flaps and damps
-        the member at about the same time (within the refutation's spread).  Not called for a
-        refutation of accusations heard here only from accusers not believed: a faulty member
-        accusing whomever it fails to reach would otherwise damp healthy ones."""
+    def _weigh_refutation(self: Node, name: str, since: int, until: int, *, believed: bool) -> None:
+        """``name`` refuted news of itself (at ``since``, announcing ``until``), which this
+        node ``believed`` (held it suspect) or not: hold the refutation for its verdict one
+        corroboration window later (:meth:`_judge_refutations`)."""
         stability = self._stability
         if not stability.damping:
+            return
+        opened = stability.refuted(name, since, until)
+        if believed:
+            stability.heard(name, since, self.name)
+        if opened:
+            cfg = self.config
+            window = suspicion_min(cfg.suspicion_mult, self._live_count(), cfg.probe_interval)
+            self._timers.schedule(self._now + window, (Timer.REFUTED, 0, name))
+
+    def _judge_refutations(self: Node, name: str) -> None:
+        """The verdict on refutations: flaps if any accuser of the incarnations they answer
+        is believed here now (this node, if it held the member suspect), else counted as
+        discounted.
+
+        Every view hears every refutation and, within the window, the accusations it
+        answered (those that arrive late included), so the views count the same flaps about a
+        window after the refutation, whether or not they believed the accusation.  What the
+        window lets every view learn is who the accusers are: a member losing most of its
+        input accuses whomever it fails to reach, and is itself suspect, dead or unstable here
+        by the time the verdict is due; news heard from no named accuser at all (a full-state
+        exchange's row, or nothing) is not evidence either.  Without this a faulty member's
+        first accusations, refuted before anyone knew it was faulty, damped healthy members."""
+        refutation = self._stability.verdict_due(name)
+        member = self._table.peek(name)
+        if refutation is None or member is None or member.state not in _LIVE:
+            return
+        if not any(self._believable(by) for by in refutation.accusers):
+            self._count(cn.FLAPS_DISCOUNTED, refutation.count)
+            return
+        self._flapped(member, refutation.count)
+
+    def _believable(self: Node, by: str) -> bool:
+        """Whether an accusation by ``by`` is believed here (as :meth:`_believes` decides)."""
+        if by == self.name:
+            return True
+        if not by or self._stability.unstable(by):
             return False
-        if stability.flapped(member.name, self._now):
+        accuser = self._table.peek(by)
+        return accuser is None or accuser.state is State.ALIVE
+
+    def _flapped(self: Node, member: Member, times: int) -> None:
+        """``member`` flapped ``times`` times (the verdict on its refutations): raise its
+        penalty, and report it unstable when that crosses the suppress threshold."""
+        stability = self._stability
+        if stability.flapped(member.name, self._now, times):
             self._emit(MemberUnstable(member.info()))
             self._timers.schedule(stability.reuse_at(member.name), (Timer.STABLE, 0, member.name))
-            return True
-        if stability.unstable(member.name) and suspected:
-            self._count(cn.EVENTS_DAMPED)
-            return True
-        return False
 
     def _back_from_the_dead(self: Node, member: Member) -> bool:
         """``member``, declared dead here, is alive again: with damping that is a flap.  True

@@ -48,7 +48,8 @@ class Timer(enum.IntEnum):
     RECONNECT = 8  # try a member believed dead and a seed not in the view
     MERGE = 9  # merge the next slice of a received snapshot
     STABLE = 10  # a damped member may be readmitted
-    ANNOUNCE = 11  # announce a name conflict again
+    ANNOUNCE = 11  # report a suspicion that still stands after the hold
+    REFUTED = 12  # the verdict on refutations of news not believed: flaps or not
 
 
 #: Rows of a push-pull snapshot decoded and merged per step: a large snapshot is read a slice

@@ -180,8 +180,8 @@ ACCUSATIONS_WITHHELD = "accusations_withheld"
 ACCUSATIONS_PENDING = "accusations_pending"
 #: Accusations not believed (the accuser is unstable, or not alive here).
 ACCUSATIONS_DISBELIEVED = "accusations_disbelieved"
-#: Refutations not counted as flaps: the accusations they answer came only from accusers not
-#: believed here.
+#: Refutations of news not believed here that are not counted as flaps: when their verdict
+#: was due, no accuser of what they answered was believed here.
 FLAPS_DISCOUNTED = "flaps_discounted"
 #: Events not reported to the application because the member is flapping.
 EVENTS_DAMPED = "events_damped"

@@ -851,6 +851,8 @@ class Node(Probing, Membership, Exchanges):
                 self._settle(name)
             case Timer.ANNOUNCE:
                 self._announce(name, number)
+            case Timer.REFUTED:
+                self._judge_refutations(name)
 
     def _gossip_round(self) -> None:
         if not len(self._queue):

@@ -21,20 +21,23 @@ each behind its own :class:`~swimcore.config.Config` switch, keep views stable:
   ``stability_accusers`` distinct members accused the same incarnation within the minimum
   suspicion timeout; this node's own failed probe is always believed.  An accuser this node
   holds suspect, dead or unstable is not believed at all, nor is its declaration that a member
-  this node holds alive is dead.  The suspicion, once believed, starts
-  from the first accusation and counts every accuser as a confirmation, so a real crash is
-  declared dead as early as before.
+  this node holds alive is dead; a full-state exchange's row holding the member suspect or
+  dead names no accuser and is not one of the distinct members.  The suspicion, once
+  believed, starts from the first accusation and counts every accuser as a confirmation, so a
+  real crash is declared dead as early as before.
 * **Flap damping** (``stability_damping``): BGP route-flap damping (RFC 2439) applied to
   membership.  Each refutation (the member re-announcing itself, unchanged, at a higher
-  incarnation: every view hears it, whether it believed the accusation or not) adds 1 to the
-  member's penalty, which halves every ``stability_half_life`` seconds, except where the only
-  accusations heard of the refuted incarnation came from accusers not believed (a faulty
-  member, declared dead or unstable, that accuses whomever it fails to reach); at
-  ``stability_suppress`` the member is reported :class:`~swimcore.actions.MemberUnstable` once
-  and its further suspicions and refutations are not reported; once the penalty has decayed
-  below ``stability_reuse`` while the member is alive, it is reported
-  :class:`~swimcore.actions.MemberStable` (hysteresis: the thresholds differ, so a member on
-  the edge does not flip).
+  incarnation: every view hears it, whether it believed the accusation or not) is judged one
+  corroboration window after it arrives: it adds 1 to the member's penalty, which halves every
+  ``stability_half_life`` seconds, if an accuser of the refuted incarnation (heard before or
+  after the refutation) is still believed then.  The window is what lets every view learn who
+  the accusers were: a member losing most of its input accuses whomever it fails to reach
+  before anyone knows it is faulty, and is suspect, dead or unstable everywhere by the
+  verdict.  A return from the dead adds 1 at once.  At ``stability_suppress`` the member is
+  reported :class:`~swimcore.actions.MemberUnstable` once and its further suspicions and
+  refutations are not reported; once the penalty has decayed below ``stability_reuse`` while
+  the member is alive, it is reported :class:`~swimcore.actions.MemberStable` (hysteresis:
+  the thresholds differ, so a member on the edge does not flip).
 * **Suspicion hold** (``stability_suspect_hold``): a suspicion is reported only once it has
   stood this long; one refuted sooner is reported neither suspected nor alive again.
 
@@ -51,7 +54,7 @@ import attrs
 
 from swimcore.config import Config
 
-__all__ = ["Accusation", "Stability"]
+__all__ = ["Accusation", "Refutation", "Stability"]
 
 
 @attrs.define(slots=True)
@@ -64,17 +67,35 @@ class Accusation:
     accusers: dict[str, None]
 
 
+@attrs.define(slots=True)
+class Refutation:
+    """A member's refutations awaiting their verdict: flaps if an accuser of an incarnation
+    they answer is believed here when the verdict is due."""
+
+    #: The incarnations answered: from ``since`` up to (not including) ``until``.
+    since: int
+    until: int
+    #: How many refutations (a flap each, if the verdict is that they are flaps).
+    count: int
+    #: Accusers heard of the incarnations answered, in arrival order.
+    accusers: dict[str, None]
+
+
+#: Accusers kept per refutation awaiting its verdict (a hostile peer cannot grow it further).
+MAX_ACCUSERS = 64
+
+
 class Stability:
     """One node's accusation and damping bookkeeping (bounded by ``max_members`` entries)."""
 
     __slots__ = (
         "_accusations",
-        "_disbelieved",
         "_half_life",
         "_held",
         "_limit",
         "_needed",
         "_penalties",
+        "_refutations",
         "_reuse",
         "_suppress",
         "_unstable",
@@ -96,8 +117,8 @@ class Stability:
         self._half_life = config.stability_half_life
         self._limit = config.max_members
         self._accusations: dict[str, Accusation] = {}
-        #: The latest incarnation of each member accused here by an accuser not believed.
-        self._disbelieved: dict[str, int] = {}
+        #: Refutations awaiting their verdict, per member.
+        self._refutations: dict[str, Refutation] = {}
         #: Penalty and the time it was last computed, per member.
         self._penalties: dict[str, tuple[float, float]] = {}
         self._unstable: dict[str, None] = {}
@@ -141,27 +162,52 @@ class Stability:
         return True
 
     def believed(self, name: str) -> bool:
-        """Whether enough distinct members accuse ``name`` for the suspicion to be believed."""
-        held = self._accusations.get(name)
-        return held is not None and len(held.accusers) >= self._needed
+        """Whether enough distinct members accuse ``name`` for the suspicion to be believed.
 
-    def disbelieve(self, name: str, incarnation: int) -> None:
-        """An accuser not believed here accused ``name`` at ``incarnation``."""
-        self._make_room(self._disbelieved, name)
-        self._disbelieved[name] = max(incarnation, self._disbelieved.get(name, incarnation))
-
-    def discounts(self, name: str, since: int, until: int) -> bool:
-        """``name`` refuted news of itself at ``since`` by announcing ``until``: True when the
-        accusations of it this node heard in between all came from accusers it does not
-        believe (the refutation is no flap here).  Forgets them."""
-        disbelieved = self._disbelieved.get(name)
-        if disbelieved is None or disbelieved >= until:
-            return False
-        del self._disbelieved[name]
-        if disbelieved < since:
-            return False
+        A full-state exchange's row naming no accuser (``""``) is relayed like any
+        accusation but is not one of the distinct members: it may be the very accuser whose
+        own accusation is counted already."""
         held = self._accusations.get(name)
-        return held is None or not since <= held.incarnation < until
+        if held is None:
+            return False
+        return len(held.accusers) - ("" in held.accusers) >= self._needed
+
+    # ------------------------------------------------------------------------- refutations
+
+    def refuted(self, name: str, since: int, until: int) -> bool:
+        """``name`` refuted news of itself at ``since`` by announcing ``until``: hold the
+        refutation, with the accusers of it heard so far, for its verdict.  True when none
+        was held (the caller arranges the verdict)."""
+        held = self._accusations.get(name)
+        accusers: dict[str, None] = {}
+        if held is not None and held.incarnation < until:
+            del self._accusations[name]  # answered
+            if held.incarnation >= since:
+                accusers = held.accusers
+        waiting = self._refutations.get(name)
+        if waiting is not None:
+            waiting.until = max(waiting.until, until)
+            waiting.count += 1
+            for accuser in accusers:
+                self.heard(name, since, accuser)
+            return False
+        self._make_room(self._refutations, name)
+        self._refutations[name] = Refutation(since, until, 1, accusers)
+        return True
+
+    def heard(self, name: str, incarnation: int, by: str) -> None:
+        """``by`` accused ``name`` at ``incarnation``: an accuser of a refutation awaiting its
+        verdict if it answers that incarnation (news that arrives after its refutation
+        counts)."""
+        waiting = self._refutations.get(name)
+        if waiting is None or not waiting.since <= incarnation < waiting.until:
+            return
+        if len(waiting.accusers) < MAX_ACCUSERS:
+            waiting.accusers[by] = None
+
+    def verdict_due(self, name: str) -> Refutation | None:
+        """The refutations of ``name`` awaiting their verdict (forgotten here)."""
+        return self._refutations.pop(name, None)
 
     def take(self, name: str, incarnation: int) -> Accusation | None:
         """The pending accusations of ``name`` at ``incarnation`` (forgotten here)."""
@@ -175,14 +221,14 @@ class Stability:
         value, since = self._penalties.get(name, (0.0, now))
         return value * math.pow(0.5, max(0.0, now - since) / self._half_life)
 
-    def flapped(self, name: str, now: float) -> bool:
-        """``name`` refuted news of itself: raise its penalty; True when it becomes unstable."""
+    def flapped(self, name: str, now: float, times: int = 1) -> bool:
+        """``name`` flapped ``times`` times: raise its penalty; True when it becomes unstable."""
         oldest = self._make_room(self._penalties, name)
         if oldest is not None:
             self._unstable.pop(oldest, None)
             self._held.pop(oldest, None)
         # The ceiling bounds how long a member stays suppressed after its last flap.
-        value = min(self.penalty(name, now) + 1.0, 2.0 * self._suppress)
+        value = min(self.penalty(name, now) + times, 2.0 * self._suppress)
         self._penalties[name] = (value, now)
         if name not in self._unstable and value >= self._suppress:
             self._unstable[name] = None
@@ -223,14 +269,14 @@ class Stability:
         as one more flap).  True when its death was already reported and its return since
         was held out: the application still sees it dead, so the death is not news."""
         self._accusations.pop(name, None)
-        self._disbelieved.pop(name, None)
+        self._refutations.pop(name, None)
         return self._release(name)
 
     def forget(self, name: str) -> bool:
         """``name`` left or was reclaimed: its accusations and damping end.  True when it had
         come back from a reported death unreported (its leaving is not news either)."""
         self._accusations.pop(name, None)
-        self._disbelieved.pop(name, None)
+        self._refutations.pop(name, None)
         self._penalties.pop(name, None)
         self._unstable.pop(name, None)
         return self._release(name)

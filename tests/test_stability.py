@@ -10,7 +10,17 @@ from typing import Any
 
 import attrs
 import pytest
-from helpers import STABILITY_OFF, Link, addr, encode, make_node, of_type, tick_until, updates_in
+from helpers import (
+    STABILITY_OFF,
+    Link,
+    addr,
+    encode,
+    make_node,
+    messages,
+    of_type,
+    tick_until,
+    updates_in,
+)
 
 from swimcore import (
     Action,
@@ -25,8 +35,9 @@ from swimcore import (
     Node,
     State,
 )
-from swimcore.messages import Alive, Dead, Gossip, Suspect
+from swimcore.messages import Ack, Alive, Dead, Gossip, Ping, Suspect
 from swimcore.stability import Stability
+from swimcore.timing import suspicion_min
 
 #: Every mechanism off (SWIM's and memberlist's behaviour); each test turns on what it tests.
 OFF = Config.lan(**STABILITY_OFF)
@@ -181,25 +192,49 @@ def test_own_failed_probe_is_believed_at_once() -> None:
 # Flap damping ------------------------------------------------------------------------------
 
 
+def answered(node: Node, until: float) -> list[Action]:
+    """Tick ``node`` at each of its deadlines up to ``until``, every ping it sends answered
+    at once (the healthy members around it): its timers fire, its probes never fail."""
+    out: list[Action] = []
+    while (deadline := node.next_deadline()) is not None and deadline <= until:
+        actions = node.tick(deadline)
+        for to, ping in messages(actions, Ping):
+            actions += node.receive(encode(Ack(ping.seq)), to, deadline)
+        out += actions
+    return out
+
+
+def verdict_window(node: Node) -> float:
+    """How long after a refutation its verdict comes (the corroboration window)."""
+    cfg = node.config
+    return suspicion_min(cfg.suspicion_mult, len(node.members()), cfg.probe_interval)
+
+
 def flaps(node: Node, member: int, times: list[float]) -> list[Action]:
-    """``member`` suspected (by two accusers) and refuting at each of ``times``."""
+    """``member`` suspected (by two accusers) and refuting at each of ``times``, up to the
+    verdict on the last refutation."""
     out: list[Action] = []
     for k, when in enumerate(times):
+        out += answered(node, when)
         out += hear(node, when, Suspect(str(addr(member)), k, str(addr(1))))
         out += hear(node, when, Suspect(str(addr(member)), k, str(addr(2))))
+        out += answered(node, when + 0.5)
         out += hear(node, when + 0.5, alive(member, k + 1))
-    return out
+    return out + answered(node, times[-1] + 0.5 + verdict_window(node) + 0.01)
 
 
 def test_a_member_that_keeps_refuting_is_reported_unstable_once() -> None:
     node = peers(DAMP)
     out = flaps(node, 3, [1.0, 5.0, 9.0, 13.0, 17.0])
     name = str(addr(3))
-    # Two flips within a minute pass the suppress threshold (1.5): suspected, alive again,
-    # suspected, then unstable in place of the second "alive"; nothing more after that.
+    # Two flaps within a minute pass the suppress threshold (1.5).  Each refutation's verdict
+    # comes a window (4 s) after it, as the next suspicion begins: the second verdict makes
+    # the member unstable while it is suspected the third time; nothing more after that (its
+    # third to fifth refutations and fourth and fifth suspicions are damped).
     kinds = [type(e).__name__ for e in out if getattr(e, "member", None) is not None]
-    assert kinds == ["MemberSuspected", "MemberAlive", "MemberSuspected", "MemberUnstable"]
-    assert node.counters()["events_damped"] == 6
+    assert verdict_window(node) == 4.0
+    assert kinds == ["MemberSuspected", "MemberAlive"] * 2 + ["MemberSuspected", "MemberUnstable"]
+    assert node.counters()["events_damped"] == 5
     assert [m.name for m in node.unstable_members()] == [name]
 
 
@@ -313,19 +348,28 @@ def hear_on_its_wire(node: Node, now: float, *updates: Alive | Suspect | Dead) -
     return node.receive(data, addr(99), now)
 
 
+#: Damping with two accusers, and a verdict window (``suspicion_min``) of 30 s that ends before
+#: the node's own first probe can fail (nothing here answers it).
+VERDICT = only(stability_damping=True, stability_accusers=2, probe_interval=30.0, suspicion_mult=1)
+#: Just after the verdict on a refutation heard at 1.5 s.
+VERDICT_DUE = 31.6
+
+
 @pytest.mark.parametrize("accuser", ["dead", "alive"])
 def test_refuting_an_accuser_not_believed_is_no_flap(accuser: str, wire: str) -> None:
     # A member losing most of its input, declared dead, accuses whomever it fails to reach;
     # the accused refutes (a memberlist peer might believe it), but where the accuser is not
     # believed the refutations are no flaps.  An accuser believed (pending a second) makes
-    # them flaps, as a refutation heard without its accusation does.
-    node = peers(only(stability_damping=True, stability_accusers=2, wire=wire))
+    # them flaps.  Either way the verdict comes one window after the first refutation.
+    node = peers(attrs.evolve(VERDICT, wire=wire))
     hear_on_its_wire(node, 0.5, Dead(str(addr(1)), 0, str(addr(2))))
     by = str(addr(1)) if accuser == "dead" else str(addr(4))
     out: list[Action] = []
     for k, when in enumerate([1.0, 5.0, 9.0, 13.0]):
         out += hear_on_its_wire(node, when, Suspect(str(addr(3)), k, by))
         out += hear_on_its_wire(node, when + 0.5, alive(3, k + 1))
+    assert not of_type(out, MemberUnstable)
+    out = tick_until(node, VERDICT_DUE)
     unstable = [e.member.name for e in of_type(out, MemberUnstable)]
     assert unstable == ([] if accuser == "dead" else [str(addr(3))])
     counters = node.counters()
@@ -333,14 +377,68 @@ def test_refuting_an_accuser_not_believed_is_no_flap(accuser: str, wire: str) ->
     assert counters.get("flaps_discounted", 0) == (4 if accuser == "dead" else 0)
 
 
+@pytest.mark.parametrize("accuser_dies", [True, False])
+def test_the_verdict_weighs_the_accuser_as_it_is_known_by_then(accuser_dies: bool) -> None:
+    # A faulty member's first accusations come before anyone knows it is faulty: pending,
+    # refuted at once.  Declared dead before the verdict, it does not damp whom it accused.
+    node = peers(VERDICT)
+    name, by = str(addr(3)), str(addr(4))
+    for k, when in enumerate([1.0, 5.0]):
+        hear(node, when, Suspect(name, k, by))
+        hear(node, when + 0.5, alive(3, k + 1))
+    if accuser_dies:
+        hear(node, 8.0, Dead(by, 0, str(addr(2))))
+    out = tick_until(node, VERDICT_DUE)
+    assert bool(of_type(out, MemberUnstable)) is not accuser_dies
+    assert node.counters().get("flaps_discounted", 0) == (2 if accuser_dies else 0)
+
+
+@pytest.mark.parametrize("late", ["believed", "anonymous", "nothing"])
+def test_an_accusation_heard_after_its_refutation_counts(late: str) -> None:
+    # The refutation outran its accusation here; the accusation, stale when it arrives, still
+    # tells the verdict who made it.  News from no named accuser (a full-state exchange's
+    # row), or none at all, is no evidence of a flap.
+    node = peers(VERDICT)
+    name = str(addr(3))
+    out: list[Action] = []
+    for k, when in enumerate([1.0, 5.0]):
+        out += hear(node, when, alive(3, k + 1))
+        if late != "nothing":
+            out += hear(
+                node, when + 0.5, Suspect(name, k, "" if late == "anonymous" else str(addr(4)))
+            )
+    member = node.member(name)
+    assert member is not None and member.state is State.ALIVE and member.incarnation == 2
+    out += tick_until(node, VERDICT_DUE)
+    assert bool(of_type(out, MemberUnstable)) is (late == "believed")
+    assert node.counters().get("flaps_discounted", 0) == (0 if late == "believed" else 2)
+
+
+def test_an_accusation_naming_no_accuser_is_not_a_second_accuser() -> None:
+    # A full-state exchange's row holding a member suspect or dead arrives as an accusation
+    # by "": it may come from the very member whose own accusation is counted already.
+    node = peers(CORROBORATE)
+    name = str(addr(3))
+    hear(node, 1.0, Suspect(name, 0, str(addr(4))), Suspect(name, 0, ""))
+    member = node.member(name)
+    assert member is not None and member.state is State.ALIVE
+    hear(node, 1.5, Suspect(name, 0, str(addr(5))))
+    member = node.member(name)
+    assert member is not None and member.state is State.SUSPECT
+
+
 def test_a_discount_covers_only_the_incarnation_accused() -> None:
-    # Accused at 0 by an accuser not believed, and by two that are: a flap.  Its next
-    # refutation, of news not heard here, is a flap too: the old disbelief does not cover it.
-    node = peers(only(stability_damping=True, stability_accusers=2))
+    # Accused at 0 by an accuser not believed, and by two that are: a flap at once.  Its next
+    # refutation answers a believed accuser's news of incarnation 1: a flap at its verdict
+    # (the old disbelief does not cover it).
+    node = peers(VERDICT)
     hear(node, 0.5, Dead(str(addr(1)), 0, str(addr(2))))
     name = str(addr(3))
     out = hear(node, 1.0, *(Suspect(name, 0, str(addr(i))) for i in (1, 4, 5)))
-    out += hear(node, 1.5, alive(3, 1)) + hear(node, 5.0, alive(3, 2))
+    out += hear(node, 1.5, alive(3, 1))
+    out += hear(node, 5.0, Suspect(name, 1, str(addr(4)))) + hear(node, 5.5, alive(3, 2))
+    assert not of_type(out, MemberUnstable)
+    out = tick_until(node, 5.5 + VERDICT_DUE - 1.5)  # one window after the second refutation
     assert [e.member.name for e in of_type(out, MemberUnstable)] == [name]
     assert node.counters().get("flaps_discounted", 0) == 0
 
