@@ -3,6 +3,9 @@
     python benchmarks/bench_stability.py --nodes 100 --minutes 10 [--faulty 1] [--seeds 1,2]
         [--settings plain,previous,new] [--set FIELD=VALUE ...] [--jobs 1] [FAULT ...]
 
+``--seeds`` takes numbers and ranges (``1,4-6``).  After the rows, one line counts the runs in
+which a healthy member was reported suspect, unstable or dead.
+
 Each row is :meth:`swimcore.transports.sim.stability.StabilityReport.row` for one run of
 :func:`~swimcore.transports.sim.stability.run_stability`.  Settings: ``plain`` is SWIM with
 suspicion and no Lifeguard (nor the last-chance probe), ``previous`` is ``Config.lan()`` with
@@ -67,7 +70,11 @@ def _value(text: str) -> Any:
     return {"true": True, "false": False}.get(text.lower(), text)
 
 
-def run(task: tuple[str, str, int, int, int, float, float, tuple[tuple[str, Any], ...]]) -> str:
+def run(
+    task: tuple[str, str, int, int, int, float, float, tuple[tuple[str, Any], ...]],
+) -> tuple[str, bool]:
+    """One row of the table, and whether a healthy member was reported suspect, unstable or
+    dead in that run."""
     setting, fault, nodes, faulty, seed, rate, minutes, changes = task
     config = attrs.evolve(settings()[setting], **dict(changes))
     start = time.perf_counter()
@@ -81,7 +88,9 @@ def run(task: tuple[str, str, int, int, int, float, float, tuple[tuple[str, Any]
         config=config,
         setting=setting,
     )
-    return f"{report.row()} seed {seed} <!-- {time.perf_counter() - start:.0f} s wall -->"
+    row = f"{report.row()} seed {seed} <!-- {time.perf_counter() - start:.0f} s wall -->"
+    harmed = report.healthy_suspicions or report.healthy_unstable or report.healthy_deaths
+    return row, bool(harmed)
 
 
 def main() -> None:
@@ -91,7 +100,7 @@ def main() -> None:
     parser.add_argument("--faulty", type=int, default=None, help="default: 1%% of the members")
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--rate", type=float, default=0.8, help="loss rate of the lossy faults")
-    parser.add_argument("--seeds", default="1", help="comma-separated seeds")
+    parser.add_argument("--seeds", default="1", help="comma-separated seeds and ranges (1,4-6)")
     parser.add_argument("--settings", default="previous,new", help="comma-separated labels")
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE")
     parser.add_argument("--jobs", type=int, default=1)
@@ -107,17 +116,27 @@ def main() -> None:
     tasks = [
         (label, fault, args.nodes, faulty, int(seed), args.rate, args.minutes, changes)
         for fault in args.faults or FAULTS
-        for seed in args.seeds.split(",")
+        for seed in seeds(args.seeds)
         for label in labels
     ]
     print(header(setting=True))
-    if args.jobs > 1:
-        with multiprocessing.Pool(args.jobs) as pool:
-            for row in pool.imap(run, tasks):
-                print(row, flush=True)
-    else:
-        for task in tasks:
-            print(run(task), flush=True)
+    pool = multiprocessing.Pool(args.jobs) if args.jobs > 1 else None
+    harmed = 0
+    for row, harm in pool.imap(run, tasks) if pool is not None else map(run, tasks):
+        print(row, flush=True)
+        harmed += harm
+    if pool is not None:
+        pool.close()
+    print(f"{len(tasks)} runs; a healthy member reported suspect, unstable or dead in {harmed}")
+
+
+def seeds(text: str) -> list[int]:
+    """``"1,4-6"`` -> ``[1, 4, 5, 6]``."""
+    found: list[int] = []
+    for part in text.split(","):
+        low, _, high = part.partition("-")
+        found += range(int(low), int(high or low) + 1)
+    return found
 
 
 if __name__ == "__main__":
