@@ -21,10 +21,9 @@ each behind its own :class:`~swimcore.config.Config` switch, keep views stable:
   ``stability_accusers`` distinct members accused the same incarnation within the minimum
   suspicion timeout; this node's own failed probe is always believed.  An accuser this node
   holds suspect, dead or unstable is not believed at all, nor is its declaration that a member
-  this node holds alive is dead; a full-state exchange's row holding the member suspect or
-  dead names no accuser and is not one of the distinct members.  The suspicion, once
-  believed, starts from the first accusation and counts every accuser as a confirmation, so a
-  real crash is declared dead as early as before.
+  this node holds alive is dead.  The suspicion, once believed, starts
+  from the first accusation and counts every accuser as a confirmation, so a real crash is
+  declared dead as early as before.
 * **Flap damping** (``stability_damping``): BGP route-flap damping (RFC 2439) applied to
   membership.  Each refutation (the member re-announcing itself, unchanged, at a higher
   incarnation: every view hears it, whether it believed the accusation or not) is judged one
@@ -162,15 +161,9 @@ class Stability:
         return True
 
     def believed(self, name: str) -> bool:
-        """Whether enough distinct members accuse ``name`` for the suspicion to be believed.
-
-        A full-state exchange's row naming no accuser (``""``) is relayed like any
-        accusation but is not one of the distinct members: it may be the very accuser whose
-        own accusation is counted already."""
+        """Whether enough distinct members accuse ``name`` for the suspicion to be believed."""
         held = self._accusations.get(name)
-        if held is None:
-            return False
-        return len(held.accusers) - ("" in held.accusers) >= self._needed
+        return held is not None and len(held.accusers) >= self._needed
 
     # ------------------------------------------------------------------------- refutations
 

@@ -414,19 +414,6 @@ def test_an_accusation_heard_after_its_refutation_counts(late: str) -> None:
     assert node.counters().get("flaps_discounted", 0) == (0 if late == "believed" else 2)
 
 
-def test_an_accusation_naming_no_accuser_is_not_a_second_accuser() -> None:
-    # A full-state exchange's row holding a member suspect or dead arrives as an accusation
-    # by "": it may come from the very member whose own accusation is counted already.
-    node = peers(CORROBORATE)
-    name = str(addr(3))
-    hear(node, 1.0, Suspect(name, 0, str(addr(4))), Suspect(name, 0, ""))
-    member = node.member(name)
-    assert member is not None and member.state is State.ALIVE
-    hear(node, 1.5, Suspect(name, 0, str(addr(5))))
-    member = node.member(name)
-    assert member is not None and member.state is State.SUSPECT
-
-
 def test_a_discount_covers_only_the_incarnation_accused() -> None:
     # Accused at 0 by an accuser not believed, and by two that are: a flap at once.  Its next
     # refutation answers a believed accuser's news of incarnation 1: a flap at its verdict

@@ -132,7 +132,12 @@ def test_a_restart_on_the_same_address_with_a_higher_incarnation() -> None:
             "not every member took the restarted one back",
             timeout=15.0,
         )
-        assert sorted(set(recorder.about(name, MemberJoined))) == sorted(m.name for m in others)
+        # Each reports the return, unless flap damping holds it out: a member that refuted a
+        # suspicion (a loaded machine stalls these 0.3 s periods) and then came back from
+        # the dead within a minute is readmitted by MemberStable once quiet, and counts that.
+        joined = set(recorder.about(name, MemberJoined))
+        held = {m.name for m in others if m.counters().get("events_damped", 0)}
+        assert joined | held == {m.name for m in others}, (joined, held)
     finally:
         stop_all(members + ([restarted] if restarted is not None else []))
 
