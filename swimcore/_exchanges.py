@@ -94,17 +94,26 @@ class Exchanges:
         """
         if self._leaving:
             return
-        dead = [a for name in self._dead if (a := self._address_of(name)) is not None]
+        if self._dead:
+            # Each dead member in turn, the one tried longest ago first: every one still
+            # reachable is tried within as many rounds as there are (an insider that moved
+            # names to addresses where no one answers cannot keep this one away for long).
+            oldest = next(iter(self._dead))
+            del self._dead[oldest]
+            self._dead[oldest] = None
+            address = self._address_of(oldest)
+            if address is not None:
+                self._count(cn.HEAL_EXCHANGES)
+                self._request_exchange(address, join=False)
         missing = []
         for seed in self._seeds:
             name = self._seed_names.get(seed)
             member = self._table.peek(name) if name is not None else None
             if member is None or member.address != seed or member.state not in _LIVE:
                 missing.append(seed)
-        for candidates in (dead, missing):
-            if candidates:
-                self._count(cn.HEAL_EXCHANGES)
-                self._request_exchange(self._rng.choice(candidates), join=False)
+        if missing:
+            self._count(cn.HEAL_EXCHANGES)
+            self._request_exchange(self._rng.choice(missing), join=False)
 
     def _address_of(self: Node, name: str) -> Address | None:
         member = self._table.get(name)

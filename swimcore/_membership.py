@@ -244,6 +244,8 @@ class Membership:
             if len(self._table) >= self.config.max_members:
                 self._count(cn.DROPPED_TABLE_FULL)
                 return
+            if self._at_own_address(update):
+                return
             if self._admit is not None and not self._admits(update):
                 return
             member = Member(
@@ -261,6 +263,8 @@ class Membership:
             self._emit(MemberJoined(member.info()))
             return
         moved = update.address != member.address
+        if moved and self._at_own_address(update):
+            return
         if moved and member.state in (State.ALIVE, State.SUSPECT):
             self._name_conflict(member.name, member.address, update.address)
         if judge(member.state, member.incarnation, State.ALIVE, update.incarnation) is not (
@@ -305,6 +309,15 @@ class Membership:
                 self._emit(MemberJoined(member.info()))
         elif changed:
             self._emit(MemberUpdated(member.info()))
+
+    def _at_own_address(self: Node, update: Alive) -> bool:
+        """Whether ``update`` places another member at this member's own address, where only
+        this member can be (dropped and counted: a forged move there would cut the member off
+        from itself in every view that took it, and nothing could bring it back)."""
+        if update.address != self._table.local.address:
+            return False
+        self._count(cn.DROPPED_OWN_ADDRESS)
+        return True
 
     def _note_seed(self: Node, member: Member) -> None:
         if self._seeds and member.address in self._seeds:  # a handful of addresses

@@ -91,6 +91,9 @@ DROPPED_BAD_NAME = "dropped.bad_name"
 DROPPED_TABLE_FULL = "dropped.table_full"
 #: Alive news moving a name to another address that the wire's rules forbid (memberlist's).
 DROPPED_ADDRESS_CONFLICT = "dropped.address_conflict"
+#: Alive news placing another member at this member's own address, where only this member can
+#: be (a forged move there would cut the member off from itself in every view that took it).
+DROPPED_OWN_ADDRESS = "dropped.own_address"
 #: News more than ``MAX_INCARNATION_STEP`` above the incarnation known.
 DROPPED_INCARNATION_JUMP = "dropped.incarnation_jump"
 #: A broadcast whose version leaps too far above the node's clock.
@@ -359,6 +362,7 @@ NODE_COUNTERS = (
     DROPPED_BAD_NAME,
     DROPPED_TABLE_FULL,
     DROPPED_ADDRESS_CONFLICT,
+    DROPPED_OWN_ADDRESS,
     DROPPED_INCARNATION_JUMP,
     DROPPED_BROADCAST_VERSION_JUMP,
     DROPPED_NOT_ADMITTED,

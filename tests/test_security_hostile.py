@@ -162,6 +162,21 @@ def test_hostile_snapshots_keep_the_invariants(members: list[MemberState], join:
     invariants(joiner, {})
 
 
+def test_another_member_is_never_placed_at_this_members_own_address() -> None:
+    # Found by the insider search below: names moved to the receiver's own address are probed
+    # there, fail, and die; a member whose every peer was moved so cannot reach anyone again.
+    node = make_node(0)
+    node.start(0.0, [(make_node(i).name, make_node(i).address) for i in range(1, 4)])
+    moved = Alive(make_node(1).name, node.address, 6, b"")
+    new = Alive("stranger", node.address, 0, b"")
+    data = codec.encode_packet(Packet("", Gossip(), (moved, new)))
+    node.receive(data, SOURCE, NOW)
+    info = node.member(make_node(1).name)
+    assert info is not None and info.address == make_node(1).address and info.incarnation == 0
+    assert node.member("stranger") is None
+    assert node.counters()["dropped.own_address"] == 2
+
+
 def test_a_snapshot_calling_the_receiver_dead_or_left_is_refuted() -> None:
     node = make_node(0)
     node.start(0.0)
