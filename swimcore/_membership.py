@@ -416,7 +416,9 @@ class Membership:
         self._flapped(member, refutation.count)
 
     def _believable(self: Node, by: str) -> bool:
-        """Whether an accusation by ``by`` is believed here (as :meth:`_believes` decides)."""
+        """Whether an accusation by ``by`` counts as evidence here now: by this node, or by a
+        named member not held unstable, suspect or dead (one not in the table counts, as in
+        :meth:`_believes`; a full-state exchange's row, which names no one, does not)."""
         if by == self.name:
             return True
         if not by or self._stability.unstable(by):

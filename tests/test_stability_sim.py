@@ -123,3 +123,28 @@ def test_the_datagram_cut_is_ridden_over_by_the_tcp_fallback_only(fallback: bool
         assert stability_violations(report, config.probe_interval) == []
     else:
         assert report.changes_per_pair_minute_median > 0  # the cut does cut
+
+
+#: The netns stability test's settings (tests/test_netns_stability.py: 5 members, the local
+#: preset with a 0.5 s period), where CI saw a healthy member damped.
+NETNS = Config.local(
+    probe_interval=0.5,
+    probe_timeout=0.25,
+    indirect_checks=3,
+    suspicion_mult=4,
+    retransmit_mult=4,
+    push_pull_interval=2.0,
+    gossip_to_the_dead_time=10.0,
+)
+
+
+@pytest.mark.parametrize("seed", [48, 68, 101, 103, 123, 139])
+def test_a_faulty_members_first_accusations_damp_no_healthy_member(seed: int) -> None:
+    """Seeds at which, before refutations were judged a window late, the member losing 80% of
+    its input accused healthy members before anyone knew it was faulty, they refuted, and every
+    view counted the flaps: a healthy member was reported unstable."""
+    report = run_stability(
+        5, "ingress-loss", faulty=1, rate=0.8, minutes=1.0, seed=seed, config=NETNS, settle=30.0
+    )
+    assert (report.healthy_unstable, report.healthy_suspicions, report.healthy_deaths) == (0, 0, 0)
+    assert report.removed_after is not None and report.stayed_out
