@@ -369,8 +369,7 @@ class Membership:
                 return False
         if not stability.corroborates or isinstance(update, Dead):
             return True
-        cfg = self.config
-        window = suspicion_min(cfg.suspicion_mult, self._live_count(), cfg.probe_interval)
+        window = self._corroboration_window()
         if stability.accuse(member.name, update.incarnation, update.by, self._now, window):
             if stability.believed(member.name):
                 return True
@@ -389,9 +388,15 @@ class Membership:
         if believed:
             stability.heard(name, since, self.name)
         if opened:
-            cfg = self.config
-            window = suspicion_min(cfg.suspicion_mult, self._live_count(), cfg.probe_interval)
-            self._timers.schedule(self._now + window, (Timer.REFUTED, 0, name))
+            self._timers.schedule(
+                self._now + self._corroboration_window(), (Timer.REFUTED, 0, name)
+            )
+
+    def _corroboration_window(self: Node) -> float:
+        """How long accusations of one incarnation are gathered (the shortest suspicion): for
+        corroboration, and before the verdict on a refutation."""
+        cfg = self.config
+        return suspicion_min(cfg.suspicion_mult, self._live_count(), cfg.probe_interval)
 
     def _judge_refutations(self: Node, name: str) -> None:
         """The verdict on refutations: flaps if any accuser of the incarnations they answer

@@ -10,9 +10,15 @@ removed once and the healthy spared.
 from __future__ import annotations
 
 import json
+import pathlib
+import sys
 
 import pytest
 from helpers import STABILITY_OFF
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent / "netns"))
+
+import nslib
 
 from swimcore import Config
 from swimcore.cli import main
@@ -127,15 +133,7 @@ def test_the_datagram_cut_is_ridden_over_by_the_tcp_fallback_only(fallback: bool
 
 #: The netns stability test's settings (tests/test_netns_stability.py: 5 members, the local
 #: preset with a 0.5 s period), where CI saw a healthy member damped.
-NETNS = Config.local(
-    probe_interval=0.5,
-    probe_timeout=0.25,
-    indirect_checks=3,
-    suspicion_mult=4,
-    retransmit_mult=4,
-    push_pull_interval=2.0,
-    gossip_to_the_dead_time=10.0,
-)
+NETNS = Config.local(**nslib.FAST)
 
 
 @pytest.mark.parametrize("seed", [48, 68, 101, 103, 123, 139])
