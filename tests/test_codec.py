@@ -27,6 +27,7 @@ from swimcore import Address, DecodeError
 from swimcore.messages import (
     Ack,
     Alive,
+    Dead,
     DirectMessage,
     Exchange,
     Gossip,
@@ -37,6 +38,7 @@ from swimcore.messages import (
     PushPull,
     State,
     StreamPing,
+    Suspect,
     Update,
 )
 from swimcore.wire.native import codec
@@ -403,31 +405,52 @@ def test_every_cut_of_a_packet_gets_the_careful_readers_verdict(packet: Packet) 
 def test_alive_updates_decoded_before_decode_to_the_same_values(
     first: list[Update], second: list[Update]
 ) -> None:
-    """The decoded-alive cache changes speed only: a warm decode equals a cold one."""
+    """The decoded-update cache changes speed only: a warm decode equals a cold one."""
     codec.decode_packet(codec.encode_packet(Packet("", Gossip(), tuple(first))))
     data = codec.encode_packet(Packet("", Gossip(), tuple(first + second)))
     warm = codec.decode_packet(data)
-    codec._ALIVE_CACHE.clear()
+    codec._UPDATE_CACHE.clear()
     cold = codec.decode_packet(data)
     assert warm == cold
     assert warm.updates == tuple(first + second)
     assert warm.raw_updates == cold.raw_updates
 
 
-def test_the_decoded_alive_cache_is_bounded_and_keeps_working_when_full(
+def test_the_decoded_update_cache_is_bounded_and_keeps_working_when_full(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(codec, "_ALIVE_CACHE_SIZE", 8)
-    codec._ALIVE_CACHE.clear()
-    news = [Alive(f"m{i}", Address("10.0.0.1", 7000 + i), i, b"x" * (i % 3)) for i in range(50)]
+    monkeypatch.setattr(codec, "_UPDATE_CACHE_SIZE", 8)
+    codec._UPDATE_CACHE.clear()
+    news: list[Update] = []
+    for i in range(50):
+        news.append(Alive(f"m{i}", Address("10.0.0.1", 7000 + i), i, b"x" * (i % 3)))
+        news.append((Suspect if i % 2 else Dead)(f"m{i}", i, "b" * (i % 4)))
     for round_ in range(2):
         for update in news:
             data = codec.encode_packet(Packet("", Gossip(), (update,)))
             assert codec.decode_packet(data).updates == (update,), round_
-            assert len(codec._ALIVE_CACHE) <= 8
+            assert len(codec._UPDATE_CACHE) <= 8
     # A copy of a cached update with one byte changed is another update, read afresh.
-    raw = codec.encode_update(news[-1])
-    assert raw in codec._ALIVE_CACHE
-    changed = Alive(news[-1].name, news[-1].address, news[-1].incarnation + 1, news[-1].meta)
+    raw = codec.encode_update(news[-2])
+    assert raw in codec._UPDATE_CACHE
+    alive = news[-2]
+    assert isinstance(alive, Alive)
+    changed = Alive(alive.name, alive.address, alive.incarnation + 1, alive.meta)
     data = codec.encode_packet(Packet("", Gossip(), (changed,)))
     assert codec.decode_packet(data).updates == (changed,)
+
+
+@pytest.mark.parametrize("kind", [Suspect, Dead])
+def test_an_accusation_cut_short_is_malformed_even_when_the_whole_one_was_seen(
+    kind: type[Suspect] | type[Dead],
+) -> None:
+    """The cache is keyed by the bytes the update's own lengths span: a packet that ends
+    inside an accusation it has decoded before is still refused."""
+    whole = kind("m1", 7, "accuser")
+    data = codec.encode_packet(Packet("", Gossip(), (whole,)))
+    assert codec.decode_packet(data).updates == (whole,)
+    body = data[: -codec.CHECKSUM_SIZE]
+    for cut in range(1, len(codec.encode_update(whole))):
+        short = body[:-cut]
+        with pytest.raises(DecodeError):
+            codec.decode_packet(short + struct.pack(">I", zlib.crc32(short)))

@@ -198,6 +198,8 @@ class MemberlistWire:
         self._vsn: dict[str, bytes] = {name: vsn_bytes()}
         self._old_peers = 0  # remembered members that cannot read the CRC prefix
         self.header = packet.label_header(config.label)
+        # memberlist encrypts inside its own framing (see encode_*), never around a payload.
+        self.envelope = False
         self._stream = MemberlistStream(self)
 
     # ------------------------------------------------------------------------ settings

@@ -326,13 +326,14 @@ _ADDRESS_CACHE: dict[bytes, Address] = {}
 _ADDRESS_CACHE_SIZE = 1 << 14
 
 
-#: Decoded alive updates by their encoding.  Gossip repeats each update several times
-#: (retransmission, several senders), and a stable cluster's alive updates are the same bytes
-#: until an incarnation or address changes, so most arrive already decoded once.  Values are
+#: Decoded alive, suspect and dead updates by their encoding.  Gossip repeats each update
+#: several times (retransmission, several senders), and a stable cluster's alive updates are
+#: the same bytes until an incarnation or address changes, so most arrive already decoded once
+#: (as does each suspicion and death, from every member that passes it on).  Values are
 #: immutable (this changes speed, never output); the cache is emptied when full, since unlike
 #: addresses the updates a cluster gossips change over its life.
-_ALIVE_CACHE: dict[bytes, Alive] = {}
-_ALIVE_CACHE_SIZE = 1 << 10
+_UPDATE_CACHE: dict[bytes, Update] = {}
+_UPDATE_CACHE_SIZE = 1 << 10
 
 
 def _address_from(raw: bytes) -> Address:
@@ -507,9 +508,26 @@ def _updates_fast(data: bytes, pos: int, count: int) -> tuple[list[Update], list
     updates: list[Update] = []
     raws: list[bytes] = []
     addresses = _ADDRESS_CACHE
-    alives = _ALIVE_CACHE
+    cache = _UPDATE_CACHE
     for _ in range(count):
-        if data[pos] != U_ALIVE:
+        kind = data[pos]
+        if kind in (U_SUSPECT, U_DEAD):
+            # Kind, name, incarnation and accuser: the accuser's length byte gives the end.
+            at = pos + 10 + data[pos + 1]
+            raw = data[pos : at + 1 + data[at]]
+            raws.append(raw)
+            known = cache.get(raw)
+            if known is None:
+                known, end = _update_at(data, pos)
+                if end != pos + len(raw):
+                    raise _Unusual
+                if len(cache) >= _UPDATE_CACHE_SIZE:
+                    cache.clear()
+                cache[raw] = known
+            updates.append(known)
+            pos += len(raw)
+            continue
+        if kind != U_ALIVE:
             update, end = _update_at(data, pos)
             raws.append(data[pos:end])
         else:
@@ -526,7 +544,7 @@ def _updates_fast(data: bytes, pos: int, count: int) -> tuple[list[Update], list
                 raise _Unusual
             raw = data[pos:end]
             raws.append(raw)
-            known = alives.get(raw)
+            known = cache.get(raw)
             if known is not None:
                 updates.append(known)
                 pos = end
@@ -541,9 +559,9 @@ def _updates_fast(data: bytes, pos: int, count: int) -> tuple[list[Update], list
                 _U64.unpack_from(data, after)[0],
                 data[after + 10 : end],
             )
-            if len(alives) >= _ALIVE_CACHE_SIZE:
-                alives.clear()
-            alives[raw] = update
+            if len(cache) >= _UPDATE_CACHE_SIZE:
+                cache.clear()
+            cache[raw] = update
         updates.append(update)
         pos = end
     return updates, raws, pos

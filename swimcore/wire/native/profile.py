@@ -37,16 +37,14 @@ class NativeWire:
         self._keyring = keyring
         self._rng = rng
         self.header = codec.header(label)
+        self.envelope = keyring is not None
+        #: The update count byte, the checksum trailer, and the keyring's envelope.
+        self.overhead = 1 + codec.CHECKSUM_SIZE + (OVERHEAD if self.envelope else 0)
         self._stream = LengthPrefixed()
 
     @property
     def stream(self) -> StreamFraming:
         return self._stream
-
-    @property
-    def overhead(self) -> int:
-        # The update count byte, the checksum trailer, and the keyring's envelope.
-        return 1 + codec.CHECKSUM_SIZE + (OVERHEAD if self._keyring is not None else 0)
 
     def encode_message(self, message: Message) -> bytes:
         return codec.encode_message(message)
