@@ -4,9 +4,11 @@ Each run is a fresh process: a bootstrapped cluster of N members (LAN preset, pu
 unless ``--no-push-pull``, trace digest on), one member crashed at 5 s (none with
 ``--no-crash``), run for ``--duration`` simulated seconds after ``--warmup`` unmeasured ones.
 Reported per run: build and run wall time, wall and CPU microseconds per simulated
-member-second (flat means linear), peak RSS, exchanges requested and the trace digest (equal
-digests in both trees mean the same decisions).  Runs of the two trees alternate size by size,
-so both see the same machine load; read the ratio column.
+member-second (flat means linear), the datagrams each member sent per simulated second of the
+window and the CPU per datagram (the protocol's work told apart from the cost of each piece of
+it), peak RSS, exchanges requested and the trace digest (equal digests in both trees mean the
+same decisions).  Runs of the two trees alternate size by size, so both see the same machine
+load; read the ratio column.
 
 Usage::
 
@@ -57,10 +59,13 @@ def child(
         cluster.schedule([(crash_at, Crash(size // 2))])
     cluster.run_for(warmup)
     build = time.perf_counter() - wall0
+    counts = cluster.net.counts
+    sent_before = counts.get("sent", 0)
     wall1, cpu1 = time.perf_counter(), time.process_time()
     cluster.run_for(duration)
     run = time.perf_counter() - wall1
-    counts = cluster.net.counts
+    cpu = time.process_time() - cpu1
+    window_datagrams = counts.get("sent", 0) - sent_before
     import swimcore  # noqa: PLC0415
 
     return {
@@ -74,9 +79,13 @@ def child(
         "push_pull": push_pull,
         "build_wall": build,
         "run_wall": run,
-        "run_cpu": time.process_time() - cpu1,
+        "run_cpu": cpu,
         "us_per_member_second": run / (size * duration) * 1e6,
-        "cpu_us_per_member_second": (time.process_time() - cpu1) / (size * duration) * 1e6,
+        "cpu_us_per_member_second": cpu / (size * duration) * 1e6,
+        # The protocol's own work in the window: datagrams sent per member-second, and the
+        # CPU each cost (every datagram sent is also received, unless dropped).
+        "datagrams_per_member_second": window_datagrams / (size * duration),
+        "cpu_us_per_datagram": cpu / max(1, window_datagrams) * 1e6,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "exchanges": counts.get("exchanges", 0),
         "datagrams": counts.get("sent", 0),
@@ -159,10 +168,10 @@ def main() -> int:
         f"load {os.getloadavg()}"
     )
     print(
-        "| members | this tree (s) | us/member-s | CPU us/member-s | RSS MiB | base (s) |"
-        " us/member-s | ratio | same digest |"
+        "| members | this tree (s) | us/member-s | CPU us/member-s | datagrams/member-s |"
+        " CPU us/datagram | RSS MiB | base (s) | us/member-s | ratio | same digest |"
     )
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|:---:|")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|:---:|")
     for size in (int(s) for s in args.sizes.split(",")):
         new = spawn(ROOT, size, args)
         results.append(new)
@@ -179,7 +188,9 @@ def main() -> int:
         )
         print(
             f"| {size:,} | {new['run_wall']:.1f} | {new['us_per_member_second']:.0f} | "
-            f"{new['cpu_us_per_member_second']:.0f} | {new['peak_rss_mb']:.0f} | {base_cols} |",
+            f"{new['cpu_us_per_member_second']:.0f} | "
+            f"{new['datagrams_per_member_second']:.2f} | {new['cpu_us_per_datagram']:.1f} | "
+            f"{new['peak_rss_mb']:.0f} | {base_cols} |",
             flush=True,
         )
     print(f"# load after {os.getloadavg()}")
