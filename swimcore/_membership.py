@@ -46,7 +46,7 @@ from swimcore.messages import (
 )
 from swimcore.suspicion import Suspicion
 from swimcore.timing import suspicion_min
-from swimcore.transitions import STALE_ALIVE_IGNORED, Verdict, judge
+from swimcore.transitions import Verdict, judge
 
 if TYPE_CHECKING:
     from swimcore.node import Node
@@ -116,7 +116,8 @@ class Membership:
             and isinstance(update, Alive)
             and update.address == member.address
             and len(update.meta) <= self.config.max_metadata
-            and member.state in STALE_ALIVE_IGNORED
+            and judge(member.state, member.incarnation, State.ALIVE, update.incarnation)
+            is Verdict.IGNORE
         ):
             # Most gossip repeats what is known: alive news the rules ignore, from the member's
             # known address, changes nothing (no name conflict, nothing to refute), as the

@@ -50,14 +50,6 @@ TABLE: dict[tuple[State, State], tuple[Verdict, Verdict]] = {
 }
 
 
-#: The states in which alive news at the incarnation already known is ignored: all of them
-#: (alive news wins only with a higher incarnation).  A node's check on repeated gossip reads
-#: this instead of calling :func:`judge` for every update.
-STALE_ALIVE_IGNORED = frozenset(
-    state for state in State if TABLE[state, State.ALIVE][0] is Verdict.IGNORE
-)
-
-
 def judge(current: State, known: int, news: State, incarnation: int) -> Verdict:
     """The verdict on news of state ``news`` at ``incarnation`` about a member known at
     ``known`` in state ``current``."""
