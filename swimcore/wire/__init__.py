@@ -125,8 +125,8 @@ class Wire(Protocol):
     #: (memberlist's rule) rather than moving with any newer incarnation (see ``Node``).
     STRICT_ADDRESSES: bool
     header: bytes
-    #: Whether :meth:`seal` and :meth:`open` change a payload (an envelope around it, such
-    #: as the native wire's keyring); a node skips both calls when they would not.
+    #: Whether ``seal`` and ``open`` change a payload (an envelope around it, such as the
+    #: native wire's keyring); a node skips both calls when they would not.
     envelope: bool
 
     @property
