@@ -336,6 +336,13 @@ _UPDATE_CACHE: dict[bytes, Update] = {}
 _UPDATE_CACHE_SIZE = 1 << 10
 
 
+def _remember(raw: bytes, update: Update) -> None:
+    """Keep ``update`` as the decoding of ``raw`` (the cache emptied first when full)."""
+    if len(_UPDATE_CACHE) >= _UPDATE_CACHE_SIZE:
+        _UPDATE_CACHE.clear()
+    _UPDATE_CACHE[raw] = update
+
+
 def _address_from(raw: bytes) -> Address:
     """The address encoded as ``raw`` (family, packed IP, port), already length-checked."""
     address = _ADDRESS_CACHE.get(raw)
@@ -521,9 +528,7 @@ def _updates_fast(data: bytes, pos: int, count: int) -> tuple[list[Update], list
                 known, end = _update_at(data, pos)
                 if end != pos + len(raw):
                     raise _Unusual
-                if len(cache) >= _UPDATE_CACHE_SIZE:
-                    cache.clear()
-                cache[raw] = known
+                _remember(raw, known)
             updates.append(known)
             pos += len(raw)
             continue
@@ -559,9 +564,7 @@ def _updates_fast(data: bytes, pos: int, count: int) -> tuple[list[Update], list
                 _U64.unpack_from(data, after)[0],
                 data[after + 10 : end],
             )
-            if len(cache) >= _UPDATE_CACHE_SIZE:
-                cache.clear()
-            cache[raw] = update
+            _remember(raw, update)
         updates.append(update)
         pos = end
     return updates, raws, pos
