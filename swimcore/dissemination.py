@@ -9,8 +9,8 @@ costs no sort.
 
 from __future__ import annotations
 
-#: No encoded update is shorter than this (a ``left`` update with a one-byte name).
-_SMALLEST = 11
+#: Longer than any encoded update (the smallest size of an empty queue).
+_LONGEST = 1 << 30
 #: A packet that is nearly full stops the search after this many updates in a row that do not
 #: fit: scanning a long queue for a small enough one costs more than the space is worth.
 _GIVE_UP = 32
@@ -36,7 +36,7 @@ class _Entry:
 class BroadcastQueue:
     """Encoded updates awaiting retransmission, bounded to ``capacity`` entries."""
 
-    __slots__ = ("_by_key", "_capacity", "_levels", "evicted")
+    __slots__ = ("_by_key", "_capacity", "_levels", "_smallest", "evicted")
 
     def __init__(self, capacity: int) -> None:
         self._capacity = capacity
@@ -45,6 +45,9 @@ class BroadcastQueue:
         # (at most the retransmission limit).
         self._levels: tuple[list[dict[str, _Entry]], ...] = ([{}], [{}])
         self._by_key: dict[str, _Entry] = {}
+        #: No queued update is shorter (the shortest queued since the queue was last empty): a
+        #: packet with less room left takes nothing more, so the search stops there.
+        self._smallest = _LONGEST
         #: Updates pushed out because the queue was full.
         self.evicted = 0
 
@@ -65,7 +68,9 @@ class BroadcastQueue:
             self._evict_one()
         priority = 1 if user else 0
         bucket = self._levels[priority][0]
-        bucket[key] = self._by_key[key] = _Entry(key, data, priority, bucket)
+        entry = bucket[key] = self._by_key[key] = _Entry(key, data, priority, bucket)
+        if entry.size < self._smallest:
+            self._smallest = entry.size
 
     def discard(self, key: str) -> None:
         """Forget whatever is queued under ``key``."""
@@ -99,8 +104,9 @@ class BroadcastQueue:
         # transmissions first, each newest first, and the scan stops once the packet is full.
         chosen: list[_Entry] = []
         count = misses = 0
+        smallest = self._smallest
         for level in self._levels:
-            if space < _SMALLEST or count >= max_count:
+            if space < smallest or count >= max_count:
                 break
             for bucket in level:
                 if not bucket:
@@ -112,13 +118,13 @@ class BroadcastQueue:
                         space -= size
                         misses = 0
                         count += 1
-                        if count >= max_count:
+                        if count >= max_count or space < smallest:
                             break
                     else:
                         misses += 1
                         if misses >= _GIVE_UP:
                             break
-                if space < _SMALLEST or count >= max_count or misses >= _GIVE_UP:
+                if space < smallest or count >= max_count or misses >= _GIVE_UP:
                     break
         out = [entry.data for entry in chosen]
         by_key = self._by_key
@@ -149,3 +155,4 @@ class BroadcastQueue:
         # it for good, and every node a bucket per transmission count).
         self._by_key.clear()
         self._levels = ([{}], [{}])
+        self._smallest = _LONGEST
