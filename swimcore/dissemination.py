@@ -69,8 +69,7 @@ class BroadcastQueue:
         priority = 1 if user else 0
         bucket = self._levels[priority][0]
         entry = bucket[key] = self._by_key[key] = _Entry(key, data, priority, bucket)
-        if entry.size < self._smallest:
-            self._smallest = entry.size
+        self._smallest = min(self._smallest, entry.size)
 
     def discard(self, key: str) -> None:
         """Forget whatever is queued under ``key``."""

@@ -16,6 +16,27 @@ from swimcore.messages import State
 
 _LIVE = (State.ALIVE, State.SUSPECT)
 
+#: Positions in a list of live peers, one int object each for every table in the process: a
+#: record keeps its position, and Python makes a new 32-byte object for every int above 256,
+#: which in a process of n members holding n records each is most of n^2 objects.  Grown as
+#: tables grow, to at most ``_SHARED_POSITIONS``; positions beyond are plain ints.  Replaced
+#: whole, never changed in place: tables on other threads see one consistent list or the other.
+_POSITIONS: list[int] = list(range(257))
+_SHARED_POSITIONS = 1 << 16
+
+
+def _position(index: int) -> int:
+    """``index``, as the shared int object where there is one (see ``_POSITIONS``)."""
+    global _POSITIONS  # noqa: PLW0603 (replaced whole: see above)
+    positions = _POSITIONS
+    if index < len(positions):
+        return positions[index]
+    if index >= _SHARED_POSITIONS:
+        return index
+    grown = min(2 * index + 1, _SHARED_POSITIONS)
+    positions = _POSITIONS = [*positions, *range(len(positions), grown)]
+    return positions[index]
+
 
 class Member:
     """One member's record (mutable; handed out only as :class:`MemberInfo`).
@@ -147,7 +168,7 @@ class MemberTable:
 
     def _enter_live(self, member: Member) -> None:
         name = member.name
-        member.live_pos = len(self._live)
+        member.live_pos = _position(len(self._live))
         self._live.append(name)
         if member.ahead:
             return
