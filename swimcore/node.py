@@ -568,6 +568,11 @@ class Node(Probing, Membership, Exchanges):
         self._begin(now)
         version = self._broadcasts.next_version(key, self.name, self._now)
         update = UserBroadcast(self.name, key, version, bytes(payload))
+        heard = self._wire.as_received(update)
+        if heard.key != key:
+            # Receivers know it by another key (memberlist's wire: by its payload): its echo
+            # coming back here is not news either.
+            self._broadcasts.judge(heard.key, heard.version, heard.origin, self._now)
         self._queue.put(_USER_PREFIX + key, self._wire.encode_update(update), user=True)
         return self._finish()
 

@@ -17,6 +17,7 @@ from swimcore import (
     StateError,
 )
 from swimcore.messages import Dead, Gossip
+from swimcore.testing import group
 
 
 def pair(config: Config | None = None) -> Link:
@@ -96,3 +97,20 @@ def test_metadata_change_spreads_with_a_higher_incarnation() -> None:
     updated = only(link.events_of(b.name, MemberUpdated))
     assert updated.member.meta == b"zone=b"
     assert updated.member.incarnation == 1
+
+
+@pytest.mark.parametrize("wire", ["native", "memberlist", "memberlist+lzw"])
+def test_a_broadcast_reaches_every_other_member_once_and_never_comes_back(wire: str) -> None:
+    if wire != "native":
+        pytest.importorskip("msgpack")
+    net, nodes = group(3, Config.lan(label="t", wire=wire))
+    sender, *others = nodes
+    for value in (b"dark-mode=on", b"dark-mode=off"):
+        net.feed(sender, sender.broadcast("flags", value, net.now))
+        net.run_for(5.0)
+    for node in others:
+        got = [e.payload for e in net.events(node) if isinstance(e, BroadcastReceived)]
+        assert got == [b"dark-mode=on", b"dark-mode=off"], (wire, node.name)
+    # On memberlist's wire the payload is all that travels and peers pass it on: the sender
+    # hears its own broadcast again, and must know it.
+    assert [e for e in net.events(sender) if isinstance(e, BroadcastReceived)] == []

@@ -45,6 +45,7 @@ from swimcore.messages import (
     SnapshotRows,
     StreamPing,
     Update,
+    UserBroadcast,
 )
 
 __all__ = [
@@ -138,6 +139,10 @@ class Wire(Protocol):
     def encode_message(self, message: Message) -> bytes: ...
 
     def encode_update(self, update: Update) -> bytes: ...
+
+    def as_received(self, update: UserBroadcast) -> UserBroadcast:
+        """``update`` as its receivers decode it (its key, version and origin there)."""
+        ...
 
     def assemble(self, prefix: bytes, message: bytes, updates: Iterable[bytes]) -> bytes: ...
 

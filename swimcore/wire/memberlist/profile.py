@@ -42,6 +42,7 @@ from collections.abc import Iterable
 
 from swimcore import refusals
 from swimcore.address import Address
+from swimcore.broadcasts import UNVERSIONED_PREFIX
 from swimcore.config import Config
 from swimcore.errors import DecodeError
 from swimcore.keyring import Keyring
@@ -298,6 +299,12 @@ class MemberlistWire:
         encoded = bodies.encode_message(self.to_ml_update(update))
         return len(encoded).to_bytes(2, "big") + encoded
 
+    def as_received(self, update: UserBroadcast) -> UserBroadcast:
+        # Only the payload travels: receivers key it by a digest of the payload, with no
+        # version or origin (see the module docstring).
+        digest = sha256(update.payload).hexdigest()[:32]
+        return UserBroadcast("", f"{UNVERSIONED_PREFIX}{digest}", 1, update.payload)
+
     def assemble(self, prefix: bytes, message: bytes, updates: Iterable[bytes]) -> bytes:
         parts = ([message] if message else []) + [u[2:] for u in updates]
         # A broadcast alone would read as a direct message: it goes in a compound of one.
@@ -342,8 +349,7 @@ class MemberlistWire:
                 return Left(ml.node, incarnation)
             return Dead(ml.node, incarnation, ml.sender)
         if isinstance(ml, MlUser):
-            digest = sha256(ml.payload).hexdigest()[:32]
-            return UserBroadcast("", f"memberlist:{digest}", 1, ml.payload)
+            return self.as_received(UserBroadcast("", "", 1, ml.payload))
         raise DecodeError(f"unexpected {type(ml).__name__} in a datagram")
 
     def decode_packet(self, data: bytes) -> Packet:

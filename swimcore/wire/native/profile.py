@@ -18,6 +18,7 @@ from swimcore.messages import (
     SnapshotRows,
     StreamPing,
     Update,
+    UserBroadcast,
 )
 from swimcore.wire import LengthPrefixed, StreamFraming
 from swimcore.wire.native import codec
@@ -51,6 +52,9 @@ class NativeWire:
 
     def encode_update(self, update: Update) -> bytes:
         return codec.encode_update(update)
+
+    def as_received(self, update: UserBroadcast) -> UserBroadcast:
+        return update  # sent with its key, version and origin
 
     def assemble(self, prefix: bytes, message: bytes, updates: Iterable[bytes]) -> bytes:
         return codec.assemble(prefix, message, updates)
