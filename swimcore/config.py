@@ -7,6 +7,7 @@ The preset numbers follow HashiCorp memberlist's ``DefaultLANConfig``, ``Default
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import attrs
@@ -18,12 +19,13 @@ MAX_LABEL_BYTES = 64
 
 
 def _positive(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf:
         raise ConfigError(f"{attribute.name} must be a positive number, got {value!r}")
 
 
 def _non_negative(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+    # Finite: NaN fails both comparisons and is refused with infinity.
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < math.inf:
         raise ConfigError(f"{attribute.name} must be zero or more, got {value!r}")
 
 
@@ -114,16 +116,16 @@ class Config:
     #: Largest reliable-exchange payload accepted.
     max_exchange_bytes: int = attrs.field(default=8 * 1024 * 1024, validator=_int_at_least(1024))
     #: Lifeguard switches, so plain SWIM and SWIM with Lifeguard can be compared.
-    lifeguard_awareness: bool = True
-    lifeguard_dynamic_suspicion: bool = True
-    lifeguard_buddy: bool = True
+    lifeguard_awareness: bool = attrs.field(default=True, validator=_flag)
+    lifeguard_dynamic_suspicion: bool = attrs.field(default=True, validator=_flag)
+    lifeguard_buddy: bool = attrs.field(default=True, validator=_flag)
     #: Before declaring a suspect dead, probe it once more directly, carrying the suspicion
     #: (its answer carries any refutation this node missed).  Adds one probe timeout.
-    verify_before_death: bool = True
+    verify_before_death: bool = attrs.field(default=True, validator=_flag)
     #: Emit a :class:`~swimcore.RoundTrip` event for every direct probe answered, with its
     #: round-trip time (memberlist's ping delegate), and count the samples (``rtt_samples``,
     #: ``rtt_us_total``).  Off by default: one event per protocol period.
-    report_round_trips: bool = False
+    report_round_trips: bool = attrs.field(default=False, validator=_flag)
     #: When a direct probe gets no ack within ``probe_timeout``, also ping the member over the
     #: reliable channel (TCP), beside the indirect probes; an ack that comes back that way
     #: before the protocol period ends counts as the probe's, so a member whose UDP is blocked

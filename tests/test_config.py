@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from typing import Any
 
@@ -154,3 +155,34 @@ def test_memberlist_wire_without_msgpack_names_the_extra(
     with pytest.raises(ConfigError, match=r"swimcore\[memberlist\]"):
         Config.lan(wire=wire)
     assert Config.lan(wire="native").wire == "native"  # the native wire needs nothing more
+
+
+#: Every switch of the configuration, found by its type (a new one is covered without a list).
+SWITCHES = [field.name for field in attrs.fields(Config) if field.type in (bool, "bool")]
+
+
+def test_the_switches_are_found() -> None:
+    assert {"lifeguard_buddy", "verify_before_death", "stability_damping"} <= set(SWITCHES)
+
+
+@pytest.mark.parametrize("field", SWITCHES)
+@pytest.mark.parametrize("value", ["no", 0, 1, None])
+def test_a_switch_takes_only_true_or_false(field: str, value: Any) -> None:
+    # "no" is truthy: taken as it is, it would leave the feature on without a word.
+    with pytest.raises(ConfigError, match=f"{field} must be True or False"):
+        Config(**{field: value})
+
+
+#: Every field given in seconds or as a count that may be a float.
+NUMBERS = [
+    field.name
+    for field in attrs.fields(Config)
+    if isinstance(getattr(Config.lan(), field.name), float)
+]
+
+
+@pytest.mark.parametrize("field", NUMBERS)
+@pytest.mark.parametrize("value", [math.inf, math.nan])
+def test_a_number_of_seconds_must_be_finite(field: str, value: float) -> None:
+    with pytest.raises(ConfigError, match=field):
+        Config(**{field: value})
