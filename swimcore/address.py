@@ -23,8 +23,8 @@ def _to_ip(value: object) -> IPAddress:
 
 
 def _check_port(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
-    if not 0 <= value <= 65535:
-        raise AddressError(f"port must be within 0..65535, got {value}")
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 65535:
+        raise AddressError(f"port must be an integer within 0..65535, got {value!r}")
 
 
 @attrs.frozen(slots=True, eq=False, order=False)

@@ -60,7 +60,7 @@ from swimcore.awareness import Awareness
 from swimcore.broadcasts import BroadcastVersions
 from swimcore.config import Config
 from swimcore.dissemination import BroadcastQueue
-from swimcore.errors import ClockError, ConfigError, DecodeError, StateError
+from swimcore.errors import AddressError, ClockError, ConfigError, DecodeError, StateError
 from swimcore.join_round import JoinRound
 from swimcore.keyring import Keyring
 from swimcore.members import Member, MemberTable
@@ -170,9 +170,15 @@ class Node(Probing, Membership, Exchanges):
         if not name or len(name.encode()) > codec.MAX_NAME_BYTES or name.startswith("\x00"):
             raise ConfigError(f"name must be 1..{codec.MAX_NAME_BYTES} UTF-8 bytes, got {name!r}")
         self._check_meta(config, meta)
-        if not 0 <= incarnation <= MAX_INCARNATION_STEP:
+        if (
+            isinstance(incarnation, bool)
+            or not isinstance(incarnation, int)
+            or not 0 <= incarnation <= MAX_INCARNATION_STEP
+        ):
             # Peers take news of an unknown member only up to this (MAX_INCARNATION_STEP).
-            raise ConfigError(f"incarnation must be within 0..2**32, got {incarnation}")
+            raise ConfigError(
+                f"incarnation must be an integer within 0..2**32, got {incarnation!r}"
+            )
         self.config = config
         self._rng = seed if isinstance(seed, random.Random) else random.Random(seed)
         self._wire = for_node(config, name, address, keyring, self._rng)
@@ -367,8 +373,14 @@ class Node(Probing, Membership, Exchanges):
             # (unscaled, 10,000 members would each pull 10,000 rows within the first 30 s).
             self._begin(now)
             return self._finish()
+        pairs = list(members)
+        for name, address in pairs:
+            if not isinstance(name, str) or not isinstance(address, Address):
+                raise AddressError(
+                    f"members are (name, swimcore.Address) pairs, got ({name!r}, {address!r})"
+                )
         self._begin(now)
-        for name, address in members:
+        for name, address in pairs:
             if name != self.name and name not in self._table:
                 member = Member(name, address, 0, State.ALIVE, b"", since=now)
                 self._table.add(member)
@@ -382,6 +394,15 @@ class Node(Probing, Membership, Exchanges):
         One full-state exchange per seed is requested, even when the node is already in a group;
         while the node knows no one else it retries them every ``join_retry_interval``.
         """
+        if isinstance(seeds, str | bytes | Address):
+            raise AddressError(f"seeds is a list of addresses, got the single value {seeds!r}")
+        seeds = list(seeds)
+        for seed in seeds:
+            if not isinstance(seed, Address):
+                raise AddressError(
+                    f"seeds are swimcore.Address values (Address.parse reads 'host:port'), "
+                    f"got {seed!r}"
+                )
         self._begin(now)
         self._seeds = [s for s in seeds if s != self.address]
         wanted = dict.fromkeys(self._seeds)

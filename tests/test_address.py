@@ -63,10 +63,10 @@ def test_address_error_is_a_value_error() -> None:
         Address.parse("nope")
 
 
-@pytest.mark.parametrize("port", [-1, 65536, 10**6])
-def test_constructor_checks_the_port(port: int) -> None:
+@pytest.mark.parametrize("port", [-1, 65536, 10**6, "80", 80.5, True, None])
+def test_constructor_checks_the_port(port: object) -> None:
     with pytest.raises(AddressError, match="port"):
-        Address("10.0.0.1", port)
+        Address("10.0.0.1", port)  # type: ignore[arg-type]
 
 
 def test_constructor_rejects_a_non_ip_with_a_typed_error() -> None:
