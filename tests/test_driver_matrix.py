@@ -8,6 +8,7 @@ and refuses, and the misuse errors, on every driver.
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import pytest
@@ -129,6 +130,32 @@ def test_every_driver_raises_state_error_before_start(driver: Driver) -> None:
     member = driver.factory(FAST)
     with pytest.raises(StateError, match="not started"):
         member.members()
+
+
+def test_every_driver_refuses_changes_once_closed(driver: Driver) -> None:
+    """A closed member says so (``StateError``) rather than taking a change it cannot carry:
+    the same on every driver."""
+
+    async def story(driver: Driver) -> None:
+        async with driver.member(FAST, name="a", leave_on_exit=False) as a:
+            member = driver.factory(FAST, name="b", seeds=[a.address], leave_on_exit=False)
+            async with member as b:
+                await eventually(lambda: len(b.members()) == 2, f"{driver.id}: no join")
+                await b.close(leave=False)
+                for change in (
+                    lambda: b.broadcast("k", b"v"),
+                    lambda: b.set_metadata(b"x"),
+                    lambda: b.on_event(print),
+                    lambda: b.join([a.address]),
+                    b.leave,
+                ):
+                    with pytest.raises(StateError, match=r"not running|closed"):
+                        outcome = change()
+                        if inspect.isawaitable(outcome):
+                            await outcome
+                assert b.counters().get("exchanges_requested", 0) == 1  # the first join only
+
+    driver.run(story)
 
 
 def test_a_driver_joins_through_a_host_name(driver: Driver) -> None:

@@ -142,11 +142,11 @@ class AsyncioMember(MemberBase, AsyncLifecycle):
 
     async def leave(self) -> None:
         """Leave gracefully; returns once the news went out (at most ``leave_timeout``)."""
-        await wait_for_leave(self._require_core(), self.leave_timeout, asyncio.sleep)
+        await wait_for_leave(self._require_open(), self.leave_timeout, asyncio.sleep)
 
     async def join(self, seeds: Sequence[Address | str]) -> None:
         """Join (again) through ``seeds``; the node retries them while it is alone."""
-        self._require_core().join([as_address(s) for s in seeds])
+        self._require_open().join([as_address(s) for s in seeds])
 
     async def close(self, *, leave: bool | None = None) -> None:
         """Stop: leave first unless ``leave`` is False (default: ``leave_on_exit``), then close.

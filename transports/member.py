@@ -413,6 +413,13 @@ class MemberBase:
             )
         return self._core
 
+    def _require_open(self) -> MemberCore:
+        """The core of a member that is started and not closed (``StateError`` otherwise)."""
+        core = self._require_core()
+        if self._closed:
+            raise StateError("the member is closed: make a new one to run again")
+        return core
+
     def _check_unstarted(self) -> None:
         if self._core is not None:
             raise StateError("this member was already started: make a new one to run again")
@@ -423,7 +430,7 @@ class MemberBase:
 
     def _call(self, change: Callable[[MemberCore], T]) -> T:
         """``change(core)`` for a change; the thread driver runs it on its protocol thread."""
-        return change(self._require_core())
+        return change(self._require_open())
 
     @property
     def node(self) -> Node:
@@ -469,7 +476,7 @@ class MemberBase:
 
     def on_event(self, callback: EventCallback) -> Callable[[], None]:
         """Call ``callback(event)`` for every event from now on; returns a function to stop."""
-        return self._require_core().fanout.add_callback(callback)
+        return self._require_open().fanout.add_callback(callback)
 
     #: The one-shot wake-up of the driver's event loop (``asyncio.Event``, ``anyio.Event``).
     _flag: Callable[[], Flag]

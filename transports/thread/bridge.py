@@ -226,6 +226,8 @@ class BridgedMember(AsyncLifecycle):
     def on_event(self, callback: EventCallback) -> Callable[[], None]:
         """Call ``callback(event)`` in the loop for every event from now on; returns a stop."""
         self._backend_now()
+        if self._closed:
+            raise StateError("the member is closed: make a new one to run again")
         self._callbacks.append(callback)
 
         def remove() -> None:
