@@ -183,6 +183,6 @@ NUMBERS = [
 
 @pytest.mark.parametrize("field", NUMBERS)
 @pytest.mark.parametrize("value", [math.inf, math.nan])
-def test_a_number_of_seconds_must_be_finite(field: str, value: float) -> None:
+def test_a_number_of_seconds_must_be_finite(field: str, value: Any) -> None:
     with pytest.raises(ConfigError, match=field):
         Config(**{field: value})
