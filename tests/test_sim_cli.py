@@ -166,3 +166,25 @@ def test_progress_shows_from_the_start_while_the_cluster_is_built(
     assert "1,000/2,500 nodes built" in lines[built[0]]
     assert "2,500/2,500 nodes built" in lines[built[-1]]
     assert built and simulated and built[-1] < simulated[0]
+
+
+@pytest.mark.parametrize(
+    ("argv", "option"),
+    [
+        (["simulate", "--plot", "{missing}/run.png"], "--plot"),
+        (["simulate", "--plot", "{tmp}/run.txt"], "--plot"),
+        (["simulate", "--plot", "{tmp}"], "--plot"),
+        (["tune", "--plot", "{missing}/tuning.png"], "--plot"),
+        (["tune", "--out", "{missing}/tuned.toml"], "--out"),
+    ],
+)
+def test_an_output_file_that_cannot_be_written_is_refused_before_the_run(
+    argv: list[str], option: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Refused at once, in one line naming the option, not after minutes of simulation.
+    filled = [a.format(tmp=tmp_path, missing=tmp_path / "missing") for a in argv]
+    assert main([*filled, "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert f"argument {option}: " in err
+    assert len(err.strip().splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []

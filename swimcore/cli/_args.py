@@ -13,8 +13,11 @@ from __future__ import annotations
 import argparse
 import logging
 import math
+import os
 import re
 import sys
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any, NoReturn
 
 import attrs
@@ -48,6 +51,30 @@ def number(text: str, kind: type[int] | type[float], want: str) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         raise argparse.ArgumentTypeError(f"want {want}, got {text!r}")
     return value
+
+
+#: Image files matplotlib writes in every install (pillow, which it requires, writes JPEG).
+PLOT_FORMATS = (".png", ".pdf", ".svg", ".eps", ".ps", ".jpg", ".jpeg")
+
+
+def output_file(suffixes: tuple[str, ...] = ()) -> Callable[[str], str]:
+    """A converter for a file written when a run ends, checked before it starts: its folder
+    exists and takes files, and its name ends in one of ``suffixes`` (any, if none)."""
+
+    def check(text: str) -> str:
+        path = Path(text)
+        if suffixes and path.suffix.lower() not in suffixes:
+            raise argparse.ArgumentTypeError(
+                f"want a file name ending in {', '.join(suffixes)}, got {text!r}"
+            )
+        folder = path.parent
+        if path.is_dir() or not folder.is_dir() or not os.access(folder, os.W_OK):
+            raise argparse.ArgumentTypeError(
+                f"cannot write {text!r}: want a file in a folder that exists and is writable"
+            )
+        return text
+
+    return check
 
 
 def positive_int(text: str) -> int:

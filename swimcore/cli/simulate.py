@@ -111,7 +111,12 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--fault-rate", type=_probability, default=0.8, help="loss of the lossy --fault classes"
     )
-    parser.add_argument("--plot", metavar="FILE.png", help="draw the figures into FILE.png")
+    parser.add_argument(
+        "--plot",
+        metavar="FILE.png",
+        type=_args.output_file(_args.PLOT_FORMATS),
+        help="draw the figures into FILE.png (or .pdf, .svg, ...)",
+    )
     parser.add_argument("--json", action="store_true", help="print the full report as JSON")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument(

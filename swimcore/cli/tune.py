@@ -108,8 +108,18 @@ def register(subparsers: Any) -> None:
         "--stalls", type=_count, default=16, help="stalls per trial, when members stall (16)"
     )
     output = parser.add_argument_group("output")
-    output.add_argument("--out", metavar="FILE.toml", help="write the recommended config here")
-    output.add_argument("--plot", metavar="FILE.png", help="draw detection vs false deaths")
+    output.add_argument(
+        "--out",
+        metavar="FILE.toml",
+        type=_args.output_file(),
+        help="write the recommended config here",
+    )
+    output.add_argument(
+        "--plot",
+        metavar="FILE.png",
+        type=_args.output_file(_args.PLOT_FORMATS),
+        help="draw detection vs false deaths (or .pdf, .svg, ...)",
+    )
     output.add_argument("--json", action="store_true", help="print the result as JSON")
     output.add_argument("--quiet", action="store_true", help="no progress bar")
     _executor.add_arguments(parser)
