@@ -34,6 +34,8 @@ def test_a_member_that_joins_itself_runs_alone_and_stops(
         (["g", "127.0.0.1:0", "--store", "zookeeper:x"], "unknown store"),
         (["g", "127.0.0.1:0", "10.0.0.1:0"], "JOIN_ADDR"),
         (["g", "localhost:7946", "127.0.0.1:1"], "IP"),
+        # The label comes from GROUP, not --set: the message names what the user typed.
+        (["g" * 65, "127.0.0.1:0", "127.0.0.1:0"], "argument GROUP: want a label of at most 64"),
     ],
 )
 def test_bad_arguments_exit_with_status_2_and_say_why(
@@ -83,3 +85,13 @@ def test_help_names_the_arguments(capsys: pytest.CaptureFixture[str]) -> None:
     text = capsys.readouterr().out
     for word in ("GROUP", "MEMBER_ADDR", "JOIN_ADDR", "--store", "--join-every"):
         assert word in text
+
+
+@pytest.mark.parametrize("argv", [["--bogus"], ["--bogus", "simulate"], ["-x", "--version"]])
+def test_an_unknown_option_before_the_command_is_named(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"unrecognized arguments: {argv[0]}" in err
+    assert len(err.strip().splitlines()) == 1

@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from swimcore.cli._args import CliParser, version_text
 
 _COMMANDS = ("run", "simulate", "tune")
+#: The options of ``swimcore`` itself, before a command.
+_TOP_OPTIONS = ("-h", "--help", "--version")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,6 +55,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             args = commands[words[0]].parse_intermixed_args(words[1:])
             args.command = words[0]
         else:
+            # Name an unknown option before the missing command (argparse would only say
+            # that a command is required).
+            unknown = [w for w in words if w.startswith("-") and w not in _TOP_OPTIONS]
+            if unknown and not any(w in commands for w in words):
+                parser.error(f"unrecognized arguments: {' '.join(unknown)}")
             args = parser.parse_args(words)
     except SystemExit as exc:
         if not exc.code:

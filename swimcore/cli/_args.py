@@ -23,6 +23,7 @@ from typing import Any, NoReturn
 import attrs
 
 from swimcore import Config, ConfigError
+from swimcore.config import MAX_LABEL_BYTES
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _TRUE = ("1", "true", "yes", "on")
@@ -75,6 +76,15 @@ def output_file(suffixes: tuple[str, ...] = ()) -> Callable[[str], str]:
         return text
 
     return check
+
+
+def cluster_label(text: str) -> str:
+    """A cluster label (``GROUP``): at most as long as the wire's header allows."""
+    if len(text.encode()) > MAX_LABEL_BYTES:
+        raise argparse.ArgumentTypeError(
+            f"want a label of at most {MAX_LABEL_BYTES} UTF-8 bytes, got {len(text.encode())}"
+        )
+    return text
 
 
 def positive_int(text: str) -> int:

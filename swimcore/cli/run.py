@@ -88,7 +88,10 @@ def make_parser(prog: str) -> argparse.ArgumentParser:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add ``swimcore run``'s positionals and options to ``parser``; ``func`` is :func:`run`."""
     parser.add_argument(
-        "group", metavar="GROUP", help="cluster label: members of other groups are never seen"
+        "group",
+        metavar="GROUP",
+        type=_args.cluster_label,
+        help="cluster label: members of other groups are never seen",
     )
     parser.add_argument(
         "member_addr", metavar="MEMBER_ADDR", type=_bind_address,
