@@ -170,6 +170,13 @@ class MemberlistStream:
         return b""
 
 
+def _received_broadcast(payload: bytes) -> UserBroadcast:
+    """A broadcast as received: only the payload travels, so it is keyed by a digest of the
+    payload, with no version or origin (see the module docstring)."""
+    digest = sha256(payload).hexdigest()[:32]
+    return UserBroadcast("", f"{UNVERSIONED_PREFIX}{digest}", 1, payload)
+
+
 class MemberlistWire:
     """The memberlist profile of one node (see the module docstring)."""
 
@@ -300,10 +307,7 @@ class MemberlistWire:
         return len(encoded).to_bytes(2, "big") + encoded
 
     def as_received(self, update: UserBroadcast) -> UserBroadcast:
-        # Only the payload travels: receivers key it by a digest of the payload, with no
-        # version or origin (see the module docstring).
-        digest = sha256(update.payload).hexdigest()[:32]
-        return UserBroadcast("", f"{UNVERSIONED_PREFIX}{digest}", 1, update.payload)
+        return _received_broadcast(update.payload)
 
     def assemble(self, prefix: bytes, message: bytes, updates: Iterable[bytes]) -> bytes:
         parts = ([message] if message else []) + [u[2:] for u in updates]
@@ -349,7 +353,7 @@ class MemberlistWire:
                 return Left(ml.node, incarnation)
             return Dead(ml.node, incarnation, ml.sender)
         if isinstance(ml, MlUser):
-            return self.as_received(UserBroadcast("", "", 1, ml.payload))
+            return _received_broadcast(ml.payload)
         raise DecodeError(f"unexpected {type(ml).__name__} in a datagram")
 
     def decode_packet(self, data: bytes) -> Packet:
