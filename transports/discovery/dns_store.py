@@ -13,7 +13,7 @@ import socket
 from collections.abc import Sequence
 from typing import Any
 
-from swimcore import Address
+from swimcore import Address, ConfigError
 from swimcore.transports.sockets import as_address
 
 try:
@@ -49,9 +49,9 @@ class DnsStore:
         timeout: float = 2.0,
     ) -> None:
         if not srv and (port is None or not 0 < port < 65536):
-            raise ValueError("an A/AAAA lookup needs the port the members listen on")
+            raise ConfigError("an A/AAAA lookup needs the port the members listen on")
         if family not in _FAMILIES:
-            raise ValueError(f"family must be one of {sorted(_FAMILIES)}, got {family!r}")
+            raise ConfigError(f"family must be one of {sorted(_FAMILIES)}, got {family!r}")
         self.name = name
         self.port = port
         self.srv = srv

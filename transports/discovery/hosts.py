@@ -11,16 +11,19 @@ from __future__ import annotations
 import socket
 from collections.abc import Iterable
 
-from swimcore import Address, AddressError
+from swimcore import Address, AddressError, ConfigError
 from swimcore.transports.discovery._base import DiscoveryError
 
 
 def split_host_port(text: str) -> tuple[str, int]:
-    """``(host, port)`` of ``HOST:PORT`` or ``[IPv6]:PORT``; ``ValueError`` saying what is wrong."""
+    """``(host, port)`` of ``HOST:PORT`` or ``[IPv6]:PORT``.
+
+    Raises :class:`~swimcore.AddressError` saying what is wrong.
+    """
     host, sep, port_text = text.strip().rpartition(":")
     host = host.strip("[]")
     if not sep or not host or not port_text.isdigit() or not 0 < int(port_text) < 65536:
-        raise ValueError(f"expected HOST:PORT with a port within 1..65535, got {text!r}")
+        raise AddressError(f"expected HOST:PORT with a port within 1..65535, got {text!r}")
     return host, int(port_text)
 
 
@@ -30,7 +33,7 @@ class HostStore:
     def __init__(self, entries: Iterable[str]) -> None:
         self.entries = tuple(split_host_port(entry) for entry in entries)
         if not self.entries:
-            raise ValueError("HostStore needs at least one HOST:PORT")
+            raise ConfigError("HostStore needs at least one HOST:PORT")
 
     def lookup(self) -> list[Address]:
         """Every address of every entry, in the resolver's order, duplicates dropped.

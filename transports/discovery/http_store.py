@@ -14,7 +14,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Mapping
 
-from swimcore import Address
+from swimcore import Address, ConfigError
 from swimcore.transports.discovery._base import DiscoveryError, parse_addresses
 
 #: Largest answer read from the store.
@@ -59,12 +59,12 @@ class HttpStore:
                 value=quote(str(value), safe="") if value is not None else "",
             )
         except (KeyError, IndexError, ValueError) as exc:
-            raise ValueError(
+            raise ConfigError(
                 f"bad URL template {template!r}: use {{prefix}}, {{group}} and {{value}} ({exc})"
             ) from None
         scheme = urllib.parse.urlsplit(url).scheme
         if scheme not in _SCHEMES:
-            raise ValueError(f"the store URL must be http:// or https://, got {url!r}")
+            raise ConfigError(f"the store URL must be http:// or https://, got {url!r}")
         return url
 
     def lookup(self) -> list[Address]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from swimcore.errors import AddressError, ConfigError
 from swimcore.transports.discovery.dns_store import DnsStore
 from swimcore.transports.discovery.file import FileStore
 from swimcore.transports.discovery.hosts import HostStore
@@ -34,10 +35,13 @@ def store_from_spec(
     headers: Mapping[str, str] | None = None,
     timeout: float = 2.0,
 ) -> DiscoveryStore:
-    """The store ``spec`` names; ``ValueError`` with the accepted forms when it names none."""
+    """The store ``spec`` names.
+
+    Raises :class:`~swimcore.ConfigError` listing the accepted forms when it names none.
+    """
     kind, sep, rest = spec.partition(":")
     if not sep or not rest:
-        raise ValueError(_usage(spec))
+        raise ConfigError(_usage(spec))
     if kind == "static":
         return StaticStore([part for part in rest.split(",") if part.strip()])
     if kind == "file":
@@ -50,7 +54,7 @@ def store_from_spec(
             return DnsStore(target, srv=True, nameserver=nameserver or None, timeout=timeout)
         name, sep, port = target.rpartition(":")
         if not sep or not port.isdigit():
-            raise ValueError(f"dns: needs NAME:PORT, got {target!r}")
+            raise AddressError(f"dns: needs NAME:PORT, got {target!r}")
         return DnsStore(name, int(port), nameserver=nameserver or None, timeout=timeout)
     if kind in ("http", "https"):
         return HttpStore(
@@ -62,7 +66,7 @@ def store_from_spec(
             headers=headers,
             timeout=timeout,
         )
-    raise ValueError(_usage(spec))
+    raise ConfigError(_usage(spec))
 
 
 def _usage(spec: str) -> str:

@@ -17,7 +17,7 @@ from typing import Any
 
 import attrs
 
-from swimcore import Address, Config, Node
+from swimcore import Address, Config, ConfigError, Node
 from swimcore.roster import Roster
 from swimcore.transports.sim.faults import LinkFaults
 from swimcore.transports.sim.network import UP, Host, SimNetwork
@@ -67,7 +67,7 @@ class SimCluster:
         """``building(done, size)`` is called as nodes are made (every 1,000 and at the end),
         so that a caller can show progress while a large cluster is built."""
         if size < 1:
-            raise ValueError("a cluster needs at least one node")
+            raise ConfigError("a cluster needs at least one node")
         self.seed = seed
         self.config = config or Config.lan()
         self.baseline = faults or LinkFaults()

@@ -21,7 +21,7 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
-from swimcore.errors import SwimError
+from swimcore.errors import ConfigError, SwimError
 
 #: The names ``--executor`` accepts.
 EXECUTORS = ("local", "processes", "dask")
@@ -53,9 +53,9 @@ def open_executor(
 ) -> Iterator[concurrent.futures.Executor | None]:
     """The executor called ``kind`` (``None`` for ``local``), shut down on exit."""
     if kind not in EXECUTORS:
-        raise ValueError(f"executor must be one of {', '.join(EXECUTORS)}, got {kind!r}")
+        raise ConfigError(f"executor must be one of {', '.join(EXECUTORS)}, got {kind!r}")
     if scheduler is not None and kind != "dask":
-        raise ValueError("--scheduler goes with --executor dask")
+        raise ConfigError("--scheduler goes with --executor dask")
     workers = jobs or default_jobs()
     if kind == "local":
         yield None

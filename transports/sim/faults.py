@@ -9,22 +9,23 @@ addresses to another.
 
 from __future__ import annotations
 
+import math
 import random
 from typing import Any
 
 import attrs
 
-from swimcore import Address
+from swimcore import Address, ConfigError
 
 
 def _probability(instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
     if not 0.0 <= value <= 1.0:
-        raise ValueError(f"{attribute.name} must be a probability within 0..1, got {value!r}")
+        raise ConfigError(f"{attribute.name} must be a probability within 0..1, got {value!r}")
 
 
 def _non_negative(instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
-    if not value >= 0.0:
-        raise ValueError(f"{attribute.name} must be zero or more, got {value!r}")
+    if not (value >= 0.0 and math.isfinite(value)):
+        raise ConfigError(f"{attribute.name} must be a finite number >= 0, got {value!r}")
 
 
 @attrs.frozen(slots=True)

@@ -30,7 +30,7 @@ from typing import Any
 
 import attrs
 
-from swimcore import Action, Address, ExchangeRequest, Node, Send
+from swimcore import Action, Address, AddressError, ConfigError, ExchangeRequest, Node, Send
 from swimcore.roster import Roster
 from swimcore.transports.sim.faults import Cut, LinkFaults, corrupt
 
@@ -161,7 +161,7 @@ class SimNetwork:
     def add(self, node: Node) -> Host:
         """Attach ``node`` at its advertised address (not started: call ``start`` or ``join``)."""
         if node.address in self.hosts:
-            raise ValueError(f"{node.address} is taken; use restart() to replace its node")
+            raise AddressError(f"{node.address} is taken; use restart() to replace its node")
         host = Host(node, index=len(self.host_list), key=str(node.address).encode())
         self.hosts[node.address] = host
         self.by_name[node.name] = host
@@ -229,7 +229,7 @@ class SimNetwork:
         node next."""
         host = self.hosts[node.address]
         if node.name != host.node.name:
-            raise ValueError(f"restart keeps the name: {host.node.name!r}, not {node.name!r}")
+            raise ConfigError(f"restart keeps the name: {host.node.name!r}, not {node.name!r}")
         if host.status == UP:
             self.crash(host.node)
         self.by_name.pop(host.node.name, None)

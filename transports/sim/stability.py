@@ -32,6 +32,7 @@ import attrs
 from swimcore import (
     Action,
     Config,
+    ConfigError,
     MemberAlive,
     MemberFailed,
     MemberJoined,
@@ -303,7 +304,7 @@ def apply_fault(
 ) -> None:
     """Schedule ``fault`` on the members ``faulty`` from ``start`` to ``end``."""
     if fault not in FAULTS:
-        raise ValueError(f"unknown fault {fault!r}: one of {', '.join(FAULTS)}")
+        raise ConfigError(f"unknown fault {fault!r}: one of {', '.join(FAULTS)}")
     net = cluster.net
     bad = [cluster.node(i).address for i in faulty]
     good = [cluster.node(i).address for i in cluster.running() if i not in set(faulty)]

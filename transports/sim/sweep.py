@@ -35,7 +35,7 @@ from typing import Any, Generic, TypeVar
 
 import attrs
 
-from swimcore.errors import SwimError
+from swimcore.errors import ConfigError, SwimError
 
 T = TypeVar("T")
 
@@ -107,7 +107,7 @@ class SweepResult(Generic[T]):
 def _at_least(low: float) -> Callable[[Any, Any, float], None]:
     def check(_: Any, attribute: Any, value: float) -> None:
         if not value >= low or value == float("inf"):
-            raise ValueError(f"sweep option {attribute.name} must be >= {low:g}, got {value!r}")
+            raise ConfigError(f"sweep option {attribute.name} must be >= {low:g}, got {value!r}")
 
     return check
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import attrs
 
+from swimcore.errors import ConfigError
 from swimcore.transports.sim.faults import LinkFaults
 
 SECONDS_PER_DAY = 86_400.0
@@ -22,17 +23,17 @@ STALL_SHAPES = ("exp", "fixed")
 
 def _non_negative(instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
     if not (value >= 0.0 and math.isfinite(value)):
-        raise ValueError(f"{attribute.name} must be a finite number >= 0, got {value!r}")
+        raise ConfigError(f"{attribute.name} must be a finite number >= 0, got {value!r}")
 
 
 def _probability(instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
     if not 0.0 <= value < 1.0:
-        raise ValueError(f"{attribute.name} must be within 0..1 (1 excluded), got {value!r}")
+        raise ConfigError(f"{attribute.name} must be within 0..1 (1 excluded), got {value!r}")
 
 
 def _shape(instance: object, attribute: attrs.Attribute[Any], value: str) -> None:
     if value not in STALL_SHAPES:
-        raise ValueError(f"stall_shape must be one of {', '.join(STALL_SHAPES)}, got {value!r}")
+        raise ConfigError(f"stall_shape must be one of {', '.join(STALL_SHAPES)}, got {value!r}")
 
 
 @attrs.frozen(slots=True, kw_only=True)

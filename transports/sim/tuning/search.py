@@ -32,7 +32,7 @@ from typing import Any
 
 import attrs
 
-from swimcore import Config
+from swimcore import Config, ConfigError
 from swimcore.transports.sim.rng import derive_rng, derive_seed
 from swimcore.transports.sim.sweep import DEFAULTS, SweepOptions, Task, sweep
 from swimcore.transports.sim.tuning.candidates import Candidate, grid, refinements
@@ -64,11 +64,11 @@ class TuneRequest:
 
     def __attrs_post_init__(self) -> None:
         if self.nodes < 3:
-            raise ValueError(f"tuning needs a cluster of at least 3 members, got {self.nodes}")
+            raise ConfigError(f"tuning needs a cluster of at least 3 members, got {self.nodes}")
         if self.seeds < 1:
-            raise ValueError(f"seeds must be at least 1, got {self.seeds}")
+            raise ConfigError(f"seeds must be at least 1, got {self.seeds}")
         if self.sim_nodes is not None and not 3 <= self.sim_nodes <= self.nodes:
-            raise ValueError(f"sim_nodes must be within 3..{self.nodes}, got {self.sim_nodes}")
+            raise ConfigError(f"sim_nodes must be within 3..{self.nodes}, got {self.sim_nodes}")
 
     def simulated(self) -> int:
         return self.sim_nodes or min(self.nodes, DEFAULT_SIM_NODES)
@@ -203,7 +203,7 @@ def tune(
     ``executor`` when given, else on ``jobs`` processes."""
     tried = list(candidates) if candidates is not None else grid(request.network, request.preset)
     if not tried:
-        raise ValueError("no candidate configuration fits this network (round trips too long?)")
+        raise ConfigError("no candidate configuration fits this network (round trips too long?)")
     first = len(tried) * request.seeds
 
     def stage(offset: int, total: int) -> Progress | None:
