@@ -279,6 +279,7 @@ class Node(Probing, Membership, Exchanges):
 
     @property
     def has_left(self) -> bool:
+        """Whether :meth:`leave` was called (a left node cannot join or change again)."""
         return self._leaving
 
     @property
@@ -392,7 +393,8 @@ class Node(Probing, Membership, Exchanges):
         """Join the group through ``seeds`` (the node's own address among them is skipped).
 
         One full-state exchange per seed is requested, even when the node is already in a group;
-        while the node knows no one else it retries them every ``join_retry_interval``.
+        while the node knows no one else it retries them every ``join_retry_interval``.  Raises
+        :class:`StateError` once the node has left.
         """
         if isinstance(seeds, str | bytes | Address):
             raise AddressError(f"seeds is a list of addresses, got the single value {seeds!r}")
@@ -403,12 +405,14 @@ class Node(Probing, Membership, Exchanges):
                     f"seeds are swimcore.Address values (Address.parse reads 'host:port'), "
                     f"got {seed!r}"
                 )
+        if self._leaving:
+            raise StateError("this node has left; make a new node to join again")
         self._begin(now)
         self._seeds = [s for s in seeds if s != self.address]
         wanted = dict.fromkeys(self._seeds)
         self._seed_names = {m.address: m.name for m in self._table.all() if m.address in wanted}
         self._join_round.restart()
-        if self._table.live_peers and not self._leaving:
+        if self._table.live_peers:
             # Already in a group: contact each seed once anyway, so groups that formed apart
             # (for example through a discovery store) merge.
             for seed in self._seeds:
@@ -575,7 +579,10 @@ class Node(Probing, Membership, Exchanges):
         return self._finish()
 
     def broadcast(self, key: str, payload: bytes, now: float) -> list[Action]:
-        """Disseminate an application payload; a newer payload under ``key`` replaces it."""
+        """Disseminate an application payload; a newer payload under ``key`` replaces it.
+
+        Raises :class:`StateError` once the node has left.
+        """
         if not key or len(key.encode()) > codec.MAX_NAME_BYTES:
             raise ConfigError(f"broadcast key must be 1..{codec.MAX_NAME_BYTES} UTF-8 bytes")
         # It must fit a gossip packet on its own, beside the longest origin name a peer may have.
@@ -586,6 +593,8 @@ class Node(Probing, Membership, Exchanges):
                 f"broadcast payload is {len(payload)} bytes; at most {max(0, limit)} fit in "
                 f"max_packet={self.config.max_packet} with this key"
             )
+        if self._leaving:
+            raise StateError("this node has left; it can no longer broadcast")
         self._begin(now)
         version = self._broadcasts.next_version(key, self.name, self._now)
         update = UserBroadcast(self.name, key, version, bytes(payload))

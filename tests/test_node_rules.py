@@ -46,6 +46,7 @@ from swimcore import (
     Node,
     Send,
     State,
+    StateError,
     refusals,
 )
 from swimcore.messages import (
@@ -496,6 +497,23 @@ def test_a_node_that_left_stops_probing_and_does_not_refute() -> None:
     assert messages(tick_until(b, 20.0), Ping) == []
     b.receive(encode(Gossip(), Dead(b.name, 0, "x")), addr(3), 21.0)
     assert b.counters().get("refutations", 0) == 0
+
+
+def test_a_node_that_left_refuses_to_join_broadcast_or_change_again() -> None:
+    b, c = make_node(2), make_node(3)
+    start(b, c)
+    b.leave(1.0)
+    with pytest.raises(StateError, match="make a new node"):
+        b.join([c.address], 1.5)
+    with pytest.raises(StateError, match="broadcast"):
+        b.broadcast("k", b"v", 1.5)
+    with pytest.raises(StateError, match="metadata"):
+        b.set_metadata(b"m", 1.5)
+    assert [m.name for m in b.all_members()] == [b.name, c.name]
+    # Nothing was asked of the driver: no exchange, and only left news in what goes out.
+    out = tick_until(b, 3.0)
+    assert of_type(out, ExchangeRequest) == []
+    assert all(isinstance(u, Left) for u in updates_in(out))
 
 
 # Dissemination ------------------------------------------------------------------------------
