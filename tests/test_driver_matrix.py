@@ -158,6 +158,34 @@ def test_every_driver_refuses_changes_once_closed(driver: Driver) -> None:
     driver.run(story)
 
 
+def test_every_driver_refuses_changes_once_left(driver: Driver) -> None:
+    """A member that left, still open while its news spreads, refuses to join, broadcast or
+    change its metadata (``StateError``): the same on every driver."""
+
+    async def story(driver: Driver) -> None:
+        async with driver.member(FAST, name="a", leave_on_exit=False) as a:
+            member = driver.factory(FAST, name="b", seeds=[a.address], leave_on_exit=False)
+            async with member as b:
+                await eventually(lambda: len(b.members()) == 2, f"{driver.id}: no join")
+                outcome = b.leave()
+                if inspect.isawaitable(outcome):
+                    await outcome
+                for change in (
+                    lambda: b.broadcast("k", b"v"),
+                    lambda: b.set_metadata(b"x"),
+                    lambda: b.join([a.address]),
+                ):
+                    with pytest.raises(StateError, match="has left"):
+                        outcome = change()
+                        if inspect.isawaitable(outcome):
+                            await outcome
+                await eventually(
+                    lambda: [m.name for m in a.members()] == ["a"], f"{driver.id}: not left"
+                )
+
+    driver.run(story)
+
+
 def test_a_driver_joins_through_a_host_name(driver: Driver) -> None:
     async def story(driver: Driver) -> None:
         async with driver.member(FAST, name="a", leave_on_exit=False) as a:
