@@ -9,6 +9,7 @@ and refuses, and the misuse errors, on every driver.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -170,11 +171,12 @@ def test_every_driver_refuses_changes_once_left(driver: Driver) -> None:
                 outcome = b.leave()
                 if inspect.isawaitable(outcome):
                     await outcome
-                for change in (
+                changes: list[Callable[[], object]] = [
                     lambda: b.broadcast("k", b"v"),
                     lambda: b.set_metadata(b"x"),
                     lambda: b.join([a.address]),
-                ):
+                ]
+                for change in changes:
                     with pytest.raises(StateError, match="has left"):
                         outcome = change()
                         if inspect.isawaitable(outcome):
