@@ -21,6 +21,7 @@ from swimcore import antientropy, ingest, refusals
 from swimcore import counter_names as cn
 from swimcore._compiling import mypyc_attr
 from swimcore._exchanges import Exchanges
+from swimcore._inputs import as_bytes, refuse_single_seed, require_callable
 from swimcore._membership import Membership
 from swimcore._node_base import (
     _DIGEST,
@@ -167,9 +168,22 @@ class Node(Probing, Membership, Exchanges):
                 f"cannot advertise {address}: give the address other members reach this node at"
             )
         name = str(address) if name is None else name
-        if not name or len(name.encode()) > codec.MAX_NAME_BYTES or name.startswith("\x00"):
+        if (
+            not isinstance(name, str)
+            or not name
+            or len(name.encode()) > codec.MAX_NAME_BYTES
+            or name.startswith("\x00")
+        ):
             raise ConfigError(f"name must be 1..{codec.MAX_NAME_BYTES} UTF-8 bytes, got {name!r}")
+        meta = as_bytes(meta, "meta")
         self._check_meta(config, meta)
+        for hook, what in (
+            (admit, "admit"),
+            (admit_merge, "admit_merge"),
+            (local_state, "local_state"),
+            (merge_state, "merge_state"),
+        ):
+            require_callable(hook, what, optional=True)
         if (
             isinstance(incarnation, bool)
             or not isinstance(incarnation, int)
@@ -186,7 +200,7 @@ class Node(Probing, Membership, Exchanges):
         self._envelope = self._wire.envelope
         #: Bytes of a datagram past its header (the wire's overhead may change: memberlist's).
         self._room = config.max_packet - len(self._header)
-        local = Member(name, address, incarnation, State.ALIVE, bytes(meta), since=0.0)
+        local = Member(name, address, incarnation, State.ALIVE, meta, since=0.0)
         self._table = MemberTable(local, self._rng)
         self._name = name
         self._queue = BroadcastQueue(config.max_broadcasts)
@@ -396,8 +410,7 @@ class Node(Probing, Membership, Exchanges):
         while the node knows no one else it retries them every ``join_retry_interval``.  Raises
         :class:`StateError` once the node has left.
         """
-        if isinstance(seeds, str | bytes | Address):
-            raise AddressError(f"seeds is a list of addresses, got the single value {seeds!r}")
+        refuse_single_seed(seeds)
         seeds = list(seeds)
         for seed in seeds:
             if not isinstance(seed, Address):
@@ -569,12 +582,13 @@ class Node(Probing, Membership, Exchanges):
 
     def set_metadata(self, meta: bytes, now: float) -> list[Action]:
         """Change this node's metadata; it spreads with a higher incarnation."""
+        meta = as_bytes(meta, "metadata")
         self._check_meta(self.config, meta)
         self._begin(now)
         if self._leaving:
             raise StateError("this node has left; metadata can no longer change")
         local = self._table.local
-        local.meta = bytes(meta)
+        local.meta = meta
         self._bump_incarnation(local.incarnation + 1)
         return self._finish()
 
@@ -583,8 +597,11 @@ class Node(Probing, Membership, Exchanges):
 
         Raises :class:`StateError` once the node has left.
         """
-        if not key or len(key.encode()) > codec.MAX_NAME_BYTES:
-            raise ConfigError(f"broadcast key must be 1..{codec.MAX_NAME_BYTES} UTF-8 bytes")
+        if not isinstance(key, str) or not key or len(key.encode()) > codec.MAX_NAME_BYTES:
+            raise ConfigError(
+                f"broadcast key must be a str of 1..{codec.MAX_NAME_BYTES} UTF-8 bytes, got {key!r}"
+            )
+        payload = as_bytes(payload, "broadcast payload")
         # It must fit a gossip packet on its own, beside the longest origin name a peer may have.
         fixed = 1 + 1 + codec.MAX_NAME_BYTES + 1 + len(key.encode()) + 8 + 2
         limit = self._packet_space(self._wire.encode_message(Gossip())) - fixed
@@ -597,7 +614,7 @@ class Node(Probing, Membership, Exchanges):
             raise StateError("this node has left; it can no longer broadcast")
         self._begin(now)
         version = self._broadcasts.next_version(key, self.name, self._now)
-        update = UserBroadcast(self.name, key, version, bytes(payload))
+        update = UserBroadcast(self.name, key, version, payload)
         heard = self._wire.as_received(update)
         if heard.key != key:
             # Receivers know it by another key (memberlist's wire: by its payload): its echo
@@ -614,9 +631,11 @@ class Node(Probing, Membership, Exchanges):
         Best effort over one datagram, or, with ``reliable``, over the reliable exchange: then
         the returned :class:`ExchangeRequest` is followed by :class:`MessageDelivered` or
         :class:`MessageFailed` with its ``exchange_id``.  Raises :class:`StateError` when the
-        member is unknown, dead or left, and :class:`ConfigError` when the payload is too big.
+        member is unknown, dead or left, and :class:`ConfigError` when the payload is too big
+        or not bytes.
         """
-        member = self._table.get(name)
+        payload = as_bytes(payload, "message payload")
+        member = self._table.get(name) if isinstance(name, str) else None
         if member is None or member.state not in _LIVE or member is self._table.local:
             state = "unknown" if member is None else member.state.name.lower()
             raise StateError(f"cannot send to {name!r}: it is {state} (not a live peer)")
@@ -628,13 +647,13 @@ class Node(Probing, Membership, Exchanges):
         self._begin(now)
         if reliable:
             data = self._wire.encode_direct_message(
-                DirectMessage(self.config.label, self.name, bytes(payload))
+                DirectMessage(self.config.label, self.name, payload)
             )
             self._request(member.address, _MESSAGE, data, name)
         else:
             # Alone when the wire cannot tell a message from a broadcast otherwise.
             alone = self._wire.USER_MESSAGES_ALONE
-            self._send(member.address, UserMessage(self.name, bytes(payload)), piggyback=not alone)
+            self._send(member.address, UserMessage(self.name, payload), piggyback=not alone)
         self._count(cn.MESSAGES_SENT)
         return self._finish()
 

@@ -8,6 +8,7 @@ and refuses, and the misuse errors, on every driver.
 
 from __future__ import annotations
 
+import gc
 import inspect
 from collections.abc import Callable
 from typing import Any
@@ -22,6 +23,7 @@ from swimcore import (
     ConfigError,
     MemberFailed,
     MemberLeft,
+    MemberUpdated,
     MessageReceived,
     StateError,
 )
@@ -184,6 +186,76 @@ def test_every_driver_refuses_changes_once_left(driver: Driver) -> None:
                 await eventually(
                     lambda: [m.name for m in a.members()] == ["a"], f"{driver.id}: not left"
                 )
+
+    driver.run(story)
+
+
+def test_every_driver_refuses_values_of_the_wrong_type(driver: Driver) -> None:
+    """Text where bytes are wanted, a number (``bytes(5)`` is five zero bytes), a hook that
+    cannot be called, one address where a list is wanted: a typed error at once, and nothing
+    spreads."""
+    with pytest.raises(ConfigError, match="meta must be bytes, got int"):
+        MemberOptions(meta=5)
+    with pytest.raises(ConfigError, match="admit must be a function or None"):
+        MemberOptions(admit=5)  # type: ignore[arg-type]
+
+    async def story(driver: Driver) -> None:
+        async with driver.member(FAST, name="a", leave_on_exit=False) as a:
+            member = driver.factory(FAST, name="b", seeds=[a.address], leave_on_exit=False)
+            async with member as b:
+                await eventually(lambda: len(b.members()) == 2, f"{driver.id}: no join")
+                incarnation = b.member("b").incarnation
+                with pytest.raises(ConfigError, match="metadata must be bytes, got int"):
+                    b.set_metadata(5)
+                with pytest.raises(ConfigError, match=r"got str: encode text first"):
+                    b.set_metadata("role=db")
+                with pytest.raises(ConfigError, match="broadcast payload must be bytes"):
+                    b.broadcast("k", "v")
+                with pytest.raises(ConfigError, match="broadcast key must be a str"):
+                    b.broadcast(b"k", b"v")
+                with pytest.raises(ConfigError, match="message payload must be bytes"):
+                    await b.send("a", "hi")
+                with pytest.raises(ConfigError, match="the event callback must be a function"):
+                    b.on_event(None)
+                with pytest.raises(AddressError, match="got the single value"):
+                    await b.join(str(a.address))
+                assert b.member("b").incarnation == incarnation
+
+    driver.run(story)
+
+
+def test_every_driver_forgets_event_streams_nobody_reads(driver: Driver) -> None:
+    """A stream left unread and unreferenced (a loop left with ``break``) stops buffering: the
+    member no longer fills it and counts each event it cannot hold as dropped."""
+
+    async def story(driver: Driver) -> None:
+        async with driver.member(FAST, name="a", leave_on_exit=False) as a:
+            member = driver.factory(FAST, name="b", seeds=[a.address], leave_on_exit=False)
+            async with member as b:
+                await eventually(lambda: len(b.members()) == 2, f"{driver.id}: no join")
+                seen: list[Any] = []
+                b.on_event(seen.append)
+
+                def updated() -> int:
+                    return sum(isinstance(event, MemberUpdated) for event in seen)
+
+                def more_than(count: int) -> Callable[[], bool]:
+                    return lambda: updated() > count
+
+                async def updates(count: int) -> None:
+                    for _ in range(count):
+                        before = updated()
+                        a.set_metadata(f"v{before}".encode())
+                        await eventually(more_than(before), f"{driver.id}: no update")
+
+                unread = b.events(maxsize=1)
+                await updates(3)
+                dropped = b.counters().get("driver.dropped.events", 0)
+                assert dropped >= 1  # the unread stream is full: what it cannot hold counts
+                del unread
+                gc.collect()
+                await updates(3)
+                assert b.counters().get("driver.dropped.events", 0) == dropped
 
     driver.run(story)
 

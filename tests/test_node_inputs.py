@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import pytest
 
 from swimcore import Address, AddressError, Config, ConfigError, ExchangeRequest, Node
@@ -47,3 +50,38 @@ def test_start_refuses_members_that_are_not_name_and_address_pairs(member: objec
 def test_the_incarnation_is_an_integer_in_range(incarnation: object) -> None:
     with pytest.raises(ConfigError, match="incarnation must be an integer"):
         Node(Config.lan(), HERE, incarnation=incarnation)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("value", "kind"), [(5, "int"), ("role=db", "str"), ([1, 2], "list")])
+def test_metadata_and_payloads_are_bytes(value: object, kind: str) -> None:
+    """``bytes(5)`` would be five zero bytes and ``bytes([1, 2])`` two: refused, not read."""
+    with pytest.raises(ConfigError, match=f"meta must be bytes, got {kind}"):
+        Node(Config.lan(), HERE, meta=value)  # type: ignore[arg-type]
+    node = Node(Config.lan(), HERE, meta=b"role")
+    node.start(0.0, [(str(PEER), PEER)])
+    wrong: Any = value
+    calls: list[tuple[Callable[[], object], str]] = [
+        (lambda: node.set_metadata(wrong, 1.0), "metadata"),
+        (lambda: node.broadcast("k", wrong, 1.0), "broadcast payload"),
+        (lambda: node.send_message(str(PEER), wrong, 1.0), "message payload"),
+    ]
+    for call, what in calls:
+        with pytest.raises(ConfigError, match=f"{what} must be bytes, got {kind}"):
+            call()
+    local = node.member(node.name)
+    assert local is not None and (local.incarnation, local.meta) == (0, b"role")
+    assert node.counters().get("messages_sent", 0) == 0
+
+
+@pytest.mark.parametrize("key", [b"k", 3, ""])
+def test_a_broadcast_key_is_a_non_empty_str(key: object) -> None:
+    node = Node(Config.lan(), HERE)
+    with pytest.raises(ConfigError, match="broadcast key must be a str"):
+        node.broadcast(key, b"v", 0.0)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("hook", ["admit", "admit_merge", "local_state", "merge_state"])
+def test_hooks_are_functions(hook: str) -> None:
+    with pytest.raises(ConfigError, match=f"{hook} must be a function or None, got 5"):
+        Node(Config.lan(), HERE, **{hook: 5})  # type: ignore[arg-type]
+    Node(Config.lan(), HERE, **{hook: None})  # type: ignore[arg-type]

@@ -33,6 +33,7 @@ import anyio.abc
 
 from swimcore import Address, DeliveryError, ExchangeRequest
 from swimcore import counter_names as cn
+from swimcore._inputs import as_bytes
 from swimcore.transports.events import EVENT_BUFFER, EventStream
 from swimcore.transports.exchange import (
     FrameError,
@@ -44,7 +45,7 @@ from swimcore.transports.exchange import (
     request_bytes,
 )
 from swimcore.transports.member import MemberBase, MemberCore, wait_for_leave
-from swimcore.transports.sockets import as_address, drain, send_datagram, sockaddr
+from swimcore.transports.sockets import as_addresses, drain, send_datagram, sockaddr
 from swimcore.wire import StreamFraming
 
 __all__ = ["AnyioMember"]
@@ -162,7 +163,7 @@ class AnyioMember(MemberBase):
 
     async def join(self, seeds: Sequence[Address | str]) -> None:
         """Join (again) through ``seeds``; the node retries them while it is alone."""
-        self._require_open().join([as_address(s) for s in seeds])
+        self._require_open().join(as_addresses(seeds))
 
     async def close(self, *, leave: bool | None = None) -> None:
         """Stop inside the ``async with`` block: leave first unless ``leave`` is False.
@@ -207,7 +208,9 @@ class AnyioMember(MemberBase):
                 outcome.append(error)
                 settled.set()
 
-        exchange_id = core.send_message(name, bytes(payload), reliable=reliable, done=done)
+        exchange_id = core.send_message(
+            name, as_bytes(payload, "message payload"), reliable=reliable, done=done
+        )
         try:
             with anyio.move_on_after(self.exchange_timeout + 1.0):
                 await settled.wait()

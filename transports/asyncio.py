@@ -30,6 +30,7 @@ from typing import Any
 
 from swimcore import Address, DeliveryError, ExchangeRequest
 from swimcore import counter_names as cn
+from swimcore._inputs import as_bytes
 from swimcore.transports.events import EVENT_BUFFER, EventStream
 from swimcore.transports.exchange import (
     FrameError,
@@ -40,7 +41,7 @@ from swimcore.transports.exchange import (
     request_bytes,
 )
 from swimcore.transports.member import AsyncLifecycle, MemberBase, wait_for_leave
-from swimcore.transports.sockets import as_address, drain, sockaddr
+from swimcore.transports.sockets import as_addresses, drain, sockaddr
 
 __all__ = ["AsyncioMember", "EventStream"]
 
@@ -146,7 +147,7 @@ class AsyncioMember(MemberBase, AsyncLifecycle):
 
     async def join(self, seeds: Sequence[Address | str]) -> None:
         """Join (again) through ``seeds``; the node retries them while it is alone."""
-        self._require_open().join([as_address(s) for s in seeds])
+        self._require_open().join(as_addresses(seeds))
 
     async def close(self, *, leave: bool | None = None) -> None:
         """Stop: leave first unless ``leave`` is False (default: ``leave_on_exit``), then close.
@@ -210,7 +211,9 @@ class AsyncioMember(MemberBase, AsyncLifecycle):
             else:
                 outcome.set_exception(error)
 
-        exchange_id = core.send_message(name, bytes(payload), reliable=reliable, done=done)
+        exchange_id = core.send_message(
+            name, as_bytes(payload, "message payload"), reliable=reliable, done=done
+        )
         try:
             async with asyncio.timeout(self.exchange_timeout + 1.0):
                 await outcome

@@ -8,6 +8,7 @@ counted as ``driver.dropped.events``, and never holds the protocol.
 from __future__ import annotations
 
 import logging
+import weakref
 from collections import deque
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -72,7 +73,8 @@ class EventStream:
 
     What every async driver's ``events()`` returns.  At most ``maxsize`` events wait; newer ones
     are dropped and counted as ``driver.dropped.events``.  Close it (or leave ``async with``)
-    to stop buffering.
+    to stop buffering; a stream no longer referenced (a loop left with ``break``) stops too,
+    once Python frees it.
     """
 
     def __init__(
@@ -82,7 +84,17 @@ class EventStream:
         self._flag = flag
         self._on_close = on_close
         self._waiter: Flag | None = None
-        buffer.wake = self._wake
+        # The buffer is held by its member: it wakes the stream through a weak reference, so
+        # that a stream nobody reads any more is freed, and closes its buffer as it goes.
+        stream = weakref.ref(self)
+
+        def wake() -> None:
+            alive = stream()
+            if alive is not None:
+                alive._wake()
+
+        buffer.wake = wake
+        weakref.finalize(self, buffer.close)
 
     @property
     def ended(self) -> bool:
@@ -159,8 +171,12 @@ class Fanout:
             except Exception:
                 self._counters.add(cn.CALLBACK_ERRORS)
                 self._log.exception("event callback %r failed on %r", callback, event)
+        closed = False
         for buffer in self._buffers:
             buffer.put(event)
+            closed = closed or buffer.closed
+        if closed:  # streams freed unread since
+            self._buffers = [buffer for buffer in self._buffers if not buffer.closed]
 
     def close(self) -> None:
         for buffer in self._buffers:

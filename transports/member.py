@@ -39,6 +39,7 @@ from swimcore import (
     StateError,
 )
 from swimcore import counter_names as cn
+from swimcore._inputs import as_bytes, require_callable
 from swimcore.actions import Action
 from swimcore.transports import gc_tuning
 from swimcore.transports.counters import Counters
@@ -476,6 +477,7 @@ class MemberBase:
 
     def on_event(self, callback: EventCallback) -> Callable[[], None]:
         """Call ``callback(event)`` for every event from now on; returns a function to stop."""
+        require_callable(callback, "the event callback")
         return self._require_open().fanout.add_callback(callback)
 
     #: The one-shot wake-up of the driver's event loop (``asyncio.Event``, ``anyio.Event``).
@@ -491,12 +493,12 @@ class MemberBase:
 
     def set_metadata(self, meta: bytes) -> None:
         """Change this member's metadata; it spreads with a higher incarnation."""
-        data = bytes(meta)
+        data = as_bytes(meta, "metadata")
         self._call(lambda core: core.set_metadata(data))
 
     def broadcast(self, key: str, payload: bytes) -> None:
         """Disseminate an application payload to every member (newest per key wins)."""
-        data = bytes(payload)
+        data = as_bytes(payload, "broadcast payload")
         self._call(lambda core: core.broadcast(key, data))
 
 

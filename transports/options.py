@@ -21,6 +21,7 @@ from typing import Any, TypedDict
 import attrs
 
 from swimcore import Address, AddressError, Config, ConfigError, Keyring, MemberInfo
+from swimcore._inputs import as_bytes, refuse_single_seed, require_callable
 from swimcore.transports.discovery.hosts import HostStore, split_host_port
 from swimcore.transports.discovery.loop import DiscoveryOptions, DiscoveryStore
 
@@ -60,9 +61,16 @@ def _split(text: str) -> tuple[str, int]:
 
 
 def _seeds(values: Iterable[Address | str]) -> tuple[Address | str, ...]:
-    if isinstance(values, str | Address):
-        raise AddressError(f"seeds is a list of addresses, got the single value {values!r}")
+    refuse_single_seed(values)
     return tuple(_seed(value) for value in values)
+
+
+def _hook(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    require_callable(value, attribute.name, optional=True)
+
+
+def _meta(value: object) -> bytes:
+    return as_bytes(value, "meta")
 
 
 def _timeout(name: str, *, zero_ok: bool) -> _Validator:
@@ -120,7 +128,7 @@ class MemberOptions:
     bind: Address = attrs.field(default=_LOOPBACK_ANY_PORT, converter=_address)
     advertise: Address | None = attrs.field(default=None, converter=_optional_address)
     name: str | None = attrs.field(default=None)
-    meta: bytes = attrs.field(default=b"", converter=bytes)
+    meta: bytes = attrs.field(default=b"", converter=_meta)
     seeds: tuple[Address | str, ...] = attrs.field(default=(), converter=_seeds)
     seed: int | random.Random | None = None
     incarnation: int = 0
@@ -134,10 +142,14 @@ class MemberOptions:
         default=None, validator=_timeout("exchange_timeout", zero_ok=False)
     )
     keyring: Keyring | None = None
-    admit: Callable[[MemberInfo], bool] | None = None
-    admit_merge: Callable[[Sequence[MemberInfo]], bool] | None = None
-    local_state: Callable[[bool], bytes] | None = None
-    merge_state: Callable[[bytes, bool], object] | None = None
+    admit: Callable[[MemberInfo], bool] | None = attrs.field(default=None, validator=_hook)
+    admit_merge: Callable[[Sequence[MemberInfo]], bool] | None = attrs.field(
+        default=None, validator=_hook
+    )
+    local_state: Callable[[bool], bytes] | None = attrs.field(default=None, validator=_hook)
+    merge_state: Callable[[bytes, bool], object] | None = attrs.field(
+        default=None, validator=_hook
+    )
     gc_freeze: bool = attrs.field(default=True, validator=_bool("gc_freeze"))
 
     def __attrs_post_init__(self) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import errno
 import ipaddress
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import attrs
@@ -19,6 +19,7 @@ from swimcore import (
     Address,
 )
 from swimcore import counter_names as cn
+from swimcore._inputs import refuse_single_seed
 from swimcore.transports.counters import Counters
 
 #: Receive buffer: larger than any datagram, so oversized ones reach the node and are counted.
@@ -59,6 +60,13 @@ class BindPlan:
 def as_address(value: Address | str) -> Address:
     """An :class:`Address` from itself or from ``"ip:port"`` text."""
     return value if isinstance(value, Address) else Address.parse(value)
+
+
+def as_addresses(values: Iterable[Address | str]) -> list[Address]:
+    """Addresses from a list of :class:`Address` values or ``"ip:port"`` texts (one address
+    alone is refused: a string would be read a character at a time)."""
+    refuse_single_seed(values)
+    return [as_address(value) for value in values]
 
 
 def _udp_socket(plan: BindPlan, port: int) -> socket.socket:

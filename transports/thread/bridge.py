@@ -33,6 +33,7 @@ from typing import Any, Protocol, TypeVar, Unpack
 
 from swimcore import Address, Config, DeliveryError, Event, MemberInfo, Node, StateError
 from swimcore import counter_names as cn
+from swimcore._inputs import require_callable
 from swimcore.transports.events import (
     EVENT_BUFFER,
     EventBuffer,
@@ -42,6 +43,7 @@ from swimcore.transports.events import (
 )
 from swimcore.transports.member import AsyncLifecycle
 from swimcore.transports.options import MemberOptions, MemberOverrides
+from swimcore.transports.sockets import as_addresses
 from swimcore.transports.thread.member import ThreadMember
 
 __all__ = ["BridgedMember"]
@@ -166,8 +168,8 @@ class BridgedMember(AsyncLifecycle):
 
     async def join(self, seeds: Sequence[Address | str]) -> None:
         """Join (again) through ``seeds``; the node retries them while it is alone."""
-        seeds = list(seeds)
-        await self._off_loop(lambda: self._member.join(seeds))
+        addresses = as_addresses(seeds)
+        await self._off_loop(lambda: self._member.join(addresses))
 
     async def close(self, *, leave: bool | None = None) -> None:
         """Leave (unless ``leave`` is False; default ``leave_on_exit``), stop, join threads.
@@ -225,6 +227,7 @@ class BridgedMember(AsyncLifecycle):
 
     def on_event(self, callback: EventCallback) -> Callable[[], None]:
         """Call ``callback(event)`` in the loop for every event from now on; returns a stop."""
+        require_callable(callback, "the event callback")
         self._backend_now()
         if self._closed:
             raise StateError("the member is closed: make a new one to run again")
@@ -261,6 +264,8 @@ class BridgedMember(AsyncLifecycle):
             events = list(self._inbox)
             self._inbox.clear()
             self._posted = False
+        for buffer in [buffer for buffer in self._streams if buffer.closed]:
+            del self._streams[buffer]  # streams freed unread
         for event in events:
             for buffer in list(self._streams):
                 buffer.put(event)

@@ -64,6 +64,7 @@ from swimcore import (
     StateError,
 )
 from swimcore import counter_names as cn
+from swimcore._inputs import as_bytes, require_callable
 from swimcore.transports.events import EVENT_BUFFER, EventCallback
 from swimcore.transports.exchange import reply_bytes, request_bytes
 from swimcore.transports.member import (
@@ -72,7 +73,7 @@ from swimcore.transports.member import (
     MemberCore,
     wait_for_leave,
 )
-from swimcore.transports.sockets import as_address, drain, send_datagram, sockaddr
+from swimcore.transports.sockets import as_addresses, drain, send_datagram, sockaddr
 from swimcore.transports.thread.events import Delivery, EventQueue
 from swimcore.transports.thread.exchange import Exchanges
 from swimcore.transports.thread.tasks import Done, Tasks, Worker, sleep, to_thread
@@ -121,7 +122,9 @@ class ThreadMember(MemberBase):
         self._lock = threading.Lock()
         self._close_lock = threading.Lock()
         self._commands: deque[_Request] = deque()
-        self._queues: list[EventQueue] = []
+        # Held weakly: a queue nobody reads any more (a loop left with ``break``) is freed, and
+        # dropped from here at the next event.
+        self._queues: list[weakref.ref[EventQueue]] = []
         self._delivery: Delivery | None = None
         self._worker: Worker | None = None
         self._thread: threading.Thread | None = None
@@ -228,7 +231,7 @@ class ThreadMember(MemberBase):
 
     def join(self, seeds: Sequence[Address | str]) -> None:
         """Join (again) through ``seeds``; the node retries them while it is alone."""
-        addresses = [as_address(s) for s in seeds]
+        addresses = as_addresses(seeds)
         self._call(lambda core: core.join(addresses))
 
     def close(self, *, leave: bool | None = None) -> None:
@@ -307,7 +310,7 @@ class ThreadMember(MemberBase):
         if self._stopping or self._stopped:
             raise DeliveryError(name, "this member is closed")
         outcome: Future[None] = Future()
-        data = bytes(payload)
+        data = as_bytes(payload, "message payload")
 
         def done(error: DeliveryError | None) -> None:
             if outcome.done():
@@ -336,7 +339,7 @@ class ThreadMember(MemberBase):
             if self._stopped:
                 stream.end()
             else:
-                self._queues.append(stream)
+                self._queues.append(weakref.ref(stream))
         return stream
 
     def on_event(self, callback: EventCallback) -> Callable[[], None]:
@@ -346,6 +349,7 @@ class ThreadMember(MemberBase):
         counted (``driver.callback_errors``), one slower than a second is counted as
         ``driver.callback_slow``; neither affects the protocol.
         """
+        require_callable(callback, "the event callback")
         core = self._require_core()
         with self._lock:
             if self._closed:
@@ -361,14 +365,19 @@ class ThreadMember(MemberBase):
 
     def _detach(self, stream: EventQueue) -> None:
         with self._lock:
-            if stream in self._queues:
-                self._queues.remove(stream)
+            self._queues = [ref for ref in self._queues if ref() not in (stream, None)]
 
     def _dispatch(self, event: Event) -> None:
         """Hand ``event`` to every queue and to the delivery thread (protocol thread, locked)."""
-        for stream in self._queues:
-            if not stream.put(event):
+        freed = False
+        for ref in self._queues:
+            stream = ref()
+            if stream is None:
+                freed = True
+            elif not stream.put(event):
                 self._counters.add(cn.DROPPED_EVENTS)
+        if freed:
+            self._queues = [ref for ref in self._queues if ref() is not None]
         if self._delivery is not None and not self._delivery.put(event):
             self._counters.add(cn.DROPPED_EVENTS)
 
@@ -543,8 +552,7 @@ class ThreadMember(MemberBase):
             for sock in (self._udp, self._tcp, self._wake_r, self._wake_w):
                 if sock is not None:
                     sock.close()
-            for stream in self._queues:
-                stream.end()
+            self._end_queues()
             self._queues.clear()
         for _command, done in pending:
             if done is not None and not done.done():
@@ -581,8 +589,13 @@ class ThreadMember(MemberBase):
         for sock in (self._udp, self._tcp, self._wake_r, self._wake_w):
             if sock is not None:
                 sock.close()
-        for stream in self._queues:
-            stream.end()
+        self._end_queues()
+
+    def _end_queues(self) -> None:
+        for ref in self._queues:
+            stream = ref()
+            if stream is not None:
+                stream.end()
 
 
 def _ignore_deadline(deadline: float) -> None:
