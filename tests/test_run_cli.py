@@ -95,3 +95,19 @@ def test_an_unknown_option_before_the_command_is_named(
     err = capsys.readouterr().err
     assert f"unrecognized arguments: {argv[0]}" in err
     assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("driver", ["anyio", "trio"])
+def test_a_port_in_use_is_one_line_on_the_anyio_and_trio_drivers(
+    driver: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """anyio's task group wraps the bind error in an ExceptionGroup: it printed a traceback."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        port = taken.getsockname()[1]
+        argv = ["run", "g", f"127.0.0.1:{port}", f"127.0.0.1:{port}", "--driver", driver]
+        assert main([*argv, *SHORT]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"swimcore run: cannot bind 127.0.0.1:{port}: ")
+    assert "Address already in use" in err
+    assert len(err.strip().splitlines()) == 1

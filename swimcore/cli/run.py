@@ -195,7 +195,10 @@ def run(args: argparse.Namespace) -> int:
         import anyio  # noqa: PLC0415 - only the anyio and trio drivers need it
 
         backend = "trio" if args.driver == "trio" else "asyncio"
-        result: int = anyio.run(_main_anyio, config, options, args, backend=backend)
+        try:
+            result: int = anyio.run(_main_anyio, config, options, args, backend=backend)
+        except BaseExceptionGroup as group:
+            raise _lone(group) from None  # anyio's task group wraps a bind error
         return result
     except (AddressError, ConfigError, ValueError) as exc:
         print(f"swimcore run: {exc}", file=sys.stderr)
@@ -203,6 +206,19 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"swimcore run: cannot bind {args.member_addr}: {exc}", file=sys.stderr)
         return 1
+
+
+def _lone(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The one exception in ``group`` (nested groups opened), else ``group`` itself.
+
+    The anyio and trio drivers run the member in a task group, which raises what went wrong
+    (a port in use, say) inside an exception group: opened, it is reported in one line as on
+    the asyncio and thread drivers.
+    """
+    inner: BaseException = group
+    while isinstance(inner, BaseExceptionGroup) and len(inner.exceptions) == 1:
+        inner = inner.exceptions[0]
+    return group if isinstance(inner, BaseExceptionGroup) else inner
 
 
 def member_settings(args: argparse.Namespace) -> tuple[Config, MemberOptions]:
