@@ -167,13 +167,17 @@ def test_a_driver_without_its_extra_names_the_extra(
     _one_line_error(capsys.readouterr().err, f"--driver {driver}", "swimcore[transports]")
 
 
-def test_set_label_is_the_group_the_log_names(caplog: pytest.LogCaptureFixture) -> None:
-    argv = [*RUN, "--set", "label=other", "--preset", "local", "--duration", "0.2"]
+def test_the_log_names_the_group_and_set_label_cannot_change_it(
+    caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = [*RUN, "--set", "label=g", "--preset", "local", "--duration", "0.2"]
     with caplog.at_level("INFO", logger="swimcore.cli"):
         assert main(argv) == 0
-    err = caplog.text
-    assert "in group 'other'" in err
-    assert "in group 'g'" not in err
+    assert "in group 'g'" in caplog.text
+    capsys.readouterr()
+    # A label other than GROUP was taken silently (the member ran in group 'other'): refused.
+    assert main([*RUN, "--set", "label=other", "--duration", "0.2"]) == 2
+    _one_line_error(capsys.readouterr().err, "--set label='other'", "GROUP 'g'")
 
 
 # -------------------------------------------------------------- finding 5: the first five minutes

@@ -95,3 +95,79 @@ def test_an_unknown_option_before_the_command_is_named(
     err = capsys.readouterr().err
     assert f"unrecognized arguments: {argv[0]}" in err
     assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("driver", ["anyio", "trio"])
+def test_a_port_in_use_is_one_line_on_the_anyio_and_trio_drivers(
+    driver: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """anyio's task group wraps the bind error in an ExceptionGroup: it printed a traceback."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        port = taken.getsockname()[1]
+        argv = ["run", "g", f"127.0.0.1:{port}", f"127.0.0.1:{port}", "--driver", driver]
+        assert main([*argv, *SHORT]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"swimcore run: cannot bind 127.0.0.1:{port}: ")
+    assert "Address already in use" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("extra", "named"),
+    [
+        (["--join-every", "5"], "--join-every"),
+        (["--discovery-interval", "5"], "--discovery-interval"),
+        (["--prefix", "x"], "--prefix"),
+        (["--store-put", "http://127.0.0.1:1/{value}"], "--store-put"),
+        (["--store-method", "POST"], "--store-method"),
+        (
+            ["--join-every", "5", "--prefix", "x", "--store-method", "BOGUS"],
+            "--store-method, --prefix, --join-every",
+        ),
+    ],
+)
+def test_store_options_without_a_store_are_refused(
+    extra: list[str],
+    named: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """They were ignored: the member joined through JOIN_ADDR and ran, exit status 0."""
+    monkeypatch.delenv("SWIMCORE_STORE", raising=False)
+    assert main(["run", "g", "127.0.0.1:0", "127.0.0.1:0", *extra, *SHORT]) == 2
+    err = capsys.readouterr().err
+    assert err == f"swimcore run: without --store there is no store for {named}\n"
+
+
+def test_a_label_set_apart_from_group_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    """``--set label=other`` overrode GROUP silently (the member ran in group 'other')."""
+    argv = ["run", "g", "127.0.0.1:0", "127.0.0.1:0", "--set", "label=other", *SHORT]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err == "swimcore run: --set label='other' contradicts GROUP 'g': leave it out\n"
+    assert main(["run", "g", "127.0.0.1:0", "127.0.0.1:0", "--set", "label=g", *SHORT]) == 0
+
+
+@pytest.mark.parametrize(
+    ("store", "message"),
+    [
+        ("http://", "--store 'http://': want an http(s) URL with a host"),
+        ("https:///x/{group}", "--store 'https:///x/{group}': want an http(s) URL with a host"),
+        ("file:/nonexistent/dir/x", "--store 'file:/nonexistent/dir/x': the folder "
+         "'/nonexistent/dir' does not exist"),
+    ],
+)
+def test_a_store_that_cannot_work_is_refused_at_start(
+    store: str, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """They were accepted and only warned about while the member ran."""
+    assert main(["run", "g", "127.0.0.1:0", "--store", store, *SHORT]) == 2
+    assert capsys.readouterr().err == f"swimcore run: {message}\n"
+
+
+def test_a_store_put_url_without_a_host_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["run", "g", "127.0.0.1:0", "--store", "http://127.0.0.1:1/{group}"]
+    assert main([*argv, "--store-put", "http:///{value}", *SHORT]) == 2
+    err = capsys.readouterr().err
+    assert err == "swimcore run: --store-put 'http:///{value}': want an http(s) URL with a host\n"

@@ -188,3 +188,51 @@ def test_an_output_file_that_cannot_be_written_is_refused_before_the_run(
     assert f"argument {option}: " in err
     assert len(err.strip().splitlines()) == 1
     assert list(tmp_path.iterdir()) == []
+
+
+FAULT = ["simulate", "--nodes", "10", "--duration", "5", "--quiet", "--fault", "one-way"]
+TAKES = "--fault (it runs the partial failure alone and takes"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        # --fault ran its partial failure and ignored the scenario's network and faults.
+        ([*FAULT, "--loss", "0.3"], f"--loss does not apply with {TAKES}"),
+        (
+            [*FAULT, "--loss", "0.3", "--latency", "50", "--crashes", "3", "--partitions", "2",
+             "--pauses", "3", "--join"],
+            f"--loss, --latency, --crashes, --partitions, --pauses, --join do not apply with "
+            f"{TAKES}",
+        ),
+        ([*FAULT, "--jitter", "5", "--join-seeds", "2"], "--jitter, --join-seeds do not apply"),
+        ([*FAULT, "--jobs", "2"], f"--jobs does not apply with {TAKES}"),
+        ([*FAULT, "--fault-rate", "0.5"], "--fault-rate is the loss of --fault ingress-loss"),
+        # Without --fault, --faulty and --fault-rate were ignored.
+        (["simulate", "--faulty", "3", "--fault-rate", "0.5"], "--faulty, --fault-rate do not "
+         "apply without --fault CLASS"),
+        # One run ignored where runs go; a sweep refused --scheduler without --executor dask.
+        (["simulate", "--scheduler", "tcp://127.0.0.1:1"], "--scheduler does not apply to one "
+         "run: --executor, --scheduler, --jobs, --batch and --task-timeout place the runs of "
+         "--seeds N"),
+        (["simulate", "--executor", "processes", "--batch", "2"], "--executor, --batch do not "
+         "apply to one run"),
+    ],
+)
+def test_options_the_mode_does_not_use_are_refused(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"swimcore simulate: {message}"), err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_fault_takes_the_preset_set_and_the_rate_of_a_lossy_class(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    argv = ["simulate", "--nodes", "10", "--duration", "5", "--quiet", "--json"]
+    extra = ["--preset", "local", "--set", "probe_interval=0.5", "--faulty", "2", "--seed", "3"]
+    assert main([*argv, "--fault", "ingress-loss", "--fault-rate", "0.5", *extra]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["fault"] == "ingress-loss" and data["faulty"] == 2

@@ -220,6 +220,27 @@ def build_config(preset: str, overrides: list[tuple[str, Any]], **defaults: Any)
         raise ConfigError(f"--set: {exc}") from None
 
 
+def given(args: argparse.Namespace, *dests: str) -> list[str]:
+    """The options among ``dests`` that are on the command line, as ``--option`` names.
+
+    For options whose default is ``None`` (a sentinel: the real default is filled in later by
+    :func:`fill`), so an option the mode does not use is refused only when the user gave it.
+    """
+    return ["--" + dest.replace("_", "-") for dest in dests if getattr(args, dest) is not None]
+
+
+def fill(args: argparse.Namespace, defaults: dict[str, Any]) -> None:
+    """Give the options left out (``None``) their value in ``defaults``."""
+    for dest, value in defaults.items():
+        if getattr(args, dest) is None:
+            setattr(args, dest, value)
+
+
+def not_apply(options: list[str]) -> str:
+    """``--a does not apply`` or ``--a, --b do not apply``: the start of a refusal."""
+    return f"{', '.join(options)} {'does' if len(options) == 1 else 'do'} not apply"
+
+
 def extra_missing(module: str) -> bool:
     """Whether importing ``module`` fails because it is not installed."""
     try:

@@ -29,23 +29,32 @@ def add_arguments(parser: Any) -> None:
         help="Dask scheduler, e.g. tcp://10.0.0.5:8786 (with --executor dask; "
         "without it a local Dask cluster of --jobs workers is started)",
     )
-    group.add_argument(
-        "--jobs", type=_jobs, default=default_jobs(), help="local worker processes (all cores)"
-    )
+    # --jobs, --batch and --task-timeout default to None (see DEFAULTS), so that ``simulate``
+    # can tell them given and refuse them where nothing runs on an executor (one run).
+    group.add_argument("--jobs", type=_jobs, help="local worker processes (all cores)")
     group.add_argument(
         "--batch",
         type=_jobs,
-        default=1,
         metavar="N",
         help="runs sent to a worker together (1; more for short runs on a big cluster)",
     )
     group.add_argument(
         "--task-timeout",
         type=_timeout,
-        default=1800.0,
         metavar="S",
         help="give up on runs when none finishes for this long (1800 s)",
     )
+
+
+#: The options this module adds (their ``dest``), in the order of ``--help``.
+OPTIONS = ("executor", "scheduler", "jobs", "batch", "task_timeout")
+#: The values of ``--batch`` and ``--task-timeout`` left out (``--jobs``: all cores).
+DEFAULTS = {"batch": 1, "task_timeout": 1800.0}
+
+
+def jobs(args: argparse.Namespace) -> int:
+    """``--jobs``, or every core when it is left out."""
+    return int(args.jobs) if args.jobs is not None else default_jobs()
 
 
 def choose(args: argparse.Namespace, runs: int) -> str:
@@ -54,18 +63,21 @@ def choose(args: argparse.Namespace, runs: int) -> str:
         return str(args.executor)
     if args.scheduler is not None:
         return "dask"
-    return "local" if runs <= 1 or args.jobs <= 1 else "processes"
+    return "local" if runs <= 1 or jobs(args) <= 1 else "processes"
 
 
 def options(args: argparse.Namespace) -> SweepOptions:
     """The sweep options the arguments ask for."""
-    return SweepOptions(stall_timeout=args.task_timeout, batch=args.batch)
+    timeout = DEFAULTS["task_timeout"] if args.task_timeout is None else args.task_timeout
+    batch = DEFAULTS["batch"] if args.batch is None else args.batch
+    return SweepOptions(stall_timeout=timeout, batch=int(batch))
 
 
 @contextlib.contextmanager
 def opened(args: argparse.Namespace, runs: int) -> Iterator[Executor | None]:
     """The executor the arguments ask for, shut down on exit."""
-    with open_executor(choose(args, runs), jobs=args.jobs, scheduler=args.scheduler) as executor:
+    kind = choose(args, runs)
+    with open_executor(kind, jobs=jobs(args), scheduler=args.scheduler) as executor:
         yield executor
 
 

@@ -25,6 +25,7 @@ import os
 import signal
 import sys
 import time
+import urllib.parse
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -139,20 +140,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "dns:NAME:PORT[@NS]  srv:NAME[@NS]  or an http(s) URL template with {prefix} and "
         "{group} (default $SWIMCORE_STORE)",
     )
+    # Left out, these are None (defaults in STORE_DEFAULTS): given without --store, refused.
     store.add_argument("--store-put", help="URL template for writes, if not the --store URL")
-    store.add_argument("--store-method", default="PUT", help="HTTP method of writes")
-    store.add_argument("--prefix", default="swimcore", help="key prefix in the store")
+    store.add_argument("--store-method", help="HTTP method of writes (PUT)")
+    store.add_argument("--prefix", help="key prefix in the store (swimcore)")
     store.add_argument(
         "--join-every",
         type=_args.count,
-        default=10,
-        help="while leader, publish the join address every N protocol periods (0: never)",
+        help="while leader, publish the join address every N protocol periods (10; 0: never)",
     )
     store.add_argument(
         "--discovery-interval",
         type=_args.positive_seconds,
-        default=30.0,
-        help="while in a group, look in the store this often so groups formed apart merge",
+        help="while in a group, look in the store this often so groups formed apart merge "
+        "(30 s)",
     )
     parser.add_argument(
         "--print-every",
@@ -195,7 +196,10 @@ def run(args: argparse.Namespace) -> int:
         import anyio  # noqa: PLC0415 - only the anyio and trio drivers need it
 
         backend = "trio" if args.driver == "trio" else "asyncio"
-        result: int = anyio.run(_main_anyio, config, options, args, backend=backend)
+        try:
+            result: int = anyio.run(_main_anyio, config, options, args, backend=backend)
+        except BaseExceptionGroup as group:
+            raise _lone(group) from None  # anyio's task group wraps a bind error
         return result
     except (AddressError, ConfigError, ValueError) as exc:
         print(f"swimcore run: {exc}", file=sys.stderr)
@@ -203,6 +207,29 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"swimcore run: cannot bind {args.member_addr}: {exc}", file=sys.stderr)
         return 1
+
+
+def _lone(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The one exception in ``group`` (nested groups opened), else ``group`` itself.
+
+    The anyio and trio drivers run the member in a task group, which raises what went wrong
+    (a port in use, say) inside an exception group: opened, it is reported in one line as on
+    the asyncio and thread drivers.
+    """
+    inner: BaseException = group
+    while isinstance(inner, BaseExceptionGroup) and len(inner.exceptions) == 1:
+        inner = inner.exceptions[0]
+    return group if isinstance(inner, BaseExceptionGroup) else inner
+
+
+#: The values of the store options when they are left out (``--store-method`` and so on).
+STORE_DEFAULTS: dict[str, Any] = {
+    "store_put": None,
+    "store_method": "PUT",
+    "prefix": "swimcore",
+    "join_every": 10,
+    "discovery_interval": 30.0,
+}
 
 
 def member_settings(args: argparse.Namespace) -> tuple[Config, MemberOptions]:
@@ -221,7 +248,7 @@ def member_settings(args: argparse.Namespace) -> tuple[Config, MemberOptions]:
         discovery_options=DiscoveryOptions(
             alone_initial=config.join_retry_interval,
             alone_max=8 * config.join_retry_interval,
-            refresh=args.discovery_interval,
+            refresh=_store_option(args, "discovery_interval"),
         ),
         leave_on_exit=not args.no_leave,
         keyring=read_key_file(args.key_file) if args.key_file else None,
@@ -234,6 +261,13 @@ def _settings(args: argparse.Namespace) -> tuple[Config, DiscoveryStore | None, 
 
     if args.join_addr is None and not args.store:
         raise ValueError("give JOIN_ADDR (your own address starts a new group) or --store")
+    unused = [name for name in STORE_DEFAULTS if getattr(args, name) is not None]
+    if unused and not args.store:
+        options = ", ".join("--" + name.replace("_", "-") for name in unused)
+        raise ValueError(f"without --store there is no store for {options}")
+    label = dict(args.overrides).get("label", args.group)
+    if label != args.group:
+        raise ValueError(f"--set label={label!r} contradicts GROUP {args.group!r}: leave it out")
     joins_itself = args.join_addr == args.member_addr  # zgroup's "join to self": a new group
     seeds = [args.join_addr] if args.join_addr and not joins_itself else []
     if seeds and not _is_ip_address(args.join_addr):
@@ -249,17 +283,47 @@ def _settings(args: argparse.Namespace) -> tuple[Config, DiscoveryStore | None, 
             )
     store: DiscoveryStore | None = None
     if args.store:
+        _check_store("--store", args.store)
+        if args.store_put is not None:
+            _check_store("--store-put", args.store_put)
         store = store_from_spec(
             args.store,
             group=args.group,
-            prefix=args.prefix,
+            prefix=_store_option(args, "prefix"),
             put_url=args.store_put,
-            put_method=args.store_method,
+            put_method=_store_option(args, "store_method"),
         )
     defaults: dict[str, Any] = {"label": args.group}
     if args.store:
-        defaults["join_address_every"] = args.join_every
+        defaults["join_address_every"] = _store_option(args, "join_every")
     return _args.build_config(args.preset, args.overrides, **defaults), store, seeds
+
+
+def _store_option(args: argparse.Namespace, name: str) -> Any:
+    """The store option ``name`` as given, else its value in :data:`STORE_DEFAULTS`."""
+    value = getattr(args, name)
+    return STORE_DEFAULTS[name] if value is None else value
+
+
+def _check_store(option: str, spec: str) -> None:
+    """Refuse, before the member starts, a store that could only fail while it runs: an
+    http(s) URL without a host, a ``file:`` store in a folder that does not exist.
+
+    The library's :func:`~swimcore.transports.discovery.store_from_spec` takes them (a folder
+    may appear later) and the member warns at every lookup; a command line is checked now.
+    """
+    kind, _, rest = spec.partition(":")
+    if kind in ("http", "https"):
+        try:
+            host = urllib.parse.urlsplit(spec).hostname
+        except ValueError:  # a bracket left open: http://[::1/
+            host = None
+        if not host:
+            raise ValueError(f"{option} {spec!r}: want an http(s) URL with a host")
+    if kind == "file" and rest:
+        folder = os.path.dirname(rest) or "."
+        if not os.path.isdir(folder):
+            raise ValueError(f"{option} {spec!r}: the folder {folder!r} does not exist")
 
 
 def _is_ip_address(text: str) -> bool:

@@ -62,12 +62,14 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--nodes", type=_positive_int, default=100, help="cluster size (100)")
     parser.add_argument("--preset", choices=("lan", "wan", "local"), default="lan")
-    parser.add_argument("--loss", type=_probability, default=0.0, help="datagram loss, 0..1")
-    parser.add_argument("--latency", type=_millis, default="1", help="one-way latency, ms (1)")
-    parser.add_argument("--jitter", type=_millis, default="0", help="extra random latency, ms")
-    parser.add_argument("--crashes", type=_count, default=1, help="nodes that crash (1)")
-    parser.add_argument("--partitions", type=_count, default=0, help="two-way partitions (0)")
-    parser.add_argument("--pauses", type=_count, default=0, help="nodes that stall 1-5 s (0)")
+    # The scenario's options default to None (values in SCENARIO), so that --fault, which
+    # does not use them, refuses only the ones given; likewise --faulty and --fault-rate.
+    parser.add_argument("--loss", type=_probability, help="datagram loss, 0..1 (0)")
+    parser.add_argument("--latency", type=_millis, help="one-way latency, ms (1)")
+    parser.add_argument("--jitter", type=_millis, help="extra random latency, ms (0)")
+    parser.add_argument("--crashes", type=_count, help="nodes that crash (1)")
+    parser.add_argument("--partitions", type=_count, help="two-way partitions (0)")
+    parser.add_argument("--pauses", type=_count, help="nodes that stall 1-5 s (0)")
     parser.add_argument(
         "--duration", type=_seconds, default=60.0, help="simulated seconds after forming (60)"
     )
@@ -83,15 +85,19 @@ def register(subparsers: Any) -> None:
     how.add_argument(
         "--bootstrap",
         dest="bootstrap",
-        action="store_true",
-        default=True,
+        action="store_const",
+        const=True,
         help="every node starts knowing every member (default)",
     )
     how.add_argument(
-        "--join", dest="bootstrap", action="store_false", help="nodes join through seeds"
+        "--join",
+        dest="bootstrap",
+        action="store_const",
+        const=False,
+        help="nodes join through seeds",
     )
     parser.add_argument(
-        "--join-seeds", type=_positive_int, default=3, help="seeds the nodes join through (3)"
+        "--join-seeds", type=_positive_int, help="seeds the nodes join through (3)"
     )
     parser.add_argument(
         "--set",
@@ -109,7 +115,9 @@ def register(subparsers: Any) -> None:
         "--faulty", type=_positive_int, help="members under --fault (1%% of --nodes, at least 1)"
     )
     parser.add_argument(
-        "--fault-rate", type=_probability, default=0.8, help="loss of the lossy --fault classes"
+        "--fault-rate",
+        type=_probability,
+        help=f"loss of the lossy --fault classes, {' and '.join(LOSSY)} (0.8)",
     )
     parser.add_argument(
         "--plot",
@@ -126,7 +134,30 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=main)
 
 
+#: The values of the scenario's options left out; ``--fault`` uses none of them.
+SCENARIO: dict[str, Any] = {
+    "loss": 0.0,
+    "latency": 0.001,
+    "jitter": 0.0,
+    "crashes": 1,
+    "partitions": 0,
+    "pauses": 0,
+    "bootstrap": True,
+    "join_seeds": 3,
+}
+#: The ``--fault`` classes ``--fault-rate`` is the loss of.
+LOSSY = ("ingress-loss", "egress-loss")
+#: What ``--fault`` takes (named when it refuses the rest).
+_FAULT_TAKES = "--nodes, --faulty, --fault-rate, --duration, --seed, --preset, --set and --json"
+
+
 def main(args: argparse.Namespace) -> int:
+    unused = _unused(args)
+    if unused:
+        print(f"swimcore simulate: {unused}", file=sys.stderr)
+        return 2
+    _args.fill(args, SCENARIO)
+    _args.fill(args, {"fault_rate": 0.8})
     if args.crashes > args.nodes - 1:
         print(
             f"swimcore simulate: --crashes {args.crashes} is more than --nodes {args.nodes} "
@@ -194,6 +225,42 @@ def main(args: argparse.Namespace) -> int:
         plot_report(outcome.report, args.plot, title=_title(scenario))
         print(f"figure written to {args.plot}", file=sys.stderr)
     return 0 if not outcome.violations else 1
+
+
+def _unused(args: argparse.Namespace) -> str:
+    """Why an option given does not fit the mode (``--fault``, one run, a sweep), or ``""``.
+
+    ``--fault`` takes none of the scenario's network and fault options, and runs no sweep;
+    ``--faulty`` and ``--fault-rate`` go with ``--fault``; one run uses no executor.
+    """
+    where = _args.given(args, *_executor.OPTIONS)
+    if args.fault:
+        # --bootstrap is what --fault does anyway; only --join is refused.
+        scenario = [
+            "--join" if name == "--bootstrap" else name
+            for name in _args.given(args, *SCENARIO)
+            if name != "--bootstrap" or args.bootstrap is False
+        ]
+        if scenario or where:
+            return (
+                f"{_args.not_apply(scenario + where)} with --fault (it runs the partial failure "
+                f"alone and takes {_FAULT_TAKES})"
+            )
+        if args.fault_rate is not None and args.fault not in LOSSY:
+            return (
+                f"--fault-rate is the loss of --fault {' and '.join(LOSSY)}; "
+                f"--fault {args.fault} does not take it"
+            )
+        return ""
+    faulty = _args.given(args, "faulty", "fault_rate")
+    if faulty:
+        return f"{_args.not_apply(faulty)} without --fault CLASS"
+    if args.seeds == 1 and where:
+        return (
+            f"{_args.not_apply(where)} to one run: --executor, --scheduler, --jobs, --batch "
+            "and --task-timeout place the runs of --seeds N"
+        )
+    return ""
 
 
 def _stability(args: argparse.Namespace, scenario: Scenario) -> int:
