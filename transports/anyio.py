@@ -30,6 +30,7 @@ from typing import Any
 
 import anyio
 import anyio.abc
+import anyio.lowlevel
 
 from swimcore import Address, DeliveryError, ExchangeRequest
 from swimcore import counter_names as cn
@@ -236,6 +237,10 @@ class AnyioMember(MemberBase):
                 due = math.inf if deadline is None else deadline
                 if due <= anyio.current_time():
                     core.tick(due)
+                    # Timers can fall due back to back (a large exchange is merged a slice per
+                    # timer): the datagrams and tasks waiting meanwhile go first.
+                    drain(sock, core.receive, self._counters)
+                    await anyio.lowlevel.checkpoint()
                     continue
                 with anyio.CancelScope(deadline=due) as scope:
                     self._wait_scope = scope
