@@ -19,10 +19,12 @@ also importable from here.
 
 from __future__ import annotations
 
+import math
+
 from swimcore.actions import Action, Event, ExchangeRequest, Send
 from swimcore.address import Address
 from swimcore.config import Config
-from swimcore.errors import ConfigError
+from swimcore.errors import ClockError, ConfigError
 from swimcore.node import Node
 from swimcore.transports.sim import LinkFaults, SimCluster, SimNetwork
 from swimcore.transports.sim.checkers import convergence_deadline
@@ -55,11 +57,16 @@ class MemoryNetwork(SimNetwork):
         kept.append((now, action))
 
     def events(self, node: Node | str) -> list[Event]:
-        """Every event ``node`` (or the node of that name) reported, oldest first."""
+        """Every event ``node`` (or the node of that name) reported, oldest first.
+
+        Raises :class:`~swimcore.errors.StateError` for a node not in this network (a test
+        that looked up a misspelt name would otherwise see no events and pass).
+        """
         return [event for _, event in self.timed_events(node)]
 
     def timed_events(self, node: Node | str) -> list[tuple[float, Event]]:
         """The same, each with the virtual time it was reported at."""
+        self.host(node)  # refuses a node or name this network does not have
         name = node if isinstance(node, str) else node.name
         return list(self._events.get(name, ()))
 
@@ -84,6 +91,8 @@ class MemoryNetwork(SimNetwork):
         checkers use for this group size) with ``AssertionError`` showing every view: in a
         test, a group that does not converge is a failure, not an error of the caller.
         """
+        if within is not None and not (isinstance(within, int | float) and 0 <= within < math.inf):
+            raise ClockError(f"settle within a finite number of seconds >= 0, got {within!r}")
         nodes = self.running()
         limit = within
         if limit is None:
@@ -108,8 +117,16 @@ def group(
     port: int = 7001,
 ) -> tuple[MemoryNetwork, list[Node]]:
     """``size`` nodes at ``127.0.0.1:port`` upwards, joined through the first and settled."""
-    if size < 1:
-        raise ConfigError(f"a group needs at least one node, got {size}")
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise ConfigError(f"a group needs at least one node (an integer size), got {size!r}")
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port <= 65535:
+        raise ConfigError(f"port must be an integer within 1..65535, got {port!r}")
+    last = port + size - 1
+    if last > 65535:
+        fix = f"start at port {65536 - size} or lower" if size < 65536 else "make it smaller"
+        raise ConfigError(
+            f"a group of {size} at port {port} needs ports {port}..{last}, past 65535: {fix}"
+        )
     chosen = config if config is not None else Config.lan()
     net = MemoryNetwork(seed, faults)
     nodes = [

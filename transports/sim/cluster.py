@@ -181,7 +181,13 @@ class SimCluster:
     # ------------------------------------------------------------------------ operations
 
     def apply(self, op: Op) -> None:
-        """Carry out ``op`` now (operations on a node that cannot take them are skipped)."""
+        """Carry out ``op`` now.
+
+        An operation on a node that cannot take it is skipped: one that crashed or left, or an
+        index no node has yet (a script may name a node that was to join first).  Bad values
+        (negative indexes, rates outside 0..1, negative or infinite durations) never get here:
+        the operation refused them with :class:`~swimcore.errors.ConfigError` when it was built.
+        """
         self.applied.append((self.now, op))
         net = self.net
         if isinstance(op, Crash):

@@ -20,6 +20,7 @@ exchanges and ``datagram_cuts`` only datagrams (a firewall that drops one protoc
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import heapq
 import math
@@ -30,7 +31,18 @@ from typing import Any
 
 import attrs
 
-from swimcore import Action, Address, AddressError, ConfigError, ExchangeRequest, Node, Send
+from swimcore import (
+    Action,
+    Address,
+    AddressError,
+    ClockError,
+    ConfigError,
+    ExchangeRequest,
+    Node,
+    Send,
+    StateError,
+)
+from swimcore.node import MAX_NOW
 from swimcore.roster import Roster
 from swimcore.transports.sim.faults import Cut, LinkFaults, corrupt
 
@@ -48,6 +60,17 @@ DATA_RTO = 0.2
 #: Retransmissions of one segment modelled; past them the exchange is lost (it times out).
 MAX_RETRIES = 8
 _TIME = struct.Struct(">d")
+
+
+def _check_duration(what: str, duration: float, allowed: str, *, forever: bool = False) -> None:
+    """Refuse a duration that is not a finite number of seconds >= 0 (NaN included), or with
+    ``forever`` one that is not infinite either; ``allowed`` says what is."""
+    if (
+        isinstance(duration, bool)
+        or not isinstance(duration, int | float)
+        or not (0 <= duration < math.inf or (forever and duration == math.inf))
+    ):
+        raise ConfigError(f"{what} must be {allowed}, got {duration!r}")
 
 
 def _drops(node: Node) -> tuple[int, int]:
@@ -145,12 +168,32 @@ class SimNetwork:
         return sum(v for k, v in self.counts.items() if k.startswith("dropped."))
 
     def host(self, node: Node | Address | str) -> Host:
-        """The host running ``node`` (or at that address, or with that name)."""
+        """The host running ``node`` (or at that address, or with that name).
+
+        Raises :class:`~swimcore.errors.StateError` when the network has no such node.
+        """
         if isinstance(node, Node):
-            return self.hosts[node.address]
+            return self._attached(node)
         if isinstance(node, Address):
-            return self.hosts[node]
-        return self.by_name[node]
+            found = self.hosts.get(node)
+            if found is None:
+                raise StateError(f"no node at {node} in this network: add() a node there first")
+            return found
+        found = self.by_name.get(node)
+        if found is None:
+            close = difflib.get_close_matches(str(node), list(self.by_name), n=1)
+            hint = f"did you mean {close[0]!r}?" if close else "add() a node by that name first"
+            raise StateError(f"no node named {node!r} in this network: {hint}")
+        return found
+
+    def _attached(self, node: Node) -> Host:
+        """The host of ``node``, which must have been added (a replaced node still names it)."""
+        found = self.hosts.get(node.address)
+        if found is None:
+            raise StateError(
+                f"node {node.name!r} is not in this network: add() it before using it here"
+            )
+        return found
 
     def pending_events(self) -> int:
         """Events waiting in the heap (datagrams in flight, timers, scripted calls)."""
@@ -178,24 +221,28 @@ class SimNetwork:
     ) -> None:
         """Start ``node`` now, optionally knowing ``members`` already, or sharing ``roster``
         (a bootstrapped cluster; see :meth:`swimcore.Node.start`)."""
-        host = self.hosts[node.address]
+        host = self._attached(node)
         actions = node.start(self.now, members if members is not None else (), roster=roster)
         self._note(host, "start")
         self._carry(host, actions)
 
     def join(self, node: Node, seeds: Sequence[Address]) -> None:
         """Make ``node`` join through ``seeds`` now."""
-        host = self.hosts[node.address]
+        host = self._attached(node)
         actions = node.join(seeds, self.now)
         self._note(host, "join")
         self._carry(host, actions)
 
     def feed(self, node: Node, actions: Iterable[Action]) -> None:
         """Carry out ``actions`` a caller got from ``node`` (``broadcast``, ``set_metadata``)."""
-        self._carry(self.hosts[node.address], list(actions))
+        self._carry(self._attached(node), list(actions))
 
     def at(self, when: float, call: Callable[[], None]) -> None:
-        """Run ``call`` at virtual time ``when`` (scripted faults and operations)."""
+        """Run ``call`` at virtual time ``when`` (scripted faults and operations); a time
+        already past runs it next.  Raises :class:`~swimcore.errors.ClockError` for a time that
+        is not finite."""
+        if not math.isfinite(when):
+            raise ClockError(f"at() needs a finite virtual time in seconds, got {when!r}")
         self._push(max(when, self.now), _CALL, call)
 
     # ----------------------------------------------------------------------- host faults
@@ -213,6 +260,10 @@ class SimNetwork:
     def leave(self, node: Node | Address | str, linger: float | None = None) -> None:
         """Make a node leave gracefully now; it keeps running for ``linger`` seconds (so the news
         spreads), then stops.  ``None`` keeps it running."""
+        if linger is not None:
+            _check_duration(
+                "linger", linger, "a finite number of seconds >= 0 (None keeps the node running)"
+            )
         host = self.host(node)
         if host.status != UP:
             return
@@ -227,7 +278,12 @@ class SimNetwork:
         """Replace the node at ``node.address`` by ``node`` (a new process with the same name
         and address).  The old one is crashed first if it still runs.  Start or join the new
         node next."""
-        host = self.hosts[node.address]
+        host = self.hosts.get(node.address)
+        if host is None:
+            raise StateError(
+                f"restart replaces the node at an address in this network, and none is at "
+                f"{node.address}: add() a node there first"
+            )
         if node.name != host.node.name:
             raise ConfigError(f"restart keeps the name: {host.node.name!r}, not {node.name!r}")
         if host.status == UP:
@@ -245,7 +301,14 @@ class SimNetwork:
         return host
 
     def pause(self, node: Node | Address | str, duration: float) -> None:
-        """Stop a node from handling anything for ``duration``; it then catches up, late."""
+        """Stop a node from handling anything for ``duration``; it then catches up, late.
+        ``math.inf`` pauses it until :meth:`resume`."""
+        _check_duration(
+            "a pause's duration",
+            duration,
+            "a number of seconds >= 0 (math.inf: until resume())",
+            forever=True,
+        )
         host = self.host(node)
         if host.status != UP:
             return
@@ -272,10 +335,12 @@ class SimNetwork:
     ) -> int:
         """Cut traffic from ``side_a`` to ``side_b`` (and back unless ``both_ways`` is False).
 
-        Returns an id for :meth:`heal`.
+        A node must be in the network (else :class:`~swimcore.errors.StateError`); an address
+        may be one no node has yet, so that a node added later is cut off too.  Returns an id
+        for :meth:`heal`.
         """
-        a = frozenset(n.address if isinstance(n, Node) else n for n in side_a)
-        b = frozenset(n.address if isinstance(n, Node) else n for n in side_b)
+        a = self._side(side_a)
+        b = self._side(side_b)
         self._cut_seq += 1
         self.cuts[2 * self._cut_seq] = Cut(a, b)
         if both_ways:
@@ -283,6 +348,22 @@ class SimNetwork:
         self._count("partitions")
         self._note_text(f"partition {self._cut_seq} {len(a)}x{len(b)} {both_ways}")
         return self._cut_seq
+
+    def _side(self, nodes: Iterable[Node | Address]) -> frozenset[Address]:
+        """The addresses of one side of a cut (its nodes must be in the network)."""
+        addresses = []
+        for n in nodes:
+            if isinstance(n, Node):
+                self._attached(n)
+                addresses.append(n.address)
+            elif isinstance(n, Address):
+                addresses.append(n)
+            else:
+                raise AddressError(
+                    f"a partition side holds nodes or swimcore.Address values "
+                    f"(Address.parse reads 'host:port'), got {n!r}"
+                )
+        return frozenset(addresses)
 
     def heal(self, cut: int | None = None) -> None:
         """Remove the cut ``cut`` (as returned by :meth:`partition`), or every cut."""
@@ -326,7 +407,15 @@ class SimNetwork:
     # ----------------------------------------------------------------------------- running
 
     def run_until(self, until: float) -> None:
-        """Process events up to virtual time ``until``."""
+        """Process events up to virtual time ``until`` (a time already past does nothing).
+
+        Raises :class:`~swimcore.errors.ClockError` at once for a time that is not finite or
+        past 2**40 s, where the nodes' clocks end (an infinite one would never return).
+        """
+        if not (isinstance(until, int | float) and abs(until) <= MAX_NOW):  # NaN fails too
+            raise ClockError(
+                f"run until a finite virtual time within ±2**40 seconds, got {until!r}"
+            )
         heap = self._heap
         pop = heapq.heappop
         while heap and heap[0][0] <= until:
@@ -353,6 +442,12 @@ class SimNetwork:
         self.now = max(self.now, until)
 
     def run_for(self, duration: float) -> None:
+        """Process events for ``duration`` more seconds of virtual time (finite, >= 0, else
+        :class:`~swimcore.errors.ClockError`)."""
+        if isinstance(duration, bool) or not (
+            isinstance(duration, int | float) and 0 <= duration < math.inf
+        ):
+            raise ClockError(f"run_for needs a finite number of seconds >= 0, got {duration!r}")
         self.run_until(self.now + duration)
 
     # ---------------------------------------------------------------------------- plumbing

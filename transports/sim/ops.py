@@ -3,18 +3,54 @@ state machine all hand to :meth:`~swimcore.transports.sim.SimCluster.apply`.
 
 Nodes are named by their index in the cluster (stable across restarts; ``Join`` adds the next
 index).  Each operation is frozen and prints as a line of a replayable script.
+
+Each checks its fields when it is built and raises :class:`~swimcore.errors.ConfigError`
+for a negative index, a loss or rate outside 0..1, or a duration that is negative, NaN or
+infinite.  An index at or past the cluster's size is not refused: a scripted operation may name
+a node that joins before it applies, and one that applies to no node yet is skipped, as one on a
+crashed node is.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import attrs
+
+from swimcore.errors import ConfigError
+from swimcore.transports.sim.faults import _non_negative, _probability
+
+
+def _index(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigError(
+            f"{attribute.name} must be a node index (an integer >= 0, counted from the "
+            f"cluster's first node), got {value!r}"
+        )
+
+
+def _side(instance: object, attribute: attrs.Attribute[Any], value: Sequence[Any]) -> None:
+    if not value:
+        raise ConfigError("a Partition side needs at least one node index (Heal() removes cuts)")
+    bad = [i for i in value if isinstance(i, bool) or not isinstance(i, int) or i < 0]
+    if bad:
+        raise ConfigError(
+            f"side must hold node indexes (integers >= 0, counted from the cluster's first "
+            f"node), got {bad[0]!r} in {value!r}"
+        )
+
+
+def _optional_duration(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is not None:
+        _non_negative(instance, attribute, value)
 
 
 @attrs.frozen(slots=True)
 class Crash:
     """Node ``index`` stops silently."""
 
-    index: int
+    index: int = attrs.field(validator=_index)
 
 
 @attrs.frozen(slots=True)
@@ -25,7 +61,7 @@ class Restart:
     persists it would); without, it starts at 0 and relies on refuting what the group remembers.
     """
 
-    index: int
+    index: int = attrs.field(validator=_index)
     bump: bool = False
 
 
@@ -33,7 +69,7 @@ class Restart:
 class Leave:
     """Node ``index`` leaves gracefully and stops after the cluster's linger time."""
 
-    index: int
+    index: int = attrs.field(validator=_index)
 
 
 @attrs.frozen(slots=True)
@@ -45,8 +81,8 @@ class Join:
 class Pause:
     """Node ``index`` handles nothing for ``duration`` seconds, then catches up late."""
 
-    index: int
-    duration: float
+    index: int = attrs.field(validator=_index)
+    duration: float = attrs.field(validator=_non_negative)
 
 
 @attrs.frozen(slots=True)
@@ -55,9 +91,9 @@ class Partition:
     :class:`Heal`.  With ``both_ways`` False the cut is one way: what ``side`` sends to the
     others is lost, what they send to it still arrives."""
 
-    side: tuple[int, ...]
+    side: tuple[int, ...] = attrs.field(validator=_side)
     both_ways: bool = True
-    duration: float | None = None
+    duration: float | None = attrs.field(default=None, validator=_optional_duration)
 
 
 @attrs.frozen(slots=True)
@@ -69,8 +105,8 @@ class Heal:
 class LossBurst:
     """Every datagram is lost with ``loss`` for ``duration`` seconds."""
 
-    loss: float
-    duration: float
+    loss: float = attrs.field(validator=_probability)
+    duration: float = attrs.field(validator=_non_negative)
 
 
 @attrs.frozen(slots=True)
@@ -78,25 +114,25 @@ class OneWayLoss:
     """Datagrams sent by ``index`` are lost with ``loss`` for ``duration`` (its inbound
     traffic is untouched)."""
 
-    index: int
-    loss: float
-    duration: float
+    index: int = attrs.field(validator=_index)
+    loss: float = attrs.field(validator=_probability)
+    duration: float = attrs.field(validator=_non_negative)
 
 
 @attrs.frozen(slots=True)
 class Corruption:
     """Datagrams are damaged (bit flips and truncation, ``rate`` each) for ``duration``."""
 
-    rate: float
-    duration: float
+    rate: float = attrs.field(validator=_probability)
+    duration: float = attrs.field(validator=_non_negative)
 
 
 @attrs.frozen(slots=True)
 class Chaos:
     """Duplication and reordering (``rate`` each) for ``duration``."""
 
-    rate: float
-    duration: float
+    rate: float = attrs.field(validator=_probability)
+    duration: float = attrs.field(validator=_non_negative)
 
 
 Op = (
