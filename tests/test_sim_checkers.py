@@ -10,10 +10,12 @@ from helpers import STABILITY_OFF
 from sim_helpers import FAST, sweep_every_period
 
 from swimcore import (
+    Config,
     MemberAlive,
     MemberFailed,
     MemberInfo,
     MemberJoined,
+    MemberStable,
     MemberSuspected,
     Node,
     State,
@@ -28,7 +30,7 @@ from swimcore.transports.sim.checkers import (
 )
 from swimcore.transports.sim.cluster import SimCluster
 from swimcore.transports.sim.metrics import Recorder
-from swimcore.transports.sim.ops import Crash, LossBurst, Pause
+from swimcore.transports.sim.ops import Crash, Heal, LossBurst, Partition, Pause
 
 
 def _stressed_run(seed: int, *, stable: bool = False) -> SafetyChecker:
@@ -191,3 +193,20 @@ def test_every_survivor_declares_a_crash_within_the_derived_deadline() -> None:
     assert detection.first is not None and detection.all is not None
     assert detection.first <= detection.all <= deadline
     assert view_differences(cluster.views(), cluster.expected_view()) == []
+
+
+def test_a_member_readmitted_after_flapping_is_followed_by_the_checker() -> None:
+    """A flapping link makes a member fail and come back while unstable (its return held out,
+    then reported as ``MemberStable``): the checker reads that as the member alive again, so
+    its next suspicion is a legal transition, not a violation."""
+    cluster = SimCluster(10, seed=5, config=Config.lan(), bootstrap=False, seeds=1)
+    checker = SafetyChecker(cluster.net)
+    stable: list[object] = []
+    cluster.net.observers.append(lambda now, node, action: stable.append(action))
+    cluster.schedule(
+        [(40.0 + 30 * i, Partition((7, 8, 9))) for i in range(22)]
+        + [(60.0 + 30 * i, Heal()) for i in range(22)]
+    )
+    cluster.run_until(760.0)
+    assert any(isinstance(action, MemberStable) for action in stable)
+    checker.raise_if_violated()

@@ -36,6 +36,7 @@ from swimcore import (
     MemberFailed,
     MemberJoined,
     MemberLeft,
+    MemberStable,
     MemberSuspected,
     MemberUpdated,
     Node,
@@ -49,6 +50,8 @@ _EVENT_STATE: dict[type, State] = {
     MemberJoined: State.ALIVE,
     MemberAlive: State.ALIVE,
     MemberUpdated: State.ALIVE,
+    # Readmits a member that came back from the dead while unstable (its return held out).
+    MemberStable: State.ALIVE,
     MemberSuspected: State.SUSPECT,
     MemberFailed: State.DEAD,
     MemberLeft: State.LEFT,
@@ -163,6 +166,12 @@ class SafetyChecker:
             return
         view = self._views[node.name]
         before = view.get(member.name) or self._bases[node.name].get(member.name)
+        unchanged = before is not None and (before.state, before.incarnation) == (
+            after,
+            member.incarnation,
+        )
+        if isinstance(action, MemberStable) and unchanged:
+            return  # readmits a member that stayed alive: a report, not a change of state
         if before is not None and not self._forgotten(node.config, before, now):
             self._judge(now, node, member.name, before, (after, member.incarnation))
         elif before is None and not isinstance(action, MemberJoined):
