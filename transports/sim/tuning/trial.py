@@ -342,6 +342,12 @@ class _Trial:
         now = self.net.now
         if episode.phase == "run":
             alive = [n for n in episode.survivors if self.net.by_name[n].status == UP]
+            for name in alive:
+                if name not in episode.declared and self._holds_dead(name, episode):
+                    # Declared dead without MemberFailed: a member that came back while
+                    # unstable was held out (flap damping), so its death is not reported again.
+                    episode.informed.setdefault(name, now)
+                    episode.declared[name] = now
             if all(n in episode.declared for n in alive) or now >= episode.cap:
                 self._crash_sample(episode, alive)
                 episode.phase = "rejoin"
@@ -354,6 +360,15 @@ class _Trial:
             self._later(self.plan.tail_periods * self.period, self._close)
             return
         self._later(self.period, self._poll_crash)
+
+    def _holds_dead(self, name: str, episode: _Episode) -> bool:
+        """Whether ``name``'s table holds the crashed member dead at its crashed incarnation."""
+        member = self.net.by_name[name].node.member(episode.name)
+        return (
+            member is not None
+            and member.state is State.DEAD
+            and member.incarnation >= episode.incarnation
+        )
 
     def _crash_sample(self, episode: _Episode, alive: list[str]) -> None:
         start = episode.start
