@@ -123,8 +123,8 @@ class Membership:
             # known address, changes nothing (no name conflict, nothing to refute), as the
             # longer way below would conclude.
             return
-        if update.incarnation > (0 if member is None else member.incarnation) + (
-            MAX_INCARNATION_STEP
+        if update.incarnation > (
+            MAX_INCARNATION_STEP if member is None else member.incarnation + self._incarnation_step
         ):
             self._count(cn.DROPPED_INCARNATION_JUMP)
             return

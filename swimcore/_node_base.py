@@ -17,10 +17,11 @@ from swimcore.messages import (
 )
 
 MAX_INCARNATION = 2**64 - 1
-#: The largest step news may take over the incarnation known for a member (0 for one not known
-#: yet).  Honest members move by one at a time (a restart epoch may jump further, up to this):
-#: larger jumps are forged or corrupt, dropped and counted, so that one datagram cannot pin a
-#: member at the maximum, where it could never refute again.
+#: The largest incarnation news of a member not known yet may carry, and the largest step news
+#: may take over a known member's incarnation on the native wire (the wire's
+#: ``INCARNATION_STEP``).  Honest members move by one at a time (a restart epoch may jump
+#: further, up to this): larger jumps are forged or corrupt, dropped and counted, so that one
+#: datagram cannot pin a member at the maximum, where it could never refute again.
 MAX_INCARNATION_STEP = 2**32
 #: The latest ``now`` accepted (about 35,000 years of seconds): beyond it a float cannot tell
 #: one timer from the next, and a driver passing it has a broken clock.

@@ -197,6 +197,7 @@ class Node(Probing, Membership, Exchanges):
         self._rng = seed if isinstance(seed, random.Random) else random.Random(seed)
         self._wire = for_node(config, name, address, keyring, self._rng)
         self._header = self._wire.header
+        self._incarnation_step = self._wire.INCARNATION_STEP
         self._envelope = self._wire.envelope
         #: Bytes of a datagram past its header (the wire's overhead may change: memberlist's).
         self._room = config.max_packet - len(self._header)

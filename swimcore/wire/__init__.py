@@ -125,6 +125,9 @@ class Wire(Protocol):
     #: Whether a live member's name stays at its address until it left or is long dead
     #: (memberlist's rule) rather than moving with any newer incarnation (see ``Node``).
     STRICT_ADDRESSES: bool
+    #: The largest step news may take over a known member's incarnation (see ``Node``): it
+    #: must leave a member room to refute within the incarnations the wire carries.
+    INCARNATION_STEP: int
     header: bytes
     #: Whether ``seal`` and ``open`` change a payload (an envelope around it, such as the
     #: native wire's keyring); a node skips both calls when they would not.

@@ -183,6 +183,10 @@ class MemberlistWire:
     MAX_UPDATES = MAX_UPDATES
     USER_MESSAGES_ALONE = True
     STRICT_ADDRESSES = True
+    #: memberlist's incarnations are 32-bit: a step of 2**32 would let one forged suspicion at
+    #: 2**32 - 1 pin a live member dead (its refutation cannot go higher), where this one
+    #: takes 4,096 forged datagrams in a row; a restart epoch of up to 2**20 still passes.
+    INCARNATION_STEP = 2**20
 
     def __init__(
         self,

@@ -32,6 +32,7 @@ class NativeWire:
     MAX_UPDATES = codec.MAX_UPDATES
     USER_MESSAGES_ALONE = False
     STRICT_ADDRESSES = False
+    INCARNATION_STEP = 2**32
 
     def __init__(self, label: str, keyring: Keyring | None, rng: random.Random) -> None:
         self._label = label
