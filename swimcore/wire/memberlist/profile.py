@@ -103,8 +103,10 @@ except ImportError:  # pragma: no cover - the module's name since Python 3.12
 
 #: Updates that fit one compound beside the primary message.
 MAX_UPDATES = packet.MAX_PARTS - 1
-#: Members whose version bytes are remembered.
+#: Members whose version bytes are remembered, at most (and twice ``max_members``).
 MAX_REMEMBERED = 100_000
+#: Names longer than this are not remembered (a node's own name is at most 255 UTF-8 bytes).
+MAX_REMEMBERED_NAME = 255
 _U32 = 0xFFFFFFFF
 _STATES = {
     State.ALIVE: NodeState.ALIVE,
@@ -208,6 +210,9 @@ class MemberlistWire:
         self._keyring = keyring
         self._rng = rng
         self._vsn: dict[str, bytes] = {name: vsn_bytes()}
+        # Versions are read before the node decides whether to take the member: a flood of
+        # names it refuses (its table is full) must not fill this instead.
+        self._remembered = min(MAX_REMEMBERED, 2 * config.max_members)
         self._old_peers = 0  # remembered members that cannot read the CRC prefix
         self.header = packet.label_header(config.label)
         # memberlist encrypts inside its own framing (see encode_*), never around a payload.
@@ -239,12 +244,12 @@ class MemberlistWire:
         return self._vsn.get(name) or vsn_bytes(pmin=1)
 
     def _remember(self, name: str, vsn: bytes) -> None:
-        if name == self.name or not vsn:
+        if name == self.name or not vsn or len(name) > MAX_REMEMBERED_NAME:
             return
         old = self._vsn.pop(name, None)
         if old is not None and len(old) > 1 and old[1] < 5:
             self._old_peers -= 1
-        if len(self._vsn) >= MAX_REMEMBERED:
+        if len(self._vsn) >= self._remembered:
             oldest = next(iter(self._vsn))
             if oldest == self.name:
                 oldest = list(self._vsn)[1]
