@@ -248,7 +248,7 @@ def member_settings(args: argparse.Namespace) -> tuple[Config, MemberOptions]:
         discovery_options=DiscoveryOptions(
             alone_initial=config.join_retry_interval,
             alone_max=8 * config.join_retry_interval,
-            refresh=_store_option(args, "discovery_interval"),
+            refresh=args.discovery_interval,
         ),
         leave_on_exit=not args.no_leave,
         keyring=read_key_file(args.key_file) if args.key_file else None,
@@ -261,10 +261,10 @@ def _settings(args: argparse.Namespace) -> tuple[Config, DiscoveryStore | None, 
 
     if args.join_addr is None and not args.store:
         raise ValueError("give JOIN_ADDR (your own address starts a new group) or --store")
-    unused = [name for name in STORE_DEFAULTS if getattr(args, name) is not None]
+    unused = _args.given(args, *STORE_DEFAULTS)
     if unused and not args.store:
-        options = ", ".join("--" + name.replace("_", "-") for name in unused)
-        raise ValueError(f"without --store there is no store for {options}")
+        raise ValueError(f"without --store there is no store for {', '.join(unused)}")
+    _args.fill(args, STORE_DEFAULTS)
     label = dict(args.overrides).get("label", args.group)
     if label != args.group:
         raise ValueError(f"--set label={label!r} contradicts GROUP {args.group!r}: leave it out")
@@ -289,20 +289,14 @@ def _settings(args: argparse.Namespace) -> tuple[Config, DiscoveryStore | None, 
         store = store_from_spec(
             args.store,
             group=args.group,
-            prefix=_store_option(args, "prefix"),
+            prefix=args.prefix,
             put_url=args.store_put,
-            put_method=_store_option(args, "store_method"),
+            put_method=args.store_method,
         )
     defaults: dict[str, Any] = {"label": args.group}
     if args.store:
-        defaults["join_address_every"] = _store_option(args, "join_every")
+        defaults["join_address_every"] = args.join_every
     return _args.build_config(args.preset, args.overrides, **defaults), store, seeds
-
-
-def _store_option(args: argparse.Namespace, name: str) -> Any:
-    """The store option ``name`` as given, else its value in :data:`STORE_DEFAULTS`."""
-    value = getattr(args, name)
-    return STORE_DEFAULTS[name] if value is None else value
 
 
 def _check_store(option: str, spec: str) -> None:
