@@ -22,8 +22,12 @@ from swimcore.errors import ConfigError
 from swimcore.transports.sim.faults import _non_negative, _probability
 
 
+def _is_index(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
 def _index(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+    if not _is_index(value):
         raise ConfigError(
             f"{attribute.name} must be a node index (an integer >= 0, counted from the "
             f"cluster's first node), got {value!r}"
@@ -33,7 +37,7 @@ def _index(instance: object, attribute: attrs.Attribute[Any], value: Any) -> Non
 def _side(instance: object, attribute: attrs.Attribute[Any], value: Sequence[Any]) -> None:
     if not value:
         raise ConfigError("a Partition side needs at least one node index (Heal() removes cuts)")
-    bad = [i for i in value if isinstance(i, bool) or not isinstance(i, int) or i < 0]
+    bad = [i for i in value if not _is_index(i)]
     if bad:
         raise ConfigError(
             f"side must hold node indexes (integers >= 0, counted from the cluster's first "
