@@ -1,4 +1,4 @@
-"""Checks of the values an application hands in: bytes, hooks and lists of seeds.
+"""Checks of the values an application hands in: bytes, text, hooks and lists of seeds.
 
 The core and the drivers both take these values, and both refuse the same mistakes with the
 same typed error, at once: Python would read an ``int`` as a length (``bytes(5)`` is five zero
@@ -18,6 +18,17 @@ def as_bytes(value: object, what: str) -> bytes:
         hint = ": encode text first, as in 'role=db'.encode()" if isinstance(value, str) else ""
         raise ConfigError(f"{what} must be bytes, got {type(value).__name__}{hint}")
     return bytes(value)
+
+
+def utf8_size(value: object) -> int | None:
+    """``value``'s length in UTF-8 bytes; ``None`` unless it is a string that has a UTF-8
+    form (a lone surrogate, as ``os.fsdecode`` makes of undecodable bytes, has none)."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return len(value.encode())
+    except UnicodeEncodeError:
+        return None
 
 
 def require_callable(value: object, what: str, *, optional: bool = False) -> None:

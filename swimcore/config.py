@@ -12,6 +12,7 @@ from typing import Any
 
 import attrs
 
+from swimcore._inputs import utf8_size
 from swimcore.errors import ConfigError
 from swimcore.wire import PROFILES, missing_dependency
 
@@ -43,8 +44,11 @@ def _flag(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None
 
 
 def _label(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if not isinstance(value, str) or len(value.encode()) > MAX_LABEL_BYTES:
-        raise ConfigError(f"label must be a string of at most {MAX_LABEL_BYTES} UTF-8 bytes")
+    size = utf8_size(value)
+    if size is None or size > MAX_LABEL_BYTES:
+        raise ConfigError(
+            f"label must be a string of at most {MAX_LABEL_BYTES} UTF-8 bytes, got {value!r}"
+        )
 
 
 def _wire(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:

@@ -21,7 +21,7 @@ from swimcore import antientropy, ingest, refusals
 from swimcore import counter_names as cn
 from swimcore._compiling import mypyc_attr
 from swimcore._exchanges import Exchanges
-from swimcore._inputs import as_bytes, refuse_single_seed, require_callable
+from swimcore._inputs import as_bytes, refuse_single_seed, require_callable, utf8_size
 from swimcore._membership import Membership
 from swimcore._node_base import (
     _DIGEST,
@@ -168,12 +168,8 @@ class Node(Probing, Membership, Exchanges):
                 f"cannot advertise {address}: give the address other members reach this node at"
             )
         name = str(address) if name is None else name
-        if (
-            not isinstance(name, str)
-            or not name
-            or len(name.encode()) > codec.MAX_NAME_BYTES
-            or name.startswith("\x00")
-        ):
+        size = utf8_size(name)
+        if not size or size > codec.MAX_NAME_BYTES or name.startswith("\x00"):
             raise ConfigError(f"name must be 1..{codec.MAX_NAME_BYTES} UTF-8 bytes, got {name!r}")
         meta = as_bytes(meta, "meta")
         self._check_meta(config, meta)
@@ -371,18 +367,26 @@ class Node(Probing, Membership, Exchanges):
         members: Iterable[tuple[str, Address]] = (),
         *,
         roster: Roster | None = None,
+        seeds: Sequence[Address] = (),
     ) -> list[Action]:
         """Start the timers; ``members`` are peers known to be alive (a bootstrapped cluster).
 
         Idempotent: a second call only adds the given members.  ``roster``, given to a node
         that knows no one yet, is a :class:`~swimcore.roster.Roster` of alive peers that the
         node shares instead of copying (how a simulator fits 10,000 nodes): the node copies a
-        record only when it hears news about it.
+        record only when it hears news about it.  ``seeds`` are remembered as :meth:`join`
+        remembers them, without exchanging with them now: a node left alone retries them, and
+        partition healing reaches them after its side forgot the other (``reclaim_time``).
         """
+        given = self._seed_list(seeds)
+        if roster is not None and len(self._table) != 1:
+            raise StateError("a roster is shared only by a node that knows no one yet")
+        if given:
+            self._seeds = given
         if roster is not None:
-            if len(self._table) != 1:
-                raise StateError("a roster is shared only by a node that knows no one yet")
             self._table = RosterTable(self._table.local, self._rng, roster)
+            if given:
+                self._seed_names = roster.names_at(given)
             if roster.best is not None:
                 self._consider_leader(self._table.get(roster.best))
             # Timers start after the roster is in, so the push-pull interval is scaled to it
@@ -402,6 +406,8 @@ class Node(Probing, Membership, Exchanges):
                 self._table.add(member)
                 self._note_seed(member)
                 self._consider_leader(self._table.get(name))
+        if given:
+            self._name_seeds()
         return self._finish()
 
     def join(self, seeds: Sequence[Address], now: float) -> list[Action]:
@@ -411,20 +417,12 @@ class Node(Probing, Membership, Exchanges):
         while the node knows no one else it retries them every ``join_retry_interval``.  Raises
         :class:`StateError` once the node has left.
         """
-        refuse_single_seed(seeds)
-        seeds = list(seeds)
-        for seed in seeds:
-            if not isinstance(seed, Address):
-                raise AddressError(
-                    f"seeds are swimcore.Address values (Address.parse reads 'host:port'), "
-                    f"got {seed!r}"
-                )
+        seeds = self._seed_list(seeds)
         if self._leaving:
             raise StateError("this node has left; make a new node to join again")
         self._begin(now)
-        self._seeds = [s for s in seeds if s != self.address]
-        wanted = dict.fromkeys(self._seeds)
-        self._seed_names = {m.address: m.name for m in self._table.all() if m.address in wanted}
+        self._seeds = seeds
+        self._name_seeds()
         self._join_round.restart()
         if self._table.live_peers:
             # Already in a group: contact each seed once anyway, so groups that formed apart
@@ -434,6 +432,23 @@ class Node(Probing, Membership, Exchanges):
         else:
             self._request_joins()
         return self._finish()
+
+    def _name_seeds(self) -> None:
+        """Find the member at each seed's address (one pass over the table)."""
+        wanted = dict.fromkeys(self._seeds)
+        self._seed_names = {m.address: m.name for m in self._table.all() if m.address in wanted}
+
+    def _seed_list(self, seeds: Sequence[Address]) -> list[Address]:
+        """``seeds`` checked, without this node's own address."""
+        refuse_single_seed(seeds)
+        seeds = list(seeds)
+        for seed in seeds:
+            if not isinstance(seed, Address):
+                raise AddressError(
+                    f"seeds are swimcore.Address values (Address.parse reads 'host:port'), "
+                    f"got {seed!r}"
+                )
+        return [s for s in seeds if s != self.address]
 
     def tick(self, now: float) -> list[Action]:
         """Fire every timer due at ``now``.  Early, late or repeated ticks are harmless."""
@@ -598,13 +613,14 @@ class Node(Probing, Membership, Exchanges):
 
         Raises :class:`StateError` once the node has left.
         """
-        if not isinstance(key, str) or not key or len(key.encode()) > codec.MAX_NAME_BYTES:
+        size = utf8_size(key)
+        if not size or size > codec.MAX_NAME_BYTES:
             raise ConfigError(
                 f"broadcast key must be a str of 1..{codec.MAX_NAME_BYTES} UTF-8 bytes, got {key!r}"
             )
         payload = as_bytes(payload, "broadcast payload")
         # It must fit a gossip packet on its own, beside the longest origin name a peer may have.
-        fixed = 1 + 1 + codec.MAX_NAME_BYTES + 1 + len(key.encode()) + 8 + 2
+        fixed = 1 + 1 + codec.MAX_NAME_BYTES + 1 + size + 8 + 2
         limit = self._packet_space(self._wire.encode_message(Gossip())) - fixed
         if len(payload) > limit:
             raise ConfigError(

@@ -36,7 +36,7 @@ class Roster:
     expected; ``MemberTable.add_many`` recognises it and shares it instead of copying.
     """
 
-    __slots__ = ("_values", "best", "names", "records")
+    __slots__ = ("_by_address", "_values", "best", "names", "records")
 
     def __init__(self, members: Iterable[tuple[str, Address]], now: float = 0.0) -> None:
         records: dict[str, Member] = {}
@@ -54,6 +54,7 @@ class Roster:
         self.best = best.name if best is not None else None
         #: The last ``row_values`` computed: the function, its value per record, their sum.
         self._values: tuple[Callable[[Member], int], dict[str, int], int] | None = None
+        self._by_address: dict[Address, str] | None = None
 
     def __len__(self) -> int:
         return len(self.names)
@@ -61,6 +62,14 @@ class Roster:
     def __iter__(self) -> Iterator[tuple[str, Address]]:
         for member in self.records.values():
             yield member.name, member.address
+
+    def names_at(self, addresses: Iterable[Address]) -> dict[Address, str]:
+        """The member at each of ``addresses`` that has one: the index behind it is built once
+        for every table over this roster (how bootstrapped nodes find their seeds' names)."""
+        if self._by_address is None:
+            self._by_address = {m.address: m.name for m in self.records.values()}
+        index = self._by_address
+        return {address: index[address] for address in addresses if address in index}
 
     def row_values(self, value: Callable[[Member], int]) -> tuple[dict[str, int], int]:
         """``value`` of every record by name, and their sum: computed once for every table

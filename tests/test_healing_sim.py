@@ -115,3 +115,21 @@ def test_a_member_back_at_a_new_address_is_accepted_there_by_everyone() -> None:
         info = cluster.node(i).member(old.name)
         assert info is not None and info.state is State.ALIVE, (i, info)
         assert info.address == moved.address
+
+
+@pytest.mark.parametrize("wire", ["native", "memberlist"])
+def test_a_bootstrapped_cluster_heals_after_both_sides_forgot_each_other(wire: str) -> None:
+    """A partition longer than ``reclaim_time``: each side forgets the other, so no dead
+    member is left to reconnect to; a bootstrapped node's seeds (the first node) are how the
+    sides meet again, as they are for nodes that joined."""
+    config = Config.lan(wire=wire, reclaim_time=60.0)
+    cluster = SimCluster(40, seed=8, config=config, trace=False)
+    cluster.run_for(5.0)
+    cluster.apply(Partition(tuple(range(20)), duration=150.0))
+    cluster.run_for(150.0)
+    first, last = cluster.node(0), cluster.node(39)
+    assert first.member(last.name) is None and last.member(first.name) is None
+    assert all(m.state is not State.DEAD for m in first.members())
+    bound = convergence_deadline(config, 40)
+    took = settle(cluster, limit=bound)
+    assert took < bound, view_differences(cluster.views(), cluster.expected_view())

@@ -73,7 +73,7 @@ def test_metadata_and_payloads_are_bytes(value: object, kind: str) -> None:
     assert node.counters().get("messages_sent", 0) == 0
 
 
-@pytest.mark.parametrize("key", [b"k", 3, ""])
+@pytest.mark.parametrize("key", [b"k", 3, "", "\ud800"])
 def test_a_broadcast_key_is_a_non_empty_str(key: object) -> None:
     node = Node(Config.lan(), HERE)
     with pytest.raises(ConfigError, match="broadcast key must be a str"):
@@ -85,3 +85,21 @@ def test_hooks_are_functions(hook: str) -> None:
     with pytest.raises(ConfigError, match=f"{hook} must be a function or None, got 5"):
         Node(Config.lan(), HERE, **{hook: 5})  # type: ignore[arg-type]
     Node(Config.lan(), HERE, **{hook: None})  # type: ignore[arg-type]
+
+
+#: A lone surrogate, as ``os.fsdecode`` makes of bytes that are not UTF-8: no UTF-8 form.
+SURROGATE = "host-\udcff"
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: Config.lan(label=SURROGATE), "label must be a string"),
+        (lambda: Node(Config.lan(), HERE, name=SURROGATE), "name must be"),
+    ],
+)
+def test_text_without_a_utf8_form_is_a_config_error(
+    make: Callable[[], object], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        make()

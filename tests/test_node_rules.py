@@ -29,6 +29,7 @@ from helpers import (
 
 from swimcore import (
     Address,
+    AddressError,
     Config,
     ExchangeRefused,
     ExchangeRequest,
@@ -630,6 +631,26 @@ def test_join_through_a_seed_gives_the_full_table_at_once() -> None:
     )
     assert joiner.member(others[0].name) == seed.member(others[0].name)
     assert joiner.counters()["exchanges_completed"] == 1
+
+
+def test_seeds_given_at_start_are_kept_without_an_exchange_now() -> None:
+    node, peer = make_node(1), make_node(2)
+    seed = addr(9)
+    out = node.start(0.0, [(peer.name, peer.address)], seeds=[seed, node.address])
+    assert not of_type(out, ExchangeRequest)
+    # Its only peer gone for good, the node falls back on the seed, as a joined node does.
+    node.receive(encode(Gossip(), Left(peer.name, 0)), peer.address, 0.5)
+    assert state_of(node, peer.name) is State.LEFT
+    later = of_type(tick_until(node, 0.5 + node.config.push_pull_interval * 2), ExchangeRequest)
+    assert later and {r.to for r in later} == {seed}
+
+
+@pytest.mark.parametrize("seeds", [addr(9), ["10.0.0.9:7946"], [None]])
+def test_seeds_at_start_are_addresses(seeds: object) -> None:
+    node = make_node(1)
+    with pytest.raises(AddressError):
+        node.start(0.0, seeds=seeds)  # type: ignore[arg-type]
+    assert node.next_deadline() is None
 
 
 def test_failed_join_is_reported_and_retried() -> None:

@@ -2,11 +2,11 @@
 
 :class:`SimCluster` creates ``size`` nodes at addresses ``10.x.y.z:7946`` with per-node
 randomness derived from one master seed and the node's index (and its restart count), starts
-them bootstrapped (every node knows every member, no join traffic) or joining through seeds,
-and applies the operations of :mod:`swimcore.transports.sim.ops` at once or at a scheduled time.
-It is
-also the oracle: it knows which nodes really crashed, left or run, which the checkers and the
-measurements compare the nodes' views against.
+them bootstrapped (every node knows every member, no join traffic, and keeps the first ``seeds``
+nodes as its seeds) or joining through those seeds, and applies the operations of
+:mod:`swimcore.transports.sim.ops` at once or at a scheduled time.  It is also the oracle: it
+knows which nodes really crashed, left or run, which the checkers and the measurements compare
+the nodes' views against.
 """
 
 from __future__ import annotations
@@ -101,8 +101,11 @@ class SimCluster:
             roster = Roster(
                 ((host.node.name, host.node.address) for host in self.net.host_list), self.now
             )
+            # The first ``seeds`` nodes are every node's seeds, as if it had joined through
+            # them: how a side that forgot the other (``reclaim_time``) finds it again.
+            seed_addresses = [host.node.address for host in self.net.host_list[: self.seed_count]]
             for host in self.net.host_list:
-                self.net.start(host.node, roster=roster)
+                self.net.start(host.node, roster=roster, seeds=seed_addresses)
         else:
             first = self.net.host_list[: self.seed_count]
             for host in first:

@@ -218,11 +218,15 @@ class SimNetwork:
         members: Iterable[tuple[str, Address]] | None = None,
         *,
         roster: Roster | None = None,
+        seeds: Sequence[Address] = (),
     ) -> None:
         """Start ``node`` now, optionally knowing ``members`` already, or sharing ``roster``
-        (a bootstrapped cluster; see :meth:`swimcore.Node.start`)."""
+        (a bootstrapped cluster), with ``seeds`` to fall back on (see
+        :meth:`swimcore.Node.start`)."""
         host = self._attached(node)
-        actions = node.start(self.now, members if members is not None else (), roster=roster)
+        actions = node.start(
+            self.now, members if members is not None else (), roster=roster, seeds=seeds
+        )
         self._note(host, "start")
         self._carry(host, actions)
 
