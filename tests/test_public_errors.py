@@ -46,6 +46,14 @@ def _restart_under_another_name() -> None:
 BAD_CALLS: dict[str, tuple[Callable[[], object], type[SwimError]]] = {
     "store spec of no known kind": (lambda: store_from_spec("ftp:x", group="g"), ConfigError),
     "store spec without a target": (lambda: store_from_spec("hosts", group="g"), ConfigError),
+    "http option for a file store": (
+        lambda: store_from_spec("file:/tmp/j", group="g", prefix="p"),
+        ConfigError,
+    ),
+    "http headers for a dns store": (
+        lambda: store_from_spec("dns:x.local:7946", group="g", headers={"a": "b"}),
+        ConfigError,
+    ),
     "dns spec without a port": (lambda: store_from_spec("dns:example", group="g"), AddressError),
     "no hosts": (lambda: HostStore([]), ConfigError),
     "a host without a port": (lambda: HostStore(["localhost"]), AddressError),

@@ -140,6 +140,27 @@ def test_store_options_without_a_store_are_refused(
     assert err == f"swimcore run: without --store there is no store for {named}\n"
 
 
+@pytest.mark.parametrize(
+    ("store", "extra", "message"),
+    [
+        ("file:/tmp/swimcore-join", ["--prefix", "x"], "--prefix does not apply to a file: store"),
+        (
+            "static:127.0.0.1:7000",
+            ["--store-put", "http://127.0.0.1:1/{value}", "--store-method", "POST"],
+            "--store-put, --store-method do not apply to a static: store",
+        ),
+        ("dns:swim.local:7946", ["--store-method", "POST"], "--store-method does not apply"),
+    ],
+)
+def test_http_store_options_with_another_store_are_refused(
+    store: str, extra: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """They were ignored: the member ran with the store as if they were not given."""
+    assert main(["run", "g", "127.0.0.1:0", "--store", store, *extra, *SHORT]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"swimcore run: {message}") and err.endswith("only to http(s)\n")
+
+
 def test_a_label_set_apart_from_group_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
     """``--set label=other`` overrode GROUP silently (the member ran in group 'other')."""
     argv = ["run", "g", "127.0.0.1:0", "127.0.0.1:0", "--set", "label=other", *SHORT]

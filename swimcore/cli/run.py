@@ -140,7 +140,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "dns:NAME:PORT[@NS]  srv:NAME[@NS]  or an http(s) URL template with {prefix} and "
         "{group} (default $SWIMCORE_STORE)",
     )
-    # Left out, these are None (defaults in STORE_DEFAULTS): given without --store, refused.
+    # Left out, these are None (the store's defaults, or STORE_DEFAULTS): given without
+    # --store, refused; the first three are an http(s) store's only.
     store.add_argument("--store-put", help="URL template for writes, if not the --store URL")
     store.add_argument("--store-method", help="HTTP method of writes (PUT)")
     store.add_argument("--prefix", help="key prefix in the store (swimcore)")
@@ -222,14 +223,10 @@ def _lone(group: BaseExceptionGroup[BaseException]) -> BaseException:
     return group if isinstance(inner, BaseExceptionGroup) else inner
 
 
-#: The values of the store options when they are left out (``--store-method`` and so on).
-STORE_DEFAULTS: dict[str, Any] = {
-    "store_put": None,
-    "store_method": "PUT",
-    "prefix": "swimcore",
-    "join_every": 10,
-    "discovery_interval": 30.0,
-}
+#: The store options an http(s) store alone uses (left out: the store's own defaults).
+HTTP_STORE_OPTIONS = ("store_put", "store_method", "prefix")
+#: The values of the other store options when they are left out.
+STORE_DEFAULTS: dict[str, Any] = {"join_every": 10, "discovery_interval": 30.0}
 
 
 def member_settings(args: argparse.Namespace) -> tuple[Config, MemberOptions]:
@@ -261,9 +258,13 @@ def _settings(args: argparse.Namespace) -> tuple[Config, DiscoveryStore | None, 
 
     if args.join_addr is None and not args.store:
         raise ValueError("give JOIN_ADDR (your own address starts a new group) or --store")
-    unused = _args.given(args, *STORE_DEFAULTS)
+    unused = _args.given(args, *HTTP_STORE_OPTIONS, *STORE_DEFAULTS)
     if unused and not args.store:
         raise ValueError(f"without --store there is no store for {', '.join(unused)}")
+    http_only = _args.given(args, *HTTP_STORE_OPTIONS)
+    kind = args.store.partition(":")[0] if args.store else ""
+    if http_only and kind not in ("http", "https"):
+        raise ValueError(f"{_args.not_apply(http_only)} to a {kind}: store, only to http(s)")
     _args.fill(args, STORE_DEFAULTS)
     label = dict(args.overrides).get("label", args.group)
     if label != args.group:

@@ -15,6 +15,7 @@ A DNS spec may end with ``@ip:port`` to ask that name server (``dns:name:7946@12
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from swimcore.errors import AddressError, ConfigError
 from swimcore.transports.discovery.dns_store import DnsStore
@@ -29,19 +30,30 @@ def store_from_spec(
     spec: str,
     *,
     group: str,
-    prefix: str = "swimcore",
+    prefix: str | None = None,
     put_url: str | None = None,
-    put_method: str = "PUT",
+    put_method: str | None = None,
     headers: Mapping[str, str] | None = None,
     timeout: float = 2.0,
 ) -> DiscoveryStore:
     """The store ``spec`` names.
 
-    Raises :class:`~swimcore.ConfigError` listing the accepted forms when it names none.
+    ``prefix``, ``put_url``, ``put_method`` and ``headers`` are an http(s) store's (left out:
+    :class:`HttpStore`'s defaults); ``timeout`` is also a DNS store's.  Raises
+    :class:`~swimcore.ConfigError` listing the accepted forms when ``spec`` names no store, and
+    naming the options another kind of store would ignore.
     """
     kind, sep, rest = spec.partition(":")
     if not sep or not rest:
         raise ConfigError(_usage(spec))
+    http_only = {"prefix": prefix, "put_url": put_url, "put_method": put_method, "headers": headers}
+    if kind not in ("http", "https"):
+        ignored = [name for name, value in http_only.items() if value is not None]
+        if ignored:
+            raise ConfigError(
+                f"{', '.join(ignored)}: only an http(s) store uses "
+                f"{'it' if len(ignored) == 1 else 'them'}, not a {kind}: store"
+            )
     if kind == "static":
         return StaticStore([part for part in rest.split(",") if part.strip()])
     if kind == "file":
@@ -57,15 +69,8 @@ def store_from_spec(
             raise AddressError(f"dns: needs NAME:PORT, got {target!r}")
         return DnsStore(name, int(port), nameserver=nameserver or None, timeout=timeout)
     if kind in ("http", "https"):
-        return HttpStore(
-            spec,
-            group=group,
-            prefix=prefix,
-            put_url=put_url,
-            put_method=put_method,
-            headers=headers,
-            timeout=timeout,
-        )
+        given: dict[str, Any] = {k: v for k, v in http_only.items() if v is not None}
+        return HttpStore(spec, group=group, timeout=timeout, **given)
     raise ConfigError(_usage(spec))
 
 
