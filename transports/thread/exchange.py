@@ -32,7 +32,8 @@ from swimcore.transports.exchange import (
 from swimcore.transports.sockets import sockaddr
 from swimcore.wire import StreamFraming
 
-_CHUNK = 256 * 1024
+#: Bytes read per wake-up of a connection (a chunk's framing holds the protocol thread).
+_CHUNK = 64 * 1024
 _ACCEPT_BATCH = 64
 
 
@@ -63,21 +64,22 @@ class _Link:
         return True
 
     def fill(self) -> bytes | None:
-        """Read what is there; the whole message once complete, else ``None``.
+        """Read one chunk; the whole message once complete, else ``None``.
 
-        Raises :class:`FrameError` (it cannot fit the limit), :class:`IncompleteMessage` (the
-        peer closed first) or :class:`OSError`.
+        One chunk per call, so that the protocol thread goes back to its selector (and its
+        datagrams) between two: framing a chunk costs time linear in it (memberlist's rows are
+        walked one by one), and reading on until the socket was empty walked a whole 4 MB
+        push-pull, about 1 s, in one go.  The selector reports the socket again while bytes
+        are left.  Raises :class:`FrameError` (it cannot fit the limit),
+        :class:`IncompleteMessage` (the peer closed first) or :class:`OSError`.
         """
-        while True:
-            try:
-                chunk = self.sock.recv(_CHUNK)
-            except (BlockingIOError, InterruptedError):
-                return None
-            if not chunk:
-                return self._message.end()
-            found = self._message.feed(chunk)
-            if found is not None:
-                return found
+        try:
+            chunk = self.sock.recv(_CHUNK)
+        except (BlockingIOError, InterruptedError):
+            return None
+        if not chunk:
+            return self._message.end()
+        return self._message.feed(chunk)
 
 
 class _Outbound(_Link):

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import random
 import struct
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from swimcore.errors import DecodeError
 from swimcore.wire.memberlist import bodies, lzw, packing
@@ -76,6 +76,27 @@ def encode_stream_message(message: MlStreamMessage) -> bytes:
         header = bodies.encode_header([("UserMsgLen", len(message.payload))])
         return bytes((MsgType.USER,)) + header + message.payload
     return bodies.encode_message(message)
+
+
+def encode_push_pull_maps(
+    join: bool, rows: Sequence[Mapping[str, object]], user_state: bytes
+) -> bytes:
+    """The plain push-pull message of ``rows``, each the map :func:`bodies.encode_fields` writes
+    for a :class:`MlPushNodeState` (same keys in the same order, same values): the same bytes
+    as :func:`encode_stream_message`, with the rows packed in one call of the C packer (one
+    ``MlPushNodeState`` and one packing per row cost about 20 us a row)."""
+    header = bodies.encode_header(
+        [("Nodes", len(rows)), ("UserStateLen", len(user_state)), ("Join", join)]
+    )
+    return bytes((MsgType.PUSH_PULL,)) + header + concat_maps(rows) + user_state
+
+
+def concat_maps(maps: Sequence[Mapping[str, object]]) -> bytes:
+    """The msgpack maps of ``maps`` one after the other (packed as one array, whose header is
+    cut off: 1, 3 or 5 bytes by its length)."""
+    packed = packing.pack(maps)
+    n = len(maps)
+    return packed[1 if n < 16 else 3 if n <= 0xFFFF else 5 :]
 
 
 def wrap_stream(
