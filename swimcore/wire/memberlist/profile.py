@@ -252,9 +252,10 @@ class MemberlistWire:
         if old is not None and len(old) > 1 and old[1] < 5:
             self._old_peers -= 1
         if len(self._vsn) >= self._remembered:
-            oldest = next(iter(self._vsn))
-            if oldest == self.name:
-                oldest = list(self._vsn)[1]
+            names = iter(self._vsn)
+            oldest = next(names)
+            if oldest == self.name:  # its own entry stays, first
+                oldest = next(names)
             forgotten = self._vsn.pop(oldest)
             if len(forgotten) > 1 and forgotten[1] < 5:
                 self._old_peers -= 1
