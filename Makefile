@@ -51,7 +51,7 @@ test-slow: $(STAMP)
 ## match the pure-Python build's
 COMPILED_TESTS := test_codec.py test_address.py test_node_rules.py test_sim_basic.py test_security_crypto.py \
 	test_sim_faults.py test_sim_roster.py test_antientropy.py test_stability.py test_receive_fuzz.py \
-	test_dissemination.py
+	test_dissemination.py test_snapshot_replies.py
 test-compiled: $(STAMP)
 	rm -rf .venv-compiled build/lib.* build/temp.* build/bdist.* build/__native* build/ops.txt build/swimcore
 	$(PYTHON) -m venv .venv-compiled

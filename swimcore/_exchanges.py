@@ -135,7 +135,7 @@ class Exchanges:
         # The snapshot is built when the driver reads the request's data, once connected: a
         # reconnect to a member that is really gone then costs no O(members) snapshot.
         def snapshot() -> bytes:
-            return self._seal(self._wire.encode_push_pull(self._snapshot(join=join)))
+            return self._encode_snapshot(join=join)
 
         self._request(to, _JOIN if join else _SYNC, snapshot, "")
 
@@ -270,12 +270,14 @@ class Exchanges:
             return None
         return self._wire.encode_refusal(request, reason, detail)
 
-    def _snapshot(self: Node, *, join: bool) -> PushPull:
-        rows = tuple(
-            MemberState(m.name, m.address, m.incarnation, m.state, m.meta)
-            for m in self._table.all()
+    def _encode_snapshot(self: Node, *, join: bool) -> bytes:
+        """This table as a push-pull, sealed: encoded from the records as they stand (a copy
+        of each first cost more than the encoding, 5 us a row)."""
+        return self._seal(
+            self._wire.encode_snapshot(
+                self.config.label, join, self._table.all(), self._local_state(join)
+            )
         )
-        return PushPull(self.config.label, join, rows, self._local_state(join))
 
     def _local_state(self: Node, join: bool) -> bytes:
         """The application's state for a full-state exchange (``b""`` without a hook)."""

@@ -35,6 +35,7 @@ except ImportError:  # pragma: no cover - other interpreters
 
 from swimcore.errors import DecodeError
 from swimcore.members import MemberTable
+from swimcore.messages import RowFields
 from swimcore.wire.native import codec
 
 #: Distinct from the native codec's magic, so a digest frame is never read as a packet.
@@ -59,7 +60,7 @@ class Digest:
     digest: int
 
 
-def row_hash(member: codec.RowFields) -> int:
+def row_hash(member: RowFields) -> int:
     """The 64-bit hash of one row's native encoding."""
     row = codec.row_bytes(member)
     value = _ROW_HASHES.get(row)
@@ -71,7 +72,7 @@ def row_hash(member: codec.RowFields) -> int:
     return value
 
 
-def table_digest(rows: Iterable[codec.RowFields]) -> tuple[int, int]:
+def table_digest(rows: Iterable[RowFields]) -> tuple[int, int]:
     """``(number of rows, digest)`` of a member table (see the module docstring)."""
     total = count = 0
     for member in rows:

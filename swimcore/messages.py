@@ -155,6 +155,22 @@ class MemberState:
     meta: bytes = b""
 
 
+class RowFields(Protocol):
+    """What a push-pull row is encoded from: a :class:`MemberState`, or a member table's
+    record as it stands (a snapshot of the table then needs no copy of each record)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def address(self) -> Address: ...
+    @property
+    def incarnation(self) -> int: ...
+    @property
+    def state(self) -> State: ...
+    @property
+    def meta(self) -> bytes: ...
+
+
 @attrs.frozen(slots=True)
 class DirectMessage:
     """A reliable application message from ``origin``, carried by the exchange."""

@@ -508,7 +508,7 @@ class Node(Probing, Membership, Exchanges):
                 # (if it gives one) comes once it is read, after this reply (as memberlist
                 # sends its state before merging the peer's).
                 self._ingest(request, None, None)
-            reply = self._seal(self._wire.encode_push_pull(self._snapshot(join=False)))
+            reply = self._encode_snapshot(join=False)
             self._count(cn.EXCHANGES_ANSWERED)
         return reply, self._finish()
 

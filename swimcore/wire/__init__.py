@@ -42,6 +42,7 @@ from swimcore.messages import (
     Message,
     Packet,
     PushPull,
+    RowFields,
     SnapshotRows,
     StreamPing,
     Update,
@@ -153,6 +154,12 @@ class Wire(Protocol):
     def decode_packet(self, data: bytes) -> Packet: ...
 
     def encode_push_pull(self, snapshot: PushPull) -> bytes: ...
+
+    def encode_snapshot(
+        self, label: str, join: bool, members: Iterable[RowFields], user_state: bytes
+    ) -> bytes:
+        """A push-pull of ``members`` (what :meth:`encode_push_pull` writes for them)."""
+        ...
 
     def encode_direct_message(self, message: DirectMessage) -> bytes: ...
 

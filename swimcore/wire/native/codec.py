@@ -21,7 +21,6 @@ import ipaddress
 import struct
 import zlib
 from collections.abc import Iterable
-from typing import Protocol
 
 from swimcore.address import Address
 from swimcore.errors import DecodeError
@@ -40,6 +39,7 @@ from swimcore.messages import (
     Packet,
     Ping,
     PushPull,
+    RowFields,
     State,
     StreamPing,
     Suspect,
@@ -200,21 +200,6 @@ _ROW_CACHE: dict[tuple[str, int, int, bytes], tuple[Address, bytes]] = {}
 _ROW_CACHE_SIZE = 1 << 16
 
 
-class RowFields(Protocol):
-    """What a push-pull row is made of (a :class:`MemberState` or a member table record)."""
-
-    @property
-    def name(self) -> str: ...
-    @property
-    def address(self) -> Address: ...
-    @property
-    def incarnation(self) -> int: ...
-    @property
-    def state(self) -> State: ...
-    @property
-    def meta(self) -> bytes: ...
-
-
 def row_bytes(m: RowFields) -> bytes:
     """The native encoding of one push-pull row (cached by value)."""
     return _row(m)
@@ -240,21 +225,19 @@ def _row(m: RowFields) -> bytes:
 
 def encode_push_pull(snapshot: PushPull) -> bytes:
     """Encode a full-state snapshot for the reliable exchange."""
-    rows = [_row(m) for m in snapshot.members]
+    return encode_snapshot(snapshot.label, snapshot.join, snapshot.members, snapshot.user_state)
+
+
+def encode_snapshot(
+    label: str, join: bool, members: Iterable[RowFields], user_state: bytes = b""
+) -> bytes:
+    """A push-pull of ``members`` as they stand (a table's records need no copy first)."""
+    rows = [_row(m) for m in members]
     # The application's state follows the rows, length first; absent (not even the length)
     # when empty, so a snapshot without it is byte for byte what it always was.
-    user = (_U32.pack(len(snapshot.user_state)), snapshot.user_state) if snapshot.user_state else ()
-    return _checksummed(
-        b"".join(
-            (
-                header(snapshot.label),
-                bytes((PUSH_PULL, 1 if snapshot.join else 0)),
-                _U32.pack(len(rows)),
-                *rows,
-                *user,
-            )
-        )
-    )
+    user = (_U32.pack(len(user_state)), user_state) if user_state else ()
+    head = (header(label), bytes((PUSH_PULL, 1 if join else 0)), _U32.pack(len(rows)))
+    return _checksummed(b"".join((*head, *rows, *user)))
 
 
 # Decoding -----------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from swimcore.messages import (
     Message,
     Packet,
     PushPull,
+    RowFields,
     SnapshotRows,
     StreamPing,
     Update,
@@ -68,6 +69,11 @@ class NativeWire:
 
     def encode_push_pull(self, snapshot: PushPull) -> bytes:
         return codec.encode_push_pull(snapshot)
+
+    def encode_snapshot(
+        self, label: str, join: bool, members: Iterable[RowFields], user_state: bytes
+    ) -> bytes:
+        return codec.encode_snapshot(label, join, members, user_state)
 
     def encode_direct_message(self, message: DirectMessage) -> bytes:
         return codec.encode_direct_message(message)
