@@ -88,9 +88,7 @@ class Probing:
         self._relays[seq] = _Relay(source, message.seq, message.want_nack)
         self._count(cn.RELAYS)
         self._send(message.address, Ping(seq, message.target, self.name))
-        # The nack leaves early enough to reach the prober before its protocol period ends.
-        nack_after = self.config.probe_timeout * 0.8
-        self._timers.schedule(self._now + nack_after, (Timer.RELAY, seq, ""))
+        self._timers.schedule(self._now + self._nack_delay, (Timer.RELAY, seq, ""))
 
     def _period(self: Node) -> None:
         self._finish_probe()

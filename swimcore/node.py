@@ -85,7 +85,7 @@ from swimcore.roster import Roster, RosterTable
 from swimcore.stability import Stability
 from swimcore.suspicion import Suspicion
 from swimcore.timers import TimerHeap
-from swimcore.timing import retransmit_scale
+from swimcore.timing import nack_delay, retransmit_scale
 from swimcore.wire import Wire
 from swimcore.wire.loading import for_node
 from swimcore.wire.native import codec
@@ -211,6 +211,7 @@ class Node(Probing, Membership, Exchanges):
         self._withheld: dict[str, int] = {}
         self._stability = Stability(config)
         self._relays: dict[int, _Relay] = {}
+        self._nack_delay = nack_delay(config)
         self._verifications: dict[int, str] = {}
         self._recent_dead: dict[str, float] = {}
         self._exchanges: dict[int, tuple[Address, int, str]] = {}

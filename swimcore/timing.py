@@ -15,6 +15,7 @@ from swimcore.config import Config
 __all__ = [
     "detection_deadline",
     "dissemination_bound",
+    "nack_delay",
     "push_pull_interval",
     "retransmit_limit",
     "retransmit_scale",
@@ -34,6 +35,18 @@ def suspicion_max(config: Config, live: int) -> float:
     shortest itself with the dynamic timeout off)."""
     low = suspicion_min(config.suspicion_mult, live, config.probe_interval)
     return low * config.suspicion_max_mult if config.lifeguard_dynamic_suspicion else low
+
+
+def nack_delay(config: Config) -> float:
+    """How long a member relaying an indirect probe waits for the target's ack before it
+    sends the prober a nack (Lifeguard): early enough to reach the prober before its protocol
+    period ends.  The prober asks at ``probe_timeout`` into a period of ``probe_interval``, so
+    the nack must leave within the gap between them as well as within the probe timeout:
+    with the WAN preset (5 s, 3 s) a nack sent 2.4 s after the request came after the period,
+    every failed probe counted as the prober's own fault, and the health gate then kept
+    crashes unaccused for minutes."""
+    gap = config.probe_interval - config.probe_timeout
+    return 0.8 * min(config.probe_timeout, gap) if gap > 0 else 0.8 * config.probe_timeout
 
 
 def retransmit_scale(live: int) -> int:

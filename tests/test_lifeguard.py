@@ -77,6 +77,24 @@ def test_missed_nacks_count_against_local_health() -> None:
     assert prober.health == 3
 
 
+@pytest.mark.parametrize("preset", ["lan", "wan", "local"])
+def test_relays_nack_before_the_probers_period_ends(preset: str) -> None:
+    """A target that is really gone costs the prober nothing when the relays answer: their nacks
+    reach it within its protocol period on every preset (with the WAN preset's 5 s period and
+    3 s timeout they left 5.4 s into it, every failed probe counted as the prober's own fault,
+    and the health gate then kept crashes unaccused for minutes)."""
+    link, nodes = cluster(5, Config.preset(preset, indirect_checks=3))
+    prober, target = nodes[0], nodes[1]
+    link.silent.append(target.address)
+    now = 0.0
+    while prober.counters().get("probes_failed", 0) == 0:
+        now += 0.05
+        link.tick(now)
+        link.deliver(now)
+    assert prober.counters()["nacks_received"] == 3
+    assert prober.health == 0
+
+
 def test_hearing_itself_suspected_raises_health_and_refutes() -> None:
     node = make_node(0)
     node.start(0.0)
