@@ -317,3 +317,23 @@ def test_every_driver_hands_the_application_hooks_to_its_node(driver: Driver) ->
             await eventually(lambda: c.member("a") is not None, f"{driver.id}: c never learned a")
 
     driver.run(story)
+
+
+def test_every_driver_refuses_an_event_stream_that_cannot_hold_events(driver: Driver) -> None:
+    """``events(maxsize)`` takes an int of at least 1, checked at once on every driver: a
+    stream of size 0 dropped every event, and a size of another type (``"3"``) failed only when
+    the first event reached it, inside the driver (the anyio member's task group crashed)."""
+
+    async def story(driver: Driver) -> None:
+        async with driver.member(FAST, name="a", leave_on_exit=False) as a:
+            for maxsize in (0, -1, "3", 2.5, None, True):
+                with pytest.raises(ConfigError, match="maxsize must be an int of at least 1"):
+                    a.events(maxsize)
+            stream = a.events(1)
+            async with driver.member(FAST, name="b", seeds=[a.address], leave_on_exit=False):
+                await eventually(lambda: len(a.members()) == 2, f"{driver.id}: no join")
+            assert a.counters().get("driver.callback_errors", 0) == 0
+            assert not stream.ended
+
+    driver.run(story)
+
