@@ -8,8 +8,11 @@ and refuses, and the misuse errors, on every driver.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import inspect
+import socket
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -19,8 +22,10 @@ from support.matrix import Driver
 from support.poll import eventually
 
 from swimcore import (
+    Address,
     AddressError,
     ConfigError,
+    JoinFailed,
     MemberFailed,
     MemberLeft,
     MemberUpdated,
@@ -336,4 +341,60 @@ def test_every_driver_refuses_an_event_stream_that_cannot_hold_events(driver: Dr
             assert not stream.ended
 
     driver.run(story)
+
+
+def test_every_driver_words_a_failed_join_the_same(driver: Driver, wire: str) -> None:
+    """Why a join failed (``JoinFailed.reason``) reads the same on every driver, in the
+    simulator's words: a port where nobody listens is "connection refused" (it was the
+    exception's repr on asyncio, "OSError: All connection attempts failed" on anyio, which
+    hid the cause, and "Connection refused" on the thread driver), and a peer that hangs up
+    before answering is "connection closed before the reply" (on memberlist's wire, where an
+    empty stream is a message, "bad reply")."""
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        nobody = Address("127.0.0.1", unused.getsockname()[1])
+    hangs_up = socket.socket()
+    hangs_up.bind(("127.0.0.1", 0))
+    hangs_up.listen(8)
+    rude = Address("127.0.0.1", hangs_up.getsockname()[1])
+
+    def hang_up() -> None:
+        while True:
+            try:
+                conn, _ = hangs_up.accept()
+            except OSError:
+                return
+            with conn:  # hang up at once, then read the request out (a FIN, never a reset)
+                conn.settimeout(5.0)
+                with contextlib.suppress(OSError):
+                    conn.shutdown(socket.SHUT_WR)
+                    while conn.recv(65536):
+                        pass
+
+    threading.Thread(target=hang_up, daemon=True).start()
+
+    def reasons(seen: list[Any], seed: Address) -> set[str]:
+        return {e.reason for e in seen if isinstance(e, JoinFailed) and e.seed == seed}
+
+    async def story(driver: Driver) -> None:
+        async with driver.member(fast(wire), name="a", leave_on_exit=False) as a:
+            seen: list[Any] = []
+            a.on_event(seen.append)
+            for seed in (nobody, rude):
+                joining = a.join([seed])
+                if inspect.isawaitable(joining):
+                    await joining
+            await eventually(
+                lambda: bool(reasons(seen, nobody) and reasons(seen, rude)),
+                f"{driver.id}/{wire}: no JoinFailed for each seed",
+            )
+            assert reasons(seen, nobody) == {"connection refused"}
+            # memberlist's streams delimit themselves: no bytes at all is a reply, and not one.
+            hung_up = "connection closed before the reply" if wire == "native" else "bad reply"
+            assert reasons(seen, rude) == {hung_up}
+
+    try:
+        driver.run(story)
+    finally:
+        hangs_up.close()
 

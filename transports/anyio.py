@@ -41,6 +41,7 @@ from swimcore.transports.exchange import (
     InboundSlot,
     IncompleteMessage,
     MessageAssembler,
+    failure_reason,
     inbound_gate,
     reply_bytes,
     request_bytes,
@@ -284,7 +285,7 @@ class AnyioMember(MemberBase):
                     reply = await _read_message(stream, core.node.wire.stream, limit)
         except _STREAM_ERRORS as exc:
             if not self._closed:
-                core.exchange_failed(request.exchange_id, _reason(exc))
+                core.exchange_failed(request.exchange_id, failure_reason(exc))
             return
         if not self._closed:
             core.exchange_reply(request.exchange_id, reply)
@@ -388,10 +389,3 @@ async def _read_message(
         if found is not None:
             return found
 
-
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, TimeoutError):
-        return "timeout"
-    if isinstance(exc, IncompleteMessage):
-        return "connection closed before the reply"
-    return f"{type(exc).__name__}: {exc}"
