@@ -16,6 +16,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+import anyio
 import pytest
 from support.configs import FAST, fast
 from support.matrix import Driver
@@ -398,3 +399,36 @@ def test_every_driver_words_a_failed_join_the_same(driver: Driver, wire: str) ->
     finally:
         hangs_up.close()
 
+
+def _port_free(port: int) -> bool:
+    for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+        with socket.socket(socket.AF_INET, kind) as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                return False
+    return True
+
+
+def test_every_driver_stops_when_close_is_cancelled_while_leaving(driver: Driver) -> None:
+    """A ``close()`` cancelled while it waits for its leave to spread still stops the member:
+    its event streams end and its port is given back.  The asyncio driver did; the anyio
+    member went on running (left, sockets open, streams open) until its block ended, and the
+    bridged member closed in the background but never ended its streams."""
+
+    async def story(driver: Driver) -> None:
+        async with (
+            driver.member(FAST, name="a", leave_on_exit=False) as a,
+            driver.member(FAST, name="b", seeds=[a.address]) as b,
+        ):
+            await eventually(lambda: len(b.members()) == 2, f"{driver.id}: no join")
+            stream = b.events()
+            port = b.address.port
+            with anyio.move_on_after(0.01):
+                await b.close()  # leaves first: cancelled while the news spreads
+            await eventually(lambda: stream.ended, f"{driver.id}: the stream never ended")
+            await eventually(lambda: _port_free(port), f"{driver.id}: port still bound")
+            with pytest.raises(StateError):
+                b.set_metadata(b"x")
+
+    driver.run(story)

@@ -171,25 +171,33 @@ class AnyioMember(MemberBase):
         """Stop inside the ``async with`` block: leave first unless ``leave`` is False.
 
         ``close(leave=False)`` stops silently, as a crash would look to the group.  Returns
-        once every socket is closed; the block's end then has nothing left to do.
+        once every socket is closed; the block's end then has nothing left to do.  Cancelled
+        while it leaves, it still stops the member (without waiting for the news to spread).
         """
-        await self._stop(leave=leave)
-        if self._stopped is not None:
-            await self._stopped.wait()
+        try:
+            await self._stop(leave=leave)
+        finally:
+            # Cancelled or not, the member is stopped by now: wait (a moment) for its tasks to
+            # close their sockets, as on every driver.
+            if self._closed and self._stopped is not None:
+                with anyio.CancelScope(shield=True):
+                    await self._stopped.wait()
 
     async def _stop(self, *, leave: bool | None) -> None:
         core = self._core
         if core is None or self._closed:
             return
-        if self.leave_on_exit if leave is None else leave:
-            with anyio.move_on_after(self.leave_timeout + 1.0):
-                await self.leave()
-        if self._closed:
-            return
-        self._closed = True
-        core.stop()
-        if self._run_scope is not None:
-            self._run_scope.cancel()
+        try:
+            if self.leave_on_exit if leave is None else leave:
+                with anyio.move_on_after(self.leave_timeout + 1.0):
+                    await self.leave()
+        finally:
+            # A cancelled leave cuts only the wait for the news to spread: the member stops.
+            if not self._closed:
+                self._closed = True
+                core.stop()
+                if self._run_scope is not None:
+                    self._run_scope.cancel()
 
     async def send(self, name: str, payload: bytes, *, reliable: bool = False) -> None:
         """Send ``payload`` to the member ``name``: it gets a ``MessageReceived`` event.

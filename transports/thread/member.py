@@ -265,6 +265,13 @@ class ThreadMember(MemberBase):
             self._closed = True
             _running.discard(self)
 
+    def _stop_soon(self) -> None:
+        """Stop the protocol thread now, cutting short a leave under way (``close`` goes on)."""
+        with self._lock:
+            if not self._stopped:
+                self._stopping = True
+                self._wake_locked()
+
     @property
     def running(self) -> bool:
         """True while the protocol thread runs (between start and close, unless it failed)."""
