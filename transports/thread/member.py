@@ -327,9 +327,14 @@ class ThreadMember(MemberBase):
             else:
                 outcome.set_exception(error)
 
-        exchange_id = self._call(
-            lambda core: core.send_message(name, data, reliable=reliable, done=done)
-        )
+        try:
+            exchange_id = self._call(
+                lambda core: core.send_message(name, data, reliable=reliable, done=done)
+            )
+        except StateError:
+            if self._stopping or self._stopped:  # closed since the check above
+                raise DeliveryError(name, "this member is closed") from None
+            raise
         return outcome, exchange_id
 
     def _forget_message(self, exchange_id: int | None) -> None:
