@@ -8,19 +8,25 @@ and refuses, and the misuse errors, on every driver.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import inspect
+import socket
+import threading
 from collections.abc import Callable
 from typing import Any
 
+import anyio
 import pytest
 from support.configs import FAST, fast
 from support.matrix import Driver
 from support.poll import eventually
 
 from swimcore import (
+    Address,
     AddressError,
     ConfigError,
+    JoinFailed,
     MemberFailed,
     MemberLeft,
     MemberUpdated,
@@ -315,5 +321,114 @@ def test_every_driver_hands_the_application_hooks_to_its_node(driver: Driver) ->
             assert a.member("c") is None
             # c learns a from a's answer to its join, which may land after a refused c.
             await eventually(lambda: c.member("a") is not None, f"{driver.id}: c never learned a")
+
+    driver.run(story)
+
+
+def test_every_driver_refuses_an_event_stream_that_cannot_hold_events(driver: Driver) -> None:
+    """``events(maxsize)`` takes an int of at least 1, checked at once on every driver: a
+    stream of size 0 dropped every event, and a size of another type (``"3"``) failed only when
+    the first event reached it, inside the driver (the anyio member's task group crashed)."""
+
+    async def story(driver: Driver) -> None:
+        async with driver.member(FAST, name="a", leave_on_exit=False) as a:
+            for maxsize in (0, -1, "3", 2.5, None, True):
+                with pytest.raises(ConfigError, match="maxsize must be an int of at least 1"):
+                    a.events(maxsize)
+            stream = a.events(1)
+            async with driver.member(FAST, name="b", seeds=[a.address], leave_on_exit=False):
+                await eventually(lambda: len(a.members()) == 2, f"{driver.id}: no join")
+            assert a.counters().get("driver.callback_errors", 0) == 0
+            assert not stream.ended
+
+    driver.run(story)
+
+
+def test_every_driver_words_a_failed_join_the_same(driver: Driver, wire: str) -> None:
+    """Why a join failed (``JoinFailed.reason``) reads the same on every driver, in the
+    simulator's words: a port where nobody listens is "connection refused" (it was the
+    exception's repr on asyncio, "OSError: All connection attempts failed" on anyio, which
+    hid the cause, and "Connection refused" on the thread driver), and a peer that hangs up
+    before answering is "connection closed before the reply" (on memberlist's wire, where an
+    empty stream is a message, "bad reply")."""
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        nobody = Address("127.0.0.1", unused.getsockname()[1])
+    hangs_up = socket.socket()
+    hangs_up.bind(("127.0.0.1", 0))
+    hangs_up.listen(8)
+    rude = Address("127.0.0.1", hangs_up.getsockname()[1])
+
+    def hang_up() -> None:
+        while True:
+            try:
+                conn, _ = hangs_up.accept()
+            except OSError:
+                return
+            with conn:  # hang up at once, then read the request out (a FIN, never a reset)
+                conn.settimeout(5.0)
+                with contextlib.suppress(OSError):
+                    conn.shutdown(socket.SHUT_WR)
+                    while conn.recv(65536):
+                        pass
+
+    threading.Thread(target=hang_up, daemon=True).start()
+
+    def reasons(seen: list[Any], seed: Address) -> set[str]:
+        return {e.reason for e in seen if isinstance(e, JoinFailed) and e.seed == seed}
+
+    async def story(driver: Driver) -> None:
+        async with driver.member(fast(wire), name="a", leave_on_exit=False) as a:
+            seen: list[Any] = []
+            a.on_event(seen.append)
+            for seed in (nobody, rude):
+                joining = a.join([seed])
+                if inspect.isawaitable(joining):
+                    await joining
+            await eventually(
+                lambda: bool(reasons(seen, nobody) and reasons(seen, rude)),
+                f"{driver.id}/{wire}: no JoinFailed for each seed",
+            )
+            assert reasons(seen, nobody) == {"connection refused"}
+            # memberlist's streams delimit themselves: no bytes at all is a reply, and not one.
+            hung_up = "connection closed before the reply" if wire == "native" else "bad reply"
+            assert reasons(seen, rude) == {hung_up}
+
+    try:
+        driver.run(story)
+    finally:
+        hangs_up.close()
+
+
+def _port_free(port: int) -> bool:
+    for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+        with socket.socket(socket.AF_INET, kind) as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                return False
+    return True
+
+
+def test_every_driver_stops_when_close_is_cancelled_while_leaving(driver: Driver) -> None:
+    """A ``close()`` cancelled while it waits for its leave to spread still stops the member:
+    its event streams end and its port is given back.  The asyncio driver did; the anyio
+    member went on running (left, sockets open, streams open) until its block ended, and the
+    bridged member closed in the background but never ended its streams."""
+
+    async def story(driver: Driver) -> None:
+        async with (
+            driver.member(FAST, name="a", leave_on_exit=False) as a,
+            driver.member(FAST, name="b", seeds=[a.address]) as b,
+        ):
+            await eventually(lambda: len(b.members()) == 2, f"{driver.id}: no join")
+            stream = b.events()
+            port = b.address.port
+            with anyio.move_on_after(0.01):
+                await b.close()  # leaves first: cancelled while the news spreads
+            await eventually(lambda: stream.ended, f"{driver.id}: the stream never ended")
+            await eventually(lambda: _port_free(port), f"{driver.id}: port still bound")
+            with pytest.raises(StateError):
+                b.set_metadata(b"x")
 
     driver.run(story)

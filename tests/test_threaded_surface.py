@@ -14,6 +14,7 @@ import threading
 import time
 import warnings
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import attrs
 import pytest
@@ -24,6 +25,7 @@ from swimcore import (
     Address,
     BroadcastReceived,
     ConfigError,
+    DeliveryError,
     Event,
     JoinFailed,
     MemberJoined,
@@ -381,3 +383,28 @@ def test_a_late_wake_up_reads_waiting_acks_before_timers_fire() -> None:
         assert counters["driver.late_ticks"] >= 1  # the timers really fired late
         assert counters.get("probes_failed", 0) == 0
         assert counters.get("suspicions", 0) == 0
+
+
+class _ClosesDuringSend(ThreadMember):
+    """A member whose close() lands between send()'s own check and its hand-over to the
+    protocol thread: the window another thread's close() hits now and then."""
+
+    def _call(self, function: Any) -> Any:
+        with self._lock:
+            self._stopping = True
+        return super()._call(function)
+
+
+def test_a_send_racing_close_raises_delivery_error() -> None:
+    """``send`` promises ``DeliveryError`` when the sending member stops first; a close()
+    from another thread landing between its check and its hand-over raised the protocol
+    thread's ``StateError`` instead (10 sends in 24,000 racing close() from four threads)."""
+    with ThreadMember(FAST, name="a", leave_on_exit=False) as a:
+        member = _ClosesDuringSend(FAST, name="b", seeds=[a.address], leave_on_exit=False)
+        member.start()
+        try:
+            for reliable in (False, True):
+                with pytest.raises(DeliveryError, match="this member is closed"):
+                    member.send("a", b"x", reliable=reliable)
+        finally:
+            member.close()

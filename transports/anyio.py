@@ -41,6 +41,7 @@ from swimcore.transports.exchange import (
     InboundSlot,
     IncompleteMessage,
     MessageAssembler,
+    failure_reason,
     inbound_gate,
     reply_bytes,
     request_bytes,
@@ -170,25 +171,33 @@ class AnyioMember(MemberBase):
         """Stop inside the ``async with`` block: leave first unless ``leave`` is False.
 
         ``close(leave=False)`` stops silently, as a crash would look to the group.  Returns
-        once every socket is closed; the block's end then has nothing left to do.
+        once every socket is closed; the block's end then has nothing left to do.  Cancelled
+        while it leaves, it still stops the member (without waiting for the news to spread).
         """
-        await self._stop(leave=leave)
-        if self._stopped is not None:
-            await self._stopped.wait()
+        try:
+            await self._stop(leave=leave)
+        finally:
+            # Cancelled or not, the member is stopped by now: wait (a moment) for its tasks to
+            # close their sockets, as on every driver.
+            if self._closed and self._stopped is not None:
+                with anyio.CancelScope(shield=True):
+                    await self._stopped.wait()
 
     async def _stop(self, *, leave: bool | None) -> None:
         core = self._core
         if core is None or self._closed:
             return
-        if self.leave_on_exit if leave is None else leave:
-            with anyio.move_on_after(self.leave_timeout + 1.0):
-                await self.leave()
-        if self._closed:
-            return
-        self._closed = True
-        core.stop()
-        if self._run_scope is not None:
-            self._run_scope.cancel()
+        try:
+            if self.leave_on_exit if leave is None else leave:
+                with anyio.move_on_after(self.leave_timeout + 1.0):
+                    await self.leave()
+        finally:
+            # A cancelled leave cuts only the wait for the news to spread: the member stops.
+            if not self._closed:
+                self._closed = True
+                core.stop()
+                if self._run_scope is not None:
+                    self._run_scope.cancel()
 
     async def send(self, name: str, payload: bytes, *, reliable: bool = False) -> None:
         """Send ``payload`` to the member ``name``: it gets a ``MessageReceived`` event.
@@ -284,7 +293,7 @@ class AnyioMember(MemberBase):
                     reply = await _read_message(stream, core.node.wire.stream, limit)
         except _STREAM_ERRORS as exc:
             if not self._closed:
-                core.exchange_failed(request.exchange_id, _reason(exc))
+                core.exchange_failed(request.exchange_id, failure_reason(exc))
             return
         if not self._closed:
             core.exchange_reply(request.exchange_id, reply)
@@ -388,10 +397,3 @@ async def _read_message(
         if found is not None:
             return found
 
-
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, TimeoutError):
-        return "timeout"
-    if isinstance(exc, IncompleteMessage):
-        return "connection closed before the reply"
-    return f"{type(exc).__name__}: {exc}"

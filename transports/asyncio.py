@@ -35,6 +35,7 @@ from swimcore.transports.events import EVENT_BUFFER, EventStream
 from swimcore.transports.exchange import (
     FrameError,
     IncompleteMessage,
+    failure_reason,
     inbound_gate,
     read_message,
     reply_bytes,
@@ -289,7 +290,7 @@ class AsyncioMember(MemberBase, AsyncLifecycle):
                         await writer.wait_closed()
         except (TimeoutError, IncompleteMessage, FrameError, OSError) as exc:
             if not self._closed:
-                core.exchange_failed(request.exchange_id, _reason(exc))
+                core.exchange_failed(request.exchange_id, failure_reason(exc))
             return
         if not self._closed:
             core.exchange_reply(request.exchange_id, reply)
@@ -347,9 +348,3 @@ async def _to_thread(function: Callable[[], Any]) -> Any:
     return await asyncio.to_thread(function)
 
 
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, TimeoutError):
-        return "timeout"
-    if isinstance(exc, asyncio.IncompleteReadError):
-        return "connection closed before the reply"
-    return f"{type(exc).__name__}: {exc}"

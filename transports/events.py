@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from swimcore import (
+    ConfigError,
     Event,
     MemberInfo,
 )
@@ -30,6 +31,18 @@ EVENT_BUFFER = 10_000
 log = logging.getLogger("swimcore.transports")
 
 
+def buffer_size(maxsize: object) -> int:
+    """``maxsize`` of an ``events()`` stream, checked: an int of at least 1.
+
+    Every driver's ``events()`` checks it at once (:class:`~swimcore.ConfigError`): a stream
+    that can hold nothing would drop every event, and a size of another type would fail only
+    when the first event reached it, inside the driver's loop.
+    """
+    if isinstance(maxsize, bool) or not isinstance(maxsize, int) or maxsize < 1:
+        raise ConfigError(f"events() maxsize must be an int of at least 1, got {maxsize!r}")
+    return maxsize
+
+
 class EventBuffer:
     """One subscriber's queue of events: bounded, drops new events when full (counted).
 
@@ -38,7 +51,7 @@ class EventBuffer:
 
     def __init__(self, maxsize: int, count: Callable[[str], None]) -> None:
         self._items: deque[Event] = deque()
-        self._maxsize = maxsize
+        self._maxsize = buffer_size(maxsize)
         self._count = count
         self.closed = False
         self.wake: Callable[[], None] = lambda: None

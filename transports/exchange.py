@@ -13,6 +13,8 @@ only in how they move bytes:
 * :func:`request_bytes` and :func:`reply_bytes` say what to write on each side;
 * :func:`read_message` is the asyncio reading loop (the anyio and thread drivers feed the
   assembler from their own loops);
+* :func:`failure_reason` says why an exchange this member asked for failed, in the same
+  words on every driver (the ``reason`` of ``JoinFailed``, ``MessageFailed``, ...);
 * :class:`InboundGate` decides who holds the bounded inbound slots and caps the bytes that all
   unfinished inbound messages buffer together (before anything is authenticated).
 
@@ -26,6 +28,7 @@ the source holding the most slots, oldest first, is closed (counted as
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -44,6 +47,8 @@ __all__ = [
     "InboundGate",
     "InboundSlot",
     "IncompleteMessage",
+    "errno_reason",
+    "failure_reason",
     "inbound_gate",
     "MessageAssembler",
     "read_message",
@@ -67,6 +72,50 @@ class FrameError(SwimError):
 
 class IncompleteMessage(SwimError):
     """The peer closed the stream before a whole message arrived."""
+
+
+def errno_reason(code: int) -> str:
+    """The reason for a socket error number, as the simulator words it ("connection refused")."""
+    text = os.strerror(code)
+    return text[:1].lower() + text[1:]
+
+
+def failure_reason(exc: BaseException) -> str:
+    """Why an outbound exchange failed, in the same words on every driver and the simulator.
+
+    ``"timeout"``, ``"connection closed before the reply"``, the socket error in the
+    simulator's words (``"connection refused"``, found also behind a wrapper such as anyio's
+    "All connection attempts failed"), or the frame error's own message.
+    """
+    if isinstance(exc, TimeoutError):
+        return "timeout"
+    if isinstance(exc, IncompleteMessage | EOFError):
+        return "connection closed before the reply"
+    if isinstance(exc, FrameError):
+        return str(exc)
+    code = _socket_errno(exc)
+    if code is not None:
+        return errno_reason(code)
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _socket_errno(exc: BaseException) -> int | None:
+    """The first error number in ``exc``, its causes and the members of exception groups."""
+    seen: set[int] = set()
+    todo: list[BaseException] = [exc]
+    while todo:
+        current = todo.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno:
+            return current.errno
+        if isinstance(current, BaseExceptionGroup):
+            todo.extend(current.exceptions)
+        for linked in (current.__cause__, current.__context__):
+            if linked is not None:
+                todo.append(linked)
+    return None
 
 
 class MessageAssembler:

@@ -175,12 +175,24 @@ class BridgedMember(AsyncLifecycle):
         """Leave (unless ``leave`` is False; default ``leave_on_exit``), stop, join threads.
 
         Events raised before the stop are handed to the streams and callbacks first; then
-        every stream ends.
+        every stream ends.  Cancelled while it leaves, it still stops the member (without
+        waiting for the news to spread).
         """
         if self._closed or self._backend is None:
             return
-        await self._off_loop(lambda: self._member.close(leave=leave))
-        self._closed = True
+        try:
+            await self._off_loop(lambda: self._member.close(leave=leave))
+        except BaseException:
+            # Cancelled while leaving: the close goes on in its thread, without waiting for the
+            # leave to spread, and the member is closed for this loop now, as on every driver.
+            self._member._stop_soon()
+            raise
+        finally:
+            self._closed = True
+            self._end_streams()
+
+    def _end_streams(self) -> None:
+        """Hand over what came before the stop, then end every stream."""
         self._drain()
         for buffer in list(self._streams):
             buffer.close()

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from types import TracebackType
 
 from swimcore import Event
-from swimcore.transports.events import EventCallback
+from swimcore.transports.events import EventCallback, buffer_size
 
 #: A callback running longer than this (seconds) is reported as slow.
 SLOW_CALLBACK = 1.0
@@ -33,7 +33,7 @@ class EventQueue:
     def __init__(self, maxsize: int, detach: Callable[[EventQueue], None]) -> None:
         self._cond = threading.Condition(threading.Lock())
         self._items: deque[Event] = deque()
-        self._maxsize = maxsize
+        self._maxsize = buffer_size(maxsize)
         self._detach = detach
         self._ended = False
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import functools
-import os
 import selectors
 import socket
 from collections.abc import Callable
@@ -27,6 +26,8 @@ from swimcore.transports.exchange import (
     InboundSlot,
     IncompleteMessage,
     MessageAssembler,
+    errno_reason,
+    failure_reason,
     inbound_gate,
 )
 from swimcore.transports.sockets import sockaddr
@@ -169,13 +170,13 @@ class Exchanges:
             sock = socket.socket(family, socket.SOCK_STREAM)
         except OSError as exc:
             self._counters.socket_error(exc, "tcp")
-            self._failed(request.exchange_id, f"{type(exc).__name__}: {exc}")
+            self._failed(request.exchange_id, failure_reason(exc))
             return
         sock.setblocking(False)
         code = sock.connect_ex(sockaddr(request.to))
         if code not in (0, errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EAGAIN):
             sock.close()
-            self._failed(request.exchange_id, os.strerror(code))
+            self._failed(request.exchange_id, errno_reason(code))
             return
         message = MessageAssembler(self._stream, self._limit)
         link = _Outbound(sock, self._clock() + self._timeout, message, request)
@@ -188,7 +189,7 @@ class Exchanges:
             if not link.connected:
                 code = link.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
                 if code:
-                    self._fail(link, os.strerror(code))
+                    self._fail(link, errno_reason(code))
                     return
                 link.connected = True
             if mask & selectors.EVENT_WRITE:
@@ -196,14 +197,8 @@ class Exchanges:
                     self._selector.modify(link.sock, selectors.EVENT_READ, link)
                 return
             reply = link.fill()
-        except FrameError as exc:
-            self._fail(link, str(exc))
-            return
-        except IncompleteMessage:
-            self._fail(link, "connection closed before the reply")
-            return
-        except OSError as exc:
-            self._fail(link, f"{type(exc).__name__}: {exc}")
+        except (FrameError, IncompleteMessage, OSError) as exc:
+            self._fail(link, failure_reason(exc))
             return
         if reply is not None:
             self._drop(link)

@@ -265,6 +265,13 @@ class ThreadMember(MemberBase):
             self._closed = True
             _running.discard(self)
 
+    def _stop_soon(self) -> None:
+        """Stop the protocol thread now, cutting short a leave under way (``close`` goes on)."""
+        with self._lock:
+            if not self._stopped:
+                self._stopping = True
+                self._wake_locked()
+
     @property
     def running(self) -> bool:
         """True while the protocol thread runs (between start and close, unless it failed)."""
@@ -320,9 +327,14 @@ class ThreadMember(MemberBase):
             else:
                 outcome.set_exception(error)
 
-        exchange_id = self._call(
-            lambda core: core.send_message(name, data, reliable=reliable, done=done)
-        )
+        try:
+            exchange_id = self._call(
+                lambda core: core.send_message(name, data, reliable=reliable, done=done)
+            )
+        except StateError:
+            if self._stopping or self._stopped:  # closed since the check above
+                raise DeliveryError(name, "this member is closed") from None
+            raise
         return outcome, exchange_id
 
     def _forget_message(self, exchange_id: int | None) -> None:
