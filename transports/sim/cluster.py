@@ -98,9 +98,7 @@ class SimCluster:
             building(size, size)
         if bootstrap:
             # One shared roster: each node copies only the records it hears news about.
-            roster = Roster(
-                ((host.node.name, host.node.address) for host in self.net.host_list), self.now
-            )
+            roster = Roster((host.node.name, host.node.address) for host in self.net.host_list)
             for host in self.net.host_list:
                 self.net.start(host.node, roster=roster)
         else:
