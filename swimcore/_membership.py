@@ -61,7 +61,7 @@ class Membership:
         member = self._table.peek(name)
         if member is None or member.state in _LIVE or member is self._table.local:
             return
-        due = member.since + self.config.reclaim_time
+        due = self._table.since(member) + self.config.reclaim_time
         if self._now < due:
             # Not yet (the member changed state since, or ``now + t - now`` rounded below t).
             self._timers.schedule(due, (Timer.RECLAIM, 0, name))
@@ -254,7 +254,6 @@ class Membership:
                 update.incarnation,
                 State.ALIVE,
                 update.meta,
-                since=self._now,
             )
             self._table.add(member)
             self._note_seed(member)
@@ -335,8 +334,9 @@ class Membership:
             return True
         if member.state is State.LEFT:
             return True
-        dead_for = self._now - member.since
-        return member.state is State.DEAD and dead_for >= self.config.gossip_to_the_dead_time
+        if member.state is not State.DEAD:
+            return False
+        return self._now - self._table.since(member) >= self.config.gossip_to_the_dead_time
 
     def _apply_user(self: Node, update: UserBroadcast) -> None:
         verdict = self._broadcasts.judge(update.key, update.version, update.origin, self._now)

@@ -16,67 +16,74 @@ from swimcore.messages import State
 
 _LIVE = (State.ALIVE, State.SUSPECT)
 
-#: Positions in a list of live peers, one int object each for every table in the process: a
-#: record keeps its position, and Python makes a new 32-byte object for every int above 256,
+#: Table indexes (``Member.place``), one int object each for every table in the process: a
+#: record keeps its place, and Python makes a new 32-byte object for every int above 256,
 #: which in a process of n members holding n records each is most of n^2 objects.  Grown as
-#: tables grow, to at most ``_SHARED_POSITIONS``; positions beyond are plain ints.  Replaced
-#: whole, never changed in place: tables on other threads see one consistent list or the other.
-_POSITIONS: list[int] = list(range(257))
-_SHARED_POSITIONS = 1 << 16
+#: tables grow, to at most ``_SHARED_PLACES``; places beyond are plain ints.  Replaced whole,
+#: never changed in place: tables on other threads see one consistent list or the other.
+_PLACES: list[int] = list(range(257))
+_SHARED_PLACES = 1 << 17
 
 
-def _position(index: int) -> int:
-    """``index``, as the shared int object where there is one (see ``_POSITIONS``)."""
-    global _POSITIONS  # noqa: PLW0603 (replaced whole: see above)
-    positions = _POSITIONS
-    if index < len(positions):
-        return positions[index]
-    if index >= _SHARED_POSITIONS:
-        return index
-    grown = min(2 * index + 1, _SHARED_POSITIONS)
-    positions = _POSITIONS = [*positions, *range(len(positions), grown)]
-    return positions[index]
+def _shared(place: int) -> int:
+    """``place``, as the shared int object where there is one (see ``_PLACES``)."""
+    global _PLACES  # noqa: PLW0603 (replaced whole: see above)
+    places = _PLACES
+    if place < len(places):
+        return places[place]
+    if place >= _SHARED_PLACES:
+        return place
+    grown = min(2 * place + 1, _SHARED_PLACES)
+    places = _PLACES = [*places, *range(len(places), grown)]
+    return places[place]
+
+
+def _place(live_pos: int, ahead: int) -> int:
+    """The packed ``Member.place`` of a live-list position (-1: none) and the ahead flag."""
+    return _shared(2 * live_pos + 2 + ahead)
 
 
 class Member:
     """One member's record (mutable; handed out only as :class:`MemberInfo`).
 
-    Records compare by identity.  The last two fields are the table's indexes, kept in the
-    record rather than in two dictionaries keyed by name: a node holds one record per peer, and
-    a process with hundreds of members holds hundreds of thousands.  A plain class rather than
-    attrs: the compiled build makes it a native class, whose fields compiled code reads and
-    writes directly.
+    Records compare by identity.  A node holds one record per peer, and a process with hundreds
+    of members holds hundreds of thousands, so a record holds only what every member needs:
+    the five fields of its news and one int, ``place``, which packs the table's two indexes
+    (its position in the table's list of live peers and whether it is still ahead in the
+    current probe pass; read them as :attr:`live_pos` and :attr:`ahead`).  When a member
+    entered a dead or left state is kept by its table (:meth:`MemberTable.since`), not here:
+    only those few need it.  A plain class rather than attrs: the compiled build makes it a
+    native class, whose fields compiled code reads and writes directly.
     """
 
-    __slots__ = ("address", "ahead", "incarnation", "live_pos", "meta", "name", "since", "state")
+    __slots__ = ("address", "incarnation", "meta", "name", "place", "state")
 
     def __init__(
-        self,
-        name: str,
-        address: Address,
-        incarnation: int,
-        state: State,
-        meta: bytes,
-        *,
-        since: float,
+        self, name: str, address: Address, incarnation: int, state: State, meta: bytes
     ) -> None:
         self.name = name
         self.address = address
         self.incarnation = incarnation
         self.state = state
         self.meta = meta
-        #: When the member entered its current state (for reclaiming dead and left members).
-        self.since = since
-        #: Position in the table's list of live peers; -1 when not live (or not in a table).
-        self.live_pos = -1
-        #: Still ahead in the table's current probe pass.
-        self.ahead = False
+        #: ``2 * (live_pos + 1) + ahead``, written only by the table holding the record.
+        self.place = 0
+
+    @property
+    def live_pos(self) -> int:
+        """Position in the table's list of live peers; -1 when not live (or not in a table)."""
+        return (self.place >> 1) - 1
+
+    @property
+    def ahead(self) -> bool:
+        """Still ahead in the table's current probe pass."""
+        return bool(self.place & 1)
 
     def __repr__(self) -> str:
         return (
             f"Member(name={self.name!r}, address={self.address!r}, "
             f"incarnation={self.incarnation!r}, state={self.state!r}, meta={self.meta!r}, "
-            f"since={self.since!r}, live_pos={self.live_pos!r}, ahead={self.ahead!r})"
+            f"live_pos={self.live_pos!r}, ahead={self.ahead!r})"
         )
 
     def info(self) -> MemberInfo:
@@ -93,6 +100,7 @@ class MemberTable:
         "_order",
         "_order_pos",
         "_rng",
+        "_since",
         "local",
     )
 
@@ -108,6 +116,9 @@ class MemberTable:
         # record's ``ahead`` says so, or, once the record is removed, ``_gone_ahead`` (a new
         # record under that name takes its old place).
         self._gone_ahead: dict[str, None] = {}
+        #: When each member that is not live (dead or left) entered that state: what reclaim
+        #: and the address rules read; bounded by the table, forgotten with the member.
+        self._since: dict[str, float] = {}
 
     def __len__(self) -> int:
         return len(self._members)
@@ -127,6 +138,11 @@ class MemberTable:
         """Every record, the local node first, then in the order they were learned."""
         return list(self._members.values())
 
+    def since(self, member: Member) -> float:
+        """When ``member``, dead or left, entered that state (raises ``KeyError`` for a live
+        member: only members that are not live keep the time)."""
+        return self._since[member.name]
+
     def row_sum(self, value: Callable[[Member], int]) -> tuple[int, int]:
         """The number of records and the sum of ``value`` over them (an anti-entropy digest).
 
@@ -139,20 +155,26 @@ class MemberTable:
         """Alive or suspect members other than the local node."""
         return len(self._live)
 
-    def add(self, member: Member) -> None:
-        """Insert a new member (not yet in the table)."""
+    def add(self, member: Member, now: float = 0.0) -> None:
+        """Insert a new member (not yet in the table); ``now``: when a member added dead or
+        left entered that state."""
         self._members[member.name] = member
         if member.state in _LIVE:
             self._enter_live(member)
+        else:
+            self._since[member.name] = now
 
     def set_state(self, member: Member, state: State, now: float) -> None:
         """Move ``member`` to ``state``, keeping the indexes current."""
         was_live = member.state in _LIVE
         member.state = state
-        member.since = now
+        is_live = state in _LIVE
+        if is_live:
+            self._since.pop(member.name, None)
+        else:
+            self._since[member.name] = now
         if member is self.local:
             return
-        is_live = state in _LIVE
         if is_live and not was_live:
             self._enter_live(member)
         elif was_live and not is_live:
@@ -161,18 +183,19 @@ class MemberTable:
     def remove(self, name: str) -> None:
         """Forget a member entirely (after its reclaim time)."""
         member = self._members.pop(name)
+        self._since.pop(name, None)
         if member.state in _LIVE:
             self._leave_live(member)
-        if member.ahead:
+        if member.place & 1:
             self._gone_ahead[name] = None
 
     def _enter_live(self, member: Member) -> None:
         name = member.name
-        member.live_pos = _position(len(self._live))
+        ahead = member.place & 1
+        member.place = _place(len(self._live), 1)
         self._live.append(name)
-        if member.ahead:
+        if ahead:
             return
-        member.ahead = True
         if name in self._gone_ahead:
             del self._gone_ahead[name]  # a removed record was ahead: its place stands
             return
@@ -181,12 +204,14 @@ class MemberTable:
         self._order.insert(pos, name)
 
     def _leave_live(self, member: Member) -> None:
-        pos = member.live_pos
-        member.live_pos = -1
+        place = member.place
+        pos = (place >> 1) - 1
+        member.place = place & 1  # not live, still ahead or not (0 and 1 are shared ints)
         last = self._live.pop()
         if last != member.name:
             self._live[pos] = last
-            self._members[last].live_pos = pos
+            moved = self._members[last]
+            moved.place = _place(pos, moved.place & 1)
 
     def random_live(
         self, count: int, exclude: tuple[str, ...] = (), *, alive_only: bool = False
@@ -221,7 +246,7 @@ class MemberTable:
                 member = self._members.get(name)
                 if member is None:
                     continue
-                member.ahead = False
+                member.place = _shared(member.place & ~1)  # no longer ahead
                 if member.state in _LIVE and member is not self.local:
                     return member
             # End of a pass: rebuild from the live peers (drops the dead and duplicates).
@@ -231,7 +256,8 @@ class MemberTable:
             self._gone_ahead.clear()
             members = self._members
             for name in self._order:
-                members[name].ahead = True
+                record = members[name]
+                record.place = _shared(record.place | 1)  # ahead
             if not self._order:
                 return None
         return None

@@ -197,7 +197,7 @@ class Node(Probing, Membership, Exchanges):
         self._envelope = self._wire.envelope
         #: Bytes of a datagram past its header (the wire's overhead may change: memberlist's).
         self._room = config.max_packet - len(self._header)
-        local = Member(name, address, incarnation, State.ALIVE, meta, since=0.0)
+        local = Member(name, address, incarnation, State.ALIVE, meta)
         self._table = MemberTable(local, self._rng)
         self._name = name
         self._queue = BroadcastQueue(config.max_broadcasts)
@@ -403,7 +403,7 @@ class Node(Probing, Membership, Exchanges):
         self._begin(now)
         for name, address in pairs:
             if name != self.name and name not in self._table:
-                member = Member(name, address, 0, State.ALIVE, b"", since=now)
+                member = Member(name, address, 0, State.ALIVE, b"")
                 self._table.add(member)
                 self._note_seed(member)
                 self._consider_leader(self._table.get(name))

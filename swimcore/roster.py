@@ -38,13 +38,13 @@ class Roster:
 
     __slots__ = ("_by_address", "_values", "best", "names", "records")
 
-    def __init__(self, members: Iterable[tuple[str, Address]], now: float = 0.0) -> None:
+    def __init__(self, members: Iterable[tuple[str, Address]]) -> None:
         records: dict[str, Member] = {}
         best: Member | None = None
         for name, address in members:
             if name in records:
                 continue
-            member = records[name] = Member(name, address, 0, State.ALIVE, b"", since=now)
+            member = records[name] = Member(name, address, 0, State.ALIVE, b"")
             if best is None or address.leader_key() > best.address.leader_key():
                 best = member
         #: Never mutated once built: tables copy a record before changing it.
@@ -83,7 +83,7 @@ class Roster:
 class RosterTable(MemberTable):
     """A member table whose initial records are a shared :class:`Roster` (copy on access)."""
 
-    # ``local`` and ``_rng`` are MemberTable's slots, reused.
+    # ``local``, ``_rng`` and ``_since`` are MemberTable's slots, reused.
     __slots__ = (
         "_ahead",
         "_base",
@@ -129,6 +129,8 @@ class RosterTable(MemberTable):
         #: Names probed in this pass, and names outside the base still ahead in it.
         self._visited: dict[str, None] = {}
         self._ahead: dict[str, None] = {}
+        #: When each member that is not live entered that state (see ``MemberTable.since``).
+        self._since: dict[str, float] = {}
 
     def __len__(self) -> int:
         return self._count
@@ -160,7 +162,6 @@ class RosterTable(MemberTable):
             shared.incarnation,
             shared.state,
             shared.meta,
-            since=shared.since,
         )
         return member
 
@@ -195,8 +196,8 @@ class RosterTable(MemberTable):
         """Alive or suspect members other than the local node."""
         return self._live_count
 
-    def add(self, member: Member) -> None:
-        """Insert a new member (not yet in the table)."""
+    def add(self, member: Member, now: float = 0.0) -> None:
+        """Insert a new member (not yet in the table), as :meth:`MemberTable.add`."""
         name = member.name
         self._own[name] = member
         if name not in self._base:
@@ -205,15 +206,20 @@ class RosterTable(MemberTable):
         self._count += 1
         if member.state in _LIVE:
             self._live_add(name)
+        else:
+            self._since[name] = now
 
     def set_state(self, member: Member, state: State, now: float) -> None:
         """Move ``member`` (a record from :meth:`get`) to ``state``, keeping the indexes current."""
         was_live = member.state in _LIVE
         member.state = state
-        member.since = now
+        is_live = state in _LIVE
+        if is_live:
+            self._since.pop(member.name, None)
+        else:
+            self._since[member.name] = now
         if member is self.local:
             return
-        is_live = state in _LIVE
         if is_live and not was_live:
             self._live_add(member.name)
         elif was_live and not is_live:
@@ -224,6 +230,7 @@ class RosterTable(MemberTable):
         member = self.peek(name)
         if member is None:
             raise KeyError(name)
+        self._since.pop(name, None)
         if name in self._base:
             self._own[name] = None
         else:

@@ -24,7 +24,7 @@ _LIVE = (State.ALIVE, State.SUSPECT)
 
 
 def _record(i: int, state: State = State.ALIVE) -> Member:
-    return Member(NAMES[i], Address(f"10.2.0.{i + 1}", 7946), 0, state, b"", since=0.0)
+    return Member(NAMES[i], Address(f"10.2.0.{i + 1}", 7946), 0, state, b"")
 
 
 class _Model:
@@ -87,21 +87,30 @@ class TableMatchesModel(RuleBasedStateMachine):
         super().__init__()
         self.table = MemberTable(_record(0), random.Random(7))
         self.model = _Model(random.Random(7))
+        #: When each member that is not live entered its state (a step count as the time).
+        self.since: dict[str, float] = {}
+        self.now = 0.0
 
     @rule(i=st.integers(1, len(NAMES) - 1), state=st.sampled_from(State))
     def change(self, i: int, state: State) -> None:
+        self.now += 1.0
         member = self.table.get(NAMES[i])
         if member is None:
-            self.table.add(_record(i, state))
+            self.table.add(_record(i, state), self.now)
         else:
-            self.table.set_state(member, state, 1.0)
+            self.table.set_state(member, state, self.now)
         self.model.set(NAMES[i], state)
+        if state in _LIVE:
+            self.since.pop(NAMES[i], None)
+        else:
+            self.since[NAMES[i]] = self.now
 
     @rule(i=st.integers(1, len(NAMES) - 1))
     def remove(self, i: int) -> None:
         if NAMES[i] in self.table:
             self.table.remove(NAMES[i])
             self.model.remove(NAMES[i])
+            self.since.pop(NAMES[i], None)
 
     @rule()
     def probe(self) -> None:
@@ -123,6 +132,10 @@ class TableMatchesModel(RuleBasedStateMachine):
         for member in self.table.all()[1:]:
             if member.state not in _LIVE:
                 assert member.live_pos == -1
+                assert self.table.since(member) == self.since[member.name]
+            else:
+                with pytest.raises(KeyError):
+                    self.table.since(member)  # only members that are not live keep a time
 
 
 TableMatchesModel.TestCase.settings = settings(

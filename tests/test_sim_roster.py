@@ -21,11 +21,11 @@ def _address(i: int) -> Address:
 
 
 def _local() -> Member:
-    return Member("m0", _address(0), 0, State.ALIVE, b"", since=0.0)
+    return Member("m0", _address(0), 0, State.ALIVE, b"")
 
 
 def _roster(size: int) -> Roster:
-    return Roster(((NAMES[i], _address(i)) for i in range(size)), 0.0)
+    return Roster((NAMES[i], _address(i)) for i in range(size))
 
 
 def _snapshot(table: MemberTable) -> list[tuple[str, State, int]]:
@@ -40,12 +40,12 @@ class TablesAgree(RuleBasedStateMachine):
         size = 40
         self.roster = _roster(size)
         self.frozen = [
-            (m.name, m.address, m.incarnation, m.state, m.since)
+            (m.name, m.address, m.incarnation, m.state, m.place)
             for m in self.roster.records.values()
         ]
         self.plain = MemberTable(_local(), random.Random(1))
         for name, address in list(self.roster)[1:]:
-            self.plain.add(Member(name, address, 0, State.ALIVE, b"", since=0.0))
+            self.plain.add(Member(name, address, 0, State.ALIVE, b""))
         self.shared = RosterTable(_local(), random.Random(1), self.roster)
 
     @rule(
@@ -59,7 +59,7 @@ class TablesAgree(RuleBasedStateMachine):
         for table in (self.plain, self.shared):
             member = table.get(name)
             if member is None:
-                table.add(Member(name, _address(i), incarnation, state, meta, since=1.0))
+                table.add(Member(name, _address(i), incarnation, state, meta), 1.0)
             else:
                 member.incarnation = incarnation
                 member.meta = meta
@@ -125,7 +125,7 @@ class TablesAgree(RuleBasedStateMachine):
     @invariant()
     def roster_untouched(self) -> None:
         assert [
-            (m.name, m.address, m.incarnation, m.state, m.since)
+            (m.name, m.address, m.incarnation, m.state, m.place)
             for m in self.roster.records.values()
         ] == self.frozen
 
@@ -148,7 +148,7 @@ def test_each_pass_probes_every_live_member_once() -> None:
 def test_a_newcomer_is_probed_in_the_current_pass_and_only_once(seed: int) -> None:
     table = RosterTable(_local(), random.Random(seed), _roster(30))
     seen = [table.next_probe_target() for _ in range(10)]
-    table.add(Member("new", _address(77), 0, State.ALIVE, b"", since=1.0))
+    table.add(Member("new", _address(77), 0, State.ALIVE, b""))
     dead = table.get(NAMES[5])
     assert dead is not None
     table.set_state(dead, State.DEAD, 1.0)

@@ -98,9 +98,7 @@ class SimCluster:
             building(size, size)
         if bootstrap:
             # One shared roster: each node copies only the records it hears news about.
-            roster = Roster(
-                ((host.node.name, host.node.address) for host in self.net.host_list), self.now
-            )
+            roster = Roster((host.node.name, host.node.address) for host in self.net.host_list)
             # The first ``seeds`` nodes are every node's seeds, as if it had joined through
             # them: how a side that forgot the other (``reclaim_time``) finds it again.
             seed_addresses = [host.node.address for host in self.net.host_list[: self.seed_count]]
