@@ -15,7 +15,6 @@ from swimcore import (
     Node,
     State,
 )
-from swimcore.messages import PushPull
 from swimcore.transports.sim.checkers import SafetyChecker
 from swimcore.transports.sim.cluster import SimCluster
 from swimcore.transports.sim.metrics import Recorder
@@ -82,13 +81,13 @@ def test_an_exchange_refused_by_a_crashed_member_builds_no_snapshot(
     """Reconnects to a member believed dead are refused at once; the full-state snapshot is
     built only for exchanges that connect (the request's data is read then) and for replies."""
     built = [0]
-    original = Node._snapshot
+    original = Node._encode_snapshot
 
-    def counting(self: Node, *, join: bool) -> PushPull:
+    def counting(self: Node, *, join: bool) -> bytes:
         built[0] += 1
         return original(self, join=join)
 
-    monkeypatch.setattr(Node, "_snapshot", counting)
+    monkeypatch.setattr(Node, "_encode_snapshot", counting)
     config = Config.lan(push_pull_interval=0.0, reconnect_interval=2.0)  # reconnects only
     cluster = SimCluster(12, seed=3, config=config, trace=False)
     cluster.schedule([(1.0, Crash(2))])
