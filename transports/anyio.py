@@ -72,6 +72,8 @@ class AnyioMember(MemberBase):
     owns.
     """
 
+    _START_HINT = "use it as `async with member:` (it runs in the task group that opens)"
+
     driver = "anyio"
 
     _flag = anyio.Event

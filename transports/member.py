@@ -310,6 +310,9 @@ class MemberBase:
     synchronous surface below is the same on every driver.
     """
 
+    #: How to start this driver's member, for the error a member used unstarted raises.
+    _START_HINT = "use it as `async with member:`, or `await member.start()` first"
+
     #: The driver's name in its logger, ``swimcore.transports.<driver>``.
     driver = "transports"
 
@@ -408,10 +411,7 @@ class MemberBase:
 
     def _require_core(self) -> MemberCore:
         if self._core is None:
-            raise StateError(
-                "the member is not started: use it as `async with member:` (`with member:` "
-                "for the thread driver) or call start() first"
-            )
+            raise StateError(f"the member is not started: {self._START_HINT}")
         return self._core
 
     def _require_open(self) -> MemberCore:

@@ -290,7 +290,10 @@ class BridgedMember(AsyncLifecycle):
 
     def _backend_now(self) -> _Backend:
         if self._backend is None:
-            raise StateError("the member is not started: use it as `async with member:`")
+            raise StateError(
+                "the member is not started: use it as `async with member:`, or "
+                "`await member.start()` first"
+            )
         return self._backend
 
     async def _off_loop(self, function: Callable[[], T]) -> T:

@@ -114,6 +114,8 @@ class ThreadMember(MemberBase):
     ``keyring`` seals every datagram and exchange (AES-GCM, see :class:`swimcore.Keyring`).
     """
 
+    _START_HINT = "use it as `with member:`, or call `member.start()` first"
+
     driver = "thread"
 
     def _setup(self) -> None:
