@@ -17,6 +17,7 @@ import anyio
 import anyio.to_thread
 from support.configs import FAST
 from support.matrix import Driver
+from support.poll import eventually
 
 from swimcore import Address
 from swimcore.messages import Ack, MemberState, Ping, PushPull, State
@@ -72,16 +73,24 @@ def test_a_large_exchange_does_not_hold_datagrams(driver: Driver) -> None:
             pinging = threading.Thread(target=ping, daemon=True)
             pinging.start()
 
-            def exchange() -> tuple[float, float]:
+            def exchange() -> float:
                 time.sleep(0.3)
                 with socket.create_connection(target, timeout=30) as conn:
                     began = time.monotonic()
                     conn.sendall(payload)
                     conn.recv(1)
-                time.sleep(2.0)  # the merge goes on after the reply
-                return began, time.monotonic()
+                return began
 
-            began, ended = await anyio.to_thread.run_sync(exchange)
+            def merged() -> int:
+                return int(b.counters().get("merge_slices", 0))
+
+            began = await anyio.to_thread.run_sync(exchange)
+            # The merge goes on after the reply: ping on until its slices are all merged, and a
+            # probe timeout more so that the pings sent during its last slices count too (this
+            # was a fixed 2 s, which a loaded machine did not always fill).
+            await eventually(lambda: merged() >= ROWS // 512, lambda: f"{merged()} slices merged")
+            await anyio.sleep(BOUND)
+            ended = time.monotonic()
             stop.set()
             pinging.join()
             pinger.close()
@@ -91,6 +100,6 @@ def test_a_large_exchange_does_not_hold_datagrams(driver: Driver) -> None:
                 f"{driver.id}: pings waited up to {max(waits):.2f} s during the merge"
             )
             # The rows were merged meanwhile, a slice at a time.
-            assert b.counters().get("merge_slices", 0) >= ROWS // 512
+            assert merged() >= ROWS // 512
 
     driver.run(story)
