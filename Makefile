@@ -47,8 +47,9 @@ test-slow: $(STAMP)
 	SWIMCORE_SLOW=1 HYPOTHESIS_PROFILE=ci $(PY) -m pytest -q -m slow --timeout 3600 || [ $$? -eq 5 ]
 
 ## test-compiled: build the optional mypyc-compiled core into .venv-compiled, run the core's
-## tests against it (from outside the checkout), and check that the simulator's trace digests
-## match the pure-Python build's
+## tests against it (from outside the checkout), with the fuzz properties' full budgets (their
+## *_full_budget twins, the only tests marked slow in these files), and check that the
+## simulator's trace digests match the pure-Python build's
 COMPILED_TESTS := test_codec.py test_address.py test_node_rules.py test_sim_basic.py test_security_crypto.py \
 	test_sim_faults.py test_sim_roster.py test_antientropy.py test_stability.py test_receive_fuzz.py \
 	test_dissemination.py test_snapshot_replies.py
@@ -60,7 +61,7 @@ test-compiled: $(STAMP)
 	SWIMCORE_COMPILE=1 .venv-compiled/bin/pip install --quiet --no-build-isolation \
 		'.[transports,memberlist,crypto]'
 	cd tests && ../.venv-compiled/bin/python -m swimcore --version | grep 'compiled with mypyc'
-	cd tests && HYPOTHESIS_PROFILE=ci ../.venv-compiled/bin/python -m pytest -q \
+	cd tests && SWIMCORE_SLOW=1 HYPOTHESIS_PROFILE=ci ../.venv-compiled/bin/python -m pytest -q \
 		-p no:cacheprovider $(COMPILED_TESTS)
 	$(PY) benchmarks/compare_builds.py .venv-compiled/bin/python
 

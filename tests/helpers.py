@@ -21,6 +21,18 @@ T = TypeVar("T")
 
 #: Examples for the fuzz properties: at least 10,000 under HYPOTHESIS_PROFILE=ci.
 FUZZ_EXAMPLES = 10_000 if os.environ.get("HYPOTHESIS_PROFILE") == "ci" else 300
+
+
+def quick(examples: int) -> int:
+    """The default suite's share of a costly fuzz property's budget ``examples``: a fifth.
+
+    Such a property is written twice over one check function: the test run by default with
+    this budget, and its twin ``*_full_budget``, marked slow, with the whole budget (CI runs it
+    in ``make test-slow`` and against the compiled core in ``make test-compiled``).
+    """
+    return max(100, examples // 5)
+
+
 #: The stability mechanisms of issue 18 off (swimcore.stability): for tests of SWIM's own rules
 #: (one accuser suffices, a suspicion is reported at once, refutations are never damped).
 STABILITY_OFF: dict[str, Any] = dict(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 
 import pytest
-from helpers import FUZZ_EXAMPLES, addr, make_node, of_type
+from helpers import FUZZ_EXAMPLES, addr, make_node, of_type, quick
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -14,6 +14,8 @@ from swimcore import Config, DecodeError, ExchangeRequest, Node, Send, antientro
 from swimcore.messages import MemberState, State
 
 fuzz = settings(max_examples=FUZZ_EXAMPLES)
+#: The default suite's budget: see helpers.quick (the full one runs in a twin marked slow).
+quick_fuzz = settings(max_examples=quick(FUZZ_EXAMPLES))
 
 
 def _rows(count: int, bump: int = -1) -> list[MemberState]:
@@ -44,15 +46,26 @@ def test_frames_round_trip(kind: int, label: str, count: int, value: int) -> Non
     assert antientropy.decode(antientropy.encode(digest)) == digest
 
 
-@fuzz
-@given(st.binary(max_size=80))
-def test_garbage_raises_only_decode_error(data: bytes) -> None:
+def _garbage_raises_only_decode_error(data: bytes) -> None:
     frame = antientropy.encode(antientropy.Digest(1, "l", 3, 4))
     for candidate in (data, antientropy.MAGIC + data):
         with contextlib.suppress(DecodeError):  # anything else propagates and fails the test
             antientropy.decode(candidate)
     with pytest.raises(DecodeError):  # every strict prefix of a frame is refused
         antientropy.decode(frame[: len(data) % len(frame)])
+
+
+@quick_fuzz
+@given(st.binary(max_size=80))
+def test_garbage_raises_only_decode_error(data: bytes) -> None:
+    _garbage_raises_only_decode_error(data)
+
+
+@pytest.mark.slow
+@fuzz
+@given(st.binary(max_size=80))
+def test_garbage_raises_only_decode_error_full_budget(data: bytes) -> None:
+    _garbage_raises_only_decode_error(data)
 
 
 def _pair(config: Config) -> tuple[Node, Node]:

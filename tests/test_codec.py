@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 import pytest
-from helpers import FUZZ_EXAMPLES
+from helpers import FUZZ_EXAMPLES, quick
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from strategies import (
@@ -48,6 +48,10 @@ T = TypeVar("T")
 fuzz = settings(max_examples=FUZZ_EXAMPLES)
 #: Damaged encodings are costlier to generate; a fifth as many still covers every field.
 fuzz_mutations = settings(max_examples=max(100, FUZZ_EXAMPLES // 5))
+#: The default suite's budgets for the costliest properties: see helpers.quick (the full ones run
+#: in twins marked slow, ``*_full_budget``).
+quick_fuzz = settings(max_examples=quick(FUZZ_EXAMPLES))
+quick_fuzz_mutations = settings(max_examples=quick(max(100, FUZZ_EXAMPLES // 5)))
 
 # Round trips ----------------------------------------------------------------------------------
 
@@ -143,26 +147,59 @@ def test_arbitrary_bytes_raise_only_decode_error(data: bytes) -> None:
         codec.read_label(data)
 
 
-@fuzz
-@given(labels, st.binary(max_size=600))
-def test_arbitrary_bytes_after_a_valid_header(label: str, tail: bytes) -> None:
+def _arbitrary_bytes_after_a_valid_header(label: str, tail: bytes) -> None:
     data = codec.header(label) + tail
     _decodes_canonically(data, codec.decode_packet, codec.encode_packet)
     _decodes_canonically(data, codec.decode_push_pull, codec.encode_push_pull)
     _decodes_canonically(data, codec.decode_exchange, _encode_exchange)
 
 
-@fuzz_mutations
-@given(mutated(packets.map(codec.encode_packet)))
-def test_mutated_packets_raise_only_decode_error(data: bytes) -> None:
+@quick_fuzz
+@given(labels, st.binary(max_size=600))
+def test_arbitrary_bytes_after_a_valid_header(label: str, tail: bytes) -> None:
+    _arbitrary_bytes_after_a_valid_header(label, tail)
+
+
+@pytest.mark.slow
+@fuzz
+@given(labels, st.binary(max_size=600))
+def test_arbitrary_bytes_after_a_valid_header_full_budget(label: str, tail: bytes) -> None:
+    _arbitrary_bytes_after_a_valid_header(label, tail)
+
+
+def _mutated_packets_raise_only_decode_error(data: bytes) -> None:
     _decodes_canonically(data, codec.decode_packet, codec.encode_packet)
 
 
+@quick_fuzz_mutations
+@given(mutated(packets.map(codec.encode_packet)))
+def test_mutated_packets_raise_only_decode_error(data: bytes) -> None:
+    _mutated_packets_raise_only_decode_error(data)
+
+
+@pytest.mark.slow
 @fuzz_mutations
-@given(mutated(push_pulls.map(codec.encode_push_pull)))
-def test_mutated_snapshots_raise_only_decode_error(data: bytes) -> None:
+@given(mutated(packets.map(codec.encode_packet)))
+def test_mutated_packets_raise_only_decode_error_full_budget(data: bytes) -> None:
+    _mutated_packets_raise_only_decode_error(data)
+
+
+def _mutated_snapshots_raise_only_decode_error(data: bytes) -> None:
     _decodes_canonically(data, codec.decode_push_pull, codec.encode_push_pull)
     _decodes_canonically(data, codec.decode_exchange, _encode_exchange)
+
+
+@quick_fuzz_mutations
+@given(mutated(push_pulls.map(codec.encode_push_pull)))
+def test_mutated_snapshots_raise_only_decode_error(data: bytes) -> None:
+    _mutated_snapshots_raise_only_decode_error(data)
+
+
+@pytest.mark.slow
+@fuzz_mutations
+@given(mutated(push_pulls.map(codec.encode_push_pull)))
+def test_mutated_snapshots_raise_only_decode_error_full_budget(data: bytes) -> None:
+    _mutated_snapshots_raise_only_decode_error(data)
 
 
 def _cuts(size: int) -> list[int]:
@@ -388,10 +425,21 @@ def _same_verdict(body: bytes) -> None:
     assert decoded.raw_updates == tuple(codec.encode_update(u) for u in decoded.updates)
 
 
-@fuzz_mutations
+def _damaged_packets_get_the_careful_readers_verdict(body: bytes) -> None:
+    _same_verdict(body)
+
+
+@quick_fuzz_mutations
 @given(mutated(packets.map(lambda p: codec.encode_packet(p)[: -codec.CHECKSUM_SIZE])))
 def test_damaged_packets_get_the_careful_readers_verdict(body: bytes) -> None:
-    _same_verdict(body)
+    _damaged_packets_get_the_careful_readers_verdict(body)
+
+
+@pytest.mark.slow
+@fuzz_mutations
+@given(mutated(packets.map(lambda p: codec.encode_packet(p)[: -codec.CHECKSUM_SIZE])))
+def test_damaged_packets_get_the_careful_readers_verdict_full_budget(body: bytes) -> None:
+    _damaged_packets_get_the_careful_readers_verdict(body)
 
 
 @given(packets)

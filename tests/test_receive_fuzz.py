@@ -3,7 +3,8 @@
 The promise (as h11 makes for its parser): remote input never raises, undecodable input never
 changes the member table and is counted by reason, and ``dropped.internal_error`` (the counter
 of bugs caught at the boundary) never appears.  Run with ``HYPOTHESIS_PROFILE=ci`` for at least
-10,000 examples per property.
+10,000 examples per property: the default suite runs a fifth of each budget, the twins marked
+slow (``*_full_budget``, run by CI's ``make test-slow`` and ``make test-compiled``) the whole.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from helpers import (
     make_node,
     of_type,
     only,
+    quick,
     sends,
     start,
     updates_in,
@@ -61,14 +63,23 @@ from swimcore.wire.native import codec
 MAX = 2**64 - 1
 STEP = MAX_INCARNATION_STEP
 fuzz = settings(max_examples=FUZZ_EXAMPLES)
+fuzz_tenth = settings(max_examples=max(100, FUZZ_EXAMPLES // 10))
+#: The default suite's budgets: see helpers.quick (the full ones run in twins marked slow).
+quick_fuzz = settings(max_examples=quick(FUZZ_EXAMPLES))
+quick_fuzz_tenth = settings(max_examples=quick(max(100, FUZZ_EXAMPLES // 10)))
 NOW = 5.0
 SOURCE = addr(77)
+
+
+#: The peers of :func:`_node`, built once: only their names and addresses are used (building six
+#: nodes for every example was half the cost of each fresh node under test).
+PEERS = [make_node(i) for i in range(2, 8)]
 
 
 def _node() -> Node:
     """A node with a varied table: alive, suspect, dead and left peers and queued news."""
     node = make_node(1, Config.lan(label=""))
-    peers = [make_node(i) for i in range(2, 8)]
+    peers = PEERS
     start(node, *peers)
     node.receive(
         encode(
@@ -120,16 +131,38 @@ def _check_refused(node: Node, data: bytes) -> None:
 # Garbage --------------------------------------------------------------------------------------
 
 
-@fuzz
-@given(st.binary(max_size=1600))
-def test_arbitrary_bytes_never_raise_nor_change_the_table(data: bytes) -> None:
+def _arbitrary_bytes_never_raise_nor_change_the_table(data: bytes) -> None:
     _check_refused(_node(), data)
 
 
+@quick_fuzz
+@given(st.binary(max_size=1600))
+def test_arbitrary_bytes_never_raise_nor_change_the_table(data: bytes) -> None:
+    _arbitrary_bytes_never_raise_nor_change_the_table(data)
+
+
+@pytest.mark.slow
 @fuzz
+@given(st.binary(max_size=1600))
+def test_arbitrary_bytes_never_raise_nor_change_the_table_full_budget(data: bytes) -> None:
+    _arbitrary_bytes_never_raise_nor_change_the_table(data)
+
+
+def _arbitrary_bytes_after_a_valid_header(tail: bytes) -> None:
+    _check_refused(_node(), codec.header("") + tail)
+
+
+@quick_fuzz
 @given(st.binary(max_size=200))
 def test_arbitrary_bytes_after_a_valid_header(tail: bytes) -> None:
-    _check_refused(_node(), codec.header("") + tail)
+    _arbitrary_bytes_after_a_valid_header(tail)
+
+
+@pytest.mark.slow
+@fuzz
+@given(st.binary(max_size=200))
+def test_arbitrary_bytes_after_a_valid_header_full_budget(tail: bytes) -> None:
+    _arbitrary_bytes_after_a_valid_header(tail)
 
 
 # Valid packets from a hostile peer, built from the names the node knows ----------------------
@@ -192,18 +225,27 @@ def _table(node: Node) -> dict[str, tuple[int, State]]:
     return {m.name: (m.incarnation, m.state) for m in node.all_members()}
 
 
-@fuzz
-@given(mutated(hostile_datagrams))
-def test_mutated_valid_packets_never_raise(data: bytes) -> None:
+def _mutated_valid_packets_never_raise(data: bytes) -> None:
     node = _node()
     before = _table(node)
     _check_refused(node, data)
     _invariants(node, before)
 
 
-@settings(max_examples=max(100, FUZZ_EXAMPLES // 10))
-@given(st.lists(st.tuples(hostile_datagrams, st.floats(0, 3)), min_size=1, max_size=12))
-def test_hostile_packet_sequences_keep_the_invariants(steps: list[tuple[bytes, float]]) -> None:
+@quick_fuzz
+@given(mutated(hostile_datagrams))
+def test_mutated_valid_packets_never_raise(data: bytes) -> None:
+    _mutated_valid_packets_never_raise(data)
+
+
+@pytest.mark.slow
+@fuzz
+@given(mutated(hostile_datagrams))
+def test_mutated_valid_packets_never_raise_full_budget(data: bytes) -> None:
+    _mutated_valid_packets_never_raise(data)
+
+
+def _hostile_packet_sequences_keep_the_invariants(steps: list[tuple[bytes, float]]) -> None:
     node = _node()
     now = NOW
     for data, pause in steps:
@@ -216,9 +258,22 @@ def test_hostile_packet_sequences_keep_the_invariants(steps: list[tuple[bytes, f
         _invariants(node, before)
 
 
-@settings(max_examples=max(100, FUZZ_EXAMPLES // 10))
-@given(st.binary(max_size=3000) | mutated(push_pulls.map(codec.encode_push_pull)))
-def test_exchange_handlers_never_raise(data: bytes) -> None:
+@quick_fuzz_tenth
+@given(st.lists(st.tuples(hostile_datagrams, st.floats(0, 3)), min_size=1, max_size=12))
+def test_hostile_packet_sequences_keep_the_invariants(steps: list[tuple[bytes, float]]) -> None:
+    _hostile_packet_sequences_keep_the_invariants(steps)
+
+
+@pytest.mark.slow
+@fuzz_tenth
+@given(st.lists(st.tuples(hostile_datagrams, st.floats(0, 3)), min_size=1, max_size=12))
+def test_hostile_packet_sequences_keep_the_invariants_full_budget(
+    steps: list[tuple[bytes, float]],
+) -> None:
+    _hostile_packet_sequences_keep_the_invariants(steps)
+
+
+def _exchange_handlers_never_raise(data: bytes) -> None:
     node = _node()
     before = node.all_members()
     reply, _ = node.handle_exchange(data, NOW)
@@ -236,6 +291,19 @@ def test_exchange_handlers_never_raise(data: bytes) -> None:
     joiner.exchange_reply(request.exchange_id, data, NOW)
     assert "dropped.internal_error" not in node.counters()
     assert "dropped.internal_error" not in joiner.counters()
+
+
+@quick_fuzz_tenth
+@given(st.binary(max_size=3000) | mutated(push_pulls.map(codec.encode_push_pull)))
+def test_exchange_handlers_never_raise(data: bytes) -> None:
+    _exchange_handlers_never_raise(data)
+
+
+@pytest.mark.slow
+@fuzz_tenth
+@given(st.binary(max_size=3000) | mutated(push_pulls.map(codec.encode_push_pull)))
+def test_exchange_handlers_never_raise_full_budget(data: bytes) -> None:
+    _exchange_handlers_never_raise(data)
 
 
 # Hostile but valid, case by case ----------------------------------------------------------
