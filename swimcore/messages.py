@@ -156,7 +156,7 @@ class MemberState:
 
 
 class RowFields(Protocol):
-    """What a push-pull row is encoded from: a :class:`MemberState`, or a member table's
+    """What a push-pull row is encoded from: a ``MemberState``, or a member table's
     record as it stands (a snapshot of the table then needs no copy of each record)."""
 
     @property

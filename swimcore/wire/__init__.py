@@ -158,7 +158,8 @@ class Wire(Protocol):
     def encode_snapshot(
         self, label: str, join: bool, members: Iterable[RowFields], user_state: bytes
     ) -> bytes:
-        """A push-pull of ``members`` (what :meth:`encode_push_pull` writes for them)."""
+        """A push-pull of ``members`` (what ``encode_push_pull`` writes for them), read from
+        records as they stand: a node encodes its table's records without copying them."""
         ...
 
     def encode_direct_message(self, message: DirectMessage) -> bytes: ...
