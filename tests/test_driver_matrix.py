@@ -404,8 +404,13 @@ def test_every_driver_words_a_failed_join_the_same(driver: Driver, wire: str) ->
 
 
 def _port_free(port: int) -> bool:
+    """Whether a member could bind ``port`` again: its UDP socket and its TCP listener are
+    closed (the TCP probe sets ``SO_REUSEADDR`` as the drivers' listeners do, so a connection
+    left in TIME_WAIT by the member's own close does not count as the port still in use)."""
     for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
         with socket.socket(socket.AF_INET, kind) as probe:
+            if kind == socket.SOCK_STREAM:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 probe.bind(("127.0.0.1", port))
             except OSError:
