@@ -62,16 +62,21 @@ def test_health_falls_back_on_successful_probes() -> None:
     assert prober.health < raised
 
 
-def test_missed_nacks_count_against_local_health() -> None:
-    """Relays that never answer (not even a nack) mean this node's own network is bad."""
-    link, nodes = cluster(5, Config.lan(indirect_checks=3))
-    prober = nodes[0]
-    link.silent.extend(n.address for n in nodes[1:])  # nobody answers anything
+def _until_a_probe_fails(link: Link, prober: Node) -> None:
+    """Run the link in 50 ms steps until ``prober``'s first probe has failed."""
     now = 0.0
     while prober.counters().get("probes_failed", 0) == 0:
         now += 0.05
         link.tick(now)
         link.deliver(now)
+
+
+def test_missed_nacks_count_against_local_health() -> None:
+    """Relays that never answer (not even a nack) mean this node's own network is bad."""
+    link, nodes = cluster(5, Config.lan(indirect_checks=3))
+    prober = nodes[0]
+    link.silent.extend(n.address for n in nodes[1:])  # nobody answers anything
+    _until_a_probe_fails(link, prober)
     # One failed probe with 3 expected nacks missing: +3, where a plain failure counts +1.
     assert prober.counters()["indirect_probes"] == 3
     assert prober.health == 3
@@ -86,11 +91,7 @@ def test_relays_nack_before_the_probers_period_ends(preset: str) -> None:
     link, nodes = cluster(5, Config.preset(preset, indirect_checks=3))
     prober, target = nodes[0], nodes[1]
     link.silent.append(target.address)
-    now = 0.0
-    while prober.counters().get("probes_failed", 0) == 0:
-        now += 0.05
-        link.tick(now)
-        link.deliver(now)
+    _until_a_probe_fails(link, prober)
     assert prober.counters()["nacks_received"] == 3
     assert prober.health == 0
 
