@@ -420,7 +420,7 @@ class MemberlistWire:
         rows = [
             {
                 "Addr": row.address.ip.packed,
-                "Incarnation": min(row.incarnation + 1, _U32),
+                "Incarnation": to_wire_incarnation(row.incarnation),
                 "Meta": row.meta or None,
                 "Name": row.name,
                 "Port": row.address.port,
