@@ -32,6 +32,7 @@ from swimcore.actions import (
     MessageFailed,
     MessageReceived,
     NameConflict,
+    Outgoing,
     RoundTrip,
     Send,
 )
@@ -89,6 +90,7 @@ __all__ = [
     "MessageFailed",
     "MessageReceived",
     "Node",
+    "Outgoing",
     "RoundTrip",
     "Send",
     "State",

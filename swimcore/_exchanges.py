@@ -22,6 +22,7 @@ from swimcore._node_base import (
     _MESSAGE,
     _SYNC,
     _VETOED,
+    ENCODE_SLICE,
     MAX_PENDING_EXCHANGES,
     MERGE_PAUSE,
     MERGE_SLICE,
@@ -35,9 +36,11 @@ from swimcore.actions import (
     JoinFailed,
     MemberInfo,
     MessageFailed,
+    Outgoing,
 )
 from swimcore.address import Address
 from swimcore.errors import AuthError, DecodeError, LabelError
+from swimcore.members import Member
 from swimcore.messages import (
     Alive,
     DirectMessage,
@@ -50,6 +53,7 @@ from swimcore.messages import (
     Suspect,
 )
 from swimcore.timing import push_pull_interval
+from swimcore.wire import SnapshotWriter
 
 if TYPE_CHECKING:
     from swimcore.node import Node
@@ -72,7 +76,7 @@ class Exchanges:
         peers = self._table.random_live(1)
         if peers and self._digests and self._state_out is None:
             # (With application state the digest of the table says nothing of it: exchange.)
-            self._request(peers[0].address, _DIGEST, self._digest_request, "")
+            self._request(peers[0].address, _DIGEST, Outgoing(self._digest_request), "")
         elif peers:
             self._request_exchange(peers[0].address, join=False)
         elif self._seeds:
@@ -134,10 +138,7 @@ class Exchanges:
     def _request_exchange(self: Node, to: Address, *, join: bool) -> None:
         # The snapshot is built when the driver reads the request's data, once connected: a
         # reconnect to a member that is really gone then costs no O(members) snapshot.
-        def snapshot() -> bytes:
-            return self._encode_snapshot(join=join)
-
-        self._request(to, _JOIN if join else _SYNC, snapshot, "")
+        self._request(to, _JOIN if join else _SYNC, self._snapshot(join=join), "")
 
     def _digest_request(self: Node) -> bytes:
         """A periodic push-pull's first step: the digest of this table (antientropy)."""
@@ -153,11 +154,9 @@ class Exchanges:
             self._count(cn.DIGESTS_DIFFERED)
             self._request_exchange(address, join=False)
 
-    def _request(
-        self: Node, to: Address, purpose: int, data: bytes | Callable[[], bytes], name: str
-    ) -> None:
-        """Ask for an exchange carrying ``data`` (sealed here) or what ``data()`` returns
-        (already sealed, built when the driver reads it)."""
+    def _request(self: Node, to: Address, purpose: int, data: bytes | Outgoing, name: str) -> None:
+        """Ask for an exchange carrying ``data`` (bytes are sealed here; an :class:`Outgoing`
+        seals its own, built when the driver reads it)."""
         if len(self._exchanges) >= MAX_PENDING_EXCHANGES:
             # A driver that never reports back must not make the table grow: the oldest
             # request is given up (its late reply is dropped as unknown).
@@ -270,14 +269,15 @@ class Exchanges:
             return None
         return self._wire.encode_refusal(request, reason, detail)
 
-    def _encode_snapshot(self: Node, *, join: bool) -> bytes:
-        """This table as a push-pull, sealed: encoded from the records as they stand (a copy
-        of each first cost more than the encoding, 5 us a row)."""
-        return self._seal(
-            self._wire.encode_snapshot(
-                self.config.label, join, self._table.all(), self._local_state(join)
+    def _snapshot(self: Node, *, join: bool) -> Outgoing:
+        """This table as a push-pull, sealed, built a slice per step (see :class:`Outgoing`)."""
+
+        def writer(count: int) -> SnapshotWriter:
+            return self._wire.snapshot_writer(
+                self.config.label, join, count, self._local_state(join)
             )
-        )
+
+        return Outgoing(_SnapshotSteps(self._table.all, writer, self._seal))
 
     def _local_state(self: Node, join: bool) -> bytes:
         """The application's state for a full-state exchange (``b""`` without a hook)."""
@@ -399,3 +399,36 @@ def _auth_detail(exc: AuthError) -> str:
     """What to tell a peer whose exchange failed authentication: that encryption is on at one
     end only, or that no key opened it."""
     return exc.reason if exc.mismatch else "it did not open with this member's keys"
+
+
+class _SnapshotSteps:
+    """The steps of one snapshot.  The first takes the table's records (references: a copy of
+    each cost more than its encoding) and the application's state; each encodes
+    ``ENCODE_SLICE`` records as they stand at its turn (a row is one member's news as of that
+    step, as every row of a push-pull is news on its own); the last seals the message."""
+
+    __slots__ = ("_done", "_records", "_seal", "_start", "_take", "_writer")
+
+    def __init__(
+        self,
+        take: Callable[[], list[Member]],
+        start: Callable[[int], SnapshotWriter],
+        seal: Callable[[bytes], bytes],
+    ) -> None:
+        self._take, self._start, self._seal = take, start, seal
+        self._records: list[Member] = []
+        self._writer: SnapshotWriter | None = None
+        self._done = 0
+
+    def __call__(self) -> bytes | None:
+        writer = self._writer
+        if writer is None:
+            self._records = self._take()
+            writer = self._writer = self._start(len(self._records))
+        done = self._done
+        writer.add(self._records[done : done + ENCODE_SLICE])
+        self._done = done + ENCODE_SLICE
+        if self._done < len(self._records):
+            return None
+        self._records = []
+        return self._seal(writer.finish())

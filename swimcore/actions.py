@@ -37,6 +37,55 @@ class Send:
     data: bytes
 
 
+class Outgoing:
+    """The bytes of one side of a reliable exchange, built a bounded step at a time.
+
+    A full-state snapshot costs time linear in the table (on memberlist's compressed wire,
+    seconds for tens of thousands of members): built in one go it would hold the driver's
+    loop, and every probe waiting on it.  A driver calls :meth:`step` once per turn of its
+    loop until it returns ``True``, then writes :attr:`data`; a step encodes at most a few
+    hundred rows.  Reading :attr:`data` earlier builds what is left at once (as
+    :meth:`Node.handle_exchange <swimcore.node.Node.handle_exchange>` and the simulator do).
+    Steps read the node's table: run them where its inputs run (the thread that owns it).
+    """
+
+    __slots__ = ("_data", "_next")
+
+    def __init__(self, data: bytes | Callable[[], bytes | None]) -> None:
+        """``data``: the bytes, or a function making one step, which returns the bytes once
+        they are built (``None`` before)."""
+        self._data: bytes | None = None
+        self._next: Callable[[], bytes | None] | None = None
+        if isinstance(data, bytes):
+            self._data = data
+        else:
+            self._next = data
+
+    def __repr__(self) -> str:
+        built = "pending" if self._data is None else f"{len(self._data)} bytes"
+        return f"<Outgoing {built}>"
+
+    @property
+    def done(self) -> bool:
+        """Whether the bytes are built."""
+        return self._data is not None
+
+    def step(self) -> bool:
+        """Build one step; whether the bytes are now built."""
+        if self._data is None and self._next is not None:
+            self._data = self._next()
+            if self._data is not None:
+                self._next = None
+        return self._data is not None
+
+    @property
+    def data(self) -> bytes:
+        """The bytes (what is left of them built now)."""
+        while self._data is None:
+            self.step()
+        return self._data
+
+
 @attrs.frozen(slots=True)
 class ExchangeRequest:
     """Carry ``data`` reliably (TCP) to ``to`` and feed the reply back with ``exchange_id``.
@@ -44,26 +93,28 @@ class ExchangeRequest:
     The driver calls :meth:`Node.exchange_reply` with the reply, or
     :meth:`Node.exchange_failed` when the peer cannot be reached in time.
 
-    ``data`` may be built when first read (the node passes a function): a full-state snapshot
-    costs O(members), and an exchange with a peer that refuses the connection (a reconnect to a
-    member believed dead, usually) needs none.  Drivers read it once connected, in the thread
-    that runs the node; the snapshot is then the node's state at that moment.
+    The bytes may be built once connected, a step at a time (:attr:`outgoing`): a full-state
+    snapshot costs O(members), and an exchange with a peer that refuses the connection (a
+    reconnect to a member believed dead, usually) needs none.  Drivers build them once
+    connected, in the thread that runs the node; the snapshot is then the node's state at that
+    moment.  :attr:`data` builds them all at once.
     """
 
     exchange_id: int
     to: Address
-    _payload: bytes | Callable[[], bytes] = attrs.field(alias="data", eq=False, repr=False)
-    _built: list[bytes] = attrs.field(factory=list, init=False, eq=False, repr=False)
+    _payload: bytes | Outgoing = attrs.field(alias="data", eq=False, repr=False)
+
+    @property
+    def outgoing(self) -> Outgoing:
+        """The bytes to carry, to build a step at a time (see :class:`Outgoing`)."""
+        payload = self._payload
+        return payload if isinstance(payload, Outgoing) else Outgoing(payload)
 
     @property
     def data(self) -> bytes:
-        """The bytes to carry (built on first access when the node deferred them)."""
+        """The bytes to carry (built now, if they were not yet)."""
         payload = self._payload
-        if isinstance(payload, bytes):
-            return payload
-        if not self._built:
-            self._built.append(payload())
-        return self._built[0]
+        return payload if isinstance(payload, bytes) else payload.data
 
 
 # Membership events --------------------------------------------------------------------------

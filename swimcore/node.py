@@ -54,6 +54,7 @@ from swimcore.actions import (
     MessageDelivered,
     MessageFailed,
     MessageReceived,
+    Outgoing,
     Send,
 )
 from swimcore.address import Address
@@ -476,11 +477,19 @@ class Node(Probing, Membership, Exchanges):
         The reply is ``None`` when the request is dropped (malformed, too large).  A request
         from another group or one that fails authentication is refused: the reply is then a
         :mod:`~swimcore.refusals` message saying why (on the memberlist wire, memberlist's
-        ``errResp``), and an :class:`ExchangeRefused` event reports it once.
+        ``errResp``), and an :class:`ExchangeRefused` event reports it once.  The reply is
+        built before this returns; :meth:`answer_exchange` returns it to build a step at a
+        time instead (what a driver whose loop must not stall wants).
         """
+        reply, actions = self.answer_exchange(data, now)
+        return (None if reply is None else reply.data), actions
+
+    def answer_exchange(self, data: bytes, now: float) -> tuple[Outgoing | None, list[Action]]:
+        """:meth:`handle_exchange`, with the reply (a full-state snapshot, usually) to build a
+        step at a time, between the driver's other work (see :class:`Outgoing`)."""
         self._begin(now)
         request = self._decode_exchange(data)
-        reply = None
+        reply: bytes | Outgoing | None = None
         refusal = self._refusal
         if request is None and refusal is not None:
             reply = self._refuse(*refusal, request=data)
@@ -509,9 +518,9 @@ class Node(Probing, Membership, Exchanges):
                 # (if it gives one) comes once it is read, after this reply (as memberlist
                 # sends its state before merging the peer's).
                 self._ingest(request, None, None)
-            reply = self._encode_snapshot(join=False)
+            reply = self._snapshot(join=False)
             self._count(cn.EXCHANGES_ANSWERED)
-        return reply, self._finish()
+        return (Outgoing(reply) if isinstance(reply, bytes) else reply), self._finish()
 
     def exchange_reply(self, exchange_id: int, data: bytes, now: float) -> list[Action]:
         """Feed back the reply to an :class:`ExchangeRequest` this node emitted."""

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import random
 import socket
-import threading
 import time
 
 import anyio
@@ -21,10 +20,11 @@ import anyio.to_thread
 import pytest
 from support.configs import fast
 from support.matrix import Driver
+from support.pinger import Pinger
 from support.poll import eventually
 
 from swimcore import Address, Config, Keyring
-from swimcore.messages import Ack, MemberState, Ping, PushPull, State
+from swimcore.messages import MemberState, PushPull, State
 from swimcore.wire.loading import for_node
 
 #: Rows of the push-pull: 1.6 MB on the native wire, 4.1 MB on memberlist's.
@@ -57,37 +57,12 @@ def test_a_large_exchange_does_not_hold_datagrams(driver: Driver, variant: str) 
 
     async def story(driver: Driver) -> None:
         async with driver.member(config, name="b", keyring=keyring, leave_on_exit=False) as b:
-            pinger = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            pinger.bind(("127.0.0.1", 0))
-            pinger.settimeout(0.01)
-            here = Address(*pinger.getsockname())
-            wire = for_node(config, "pinger", here, keyring, random.Random(0))
+            pinger = Pinger(config, "b", b.address, keyring)
+            wire = for_node(config, "client", Address("127.0.0.1", 1), keyring, random.Random(0))
             target = (str(b.address.ip), b.address.port)
-            sent: dict[int, float] = {}
-            acked: dict[int, float] = {}
-            stop = threading.Event()
-
-            def ping() -> None:
-                seq = 0
-                while not stop.is_set():
-                    seq += 1
-                    message = wire.encode_message(Ping(seq, "b", "pinger"))
-                    data = wire.seal(wire.assemble(wire.header, message, []))
-                    sent[seq] = time.monotonic()
-                    pinger.sendto(data, target)
-                    try:
-                        while True:
-                            opened = wire.open(pinger.recv(65536))
-                            reply = wire.decode_packet(opened or b"")
-                            if isinstance(reply.message, Ack):
-                                acked.setdefault(reply.message.seq, time.monotonic())
-                    except (TimeoutError, BlockingIOError):
-                        pass
-
             snapshot = PushPull(config.label, False, _rows())
             payload = wire.stream.encode(wire.seal(wire.encode_push_pull(snapshot)))
-            pinging = threading.Thread(target=ping, daemon=True)
-            pinging.start()
+            pinger.start()
 
             def exchange() -> float:
                 time.sleep(0.3)
@@ -107,12 +82,9 @@ def test_a_large_exchange_does_not_hold_datagrams(driver: Driver, variant: str) 
             await eventually(lambda: merged() >= ROWS // 512, lambda: f"{merged()} slices merged")
             await anyio.sleep(BOUND)
             ended = time.monotonic()
-            stop.set()
-            pinging.join()
-            pinger.close()
-            during = [seq for seq, at in sent.items() if began <= at <= ended - BOUND]
-            waits = [acked.get(seq, ended + BOUND) - sent[seq] for seq in during]
-            assert during and max(waits) < BOUND, (
+            pinger.stop()
+            waits = pinger.waits(began, ended - BOUND, unanswered=BOUND)
+            assert waits and max(waits) < BOUND, (
                 f"{driver.id} {variant}: pings waited up to {max(waits):.2f} s during the merge"
             )
             # The rows were merged meanwhile, a slice at a time.

@@ -72,3 +72,28 @@ def test_the_rows_are_the_bytes_of_one_message_per_row(count: int, variant: str)
 def test_maps_are_cut_from_an_array_of_any_length(count: int) -> None:
     maps: list[dict[str, object]] = [{"A": i} for i in range(count)]
     assert stream.concat_maps(maps) == b"".join(packing.pack(m) for m in maps)
+
+
+@pytest.mark.parametrize("size", [1, 7, 256])
+@pytest.mark.parametrize("variant", ["plain", "compressed", "encrypted"])
+def test_rows_written_a_slice_at_a_time_are_the_same_bytes(size: int, variant: str) -> None:
+    """The node writes its push-pulls a slice per step (compressed as they go): the bytes are
+    those of the whole message written at once."""
+    keyring = Keyring(bytes(range(16))) if variant == "encrypted" else None
+    wire = _wire(compress=variant == "compressed", keyring=keyring)
+    rows = _rows(1000)
+    for join, user_state in ((False, b""), (True, b"application state")):
+        wire._rng.seed(5)
+        writer = wire.snapshot_writer("blue", join, len(rows), user_state)
+        for start in range(0, len(rows), size):
+            writer.add(rows[start : start + size])
+        sliced = writer.finish()
+        snapshot = PushPull("blue", join, rows, user_state)
+        assert sliced == _reference(wire, snapshot, random.Random(5))
+
+
+def test_a_writer_given_other_than_the_rows_it_announced_refuses_to_finish() -> None:
+    writer = _wire().snapshot_writer("blue", False, 3, b"")
+    writer.add(_rows(2))
+    with pytest.raises(ValueError, match="3 rows"):
+        writer.finish()

@@ -81,13 +81,13 @@ def test_an_exchange_refused_by_a_crashed_member_builds_no_snapshot(
     """Reconnects to a member believed dead are refused at once; the full-state snapshot is
     built only for exchanges that connect (the request's data is read then) and for replies."""
     built = [0]
-    original = Node._encode_snapshot
+    original = Node._local_state  # asked once per snapshot, when its building starts
 
-    def counting(self: Node, *, join: bool) -> bytes:
+    def counting(self: Node, join: bool) -> bytes:
         built[0] += 1
-        return original(self, join=join)
+        return original(self, join)
 
-    monkeypatch.setattr(Node, "_encode_snapshot", counting)
+    monkeypatch.setattr(Node, "_local_state", counting)
     config = Config.lan(push_pull_interval=0.0, reconnect_interval=2.0)  # reconnects only
     cluster = SimCluster(12, seed=3, config=config, trace=False)
     cluster.schedule([(1.0, Crash(2))])

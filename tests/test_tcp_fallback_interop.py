@@ -18,7 +18,7 @@ from memberlist_peer.harness import GoPeer, peer_binary
 
 from swimcore import Address, Config, ExchangeRequest, MemberSuspected, Node, Send, State
 from swimcore.keyring import Keyring
-from swimcore.transports.exchange import MessageAssembler, request_bytes
+from swimcore.transports.exchange import MessageAssembler, framed
 
 pytest.importorskip("cryptography")
 
@@ -29,7 +29,7 @@ def _carry(node: Node, request: ExchangeRequest) -> bytes:
     """Carry ``request`` over TCP as a driver does; the reply (``b""`` when the peer closes
     without one, which the memberlist framing reads as an empty reply)."""
     with socket.create_connection((str(request.to.ip), request.to.port), timeout=5.0) as conn:
-        conn.sendall(request_bytes(node, request.data))
+        conn.sendall(framed(node, request.data))
         message = MessageAssembler(node.wire.stream, node.exchange_limit)
         while True:
             chunk = conn.recv(65536)

@@ -41,10 +41,10 @@ from swimcore.transports.exchange import (
     InboundSlot,
     IncompleteMessage,
     MessageAssembler,
+    built,
     failure_reason,
+    framed,
     inbound_gate,
-    reply_bytes,
-    request_bytes,
 )
 from swimcore.transports.member import MemberBase, MemberCore, wait_for_leave
 from swimcore.transports.sockets import as_addresses, drain, send_datagram, sockaddr
@@ -289,9 +289,12 @@ class AnyioMember(MemberBase):
         limit = self.config.max_exchange_bytes
         host, port = sockaddr(request.to)
         try:
-            with anyio.fail_after(self.exchange_timeout):
+            with anyio.fail_after(self.exchange_timeout) as deadline:
                 async with await anyio.connect_tcp(host, port) as stream:
-                    await stream.send(request_bytes(core.node, request.data))
+                    payload = await built(request.outgoing, anyio.lowlevel.checkpoint)
+                    # The timeout restarts: it times the peer and the network, not this build.
+                    deadline.deadline = anyio.current_time() + self.exchange_timeout
+                    await stream.send(framed(core.node, payload))
                     reply = await _read_message(stream, core.node.wire.stream, limit)
         except _STREAM_ERRORS as exc:
             if not self._closed:
@@ -356,14 +359,17 @@ class AnyioMember(MemberBase):
     async def _answer(
         self, core: MemberCore, stream: anyio.abc.SocketStream, slot: InboundSlot
     ) -> None:
-        with anyio.fail_after(self.exchange_timeout):
+        with anyio.fail_after(self.exchange_timeout) as deadline:
             limit = self.config.max_exchange_bytes
             account = functools.partial(self._gate.account, slot)
             data = await _read_message(stream, core.node.wire.stream, limit, account)
             self._gate.whole(slot)
-            reply = reply_bytes(core.node, data, core.serve_exchange)
-            if reply:
-                await stream.send(reply)
+            reply = core.serve_exchange(data)
+            if reply is not None:
+                payload = framed(core.node, await built(reply, anyio.lowlevel.checkpoint))
+                deadline.deadline = anyio.current_time() + self.exchange_timeout
+                if payload:
+                    await stream.send(payload)
 
     # ----------------------------------------------------------------------- discovery
 

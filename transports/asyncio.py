@@ -35,11 +35,11 @@ from swimcore.transports.events import EVENT_BUFFER, EventStream
 from swimcore.transports.exchange import (
     FrameError,
     IncompleteMessage,
+    built,
     failure_reason,
+    framed,
     inbound_gate,
     read_message,
-    reply_bytes,
-    request_bytes,
 )
 from swimcore.transports.member import AsyncLifecycle, MemberBase, wait_for_leave
 from swimcore.transports.sockets import as_addresses, drain, sockaddr
@@ -278,10 +278,12 @@ class AsyncioMember(MemberBase, AsyncLifecycle):
         limit = self.config.max_exchange_bytes
         host, port = sockaddr(request.to)
         try:
-            async with asyncio.timeout(self.exchange_timeout):
+            async with asyncio.timeout(self.exchange_timeout) as deadline:
                 reader, writer = await asyncio.open_connection(host, port)
                 try:
-                    writer.write(request_bytes(core.node, request.data))
+                    payload = await built(request.outgoing, _pause)
+                    deadline.reschedule(_later(self.exchange_timeout))  # timed: the network
+                    writer.write(framed(core.node, payload))
                     await writer.drain()
                     reply = await read_message(reader, core.node.wire.stream, limit)
                 finally:
@@ -308,16 +310,19 @@ class AsyncioMember(MemberBase, AsyncLifecycle):
         now = asyncio.get_running_loop().time()
         slot = self._gate.admit(str(peer[0]) if peer else "?", now, task.cancel)
         try:
-            async with asyncio.timeout(self.exchange_timeout):
+            async with asyncio.timeout(self.exchange_timeout) as deadline:
                 stream = core.node.wire.stream
                 limit = self.config.max_exchange_bytes
                 account = functools.partial(self._gate.account, slot)
                 data = await read_message(reader, stream, limit, account)
                 self._gate.whole(slot)
-                reply = reply_bytes(core.node, data, core.serve_exchange)
-                if reply:
-                    writer.write(reply)
-                    await writer.drain()
+                reply = core.serve_exchange(data)
+                if reply is not None:
+                    payload = framed(core.node, await built(reply, _pause))
+                    deadline.reschedule(_later(self.exchange_timeout))
+                    if payload:
+                        writer.write(payload)
+                        await writer.drain()
         except FrameError:
             self._counters.add(cn.DROPPED_EXCHANGE_OVERSIZED)
         except IncompleteMessage:
@@ -346,5 +351,16 @@ class AsyncioMember(MemberBase, AsyncLifecycle):
 
 async def _to_thread(function: Callable[[], Any]) -> Any:
     return await asyncio.to_thread(function)
+
+
+async def _pause() -> None:
+    """One turn of the event loop (its ready I/O and timers run first)."""
+    await asyncio.sleep(0)
+
+
+def _later(seconds: float) -> float:
+    """The loop's time ``seconds`` from now: an exchange's timeout restarts once this member
+    has built what it sends (it times the peer and the network, not this member's work)."""
+    return asyncio.get_running_loop().time() + seconds
 
 

@@ -10,7 +10,9 @@ only in how they move bytes:
 
 * :class:`MessageAssembler` turns the chunks a connection delivers into one message, in time
   linear in its size, refusing it (:class:`FrameError`) as soon as it cannot fit the limit;
-* :func:`request_bytes` and :func:`reply_bytes` say what to write on each side;
+* :func:`built` builds what the node gives to write (a request or a reply: a full-state
+  snapshot is O(members)) a step per turn of an async driver's loop, and :func:`framed` frames
+  it (the thread driver steps it from its selector loop);
 * :func:`read_message` is the asyncio reading loop (the anyio and thread drivers feed the
   assembler from their own loops);
 * :func:`failure_reason` says why an exchange this member asked for failed, in the same
@@ -29,12 +31,12 @@ the source holding the most slots, oldest first, is closed (counted as
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 import attrs
 
-from swimcore import Node
+from swimcore import Node, Outgoing
 from swimcore import counter_names as cn
 from swimcore.errors import DecodeError, SwimError
 from swimcore.wire import StreamFraming
@@ -51,9 +53,9 @@ __all__ = [
     "failure_reason",
     "inbound_gate",
     "MessageAssembler",
+    "built",
+    "framed",
     "read_message",
-    "reply_bytes",
-    "request_bytes",
 ]
 
 _CHUNK = 65536
@@ -161,18 +163,18 @@ class MessageAssembler:
         return message
 
 
-def request_bytes(node: Node, payload: bytes) -> bytes:
-    """What to write for the exchange request ``payload`` the node asked to carry."""
+def framed(node: Node, payload: bytes) -> bytes:
+    """What to write for ``payload``, a request or a reply: the node's wire framing around it."""
     return node.wire.stream.encode(payload)
 
 
-def reply_bytes(node: Node, request: bytes, serve: Callable[[bytes], bytes | None]) -> bytes | None:
-    """What to write back for a peer's ``request`` (``None``: nothing, close the connection).
-
-    ``serve`` is the node's :meth:`~swimcore.Node.handle_exchange`, through the driver's core.
-    """
-    reply = serve(request)
-    return None if reply is None else node.wire.stream.encode(reply)
+async def built(outgoing: Outgoing, pause: Callable[[], Awaitable[object]]) -> bytes:
+    """The bytes of ``outgoing``, a step per turn of the event loop (``pause`` yields to it):
+    between two steps the member's datagrams and timers are served, so that building a large
+    snapshot never holds the loop (see :class:`~swimcore.Outgoing`)."""
+    while not outgoing.step():
+        await pause()
+    return outgoing.data
 
 
 async def read_message(

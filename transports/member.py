@@ -35,6 +35,7 @@ from swimcore import (
     MessageDelivered,
     MessageFailed,
     Node,
+    Outgoing,
     Send,
     StateError,
 )
@@ -137,8 +138,9 @@ class MemberCore:
             return
         self.carry(self.node.receive(data, address, self.clock()))
 
-    def serve_exchange(self, data: bytes) -> bytes | None:
-        reply, actions = self.node.handle_exchange(data, self.clock())
+    def serve_exchange(self, data: bytes) -> Outgoing | None:
+        """The node's answer to a peer's exchange ``data``, to build a step at a time."""
+        reply, actions = self.node.answer_exchange(data, self.clock())
         self.carry(actions)
         if reply is None:
             self.counters.add(cn.EXCHANGE_REFUSED_IN)

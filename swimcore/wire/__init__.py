@@ -21,7 +21,8 @@ A profile offers the operations the node needs, under the names of the native co
 (:mod:`swimcore.wire.native.codec`) functions, so the node is written once for all of them:
 ``header``, ``encode_message``,
 ``encode_update``, ``assemble`` (a whole datagram), ``MAX_UPDATES``, ``read_label``,
-``decode_packet``, ``encode_push_pull``, ``encode_direct_message``, ``decode_exchange``,
+``decode_packet``, ``encode_push_pull``, ``snapshot_writer`` (the same, a slice at a time),
+``encode_direct_message``, ``decode_exchange``,
 ``open_exchange`` (the same, with a snapshot's rows left to decode a slice at a time),
 ``encode_exchange_ack``, ``is_exchange_ack``, ``encode_stream_ping``, ``encode_stream_ack``,
 ``read_stream_ack`` (the TCP fallback probe), ``pings_by_stream`` (whether a member answers
@@ -116,6 +117,17 @@ class StreamFraming(Protocol):
     def at_eof(self) -> bytes | None: ...
 
 
+class SnapshotWriter(Protocol):
+    """A push-pull being written (:meth:`Wire.snapshot_writer`): :meth:`add` every row, in
+    slices, then :meth:`finish` once."""
+
+    def add(self, rows: Iterable[RowFields]) -> None: ...
+
+    def finish(self) -> bytes:
+        """The whole message; ``ValueError`` unless exactly the rows announced were added."""
+        ...
+
+
 class Wire(Protocol):
     """What a node needs of a wire profile (see the module docstring)."""
 
@@ -155,11 +167,12 @@ class Wire(Protocol):
 
     def encode_push_pull(self, snapshot: PushPull) -> bytes: ...
 
-    def encode_snapshot(
-        self, label: str, join: bool, members: Iterable[RowFields], user_state: bytes
-    ) -> bytes:
-        """A push-pull of ``members`` (what ``encode_push_pull`` writes for them), read from
-        records as they stand: a node encodes its table's records without copying them."""
+    def snapshot_writer(
+        self, label: str, join: bool, count: int, user_state: bytes
+    ) -> SnapshotWriter:
+        """A push-pull of ``count`` rows (what ``encode_push_pull`` writes for them), written a
+        slice at a time from records as they stand: a node encodes its table's records
+        without copying them, and a large table in steps that do not hold its loop."""
         ...
 
     def encode_direct_message(self, message: DirectMessage) -> bytes: ...

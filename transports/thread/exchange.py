@@ -18,7 +18,7 @@ import selectors
 import socket
 from collections.abc import Callable
 
-from swimcore import ExchangeRequest
+from swimcore import ExchangeRequest, Outgoing
 from swimcore import counter_names as cn
 from swimcore.transports.counters import Counters
 from swimcore.transports.exchange import (
@@ -41,7 +41,7 @@ _ACCEPT_BATCH = 64
 class _Link:
     """One TCP connection that sends one message and receives one message."""
 
-    __slots__ = ("_message", "_out", "closed", "deadline", "sock")
+    __slots__ = ("_message", "_out", "building", "closed", "deadline", "sock")
 
     def __init__(self, sock: socket.socket, deadline: float, message: MessageAssembler) -> None:
         self.sock = sock
@@ -49,9 +49,12 @@ class _Link:
         self.closed = False
         self._message = message
         self._out = memoryview(b"")
+        #: What this side sends while it is being built, a step per pass of the selector
+        #: (registered for writing, the socket comes back at once); ``None`` once queued.
+        self.building: Outgoing | None = None
 
     def queue(self, data: bytes) -> None:
-        """Bytes to send, already framed (:func:`~swimcore.transports.exchange.request_bytes`)."""
+        """Bytes to send, already framed (:func:`~swimcore.transports.exchange.framed`)."""
         self._out = memoryview(data)
 
     def flush(self) -> bool:
@@ -112,9 +115,10 @@ Link = _Outbound | _Inbound
 class Exchanges:
     """Every exchange in flight, driven by the protocol thread through its selector.
 
-    ``stream`` is the node's wire framing; ``encode(payload)`` gives the bytes of a request the
-    node asked to carry; ``serve(request) -> bytes | None`` gives the bytes to write back for a
-    peer's request (``None`` or empty: nothing, close);
+    ``stream`` is the node's wire framing; ``encode(payload)`` frames what one side sends;
+    ``serve(request) -> Outgoing | None`` gives what to write back for a peer's request
+    (``None``, or nothing once framed: close).  What a side sends is built a step per pass
+    (:class:`~swimcore.Outgoing`), so a large snapshot never holds the protocol thread;
     ``replied(exchange_id, data)`` and ``failed(exchange_id, reason)`` report the outcome of
     an exchange this node asked for.  Connections are registered in ``selector`` with the
     link itself as the key's data; the driver hands such keys to :meth:`handle`.
@@ -131,7 +135,7 @@ class Exchanges:
         max_open: int,
         stream: StreamFraming,
         encode: Callable[[bytes], bytes],
-        serve: Callable[[bytes], bytes | None],
+        serve: Callable[[bytes], Outgoing | None],
         replied: Callable[[int, bytes], None],
         failed: Callable[[int, str], None],
     ) -> None:
@@ -180,7 +184,6 @@ class Exchanges:
             return
         message = MessageAssembler(self._stream, self._limit)
         link = _Outbound(sock, self._clock() + self._timeout, message, request)
-        link.queue(self._encode(request.data))
         self._outbound[id(link)] = link
         self._selector.register(sock, selectors.EVENT_WRITE, link)
 
@@ -192,6 +195,10 @@ class Exchanges:
                     self._fail(link, errno_reason(code))
                     return
                 link.connected = True
+                # Built once connected: a refused connection (a member really gone) costs none.
+                link.building = link.request.outgoing
+            if link.building is not None and not self._build(link):
+                return
             if mask & selectors.EVENT_WRITE:
                 if link.flush():
                     self._selector.modify(link.sock, selectors.EVENT_READ, link)
@@ -203,6 +210,19 @@ class Exchanges:
         if reply is not None:
             self._drop(link)
             self._replied(link.request.exchange_id, reply)
+
+    def _build(self, link: Link) -> bool:
+        """One step of what ``link`` sends; once built, it is queued framed and the deadline
+        restarts (it times the peer and the network, not this member's work).  Whether it is."""
+        outgoing = link.building
+        if outgoing is None:
+            return True
+        if not outgoing.step():
+            return False
+        link.building = None
+        link.queue(self._encode(outgoing.data))
+        link.deadline = self._clock() + self._timeout
+        return True
 
     def _fail(self, link: _Outbound, reason: str) -> None:
         self._drop(link)
@@ -232,7 +252,7 @@ class Exchanges:
     def _on_inbound(self, link: _Inbound, mask: int) -> None:
         try:
             if mask & selectors.EVENT_WRITE:
-                if link.flush():
+                if self._build(link) and link.flush():
                     self._drop(link)
                 return
             request = link.fill()
@@ -241,11 +261,11 @@ class Exchanges:
             if link.slot is not None:
                 self._gate.whole(link.slot)
             reply = self._serve(request)
-            if not reply or link.closed:
+            if reply is None or link.closed:
                 self._drop(link)
                 return
-            link.queue(reply)
-            if link.flush():
+            link.building = reply
+            if self._build(link) and link.flush():
                 self._drop(link)
             else:
                 self._selector.modify(link.sock, selectors.EVENT_WRITE, link)
@@ -274,7 +294,7 @@ class Exchanges:
         """Give up on every exchange past its deadline."""
         links: list[Link] = [*self._outbound.values(), *self._inbound.values()]
         for link in links:
-            if link.deadline > now or link.closed:
+            if link.deadline > now or link.closed or link.building is not None:
                 continue
             if isinstance(link, _Outbound):
                 self._fail(link, "timeout")

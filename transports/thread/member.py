@@ -66,7 +66,7 @@ from swimcore import (
 from swimcore import counter_names as cn
 from swimcore._inputs import as_bytes, require_callable
 from swimcore.transports.events import EVENT_BUFFER, EventCallback
-from swimcore.transports.exchange import reply_bytes, request_bytes
+from swimcore.transports.exchange import framed
 from swimcore.transports.member import (
     MAX_INBOUND_EXCHANGES,
     MemberBase,
@@ -202,8 +202,8 @@ class ThreadMember(MemberBase):
             limit=self.config.max_exchange_bytes,
             max_open=MAX_INBOUND_EXCHANGES,
             stream=core.node.wire.stream,
-            encode=functools.partial(request_bytes, core.node),
-            serve=functools.partial(reply_bytes, core.node, serve=core.serve_exchange),
+            encode=functools.partial(framed, core.node),
+            serve=core.serve_exchange,
             replied=core.exchange_reply,
             failed=core.exchange_failed,
         )

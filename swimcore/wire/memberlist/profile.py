@@ -404,34 +404,27 @@ class MemberlistWire:
         )
 
     def encode_push_pull(self, snapshot: PushPull) -> bytes:
-        return self.encode_snapshot(
-            snapshot.label, snapshot.join, snapshot.members, snapshot.user_state
+        writer = self.snapshot_writer(
+            snapshot.label, snapshot.join, len(snapshot.members), snapshot.user_state
         )
+        writer.add(snapshot.members)
+        return writer.finish()
 
-    def encode_snapshot(
-        self, label: str, join: bool, members: Iterable[RowFields], user_state: bytes
-    ) -> bytes:
+    def snapshot_writer(
+        self, label: str, join: bool, count: int, user_state: bytes
+    ) -> MlSnapshotWriter:
         # (The label is this profile's own: memberlist's stream label is not in the message.)
-        # Each row as the map bodies.encode_fields writes for to_ml_row(row), without building
-        # it: a reply or request carries every member, and at 20 us a row a table of 30,000
-        # held the protocol loop 0.6 s (tests/test_memberlist_push_pull_encoding.py checks
-        # that the bytes are the same).
-        vsn, default = self._vsn.get, _DEFAULT_VSN
-        rows = [
-            {
-                "Addr": row.address.ip.packed,
-                "Incarnation": to_wire_incarnation(row.incarnation),
-                "Meta": row.meta or None,
-                "Name": row.name,
-                "Port": row.address.port,
-                "State": _STATE_CODES[row.state],
-                "Vsn": vsn(row.name) or default,
-            }
-            for row in members
-        ]
-        plain = stream.encode_push_pull_maps(join, rows, user_state)
-        return stream.wrap_stream(
-            plain, label=self.label, keys=self.keys(), compress=self.compress, rng=self._rng
+        return MlSnapshotWriter(
+            self,
+            stream.PushPullWriter(
+                join,
+                count,
+                user_state,
+                label=self.label,
+                keys=self.keys(),
+                compress=self.compress,
+                rng=self._rng,
+            ),
         )
 
     def encode_direct_message(self, message: DirectMessage) -> bytes:
@@ -562,3 +555,38 @@ class PushPullRows:
         if self.error is not None:
             raise self.error
         return PushPull(self.label, self.join, tuple(rows), self.user_state())
+
+
+class MlSnapshotWriter:
+    """A push-pull on memberlist's wire written a slice at a time from rows as they stand
+    (:meth:`MemberlistWire.snapshot_writer`)."""
+
+    __slots__ = ("_vsn", "_writer")
+
+    def __init__(self, profile: MemberlistWire, writer: stream.PushPullWriter) -> None:
+        self._vsn = profile.vsn
+        self._writer = writer
+
+    def add(self, rows: Iterable[RowFields]) -> None:
+        """Write the next rows."""
+        # Each row as the map bodies.encode_fields writes for to_ml_row(row), without building
+        # it (tests/test_memberlist_push_pull_encoding.py checks that the bytes are the same).
+        vsn = self._vsn
+        self._writer.add(
+            [
+                {
+                    "Addr": row.address.ip.packed,
+                    "Incarnation": to_wire_incarnation(row.incarnation),
+                    "Meta": row.meta or None,
+                    "Name": row.name,
+                    "Port": row.address.port,
+                    "State": _STATE_CODES[row.state],
+                    "Vsn": vsn(row.name),
+                }
+                for row in rows
+            ]
+        )
+
+    def finish(self) -> bytes:
+        """The whole push-pull, compressed, encrypted and labelled as the profile does."""
+        return self._writer.finish()

@@ -225,19 +225,37 @@ def _row(m: RowFields) -> bytes:
 
 def encode_push_pull(snapshot: PushPull) -> bytes:
     """Encode a full-state snapshot for the reliable exchange."""
-    return encode_snapshot(snapshot.label, snapshot.join, snapshot.members, snapshot.user_state)
+    members = snapshot.members
+    writer = SnapshotWriter(snapshot.label, snapshot.join, len(members), snapshot.user_state)
+    writer.add(members)
+    return writer.finish()
 
 
-def encode_snapshot(
-    label: str, join: bool, members: Iterable[RowFields], user_state: bytes = b""
-) -> bytes:
-    """A push-pull of ``members`` as they stand (a table's records need no copy first)."""
-    rows = [_row(m) for m in members]
-    # The application's state follows the rows, length first; absent (not even the length)
-    # when empty, so a snapshot without it is byte for byte what it always was.
-    user = (_U32.pack(len(user_state)), user_state) if user_state else ()
-    head = (header(label), bytes((PUSH_PULL, 1 if join else 0)), _U32.pack(len(rows)))
-    return _checksummed(b"".join((*head, *rows, *user)))
+class SnapshotWriter:
+    """A push-pull of ``count`` rows, encoded a slice at a time from rows as they stand (a
+    table's records need no copy first): :meth:`add` the rows, then :meth:`finish`."""
+
+    __slots__ = ("_count", "_parts", "_user_state")
+
+    def __init__(self, label: str, join: bool, count: int, user_state: bytes = b"") -> None:
+        self._count = count
+        self._parts = [header(label), bytes((PUSH_PULL, 1 if join else 0)), _U32.pack(count)]
+        self._user_state = user_state
+
+    def add(self, rows: Iterable[RowFields]) -> None:
+        """Encode the next rows."""
+        self._parts += map(_row, rows)
+
+    def finish(self) -> bytes:
+        """The push-pull; ``ValueError`` unless exactly ``count`` rows were added."""
+        parts = self._parts
+        if len(parts) != 3 + self._count:
+            raise ValueError(f"a snapshot of {self._count} rows was given {len(parts) - 3}")
+        if self._user_state:
+            # The application's state follows the rows, length first; absent (not even the
+            # length) when empty, so a snapshot without it is byte for byte what it always was.
+            parts += (_U32.pack(len(self._user_state)), self._user_state)
+        return _checksummed(b"".join(parts))
 
 
 # Decoding -----------------------------------------------------------------------------------

@@ -15,7 +15,6 @@ from swimcore.messages import (
     Message,
     Packet,
     PushPull,
-    RowFields,
     SnapshotRows,
     StreamPing,
     Update,
@@ -70,10 +69,10 @@ class NativeWire:
     def encode_push_pull(self, snapshot: PushPull) -> bytes:
         return codec.encode_push_pull(snapshot)
 
-    def encode_snapshot(
-        self, label: str, join: bool, members: Iterable[RowFields], user_state: bytes
-    ) -> bytes:
-        return codec.encode_snapshot(label, join, members, user_state)
+    def snapshot_writer(
+        self, label: str, join: bool, count: int, user_state: bytes
+    ) -> codec.SnapshotWriter:
+        return codec.SnapshotWriter(label, join, count, user_state)
 
     def encode_direct_message(self, message: DirectMessage) -> bytes:
         return codec.encode_direct_message(message)

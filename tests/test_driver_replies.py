@@ -1,0 +1,89 @@
+"""Building a large reply does not hold a member's datagrams, on every driver.
+
+A member answers a push-pull with its whole table.  On memberlist's compressed wire a table of
+40,000 members is 2.8 MB to compress in pure Python, about a second (two before the compressor
+was streamed) built in one go: the driver's loop was held that long, and every ping with it.
+The node now hands the reply over to build a slice per step (:class:`swimcore.Outgoing`), and
+each driver builds it a step per turn of its loop, answering datagrams in between.
+"""
+
+from __future__ import annotations
+
+import random
+import socket
+import time
+
+import anyio
+import anyio.to_thread
+from support.configs import fast
+from support.matrix import Driver
+from support.pinger import Pinger
+from support.poll import eventually
+
+from swimcore import Address, Config
+from swimcore.messages import DirectMessage, MemberState, PushPull, State, StreamPing
+from swimcore.transports.exchange import MessageAssembler
+from swimcore.wire import Wire
+from swimcore.wire.loading import for_node
+
+#: Members the member learns, then sends back in one reply.
+ROWS = 40_000
+#: The Lan preset's probe timeout: no datagram may wait that long behind the reply.
+BOUND = 0.5
+
+
+def _rows() -> tuple[MemberState, ...]:
+    return tuple(
+        MemberState(
+            f"m{i:06d}", Address(f"127.2.{i >> 8 & 255}.{i & 255}", 2000 + i), 1, State.ALIVE, b""
+        )
+        for i in range(ROWS)
+    )
+
+
+def _exchange(
+    wire: Wire, label: str, to: tuple[str, int], rows: tuple[MemberState, ...]
+) -> tuple[float, float, bytes]:
+    """Send a push-pull of ``rows`` and read the whole reply: (sent, replied, reply)."""
+    payload = wire.stream.encode(wire.seal(wire.encode_push_pull(PushPull(label, False, rows))))
+    message = MessageAssembler(wire.stream, 64 * 1024 * 1024)
+    with socket.create_connection(to, timeout=60) as conn:
+        began = time.monotonic()
+        conn.sendall(payload)
+        while True:
+            chunk = conn.recv(65536)
+            reply = message.feed(chunk) if chunk else message.end()
+            if reply is not None:
+                return began, time.monotonic(), reply
+
+
+def test_a_large_reply_does_not_hold_datagrams(driver: Driver) -> None:
+    config: Config = fast("memberlist+lzw")
+
+    async def story(driver: Driver) -> None:
+        async with driver.member(config, name="b", leave_on_exit=False) as b:
+            wire = for_node(config, "client", Address("127.0.0.1", 1), None, random.Random(0))
+            to = (str(b.address.ip), b.address.port)
+            # Its table first: a push-pull of ROWS live members, merged a slice at a time.
+            await anyio.to_thread.run_sync(_exchange, wire, config.label, to, _rows())
+            await eventually(
+                lambda: b.counters().get("members", 0) > ROWS,
+                lambda: f"{b.counters().get('members')} members known",
+            )
+            pinger = Pinger(config, "b", b.address)
+            pinger.start()
+            began, ended, reply = await anyio.to_thread.run_sync(
+                _exchange, wire, config.label, to, ()
+            )
+            await anyio.sleep(BOUND)  # the acks of the last pings sent during the reply
+            pinger.stop()
+            rows = wire.open_exchange(wire.open(reply) or b"")
+            assert not isinstance(rows, DirectMessage | StreamPing)
+            assert rows.count > ROWS, "the reply is the whole table"
+            waits = pinger.waits(began, ended, unanswered=BOUND)
+            assert waits and max(waits) < BOUND, (
+                f"{driver.id}: pings waited up to {max(waits):.2f} s while the member built"
+                f" its reply ({ended - began:.2f} s)"
+            )
+
+    driver.run(story)
