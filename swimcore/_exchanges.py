@@ -76,7 +76,7 @@ class Exchanges:
         peers = self._table.random_live(1)
         if peers and self._digests and self._state_out is None:
             # (With application state the digest of the table says nothing of it: exchange.)
-            self._request(peers[0].address, _DIGEST, Outgoing(self._digest_request), "")
+            self._request(peers[0].address, _DIGEST, self._digest(None), "")
         elif peers:
             self._request_exchange(peers[0].address, join=False)
         elif self._seeds:
@@ -140,9 +140,11 @@ class Exchanges:
         # reconnect to a member that is really gone then costs no O(members) snapshot.
         self._request(to, _JOIN if join else _SYNC, self._snapshot(join=join), "")
 
-    def _digest_request(self: Node) -> bytes:
-        """A periodic push-pull's first step: the digest of this table (antientropy)."""
-        return self._seal(antientropy.request(self.config.label, self._table))
+    def _digest(self: Node, asked: antientropy.Digest | None) -> Outgoing:
+        """A periodic push-pull's first step, the digest of this table (antientropy), or the
+        answer to ``asked``: summed a slice of records per step."""
+        label, table = self.config.label, self._table
+        return Outgoing(_TableSteps(lambda: antientropy.writer(table, label, asked), self._seal))
 
     def _digest_reply(self: Node, address: Address, reply: object) -> None:
         """The peer compared digests: nothing to do, or the full exchange."""
@@ -272,12 +274,12 @@ class Exchanges:
     def _snapshot(self: Node, *, join: bool) -> Outgoing:
         """This table as a push-pull, sealed, built a slice per step (see :class:`Outgoing`)."""
 
-        def writer(count: int) -> SnapshotWriter:
-            return self._wire.snapshot_writer(
-                self.config.label, join, count, self._local_state(join)
-            )
+        def begin() -> tuple[list[Member], SnapshotWriter]:
+            records = self._table.all()
+            state = self._local_state(join)
+            return records, self._wire.snapshot_writer(self.config.label, join, len(records), state)
 
-        return Outgoing(_SnapshotSteps(self._table.all, writer, self._seal))
+        return Outgoing(_TableSteps(begin, self._seal))
 
     def _local_state(self: Node, join: bool) -> bytes:
         """The application's state for a full-state exchange (``b""`` without a hook)."""
@@ -401,21 +403,21 @@ def _auth_detail(exc: AuthError) -> str:
     return exc.reason if exc.mismatch else "it did not open with this member's keys"
 
 
-class _SnapshotSteps:
-    """The steps of one snapshot.  The first takes the table's records (references: a copy of
-    each cost more than its encoding) and the application's state; each encodes
-    ``ENCODE_SLICE`` records as they stand at its turn (a row is one member's news as of that
-    step, as every row of a push-pull is news on its own); the last seals the message."""
+class _TableSteps:
+    """The steps of an :class:`Outgoing` made from the table's records: a snapshot, or a
+    digest.  The first takes the records (references: a copy of each cost more than its
+    encoding) and the writer; each writes ``ENCODE_SLICE`` records as they stand at its turn (a
+    row is one member's news as of that step, as every row of a push-pull is news on its own);
+    the last seals the message."""
 
-    __slots__ = ("_done", "_records", "_seal", "_start", "_take", "_writer")
+    __slots__ = ("_begin", "_done", "_records", "_seal", "_writer")
 
     def __init__(
         self,
-        take: Callable[[], list[Member]],
-        start: Callable[[int], SnapshotWriter],
+        begin: Callable[[], tuple[list[Member], SnapshotWriter]],
         seal: Callable[[bytes], bytes],
     ) -> None:
-        self._take, self._start, self._seal = take, start, seal
+        self._begin, self._seal = begin, seal
         self._records: list[Member] = []
         self._writer: SnapshotWriter | None = None
         self._done = 0
@@ -423,8 +425,8 @@ class _SnapshotSteps:
     def __call__(self) -> bytes | None:
         writer = self._writer
         if writer is None:
-            self._records = self._take()
-            writer = self._writer = self._start(len(self._records))
+            self._records, writer = self._begin()
+            self._writer = writer
         done = self._done
         writer.add(self._records[done : done + ENCODE_SLICE])
         self._done = done + ENCODE_SLICE

@@ -14,7 +14,9 @@ The digest is the sum, modulo 2^64, of a 64-bit hash (BLAKE2b) of each row's nat
 exactly when the rows are (up to hash collisions, which only delay repair to the next
 differing digest), and cheap: the row encodings and their hashes are cached by value, and a
 table over a shared roster (the simulator's) adds the roster's sum, computed once, to the
-changes it holds itself (:meth:`~swimcore.members.MemberTable.row_sum`).
+changes it holds itself (:meth:`~swimcore.members.MemberTable.row_parts`).  A node sums its
+table a slice of records per step (:class:`DigestWriter`): with cold caches, or a table larger
+than they are, a digest of 60,000 rows took 0.5 s.
 
 A digest frame is ``MAGIC``, a kind byte (request, match, differ), the cluster label
 (length-prefixed), the row count (u32), the digest (u64) and a CRC-32 of all that.
@@ -34,7 +36,7 @@ except ImportError:  # pragma: no cover - other interpreters
     from hashlib import blake2b
 
 from swimcore.errors import DecodeError
-from swimcore.members import MemberTable
+from swimcore.members import Member, MemberTable
 from swimcore.messages import RowFields
 from swimcore.wire.native import codec
 
@@ -82,10 +84,43 @@ def table_digest(rows: Iterable[RowFields]) -> tuple[int, int]:
 
 
 def digest_of(table: MemberTable) -> tuple[int, int]:
-    """:func:`table_digest` of ``table``'s records, through its :meth:`~MemberTable.row_sum`
-    (a table over a shared roster sums only the records it changed)."""
-    count, total = table.row_sum(row_hash)
-    return count, total & _MASK
+    """:func:`table_digest` of ``table``'s records, through its
+    :meth:`~swimcore.members.MemberTable.row_parts` (a table over a shared roster sums only
+    the records it changed)."""
+    count, rows, partial = table.row_parts(row_hash)
+    return count, (partial + sum(map(row_hash, rows))) & _MASK
+
+
+class DigestWriter:
+    """A digest frame of a table, its rows summed a slice at a time (the shape of a
+    :class:`~swimcore.wire.SnapshotWriter`): a request, or the answer to ``asked``."""
+
+    __slots__ = ("_asked", "_count", "_label", "_total")
+
+    def __init__(self, label: str, count: int, partial: int, asked: Digest | None) -> None:
+        self._label, self._count, self._total, self._asked = label, count, partial, asked
+
+    def add(self, rows: Iterable[RowFields]) -> None:
+        """Sum the next rows."""
+        self._total += sum(map(row_hash, rows))
+
+    def finish(self) -> bytes:
+        """The request frame; or, answering, ``match`` when this table's digest is the one
+        asked about, else ``differ``."""
+        count, value, asked = self._count, self._total & _MASK, self._asked
+        if asked is None:
+            return encode(Digest(REQUEST, self._label, count, value))
+        same = count == asked.count and value == asked.digest
+        return encode(Digest(MATCH if same else DIFFER, asked.label, count, value))
+
+
+def writer(
+    table: MemberTable, label: str, asked: Digest | None
+) -> tuple[list[Member], DigestWriter]:
+    """The records of ``table`` still to sum, and the :class:`DigestWriter` to sum them into:
+    a request (``asked`` is ``None``) or the answer to ``asked``."""
+    count, rows, partial = table.row_parts(row_hash)
+    return rows, DigestWriter(label, count, partial, asked)
 
 
 def encode(digest: Digest) -> bytes:
@@ -120,16 +155,3 @@ def decode(data: bytes) -> Digest:
         raise DecodeError("label is not UTF-8") from None
     count, value = _TAIL.unpack_from(body, 6 + size)
     return Digest(kind, label, count, value)
-
-
-def request(label: str, table: MemberTable) -> bytes:
-    """The request frame a node sends for a periodic push-pull."""
-    count, value = digest_of(table)
-    return encode(Digest(REQUEST, label, count, value))
-
-
-def answer(asked: Digest, table: MemberTable) -> bytes:
-    """The reply to ``asked``: ``match`` when this table has the same digest, else ``differ``."""
-    count, value = digest_of(table)
-    same = count == asked.count and value == asked.digest
-    return encode(Digest(MATCH if same else DIFFER, asked.label, count, value))

@@ -143,12 +143,13 @@ class MemberTable:
         member: only members that are not live keep the time)."""
         return self._since[member.name]
 
-    def row_sum(self, value: Callable[[Member], int]) -> tuple[int, int]:
-        """The number of records and the sum of ``value`` over them (an anti-entropy digest).
+    def row_parts(self, value: Callable[[Member], int]) -> tuple[int, list[Member], int]:
+        """What an anti-entropy digest sums ``value`` over: the number of records, the records
+        whose ``value`` is still to add (here every one), and the sum of the others' (0).
 
         ``value`` must depend only on a record's fields.
         """
-        return len(self._members), sum(value(member) for member in self._members.values())
+        return len(self._members), list(self._members.values()), 0
 
     @property
     def live_peers(self) -> int:

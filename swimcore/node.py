@@ -496,7 +496,7 @@ class Node(Probing, Membership, Exchanges):
         elif isinstance(request, antientropy.Digest):
             if request.kind == antientropy.REQUEST:
                 self._count(cn.DIGESTS_ANSWERED)
-                reply = self._seal(antientropy.answer(request, self._table))
+                reply = self._digest(request)
             else:
                 self._count(cn.DROPPED_MALFORMED_EXCHANGE)
         elif isinstance(request, StreamPing):

@@ -178,18 +178,18 @@ class RosterTable(MemberTable):
         out += [member for name in self._extras_pos if (member := own[name]) is not None]
         return out
 
-    def row_sum(self, value: Callable[[Member], int]) -> tuple[int, int]:
-        """The number of records and the sum of ``value`` over them, as
-        :meth:`MemberTable.row_sum`, visiting only this table's own records: the base's part
-        is the roster's, shared (an anti-entropy digest then costs O(news heard), not
-        O(members))."""
+    def row_parts(self, value: Callable[[Member], int]) -> tuple[int, list[Member], int]:
+        """As :meth:`MemberTable.row_parts`, leaving only this table's own records to add: the
+        base's part is the roster's, shared (an anti-entropy digest then costs O(news heard),
+        not O(members))."""
         base, total = self._roster.row_values(value)
+        own = []
         for name, member in self._own.items():
             if name in base:
                 total -= base[name]
             if member is not None:
-                total += value(member)
-        return self._count, total
+                own.append(member)
+        return self._count, own, total
 
     @property
     def live_peers(self) -> int:
