@@ -4,7 +4,8 @@ A member answers a push-pull with its whole table.  On memberlist's compressed w
 40,000 members is 2.8 MB to compress in pure Python, about a second (two before the compressor
 was streamed) built in one go: the driver's loop was held that long, and every ping with it.
 The node now hands the reply over to build a slice per step (:class:`swimcore.Outgoing`), and
-each driver builds it a step per turn of its loop, answering datagrams in between.
+each driver builds it a step per turn of its loop, answering datagrams in between, and starts
+the exchange's timeout once it is built.
 """
 
 from __future__ import annotations
@@ -61,7 +62,10 @@ def test_a_large_reply_does_not_hold_datagrams(driver: Driver) -> None:
     config: Config = fast("memberlist+lzw")
 
     async def story(driver: Driver) -> None:
-        async with driver.member(config, name="b", leave_on_exit=False) as b:
+        # An exchange's timeout shorter than the reply takes to build: it times the peer and
+        # the network, and a member that timed its own work out never answered at all.
+        member = driver.member(config, name="b", leave_on_exit=False, exchange_timeout=BOUND)
+        async with member as b:
             wire = for_node(config, "client", Address("127.0.0.1", 1), None, random.Random(0))
             to = (str(b.address.ip), b.address.port)
             # Its table first: a push-pull of ROWS live members, merged a slice at a time.

@@ -242,6 +242,7 @@ EXPECTED_API = [
     "MessageFailed",
     "MessageReceived",
     "Node",
+    "Outgoing",
     "RoundTrip",
     "Send",
     "State",

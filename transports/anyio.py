@@ -24,7 +24,7 @@ from __future__ import annotations
 import functools
 import math
 import socket
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -291,8 +291,7 @@ class AnyioMember(MemberBase):
         try:
             with anyio.fail_after(self.exchange_timeout) as deadline:
                 async with await anyio.connect_tcp(host, port) as stream:
-                    payload = await built(request.outgoing, anyio.lowlevel.checkpoint)
-                    # The timeout restarts: it times the peer and the network, not this build.
+                    payload = await _untimed(deadline, built(request.outgoing, _pause))
                     deadline.deadline = anyio.current_time() + self.exchange_timeout
                     await stream.send(framed(core.node, payload))
                     reply = await _read_message(stream, core.node.wire.stream, limit)
@@ -366,7 +365,7 @@ class AnyioMember(MemberBase):
             self._gate.whole(slot)
             reply = core.serve_exchange(data)
             if reply is not None:
-                payload = framed(core.node, await built(reply, anyio.lowlevel.checkpoint))
+                payload = framed(core.node, await _untimed(deadline, built(reply, _pause)))
                 deadline.deadline = anyio.current_time() + self.exchange_timeout
                 if payload:
                     await stream.send(payload)
@@ -383,6 +382,18 @@ class AnyioMember(MemberBase):
 
 async def _to_thread(function: Callable[[], Any]) -> Any:
     return await anyio.to_thread.run_sync(function, abandon_on_cancel=True)
+
+
+async def _pause() -> None:
+    """One turn of the event loop (its ready I/O and timers run first)."""
+    await anyio.lowlevel.checkpoint()
+
+
+async def _untimed(deadline: anyio.CancelScope, building: Awaitable[bytes]) -> bytes:
+    """``building``, out of ``deadline``'s reach: an exchange's timeout times the peer and the
+    network, not this member's own work (a large table's snapshot), and restarts after it."""
+    deadline.deadline = math.inf
+    return await building
 
 
 async def _read_message(
@@ -404,4 +415,3 @@ async def _read_message(
         found = message.feed(chunk)
         if found is not None:
             return found
-

@@ -25,7 +25,7 @@ import asyncio
 import contextlib
 import functools
 import socket
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from swimcore import Address, DeliveryError, ExchangeRequest
@@ -281,8 +281,8 @@ class AsyncioMember(MemberBase, AsyncLifecycle):
             async with asyncio.timeout(self.exchange_timeout) as deadline:
                 reader, writer = await asyncio.open_connection(host, port)
                 try:
-                    payload = await built(request.outgoing, _pause)
-                    deadline.reschedule(_later(self.exchange_timeout))  # timed: the network
+                    payload = await _untimed(deadline, built(request.outgoing, _pause))
+                    deadline.reschedule(_later(self.exchange_timeout))
                     writer.write(framed(core.node, payload))
                     await writer.drain()
                     reply = await read_message(reader, core.node.wire.stream, limit)
@@ -318,7 +318,7 @@ class AsyncioMember(MemberBase, AsyncLifecycle):
                 self._gate.whole(slot)
                 reply = core.serve_exchange(data)
                 if reply is not None:
-                    payload = framed(core.node, await built(reply, _pause))
+                    payload = framed(core.node, await _untimed(deadline, built(reply, _pause)))
                     deadline.reschedule(_later(self.exchange_timeout))
                     if payload:
                         writer.write(payload)
@@ -359,8 +359,12 @@ async def _pause() -> None:
 
 
 def _later(seconds: float) -> float:
-    """The loop's time ``seconds`` from now: an exchange's timeout restarts once this member
-    has built what it sends (it times the peer and the network, not this member's work)."""
+    """The loop's time ``seconds`` from now."""
     return asyncio.get_running_loop().time() + seconds
 
 
+async def _untimed(deadline: asyncio.Timeout, building: Awaitable[bytes]) -> bytes:
+    """``building``, out of ``deadline``'s reach: an exchange's timeout times the peer and the
+    network, not this member's own work (a large table's snapshot), and restarts after it."""
+    deadline.reschedule(None)
+    return await building
