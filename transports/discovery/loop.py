@@ -109,7 +109,8 @@ async def discovery_loop(
             fresh = [a for a in found if a not in known]
             if len(fresh) > options.max_contacts:
                 fresh = rng.sample(fresh, options.max_contacts)
-            if fresh and not core.closing:
+            # (The lookup ran in a thread: the member may have left meanwhile.)
+            if fresh and not core.closing and not core.node.has_left:
                 core.counters.add(cn.DISCOVERY_JOINS)
                 core.join(fresh)
         if alone:
