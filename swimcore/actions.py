@@ -45,7 +45,7 @@ class Outgoing:
     loop, and every probe waiting on it.  A driver calls :meth:`step` once per turn of its
     loop until it returns ``True``, then writes :attr:`data`; a step encodes at most a few
     hundred rows.  Reading :attr:`data` earlier builds what is left at once (as
-    :meth:`Node.handle_exchange <swimcore.node.Node.handle_exchange>` and the simulator do).
+    :meth:`Node.handle_exchange <swimcore.Node.handle_exchange>` and the simulator do).
     Steps read the node's table: run them where its inputs run (the thread that owns it).
     """
 

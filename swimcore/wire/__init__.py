@@ -121,7 +121,9 @@ class SnapshotWriter(Protocol):
     """A push-pull being written (:meth:`Wire.snapshot_writer`): :meth:`add` every row, in
     slices, then :meth:`finish` once."""
 
-    def add(self, rows: Iterable[RowFields]) -> None: ...
+    def add(self, rows: Iterable[RowFields]) -> None:
+        """Write the next rows."""
+        ...
 
     def finish(self) -> bytes:
         """The whole message; ``ValueError`` unless exactly the rows announced were added."""
