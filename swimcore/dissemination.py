@@ -80,7 +80,8 @@ class BroadcastQueue:
         priority = 1 if user else 0
         entry = by_key[key] = _Entry(key, data, priority)
         self._levels[priority][0].append(entry)
-        self._smallest = min(self._smallest, entry.size)
+        if entry.size < self._smallest:  # noqa: PLR1730 (min() costs a call per update)
+            self._smallest = entry.size
 
     def discard(self, key: str) -> None:
         """Forget whatever is queued under ``key``."""
@@ -126,15 +127,25 @@ class BroadcastQueue:
             return []
         # Selection is O(levels + updates taken + misses): buckets are visited fewest
         # transmissions first, each newest first, and the scan stops once the packet is full.
+        # Every entry scanned leaves its bucket: the chosen go up one (or out at their limit)
+        # and land after the entries that stay in the bucket above, the skipped stay in their
+        # order, the marked are dropped.
         count = misses = 0
         smallest = self._smallest
-        # (priority, transmits, where the scan stopped, chosen newest first, skipped)
-        visited: list[tuple[int, int, int, list[_Entry], list[_Entry] | None]] = []
+        by_key = self._by_key
+        taken: list[list[_Entry]] = []
         for priority, level in enumerate(self._levels):
             if space < smallest or count >= max_count:
                 break
+            limit = limits[priority]
+            # The updates chosen from the bucket before, bound for this one.
+            moving: list[_Entry] | None = None
+            transmits = 0
             for transmits, bucket in enumerate(level):
                 if not bucket:
+                    if moving is not None:
+                        level[transmits] = moving
+                        moving = None
                     continue
                 # While every entry scanned is chosen, the chosen are the tail of the bucket
                 # (listed once the scan ends); a marked or skipped one starts a list of them.
@@ -170,32 +181,29 @@ class BroadcastQueue:
                 if chosen is None:
                     chosen = bucket[stop:]
                     chosen.reverse()
-                visited.append((priority, transmits, stop, chosen, skipped))
+                del bucket[stop:]
+                if skipped is not None:
+                    skipped.reverse()
+                    bucket.extend(skipped)
+                if moving is not None:
+                    bucket.extend(moving)
+                    moving = None
+                if chosen:
+                    taken.append(chosen)
+                    if transmits + 1 >= limit:
+                        for entry in chosen:
+                            entry.live = False
+                            del by_key[entry.key]
+                    else:
+                        moving = chosen
                 if space < smallest or count >= max_count or misses >= _GIVE_UP:
                     break
-        out = [entry.data for item in visited for entry in item[3]]
-        # Every scanned entry leaves its bucket: the chosen go up one (or out at the limit),
-        # the skipped stay in their order, the marked are dropped.  Highest count first, so
-        # that the updates moving into a bucket land after those that stay in it.
-        by_key = self._by_key
-        for priority, transmits, stop, chosen, skipped in reversed(visited):
-            level = self._levels[priority]
-            bucket = level[transmits]
-            del bucket[stop:]
-            if skipped is not None:
-                skipped.reverse()
-                bucket += skipped
-            if not chosen:
-                continue
-            if transmits + 1 >= limits[priority]:
-                for entry in chosen:
-                    entry.live = False
-                    del by_key[entry.key]
-                continue
-            if transmits + 1 == len(level):
-                level.append(chosen)
-            else:
-                level[transmits + 1] += chosen
+            if moving is not None:
+                if transmits + 1 == len(level):
+                    level.append(moving)
+                else:
+                    level[transmits + 1] += moving
+        out = [entry.data for chosen in taken for entry in chosen]
         if not by_key:
             self._emptied()
         return out
