@@ -528,7 +528,9 @@ def _updates_fast(data: bytes, pos: int, count: int) -> tuple[list[Update], list
                     _U64.unpack_from(data, after)[0],
                     data[after + 10 : end],
                 )
-                _remember(raw, known)
+                if len(cache) >= _UPDATE_CACHE_SIZE:  # _remember, inline
+                    cache.clear()
+                cache[raw] = known
             updates.append(known)
             pos = end
         elif kind in (U_SUSPECT, U_DEAD):
