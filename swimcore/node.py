@@ -87,6 +87,7 @@ from swimcore.stability import Stability
 from swimcore.suspicion import Suspicion
 from swimcore.timers import TimerHeap
 from swimcore.timing import nack_delay, retransmit_scale
+from swimcore.transitions import Verdict, judge
 from swimcore.wire import Wire
 from swimcore.wire.loading import for_node
 from swimcore.wire.native import codec
@@ -875,16 +876,21 @@ class Node(Probing, Membership, Exchanges):
         if raw:
             table = self._table
             own = self._name
+            max_metadata = self.config.max_metadata
             for update, arrived in zip(packet.updates, raw, strict=True):
                 if type(update) is Alive:
-                    # _apply, with the repeats (most gossip) left here at once.
+                    # _apply, with the repeats (most gossip) left here at once: the test of
+                    # Membership._repeats, inline.
                     name = update.name
                     about_self = name == own
                     member = table.local if about_self else table.peek(name)
                     if (
                         member is not None
-                        and update.incarnation <= member.incarnation  # (news goes on at once)
-                        and self._repeats(update, member)
+                        and update.incarnation <= member.incarnation
+                        and (update.address is member.address or update.address == member.address)
+                        and len(update.meta) <= max_metadata
+                        and judge(member.state, member.incarnation, State.ALIVE, update.incarnation)
+                        is Verdict.IGNORE
                     ):
                         continue
                     self._arrived_raw = arrived
