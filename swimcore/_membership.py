@@ -108,21 +108,34 @@ class Membership:
             return
         # Judge on a read-only view; take the table's own record only to change it (a table
         # over a shared roster copies a record the first time it is taken).
-        about_self = update.name == self._name
-        member = self._table.local if about_self else self._table.peek(update.name)
-        if (
+        name = update.name
+        about_self = name == self._name
+        member = self._table.local if about_self else self._table.peek(name)
+        if isinstance(update, Alive) and self._repeats(update, member):
+            return
+        self._apply_news(update, member, about_self)
+
+    def _repeats(self: Node, update: Alive, member: Member | None) -> bool:
+        """Whether ``update`` repeats what is known of ``member`` (its record, read only).
+
+        Most gossip does: alive news the rules ignore, from the member's known address,
+        changes nothing (no name conflict, nothing to refute), as the longer way of
+        :meth:`_apply_news` would conclude.
+        """
+        return (
             member is not None
             and update.incarnation <= member.incarnation
-            and isinstance(update, Alive)
-            and update.address == member.address
+            and (update.address is member.address or update.address == member.address)
             and len(update.meta) <= self.config.max_metadata
             and judge(member.state, member.incarnation, State.ALIVE, update.incarnation)
             is Verdict.IGNORE
-        ):
-            # Most gossip repeats what is known: alive news the rules ignore, from the member's
-            # known address, changes nothing (no name conflict, nothing to refute), as the
-            # longer way below would conclude.
-            return
+        )
+
+    def _apply_news(
+        self: Node, update: Alive | Suspect | Dead | Left, member: Member | None, about_self: bool
+    ) -> None:
+        """Apply news about the member ``member`` (its record, read only; ``None``: unknown),
+        this one when ``about_self``, that is not a repeat (:meth:`_repeats`)."""
         if update.incarnation > (
             MAX_INCARNATION_STEP if member is None else member.incarnation + self._incarnation_step
         ):
@@ -261,7 +274,7 @@ class Membership:
             self._enqueue(member.name, update)
             self._emit(MemberJoined(member.info()))
             return
-        moved = update.address != member.address
+        moved = update.address is not member.address and update.address != member.address
         if moved and self._at_own_address(update):
             return
         if moved and member.state in (State.ALIVE, State.SUSPECT):
@@ -285,16 +298,25 @@ class Membership:
                 update.incarnation,
                 believed=before is State.SUSPECT,
             )
+        name = member.name
         member.incarnation = update.incarnation
         member.meta = update.meta
         member.address = update.address
-        self._note_seed(member)
-        suspicion = self._suspicions.pop(member.name, None)
+        if self._seeds:
+            self._note_seed(member)
+        suspicion = self._suspicions.pop(name, None)
         self._table.set_state(member, State.ALIVE, self._now)
-        self._recent_dead.pop(member.name, None)
-        self._dead.pop(member.name, None)
-        self._consider_leader(member)
-        self._enqueue(member.name, update)
+        if self._recent_dead:
+            self._recent_dead.pop(name, None)
+        if self._dead:
+            self._dead.pop(name, None)
+        if member is not self._leader:
+            self._consider_leader(member)
+        # _enqueue, inline: the update is queued in the bytes it arrived in where it did.
+        self._queue.put(
+            name,
+            self._arrived_raw if update is self._arrived else self._wire.encode_update(update),
+        )
         if before is State.SUSPECT:
             self._count(cn.SUSPICIONS_REFUTED)
             if refuted and self._stability.unstable(member.name):

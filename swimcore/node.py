@@ -68,6 +68,7 @@ from swimcore.keyring import Keyring
 from swimcore.members import Member, MemberTable
 from swimcore.messages import (
     Ack,
+    Alive,
     DirectMessage,
     Gossip,
     IndirectPing,
@@ -87,6 +88,7 @@ from swimcore.stability import Stability
 from swimcore.suspicion import Suspicion
 from swimcore.timers import TimerHeap
 from swimcore.timing import nack_delay, retransmit_scale
+from swimcore.transitions import Verdict, judge
 from swimcore.wire import Wire
 from swimcore.wire.loading import for_node
 from swimcore.wire.native import codec
@@ -794,23 +796,30 @@ class Node(Probing, Membership, Exchanges):
         self, to: Address, message: Message, extra: Sequence[bytes] = (), *, piggyback: bool = True
     ) -> None:
         """Send ``message`` with as many queued updates as fit (``extra`` ones go first)."""
-        body = self._wire.encode_message(message)
-        space = self._packet_space(body)
-        first = []
-        for update in extra[: self._wire.MAX_UPDATES]:
-            # Corrections and buddy news go first, as far as they fit: a packet over
-            # max_packet would be dropped by its receiver, the probe it answers with it.
-            if len(update) <= space:
-                first.append(update)
-                space -= len(update)
-            else:
-                self._count(cn.DROPPED_NO_ROOM_FOR_EXTRA)
-        updates = first
-        if piggyback:
-            updates += self._queue.take(
-                space, self._retransmit_limits(), self._wire.MAX_UPDATES - len(first)
+        wire = self._wire
+        body = wire.encode_message(message)
+        space = self._room - len(body) - wire.overhead  # what _packet_space says
+        updates: list[bytes] = []
+        if extra:
+            for update in extra[: wire.MAX_UPDATES]:
+                # Corrections and buddy news go first, as far as they fit: a packet over
+                # max_packet would be dropped by its receiver, the probe it answers with it.
+                if len(update) <= space:
+                    updates.append(update)
+                    space -= len(update)
+                else:
+                    self._count(cn.DROPPED_NO_ROOM_FOR_EXTRA)
+        if piggyback and len(self._queue):
+            taken = self._queue.take(
+                space, self._retransmit_limits(), wire.MAX_UPDATES - len(updates)
             )
-        data = self._seal(self._wire.assemble(self._header, body, updates))
+            if updates:
+                updates += taken
+            else:
+                updates = taken
+        data = wire.assemble(self._header, body, updates)
+        if self._envelope:
+            data = wire.seal(data)
         if len(data) > self.config.max_packet:  # only a message too big on its own gets here
             self._count(cn.DROPPED_PACKET_TOO_LARGE)
             return
@@ -845,10 +854,11 @@ class Node(Probing, Membership, Exchanges):
         if len(data) > self.config.max_packet:
             self._count(cn.DROPPED_OVERSIZED)
             return
-        opened = self._open(data)
-        if opened is None:
-            return
-        data = opened
+        if self._envelope:
+            opened = self._open(data)
+            if opened is None:
+                return
+            data = opened
         if not data.startswith(self._header):
             try:
                 self._wire.read_label(data)
@@ -863,23 +873,51 @@ class Node(Probing, Membership, Exchanges):
             self._count(cn.DROPPED_MALFORMED)
             return
         # The whole packet decoded before any of it is applied.
-        kind = type(packet.message)
-        self._count(_RECEIVED_NAMES.get(kind) or cn.RECEIVED_PREFIX + kind.__name__.lower())
+        message = packet.message
+        kind = type(message)
+        counted = _RECEIVED_NAMES.get(kind) or cn.RECEIVED_PREFIX + kind.__name__.lower()
+        counters = self._counters
+        counters[counted] = counters.get(counted, 0) + 1
         self._heard = self._now
-        self._corrections = []
+        if self._corrections:
+            self._corrections = []
         raw = packet.raw_updates
         if raw:
-            for update, self._arrived_raw in zip(packet.updates, raw, strict=True):
-                self._arrived = update
-                self._apply(update)
+            table = self._table
+            own = self._name
+            max_metadata = self.config.max_metadata
+            for update, arrived in zip(packet.updates, raw, strict=True):
+                if type(update) is Alive:
+                    # _apply, with the repeats (most gossip) left here at once: the test of
+                    # Membership._repeats, inline.
+                    name = update.name
+                    about_self = name == own
+                    member = table.local if about_self else table.peek(name)
+                    if (
+                        member is not None
+                        and update.incarnation <= member.incarnation
+                        and (update.address is member.address or update.address == member.address)
+                        and len(update.meta) <= max_metadata
+                        and judge(member.state, member.incarnation, State.ALIVE, update.incarnation)
+                        is Verdict.IGNORE
+                    ):
+                        continue
+                    self._arrived_raw = arrived
+                    self._arrived = update
+                    self._apply_news(update, member, about_self)
+                else:
+                    self._arrived_raw = arrived
+                    self._arrived = update
+                    self._apply(update)
             self._arrived = None
         else:
             for update in packet.updates:
                 self._apply(update)
-        self._handle_message(packet.message, source)
-        if self._corrections and not isinstance(packet.message, Ping):
-            self._send(source, Gossip(), extra=self._corrections)
-        self._corrections = []
+        self._handle_message(message, source)
+        if self._corrections:
+            if not isinstance(message, Ping):
+                self._send(source, Gossip(), extra=self._corrections)
+            self._corrections = []
 
     def _handle_message(self, message: Message, source: Address) -> None:
         if isinstance(message, Ping):
@@ -887,7 +925,8 @@ class Node(Probing, Membership, Exchanges):
                 self._count(cn.DROPPED_WRONG_TARGET)
                 return
             self._send(source, Ack(message.seq), extra=self._corrections)
-            self._corrections = []
+            if self._corrections:
+                self._corrections = []
         elif isinstance(message, Ack):
             self._on_ack(message.seq, source)
         elif isinstance(message, Nack):

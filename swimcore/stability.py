@@ -172,20 +172,22 @@ class Stability:
         refutation, with the accusers of it heard so far, for its verdict.  True when none
         was held (the caller arranges the verdict)."""
         held = self._accusations.get(name)
-        accusers: dict[str, None] = {}
+        accusers: dict[str, None] | None = None
         if held is not None and held.incarnation < until:
             del self._accusations[name]  # answered
             if held.incarnation >= since:
                 accusers = held.accusers
         waiting = self._refutations.get(name)
         if waiting is not None:
-            waiting.until = max(waiting.until, until)
+            if until > waiting.until:  # noqa: PLR1730 (max() costs a call per refutation)
+                waiting.until = until
             waiting.count += 1
-            for accuser in accusers:
-                self.heard(name, since, accuser)
+            if accusers:
+                for accuser in accusers:
+                    self.heard(name, since, accuser)
             return False
         self._make_room(self._refutations, name)
-        self._refutations[name] = Refutation(since, until, 1, accusers)
+        self._refutations[name] = Refutation(since, until, 1, {} if accusers is None else accusers)
         return True
 
     def heard(self, name: str, incarnation: int, by: str) -> None:

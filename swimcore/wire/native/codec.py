@@ -517,9 +517,41 @@ def _updates_fast(data: bytes, pos: int, count: int) -> tuple[list[Update], list
     raws: list[bytes] = []
     addresses = _ADDRESS_CACHE
     cache = _UPDATE_CACHE
+    size = len(data)
     for _ in range(count):
         kind = data[pos]
-        if kind in (U_SUSPECT, U_DEAD):
+        if kind == U_ALIVE:
+            at = pos + 2 + data[pos + 1]
+            family = data[at]
+            if family == 4:
+                after = at + 7
+            elif family == 6:
+                after = at + 19
+            else:
+                raise _Unusual
+            end = after + 10 + (data[after + 8] << 8 | data[after + 9])
+            if end > size:
+                raise _Unusual
+            raw = data[pos:end]
+            raws.append(raw)
+            known = cache.get(raw)
+            if known is None:
+                packed = data[at:after]
+                address = addresses.get(packed)
+                if address is None:
+                    address = _address_from(packed)
+                known = Alive(
+                    data[pos + 2 : at].decode(),
+                    address,
+                    _U64.unpack_from(data, after)[0],
+                    data[after + 10 : end],
+                )
+                if len(cache) >= _UPDATE_CACHE_SIZE:  # _remember, inline
+                    cache.clear()
+                cache[raw] = known
+            updates.append(known)
+            pos = end
+        elif kind in (U_SUSPECT, U_DEAD):
             # Kind, name, incarnation and accuser: the accuser's length byte gives the end.
             at = pos + 10 + data[pos + 1]
             raw = data[pos : at + 1 + data[at]]
@@ -532,42 +564,11 @@ def _updates_fast(data: bytes, pos: int, count: int) -> tuple[list[Update], list
                 _remember(raw, known)
             updates.append(known)
             pos += len(raw)
-            continue
-        if kind != U_ALIVE:
+        else:
             update, end = _update_at(data, pos)
             raws.append(data[pos:end])
-        else:
-            at = pos + 2 + data[pos + 1]
-            family = data[at]
-            if family == 4:
-                after = at + 7
-            elif family == 6:
-                after = at + 19
-            else:
-                raise _Unusual
-            end = after + 10 + (data[after + 8] << 8 | data[after + 9])
-            if end > len(data):
-                raise _Unusual
-            raw = data[pos:end]
-            raws.append(raw)
-            known = cache.get(raw)
-            if known is not None:
-                updates.append(known)
-                pos = end
-                continue
-            packed = data[at:after]
-            address = addresses.get(packed)
-            if address is None:
-                address = _address_from(packed)
-            update = Alive(
-                data[pos + 2 : at].decode(),
-                address,
-                _U64.unpack_from(data, after)[0],
-                data[after + 10 : end],
-            )
-            _remember(raw, update)
-        updates.append(update)
-        pos = end
+            updates.append(update)
+            pos = end
     return updates, raws, pos
 
 
