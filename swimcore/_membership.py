@@ -568,24 +568,19 @@ class Membership:
         self._apply(Dead(name, member.incarnation, self.name))
 
     def _consider_leader(self: Node, member: Member | None) -> None:
-        """Keep the leader current: O(1) unless the leader itself stops being alive."""
+        """Keep the leader current: O(1), or O(log n) when the leader itself stops being alive."""
         if member is None:
             return
         leader = self._leader
         if member.state is State.ALIVE:
             if member is leader:
                 return
+            self._ranks.offer(member, self._table)
             if leader is None or member.address.leader_key() > leader.address.leader_key():
                 self._set_leader(member)
         elif member is leader:
-            best: Member | None = None
-            for candidate in self._table.all():
-                if candidate.state is State.ALIVE and (
-                    best is None or candidate.address.leader_key() > best.address.leader_key()
-                ):
-                    best = candidate
-            # The table's own record, not a shared one (see RosterTable).
-            self._set_leader(self._table.get(best.name) if best is not None else None)
+            # O(log n), not a scan of the table: one datagram may unseat many leaders in turn.
+            self._set_leader(self._ranks.best(self._table))
 
     def _set_leader(self: Node, member: Member | None) -> None:
         if member is not self._leader:

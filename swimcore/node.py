@@ -65,6 +65,7 @@ from swimcore.dissemination import BroadcastQueue
 from swimcore.errors import AddressError, ClockError, ConfigError, DecodeError, StateError
 from swimcore.join_round import JoinRound
 from swimcore.keyring import Keyring
+from swimcore.leader import LeaderRanks
 from swimcore.members import Member, MemberTable
 from swimcore.messages import (
     Ack,
@@ -238,6 +239,7 @@ class Node(Probing, Membership, Exchanges):
         self._digests = config.wire == "native"
         self._periods = 0
         self._leader: Member | None = local
+        self._ranks = LeaderRanks()
         self._now = 0.0
         self._started = False
         self._leaving = False

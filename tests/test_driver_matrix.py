@@ -13,6 +13,7 @@ import gc
 import inspect
 import socket
 import threading
+import tracemalloc
 from collections.abc import Callable
 from typing import Any
 
@@ -265,6 +266,32 @@ def test_every_driver_forgets_event_streams_nobody_reads(driver: Driver) -> None
                 gc.collect()
                 await updates(3)
                 assert b.counters().get("driver.dropped.events", 0) == dropped
+
+    driver.run(story)
+
+
+def test_every_driver_forgets_unread_streams_in_a_quiet_group(driver: Driver) -> None:
+    """Streams dropped unread are forgotten even while no event comes (a quiet group can emit
+    none for hours): opening and dropping one per request must not grow the member.  Each
+    used to stay listed until the next event, holding its buffer (about 1.3 KB each)."""
+
+    async def story(driver: Driver) -> None:
+        async with driver.member(FAST, name="a", leave_on_exit=False) as a:
+
+            def open_and_drop(count: int) -> None:
+                for _ in range(count):
+                    a.events()  # dropped at once, never read nor closed
+                gc.collect()
+
+            open_and_drop(100)  # warm-up: whatever the first streams allocate once
+            tracemalloc.start()
+            try:
+                before = tracemalloc.get_traced_memory()[0]
+                open_and_drop(2000)
+                grown = tracemalloc.get_traced_memory()[0] - before
+            finally:
+                tracemalloc.stop()
+            assert grown < 40_000, f"{driver.id}: 2,000 dropped streams kept {grown} bytes"
 
     driver.run(story)
 

@@ -169,6 +169,9 @@ class Fanout:
 
     def subscribe(self, maxsize: int) -> EventBuffer:
         buffer = EventBuffer(maxsize, self._counters.add)
+        # Streams freed unread since the last event are dropped here too: a quiet group emits
+        # nothing for hours, while an application may open (and drop) a stream per request.
+        self._buffers = [held for held in self._buffers if not held.closed]
         self._buffers.append(buffer)
         return buffer
 

@@ -232,6 +232,9 @@ class BridgedMember(AsyncLifecycle):
         if self._closed:
             buffer.close()
         else:
+            # Streams freed unread since the last event go too (a quiet group emits none).
+            for held in [held for held in self._streams if held.closed]:
+                del self._streams[held]
             self._streams[buffer] = None
         return EventStream(
             buffer, backend.flag, functools.partial(self._streams.pop, buffer, None)

@@ -353,6 +353,8 @@ class ThreadMember(MemberBase):
             if self._stopped:
                 stream.end()
             else:
+                # Queues freed unread since the last event go too (a quiet group emits none).
+                self._queues = [ref for ref in self._queues if ref() is not None]
                 self._queues.append(weakref.ref(stream))
         return stream
 
