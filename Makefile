@@ -29,9 +29,11 @@ demo: $(DEMO_STAMP)
 demo-sim: $(DEMO_STAMP)
 	$(PY) examples/sim_demo.py
 
-## lint: ruff and mypy --strict (the library, its tests, examples and benchmarks)
+## lint: ruff (checks and formatting) and mypy --strict (the library, its tests, examples and
+## benchmarks)
 lint: $(STAMP)
 	$(PY) -m ruff check swimcore transports tests examples benchmarks
+	$(PY) -m ruff format --check swimcore transports tests examples benchmarks
 	$(PY) -m mypy swimcore tests examples benchmarks
 
 ## test: lint, types, then the whole default test suite (what CI runs): the tests that may share

@@ -100,7 +100,10 @@ async def _run(mode: str, nodes: int, settle: float, window: float) -> dict[str,
             members.append(
                 await stack.enter_async_context(
                     AsyncioMember(
-                        config, seeds=[first.address], seed=i, leave_on_exit=False,
+                        config,
+                        seeds=[first.address],
+                        seed=i,
+                        leave_on_exit=False,
                         gc_freeze=freeze,
                     )
                 )
@@ -184,12 +187,17 @@ def main() -> None:
     if args.child:
         child(args.child, int(args.nodes), args.settle, args.window)
         return
-    print(f"Python {platform.python_version()}, nproc {os.cpu_count()}, load average "
-          f"{os.getloadavg()[0]:.1f}, Config.lan(), {args.window:g} s window after "
-          f"{args.settle:g} s settle", flush=True)
-    print("| members | mode | build-up: full GCs, longest pause | window: collections, full, "
-          "longest, p99, GC time | a full collection after the window | false suspicions | "
-          "loop lag max | CPU | RSS at the window's end | KiB per member | per extra member |")
+    print(
+        f"Python {platform.python_version()}, nproc {os.cpu_count()}, load average "
+        f"{os.getloadavg()[0]:.1f}, Config.lan(), {args.window:g} s window after "
+        f"{args.settle:g} s settle",
+        flush=True,
+    )
+    print(
+        "| members | mode | build-up: full GCs, longest pause | window: collections, full, "
+        "longest, p99, GC time | a full collection after the window | false suspicions | "
+        "loop lag max | CPU | RSS at the window's end | KiB per member | per extra member |"
+    )
     print("|---:|---|---|---|---:|---:|---:|---:|---:|---:|---:|")
     rows: dict[tuple[int, str], list[float]] = {}
     for _ in range(args.rounds):
@@ -197,10 +205,21 @@ def main() -> None:
         previous: dict[str, tuple[int, int]] = {}
         for nodes in (int(n) for n in args.nodes.split(",")):
             for mode in args.modes.split(","):
-                command = [sys.executable, __file__, "--child", mode, "--nodes", str(nodes),
-                           "--settle", str(args.settle), "--window", str(args.window)]
-                done = subprocess.run(command, capture_output=True, text=True, check=False,
-                                      timeout=1800)
+                command = [
+                    sys.executable,
+                    __file__,
+                    "--child",
+                    mode,
+                    "--nodes",
+                    str(nodes),
+                    "--settle",
+                    str(args.settle),
+                    "--window",
+                    str(args.window),
+                ]
+                done = subprocess.run(
+                    command, capture_output=True, text=True, check=False, timeout=1800
+                )
                 lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
                 if done.returncode != 0 or not lines:
                     print(f"| {nodes} | {mode} | failed: {done.stderr[-300:]!r} |", flush=True)
@@ -215,17 +234,21 @@ def main() -> None:
                     fewer, rss = previous[mode]
                     margin = f"{(r['rss_kib'] - rss) / (nodes - fewer):.0f}"
                 previous[mode] = (nodes, r["rss_kib"])
-                print(f"| {nodes} | {mode}{flag} | {b['full']}, {b['full_max_ms']:.0f} ms | "
-                      f"{w['collections']}, {w['full']}, {w['max_ms']:.0f} ms, "
-                      f"{w['p99_ms']:.1f} ms, {w['gc_pct']:.2f} % | {r['full_now_ms']:.0f} ms | "
-                      f"{r['false_suspicions']} | "
-                      f"{r['lag_max_ms']:.0f} ms | {r['cpu_pct']:.0f} % | "
-                      f"{r['rss_kib'] / 1024:.1f} MiB | {per_member:.0f} | {margin} |",
-                      flush=True)
+                print(
+                    f"| {nodes} | {mode}{flag} | {b['full']}, {b['full_max_ms']:.0f} ms | "
+                    f"{w['collections']}, {w['full']}, {w['max_ms']:.0f} ms, "
+                    f"{w['p99_ms']:.1f} ms, {w['gc_pct']:.2f} % | {r['full_now_ms']:.0f} ms | "
+                    f"{r['false_suspicions']} | "
+                    f"{r['lag_max_ms']:.0f} ms | {r['cpu_pct']:.0f} % | "
+                    f"{r['rss_kib'] / 1024:.1f} MiB | {per_member:.0f} | {margin} |",
+                    flush=True,
+                )
     if args.rounds > 1:
         for (nodes, mode), maxima in rows.items():
-            print(f"{nodes} {mode}: longest pause in the window, median of rounds "
-                  f"{statistics.median(maxima):.0f} ms")
+            print(
+                f"{nodes} {mode}: longest pause in the window, median of rounds "
+                f"{statistics.median(maxima):.0f} ms"
+            )
     print(f"load average afterwards {os.getloadavg()[0]:.1f}")
 
 

@@ -77,8 +77,19 @@ def one_per_process(count: int, settle: float, window: float) -> dict[str, Any]:
         for port in ports:
             procs.append(
                 subprocess.Popen(
-                    [sys.executable, "-m", "swimcore", "run", "bench", f"127.0.0.1:{port}", first,
-                     "--print-every", "3600", "--log-level", "WARNING"],
+                    [
+                        sys.executable,
+                        "-m",
+                        "swimcore",
+                        "run",
+                        "bench",
+                        f"127.0.0.1:{port}",
+                        first,
+                        "--print-every",
+                        "3600",
+                        "--log-level",
+                        "WARNING",
+                    ],
                     env=env,
                     stdout=subprocess.DEVNULL,
                 )
@@ -269,32 +280,56 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.procs, args.sizes, args.capacity, args.window = 3, "10", "100", 5.0
-    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores, "
-          f"load average {os.getloadavg()[0]:.1f}", flush=True)
+    print(
+        f"python {sys.version.split()[0]}, {os.cpu_count()} cores, "
+        f"load average {os.getloadavg()[0]:.1f}",
+        flush=True,
+    )
 
     row = one_per_process(args.procs, args.settle, max(args.window, 30.0))
-    print(f"one member per process x{row['members']}: CPU {row['cpu_pct_per_member']:.3f} % "
-          f"of a core per member (max {row['cpu_pct_max']:.3f}), "
-          f"RSS {row['rss_kib_per_process']:.0f} KiB per process "
-          f"(interpreter with the same imports, no member: {row['rss_kib_interpreter']} KiB)",
-          flush=True)
+    print(
+        f"one member per process x{row['members']}: CPU {row['cpu_pct_per_member']:.3f} % "
+        f"of a core per member (max {row['cpu_pct_max']:.3f}), "
+        f"RSS {row['rss_kib_per_process']:.0f} KiB per process "
+        f"(interpreter with the same imports, no member: {row['rss_kib_interpreter']} KiB)",
+        flush=True,
+    )
 
     for driver in args.drivers.split(","):
         for size in (int(s) for s in args.sizes.split(",")):
             r = run_child(
-                ["--driver", driver, "--nodes", str(size), "--settle", str(args.settle),
-                 "--window", str(args.window)],
+                [
+                    "--driver",
+                    driver,
+                    "--nodes",
+                    str(size),
+                    "--settle",
+                    str(args.settle),
+                    "--window",
+                    str(args.window),
+                ],
                 timeout=600,
             )
-            print(f"{r['driver']:>10} x{size:<5}: CPU {r['cpu_pct_per_member']:.3f} % per member "
-                  f"({r['cpu_pct']:.1f} % total), RSS {r['rss_kib_per_member']:.0f} KiB per member,"
-                  f" false suspicions {r['false_suspicions']}, "
-                  f"lag p99 {r['loop_lag_p99_ms']:.1f} ms, converged {r['converged']}", flush=True)
+            print(
+                f"{r['driver']:>10} x{size:<5}: CPU {r['cpu_pct_per_member']:.3f} % per member "
+                f"({r['cpu_pct']:.1f} % total), RSS {r['rss_kib_per_member']:.0f} KiB per member,"
+                f" false suspicions {r['false_suspicions']}, "
+                f"lag p99 {r['loop_lag_p99_ms']:.1f} ms, converged {r['converged']}",
+                flush=True,
+            )
 
     for size in (int(s) for s in args.capacity.split(",")):
         r = run_child(
-            ["--driver", "asyncio", "--nodes", str(size), "--settle", str(args.settle),
-             "--window", str(args.window)],
+            [
+                "--driver",
+                "asyncio",
+                "--nodes",
+                str(size),
+                "--settle",
+                str(args.settle),
+                "--window",
+                str(args.window),
+            ],
             timeout=1200,
         )
         holds = (
@@ -303,13 +338,16 @@ def main() -> None:
             and r["loop_lag_max_ms"] < 500
             and r["cpu_pct"] < 100
         )
-        print(f"capacity asyncio x{size:<5}: converged {r['converged']} in {r['converge_s']} s, "
-              f"CPU {r['cpu_pct']:.0f} % of a core, false suspicions {r['false_suspicions']}, "
-              f"false deaths {r['false_deaths']}, loop lag p99 {r['loop_lag_p99_ms']:.0f} ms max "
-              f"{r['loop_lag_max_ms']:.0f} ms (idle process: {r['baseline_lag_max_ms']:.0f} ms), "
-              f"full GCs {r['full_gc_count']} (max {r['full_gc_max_ms']:.0f} ms), "
-              f"RSS {r['rss_kib_per_member']:.0f} KiB per member "
-              f"-> {'holds' if holds else 'does not hold'}", flush=True)
+        print(
+            f"capacity asyncio x{size:<5}: converged {r['converged']} in {r['converge_s']} s, "
+            f"CPU {r['cpu_pct']:.0f} % of a core, false suspicions {r['false_suspicions']}, "
+            f"false deaths {r['false_deaths']}, loop lag p99 {r['loop_lag_p99_ms']:.0f} ms max "
+            f"{r['loop_lag_max_ms']:.0f} ms (idle process: {r['baseline_lag_max_ms']:.0f} ms), "
+            f"full GCs {r['full_gc_count']} (max {r['full_gc_max_ms']:.0f} ms), "
+            f"RSS {r['rss_kib_per_member']:.0f} KiB per member "
+            f"-> {'holds' if holds else 'does not hold'}",
+            flush=True,
+        )
         if not holds:
             break
 

@@ -76,8 +76,13 @@ def child_thread(size: int, settle: float, window: float) -> dict[str, Any]:
         members.append(member)
     converged = wait_converged(members)
     cpu, wall = measure(members, settle, window)
-    result = {"rss": rss_kib() - base, "cpu": cpu, "wall": wall, "converged": converged,
-              "threads": threading.active_count()}
+    result = {
+        "rss": rss_kib() - base,
+        "cpu": cpu,
+        "wall": wall,
+        "converged": converged,
+        "threads": threading.active_count(),
+    }
     for member in members:
         member.close(leave=False)
     return result
@@ -111,8 +116,13 @@ def child_async(driver: str, size: int, settle: float, window: float) -> dict[st
         cpu, wall = time.process_time(), time.monotonic()
         await asyncio.sleep(window)
         cpu, wall = time.process_time() - cpu, time.monotonic() - wall
-        result = {"rss": rss_kib() - base, "cpu": cpu, "wall": wall, "converged": converged,
-                  "threads": threading.active_count()}
+        result = {
+            "rss": rss_kib() - base,
+            "cpu": cpu,
+            "wall": wall,
+            "converged": converged,
+            "threads": threading.active_count(),
+        }
         for member in members:
             await member.close(leave=False)
         return result
@@ -121,8 +131,18 @@ def child_async(driver: str, size: int, settle: float, window: float) -> dict[st
 
 
 def run_child(driver: str, size: int, settle: float, window: float) -> dict[str, Any]:
-    command = [sys.executable, __file__, "--child", driver, "--sizes", str(size),
-               "--settle", str(settle), "--window", str(window)]
+    command = [
+        sys.executable,
+        __file__,
+        "--child",
+        driver,
+        "--sizes",
+        str(size),
+        "--settle",
+        str(settle),
+        "--window",
+        str(window),
+    ]
     out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
     result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
     return result
@@ -147,8 +167,10 @@ def main() -> None:
     drivers = [d for d in args.drivers.split(",") if d]
     if "asyncio" in drivers and importlib.util.find_spec("swimcore.transports.asyncio") is None:
         drivers.remove("asyncio")
-    print(f"Python {platform.python_version()}, nproc {os.cpu_count()}, "
-          f"window {args.window:g} s after {args.settle:g} s settle, Config.lan()")
+    print(
+        f"Python {platform.python_version()}, nproc {os.cpu_count()}, "
+        f"window {args.window:g} s after {args.settle:g} s settle, Config.lan()"
+    )
     print("| driver | members | CPU per member (% of a core) | RSS per member (KiB) | threads |")
     print("|---|---:|---:|---:|---:|")
     for size in (int(s) for s in args.sizes.split(",")):
@@ -156,8 +178,10 @@ def main() -> None:
             r = run_child(driver, size, args.settle, args.window)
             cpu = 100 * r["cpu"] / r["wall"] / size
             flag = "" if r["converged"] else " (not converged)"
-            print(f"| {driver}{flag} | {size} | {cpu:.3f} | {r['rss'] / size:.0f} | "
-                  f"{r['threads']} |", flush=True)
+            print(
+                f"| {driver}{flag} | {size} | {cpu:.3f} | {r['rss'] / size:.0f} | {r['threads']} |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -62,10 +62,14 @@ def main() -> int:
     with open_executor(args.executor, jobs=args.jobs, scheduler=args.scheduler) as executor:
         results = sweep(work, executor).values()
     wall = time.perf_counter() - started
-    print(f"{len(work)} runs in {wall:.0f} s wall, {args.jobs} processes, "
-          f"Python {sys.version.split()[0]}, {os.cpu_count()} cores\n")
-    print("| setting | runs | false deaths (total) | runs with a false death | false deaths/run "
-          "| false suspicions/run | first detection median | p99 | all-detection median | p99 |")
+    print(
+        f"{len(work)} runs in {wall:.0f} s wall, {args.jobs} processes, "
+        f"Python {sys.version.split()[0]}, {os.cpu_count()} cores\n"
+    )
+    print(
+        "| setting | runs | false deaths (total) | runs with a false death | false deaths/run "
+        "| false suspicions/run | first detection median | p99 | all-detection median | p99 |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|")
     for setting in SETTINGS:
         rows = [r for r in results if r["setting"] == setting]
@@ -74,10 +78,12 @@ def main() -> int:
         suspicions = statistics.mean(r["false_suspicions"] for r in rows)
         first = [d for r in rows for d in r["detections"]]
         every = [d for r in rows for d in r["all_detections"]]
-        print(f"| {setting} | {len(rows)} | {deaths} | {runs_with} | {deaths / len(rows):.2f} "
-              f"| {suspicions:.0f} | {statistics.median(first):.2f} s "
-              f"| {percentile(first, 0.99):.2f} s | {statistics.median(every):.2f} s "
-              f"| {percentile(every, 0.99):.2f} s |")
+        print(
+            f"| {setting} | {len(rows)} | {deaths} | {runs_with} | {deaths / len(rows):.2f} "
+            f"| {suspicions:.0f} | {statistics.median(first):.2f} s "
+            f"| {percentile(first, 0.99):.2f} s | {statistics.median(every):.2f} s "
+            f"| {percentile(every, 0.99):.2f} s |"
+        )
     if args.json:
         with open(args.json, "w") as out:
             json.dump(results, out, indent=1)

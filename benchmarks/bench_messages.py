@@ -42,9 +42,10 @@ def counter(events: list[int], reliable: bool) -> Callable[[Any], None]:
 
 
 async def run_async(cls: Any, seconds: float) -> tuple[float, float, float, float]:
-    async with cls(CONFIG, name="rx", leave_on_exit=False) as rx, cls(
-        CONFIG, name="tx", seeds=[rx.address], leave_on_exit=False
-    ) as tx:
+    async with (
+        cls(CONFIG, name="rx", leave_on_exit=False) as rx,
+        cls(CONFIG, name="tx", seeds=[rx.address], leave_on_exit=False) as tx,
+    ):
         while len(tx.members()) < 2:
             await anyio.sleep(0.01)
         got_reliable, got_best = [0], [0]
@@ -73,9 +74,10 @@ async def run_async(cls: Any, seconds: float) -> tuple[float, float, float, floa
 
 
 def run_thread(seconds: float) -> tuple[float, float, float, float]:
-    with ThreadMember(CONFIG, name="rx", leave_on_exit=False) as rx, ThreadMember(
-        CONFIG, name="tx", seeds=[rx.address], leave_on_exit=False
-    ) as tx:
+    with (
+        ThreadMember(CONFIG, name="rx", leave_on_exit=False) as rx,
+        ThreadMember(CONFIG, name="tx", seeds=[rx.address], leave_on_exit=False) as tx,
+    ):
         while len(tx.members()) < 2:
             time.sleep(0.01)
         got_best = [0]
@@ -108,8 +110,10 @@ def main() -> None:
         rows.append((name, anyio.run(run_async, cls, args.seconds, backend=backend)))
     rows.append(("thread (blocking)", run_thread(args.seconds)))
     base = rows[0][1]
-    print("| driver | reliable msgs/s | vs asyncio | mean exchange (ms) "
-          "| best-effort sends/s | vs asyncio | received |")
+    print(
+        "| driver | reliable msgs/s | vs asyncio | mean exchange (ms) "
+        "| best-effort sends/s | vs asyncio | received |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|")
     for name, (rel, ms, best, ratio) in rows:
         print(

@@ -34,8 +34,10 @@ WIRES = ("native", "memberlist", "memberlist+lzw")
 def _node(wire: str, rows: int) -> tuple[Node, bytes]:
     config = Config.lan(wire=wire)
     node = Node(config, Address("10.255.255.1", 7946), seed=1)
-    roster = [(f"member-{i:07d}", Address(f"10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}", 7946))
-              for i in range(rows)]
+    roster = [
+        (f"member-{i:07d}", Address(f"10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}", 7946))
+        for i in range(rows)
+    ]
     node.start(0.0, roster)
     node.set_metadata(b"m" * 100, 0.0)
     peer = for_node(config, "peer", Address("10.255.255.2", 7946), None, random.Random(0))
@@ -81,24 +83,41 @@ def main() -> None:
     if args.json:
         print(json.dumps(whole(args.json, args.rows, args.repeat)))
         return
-    print(f"# {args.rows} rows; nproc {os.cpu_count()}, Python {platform.python_version()}, "
-          f"load {os.getloadavg()[0]:.1f}")
-    print("| wire | baseline: whole | whole | whole (CPU) | longest step | longest step (CPU)"
-          " | steps |")
+    print(
+        f"# {args.rows} rows; nproc {os.cpu_count()}, Python {platform.python_version()}, "
+        f"load {os.getloadavg()[0]:.1f}"
+    )
+    print(
+        "| wire | baseline: whole | whole | whole (CPU) | longest step | longest step (CPU)"
+        " | steps |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|")
     for wire in WIRES:
         base = "-"
         if args.baseline:
             env = {**os.environ, "PYTHONPATH": args.baseline}
             done = subprocess.run(
-                [sys.executable, __file__, "--rows", str(args.rows), "--repeat",
-                 str(args.repeat), "--json", wire],
-                env=env, capture_output=True, text=True, check=True,
+                [
+                    sys.executable,
+                    __file__,
+                    "--rows",
+                    str(args.rows),
+                    "--repeat",
+                    str(args.repeat),
+                    "--json",
+                    wire,
+                ],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
             )
             base = f"{json.loads(done.stdout)['whole_ms']:.0f} ms"
         w, s = whole(wire, args.rows, args.repeat), stepped(wire, args.rows, args.repeat)
-        print(f"| {wire} | {base} | {w['whole_ms']:.0f} ms | {w['whole_cpu_ms']:.0f} ms "
-              f"| {s['step_ms']:.1f} ms | {s['step_cpu_ms']:.1f} ms | {s['steps']:.0f} |")
+        print(
+            f"| {wire} | {base} | {w['whole_ms']:.0f} ms | {w['whole_cpu_ms']:.0f} ms "
+            f"| {s['step_ms']:.1f} ms | {s['step_cpu_ms']:.1f} ms | {s['steps']:.0f} |"
+        )
 
 
 if __name__ == "__main__":

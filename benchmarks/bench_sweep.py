@@ -112,8 +112,10 @@ def main() -> int:
                           f"{same}, load {load:.2f}", flush=True)  # fmt: skip
     rows = [(name, *figures) for name, figures in best.items()]
     base = rows[0][1]
-    print("\n| executor | sweep wall (best round) | ratio to in-process | CPU s in the runs "
-          "| cores obtained | overhead per task | start-up | load (1 min) |")
+    print(
+        "\n| executor | sweep wall (best round) | ratio to in-process | CPU s in the runs "
+        "| cores obtained | overhead per task | start-up | load (1 min) |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for name, wall, per_task, startup, load, cpu in rows:
         print(f"| {name} | {wall:.1f} s | {wall / base:.2f} | {cpu:.1f} | {cpu / wall:.2f} "
@@ -121,8 +123,10 @@ def main() -> int:
     per_run = rows[0][5] / args.runs  # CPU per run: what a dedicated worker core would take
     seeds, workers = args.paper_seeds, args.paper_workers
     compute = seeds * per_run / workers
-    print(f"\nCPU per run: {per_run * 1e3:.0f} ms; on paper, {seeds:,} seeds on "
-          f"{workers} workers: compute {compute / 3600:.2f} h (runs x per run / workers)")
+    print(
+        f"\nCPU per run: {per_run * 1e3:.0f} ms; on paper, {seeds:,} seeds on "
+        f"{workers} workers: compute {compute / 3600:.2f} h (runs x per run / workers)"
+    )
     for name, _, per_task, _, _, _ in rows[2:]:
         scheduler = seeds * per_task
         print(f"  {name}: scheduling {per_task * 1e3:.2f} ms per run -> {scheduler / 3600:.2f} h "

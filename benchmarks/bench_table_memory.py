@@ -41,8 +41,10 @@ def measure(nodes: int, top: int) -> None:
     root = str(Path(__file__).resolve().parent.parent) + os.sep
     for site in sites[:top]:
         frame = site.traceback[0]
-        print(f"  {site.size / rows:6.1f} B/row  {site.count:8d} blocks  "
-              f"{frame.filename.removeprefix(root)}:{frame.lineno}")
+        print(
+            f"  {site.size / rows:6.1f} B/row  {site.count:8d} blocks  "
+            f"{frame.filename.removeprefix(root)}:{frame.lineno}"
+        )
 
 
 def main() -> None:

@@ -82,8 +82,14 @@ class Meter:
         Node.tick = counted_tick  # type: ignore[method-assign]
 
     def sample(self) -> tuple[int, int, float, float, int, float]:
-        return (self.selects, self.ticks, time.process_time(), time.monotonic(),
-                self.collections, self.gc_seconds)
+        return (
+            self.selects,
+            self.ticks,
+            time.process_time(),
+            time.monotonic(),
+            self.collections,
+            self.gc_seconds,
+        )
 
 
 def _result(
@@ -179,9 +185,22 @@ def group(tree: Path, driver: str, members: int, settle: float, window: float) -
     ports = [free_port() for _ in range(members)]
     procs = []
     for port in ports:
-        command = [sys.executable, __file__, "--child", driver, "--port", str(port),
-                   "--seed-port", str(ports[0]), "--members", str(members),
-                   "--settle", str(settle), "--window", str(window)]
+        command = [
+            sys.executable,
+            __file__,
+            "--child",
+            driver,
+            "--port",
+            str(port),
+            "--seed-port",
+            str(ports[0]),
+            "--members",
+            str(members),
+            "--settle",
+            str(settle),
+            "--window",
+            str(window),
+        ]
         procs.append(subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True))
         time.sleep(0.3)  # the seed first
     rows = []
@@ -226,8 +245,14 @@ def memberlist_group(peer: Path, members: int, settle: float, window: float) -> 
             command = [str(peer), "-name", f"ml{i}", "-port", str(port)]
             if i:
                 command += ["-join", f"127.0.0.1:{ports[0]}"]
-            procs.append(subprocess.Popen(command, stdin=subprocess.PIPE,
-                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            procs.append(
+                subprocess.Popen(
+                    command,
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
             time.sleep(0.3)
         time.sleep(settle + 3)
         before = [_task_stats(p.pid) for p in procs]
@@ -241,8 +266,11 @@ def memberlist_group(peer: Path, members: int, settle: float, window: float) -> 
             p.wait()
     cpu = [(a[0] - b[0]) / wall * 100 for a, b in zip(after, before, strict=True)]
     wakes = [(a[1] - b[1]) / wall for a, b in zip(after, before, strict=True)]
-    return {"wakeups_per_s": statistics.mean(wakes), "cpu_pct": statistics.mean(cpu),
-            "cpu_pct_max": max(cpu)}
+    return {
+        "wakeups_per_s": statistics.mean(wakes),
+        "cpu_pct": statistics.mean(cpu),
+        "cpu_pct_max": max(cpu),
+    }
 
 
 def main() -> None:
@@ -253,11 +281,19 @@ def main() -> None:
     parser.add_argument("--settle", type=float, default=5.0)
     parser.add_argument("--compare", type=Path, help="another source tree, measured alongside")
     parser.add_argument("--rounds", type=int, default=1, help="repeat every row this often")
-    parser.add_argument("--memberlist", type=Path,
-                        help="the Go memberlist test peer (tests/memberlist_peer): a group of it "
-                        "too, measured from outside")
-    parser.add_argument("--floor", type=float, default=0.0, metavar="RATE",
-                        help="also an empty asyncio loop waking RATE times a second")
+    parser.add_argument(
+        "--memberlist",
+        type=Path,
+        help="the Go memberlist test peer (tests/memberlist_peer): a group of it "
+        "too, measured from outside",
+    )
+    parser.add_argument(
+        "--floor",
+        type=float,
+        default=0.0,
+        metavar="RATE",
+        help="also an empty asyncio loop waking RATE times a second",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--rate", type=float, default=1.0, help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
@@ -271,32 +307,55 @@ def main() -> None:
     trees = [("this tree", ROOT)]
     if args.compare is not None:
         trees.insert(0, (f"{args.compare}", args.compare.resolve()))
-    print(f"Python {platform.python_version()}, nproc {os.cpu_count()}, load average "
-          f"{os.getloadavg()[0]:.1f}, {args.members} members (one per process), Config.lan(), "
-          f"{args.window:g} s window after {args.settle:g} s settle", flush=True)
-    print("| tree | driver | wake-ups/s | ticks/s | CPU % of a core (mean, max) | GCs/min | "
-          "GC % of a core |")
+    print(
+        f"Python {platform.python_version()}, nproc {os.cpu_count()}, load average "
+        f"{os.getloadavg()[0]:.1f}, {args.members} members (one per process), Config.lan(), "
+        f"{args.window:g} s window after {args.settle:g} s settle",
+        flush=True,
+    )
+    print(
+        "| tree | driver | wake-ups/s | ticks/s | CPU % of a core (mean, max) | GCs/min | "
+        "GC % of a core |"
+    )
     print("|---|---|---:|---:|---:|---:|---:|")
     for _ in range(args.rounds):
         for driver in args.drivers.split(","):
             for label, tree in trees:
                 r = group(tree, driver, args.members, args.settle, args.window)
                 flag = "" if r["converged"] else " (not converged)"
-                print(f"| {label} | {driver}{flag} | {r['wakeups_per_s']:.1f} | "
-                      f"{r['ticks_per_s']:.1f} | {r['cpu_pct']:.3f}, {r['cpu_pct_max']:.3f} | "
-                      f"{r['gc_per_min']:.1f} | {r['gc_pct']:.4f} |",
-                      flush=True)
+                print(
+                    f"| {label} | {driver}{flag} | {r['wakeups_per_s']:.1f} | "
+                    f"{r['ticks_per_s']:.1f} | {r['cpu_pct']:.3f}, {r['cpu_pct_max']:.3f} | "
+                    f"{r['gc_per_min']:.1f} | {r['gc_pct']:.4f} |",
+                    flush=True,
+                )
         if args.floor:
-            command = [sys.executable, __file__, "--child", "floor", "--rate", str(args.floor),
-                       "--settle", str(args.settle), "--window", str(args.window)]
+            command = [
+                sys.executable,
+                __file__,
+                "--child",
+                "floor",
+                "--rate",
+                str(args.floor),
+                "--settle",
+                str(args.settle),
+                "--window",
+                str(args.window),
+            ]
             out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
             r = json.loads(out.strip().splitlines()[-1])
-            print(f"| no member: an empty asyncio loop | - | {r['wakeups_per_s']:.1f} | - | "
-                  f"{r['cpu_pct']:.3f} | - | - |", flush=True)
+            print(
+                f"| no member: an empty asyncio loop | - | {r['wakeups_per_s']:.1f} | - | "
+                f"{r['cpu_pct']:.3f} | - | - |",
+                flush=True,
+            )
         if args.memberlist is not None:
             r = memberlist_group(args.memberlist, args.members, args.settle, args.window)
-            print(f"| memberlist (Go) | - | {r['wakeups_per_s']:.1f} (context switches) | - | "
-                  f"{r['cpu_pct']:.3f}, {r['cpu_pct_max']:.3f} | - | - |", flush=True)
+            print(
+                f"| memberlist (Go) | - | {r['wakeups_per_s']:.1f} (context switches) | - | "
+                f"{r['cpu_pct']:.3f}, {r['cpu_pct_max']:.3f} | - | - |",
+                flush=True,
+            )
     print(f"load average afterwards {os.getloadavg()[0]:.1f}")
 
 

@@ -72,7 +72,11 @@ def run(python: str, path: str | None) -> dict[str, object]:
         env["PYTHONPATH"] = path
     with tempfile.TemporaryDirectory() as outside:  # never the checkout by accident
         done = subprocess.run(
-            [python, "-c", CHILD], env=env, cwd=outside, capture_output=True, text=True,
+            [python, "-c", CHILD],
+            env=env,
+            cwd=outside,
+            capture_output=True,
+            text=True,
             check=True,
         )
     result: dict[str, object] = json.loads(done.stdout)
@@ -85,8 +89,10 @@ def main() -> int:
         return 2
     pure = run(sys.executable, str(ROOT))
     compiled = run(os.path.abspath(sys.argv[1]), None)
-    print(f"# nproc {os.cpu_count()}, Python {platform.python_version()}, "
-          f"load {os.getloadavg()[0]:.2f}")
+    print(
+        f"# nproc {os.cpu_count()}, Python {platform.python_version()}, "
+        f"load {os.getloadavg()[0]:.2f}"
+    )
     print(f"pure: {pure['build']}; other: {compiled['build']}")
     failed = False
     if pure["build"] != "pure Python" or not str(compiled["build"]).startswith("compiled"):

@@ -72,7 +72,8 @@ async def live(driver: str) -> None:
         )
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline and not (
-            all(len(db.members()) == 3 for db in dbs) and len(web.members()) == 4
+            all(len(db.members()) == 3 for db in dbs)
+            and len(web.members()) == 4
             and first.counters().get("dropped.not_admitted", 0) > 0
         ):
             await anyio.sleep(0.05)

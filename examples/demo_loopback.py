@@ -101,9 +101,7 @@ async def main(kind: str) -> None:
         print(f"{now()}  crashing {victim.name} (sockets closed, no goodbye)")
         await victim.close(leave=False)
         survivors = [m for m in members if m is not victim]
-        await wait_until(
-            lambda: all(_state(m, victim.name) is State.DEAD for m in survivors)
-        )
+        await wait_until(lambda: all(_state(m, victim.name) is State.DEAD for m in survivors))
         await tell()
         print(f"{now()}  every survivor declared {victim.name} failed:\n{table(survivors)}")
 
@@ -116,8 +114,10 @@ async def main(kind: str) -> None:
         await anyio.sleep(0.1)
         await tell()
         verdicts = {m.name: _state(m, leaver.name) for m in survivors}
-        print(f"{now()}  every survivor records {leaver.name} as left (not failed): "
-              + ", ".join(f"{n}={s.name.lower() if s else '?'}" for n, s in verdicts.items()))
+        print(
+            f"{now()}  every survivor records {leaver.name} as left (not failed): "
+            + ", ".join(f"{n}={s.name.lower() if s else '?'}" for n, s in verdicts.items())
+        )
         print(f"{now()}  final member lists:\n{table(survivors)}")
         print(f"{now()}  stopping: the rest leave the group")
     print(f"{now()}  done")

@@ -16,8 +16,10 @@ NODES = 20
 
 def main(seed: int = 1) -> None:
     net = SimNetwork(seed=seed)
-    nodes = [Node(Config.lan(), Address("10.0.0.1", 7946 + i), seed=seed * 1000 + i)
-             for i in range(NODES)]
+    nodes = [
+        Node(Config.lan(), Address("10.0.0.1", 7946 + i), seed=seed * 1000 + i)
+        for i in range(NODES)
+    ]
     for node in nodes:
         net.add(node)
     net.start(nodes[0])

@@ -9,9 +9,7 @@ from hypothesis import HealthCheck, settings
 from support.configs import WIRES
 from support.matrix import DRIVERS, Driver
 
-settings.register_profile(
-    "default", deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
+settings.register_profile("default", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile(
     "ci", deadline=None, suppress_health_check=[HealthCheck.too_slow], print_blob=True
 )

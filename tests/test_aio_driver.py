@@ -41,9 +41,10 @@ def test_queries_before_start_say_what_to_do() -> None:
 
 def test_socket_errors_and_a_full_buffer_are_counted_never_fatal() -> None:
     async def scenario() -> None:
-        async with AsyncioMember(FAST, seed=1) as a, AsyncioMember(
-            FAST, seeds=[a.address], seed=2
-        ) as b:
+        async with (
+            AsyncioMember(FAST, seed=1) as a,
+            AsyncioMember(FAST, seeds=[a.address], seed=2) as b,
+        ):
             await eventually(lambda: len(a.members()) == 2, "a never saw b join")
             # Every datagram goes through the driver's send hook: exercise its failure paths.
             a._send(Address.parse("[::1]:9"), b"ipv6 target on an IPv4 socket")

@@ -261,7 +261,6 @@ async def test_binding_rules_ports_and_ipv6(make: Callable[..., Member]) -> None
         )
 
 
-
 async def test_events_iterate_in_order_and_end_when_the_member_closes(
     make: Callable[..., Member],
 ) -> None:

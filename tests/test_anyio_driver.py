@@ -12,6 +12,7 @@ from swimcore.transports import AnyioMember
 
 pytestmark = pytest.mark.anyio
 
+
 @pytest.fixture(params=["asyncio", "trio"])
 def anyio_backend(request: pytest.FixtureRequest) -> str:
     backend: str = request.param

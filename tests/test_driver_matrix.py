@@ -324,14 +324,20 @@ def test_every_driver_hands_the_application_hooks_to_its_node(driver: Driver) ->
 
     async def story(driver: Driver) -> None:
         async with (
-            driver.member(config, name="a", meta=b"role=db", leave_on_exit=False, **hooks("a"))
-            as a,
             driver.member(
-                config, name="b", meta=b"role=web", seeds=[a.address], leave_on_exit=False,
+                config, name="a", meta=b"role=db", leave_on_exit=False, **hooks("a")
+            ) as a,
+            driver.member(
+                config,
+                name="b",
+                meta=b"role=web",
+                seeds=[a.address],
+                leave_on_exit=False,
                 **hooks("b"),
             ) as b,
-            driver.member(config, name="c", seeds=[a.address], leave_on_exit=False, **hooks("c"))
-            as c,
+            driver.member(
+                config, name="c", seeds=[a.address], leave_on_exit=False, **hooks("c")
+            ) as c,
         ):
             await eventually(
                 lambda: len(a.members()) == 2 and len(b.members()) == 2,

@@ -38,9 +38,10 @@ def poke(address: Any) -> None:
 
 async def keyed_pair(cls: Any) -> None:
     ring = Keyring(KEY_A)
-    async with cls(LABELLED, keyring=ring, leave_on_exit=False) as a, cls(
-        LABELLED, seeds=[a.address], keyring=ring, leave_on_exit=False
-    ) as b:
+    async with (
+        cls(LABELLED, keyring=ring, leave_on_exit=False) as a,
+        cls(LABELLED, seeds=[a.address], keyring=ring, leave_on_exit=False) as b,
+    ):
         await eventually(
             lambda: len(a.members()) == 2 and len(b.members()) == 2,
             "the keyed pair did not converge",
@@ -63,9 +64,10 @@ def test_async_drivers_take_a_keyring(cls: Any, backend: str) -> None:
 
 def test_the_thread_driver_takes_a_keyring() -> None:
     ring = Keyring(KEY_A)
-    with ThreadMember(LABELLED, keyring=ring, leave_on_exit=False) as a, ThreadMember(
-        LABELLED, seeds=[a.address], keyring=ring, leave_on_exit=False
-    ) as b:
+    with (
+        ThreadMember(LABELLED, keyring=ring, leave_on_exit=False) as a,
+        ThreadMember(LABELLED, seeds=[a.address], keyring=ring, leave_on_exit=False) as b,
+    ):
         eventually_blocking(
             lambda: len(a.members()) == 2 and len(b.members()) == 2,
             "the keyed pair did not converge",

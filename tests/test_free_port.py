@@ -20,4 +20,3 @@ def test_the_port_is_free_for_udp_and_tcp(host: str) -> None:
     with socket.socket(family, socket.SOCK_DGRAM) as udp, socket.socket(family) as tcp:
         udp.bind((host, port))
         tcp.bind((host, port))
-

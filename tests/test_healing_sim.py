@@ -34,8 +34,9 @@ def test_a_hundred_nodes_split_for_a_minute_heal_into_one_view() -> None:
     # next carries the refutations across), plus dissemination, within the config's deadline.
     bound = convergence_deadline(LAN, 100)
     took = settle(cluster, limit=bound)
-    print(f"\n100 nodes, 60 s partition: one view {took:.1f} s after it ended "
-          f"(bound {bound:.0f} s)")
+    print(
+        f"\n100 nodes, 60 s partition: one view {took:.1f} s after it ended (bound {bound:.0f} s)"
+    )
     assert took < bound, view_differences(cluster.views(), cluster.expected_view())
     checker.raise_if_violated()
 
@@ -75,9 +76,11 @@ def _churn(size: int, duration: float, seed: int, rate: float) -> tuple[SimClust
     assert worst["queue"] <= LAN.max_broadcasts
     # Every table holds at most everyone that ever existed; queues drain to (near) empty.
     assert worst["members"] <= cluster.size + 1
-    print(f"\n{size} nodes, {duration:.0f} s of churn ({len(plan)} joins and leaves), 1% loss: "
-          f"converged {took:.1f} s after it stopped; largest table {worst['members']}, "
-          f"deepest queue {worst['queue']}")
+    print(
+        f"\n{size} nodes, {duration:.0f} s of churn ({len(plan)} joins and leaves), 1% loss: "
+        f"converged {took:.1f} s after it stopped; largest table {worst['members']}, "
+        f"deepest queue {worst['queue']}"
+    )
     assert took < math.inf, view_differences(cluster.views(), cluster.expected_view())
     return cluster, took
 
@@ -101,10 +104,7 @@ def test_a_member_back_at_a_new_address_is_accepted_there_by_everyone() -> None:
     old = cluster.node(17)
     cluster.net.crash(old)
     cluster.run_for(30.0)
-    assert all(
-        known(cluster.node(i), old.name).state is State.DEAD
-        for i in range(50) if i != 17
-    )
+    assert all(known(cluster.node(i), old.name).state is State.DEAD for i in range(50) if i != 17)
     moved = Node(LAN, Address("10.200.0.1", 7946), name=old.name, seed=1234)
     cluster.net.add(moved)
     cluster.net.join(moved, [cluster.node(0).address])

@@ -38,9 +38,11 @@ def test_lifeguard_cuts_false_deaths_on_a_few_seeds() -> None:
     seeds = range(8)
     plain_deaths, plain_times = _sweep(PLAIN, seeds)
     ours_deaths, ours_times = _sweep(DEFAULT, seeds)
-    print(f"\nfalse deaths over {len(seeds)} runs: plain SWIM {plain_deaths}, swimcore "
-          f"{ours_deaths}; median detection {statistics.median(plain_times):.2f} s vs "
-          f"{statistics.median(ours_times):.2f} s")
+    print(
+        f"\nfalse deaths over {len(seeds)} runs: plain SWIM {plain_deaths}, swimcore "
+        f"{ours_deaths}; median detection {statistics.median(plain_times):.2f} s vs "
+        f"{statistics.median(ours_times):.2f} s"
+    )
     assert plain_deaths > 0, "the scenario must stress plain SWIM, or it shows nothing"
     assert ours_deaths * 5 <= plain_deaths
     assert statistics.median(ours_times) <= 1.2 * statistics.median(plain_times)
@@ -53,9 +55,11 @@ def test_lifeguard_sweep_of_a_hundred_seeds_per_setting() -> None:
     with concurrent.futures.ProcessPoolExecutor(os.cpu_count()) as pool:
         plain_deaths, plain_times = _sweep(PLAIN, seeds, pool)
         ours_deaths, ours_times = _sweep(DEFAULT, seeds, pool)
-    print(f"\nfalse deaths over 100 runs: plain SWIM {plain_deaths}, swimcore {ours_deaths}; "
-          f"median detection {statistics.median(plain_times):.2f} s vs "
-          f"{statistics.median(ours_times):.2f} s")
+    print(
+        f"\nfalse deaths over 100 runs: plain SWIM {plain_deaths}, swimcore {ours_deaths}; "
+        f"median detection {statistics.median(plain_times):.2f} s vs "
+        f"{statistics.median(ours_times):.2f} s"
+    )
     # Goal: at least 50 times fewer false deaths, detection within 20% of plain SWIM's.
     assert ours_deaths * 50 <= plain_deaths
     assert statistics.median(ours_times) <= 1.2 * statistics.median(plain_times)

@@ -242,8 +242,7 @@ async def _user_messages(gos: list[GoPeer], ours: list[Member], scale: float) ->
         # message: the two are the same bytes (Go's NotifyMsg does not tell them apart either),
         # so a Go broadcast arrives as BroadcastReceived or as a best-effort MessageReceived.
         return any(
-            isinstance(e, BroadcastReceived | MessageReceived)
-            and e.payload == b"hello-from-go"
+            isinstance(e, BroadcastReceived | MessageReceived) and e.payload == b"hello-from-go"
             for e in member.history()
         )
 
@@ -401,8 +400,7 @@ async def _scenario(
         took = await _until_all(
             {
                 **{
-                    f"{m.name} failed go3": functools.partial(_failed, m, "go3")
-                    for m in (sc1, sc2)
+                    f"{m.name} failed go3": functools.partial(_failed, m, "go3") for m in (sc1, sc2)
                 },
                 **{
                     f"{g.name} failed sc3": functools.partial(

@@ -382,9 +382,7 @@ def _not_v4_mapped(ip: IPv4Address | IPv6Address) -> bool:
 
 
 _names = st.text(min_size=1, max_size=30)
-_ips = st.one_of(
-    st.ip_addresses(v=4), st.ip_addresses(v=6).filter(_not_v4_mapped)
-)
+_ips = st.one_of(st.ip_addresses(v=4), st.ip_addresses(v=6).filter(_not_v4_mapped))
 _addresses = st.builds(Address, _ips, st.integers(1, 65535))
 _ME = "me"
 _messages = st.one_of(

@@ -89,8 +89,10 @@ async def _scenario(full: bool) -> None:
                 if full:
                     # After the dead time, both sides take the new address.
                     await eventually(
-                        lambda: _go_port(go, "sc2") == new.address.port
-                        and _our_port(sc1, "sc2") == new.address.port,
+                        lambda: (
+                            _go_port(go, "sc2") == new.address.port
+                            and _our_port(sc1, "sc2") == new.address.port
+                        ),
                         "after the dead time the name did not move on both sides",
                         timeout=DEAD_TIME + 20,
                     )

@@ -188,9 +188,10 @@ def test_a_member_declared_dead_is_refused_at_once() -> None:
 
 
 async def never_carried_scenario(cls: Any) -> None:
-    async with cls(FAST, name="a", leave_on_exit=False) as a, cls(
-        FAST, name="b", seeds=[a.address], leave_on_exit=False, exchange_timeout=0.2
-    ) as b:
+    async with (
+        cls(FAST, name="a", leave_on_exit=False) as a,
+        cls(FAST, name="b", seeds=[a.address], leave_on_exit=False, exchange_timeout=0.2) as b,
+    ):
         await eventually(lambda: len(b.members()) == 2, "b never joined a")
         b._core._exchange = lambda request: None  # the exchange is never carried
         with pytest.raises(DeliveryError, match="timeout"):

@@ -759,8 +759,13 @@ def test_one_datagram_unseating_leader_after_leader_holds_no_table_scan() -> Non
     is still the alive member with the highest address after each such datagram."""
     peers = 50_000
     node = Node(Config.lan(**STABILITY_OFF), Address("10.9.0.1", 7946), seed=1)
-    node.start(0.0, [(f"m{i}", Address(f"10.{10 + i // 65536}.{i // 256 % 256}.{i % 256}", 7946))
-                     for i in range(peers)])
+    node.start(
+        0.0,
+        [
+            (f"m{i}", Address(f"10.{10 + i // 65536}.{i // 256 % 256}.{i % 256}", 7946))
+            for i in range(peers)
+        ],
+    )
     top = peers - 1
     for round_ in range(3):
         names = [f"m{top - i}" for i in range(60)]

@@ -175,8 +175,10 @@ def test_a_label_set_apart_from_group_is_refused(capsys: pytest.CaptureFixture[s
     [
         ("http://", "--store 'http://': want an http(s) URL with a host"),
         ("https:///x/{group}", "--store 'https:///x/{group}': want an http(s) URL with a host"),
-        ("file:/nonexistent/dir/x", "--store 'file:/nonexistent/dir/x': the folder "
-         "'/nonexistent/dir' does not exist"),
+        (
+            "file:/nonexistent/dir/x",
+            "--store 'file:/nonexistent/dir/x': the folder '/nonexistent/dir' does not exist",
+        ),
     ],
 )
 def test_a_store_that_cannot_work_is_refused_at_start(

@@ -167,9 +167,7 @@ def test_a_bad_command_line_exits_with_status_2() -> None:
 def test_six_processes_survive_two_leader_kills() -> None:
     with key_value_server() as server:
         store = server.url + "/kv/{prefix}/{group}"
-        processes = [
-            Process("six", "127.0.0.1:0", "--store", store, *FAST_ARGS) for _ in range(6)
-        ]
+        processes = [Process("six", "127.0.0.1:0", "--store", store, *FAST_ARGS) for _ in range(6)]
         try:
             eventually_blocking(
                 lambda: all(p.address is not None for p in processes),

@@ -32,9 +32,7 @@ from swimcore import (
 from swimcore.messages import Ack, Alive, Dead, Gossip
 
 
-def replay(
-    link: SealedLink, records: Sequence[tuple[Address, Address, bytes]], now: float
-) -> int:
+def replay(link: SealedLink, records: Sequence[tuple[Address, Address, bytes]], now: float) -> int:
     """Send every captured datagram again to its original destination, as the attacker would."""
     sent = 0
     for source, to, data in records:

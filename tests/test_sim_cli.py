@@ -202,8 +202,20 @@ TAKES = "--fault (it runs the partial failure alone and takes"
         # --fault ran its partial failure and ignored the scenario's network and faults.
         ([*FAULT, "--loss", "0.3"], f"--loss does not apply with {TAKES}"),
         (
-            [*FAULT, "--loss", "0.3", "--latency", "50", "--crashes", "3", "--partitions", "2",
-             "--pauses", "3", "--join"],
+            [
+                *FAULT,
+                "--loss",
+                "0.3",
+                "--latency",
+                "50",
+                "--crashes",
+                "3",
+                "--partitions",
+                "2",
+                "--pauses",
+                "3",
+                "--join",
+            ],
             f"--loss, --latency, --crashes, --partitions, --pauses, --join do not apply with "
             f"{TAKES}",
         ),
@@ -211,14 +223,21 @@ TAKES = "--fault (it runs the partial failure alone and takes"
         ([*FAULT, "--jobs", "2"], f"--jobs does not apply with {TAKES}"),
         ([*FAULT, "--fault-rate", "0.5"], "--fault-rate is the loss of --fault ingress-loss"),
         # Without --fault, --faulty and --fault-rate were ignored.
-        (["simulate", "--faulty", "3", "--fault-rate", "0.5"], "--faulty, --fault-rate do not "
-         "apply without --fault CLASS"),
+        (
+            ["simulate", "--faulty", "3", "--fault-rate", "0.5"],
+            "--faulty, --fault-rate do not apply without --fault CLASS",
+        ),
         # One run ignored where runs go; a sweep refused --scheduler without --executor dask.
-        (["simulate", "--scheduler", "tcp://127.0.0.1:1"], "--scheduler does not apply to one "
-         "run: --executor, --scheduler, --jobs, --batch and --task-timeout place the runs of "
-         "--seeds N"),
-        (["simulate", "--executor", "processes", "--batch", "2"], "--executor, --batch do not "
-         "apply to one run"),
+        (
+            ["simulate", "--scheduler", "tcp://127.0.0.1:1"],
+            "--scheduler does not apply to one "
+            "run: --executor, --scheduler, --jobs, --batch and --task-timeout place the runs of "
+            "--seeds N",
+        ),
+        (
+            ["simulate", "--executor", "processes", "--batch", "2"],
+            "--executor, --batch do not apply to one run",
+        ),
     ],
 )
 def test_options_the_mode_does_not_use_are_refused(

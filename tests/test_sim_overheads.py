@@ -70,9 +70,10 @@ def test_traffic_figures_include_the_reliable_exchanges() -> None:
     datagram_bytes = sum(h.sent_bytes for h in hosts) / len(hosts) / periods
     assert cluster.net.counts.get("exchanges.completed", 0) > 0
     assert report.exchange_bytes_per_node_period > 0
-    assert abs(
-        report.bytes_per_node_period - datagram_bytes - report.exchange_bytes_per_node_period
-    ) < 1e-6 * report.bytes_per_node_period
+    assert (
+        abs(report.bytes_per_node_period - datagram_bytes - report.exchange_bytes_per_node_period)
+        < 1e-6 * report.bytes_per_node_period
+    )
 
 
 def test_an_exchange_refused_by_a_crashed_member_builds_no_snapshot(

@@ -73,8 +73,10 @@ def test_settle_fails_with_every_view_when_the_group_cannot_converge() -> None:
 def test_events_are_bounded_per_node_keeping_the_newest() -> None:
     unbounded, _ = group(8, CONFIG)
     net = MemoryNetwork(keep=4)
-    nodes = [net.add(node.__class__(CONFIG, node.address, seed=i)).node
-             for i, node in enumerate(unbounded.running())]
+    nodes = [
+        net.add(node.__class__(CONFIG, node.address, seed=i)).node
+        for i, node in enumerate(unbounded.running())
+    ]
     net.start(nodes[0])
     for node in nodes[1:]:
         net.join(node, [nodes[0].address])

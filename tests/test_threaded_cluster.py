@@ -70,8 +70,10 @@ def test_a_crash_is_detected_by_every_survivor() -> None:
         # Callbacks run on each member's delivery thread, after its state changed: wait for
         # them too (asserting at once failed under load, a survivor's event still on its way).
         eventually_blocking(
-            lambda: sorted(set(recorder.about(crashed.name, MemberFailed)))
-            == sorted(m.name for m in survivors),
+            lambda: (
+                sorted(set(recorder.about(crashed.name, MemberFailed)))
+                == sorted(m.name for m in survivors)
+            ),
             lambda: f"MemberFailed reported by {recorder.about(crashed.name, MemberFailed)}",
         )
         assert recorder.about(crashed.name, MemberLeft) == []
@@ -96,8 +98,10 @@ def test_a_leave_is_seen_as_left_not_failed() -> None:
             timeout=10.0,
         )
         eventually_blocking(  # (the callbacks follow the state: see the crash test)
-            lambda: sorted(set(recorder.about(leaver.name, MemberLeft)))
-            == sorted(m.name for m in stayers),
+            lambda: (
+                sorted(set(recorder.about(leaver.name, MemberLeft)))
+                == sorted(m.name for m in stayers)
+            ),
             lambda: f"MemberLeft reported by {recorder.about(leaver.name, MemberLeft)}",
         )
         assert recorder.about(leaver.name, MemberFailed) == []
@@ -129,9 +133,7 @@ def test_a_restart_on_the_same_address_with_a_higher_incarnation() -> None:
 
         def back(member: ThreadMember) -> bool:
             info = member.member(name)
-            return (
-                info is not None and info.state is State.ALIVE and info.incarnation > incarnation
-            )
+            return info is not None and info.state is State.ALIVE and info.incarnation > incarnation
 
         eventually_blocking(
             lambda: all(back(m) for m in others),
@@ -180,7 +182,6 @@ def test_a_port_in_use_fails_at_start_in_the_callers_thread() -> None:
             taken.start()
         assert not taken.running
         assert len(first.members()) == 1
-
 
 
 @pytest.mark.skipif(not ipv6_loopback(), reason="no IPv6 loopback")

@@ -108,7 +108,8 @@ class Recorder:
             return [
                 observer
                 for observer, event in self.events
-                if isinstance(event, kind) and getattr(event, "member", None) is not None
+                if isinstance(event, kind)
+                and getattr(event, "member", None) is not None
                 and event.member.name == name
             ]
 
@@ -227,5 +228,3 @@ def percentile(values: list[float], fraction: float) -> float:
     if not ordered:
         return float("nan")
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
-
-

@@ -27,4 +27,3 @@ class Counters:
         self.add(cn.SOCKET_ERRORS)
         name = errno.errorcode.get(exc.errno or 0, "other")
         self.add(cn.socket_error(where, name))
-

@@ -200,6 +200,5 @@ class Fanout:
         self._buffers.clear()
 
 
-
 def live_state(info: MemberInfo | None) -> bool:
     return info is not None and info.state in (State.ALIVE, State.SUSPECT)

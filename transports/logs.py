@@ -114,4 +114,3 @@ def describe_event(event: Event) -> str:
         kind = type(event).__name__.removeprefix("Member").lower()
         return f"member {kind}: {member.name} ({member.address}) incarnation {member.incarnation}"
     return repr(event)
-

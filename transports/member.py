@@ -227,7 +227,9 @@ class MemberCore:
                     exchange_id = action.exchange_id
                     self._messages[exchange_id] = (name, done)
         self.log.debug(
-            "%s message to %s (%d bytes)", "reliable" if reliable else "best-effort", name,
+            "%s message to %s (%d bytes)",
+            "reliable" if reliable else "best-effort",
+            name,
             len(payload),
         )
         self.carry(actions)
@@ -300,7 +302,6 @@ class MemberCore:
         out = self.node.counters()
         out.update(self.counters.snapshot())
         return out
-
 
 
 class MemberBase:
@@ -535,4 +536,3 @@ async def wait_for_leave(core: MemberCore, timeout: float, sleep: Sleep) -> None
     step = max(0.01, min(0.1, core.node.config.gossip_interval or 0.1))
     while core.node.queue_depth() and not core.alone() and core.clock() < deadline:
         await sleep(step)
-

@@ -147,9 +147,7 @@ class MemberOptions:
         default=None, validator=_hook
     )
     local_state: Callable[[bool], bytes] | None = attrs.field(default=None, validator=_hook)
-    merge_state: Callable[[bytes, bool], object] | None = attrs.field(
-        default=None, validator=_hook
-    )
+    merge_state: Callable[[bytes, bool], object] | None = attrs.field(default=None, validator=_hook)
     gc_freeze: bool = attrs.field(default=True, validator=_bool("gc_freeze"))
 
     def __attrs_post_init__(self) -> None:

@@ -36,7 +36,6 @@ _SOURCES: dict[tuple[Any, ...], Address] = {}
 _TARGETS: dict[Address, tuple[str, int]] = {}
 
 
-
 @attrs.frozen(slots=True)
 class BindPlan:
     """Where to bind and what to advertise, checked before any socket is opened."""
@@ -152,8 +151,6 @@ def sockaddr(address: Address) -> tuple[str, int]:
     return found
 
 
-
-
 def source_address(source: tuple[Any, ...]) -> Address | None:
     """The :class:`Address` of a datagram's sender, or ``None`` when ``source`` is not an IP
     socket address (memoised for the whole process, bounded)."""
@@ -205,4 +202,3 @@ def send_datagram(
         counters.add(cn.DROPPED_SEND_BUFFER_FULL)
     except OSError as exc:
         counters.socket_error(exc, "send")
-

@@ -192,9 +192,7 @@ def config_override(text: str) -> tuple[str, Any]:
         try:
             return key, int(value)
         except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"{key} wants a whole number, got {value!r}"
-            ) from None
+            raise argparse.ArgumentTypeError(f"{key} wants a whole number, got {value!r}") from None
     if isinstance(current, float):
         try:
             number = float(value)

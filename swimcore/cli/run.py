@@ -95,11 +95,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="cluster label: members of other groups are never seen",
     )
     parser.add_argument(
-        "member_addr", metavar="MEMBER_ADDR", type=_bind_address,
+        "member_addr",
+        metavar="MEMBER_ADDR",
+        type=_bind_address,
         help="IP:PORT to bind (port 0 picks one)",
     )
     parser.add_argument(
-        "join_addr", metavar="JOIN_ADDR", nargs="?", type=_join_address,
+        "join_addr",
+        metavar="JOIN_ADDR",
+        nargs="?",
+        type=_join_address,
         help="IP:PORT or HOST:PORT of a member to join through (a host name is resolved at "
         "every attempt and each of its addresses tried); your own MEMBER_ADDR starts a group",
     )
@@ -153,8 +158,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     store.add_argument(
         "--discovery-interval",
         type=_args.positive_seconds,
-        help="while in a group, look in the store this often so groups formed apart merge "
-        "(30 s)",
+        help="while in a group, look in the store this often so groups formed apart merge (30 s)",
     )
     parser.add_argument(
         "--print-every",
@@ -468,8 +472,12 @@ async def _serve(member: Any, args: argparse.Namespace, wait_stop: WaitStop) -> 
 
     member.on_event(log_event)
     member_log.info(
-        "member %s at %s in group %r (driver %s%s)", member.name, member.address,
-        member.config.label, args.driver, ", encrypted" if args.key_file else "",
+        "member %s at %s in group %r (driver %s%s)",
+        member.name,
+        member.address,
+        member.config.label,
+        args.driver,
+        ", encrypted" if args.key_file else "",
     )
     changed = ", ".join(f"{key}={value!r}" for key, value in args.overrides)
     member_log.info("config: preset %s%s", args.preset, f" with {changed}" if changed else "")

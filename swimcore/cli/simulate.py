@@ -96,9 +96,7 @@ def register(subparsers: Any) -> None:
         const=False,
         help="nodes join through seeds",
     )
-    parser.add_argument(
-        "--join-seeds", type=_positive_int, help="seeds the nodes join through (3)"
-    )
+    parser.add_argument("--join-seeds", type=_positive_int, help="seeds the nodes join through (3)")
     parser.add_argument(
         "--set",
         dest="overrides",
@@ -203,7 +201,8 @@ def main(args: argparse.Namespace) -> int:
     if args.seeds > 1:
         return _sweep(args, scenario)
     forming = (
-        "" if scenario.bootstrap
+        ""
+        if scenario.bootstrap
         else f"forming: {scenario.nodes} nodes joining through {scenario.seeds} seeds ..."
     )
     bar = None if args.quiet else ProgressBar(sys.stderr, forming=forming)

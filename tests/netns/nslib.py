@@ -384,4 +384,3 @@ def start_group(
     names = sorted(p.name for p in processes)
     wait_until(lambda: all(p.members() == names for p in processes), wait, 0.05)
     return processes
-

@@ -43,7 +43,6 @@ class DiscoveryStore(Protocol):
         ...
 
 
-
 class Backoff:
     """Jittered exponential backoff: ``initial`` doubling up to ``maximum``, each delay x0.5-1.5."""
 

@@ -210,9 +210,7 @@ def run_batch(tasks: Sequence[Task[T]]) -> list[tuple[bool, T | str]]:
     return out
 
 
-def _run_on(
-    state: _State[T], executor: concurrent.futures.Executor, options: SweepOptions
-) -> None:
+def _run_on(state: _State[T], executor: concurrent.futures.Executor, options: SweepOptions) -> None:
     batch, window, stall_timeout = options.batch, options.window, options.stall_timeout
     flying: dict[concurrent.futures.Future[Any], list[int]] = {}
     while state.queue or flying:

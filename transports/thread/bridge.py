@@ -236,9 +236,7 @@ class BridgedMember(AsyncLifecycle):
             for held in [held for held in self._streams if held.closed]:
                 del self._streams[held]
             self._streams[buffer] = None
-        return EventStream(
-            buffer, backend.flag, functools.partial(self._streams.pop, buffer, None)
-        )
+        return EventStream(buffer, backend.flag, functools.partial(self._streams.pop, buffer, None))
 
     def on_event(self, callback: EventCallback) -> Callable[[], None]:
         """Call ``callback(event)`` in the loop for every event from now on; returns a stop."""

@@ -140,9 +140,7 @@ class Worker:
         self, name: str, logger: logging.Logger | logging.LoggerAdapter[Any] = log
     ) -> None:
         self._log = logger
-        self._queue: queue.SimpleQueue[tuple[Callable[[], Any], Done] | None] = (
-            queue.SimpleQueue()
-        )
+        self._queue: queue.SimpleQueue[tuple[Callable[[], Any], Done] | None] = queue.SimpleQueue()
         self._stopping = False
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
@@ -161,9 +159,7 @@ class Worker:
         self._queue.put(None)
         self._thread.join(timeout)
         if self._thread.is_alive():
-            self._log.warning(
-                "%s is still in a blocking call; left running", self._thread.name
-            )
+            self._log.warning("%s is still in a blocking call; left running", self._thread.name)
 
     def _run(self) -> None:
         while (item := self._queue.get()) is not None:
