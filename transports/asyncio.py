@@ -123,7 +123,7 @@ class AsyncioMember(MemberBase, AsyncLifecycle):
             publish=self._publish,
         )
         try:
-            self._server = await asyncio.start_server(self._serve_exchange, sock=tcp)
+            self._server = await asyncio.start_server(self._accept, sock=tcp)
         except BaseException:
             udp.close()
             tcp.close()
@@ -263,10 +263,11 @@ class AsyncioMember(MemberBase, AsyncLifecycle):
             return
         transport.sendto(data, sockaddr(to))
 
-    def _spawn(self, coro: Any) -> None:
+    def _spawn(self, coro: Any) -> asyncio.Task[None]:
         task: asyncio.Task[None] = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     # ----------------------------------------------------------------------- exchanges
 
@@ -297,15 +298,25 @@ class AsyncioMember(MemberBase, AsyncLifecycle):
         if not self._closed:
             core.exchange_reply(request.exchange_id, reply)
 
+    def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """A connection accepted: served by one of the member's tasks, which ``close`` cancels
+        and awaits.  The connection is closed when that task ends, however: a handler task the
+        loop cancelled before its first step (at the end of ``asyncio.run``) never ran a line
+        and left its connection open."""
+        if self._closed:
+            writer.close()
+            return
+        self._spawn(self._serve_exchange(reader, writer)).add_done_callback(
+            lambda _: writer.close()
+        )
+
     async def _serve_exchange(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
         core = self._require_core()
         task = asyncio.current_task()
         if self._closed or task is None:
-            writer.close()
             return
-        self._tasks.add(task)  # cancelled on close like the member's own tasks
         peer = writer.get_extra_info("peername")
         now = asyncio.get_running_loop().time()
         slot = self._gate.admit(str(peer[0]) if peer else "?", now, task.cancel)
@@ -338,8 +349,6 @@ class AsyncioMember(MemberBase, AsyncLifecycle):
         finally:
             self._gate.release(slot)
             writer.close()
-            if task is not None:
-                self._tasks.discard(task)
 
     # ----------------------------------------------------------------------- discovery
 
