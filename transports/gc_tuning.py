@@ -12,8 +12,7 @@ Drivers call :func:`hold` when a member has started and :func:`release` when it 
 start freezes what was added since the last one (the new member's tables, the tables the
 others grew as it joined), and once no started member is left the freeze is undone
 (``gc.unfreeze``), so that what stopped members leave behind (their sockets, tasks and
-tables form reference cycles, which a frozen object never leaves) can be collected; while
-others still run, that is redone once as many members have stopped as still run.  The
+tables form reference cycles, which a frozen object never leaves) can be collected.  The
 collector's thresholds are left as the application set them.  An application that manages the
 collector itself (for example freezing before it forks workers) passes ``gc_freeze=False``.
 """
@@ -30,14 +29,12 @@ YOUNG_THRESHOLD = 7_000
 
 
 class _Holders:
-    """Members started with the freeze and not stopped yet (any driver's thread may start one),
-    and how many stopped since the freeze was last redone."""
+    """Members started with the freeze and not stopped yet (any driver's thread may start one)."""
 
-    __slots__ = ("count", "lock", "stopped")
+    __slots__ = ("count", "lock")
 
     def __init__(self) -> None:
         self.count = 0
-        self.stopped = 0
         self.lock = threading.RLock()
 
 
@@ -65,24 +62,12 @@ def hold() -> None:
 
 
 def release() -> None:
-    """A member started with :func:`hold` has stopped; the last one undoes the freeze.
-
-    While others run, what stopped members left frozen (their reference cycles) is collected
-    once as many have stopped as still run: a process that keeps one member and restarts
-    another would otherwise keep every stopped member for good, and the full collection this
-    costs is paid once per as many stops as there are members to walk.
-    """
+    """A member started with :func:`hold` has stopped; the last one undoes the freeze."""
     with _HOLDERS.lock:
         if _HOLDERS.count > 0:
             _HOLDERS.count -= 1
-            _HOLDERS.stopped += 1
             if _HOLDERS.count == 0:
-                _HOLDERS.stopped = 0
                 gc.unfreeze()
-            elif _HOLDERS.stopped >= _HOLDERS.count:
-                _HOLDERS.stopped = 0
-                gc.unfreeze()
-                settle()
 
 
 def held() -> int:
