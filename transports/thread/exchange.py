@@ -197,7 +197,7 @@ class Exchanges:
                 link.connected = True
                 # Built once connected: a refused connection (a member really gone) costs none.
                 link.building = link.request.outgoing
-            if link.building is not None and not self._build(link):
+            if not self._build(link):
                 return
             if mask & selectors.EVENT_WRITE:
                 if link.flush():
