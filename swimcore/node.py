@@ -819,7 +819,7 @@ class Node(Probing, Membership, Exchanges):
                 updates += taken
             else:
                 updates = taken
-        data = wire.assemble(self._header, body, updates)
+        data = wire.assemble(self._header, body, updates, to)
         if self._envelope:
             data = wire.seal(data)
         if len(data) > self.config.max_packet:  # only a message too big on its own gets here

@@ -55,6 +55,7 @@ from swimcore.wire.memberlist.messages import (
     MlPushPull,
     MlSuspect,
     MlUserStream,
+    MsgType,
     NodeState,
     vsn_bytes,
 )
@@ -160,17 +161,40 @@ def test_members_outside_our_protocol_range_are_refused(vsn: bytes) -> None:
     assert node.counters()["dropped.malformed"] == 1
 
 
-def test_crc_stops_when_a_member_cannot_read_it() -> None:
+def _alive_from(node: Node, name: str, port: int, incarnation: int, pmax: int) -> None:
+    vsn = bytes([1, pmax, 2, 0, 0, 0])
+    alive = MlAlive(incarnation, name, LOOPBACK, port, b"", vsn)
+    node.receive(packet.encode_datagram([alive]), Address("127.0.0.1", port), 0.0)
+
+
+def _ack_has_crc(node: Node, port: int, seq: int) -> bool:
+    """Whether ``node``'s ack to a ping from ``port`` carries the CRC prefix."""
+    ping = MlPing(seq, node.name, LOOPBACK, port, f"p{port}")
+    actions = node.receive(packet.encode_datagram([ping]), Address("127.0.0.1", port), 0.0)
+    [ack] = [s for s in _sent(actions) if s.to.port == port]
+    assert any(isinstance(m, MlAck) and m.seq == seq for m in _decode(node, ack.data))
+    return ack.data[0] == MsgType.HAS_CRC
+
+
+def test_crc_is_left_off_for_the_member_that_cannot_read_it_only() -> None:
     node = _node(7007)
-    wire = node.wire
-    assert isinstance(wire, MemberlistWire) and wire.crc
-    node.receive(
-        packet.encode_datagram([MlAlive(2, "v4", LOOPBACK, 9001, b"", bytes([1, 4, 2, 0, 0, 0]))]),
-        Address("127.0.0.1", 9001),
-        0.0,
-    )
-    assert not wire.crc
-    assert wire.assemble(wire.header, wire.encode_message(Ping(1, "v4", node.name)), [])[0] == 0
+    _alive_from(node, "v4", 9001, 2, pmax=4)
+    _alive_from(node, "v5", 9002, 2, pmax=5)
+    assert not _ack_has_crc(node, 9001, 1)
+    assert _ack_has_crc(node, 9002, 2)
+    assert _ack_has_crc(node, 9003, 3)  # an address never announced
+    # The member upgraded in place: the last word about its address decides.
+    _alive_from(node, "v4", 9001, 3, pmax=5)
+    assert _ack_has_crc(node, 9001, 4)
+
+
+def test_a_forged_old_alive_costs_the_crc_of_its_own_address_alone() -> None:
+    node = _node(7008)
+    for port in range(9001, 9011):
+        _alive_from(node, f"m{port}", port, 1, pmax=5)
+    _alive_from(node, "forged", 9500, 1, pmax=4)
+    assert [_ack_has_crc(node, port, port) for port in range(9001, 9011)] == [True] * 10
+    assert not _ack_has_crc(node, 9500, 1)
 
 
 # Captured Go traffic, fed to a node ------------------------------------------------------------

@@ -60,7 +60,7 @@ def test_the_rows_are_the_bytes_of_one_message_per_row(count: int, variant: str)
     wire = _wire(compress=variant == "compressed", keyring=keyring)
     # Versions heard from some members (relayed as heard), memberlist's defaults for the rest.
     wire.from_ml_row(wire.to_ml_row(MemberState("m2", Address("127.0.0.2", 2), 1, State.ALIVE)))
-    wire._remember("m3", bytes((2, 4, 4, 0, 0, 0)))
+    wire._remember("m3", bytes((2, 4, 4, 0, 0, 0)), Address("127.0.0.3", 3))
     for join, user_state in ((False, b""), (True, b"application state")):
         snapshot = PushPull("blue", join, _rows(count), user_state)
         wire._rng.seed(5)

@@ -37,6 +37,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Protocol
 
+from swimcore.address import Address
 from swimcore.messages import (
     DirectMessage,
     Exchange,
@@ -161,7 +162,12 @@ class Wire(Protocol):
     # ``update`` as its receivers decode it: its key, version and origin there.
     def as_received(self, update: UserBroadcast) -> UserBroadcast: ...
 
-    def assemble(self, prefix: bytes, message: bytes, updates: Iterable[bytes]) -> bytes: ...
+    def assemble(
+        self, prefix: bytes, message: bytes, updates: Iterable[bytes], to: Address | None = None
+    ) -> bytes:
+        """One datagram of ``message`` and ``updates`` after ``prefix`` (the header), for ``to``
+        (``None``: an unknown destination): a profile may frame it per destination."""
+        ...
 
     def read_label(self, data: bytes) -> str: ...
 

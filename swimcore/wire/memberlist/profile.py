@@ -23,8 +23,10 @@ How the two protocols line up, and where they differ:
   origin (a repeat of the payload within the node's window is the same news).  Reliable
   messages travel as memberlist's stream user messages; they have no reply, so an empty reply
   means delivered.
-* The CRC prefix is added while every member known speaks protocol 5 (all memberlist releases
-  since 2017 do); compression ("memberlist+lzw") applies when it shrinks a datagram and always
+* The CRC prefix is added to a datagram unless its destination's address last announced a
+  protocol below 5 (all memberlist releases since 2017 speak 5; Go adds it per destination too),
+  so one member that cannot read it, or one forged alive, costs the prefix on its own address
+  only; compression ("memberlist+lzw") applies when it shrinks a datagram and always
   on streams, as memberlist does; the keyring's primary key seals, every key opens.
 * Push-pull user (delegate) state is neither sent nor used.
 * The TCP fallback probe is memberlist's: the UDP ping message alone on a stream, answered by
@@ -216,7 +218,8 @@ class MemberlistWire:
         # Versions are read before the node decides whether to take the member: a flood of
         # names it refuses (its table is full) must not fill this instead.
         self._remembered = min(MAX_REMEMBERED, 2 * config.max_members)
-        self._old_peers = 0  # remembered members that cannot read the CRC prefix
+        # Addresses last announced by a member that cannot read the CRC prefix (oldest first).
+        self._old_addresses: dict[Address, None] = {}
         self.header = packet.label_header(config.label)
         # memberlist encrypts inside its own framing (see encode_*), never around a payload.
         self.envelope = False
@@ -232,37 +235,40 @@ class MemberlistWire:
     def stream(self) -> MemberlistStream:
         return self._stream
 
-    @property
-    def crc(self) -> bool:
-        return self._old_peers == 0
+    def crc(self, to: Address | None) -> bool:
+        """Whether a datagram to ``to`` carries the CRC prefix (unknown destinations do)."""
+        return to not in self._old_addresses
 
     @property
     def overhead(self) -> int:
         # Compound type and count bytes, the primary message's length entry, the CRC prefix
-        # and the encryption envelope (each update's length entry travels with it).
-        return 4 + (5 if self.crc else 0) + (SEAL_OVERHEAD if self._keyring is not None else 0)
+        # (counted whether or not the destination gets one) and the encryption envelope (each
+        # update's length entry travels with it).
+        return 9 + (SEAL_OVERHEAD if self._keyring is not None else 0)
 
     def vsn(self, name: str) -> bytes:
         """The version bytes of ``name`` as last heard (memberlist's defaults when unknown)."""
         return self._vsn.get(name) or _DEFAULT_VSN
 
-    def _remember(self, name: str, vsn: bytes) -> None:
+    def _remember(self, name: str, vsn: bytes, address: Address) -> None:
         if name == self.name or not vsn or len(name) > MAX_REMEMBERED_NAME:
             return
-        old = self._vsn.pop(name, None)
-        if old is not None and len(old) > 1 and old[1] < 5:
-            self._old_peers -= 1
+        self._vsn.pop(name, None)
         if len(self._vsn) >= self._remembered:
             names = iter(self._vsn)
             oldest = next(names)
             if oldest == self.name:  # its own entry stays, first
                 oldest = next(names)
-            forgotten = self._vsn.pop(oldest)
-            if len(forgotten) > 1 and forgotten[1] < 5:
-                self._old_peers -= 1
+            del self._vsn[oldest]
         self._vsn[name] = vsn
+        # The last word about an address decides: a member that moved or upgraded there gets the
+        # prefix again, and a forged alive takes it from that address alone.
+        old = self._old_addresses
+        old.pop(address, None)
         if len(vsn) > 1 and vsn[1] < 5:
-            self._old_peers += 1
+            if len(old) >= self._remembered:
+                del old[next(iter(old))]
+            old[address] = None
 
     # ------------------------------------------------------------------------ datagrams
 
@@ -322,7 +328,9 @@ class MemberlistWire:
     def as_received(self, update: UserBroadcast) -> UserBroadcast:
         return _received_broadcast(update.payload)
 
-    def assemble(self, prefix: bytes, message: bytes, updates: Iterable[bytes]) -> bytes:
+    def assemble(
+        self, prefix: bytes, message: bytes, updates: Iterable[bytes], to: Address | None = None
+    ) -> bytes:
         parts = ([message] if message else []) + [u[2:] for u in updates]
         # A broadcast alone would read as a direct message: it goes in a compound of one.
         alone = len(parts) == 1 and not (message == b"" and parts[0][0] == MsgType.USER)
@@ -332,7 +340,7 @@ class MemberlistWire:
             label=self.label,
             keys=self.keys(),
             compress=self.compress,
-            crc=self.crc,
+            crc=self.crc(to),
             rng=self._rng,
         )
 
@@ -355,8 +363,8 @@ class MemberlistWire:
                 raise DecodeError(f"incompatible protocol versions {list(ml.vsn)}")
             if ml.port == 0:
                 raise DecodeError("alive message without a port (protocol version 1)")
-            self._remember(ml.node, ml.vsn)
             address = Address(decode_ip(ml.addr), ml.port)
+            self._remember(ml.node, ml.vsn, address)
             return Alive(ml.node, address, from_wire_incarnation(ml.incarnation), ml.meta)
         if isinstance(ml, MlSuspect):
             return Suspect(ml.node, from_wire_incarnation(ml.incarnation), ml.sender)
@@ -436,8 +444,8 @@ class MemberlistWire:
             raise DecodeError(f"{ml.name!r} speaks incompatible protocol versions")
         if ml.port == 0:
             raise DecodeError("push-pull row without a port (protocol version 1)")
-        self._remember(ml.name, ml.vsn)
         address = Address(decode_ip(ml.addr), ml.port)
+        self._remember(ml.name, ml.vsn, address)
         incarnation = from_wire_incarnation(ml.incarnation)
         return MemberState(ml.name, address, incarnation, _FROM_STATES[ml.state], ml.meta)
 

@@ -8,6 +8,7 @@ import random
 from collections.abc import Iterable
 
 from swimcore import refusals
+from swimcore.address import Address
 from swimcore.keyring import OVERHEAD, Keyring
 from swimcore.messages import (
     DirectMessage,
@@ -57,7 +58,9 @@ class NativeWire:
     def as_received(self, update: UserBroadcast) -> UserBroadcast:
         return update  # sent with its key, version and origin
 
-    def assemble(self, prefix: bytes, message: bytes, updates: Iterable[bytes]) -> bytes:
+    def assemble(
+        self, prefix: bytes, message: bytes, updates: Iterable[bytes], to: Address | None = None
+    ) -> bytes:
         return codec.assemble(prefix, message, updates)
 
     def read_label(self, data: bytes) -> str:
