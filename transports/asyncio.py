@@ -280,7 +280,11 @@ class AsyncioMember(MemberBase, AsyncLifecycle):
                     await writer.drain()
                     reply = await read_message(reader, core.node.wire.stream, limit)
                 finally:
-                    writer.close()
+                    # Answered or not, there is nothing more to send: the connection is dropped
+                    # at once.  Closed gracefully, a request the peer never read (the exchange
+                    # timed out or the member closed) kept the socket open for as long as the
+                    # peer did not read, past the member's close.
+                    writer.transport.abort()
                     with contextlib.suppress(OSError, asyncio.CancelledError):
                         await writer.wait_closed()
         except (TimeoutError, IncompleteMessage, FrameError, OSError) as exc:
@@ -353,6 +357,9 @@ class AsyncioMember(MemberBase, AsyncLifecycle):
                     if payload:
                         writer.write(payload)
                         await writer.drain()
+                # What the drain left of the reply goes out as the connection closes: in time.
+                writer.close()
+                await writer.wait_closed()
         except FrameError:
             self._counters.add(cn.DROPPED_EXCHANGE_OVERSIZED)
         except IncompleteMessage:
@@ -362,12 +369,13 @@ class AsyncioMember(MemberBase, AsyncLifecycle):
         except OSError as exc:
             self._counters.socket_error(exc, "tcp")
         except asyncio.CancelledError:
-            # The member is closing.  End normally: asyncio 3.11's stream server logs a
-            # cancelled handler task as an error ("Exception in callback ...").
-            pass
+            pass  # the member is closing, or the gate evicted this exchange: end normally
         finally:
             self._gate.release(slot)
-            writer.close()
+            # Closed already, or the exchange failed, timed out or was cancelled: whatever of
+            # the reply is unsent is dropped now.  Left to a graceful close, a peer that never
+            # read its reply kept the connection and the reply open with no end.
+            writer.transport.abort()
 
     # ----------------------------------------------------------------------- discovery
 
