@@ -100,7 +100,6 @@ class AsyncioMember(MemberBase, AsyncLifecycle):
         self._protocol: _Datagrams | None = None
         #: The endpoint's socket, read directly for the datagrams after the first of a wake-up.
         self._udp: socket.socket | None = None
-        self._server: asyncio.Server | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._armed = float("inf")
         self._tasks: set[asyncio.Task[None]] = set()
@@ -123,22 +122,19 @@ class AsyncioMember(MemberBase, AsyncLifecycle):
             publish=self._publish,
         )
         try:
-            self._server = await asyncio.start_server(self._accept, sock=tcp)
-        except BaseException:
-            udp.close()
-            tcp.close()
-            raise
-        try:
             transport, protocol = await loop.create_datagram_endpoint(
                 lambda: _Datagrams(self), sock=udp
             )
         except BaseException:
             udp.close()
-            self._server.close()
+            tcp.close()
             raise
         self._transport = transport
         self._protocol = protocol
         self._udp = udp
+        # The listening socket is closed when its task ends, however: a task cancelled before
+        # its first step (a member closed at once) never runs a line of its own.
+        self._spawn(self._listen(tcp)).add_done_callback(lambda _: tcp.close())
         self._require_core().start(self.options.addresses)
         self._spawn(self._discover(asyncio.sleep, _to_thread))
 
@@ -170,8 +166,6 @@ class AsyncioMember(MemberBase, AsyncLifecycle):
             task.cancel()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
-        if self._server is not None:
-            await self._server.wait_closed()
         if self._protocol is not None:
             await self._protocol.lost
 
@@ -184,8 +178,6 @@ class AsyncioMember(MemberBase, AsyncLifecycle):
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        if self._server is not None:
-            self._server.close()
         if self._transport is not None:
             self._transport.close()
         for task in list(self._tasks):
@@ -288,7 +280,11 @@ class AsyncioMember(MemberBase, AsyncLifecycle):
                     await writer.drain()
                     reply = await read_message(reader, core.node.wire.stream, limit)
                 finally:
-                    writer.close()
+                    # Answered or not, there is nothing more to send: the connection is dropped
+                    # at once.  Closed gracefully, a request the peer never read (the exchange
+                    # timed out or the member closed) kept the socket open for as long as the
+                    # peer did not read, past the member's close.
+                    writer.transport.abort()
                     with contextlib.suppress(OSError, asyncio.CancelledError):
                         await writer.wait_closed()
         except (TimeoutError, IncompleteMessage, FrameError, OSError) as exc:
@@ -297,6 +293,33 @@ class AsyncioMember(MemberBase, AsyncLifecycle):
             return
         if not self._closed:
             core.exchange_reply(request.exchange_id, reply)
+
+    async def _listen(self, tcp: socket.socket) -> None:
+        """Accepts exchanges on ``tcp`` until the member closes (cancels this task).
+
+        Not ``asyncio.start_server``: its server accepts a connection in one turn of the loop
+        and makes the connection's transport in a task of its own the turn after, and a server
+        closed in between makes that task fail and leave the connection in a half-made
+        transport that nothing closes (CPython gh-109564).  Here a connection is accepted only
+        by this task, when it runs (a cancellation cannot land between the accept and the code
+        that owns the socket, as it can around ``loop.sock_accept``), and handed to
+        ``open_connection``, which closes what it made if this task is cancelled meanwhile.
+        """
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                conn = await _next_connection(loop, tcp)
+            except OSError as exc:  # out of descriptors, ...: the backlog waits
+                self._counters.socket_error(exc, "accept")
+                await asyncio.sleep(_ACCEPT_RETRY)
+                continue
+            try:
+                reader, writer = await asyncio.open_connection(sock=conn)
+            except OSError as exc:  # the transport could not be made around it
+                conn.close()
+                self._counters.socket_error(exc, "accept")
+                continue
+            self._accept(reader, writer)
 
     def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """A connection accepted: served by one of the member's tasks, which ``close`` cancels
@@ -334,6 +357,9 @@ class AsyncioMember(MemberBase, AsyncLifecycle):
                     if payload:
                         writer.write(payload)
                         await writer.drain()
+                # What the drain left of the reply goes out as the connection closes: in time.
+                writer.close()
+                await writer.wait_closed()
         except FrameError:
             self._counters.add(cn.DROPPED_EXCHANGE_OVERSIZED)
         except IncompleteMessage:
@@ -343,12 +369,13 @@ class AsyncioMember(MemberBase, AsyncLifecycle):
         except OSError as exc:
             self._counters.socket_error(exc, "tcp")
         except asyncio.CancelledError:
-            # The member is closing.  End normally: asyncio 3.11's stream server logs a
-            # cancelled handler task as an error ("Exception in callback ...").
-            pass
+            pass  # the member is closing, or the gate evicted this exchange: end normally
         finally:
             self._gate.release(slot)
-            writer.close()
+            # Closed already, or the exchange failed, timed out or was cancelled: whatever of
+            # the reply is unsent is dropped now.  Left to a graceful close, a peer that never
+            # read its reply kept the connection and the reply open with no end.
+            writer.transport.abort()
 
     # ----------------------------------------------------------------------- discovery
 
@@ -356,6 +383,35 @@ class AsyncioMember(MemberBase, AsyncLifecycle):
         publisher = self._publisher
         if publisher is not None and publisher.want(address) and not self._closed:
             self._spawn(publisher.run(_to_thread, self._require_core().log))
+
+
+#: How long the listener waits after a failed accept (out of descriptors) before trying again.
+_ACCEPT_RETRY = 0.05
+
+
+async def _next_connection(
+    loop: asyncio.AbstractEventLoop, listener: socket.socket
+) -> socket.socket:
+    """The next connection waiting on ``listener`` (non-blocking), accepted in the caller's own
+    step: a cancellation either finds it waiting (nothing accepted yet) or not at all."""
+    while True:
+        try:
+            conn, _ = listener.accept()
+        except (BlockingIOError, InterruptedError):
+            pass
+        else:
+            return conn
+        readable: asyncio.Future[None] = loop.create_future()
+        loop.add_reader(listener, _wake, readable)
+        try:
+            await readable
+        finally:
+            loop.remove_reader(listener)
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 async def _to_thread(function: Callable[[], Any]) -> Any:

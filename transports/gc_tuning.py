@@ -12,7 +12,8 @@ Drivers call :func:`hold` when a member has started and :func:`release` when it 
 start freezes what was added since the last one (the new member's tables, the tables the
 others grew as it joined), and once no started member is left the freeze is undone
 (``gc.unfreeze``), so that what stopped members leave behind (their sockets, tasks and
-tables form reference cycles, which a frozen object never leaves) can be collected.  The
+tables form reference cycles, which a frozen object never leaves) can be collected; while
+others still run, that is redone once as many members have stopped as still run.  The
 collector's thresholds are left as the application set them.  An application that manages the
 collector itself (for example freezing before it forks workers) passes ``gc_freeze=False``.
 """
@@ -29,12 +30,14 @@ YOUNG_THRESHOLD = 7_000
 
 
 class _Holders:
-    """Members started with the freeze and not stopped yet (any driver's thread may start one)."""
+    """Members started with the freeze and not stopped yet (any driver's thread may start one),
+    and how many stopped since the freeze was last redone."""
 
-    __slots__ = ("count", "lock")
+    __slots__ = ("count", "lock", "stopped")
 
     def __init__(self) -> None:
         self.count = 0
+        self.stopped = 0
         self.lock = threading.RLock()
 
 
@@ -62,12 +65,24 @@ def hold() -> None:
 
 
 def release() -> None:
-    """A member started with :func:`hold` has stopped; the last one undoes the freeze."""
+    """A member started with :func:`hold` has stopped; the last one undoes the freeze.
+
+    While others run, what stopped members left frozen (their reference cycles) is collected
+    once as many have stopped as still run: a process that keeps one member and restarts
+    another would otherwise keep every stopped member for good, and the full collection this
+    costs is paid once per as many stops as there are members to walk.
+    """
     with _HOLDERS.lock:
         if _HOLDERS.count > 0:
             _HOLDERS.count -= 1
+            _HOLDERS.stopped += 1
             if _HOLDERS.count == 0:
+                _HOLDERS.stopped = 0
                 gc.unfreeze()
+            elif _HOLDERS.stopped >= _HOLDERS.count:
+                _HOLDERS.stopped = 0
+                gc.unfreeze()
+                settle()
 
 
 def held() -> int:
