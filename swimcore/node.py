@@ -24,6 +24,7 @@ from swimcore._exchanges import Exchanges
 from swimcore._inputs import as_bytes, refuse_single_seed, require_callable, utf8_size
 from swimcore._membership import Membership
 from swimcore._node_base import (
+    _ALIVE,
     _DIGEST,
     _JOIN,
     _LIVE,
@@ -89,7 +90,7 @@ from swimcore.stability import Stability
 from swimcore.suspicion import Suspicion
 from swimcore.timers import TimerHeap
 from swimcore.timing import nack_delay, retransmit_scale
-from swimcore.transitions import Verdict, judge
+from swimcore.transitions import IGNORE, judge
 from swimcore.wire import Wire
 from swimcore.wire.loading import for_node
 from swimcore.wire.native import codec
@@ -900,8 +901,8 @@ class Node(Probing, Membership, Exchanges):
                         and update.incarnation <= member.incarnation
                         and (update.address is member.address or update.address == member.address)
                         and len(update.meta) <= max_metadata
-                        and judge(member.state, member.incarnation, State.ALIVE, update.incarnation)
-                        is Verdict.IGNORE
+                        and judge(member.state, member.incarnation, _ALIVE, update.incarnation)
+                        is IGNORE
                     ):
                         continue
                     self._arrived_raw = arrived
