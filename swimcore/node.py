@@ -104,6 +104,7 @@ _SENT_NAMES: dict[type, str] = {
     kind: cn.SENT_PREFIX + kind.__name__.lower()
     for kind in (Ping, Ack, Nack, IndirectPing, Gossip, UserMessage)
 }
+_SENT_ACK = _SENT_NAMES[Ack]
 _RECEIVED_NAMES: dict[type, str] = {
     kind: cn.RECEIVED_PREFIX + kind.__name__.lower()
     for kind in (Ping, Ack, Nack, IndirectPing, Gossip, UserMessage)
@@ -799,8 +800,16 @@ class Node(Probing, Membership, Exchanges):
         self, to: Address, message: Message, extra: Sequence[bytes] = (), *, piggyback: bool = True
     ) -> None:
         """Send ``message`` with as many queued updates as fit (``extra`` ones go first)."""
+        kind = _SENT_NAMES.get(type(message)) or cn.SENT_PREFIX + type(message).__name__.lower()
+        self._send_body(to, self._wire.encode_message(message), kind, extra, piggyback)
+
+    def _send_body(
+        self, to: Address, body: bytes, kind: str, extra: Sequence[bytes], piggyback: bool = True
+    ) -> None:
+        """:meth:`_send` of a message already encoded as ``body``, counted under ``kind`` (a
+        ``sent.<message>`` counter): a ping's ack is encoded from its number, with no
+        :class:`~swimcore.messages.Ack` made for it."""
         wire = self._wire
-        body = wire.encode_message(message)
         space = self._room - len(body) - wire.overhead  # what _packet_space says
         updates: list[bytes] = []
         if extra:
@@ -828,7 +837,6 @@ class Node(Probing, Membership, Exchanges):
             return
         counters = self._counters
         get = counters.get
-        kind = _SENT_NAMES.get(type(message)) or cn.SENT_PREFIX + type(message).__name__.lower()
         counters[cn.PACKETS_SENT] = get(cn.PACKETS_SENT, 0) + 1
         counters[cn.BYTES_SENT] = get(cn.BYTES_SENT, 0) + len(data)
         counters[kind] = get(kind, 0) + 1
@@ -871,12 +879,11 @@ class Node(Probing, Membership, Exchanges):
                 self._count(cn.DROPPED_FOREIGN_LABEL)
             return
         try:
-            packet = self._wire.decode_packet(data)
+            _, message, updates, raws = self._wire.read_packet(data)
         except DecodeError:
             self._count(cn.DROPPED_MALFORMED)
             return
         # The whole packet decoded before any of it is applied.
-        message = packet.message
         kind = type(message)
         counted = _RECEIVED_NAMES.get(kind) or cn.RECEIVED_PREFIX + kind.__name__.lower()
         counters = self._counters
@@ -884,12 +891,11 @@ class Node(Probing, Membership, Exchanges):
         self._heard = self._now
         if self._corrections:
             self._corrections = []
-        raw = packet.raw_updates
-        if raw:
+        if raws:
             table = self._table
             own = self._name
             max_metadata = self.config.max_metadata
-            for update, arrived in zip(packet.updates, raw, strict=True):
+            for update, arrived in zip(updates, raws, strict=True):
                 if type(update) is Alive:
                     # _apply, with the repeats (most gossip) left here at once: the test of
                     # Membership._repeats, inline.
@@ -914,7 +920,7 @@ class Node(Probing, Membership, Exchanges):
                     self._apply(update)
             self._arrived = None
         else:
-            for update in packet.updates:
+            for update in updates:
                 self._apply(update)
         self._handle_message(message, source)
         if self._corrections:
@@ -927,7 +933,8 @@ class Node(Probing, Membership, Exchanges):
             if message.target != self.name:
                 self._count(cn.DROPPED_WRONG_TARGET)
                 return
-            self._send(source, Ack(message.seq), extra=self._corrections)
+            ack = self._wire.encode_ack(message.seq)
+            self._send_body(source, ack, _SENT_ACK, self._corrections)
             if self._corrections:
                 self._corrections = []
         elif isinstance(message, Ack):

@@ -131,6 +131,11 @@ def encode_message(message: Message) -> bytes:
     return bytes((GOSSIP,))
 
 
+def encode_ack(seq: int) -> bytes:
+    """``encode_message(Ack(seq))``, with no :class:`Ack` made first (a node answers a ping)."""
+    return _KIND_U32.pack(ACK, seq)
+
+
 def encode_update(update: Update) -> bytes:
     """Kind byte and body of one piggybacked update."""
     if isinstance(update, Alive):
@@ -451,6 +456,13 @@ def decode_packet(data: bytes) -> Packet:
     The packet keeps each update's bytes as received (``Packet.raw_updates``): they are the
     update's encoding, which a node queues for retransmission without encoding it again.
     """
+    label, message, updates, raw = read_packet(data)
+    return Packet(label, message, tuple(updates), tuple(raw))
+
+
+def read_packet(data: bytes) -> tuple[str, Message, list[Update], list[bytes]]:
+    """:func:`decode_packet`'s label, message, updates and the updates' bytes, without a
+    :class:`Packet` around them: what a node's receive path reads, once a datagram."""
     data = _verified(data)
     try:
         # The common case read inline: a header seen before, a ping or an ack, alive updates.
@@ -478,7 +490,7 @@ def decode_packet(data: bytes) -> Packet:
         label, message, updates, raw, pos = _read_carefully(data)
     if pos != len(data):
         raise DecodeError("trailing bytes")
-    return Packet(label, message, tuple(updates), tuple(raw))
+    return label, message, updates, raw
 
 
 #: Labels by their encoded header, for headers read before (a cluster has one).
