@@ -64,7 +64,14 @@ def test_message_round_trip(kind: str, data: st.DataObject) -> None:
         data.draw(MESSAGES[kind]),
         tuple(data.draw(st.lists(updates, max_size=4))),
     )
-    assert codec.decode_packet(codec.encode_packet(packet)) == packet
+    encoded = codec.encode_packet(packet)
+    assert codec.decode_packet(encoded) == packet
+    # read_packet: the same fields without the Packet; encode_ack: an Ack's encoding.
+    label, message, read, raw = codec.read_packet(encoded)
+    assert Packet(label, message, tuple(read), tuple(raw)) == packet
+    assert raw == [codec.encode_update(u) for u in packet.updates]
+    if isinstance(packet.message, Ack):
+        assert codec.encode_ack(packet.message.seq) == codec.encode_message(packet.message)
 
 
 @pytest.mark.parametrize("kind", sorted(UPDATES))
