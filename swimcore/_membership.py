@@ -284,7 +284,9 @@ class Membership:
         if moved and not self._may_move(member):
             self._count(cn.DROPPED_ADDRESS_CONFLICT)
             return
-        member = self._own(member)
+        owned = self._table.get(member.name)  # _own, inline
+        assert owned is not None
+        member = owned
         before = member.state
         changed = moved or member.meta != update.meta
         # A live member re-announcing itself unchanged at a higher incarnation refuted news.
@@ -303,12 +305,15 @@ class Membership:
         if self._seeds:
             self._note_seed(member)
         suspicion = self._suspicions.pop(name, None)
-        self._table.set_state(member, _ALIVE, self._now)
+        # An alive member that stays alive where it was changes neither the table's indexes
+        # nor the leader (the alive member with the highest address, kept as members change).
+        if before is not _ALIVE:
+            self._table.set_state(member, _ALIVE, self._now)
         if self._recent_dead:
             self._recent_dead.pop(name, None)
         if self._dead:
             self._dead.pop(name, None)
-        if member is not self._leader:
+        if moved or before is not _ALIVE:
             self._consider_leader(member)
         # _enqueue, inline: the update is queued in the bytes it arrived in where it did.
         self._queue.put(
