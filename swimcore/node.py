@@ -410,7 +410,7 @@ class Node(Probing, Membership, Exchanges):
         self._begin(now)
         for name, address in pairs:
             if name != self.name and name not in self._table:
-                member = Member(name, address, 0, State.ALIVE, b"")
+                member = Member(name, codec.interned(address), 0, State.ALIVE, b"")
                 self._table.add(member)
                 self._note_seed(member)
                 self._consider_leader(self._table.get(name))

@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable, Iterator
 from swimcore.address import Address
 from swimcore.members import Member, MemberTable
 from swimcore.messages import State
+from swimcore.wire.native.codec import interned
 
 _LIVE = (State.ALIVE, State.SUSPECT)
 #: Tables with at most this many positions pick random members by scanning them all.
@@ -44,7 +45,7 @@ class Roster:
         for name, address in members:
             if name in records:
                 continue
-            member = records[name] = Member(name, address, 0, State.ALIVE, b"")
+            member = records[name] = Member(name, interned(address), 0, State.ALIVE, b"")
             if best is None or address.leader_key() > best.address.leader_key():
                 best = member
         #: Never mutated once built: tables copy a record before changing it.

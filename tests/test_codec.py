@@ -509,3 +509,15 @@ def test_an_accusation_cut_short_is_malformed_even_when_the_whole_one_was_seen(
         short = body[:-cut]
         with pytest.raises(DecodeError):
             codec.decode_packet(short + struct.pack(">I", zlib.crc32(short)))
+
+
+def test_an_interned_address_is_the_one_updates_about_it_decode_to() -> None:
+    codec._ADDRESS_CACHE.clear()  # room for it (a cache full of other tests' addresses has none)
+    given = Address("10.250.0.7", 7946)
+    kept = codec.interned(given)
+    assert kept == given
+    assert codec.interned(Address("10.250.0.7", 7946)) is kept  # one object per address
+    update = Alive("m", Address("10.250.0.7", 7946), 3)
+    packet = Packet("", Gossip(), (update,))
+    decoded = codec.decode_packet(codec.encode_packet(packet)).updates[0]
+    assert isinstance(decoded, Alive) and decoded.address is kept

@@ -361,6 +361,23 @@ def _address_from(raw: bytes) -> Address:
     return address
 
 
+def interned(address: Address) -> Address:
+    """The decoder's own object for ``address``: ``address`` itself, kept for the decoder, when
+    it has none yet (and there is room).
+
+    Records made from addresses the application gives (a node's starting members, a roster)
+    then hold the objects the updates about them decode to, and compare with them by
+    identity (see ``Node._receive``) rather than by a call of ``Address.__eq__``.
+    """
+    raw = _addr(address)
+    known = _ADDRESS_CACHE.get(raw)
+    if known is not None:
+        return known
+    if len(_ADDRESS_CACHE) < _ADDRESS_CACHE_SIZE:
+        _ADDRESS_CACHE[raw] = address
+    return address
+
+
 def _address_at(data: bytes, pos: int) -> tuple[Address, int]:
     family = _byte_at(data, pos)
     if family == 4:
