@@ -497,7 +497,7 @@ def read_packet(data: bytes) -> tuple[str, Message, list[Update], list[bytes]]:
             end = pos + 1 + data[pos]
             target = data[pos + 1 : end].decode()
             pos = end + 1 + data[end]
-            message = Ping(seq, target, data[end + 1 : pos].decode())
+            message = _ping(seq, target, data[end + 1 : pos].decode())
         else:
             raise _Unusual
         count = data[pos]
@@ -535,6 +535,39 @@ def _read_carefully(data: bytes) -> tuple[str, Message, list[Update], list[bytes
     return label, message, updates, raw, pos
 
 
+# The decoder's constructors of the messages it makes most: a Ping per probe received, an
+# Alive per fresh update.  attrs' ``__init__`` of a frozen class sets each field through
+# ``object.__setattr__``, looked up for every object and every field; these set the slots
+# through the slots' own setters instead, for about a quarter fewer instructions.  The objects
+# are the same as the classes' constructors make (the round-trip tests compare them).
+_new = object.__new__
+_SET_PING = tuple(Ping.__dict__[field].__set__ for field in ("seq", "target", "source"))
+_SET_ALIVE = tuple(
+    Alive.__dict__[field].__set__ for field in ("name", "address", "incarnation", "meta")
+)
+
+
+def _ping(seq: int, target: str, source: str) -> Ping:
+    """``Ping(seq, target, source)``, its slots set directly (see above)."""
+    ping = _new(Ping)
+    set_seq, set_target, set_source = _SET_PING
+    set_seq(ping, seq)
+    set_target(ping, target)
+    set_source(ping, source)
+    return ping
+
+
+def _alive(name: str, address: Address, incarnation: int, meta: bytes) -> Alive:
+    """``Alive(name, address, incarnation, meta)``, its slots set directly (see above)."""
+    alive = _new(Alive)
+    set_name, set_address, set_incarnation, set_meta = _SET_ALIVE
+    set_name(alive, name)
+    set_address(alive, address)
+    set_incarnation(alive, incarnation)
+    set_meta(alive, meta)
+    return alive
+
+
 class _Unusual(Exception):
     """Raised by the fast reader for anything it leaves to the careful one."""
 
@@ -569,7 +602,7 @@ def _updates_fast(data: bytes, pos: int, count: int) -> tuple[list[Update], list
                 address = addresses.get(packed)
                 if address is None:
                     address = _address_from(packed)
-                known = Alive(
+                known = _alive(
                     data[pos + 2 : at].decode(),
                     address,
                     _U64.unpack_from(data, after)[0],
