@@ -131,7 +131,7 @@ class BroadcastQueue:
         bucket.dead += 1
         bucket.size -= entry.size
         self._dead += 1
-        if self._dead > _SWEEP_AT and self._dead > len(self._by_key):
+        if self._dead > len(self._by_key) and self._dead > _SWEEP_AT:
             self._sweep()
 
     def _sweep(self) -> None:
@@ -195,9 +195,10 @@ class BroadcastQueue:
                 if not bucket.dead and bucket.size <= space and count + len(entries) <= max_count:
                     # The whole bucket fits (most of them do): handed out newest first, and
                     # moved up as it is, the order reversed in place.
+                    data = bucket.data
                     entries.reverse()
-                    bucket.data.reverse()
-                    out += bucket.data
+                    data.reverse()
+                    out += data
                     space -= bucket.size
                     count += len(entries)
                     misses = 0
@@ -213,14 +214,13 @@ class BroadcastQueue:
                             bucket.extend(moving)
                         else:
                             level[transmits] = moving
-                moving = None
-                if taken.entries:
-                    if transmits + 1 >= limit:
-                        for entry in taken.entries:
-                            entry.live = False
-                            del by_key[entry.key]
-                    else:
-                        moving = taken
+                if transmits + 1 < limit:
+                    moving = taken if taken.entries else None
+                else:
+                    moving = None
+                    for entry in taken.entries:
+                        entry.live = False
+                        del by_key[entry.key]
                 if space < smallest or count >= max_count or misses >= _GIVE_UP:
                     break
             if moving is not None:
