@@ -21,6 +21,7 @@ from swimcore import antientropy, ingest, refusals
 from swimcore import counter_names as cn
 from swimcore._compiling import mypyc_attr
 from swimcore._exchanges import Exchanges
+from swimcore._frozen import new, slot_setters
 from swimcore._inputs import as_bytes, refuse_single_seed, require_callable, utf8_size
 from swimcore._membership import Membership
 from swimcore._node_base import (
@@ -105,6 +106,8 @@ _SENT_NAMES: dict[type, str] = {
     for kind in (Ping, Ack, Nack, IndirectPing, Gossip, UserMessage)
 }
 _SENT_ACK = _SENT_NAMES[Ack]
+#: A Send's slots, set directly for each datagram sent (see swimcore._frozen).
+_SET_SEND_TO, _SET_SEND_DATA = slot_setters(Send, "to", "data")
 _RECEIVED_NAMES: dict[type, str] = {
     kind: cn.RECEIVED_PREFIX + kind.__name__.lower()
     for kind in (Ping, Ack, Nack, IndirectPing, Gossip, UserMessage)
@@ -841,7 +844,10 @@ class Node(Probing, Membership, Exchanges):
         counters[cn.BYTES_SENT] = get(cn.BYTES_SENT, 0) + len(data)
         counters[kind] = get(kind, 0) + 1
         counters[cn.UPDATES_SENT] = get(cn.UPDATES_SENT, 0) + len(updates)
-        self._out.append(Send(to, data))
+        send = new(Send)
+        _SET_SEND_TO(send, to)
+        _SET_SEND_DATA(send, data)
+        self._out.append(send)
 
     def _next_seq(self) -> int:
         self._seq = (self._seq + 1) & _SEQ_MASK

@@ -22,6 +22,7 @@ import struct
 import zlib
 from collections.abc import Iterable
 
+from swimcore._frozen import new, slot_setters
 from swimcore.address import Address
 from swimcore.errors import DecodeError
 from swimcore.messages import (
@@ -535,21 +536,15 @@ def _read_carefully(data: bytes) -> tuple[str, Message, list[Update], list[bytes
     return label, message, updates, raw, pos
 
 
-# The decoder's constructors of the messages it makes most: a Ping per probe received, an
-# Alive per fresh update.  attrs' ``__init__`` of a frozen class sets each field through
-# ``object.__setattr__``, looked up for every object and every field; these set the slots
-# through the slots' own setters instead, for about a quarter fewer instructions.  The objects
-# are the same as the classes' constructors make (the round-trip tests compare them).
-_new = object.__new__
-_SET_PING = tuple(Ping.__dict__[field].__set__ for field in ("seq", "target", "source"))
-_SET_ALIVE = tuple(
-    Alive.__dict__[field].__set__ for field in ("name", "address", "incarnation", "meta")
-)
+# The decoder's constructors of the messages it makes most, a Ping per probe received and an
+# Alive per fresh update, with their slots set directly (see swimcore._frozen).
+_SET_PING = slot_setters(Ping, "seq", "target", "source")
+_SET_ALIVE = slot_setters(Alive, "name", "address", "incarnation", "meta")
 
 
 def _ping(seq: int, target: str, source: str) -> Ping:
-    """``Ping(seq, target, source)``, its slots set directly (see above)."""
-    ping = _new(Ping)
+    """``Ping(seq, target, source)``, its slots set directly."""
+    ping = new(Ping)
     set_seq, set_target, set_source = _SET_PING
     set_seq(ping, seq)
     set_target(ping, target)
@@ -558,8 +553,8 @@ def _ping(seq: int, target: str, source: str) -> Ping:
 
 
 def _alive(name: str, address: Address, incarnation: int, meta: bytes) -> Alive:
-    """``Alive(name, address, incarnation, meta)``, its slots set directly (see above)."""
-    alive = _new(Alive)
+    """``Alive(name, address, incarnation, meta)``, its slots set directly."""
+    alive = new(Alive)
     set_name, set_address, set_incarnation, set_meta = _SET_ALIVE
     set_name(alive, name)
     set_address(alive, address)
