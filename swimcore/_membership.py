@@ -250,7 +250,8 @@ class Membership:
         if update.address.is_unspecified:
             self._count(cn.DROPPED_UNSPECIFIED_ADDRESS)
             return
-        if not update.name or update.name.startswith("\x00"):
+        # (Its first character read, not startswith(), which parses its arguments as a tuple.)
+        if not update.name or update.name[0] == "\x00":
             self._count(cn.DROPPED_BAD_NAME)  # the names Node() refuses; "\x00" keys user news
             return
         if member is None:
