@@ -384,7 +384,7 @@ class Membership:
         :mod:`swimcore.stability`).
         """
         stability = self._stability
-        if update.by == self.name or member.state is not _ALIVE:
+        if update.by == self._name or member.state is not _ALIVE:
             return True
         if stability.corroborates or stability.damping:
             accuser = self._table.peek(update.by)
@@ -412,7 +412,7 @@ class Membership:
             return
         opened = stability.refuted(name, since, until)
         if believed:
-            stability.heard(name, since, self.name)
+            stability.heard(name, since, self._name)
         if opened:
             self._timers.schedule(
                 self._now + self._corroboration_window(), (Timer.REFUTED, 0, name)
@@ -450,7 +450,7 @@ class Membership:
         """Whether an accusation by ``by`` counts as evidence here now: by this node, or by a
         named member not held unstable, suspect or dead (one not in the table counts, as in
         :meth:`_believes`; a full-state exchange's row, which names no one, does not)."""
-        if by == self.name:
+        if by == self._name:
             return True
         if not by or self._stability.unstable(by):
             return False
@@ -522,7 +522,7 @@ class Membership:
             needed=max(0, needed),
         )
         for accuser in (by, *(held.accusers if held is not None else ())):
-            if accuser and accuser != self.name:
+            if accuser and accuser != self._name:
                 suspicion.confirm(accuser)
         self._suspicions[member.name] = suspicion
         self._timers.schedule(
@@ -543,7 +543,7 @@ class Membership:
         suspicion = self._suspicions.get(member.name)
         if suspicion is None or not update.by:
             return
-        if update.by == self.name:
+        if update.by == self._name:
             if not suspicion.confirmed_locally:
                 suspicion.confirmed_locally = True  # spread our own view once; it is not counted
                 self._enqueue(member.name, update)

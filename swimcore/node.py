@@ -938,7 +938,7 @@ class Node(Probing, Membership, Exchanges):
 
     def _handle_message(self, message: Message, source: Address) -> None:
         if isinstance(message, Ping):
-            if message.target != self.name:
+            if message.target != self._name:
                 self._count(cn.DROPPED_WRONG_TARGET)
                 return
             ack = self._wire.encode_ack(message.seq)
