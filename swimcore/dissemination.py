@@ -106,8 +106,20 @@ class BroadcastQueue:
     def put(self, key: str, data: bytes, *, user: bool = False) -> None:
         """Queue ``data`` under ``key``, replacing whatever was queued under it."""
         by_key = self._by_key
-        if key in by_key:
-            self.discard(key)
+        old = by_key.get(key)
+        if old is not None:
+            # discard(key), inline: most news replaces older news still queued.
+            del by_key[key]
+            old.live = False
+            if by_key:
+                replaced = old.bucket
+                replaced.dead += 1
+                replaced.size -= old.size
+                self._dead += 1
+                if self._dead > len(by_key) and self._dead > _SWEEP_AT:
+                    self._sweep()
+            else:
+                self._emptied()
         if len(by_key) >= self._capacity:
             self._evict_one()
         bucket = self._levels[1 if user else 0][0]
