@@ -305,7 +305,7 @@ class Membership:
         member.address = update.address
         if self._seeds:
             self._note_seed(member)
-        suspicion = self._suspicions.pop(name, None)
+        suspicion = self._suspicions.pop(name, None) if self._suspicions else None
         # An alive member that stays alive where it was changes neither the table's indexes
         # nor the leader (the alive member with the highest address, kept as members change).
         if before is not _ALIVE:
