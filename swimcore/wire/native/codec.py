@@ -536,8 +536,8 @@ def _read_carefully(data: bytes) -> tuple[str, Message, list[Update], list[bytes
     return label, message, updates, raw, pos
 
 
-# The decoder's constructors of the messages it makes most, a Ping per probe received and an
-# Alive per fresh update, with their slots set directly (see swimcore._frozen).
+# The messages the decoder makes most, a Ping per probe received and an Alive per fresh update,
+# are made with their slots set directly (see swimcore._frozen): by _ping, and in _updates_fast.
 _SET_PING = slot_setters(Ping, "seq", "target", "source")
 _SET_ALIVE = slot_setters(Alive, "name", "address", "incarnation", "meta")
 
@@ -552,17 +552,6 @@ def _ping(seq: int, target: str, source: str) -> Ping:
     return ping
 
 
-def _alive(name: str, address: Address, incarnation: int, meta: bytes) -> Alive:
-    """``Alive(name, address, incarnation, meta)``, its slots set directly."""
-    alive = new(Alive)
-    set_name, set_address, set_incarnation, set_meta = _SET_ALIVE
-    set_name(alive, name)
-    set_address(alive, address)
-    set_incarnation(alive, incarnation)
-    set_meta(alive, meta)
-    return alive
-
-
 class _Unusual(Exception):
     """Raised by the fast reader for anything it leaves to the careful one."""
 
@@ -574,6 +563,7 @@ def _updates_fast(data: bytes, pos: int, count: int) -> tuple[list[Update], list
     raws: list[bytes] = []
     addresses = _ADDRESS_CACHE
     cache = _UPDATE_CACHE
+    set_name, set_address, set_incarnation, set_meta = _SET_ALIVE
     size = len(data)
     for _ in range(count):
         kind = data[pos]
@@ -597,12 +587,12 @@ def _updates_fast(data: bytes, pos: int, count: int) -> tuple[list[Update], list
                 address = addresses.get(packed)
                 if address is None:
                     address = _address_from(packed)
-                known = _alive(
-                    data[pos + 2 : at].decode(),
-                    address,
-                    _U64.unpack_from(data, after)[0],
-                    data[after + 10 : end],
-                )
+                # Alive(name, address, incarnation, meta), its slots set directly.
+                known = new(Alive)
+                set_name(known, data[pos + 2 : at].decode())
+                set_address(known, address)
+                set_incarnation(known, _U64.unpack_from(data, after)[0])
+                set_meta(known, data[after + 10 : end])
                 if len(cache) >= _UPDATE_CACHE_SIZE:  # _remember, inline
                     cache.clear()
                 cache[raw] = known
