@@ -56,7 +56,7 @@ class _Bucket:
     def __init__(self, entries: list[_Entry]) -> None:
         """A bucket of ``entries``, all live."""
         self.entries = entries
-        self.data = [entry.data for entry in entries]
+        self.data = [entry.data for entry in entries] if entries else []
         self.size = 0
         self.dead = 0
         for entry in entries:
