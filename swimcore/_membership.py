@@ -12,7 +12,11 @@ from typing import TYPE_CHECKING
 from swimcore import counter_names as cn
 from swimcore._compiling import mypyc_attr, trait
 from swimcore._node_base import (
+    _ALIVE,
+    _DEAD,
+    _LEFT,
     _LIVE,
+    _SUSPECT,
     _USER_PREFIX,
     MAX_INCARNATION,
     MAX_INCARNATION_STEP,
@@ -39,14 +43,13 @@ from swimcore.messages import (
     Alive,
     Dead,
     Left,
-    State,
     Suspect,
     Update,
     UserBroadcast,
 )
 from swimcore.suspicion import Suspicion
 from swimcore.timing import suspicion_min
-from swimcore.transitions import Verdict, judge
+from swimcore.transitions import APPLY, CONFIRM, IGNORE, judge
 
 if TYPE_CHECKING:
     from swimcore.node import Node
@@ -127,8 +130,7 @@ class Membership:
             and update.incarnation <= member.incarnation
             and (update.address is member.address or update.address == member.address)
             and len(update.meta) <= self.config.max_metadata
-            and judge(member.state, member.incarnation, State.ALIVE, update.incarnation)
-            is Verdict.IGNORE
+            and judge(member.state, member.incarnation, _ALIVE, update.incarnation) is IGNORE
         )
 
     def _apply_news(
@@ -150,21 +152,21 @@ class Membership:
         if member is None:
             return  # news of a failure of someone we never knew: nothing to do
         news = (
-            State.SUSPECT
+            _SUSPECT
             if isinstance(update, Suspect)
-            else State.DEAD
+            else _DEAD
             if isinstance(update, Dead)
-            else State.LEFT
+            else _LEFT
         )
         verdict = judge(member.state, member.incarnation, news, update.incarnation)
-        if verdict is Verdict.IGNORE:
-            if member.state is State.ALIVE and update.incarnation < member.incarnation:
+        if verdict is IGNORE:
+            if member.state is _ALIVE and update.incarnation < member.incarnation:
                 self._correct(member)
-                if news is not State.LEFT:
+                if news is not _LEFT:
                     assert isinstance(update, (Suspect, Dead))
                     self._stability.heard(member.name, update.incarnation, update.by)
             return
-        if verdict is Verdict.CONFIRM:
+        if verdict is CONFIRM:
             assert isinstance(update, Suspect)
             self._confirm(member, update)
             return
@@ -176,7 +178,7 @@ class Membership:
         self._table.set_state(member, news, self._now)
         self._consider_leader(member)
         self._enqueue(member.name, update)
-        if news is State.SUSPECT:
+        if news is _SUSPECT:
             assert isinstance(update, Suspect)
             self._start_suspicion(member, update.by)
             hold = self.config.stability_suspect_hold
@@ -190,12 +192,12 @@ class Membership:
         # A member whose return from the dead was held out is already dead to the application.
         reported = (
             self._stability.died(member.name)  # its damping stays: coming back is a flap
-            if news is State.DEAD
+            if news is _DEAD
             else self._stability.forget(member.name)
         )
         self._recent_dead[member.name] = self._now
         self._timers.schedule(self._now + self.config.reclaim_time, (Timer.RECLAIM, 0, member.name))
-        if news is State.DEAD:
+        if news is _DEAD:
             self._dead[member.name] = None
             self._count(cn.DEATHS)
         else:
@@ -204,9 +206,7 @@ class Membership:
         if reported:
             self._count(cn.EVENTS_DAMPED)
         else:
-            self._emit(
-                MemberFailed(member.info()) if news is State.DEAD else MemberLeft(member.info())
-            )
+            self._emit(MemberFailed(member.info()) if news is _DEAD else MemberLeft(member.info()))
 
     def _own(self: Node, member: Member) -> Member:
         """The table's own, changeable record for ``member`` (a peeked one may be shared)."""
@@ -250,7 +250,8 @@ class Membership:
         if update.address.is_unspecified:
             self._count(cn.DROPPED_UNSPECIFIED_ADDRESS)
             return
-        if not update.name or update.name.startswith("\x00"):
+        # (Its first character read, not startswith(), which parses its arguments as a tuple.)
+        if not update.name or update.name[0] == "\x00":
             self._count(cn.DROPPED_BAD_NAME)  # the names Node() refuses; "\x00" keys user news
             return
         if member is None:
@@ -265,7 +266,7 @@ class Membership:
                 update.name,
                 update.address,
                 update.incarnation,
-                State.ALIVE,
+                _ALIVE,
                 update.meta,
             )
             self._table.add(member)
@@ -277,16 +278,16 @@ class Membership:
         moved = update.address is not member.address and update.address != member.address
         if moved and self._at_own_address(update):
             return
-        if moved and member.state in (State.ALIVE, State.SUSPECT):
+        if moved and member.state in (_ALIVE, _SUSPECT):
             self._name_conflict(member.name, member.address, update.address)
-        if judge(member.state, member.incarnation, State.ALIVE, update.incarnation) is not (
-            Verdict.APPLY
-        ):
+        if judge(member.state, member.incarnation, _ALIVE, update.incarnation) is not (APPLY):
             return
         if moved and not self._may_move(member):
             self._count(cn.DROPPED_ADDRESS_CONFLICT)
             return
-        member = self._own(member)
+        owned = self._table.get(member.name)  # _own, inline
+        assert owned is not None
+        member = owned
         before = member.state
         changed = moved or member.meta != update.meta
         # A live member re-announcing itself unchanged at a higher incarnation refuted news.
@@ -296,7 +297,7 @@ class Membership:
                 member.name,
                 member.incarnation,
                 update.incarnation,
-                believed=before is State.SUSPECT,
+                believed=before is _SUSPECT,
             )
         name = member.name
         member.incarnation = update.incarnation
@@ -304,27 +305,30 @@ class Membership:
         member.address = update.address
         if self._seeds:
             self._note_seed(member)
-        suspicion = self._suspicions.pop(name, None)
-        self._table.set_state(member, State.ALIVE, self._now)
+        suspicion = self._suspicions.pop(name, None) if self._suspicions else None
+        # An alive member that stays alive where it was changes neither the table's indexes
+        # nor the leader (the alive member with the highest address, kept as members change).
+        if before is not _ALIVE:
+            self._table.set_state(member, _ALIVE, self._now)
         if self._recent_dead:
             self._recent_dead.pop(name, None)
         if self._dead:
             self._dead.pop(name, None)
-        if member is not self._leader:
+        if moved or before is not _ALIVE:
             self._consider_leader(member)
         # _enqueue, inline: the update is queued in the bytes it arrived in where it did.
         self._queue.put(
             name,
             self._arrived_raw if update is self._arrived else self._wire.encode_update(update),
         )
-        if before is State.SUSPECT:
+        if before is _SUSPECT:
             self._count(cn.SUSPICIONS_REFUTED)
             if refuted and self._stability.unstable(member.name):
                 self._count(cn.EVENTS_DAMPED)
             elif suspicion is None or suspicion.announced:
                 self._emit(MemberAlive(member.info()))
-        elif before is not State.ALIVE:
-            if before is State.DEAD and self._back_from_the_dead(member):
+        elif before is not _ALIVE:
+            if before is _DEAD and self._back_from_the_dead(member):
                 self._count(cn.EVENTS_DAMPED)  # readmitted by MemberStable once quiet
             else:
                 self._emit(MemberJoined(member.info()))
@@ -354,9 +358,9 @@ class Membership:
         """
         if not self._wire.STRICT_ADDRESSES:
             return True
-        if member.state is State.LEFT:
+        if member.state is _LEFT:
             return True
-        if member.state is not State.DEAD:
+        if member.state is not _DEAD:
             return False
         return self._now - self._table.since(member) >= self.config.gossip_to_the_dead_time
 
@@ -380,12 +384,12 @@ class Membership:
         :mod:`swimcore.stability`).
         """
         stability = self._stability
-        if update.by == self.name or member.state is not State.ALIVE:
+        if update.by == self._name or member.state is not _ALIVE:
             return True
         if stability.corroborates or stability.damping:
             accuser = self._table.peek(update.by)
             if stability.unstable(update.by) or (
-                stability.corroborates and accuser is not None and accuser.state is not State.ALIVE
+                stability.corroborates and accuser is not None and accuser.state is not _ALIVE
             ):
                 self._count(cn.ACCUSATIONS_DISBELIEVED)
                 return False
@@ -408,7 +412,7 @@ class Membership:
             return
         opened = stability.refuted(name, since, until)
         if believed:
-            stability.heard(name, since, self.name)
+            stability.heard(name, since, self._name)
         if opened:
             self._timers.schedule(
                 self._now + self._corroboration_window(), (Timer.REFUTED, 0, name)
@@ -446,12 +450,12 @@ class Membership:
         """Whether an accusation by ``by`` counts as evidence here now: by this node, or by a
         named member not held unstable, suspect or dead (one not in the table counts, as in
         :meth:`_believes`; a full-state exchange's row, which names no one, does not)."""
-        if by == self.name:
+        if by == self._name:
             return True
         if not by or self._stability.unstable(by):
             return False
         accuser = self._table.peek(by)
-        return accuser is None or accuser.state is State.ALIVE
+        return accuser is None or accuser.state is _ALIVE
 
     def _flapped(self: Node, member: Member, times: int) -> None:
         """``member`` flapped ``times`` times (the verdict on its refutations): raise its
@@ -479,7 +483,7 @@ class Membership:
         member = self._table.peek(name)
         if suspicion is None or member is None or suspicion.incarnation != incarnation:
             return
-        if member.state is not State.SUSPECT or suspicion.announced:
+        if member.state is not _SUSPECT or suspicion.announced:
             return
         if self._stability.unstable(name):
             self._count(cn.EVENTS_DAMPED)
@@ -493,7 +497,7 @@ class Membership:
         member = self._table.peek(name)
         if member is None or not stability.unstable(name):
             return
-        if member.state is State.ALIVE and stability.settle(name, self._now):
+        if member.state is _ALIVE and stability.settle(name, self._now):
             self._emit(MemberStable(member.info()))
             return
         due = max(stability.reuse_at(name), self._now + self.config.probe_interval)
@@ -518,7 +522,7 @@ class Membership:
             needed=max(0, needed),
         )
         for accuser in (by, *(held.accusers if held is not None else ())):
-            if accuser and accuser != self.name:
+            if accuser and accuser != self._name:
                 suspicion.confirm(accuser)
         self._suspicions[member.name] = suspicion
         self._timers.schedule(
@@ -539,7 +543,7 @@ class Membership:
         suspicion = self._suspicions.get(member.name)
         if suspicion is None or not update.by:
             return
-        if update.by == self.name:
+        if update.by == self._name:
             if not suspicion.confirmed_locally:
                 suspicion.confirmed_locally = True  # spread our own view once; it is not counted
                 self._enqueue(member.name, update)
@@ -559,7 +563,7 @@ class Membership:
             return
         if self._now < self._suspicion_due(suspicion):
             return  # left over from an earlier suspicion of this member (tokens restart at 0)
-        if member.state is not State.SUSPECT:
+        if member.state is not _SUSPECT:
             return
         if self.config.verify_before_death and suspicion.verify_seq is None:
             self._verify(member, suspicion)
@@ -572,7 +576,7 @@ class Membership:
         if member is None:
             return
         leader = self._leader
-        if member.state is State.ALIVE:
+        if member.state is _ALIVE:
             if member is leader:
                 return
             self._ranks.offer(member, self._table)
@@ -595,7 +599,7 @@ class Membership:
         member the application meant to keep out, nor stop the node.
         """
         assert self._admit is not None
-        info = MemberInfo(update.name, update.address, update.incarnation, State.ALIVE, update.meta)
+        info = MemberInfo(update.name, update.address, update.incarnation, _ALIVE, update.meta)
         try:
             admitted = bool(self._admit(info))
         except Exception:

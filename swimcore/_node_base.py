@@ -71,6 +71,10 @@ ROW_OVERHEAD = 384
 # Queue keys of user broadcasts start with a byte no member name can start with on the wire.
 _USER_PREFIX = "\x00user:"
 _LIVE = (State.ALIVE, State.SUSPECT)
+#: The states as module globals, for the receive path: on Python 3.11 reading a member through
+#: its class (``State.ALIVE``) goes through ``EnumType``'s ``__getattr__`` hook, at the cost of
+#: about twenty reads of a global.
+_ALIVE, _SUSPECT, _DEAD, _LEFT = State.ALIVE, State.SUSPECT, State.DEAD, State.LEFT
 
 
 # Log levels, as the standard ``logging`` module numbers them (importing it loads threading).

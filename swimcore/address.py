@@ -42,11 +42,16 @@ class Address:
     #: Family, packed IP and port: equal addresses, equal keys.
     _key: bytes = attrs.field(init=False, repr=False)
     _rank: tuple[int, int, int] = attrs.field(init=False, repr=False)
+    #: True for ``0.0.0.0`` and ``::``, which must never be advertised.  (Kept, not computed
+    #: on demand: a node asks it of every alive update it applies.)
+    is_unspecified: bool = attrs.field(init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         ip = self.ip
+        number = int(ip)
         object.__setattr__(self, "_key", bytes((ip.version,)) + ip.packed + _PORT.pack(self.port))
-        object.__setattr__(self, "_rank", (ip.version, int(ip), self.port))
+        object.__setattr__(self, "_rank", (ip.version, number, self.port))
+        object.__setattr__(self, "is_unspecified", number == 0)
 
     def __eq__(self, other: object) -> bool:
         if self is other:
@@ -88,11 +93,6 @@ class Address:
             if isinstance(exc, AddressError):
                 raise
             raise AddressError(f"{host!r} in {text!r} is not an IP address") from None
-
-    @property
-    def is_unspecified(self) -> bool:
-        """True for ``0.0.0.0`` and ``::``, which must never be advertised."""
-        return self._rank[1] == 0
 
     def leader_key(self) -> tuple[int, int, int]:
         """Sort key for the join-address rule: IP as a big-endian integer, then port.

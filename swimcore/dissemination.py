@@ -6,10 +6,12 @@ freshest first, as many as fit the space left in a packet, and each is dropped a
 ``limit`` transmissions.  Updates live in buckets by transmission count so that choosing them
 costs no sort.
 
-A bucket is a list, oldest first: its index in its priority's level is the transmission count
-of the updates in it, which they do not hold themselves, so that the updates a packet takes
-move up a bucket as slices (``del``, ``extend``) rather than one by one.  A discarded update
-stays in its bucket, marked, until a take passes over it or the marks outnumber the queue.
+A bucket holds its updates oldest first; its index in its priority's level is the transmission
+count of the updates in it, which they do not hold themselves.  Under steady news most buckets
+fit a packet whole: such a bucket is handed out (its bytes copied as one list) and moves up a
+slot as one object, with no work per update; only the bucket where the packet fills up is
+walked update by update.  A discarded update stays in its bucket, marked, until a take passes
+over it or the marks outnumber the queue.
 """
 
 from __future__ import annotations
@@ -27,17 +29,48 @@ _SWEEP_AT = 64
 class _Entry:
     """One queued update (a plain class, native in the compiled build: see ``Member``)."""
 
-    __slots__ = ("data", "key", "live", "priority", "size")
+    __slots__ = ("bucket", "data", "key", "live", "size")
 
-    def __init__(self, key: str, data: bytes, priority: int) -> None:
+    def __init__(self, key: str, data: bytes, bucket: _Bucket) -> None:
         self.key = key
         self.data = data
-        #: Membership news is served before user broadcasts.
-        self.priority = priority
         #: ``len(data)``, kept to spare the selection loop a call per entry.
         self.size = len(data)
         #: False once discarded (it may still sit in its bucket until swept).
         self.live = True
+        #: The bucket it sits in (a discard updates the bucket's counts).
+        self.bucket = bucket
+
+
+class _Bucket:
+    """The updates of one priority at one transmission count, oldest first.
+
+    ``data`` lists their bytes in the same order, so that a take handing the whole bucket out
+    copies a list instead of reading each entry; ``size`` counts the bytes of the live entries
+    and ``dead`` the marked ones.  A bucket taken whole moves up a slot as it is (its entries
+    keep pointing at it); entries that join another bucket are pointed at that one.
+    """
+
+    __slots__ = ("data", "dead", "entries", "size")
+
+    def __init__(self, entries: list[_Entry]) -> None:
+        """A bucket of ``entries``, all live."""
+        self.entries = entries
+        self.data = [entry.data for entry in entries] if entries else []
+        self.size = 0
+        self.dead = 0
+        for entry in entries:
+            entry.bucket = self
+            self.size += entry.size
+
+    def extend(self, other: _Bucket) -> None:
+        """Append ``other``'s entries after this bucket's own (``other`` is not used again)."""
+        for entry in other.entries:
+            entry.bucket = self
+        self.entries += other.entries
+        self.data += other.data
+        self.size += other.size
+        self.dead += other.dead
 
 
 class BroadcastQueue:
@@ -47,10 +80,10 @@ class BroadcastQueue:
 
     def __init__(self, capacity: int) -> None:
         self._capacity = capacity
-        # priority -> transmits -> entries, oldest first (discarded ones marked, not removed);
-        # a level holds a bucket for every count up to the highest one reached, empty or not
-        # (at most the retransmission limit).
-        self._levels: tuple[list[list[_Entry]], ...] = ([[]], [[]])
+        # priority -> transmits -> bucket (discarded entries marked in it, not removed); a
+        # level holds a bucket for every count up to the highest one reached, empty or not (at
+        # most the retransmission limit).
+        self._levels: tuple[list[_Bucket], ...] = ([_Bucket([])], [_Bucket([])])
         self._by_key: dict[str, _Entry] = {}
         #: Discarded entries still in buckets.
         self._dead = 0
@@ -73,13 +106,27 @@ class BroadcastQueue:
     def put(self, key: str, data: bytes, *, user: bool = False) -> None:
         """Queue ``data`` under ``key``, replacing whatever was queued under it."""
         by_key = self._by_key
-        if key in by_key:
-            self.discard(key)
+        old = by_key.get(key)
+        if old is not None:
+            # discard(key), inline: most news replaces older news still queued.
+            del by_key[key]
+            old.live = False
+            if by_key:
+                replaced = old.bucket
+                replaced.dead += 1
+                replaced.size -= old.size
+                self._dead += 1
+                if self._dead > len(by_key) and self._dead > _SWEEP_AT:
+                    self._sweep()
+            else:
+                self._emptied()
         if len(by_key) >= self._capacity:
             self._evict_one()
-        priority = 1 if user else 0
-        entry = by_key[key] = _Entry(key, data, priority)
-        self._levels[priority][0].append(entry)
+        bucket = self._levels[1 if user else 0][0]
+        entry = by_key[key] = _Entry(key, data, bucket)
+        bucket.entries.append(entry)
+        bucket.data.append(data)
+        bucket.size += entry.size
         if entry.size < self._smallest:  # noqa: PLR1730 (min() costs a call per update)
             self._smallest = entry.size
 
@@ -92,23 +139,32 @@ class BroadcastQueue:
         if not self._by_key:
             self._emptied()
             return
+        bucket = entry.bucket
+        bucket.dead += 1
+        bucket.size -= entry.size
         self._dead += 1
-        if self._dead > _SWEEP_AT and self._dead > len(self._by_key):
+        if self._dead > len(self._by_key) and self._dead > _SWEEP_AT:
             self._sweep()
 
     def _sweep(self) -> None:
         for level in self._levels:
             for bucket in level:
-                bucket[:] = [entry for entry in bucket if entry.live]
+                if bucket.dead:
+                    bucket.entries = [entry for entry in bucket.entries if entry.live]
+                    bucket.data = [entry.data for entry in bucket.entries]
+                    bucket.dead = 0
         self._dead = 0
 
     def _evict_one(self) -> None:
         # The entry most transmitted and oldest has done the most of its work already.
         for level in reversed(self._levels):
             for bucket in reversed(level):
-                for i, entry in enumerate(bucket):
+                for i, entry in enumerate(bucket.entries):
                     if entry.live:
-                        del bucket[: i + 1]  # the marks before it go too
+                        del bucket.entries[: i + 1]  # the marks before it go too
+                        del bucket.data[: i + 1]
+                        bucket.dead -= i
+                        bucket.size -= entry.size
                         self._dead -= i
                         entry.live = False
                         del self._by_key[entry.key]
@@ -127,92 +183,133 @@ class BroadcastQueue:
             return []
         # Selection is O(levels + updates taken + misses): buckets are visited fewest
         # transmissions first, each newest first, and the scan stops once the packet is full.
-        # Every entry scanned leaves its bucket: the chosen go up one (or out at their limit)
-        # and land after the entries that stay in the bucket above, the skipped stay in their
-        # order, the marked are dropped.
+        # The updates taken from a bucket go up one (or out at their limit), newest first,
+        # after the entries that stay in the bucket above.
         count = misses = 0
         smallest = self._smallest
         by_key = self._by_key
-        taken: list[list[_Entry]] = []
+        out: list[bytes] = []
         for priority, level in enumerate(self._levels):
             if space < smallest or count >= max_count:
                 break
             limit = limits[priority]
-            # The updates chosen from the bucket before, bound for this one.
-            moving: list[_Entry] | None = None
+            # The updates taken from the bucket before, bound for this one.
+            moving: _Bucket | None = None
             transmits = 0
             for transmits, bucket in enumerate(level):
-                if not bucket:
+                entries = bucket.entries
+                if not entries:
                     if moving is not None:
                         level[transmits] = moving
                         moving = None
                     continue
-                # While every entry scanned is chosen, the chosen are the tail of the bucket
-                # (listed once the scan ends); a marked or skipped one starts a list of them.
-                chosen: list[_Entry] | None = None
-                skipped: list[_Entry] | None = None
-                top = len(bucket) - 1
-                stop = top
-                for stop in range(top, -1, -1):
-                    entry = bucket[stop]
-                    size = entry.size
-                    if size <= space and entry.live:
-                        if chosen is not None:
-                            chosen.append(entry)
-                        space -= size
-                        misses = 0
-                        count += 1
-                        if count >= max_count or space < smallest:
-                            break
-                        continue
-                    if chosen is None:
-                        chosen = bucket[stop + 1 :]
-                        chosen.reverse()
-                    if not entry.live:
-                        self._dead -= 1
-                        continue
-                    if skipped is None:
-                        skipped = [entry]
-                    else:
-                        skipped.append(entry)
-                    misses += 1
-                    if misses >= _GIVE_UP:
-                        break
-                if chosen is None:
-                    chosen = bucket[stop:]
-                    chosen.reverse()
-                del bucket[stop:]
-                if skipped is not None:
-                    skipped.reverse()
-                    bucket.extend(skipped)
-                if moving is not None:
-                    bucket.extend(moving)
+                taken: _Bucket
+                if not bucket.dead and bucket.size <= space and count + len(entries) <= max_count:
+                    # The whole bucket fits (most of them do): handed out newest first, and
+                    # moved up as it is, the order reversed in place.
+                    data = bucket.data
+                    entries.reverse()
+                    data.reverse()
+                    out += data
+                    space -= bucket.size
+                    count += len(entries)
+                    misses = 0
+                    level[transmits] = _Bucket([]) if moving is None else moving
+                    taken = bucket
+                else:
+                    taken, space, count, misses = self._take_some(
+                        bucket, space, count, misses, max_count
+                    )
+                    out += taken.data
+                    if moving is not None:
+                        if entries:
+                            bucket.extend(moving)
+                        else:
+                            level[transmits] = moving
+                if transmits + 1 < limit:
+                    moving = taken if taken.entries else None
+                else:
                     moving = None
-                if chosen:
-                    taken.append(chosen)
-                    if transmits + 1 >= limit:
-                        for entry in chosen:
-                            entry.live = False
-                            del by_key[entry.key]
-                    else:
-                        moving = chosen
+                    for entry in taken.entries:
+                        entry.live = False
+                        del by_key[entry.key]
                 if space < smallest or count >= max_count or misses >= _GIVE_UP:
                     break
             if moving is not None:
                 if transmits + 1 == len(level):
                     level.append(moving)
+                elif level[transmits + 1].entries:
+                    level[transmits + 1].extend(moving)
                 else:
-                    level[transmits + 1] += moving
-        out = [entry.data for chosen in taken for entry in chosen]
+                    level[transmits + 1] = moving
         if not by_key:
             self._emptied()
         return out
+
+    def _take_some(
+        self, bucket: _Bucket, space: int, count: int, misses: int, max_count: int
+    ) -> tuple[_Bucket, int, int, int]:
+        """Take what fits from ``bucket``, newest first, entry by entry (the bucket does not fit
+        whole, or holds marked entries): the updates taken, as the bucket they move up as,
+        and the space, count and misses after them.
+
+        The marked entries scanned are dropped; the skipped stay, in their order.
+        """
+        smallest = self._smallest
+        entries = bucket.entries
+        # While every entry scanned is taken, the taken are the tail of the bucket (listed
+        # once the scan ends); a marked or skipped one starts a list of them.
+        chosen: list[_Entry] | None = None
+        skipped: list[_Entry] | None = None
+        dropped = 0
+        top = len(entries) - 1
+        stop = top
+        for stop in range(top, -1, -1):
+            entry = entries[stop]
+            size = entry.size
+            if size <= space and entry.live:
+                if chosen is not None:
+                    chosen.append(entry)
+                space -= size
+                misses = 0
+                count += 1
+                if count >= max_count or space < smallest:
+                    break
+                continue
+            if chosen is None:
+                chosen = entries[stop + 1 :]
+                chosen.reverse()
+            if not entry.live:
+                dropped += 1
+                continue
+            if skipped is None:
+                skipped = [entry]
+            else:
+                skipped.append(entry)
+            misses += 1
+            if misses >= _GIVE_UP:
+                break
+        if chosen is None:
+            chosen = entries[stop:]
+            chosen.reverse()
+        del entries[stop:]
+        del bucket.data[stop:]
+        if dropped:
+            bucket.dead -= dropped
+            self._dead -= dropped
+        if skipped is not None:
+            skipped.reverse()
+            entries += skipped
+            bucket.data += [entry.data for entry in skipped]
+        taken = _Bucket(chosen)
+        bucket.size -= taken.size
+        return taken, space, count, misses
 
     def _emptied(self) -> None:
         # A list keeps the room of its largest size, a level its buckets: an emptied queue
         # gives them back (a node that queued news about every member at its join would hold
         # it for good, and every node a bucket per transmission count).
         self._by_key.clear()
-        self._levels = ([[]], [[]])
+        self._levels = ([_Bucket([])], [_Bucket([])])
         self._dead = 0
         self._smallest = _LONGEST

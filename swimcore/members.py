@@ -101,6 +101,7 @@ class MemberTable:
         "_order_pos",
         "_rng",
         "_since",
+        "live_peers",
         "local",
     )
 
@@ -110,6 +111,9 @@ class MemberTable:
         self._members: dict[str, Member] = {local.name: local}
         #: Live peers' names; each record's ``live_pos`` is its index here.
         self._live: list[str] = []
+        #: Alive or suspect members other than the local node: ``len(_live)``, kept as a count
+        #: (read for every datagram sent, where a property would cost a call).
+        self.live_peers = 0
         self._order: list[str] = []
         self._order_pos = 0
         # A name still ahead in the current pass is queued once however often it flaps: its
@@ -151,11 +155,6 @@ class MemberTable:
         """
         return len(self._members), list(self._members.values()), 0
 
-    @property
-    def live_peers(self) -> int:
-        """Alive or suspect members other than the local node."""
-        return len(self._live)
-
     def add(self, member: Member, now: float = 0.0) -> None:
         """Insert a new member (not yet in the table); ``now``: when a member added dead or
         left entered that state."""
@@ -195,6 +194,7 @@ class MemberTable:
         ahead = member.place & 1
         member.place = _place(len(self._live), 1)
         self._live.append(name)
+        self.live_peers += 1
         if ahead:
             return
         if name in self._gone_ahead:
@@ -209,6 +209,7 @@ class MemberTable:
         pos = (place >> 1) - 1
         member.place = place & 1  # not live, still ahead or not (0 and 1 are shared ints)
         last = self._live.pop()
+        self.live_peers -= 1
         if last != member.name:
             self._live[pos] = last
             moved = self._members[last]

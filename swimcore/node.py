@@ -21,9 +21,11 @@ from swimcore import antientropy, ingest, refusals
 from swimcore import counter_names as cn
 from swimcore._compiling import mypyc_attr
 from swimcore._exchanges import Exchanges
+from swimcore._frozen import new, slot_setters
 from swimcore._inputs import as_bytes, refuse_single_seed, require_callable, utf8_size
 from swimcore._membership import Membership
 from swimcore._node_base import (
+    _ALIVE,
     _DIGEST,
     _JOIN,
     _LIVE,
@@ -89,7 +91,7 @@ from swimcore.stability import Stability
 from swimcore.suspicion import Suspicion
 from swimcore.timers import TimerHeap
 from swimcore.timing import nack_delay, retransmit_scale
-from swimcore.transitions import Verdict, judge
+from swimcore.transitions import IGNORE, judge
 from swimcore.wire import Wire
 from swimcore.wire.loading import for_node
 from swimcore.wire.native import codec
@@ -103,6 +105,9 @@ _SENT_NAMES: dict[type, str] = {
     kind: cn.SENT_PREFIX + kind.__name__.lower()
     for kind in (Ping, Ack, Nack, IndirectPing, Gossip, UserMessage)
 }
+_SENT_ACK = _SENT_NAMES[Ack]
+#: A Send's slots, set directly for each datagram sent (see swimcore._frozen).
+_SET_SEND_TO, _SET_SEND_DATA = slot_setters(Send, "to", "data")
 _RECEIVED_NAMES: dict[type, str] = {
     kind: cn.RECEIVED_PREFIX + kind.__name__.lower()
     for kind in (Ping, Ack, Nack, IndirectPing, Gossip, UserMessage)
@@ -408,7 +413,7 @@ class Node(Probing, Membership, Exchanges):
         self._begin(now)
         for name, address in pairs:
             if name != self.name and name not in self._table:
-                member = Member(name, address, 0, State.ALIVE, b"")
+                member = Member(name, codec.interned(address), 0, State.ALIVE, b"")
                 self._table.add(member)
                 self._note_seed(member)
                 self._consider_leader(self._table.get(name))
@@ -798,8 +803,16 @@ class Node(Probing, Membership, Exchanges):
         self, to: Address, message: Message, extra: Sequence[bytes] = (), *, piggyback: bool = True
     ) -> None:
         """Send ``message`` with as many queued updates as fit (``extra`` ones go first)."""
+        kind = _SENT_NAMES.get(type(message)) or cn.SENT_PREFIX + type(message).__name__.lower()
+        self._send_body(to, self._wire.encode_message(message), kind, extra, piggyback)
+
+    def _send_body(
+        self, to: Address, body: bytes, kind: str, extra: Sequence[bytes], piggyback: bool = True
+    ) -> None:
+        """:meth:`_send` of a message already encoded as ``body``, counted under ``kind`` (a
+        ``sent.<message>`` counter): a ping's ack is encoded from its number, with no
+        :class:`~swimcore.messages.Ack` made for it."""
         wire = self._wire
-        body = wire.encode_message(message)
         space = self._room - len(body) - wire.overhead  # what _packet_space says
         updates: list[bytes] = []
         if extra:
@@ -827,12 +840,14 @@ class Node(Probing, Membership, Exchanges):
             return
         counters = self._counters
         get = counters.get
-        kind = _SENT_NAMES.get(type(message)) or cn.SENT_PREFIX + type(message).__name__.lower()
         counters[cn.PACKETS_SENT] = get(cn.PACKETS_SENT, 0) + 1
         counters[cn.BYTES_SENT] = get(cn.BYTES_SENT, 0) + len(data)
         counters[kind] = get(kind, 0) + 1
         counters[cn.UPDATES_SENT] = get(cn.UPDATES_SENT, 0) + len(updates)
-        self._out.append(Send(to, data))
+        send = new(Send)
+        _SET_SEND_TO(send, to)
+        _SET_SEND_DATA(send, data)
+        self._out.append(send)
 
     def _next_seq(self) -> int:
         self._seq = (self._seq + 1) & _SEQ_MASK
@@ -870,12 +885,11 @@ class Node(Probing, Membership, Exchanges):
                 self._count(cn.DROPPED_FOREIGN_LABEL)
             return
         try:
-            packet = self._wire.decode_packet(data)
+            _, message, updates, raws = self._wire.read_packet(data)
         except DecodeError:
             self._count(cn.DROPPED_MALFORMED)
             return
         # The whole packet decoded before any of it is applied.
-        message = packet.message
         kind = type(message)
         counted = _RECEIVED_NAMES.get(kind) or cn.RECEIVED_PREFIX + kind.__name__.lower()
         counters = self._counters
@@ -883,12 +897,13 @@ class Node(Probing, Membership, Exchanges):
         self._heard = self._now
         if self._corrections:
             self._corrections = []
-        raw = packet.raw_updates
-        if raw:
+        if raws:
             table = self._table
             own = self._name
             max_metadata = self.config.max_metadata
-            for update, arrived in zip(packet.updates, raw, strict=True):
+            # One raw per update, as the decoder makes them (zip's strict=True would cost a parse
+            # of its keyword, about 1,500 instructions, for every datagram).
+            for update, arrived in zip(updates, raws):  # noqa: B905
                 if type(update) is Alive:
                     # _apply, with the repeats (most gossip) left here at once: the test of
                     # Membership._repeats, inline.
@@ -900,8 +915,8 @@ class Node(Probing, Membership, Exchanges):
                         and update.incarnation <= member.incarnation
                         and (update.address is member.address or update.address == member.address)
                         and len(update.meta) <= max_metadata
-                        and judge(member.state, member.incarnation, State.ALIVE, update.incarnation)
-                        is Verdict.IGNORE
+                        and judge(member.state, member.incarnation, _ALIVE, update.incarnation)
+                        is IGNORE
                     ):
                         continue
                     self._arrived_raw = arrived
@@ -913,7 +928,7 @@ class Node(Probing, Membership, Exchanges):
                     self._apply(update)
             self._arrived = None
         else:
-            for update in packet.updates:
+            for update in updates:
                 self._apply(update)
         self._handle_message(message, source)
         if self._corrections:
@@ -923,10 +938,11 @@ class Node(Probing, Membership, Exchanges):
 
     def _handle_message(self, message: Message, source: Address) -> None:
         if isinstance(message, Ping):
-            if message.target != self.name:
+            if message.target != self._name:
                 self._count(cn.DROPPED_WRONG_TARGET)
                 return
-            self._send(source, Ack(message.seq), extra=self._corrections)
+            ack = self._wire.encode_ack(message.seq)
+            self._send_body(source, ack, _SENT_ACK, self._corrections)
             if self._corrections:
                 self._corrections = []
         elif isinstance(message, Ack):

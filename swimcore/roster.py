@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable, Iterator
 from swimcore.address import Address
 from swimcore.members import Member, MemberTable
 from swimcore.messages import State
+from swimcore.wire.native.codec import interned
 
 _LIVE = (State.ALIVE, State.SUSPECT)
 #: Tables with at most this many positions pick random members by scanning them all.
@@ -44,7 +45,7 @@ class Roster:
         for name, address in members:
             if name in records:
                 continue
-            member = records[name] = Member(name, address, 0, State.ALIVE, b"")
+            member = records[name] = Member(name, interned(address), 0, State.ALIVE, b"")
             if best is None or address.leader_key() > best.address.leader_key():
                 best = member
         #: Never mutated once built: tables copy a record before changing it.
@@ -83,7 +84,7 @@ class Roster:
 class RosterTable(MemberTable):
     """A member table whose initial records are a shared :class:`Roster` (copy on access)."""
 
-    # ``local``, ``_rng`` and ``_since`` are MemberTable's slots, reused.
+    # ``local``, ``_rng``, ``_since`` and ``live_peers`` are MemberTable's slots, reused.
     __slots__ = (
         "_ahead",
         "_base",
@@ -91,7 +92,6 @@ class RosterTable(MemberTable):
         "_count",
         "_extras",
         "_extras_pos",
-        "_live_count",
         "_own",
         "_pass_added",
         "_pass_extras",
@@ -117,7 +117,7 @@ class RosterTable(MemberTable):
         self._extras_pos: dict[str, int] = {}
         peers = len(roster.names) - (1 if local.name in roster.records else 0)
         self._count = 1 + peers
-        self._live_count = peers
+        self.live_peers = peers
         # The current probe pass: positions 0.._pass_len-1 over the base names, the extras as
         # they were when the pass began, then members added during the pass.  ``_swaps`` holds
         # the lazy Fisher-Yates swaps; positions below ``_pass_pos`` are done.
@@ -191,11 +191,6 @@ class RosterTable(MemberTable):
                 own.append(member)
         return self._count, own, total
 
-    @property
-    def live_peers(self) -> int:
-        """Alive or suspect members other than the local node."""
-        return self._live_count
-
     def add(self, member: Member, now: float = 0.0) -> None:
         """Insert a new member (not yet in the table), as :meth:`MemberTable.add`."""
         name = member.name
@@ -223,7 +218,7 @@ class RosterTable(MemberTable):
         if is_live and not was_live:
             self._live_add(member.name)
         elif was_live and not is_live:
-            self._live_count -= 1
+            self.live_peers -= 1
 
     def remove(self, name: str) -> None:
         """Forget a member entirely (after its reclaim time)."""
@@ -242,10 +237,10 @@ class RosterTable(MemberTable):
                 self._extras_pos[last] = pos
         self._count -= 1
         if member.state in _LIVE:
-            self._live_count -= 1
+            self.live_peers -= 1
 
     def _live_add(self, name: str) -> None:
-        self._live_count += 1
+        self.live_peers += 1
         # A member not ahead in the current pass goes to a random place among those that are
         # (SWIM's round robin); one already ahead is not queued twice.
         if name in self._ahead or (name in self._base and name not in self._visited):
@@ -282,7 +277,7 @@ class RosterTable(MemberTable):
 
         With ``alive_only``, suspects are skipped too (they make poor relays).
         """
-        if count <= 0 or not self._live_count:
+        if count <= 0 or not self.live_peers:
             return []
         base = self._base_names
         extras = self._extras
@@ -339,6 +334,6 @@ class RosterTable(MemberTable):
             self._swaps = {}
             self._visited = {}
             self._ahead = dict.fromkeys(self._pass_extras)
-            if not self._live_count:
+            if not self.live_peers:
                 return None
         return None

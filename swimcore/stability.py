@@ -171,7 +171,7 @@ class Stability:
         """``name`` refuted news of itself at ``since`` by announcing ``until``: hold the
         refutation, with the accusers of it heard so far, for its verdict.  True when none
         was held (the caller arranges the verdict)."""
-        held = self._accusations.get(name)
+        held = self._accusations.get(name) if self._accusations else None
         accusers: dict[str, None] | None = None
         if held is not None and held.incarnation < until:
             del self._accusations[name]  # answered

@@ -23,7 +23,9 @@ class Verdict(enum.Enum):
     CONFIRM = "confirm"  # another member confirms a suspicion already held
 
 
-_ = Verdict.IGNORE
+#: The verdicts as module globals (reading them through the class costs a call of
+#: ``EnumType``'s ``__getattr__`` hook on Python 3.11), ``_`` for IGNORE in the table.
+IGNORE = _ = Verdict.IGNORE
 APPLY, CONFIRM = Verdict.APPLY, Verdict.CONFIRM
 
 #: (current state, news state) -> (verdict at the known incarnation, verdict at a higher one).
@@ -54,7 +56,7 @@ def judge(current: State, known: int, news: State, incarnation: int) -> Verdict:
     """The verdict on news of state ``news`` at ``incarnation`` about a member known at
     ``known`` in state ``current``."""
     if incarnation < known:
-        return Verdict.IGNORE
+        return IGNORE
     same, newer = TABLE[current, news]
     return same if incarnation == known else newer
 

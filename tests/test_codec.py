@@ -64,7 +64,14 @@ def test_message_round_trip(kind: str, data: st.DataObject) -> None:
         data.draw(MESSAGES[kind]),
         tuple(data.draw(st.lists(updates, max_size=4))),
     )
-    assert codec.decode_packet(codec.encode_packet(packet)) == packet
+    encoded = codec.encode_packet(packet)
+    assert codec.decode_packet(encoded) == packet
+    # read_packet: the same fields without the Packet; encode_ack: an Ack's encoding.
+    label, message, read, raw = codec.read_packet(encoded)
+    assert Packet(label, message, tuple(read), tuple(raw)) == packet
+    assert raw == [codec.encode_update(u) for u in packet.updates]
+    if isinstance(packet.message, Ack):
+        assert codec.encode_ack(packet.message.seq) == codec.encode_message(packet.message)
 
 
 @pytest.mark.parametrize("kind", sorted(UPDATES))
@@ -502,3 +509,15 @@ def test_an_accusation_cut_short_is_malformed_even_when_the_whole_one_was_seen(
         short = body[:-cut]
         with pytest.raises(DecodeError):
             codec.decode_packet(short + struct.pack(">I", zlib.crc32(short)))
+
+
+def test_an_interned_address_is_the_one_updates_about_it_decode_to() -> None:
+    codec._ADDRESS_CACHE.clear()  # room for it (a cache full of other tests' addresses has none)
+    given = Address("10.250.0.7", 7946)
+    kept = codec.interned(given)
+    assert kept == given
+    assert codec.interned(Address("10.250.0.7", 7946)) is kept  # one object per address
+    update = Alive("m", Address("10.250.0.7", 7946), 3)
+    packet = Packet("", Gossip(), (update,))
+    decoded = codec.decode_packet(codec.encode_packet(packet)).updates[0]
+    assert isinstance(decoded, Alive) and decoded.address is kept

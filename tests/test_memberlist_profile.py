@@ -456,6 +456,10 @@ def test_swimcore_packets_round_trip_through_the_profile(
         [profile.encode_update(u) for u in updates],
     )
     assert profile.decode_packet(data) == Packet(label, message, tuple(updates))
+    label_read, message_read, updates_read, _ = profile.read_packet(data)
+    assert (label_read, message_read, tuple(updates_read)) == (label, message, tuple(updates))
+    if isinstance(message, Ack):
+        assert profile.encode_ack(message.seq) == profile.encode_message(message)
 
 
 @settings(max_examples=50)

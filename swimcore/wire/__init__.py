@@ -19,9 +19,10 @@ node's profile, loading its modules then.
 
 A profile offers the operations the node needs, under the names of the native codec's
 (:mod:`swimcore.wire.native.codec`) functions, so the node is written once for all of them:
-``header``, ``encode_message``,
+``header``, ``encode_message`` (and ``encode_ack``: an ack's, from its sequence number),
 ``encode_update``, ``assemble`` (a whole datagram), ``MAX_UPDATES``, ``read_label``,
-``decode_packet``, ``encode_push_pull``, ``snapshot_writer`` (the same, a slice at a time),
+``decode_packet`` (and ``read_packet``: its fields, without the packet),
+``encode_push_pull``, ``snapshot_writer`` (the same, a slice at a time),
 ``encode_direct_message``, ``decode_exchange``,
 ``open_exchange`` (the same, with a snapshot's rows left to decode a slice at a time),
 ``encode_exchange_ack``, ``is_exchange_ack``, ``encode_stream_ping``, ``encode_stream_ack``,
@@ -34,7 +35,7 @@ profile puts it around whole payloads) and ``stream`` (how a driver frames excha
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Protocol
 
 from swimcore.address import Address
@@ -157,6 +158,10 @@ class Wire(Protocol):
 
     def encode_message(self, message: Message) -> bytes: ...
 
+    def encode_ack(self, seq: int) -> bytes:
+        """``encode_message(Ack(seq))``, with no message made first (a node answers a ping)."""
+        ...
+
     def encode_update(self, update: Update) -> bytes: ...
 
     # ``update`` as its receivers decode it: its key, version and origin there.
@@ -172,6 +177,11 @@ class Wire(Protocol):
     def read_label(self, data: bytes) -> str: ...
 
     def decode_packet(self, data: bytes) -> Packet: ...
+
+    def read_packet(self, data: bytes) -> tuple[str, Message, Sequence[Update], Sequence[bytes]]:
+        """``decode_packet``'s fields (label, message, updates, the updates' bytes as received
+        or none), without the :class:`~swimcore.messages.Packet`: what a node reads."""
+        ...
 
     def encode_push_pull(self, snapshot: PushPull) -> bytes: ...
 

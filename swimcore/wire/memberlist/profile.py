@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import ipaddress
 import random
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from swimcore import refusals
 from swimcore.address import Address
@@ -320,6 +320,9 @@ class MemberlistWire:
         ml = self.to_ml_message(message)
         return b"" if ml is None else bodies.encode_message(ml)
 
+    def encode_ack(self, seq: int) -> bytes:
+        return bodies.encode_message(MlAck(seq))
+
     def encode_update(self, update: Update) -> bytes:
         # Each update carries its compound length entry, so the node's byte accounting is exact.
         encoded = bodies.encode_message(self.to_ml_update(update))
@@ -392,6 +395,10 @@ class MemberlistWire:
             elif item is not None and not isinstance(item, UserMessage | Gossip):
                 updates.append(item)
         return Packet(self.label, primary if primary is not None else Gossip(), tuple(updates))
+
+    def read_packet(self, data: bytes) -> tuple[str, Message, Sequence[Update], Sequence[bytes]]:
+        decoded = self.decode_packet(data)
+        return decoded.label, decoded.message, decoded.updates, decoded.raw_updates
 
     # ------------------------------------------------------------------------ exchanges
 

@@ -22,6 +22,7 @@ import struct
 import zlib
 from collections.abc import Iterable
 
+from swimcore._frozen import new, slot_setters
 from swimcore.address import Address
 from swimcore.errors import DecodeError
 from swimcore.messages import (
@@ -129,6 +130,11 @@ def encode_message(message: Message) -> bytes:
     if isinstance(message, UserMessage):
         return bytes((USER_MESSAGE,)) + _str(message.origin) + _blob(message.payload)
     return bytes((GOSSIP,))
+
+
+def encode_ack(seq: int) -> bytes:
+    """``encode_message(Ack(seq))``, with no :class:`Ack` made first (a node answers a ping)."""
+    return _KIND_U32.pack(ACK, seq)
 
 
 def encode_update(update: Update) -> bytes:
@@ -356,6 +362,23 @@ def _address_from(raw: bytes) -> Address:
     return address
 
 
+def interned(address: Address) -> Address:
+    """The decoder's own object for ``address``: ``address`` itself, kept for the decoder, when
+    it has none yet (and there is room).
+
+    Records made from addresses the application gives (a node's starting members, a roster)
+    then hold the objects the updates about them decode to, and compare with them by
+    identity (see ``Node._receive``) rather than by a call of ``Address.__eq__``.
+    """
+    raw = _addr(address)
+    known = _ADDRESS_CACHE.get(raw)
+    if known is not None:
+        return known
+    if len(_ADDRESS_CACHE) < _ADDRESS_CACHE_SIZE:
+        _ADDRESS_CACHE[raw] = address
+    return address
+
+
 def _address_at(data: bytes, pos: int) -> tuple[Address, int]:
     family = _byte_at(data, pos)
     if family == 4:
@@ -451,6 +474,13 @@ def decode_packet(data: bytes) -> Packet:
     The packet keeps each update's bytes as received (``Packet.raw_updates``): they are the
     update's encoding, which a node queues for retransmission without encoding it again.
     """
+    label, message, updates, raw = read_packet(data)
+    return Packet(label, message, tuple(updates), tuple(raw))
+
+
+def read_packet(data: bytes) -> tuple[str, Message, list[Update], list[bytes]]:
+    """:func:`decode_packet`'s label, message, updates and the updates' bytes, without a
+    :class:`Packet` around them: what a node's receive path reads, once a datagram."""
     data = _verified(data)
     try:
         # The common case read inline: a header seen before, a ping or an ack, alive updates.
@@ -468,7 +498,7 @@ def decode_packet(data: bytes) -> Packet:
             end = pos + 1 + data[pos]
             target = data[pos + 1 : end].decode()
             pos = end + 1 + data[end]
-            message = Ping(seq, target, data[end + 1 : pos].decode())
+            message = _ping(seq, target, data[end + 1 : pos].decode())
         else:
             raise _Unusual
         count = data[pos]
@@ -478,7 +508,7 @@ def decode_packet(data: bytes) -> Packet:
         label, message, updates, raw, pos = _read_carefully(data)
     if pos != len(data):
         raise DecodeError("trailing bytes")
-    return Packet(label, message, tuple(updates), tuple(raw))
+    return label, message, updates, raw
 
 
 #: Labels by their encoded header, for headers read before (a cluster has one).
@@ -506,6 +536,22 @@ def _read_carefully(data: bytes) -> tuple[str, Message, list[Update], list[bytes
     return label, message, updates, raw, pos
 
 
+# The messages the decoder makes most, a Ping per probe received and an Alive per fresh update,
+# are made with their slots set directly (see swimcore._frozen): by _ping, and in _updates_fast.
+_SET_PING = slot_setters(Ping, "seq", "target", "source")
+_SET_ALIVE = slot_setters(Alive, "name", "address", "incarnation", "meta")
+
+
+def _ping(seq: int, target: str, source: str) -> Ping:
+    """``Ping(seq, target, source)``, its slots set directly."""
+    ping = new(Ping)
+    set_seq, set_target, set_source = _SET_PING
+    set_seq(ping, seq)
+    set_target(ping, target)
+    set_source(ping, source)
+    return ping
+
+
 class _Unusual(Exception):
     """Raised by the fast reader for anything it leaves to the careful one."""
 
@@ -517,6 +563,7 @@ def _updates_fast(data: bytes, pos: int, count: int) -> tuple[list[Update], list
     raws: list[bytes] = []
     addresses = _ADDRESS_CACHE
     cache = _UPDATE_CACHE
+    set_name, set_address, set_incarnation, set_meta = _SET_ALIVE
     size = len(data)
     for _ in range(count):
         kind = data[pos]
@@ -540,12 +587,12 @@ def _updates_fast(data: bytes, pos: int, count: int) -> tuple[list[Update], list
                 address = addresses.get(packed)
                 if address is None:
                     address = _address_from(packed)
-                known = Alive(
-                    data[pos + 2 : at].decode(),
-                    address,
-                    _U64.unpack_from(data, after)[0],
-                    data[after + 10 : end],
-                )
+                # Alive(name, address, incarnation, meta), its slots set directly.
+                known = new(Alive)
+                set_name(known, data[pos + 2 : at].decode())
+                set_address(known, address)
+                set_incarnation(known, _U64.unpack_from(data, after)[0])
+                set_meta(known, data[after + 10 : end])
                 if len(cache) >= _UPDATE_CACHE_SIZE:  # _remember, inline
                     cache.clear()
                 cache[raw] = known

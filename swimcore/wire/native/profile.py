@@ -5,7 +5,7 @@ protocol, with the keyring's envelope around whole payloads and exchanges framed
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from swimcore import refusals
 from swimcore.address import Address
@@ -52,6 +52,9 @@ class NativeWire:
     def encode_message(self, message: Message) -> bytes:
         return codec.encode_message(message)
 
+    def encode_ack(self, seq: int) -> bytes:
+        return codec.encode_ack(seq)
+
     def encode_update(self, update: Update) -> bytes:
         return codec.encode_update(update)
 
@@ -68,6 +71,9 @@ class NativeWire:
 
     def decode_packet(self, data: bytes) -> Packet:
         return codec.decode_packet(data)
+
+    def read_packet(self, data: bytes) -> tuple[str, Message, Sequence[Update], Sequence[bytes]]:
+        return codec.read_packet(data)
 
     def encode_push_pull(self, snapshot: PushPull) -> bytes:
         return codec.encode_push_pull(snapshot)
