@@ -3,6 +3,15 @@
 Besides the records themselves the table keeps, incrementally, the list of live peers (alive or
 suspect, the local node excluded) for O(1) random choice, and the round-robin probe order that is
 reshuffled on every pass with newcomers inserted at random positions.
+
+Two kinds, the same behaviour (the same choices from the same random generator): a
+:class:`MemberTable` holds a record of its own for every member, its indexes inside; a
+:class:`SharingTable`, which every node after the first in a process gets (:func:`new_table`),
+holds the records it learned from the process's shared ones (one per name and news, the same
+object in every member's table that heard the same news) and keeps its indexes beside them,
+copying a record only to change it.  Hundreds of members in one process each hold a row for
+every other: shared, the row is two dictionary entries and two list slots instead of a record
+of its own besides.
 """
 
 from __future__ import annotations
@@ -90,6 +99,53 @@ class Member:
         return MemberInfo(self.name, self.address, self.incarnation, self.state, self.meta)
 
 
+#: ``Member.place`` of a record shared by the tables of a process (see :func:`_shared_record`):
+#: no table changes it, nor any other field of it.
+_SHARED = -1
+#: The latest shared record made for each name, at most ``_SHARED_NAMES`` names (then emptied:
+#: records already shared stay so; only memory, never a choice, depends on it).
+_RECORDS: dict[str, Member] = {}
+_SHARED_NAMES = 1 << 16
+#: Tables made in this process: the first is a :class:`MemberTable`, the others share records.
+_TABLES = 0
+
+
+def _shared_record(
+    name: str, address: Address, incarnation: int, state: State, meta: bytes
+) -> Member:
+    """A record of this news that tables in this process may share (and must not change)."""
+    record = _RECORDS.get(name)
+    if (
+        record is not None
+        and record.incarnation == incarnation
+        and record.state is state
+        and (
+            record.address is address
+            # equal addresses, and the same IP object value (an IPv6 scope id too)
+            or (record.address == address and record.address.ip == address.ip)
+        )
+        and (record.meta is meta or record.meta == meta)
+    ):
+        return record
+    record = Member(name, address, incarnation, state, meta)
+    record.place = _SHARED
+    if len(_RECORDS) >= _SHARED_NAMES:
+        _RECORDS.clear()
+    _RECORDS[name] = record
+    return record
+
+
+def new_table(local: Member, rng: random.Random) -> MemberTable:
+    """A table for a new node: a :class:`MemberTable` for the first in this process, a
+    :class:`SharingTable` for every other (a process running one member pays nothing for
+    sharing; one running many shares what their tables hold alike)."""
+    global _TABLES  # noqa: PLW0603 (a count; a race between threads only picks the kind)
+    _TABLES += 1
+    if _TABLES == 1:
+        return MemberTable(local, rng)
+    return SharingTable(local, rng)
+
+
 class MemberTable:
     """Members by name, with the live-peer index and the probe order."""
 
@@ -130,6 +186,27 @@ class MemberTable:
         """The record for ``name``, safe to change through the table."""
         return self._members.get(name)
 
+    def new_record(
+        self, name: str, address: Address, incarnation: int, state: State, meta: bytes
+    ) -> Member:
+        """A record of this news to :meth:`add` (taken with :meth:`get` to change it)."""
+        return Member(name, address, incarnation, state, meta)
+
+    def current(self, records: list[Member]) -> list[Member]:
+        """The records this table holds now for those of ``records`` it held earlier (from
+        :meth:`all`), as they stand: here the same objects (records change in place)."""
+        return records
+
+    def live_pos(self, name: str) -> int:
+        """The position of ``name`` in the list of live peers (-1: not live, or unknown)."""
+        member = self._members.get(name)
+        return -1 if member is None else member.live_pos
+
+    def ahead(self, name: str) -> bool:
+        """Whether ``name`` is still ahead in the current probe pass."""
+        member = self._members.get(name)
+        return member is not None and member.ahead
+
     def peek(self, name: str) -> Member | None:
         """The record for ``name``, to read only (subclasses may hand out a shared one)."""
         return self._members.get(name)
@@ -166,7 +243,9 @@ class MemberTable:
             self._since[member.name] = now
 
     def set_state(self, member: Member, state: State, now: float) -> None:
-        """Move ``member`` to ``state``, keeping the indexes current."""
+        """Move ``member`` (a record from :meth:`get`) to ``state``, keeping the indexes
+        current."""
+        assert member.place != _SHARED, "a shared record is changed only through a copy (get)"
         was_live = member.state in _LIVE
         member.state = state
         is_live = state in _LIVE
@@ -259,6 +338,128 @@ class MemberTable:
             for name in self._order:
                 record = members[name]
                 record.place = _shared(record.place | 1)  # ahead
+            if not self._order:
+                return None
+        return None
+
+
+class SharingTable(MemberTable):
+    """A :class:`MemberTable` whose records may be shared with the other tables of the process.
+
+    A member learned through :meth:`new_record` gets the process's shared record of that news
+    (:func:`_shared_record`): a member of a process of n members then costs the others no
+    record each, only their rows' indexes.  The indexes, kept in each record by a
+    :class:`MemberTable`, are kept here beside the records (``_places``, by name, the same
+    packed values); :meth:`get` hands out the table's own copy of a shared record, made the
+    first time it is asked for, since the caller may change it.  Records from :meth:`peek`,
+    :meth:`all`, :meth:`random_live` and :meth:`next_probe_target` may be shared and must only
+    be read (as a :class:`~swimcore.roster.RosterTable`'s).  The same operations give the same
+    choices as a :class:`MemberTable`'s from the same random generator.
+    """
+
+    __slots__ = ("_places",)
+
+    def __init__(self, local: Member, rng: random.Random) -> None:
+        super().__init__(local, rng)
+        #: ``Member.place`` of each record that is live or ahead (absent: 0), by name.
+        self._places: dict[str, int] = {}
+
+    def get(self, name: str) -> Member | None:
+        """The record for ``name``, this table's own (safe to change through the table)."""
+        members = self._members
+        record = members.get(name)
+        if record is not None and record.place == _SHARED:
+            record = members[name] = Member(
+                record.name, record.address, record.incarnation, record.state, record.meta
+            )
+        return record
+
+    def new_record(
+        self, name: str, address: Address, incarnation: int, state: State, meta: bytes
+    ) -> Member:
+        """The process's shared record of this news, to :meth:`add` (read only)."""
+        return _shared_record(name, address, incarnation, state, meta)
+
+    def current(self, records: list[Member]) -> list[Member]:
+        """As :meth:`MemberTable.current`: a shared record may since have been copied to be
+        changed; the copy is the one that stands (one no longer held stands as it was)."""
+        members = self._members
+        return [
+            members.get(record.name, record) if record.place == _SHARED else record
+            for record in records
+        ]
+
+    def live_pos(self, name: str) -> int:
+        """As :meth:`MemberTable.live_pos`."""
+        return (self._places.get(name, 0) >> 1) - 1
+
+    def ahead(self, name: str) -> bool:
+        """As :meth:`MemberTable.ahead`."""
+        return bool(self._places.get(name, 0) & 1)
+
+    def remove(self, name: str) -> None:
+        """Forget a member entirely (after its reclaim time)."""
+        member = self._members.pop(name)
+        self._since.pop(name, None)
+        if member.state in _LIVE:
+            self._leave_live(member)
+        if self._places.pop(name, 0) & 1:
+            self._gone_ahead[name] = None
+
+    def _enter_live(self, member: Member) -> None:
+        name = member.name
+        places = self._places
+        ahead = places.get(name, 0) & 1
+        places[name] = _place(len(self._live), 1)
+        self._live.append(name)
+        if ahead:
+            return
+        if name in self._gone_ahead:
+            del self._gone_ahead[name]  # a removed record was ahead: its place stands
+            return
+        # New members go to a random place in the current pass, as SWIM's round robin asks.
+        pos = self._rng.randint(self._order_pos, len(self._order))
+        self._order.insert(pos, name)
+
+    def _leave_live(self, member: Member) -> None:
+        name = member.name
+        places = self._places
+        place = places[name]
+        pos = (place >> 1) - 1
+        if place & 1:
+            places[name] = 1  # not live, still ahead
+        else:
+            del places[name]
+        last = self._live.pop()
+        if last != name:
+            self._live[pos] = last
+            places[last] = _place(pos, places[last] & 1)
+
+    def next_probe_target(self) -> Member | None:
+        """As :meth:`MemberTable.next_probe_target` (the record may be shared: read only)."""
+        places = self._places
+        for _ in range(2):
+            while self._order_pos < len(self._order):
+                name = self._order[self._order_pos]
+                self._order_pos += 1
+                self._gone_ahead.pop(name, None)
+                member = self._members.get(name)
+                if member is None:
+                    continue
+                place = places.get(name, 0) & ~1  # no longer ahead
+                if place:
+                    places[name] = _shared(place)
+                else:
+                    places.pop(name, None)
+                if member.state in _LIVE and member is not self.local:
+                    return member
+            # End of a pass: rebuild from the live peers (drops the dead and duplicates).
+            self._order = list(self._live)
+            self._rng.shuffle(self._order)
+            self._order_pos = 0
+            self._gone_ahead.clear()
+            for name in self._order:
+                places[name] = _shared(places.get(name, 0) | 1)  # ahead
             if not self._order:
                 return None
         return None

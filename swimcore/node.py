@@ -66,7 +66,7 @@ from swimcore.errors import AddressError, ClockError, ConfigError, DecodeError, 
 from swimcore.join_round import JoinRound
 from swimcore.keyring import Keyring
 from swimcore.leader import LeaderRanks
-from swimcore.members import Member, MemberTable
+from swimcore.members import Member, MemberTable, new_table
 from swimcore.messages import (
     Ack,
     Alive,
@@ -202,7 +202,7 @@ class Node(Probing, Membership, Exchanges):
         #: Bytes of a datagram past its header (the wire's overhead may change: memberlist's).
         self._room = config.max_packet - len(self._header)
         local = Member(name, address, incarnation, State.ALIVE, meta)
-        self._table = MemberTable(local, self._rng)
+        self._table: MemberTable = new_table(local, self._rng)
         self._name = name
         self._queue = BroadcastQueue(config.max_broadcasts)
         self._timers: TimerHeap[tuple[Timer, int, str]] = TimerHeap()
@@ -408,10 +408,10 @@ class Node(Probing, Membership, Exchanges):
         self._begin(now)
         for name, address in pairs:
             if name != self.name and name not in self._table:
-                member = Member(name, address, 0, State.ALIVE, b"")
+                member = self._table.new_record(name, address, 0, State.ALIVE, b"")
                 self._table.add(member)
                 self._note_seed(member)
-                self._consider_leader(self._table.get(name))
+                self._consider_leader(member)
         if given:
             self._name_seeds()
         return self._finish()
