@@ -348,21 +348,22 @@ class SharingTable(MemberTable):
 
     A member learned through :meth:`new_record` gets the process's shared record of that news
     (:func:`_shared_record`): a member of a process of n members then costs the others no
-    record each, only their rows' indexes.  The indexes, kept in each record by a
-    :class:`MemberTable`, are kept here beside the records (``_places``, by name, the same
-    packed values); :meth:`get` hands out the table's own copy of a shared record, made the
-    first time it is asked for, since the caller may change it.  Records from :meth:`peek`,
-    :meth:`all`, :meth:`random_live` and :meth:`next_probe_target` may be shared and must only
-    be read (as a :class:`~swimcore.roster.RosterTable`'s).  The same operations give the same
-    choices as a :class:`MemberTable`'s from the same random generator.
+    record each, only their rows: an entry in the table's dictionary and in its two lists
+    (live peers, probe order).  :meth:`get` hands out the table's own copy of a shared record,
+    made the first time it is asked for, since the caller may change it.  Records from
+    :meth:`peek`, :meth:`all`, :meth:`random_live` and :meth:`next_probe_target` may be shared
+    and must only be read (as a :class:`~swimcore.roster.RosterTable`'s).
+
+    No record holds this table's indexes (``Member.place``): a member's place in the list of
+    live peers is looked up when it stops being live, and whether it is still ahead in the
+    probe pass (in the rest of the probe order) when it comes back or is forgotten.  Those are
+    a death, a departure, a return or a reclaim, each a scan of a list in C (about 5 ns a
+    member); learning a member, probing, choosing and passes cost what they cost in a
+    :class:`MemberTable`, less the pass's marking of every member ahead.  The same operations
+    give the same choices as a :class:`MemberTable`'s from the same random generator.
     """
 
-    __slots__ = ("_places",)
-
-    def __init__(self, local: Member, rng: random.Random) -> None:
-        super().__init__(local, rng)
-        #: ``Member.place`` of each record that is live or ahead (absent: 0), by name.
-        self._places: dict[str, int] = {}
+    __slots__ = ()
 
     def get(self, name: str) -> Member | None:
         """The record for ``name``, this table's own (safe to change through the table)."""
@@ -391,11 +392,42 @@ class SharingTable(MemberTable):
 
     def live_pos(self, name: str) -> int:
         """As :meth:`MemberTable.live_pos`."""
-        return (self._places.get(name, 0) >> 1) - 1
+        member = self._members.get(name)
+        if member is None or member.state not in _LIVE or member is self.local:
+            return -1
+        return self._live.index(name)
 
     def ahead(self, name: str) -> bool:
         """As :meth:`MemberTable.ahead`."""
-        return bool(self._places.get(name, 0) & 1)
+        return name in self._members and self._in_pass(name)
+
+    def _in_pass(self, name: str) -> bool:
+        """Whether ``name`` is in the rest of the current probe pass: held ahead (what a
+        :class:`MemberTable`'s record marks), or removed while ahead (``_gone_ahead``)."""
+        try:
+            self._order.index(name, self._order_pos)
+        except ValueError:
+            return False
+        return True
+
+    def add(self, member: Member, now: float = 0.0) -> None:
+        """Insert a new member (not yet in the table), as :meth:`MemberTable.add`."""
+        name = member.name
+        self._members[name] = member
+        if member.state not in _LIVE:
+            self._since[name] = now
+            return
+        self._live.append(name)
+        # A new record is not ahead; its name is, if a record removed while ahead had it.
+        if name in self._gone_ahead:
+            del self._gone_ahead[name]  # a removed record was ahead: its place stands
+            return
+        self._insert(name)
+
+    def _insert(self, name: str) -> None:
+        # New members go to a random place in the current pass, as SWIM's round robin asks.
+        pos = self._rng.randint(self._order_pos, len(self._order))
+        self._order.insert(pos, name)
 
     def remove(self, name: str) -> None:
         """Forget a member entirely (after its reclaim time)."""
@@ -403,63 +435,43 @@ class SharingTable(MemberTable):
         self._since.pop(name, None)
         if member.state in _LIVE:
             self._leave_live(member)
-        if self._places.pop(name, 0) & 1:
+        if name not in self._gone_ahead and self._in_pass(name):
             self._gone_ahead[name] = None
 
     def _enter_live(self, member: Member) -> None:
+        # A member coming back (from set_state): it keeps its place if it still has one.
         name = member.name
-        places = self._places
-        ahead = places.get(name, 0) & 1
-        places[name] = _place(len(self._live), 1)
         self._live.append(name)
-        if ahead:
-            return
         if name in self._gone_ahead:
-            del self._gone_ahead[name]  # a removed record was ahead: its place stands
+            del self._gone_ahead[name]
             return
-        # New members go to a random place in the current pass, as SWIM's round robin asks.
-        pos = self._rng.randint(self._order_pos, len(self._order))
-        self._order.insert(pos, name)
+        if not self._in_pass(name):
+            self._insert(name)
 
     def _leave_live(self, member: Member) -> None:
-        name = member.name
-        places = self._places
-        place = places[name]
-        pos = (place >> 1) - 1
-        if place & 1:
-            places[name] = 1  # not live, still ahead
-        else:
-            del places[name]
-        last = self._live.pop()
-        if last != name:
-            self._live[pos] = last
-            places[last] = _place(pos, places[last] & 1)
+        live = self._live
+        pos = live.index(member.name)
+        last = live.pop()
+        if pos < len(live):
+            live[pos] = last
 
     def next_probe_target(self) -> Member | None:
         """As :meth:`MemberTable.next_probe_target` (the record may be shared: read only)."""
-        places = self._places
+        members = self._members
         for _ in range(2):
-            while self._order_pos < len(self._order):
-                name = self._order[self._order_pos]
+            order = self._order
+            while self._order_pos < len(order):
+                name = order[self._order_pos]
                 self._order_pos += 1
                 self._gone_ahead.pop(name, None)
-                member = self._members.get(name)
-                if member is None:
-                    continue
-                place = places.get(name, 0) & ~1  # no longer ahead
-                if place:
-                    places[name] = _shared(place)
-                else:
-                    places.pop(name, None)
-                if member.state in _LIVE and member is not self.local:
+                member = members.get(name)
+                if member is not None and member.state in _LIVE and member is not self.local:
                     return member
             # End of a pass: rebuild from the live peers (drops the dead and duplicates).
             self._order = list(self._live)
             self._rng.shuffle(self._order)
             self._order_pos = 0
             self._gone_ahead.clear()
-            for name in self._order:
-                places[name] = _shared(places.get(name, 0) | 1)  # ahead
             if not self._order:
                 return None
         return None

@@ -110,9 +110,7 @@ class TableMatchesModel(RuleBasedStateMachine):
 
     def learn(self, i: int, state: State) -> None:
         record = _record(i, state)
-        self.table.add(
-            self.table.new_record(record.name, record.address, 0, state, b""), self.now
-        )
+        self.table.add(self.table.new_record(record.name, record.address, 0, state, b""), self.now)
 
     @rule(i=st.integers(1, len(NAMES) - 1))
     def remove(self, i: int) -> None:
