@@ -8,10 +8,10 @@ Two kinds, the same behaviour (the same choices from the same random generator):
 :class:`MemberTable` holds a record of its own for every member, its indexes inside; a
 :class:`SharingTable`, which every node after the first in a process gets (:func:`new_table`),
 holds the records it learned from the process's shared ones (one per name and news, the same
-object in every member's table that heard the same news) and keeps its indexes beside them,
-copying a record only to change it.  Hundreds of members in one process each hold a row for
-every other: shared, the row is two dictionary entries and two list slots instead of a record
-of its own besides.
+object in every member's table that heard the same news), copies a record only to change it,
+and keeps no index per record (it looks a member up in its lists when that member dies, leaves,
+comes back or is forgotten).  Hundreds of members in one process each hold a row for every
+other: shared, the row is a dictionary entry and two list slots, with no record of its own.
 """
 
 from __future__ import annotations
@@ -63,6 +63,9 @@ class Member:
     entered a dead or left state is kept by its table (:meth:`MemberTable.since`), not here:
     only those few need it.  A plain class rather than attrs: the compiled build makes it a
     native class, whose fields compiled code reads and writes directly.
+
+    A record shared by the tables of a process (:class:`SharingTable`) holds ``place`` -1 and
+    is never changed: a table copies it to change it.
     """
 
     __slots__ = ("address", "incarnation", "meta", "name", "place", "state")
@@ -75,18 +78,20 @@ class Member:
         self.incarnation = incarnation
         self.state = state
         self.meta = meta
-        #: ``2 * (live_pos + 1) + ahead``, written only by the table holding the record.
+        #: ``2 * (live_pos + 1) + ahead``, written only by the table holding the record (-1: a
+        #: record shared by the tables of a process, which none writes).
         self.place = 0
 
     @property
     def live_pos(self) -> int:
         """Position in the table's list of live peers; -1 when not live (or not in a table)."""
-        return (self.place >> 1) - 1
+        place = self.place
+        return (place >> 1) - 1 if place >= 0 else -1
 
     @property
     def ahead(self) -> bool:
-        """Still ahead in the table's current probe pass."""
-        return bool(self.place & 1)
+        """Still ahead in the table's current probe pass (a shared record: never marked)."""
+        return self.place > 0 and bool(self.place & 1)
 
     def __repr__(self) -> str:
         return (
