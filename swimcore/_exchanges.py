@@ -120,7 +120,7 @@ class Exchanges:
             self._request_exchange(self._rng.choice(missing), join=False)
 
     def _address_of(self: Node, name: str) -> Address | None:
-        member = self._table.get(name)
+        member = self._table.peek(name)
         return member.address if member is not None else None
 
     def _request_joins(self: Node) -> None:

@@ -554,7 +554,7 @@ class Membership:
 
     def _suspicion_expired(self: Node, name: str, token: int) -> None:
         suspicion = self._suspicions.get(name)
-        member = self._table.get(name)
+        member = self._table.peek(name)
         if suspicion is None or suspicion.token != token or member is None:
             return
         if self._now < self._suspicion_due(suspicion):

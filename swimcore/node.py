@@ -666,7 +666,7 @@ class Node(Probing, Membership, Exchanges):
         or not bytes.
         """
         payload = as_bytes(payload, "message payload")
-        member = self._table.get(name) if isinstance(name, str) else None
+        member = self._table.peek(name) if isinstance(name, str) else None
         if member is None or member.state not in _LIVE or member is self._table.local:
             state = "unknown" if member is None else member.state.name.lower()
             raise StateError(f"cannot send to {name!r}: it is {state} (not a live peer)")
@@ -992,7 +992,7 @@ class Node(Probing, Membership, Exchanges):
         if self._recent_dead and self.config.gossip_nodes:
             # A wrongly declared member keeps hearing the news so that it can refute.
             name = self._rng.choice(list(self._recent_dead))
-            member = self._table.get(name)
+            member = self._table.peek(name)
             if member is not None:
                 targets.append(member)
         for member in targets:

@@ -15,6 +15,7 @@ import random
 import pytest
 
 from swimcore import Address, Config, Node, State, members
+from swimcore import counter_names as cn
 from swimcore.members import Member, MemberTable, SharingTable
 from swimcore.messages import Alive, Dead, Gossip, PushPull, Update
 from swimcore.wire.loading import for_node
@@ -146,3 +147,24 @@ def test_a_reply_built_in_steps_sends_each_record_as_it_stands(kind: str) -> Non
     assert (row.incarnation, row.meta) == (9, b"moved")
     other = nodes[1].member("m0650")
     assert other is not None and (other.incarnation, other.meta) == (0, b"")
+
+
+def test_reading_a_member_leaves_its_record_shared() -> None:
+    """A probe that times out (indirect probes sent), a direct message and gossip to the
+    recently dead read the target's record: a member takes its own copy only to change it."""
+    nodes = [_node("sharing", 7001 + i) for i in range(2)]
+    for node in nodes:
+        node.start(0.0, PEERS)
+    node, other = nodes
+    now = 0.0
+    while not node.counters().get(cn.INDIRECT_PROBES):  # nobody answers: the probe times out
+        now += 0.05
+        assert now < 5.0
+        node.tick(now)
+    node.send_message("p3", b"hello", now)
+    assert [node._table.peek(name) for name, _ in PEERS] == [
+        other._table.peek(name) for name, _ in PEERS
+    ]
+    assert all(
+        node._table.peek(name) is other._table.peek(name) for name, _ in PEERS
+    )  # the same objects, not equal copies
