@@ -120,7 +120,7 @@ class Exchanges:
             self._request_exchange(self._rng.choice(missing), join=False)
 
     def _address_of(self: Node, name: str) -> Address | None:
-        member = self._table.get(name)
+        member = self._table.peek(name)
         return member.address if member is not None else None
 
     def _request_joins(self: Node) -> None:
@@ -144,7 +144,9 @@ class Exchanges:
         """A periodic push-pull's first step, the digest of this table (antientropy), or the
         answer to ``asked``: summed a slice of records per step."""
         label, table = self.config.label, self._table
-        return Outgoing(_TableSteps(lambda: antientropy.writer(table, label, asked), self._seal))
+        return Outgoing(
+            _TableSteps(lambda: antientropy.writer(table, label, asked), self._seal, table.current)
+        )
 
     def _digest_reply(self: Node, address: Address, reply: object) -> None:
         """The peer compared digests: nothing to do, or the full exchange."""
@@ -279,7 +281,7 @@ class Exchanges:
             state = self._local_state(join)
             return records, self._wire.snapshot_writer(self.config.label, join, len(records), state)
 
-        return Outgoing(_TableSteps(begin, self._seal))
+        return Outgoing(_TableSteps(begin, self._seal, self._table.current))
 
     def _local_state(self: Node, join: bool) -> bytes:
         """The application's state for a full-state exchange (``b""`` without a hook)."""
@@ -410,14 +412,17 @@ class _TableSteps:
     row is one member's news as of that step, as every row of a push-pull is news on its own);
     the last seals the message."""
 
-    __slots__ = ("_begin", "_done", "_records", "_seal", "_writer")
+    __slots__ = ("_begin", "_current", "_done", "_records", "_seal", "_writer")
 
     def __init__(
         self,
         begin: Callable[[], tuple[list[Member], SnapshotWriter]],
         seal: Callable[[bytes], bytes],
+        current: Callable[[list[Member]], list[Member]],
     ) -> None:
         self._begin, self._seal = begin, seal
+        #: The table's records now for records it held at the first step (``current``).
+        self._current = current
         self._records: list[Member] = []
         self._writer: SnapshotWriter | None = None
         self._done = 0
@@ -428,7 +433,7 @@ class _TableSteps:
             self._records, writer = self._begin()
             self._writer = writer
         done = self._done
-        writer.add(self._records[done : done + ENCODE_SLICE])
+        writer.add(self._current(self._records[done : done + ENCODE_SLICE]))
         self._done = done + ENCODE_SLICE
         if self._done < len(self._records):
             return None

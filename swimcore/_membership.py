@@ -262,7 +262,7 @@ class Membership:
                 return
             if self._admit is not None and not self._admits(update):
                 return
-            member = Member(
+            member = self._table.new_record(
                 update.name,
                 update.address,
                 update.incarnation,
@@ -558,7 +558,7 @@ class Membership:
 
     def _suspicion_expired(self: Node, name: str, token: int) -> None:
         suspicion = self._suspicions.get(name)
-        member = self._table.get(name)
+        member = self._table.peek(name)
         if suspicion is None or suspicion.token != token or member is None:
             return
         if self._now < self._suspicion_due(suspicion):
@@ -576,15 +576,23 @@ class Membership:
         if member is None:
             return
         leader = self._leader
+        # The leader is the table's record of that member, or was: a table sharing records
+        # changes a copy (``MemberTable.get``), which is then the leader's record.
+        same = member is leader or (leader is not None and member.name == leader.name)
         if member.state is _ALIVE:
-            if member is leader:
+            if same:
+                self._keep_leader(member)
                 return
             self._ranks.offer(member, self._table)
             if leader is None or member.address.leader_key() > leader.address.leader_key():
                 self._set_leader(member)
-        elif member is leader:
+        elif same:
             # O(log n), not a scan of the table: one datagram may unseat many leaders in turn.
             self._set_leader(self._ranks.best(self._table))
+
+    def _keep_leader(self: Node, member: Member | None) -> None:
+        """``member`` is the leader's record now (the same member: no news)."""
+        self._leader = member
 
     def _set_leader(self: Node, member: Member | None) -> None:
         if member is not self._leader:

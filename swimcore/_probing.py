@@ -123,7 +123,7 @@ class Probing:
         probe = self._probe
         if probe is None or probe.seq != seq or probe.acked:
             return
-        target = self._table.get(probe.target)
+        target = self._table.peek(probe.target)
         if target is None or target.state not in _LIVE:
             return
         relays = self._table.random_live(
@@ -195,7 +195,7 @@ class Probing:
         )
         missed = probe.expected_nacks - probe.nacks
         self._awareness.apply(missed if probe.expected_nacks else 1)
-        target = self._table.get(probe.target)
+        target = self._table.peek(probe.target)
         if target is not None and target.state in _LIVE:
             heard = self._now - self._heard <= 2 * self.config.probe_interval
             if heard and self._stability.withholds(self._awareness.score):

@@ -3,6 +3,15 @@
 Besides the records themselves the table keeps, incrementally, the list of live peers (alive or
 suspect, the local node excluded) for O(1) random choice, and the round-robin probe order that is
 reshuffled on every pass with newcomers inserted at random positions.
+
+Two kinds, the same behaviour (the same choices from the same random generator): a
+:class:`MemberTable` holds a record of its own for every member, its indexes inside; a
+:class:`SharingTable`, which every node after the first in a process gets (:func:`new_table`),
+holds the records it learned from the process's shared ones (one per name and news, the same
+object in every member's table that heard the same news), copies a record only to change it,
+and keeps no index per record (it looks a member up in its lists when that member dies, leaves,
+comes back or is forgotten).  Hundreds of members in one process each hold a row for every
+other: shared, the row is a dictionary entry and two list slots, with no record of its own.
 """
 
 from __future__ import annotations
@@ -54,6 +63,9 @@ class Member:
     entered a dead or left state is kept by its table (:meth:`MemberTable.since`), not here:
     only those few need it.  A plain class rather than attrs: the compiled build makes it a
     native class, whose fields compiled code reads and writes directly.
+
+    A record shared by the tables of a process (:class:`SharingTable`) holds ``place`` -1 and
+    is never changed: a table copies it to change it.
     """
 
     __slots__ = ("address", "incarnation", "meta", "name", "place", "state")
@@ -66,18 +78,20 @@ class Member:
         self.incarnation = incarnation
         self.state = state
         self.meta = meta
-        #: ``2 * (live_pos + 1) + ahead``, written only by the table holding the record.
+        #: ``2 * (live_pos + 1) + ahead``, written only by the table holding the record (-1: a
+        #: record shared by the tables of a process, which none writes).
         self.place = 0
 
     @property
     def live_pos(self) -> int:
         """Position in the table's list of live peers; -1 when not live (or not in a table)."""
-        return (self.place >> 1) - 1
+        place = self.place
+        return (place >> 1) - 1 if place >= 0 else -1
 
     @property
     def ahead(self) -> bool:
-        """Still ahead in the table's current probe pass."""
-        return bool(self.place & 1)
+        """Still ahead in the table's current probe pass (a shared record: never marked)."""
+        return self.place > 0 and bool(self.place & 1)
 
     def __repr__(self) -> str:
         return (
@@ -88,6 +102,53 @@ class Member:
 
     def info(self) -> MemberInfo:
         return MemberInfo(self.name, self.address, self.incarnation, self.state, self.meta)
+
+
+#: ``Member.place`` of a record shared by the tables of a process (see :func:`_shared_record`):
+#: no table changes it, nor any other field of it.
+_SHARED = -1
+#: The latest shared record made for each name, at most ``_SHARED_NAMES`` names (then emptied:
+#: records already shared stay so; only memory, never a choice, depends on it).
+_RECORDS: dict[str, Member] = {}
+_SHARED_NAMES = 1 << 16
+#: Tables made in this process: the first is a :class:`MemberTable`, the others share records.
+_TABLES = 0
+
+
+def _shared_record(
+    name: str, address: Address, incarnation: int, state: State, meta: bytes
+) -> Member:
+    """A record of this news that tables in this process may share (and must not change)."""
+    record = _RECORDS.get(name)
+    if (
+        record is not None
+        and record.incarnation == incarnation
+        and record.state is state
+        and (
+            record.address is address
+            # equal addresses, and the same IP object value (an IPv6 scope id too)
+            or (record.address == address and record.address.ip == address.ip)
+        )
+        and (record.meta is meta or record.meta == meta)
+    ):
+        return record
+    record = Member(name, address, incarnation, state, meta)
+    record.place = _SHARED
+    if len(_RECORDS) >= _SHARED_NAMES:
+        _RECORDS.clear()
+    _RECORDS[name] = record
+    return record
+
+
+def new_table(local: Member, rng: random.Random) -> MemberTable:
+    """A table for a new node: a :class:`MemberTable` for the first in this process, a
+    :class:`SharingTable` for every other (a process running one member pays nothing for
+    sharing; one running many shares what their tables hold alike)."""
+    global _TABLES  # noqa: PLW0603 (a count; a race between threads only picks the kind)
+    _TABLES += 1
+    if _TABLES == 1:
+        return MemberTable(local, rng)
+    return SharingTable(local, rng)
 
 
 class MemberTable:
@@ -134,6 +195,27 @@ class MemberTable:
         """The record for ``name``, safe to change through the table."""
         return self._members.get(name)
 
+    def new_record(
+        self, name: str, address: Address, incarnation: int, state: State, meta: bytes
+    ) -> Member:
+        """A record of this news to :meth:`add` (taken with :meth:`get` to change it)."""
+        return Member(name, address, incarnation, state, meta)
+
+    def current(self, records: list[Member]) -> list[Member]:
+        """The records this table holds now for those of ``records`` it held earlier (from
+        :meth:`all`), as they stand: here the same objects (records change in place)."""
+        return records
+
+    def live_pos(self, name: str) -> int:
+        """The position of ``name`` in the list of live peers (-1: not live, or unknown)."""
+        member = self._members.get(name)
+        return -1 if member is None else member.live_pos
+
+    def ahead(self, name: str) -> bool:
+        """Whether ``name`` is still ahead in the current probe pass."""
+        member = self._members.get(name)
+        return member is not None and member.ahead
+
     def peek(self, name: str) -> Member | None:
         """The record for ``name``, to read only (subclasses may hand out a shared one)."""
         return self._members.get(name)
@@ -165,7 +247,9 @@ class MemberTable:
             self._since[member.name] = now
 
     def set_state(self, member: Member, state: State, now: float) -> None:
-        """Move ``member`` to ``state``, keeping the indexes current."""
+        """Move ``member`` (a record from :meth:`get`) to ``state``, keeping the indexes
+        current."""
+        assert member.place != _SHARED, "a shared record is changed only through a copy (get)"
         was_live = member.state in _LIVE
         member.state = state
         is_live = state in _LIVE
@@ -260,6 +344,143 @@ class MemberTable:
             for name in self._order:
                 record = members[name]
                 record.place = _shared(record.place | 1)  # ahead
+            if not self._order:
+                return None
+        return None
+
+
+class SharingTable(MemberTable):
+    """A :class:`MemberTable` whose records may be shared with the other tables of the process.
+
+    A member learned through :meth:`new_record` gets the process's shared record of that news
+    (:func:`_shared_record`): a member of a process of n members then costs the others no
+    record each, only their rows: an entry in the table's dictionary and in its two lists
+    (live peers, probe order).  :meth:`get` hands out the table's own copy of a shared record,
+    made the first time it is asked for, since the caller may change it.  Records from
+    :meth:`peek`, :meth:`all`, :meth:`random_live` and :meth:`next_probe_target` may be shared
+    and must only be read (as a :class:`~swimcore.roster.RosterTable`'s).
+
+    No record holds this table's indexes (``Member.place``): a member's place in the list of
+    live peers is looked up when it stops being live, and whether it is still ahead in the
+    probe pass (in the rest of the probe order) when it comes back or is forgotten.  Those are
+    a death, a departure, a return or a reclaim, each a scan of a list in C (about 5 ns a
+    member); learning a member, probing, choosing and passes cost what they cost in a
+    :class:`MemberTable`, less the pass's marking of every member ahead.  The same operations
+    give the same choices as a :class:`MemberTable`'s from the same random generator.
+    """
+
+    __slots__ = ()
+
+    def get(self, name: str) -> Member | None:
+        """The record for ``name``, this table's own (safe to change through the table)."""
+        members = self._members
+        record = members.get(name)
+        if record is not None and record.place == _SHARED:
+            record = members[name] = Member(
+                record.name, record.address, record.incarnation, record.state, record.meta
+            )
+        return record
+
+    def new_record(
+        self, name: str, address: Address, incarnation: int, state: State, meta: bytes
+    ) -> Member:
+        """The process's shared record of this news, to :meth:`add` (read only)."""
+        return _shared_record(name, address, incarnation, state, meta)
+
+    def current(self, records: list[Member]) -> list[Member]:
+        """As :meth:`MemberTable.current`: a shared record may since have been copied to be
+        changed; the copy is the one that stands (one no longer held stands as it was)."""
+        members = self._members
+        return [
+            members.get(record.name, record) if record.place == _SHARED else record
+            for record in records
+        ]
+
+    def live_pos(self, name: str) -> int:
+        """As :meth:`MemberTable.live_pos`."""
+        member = self._members.get(name)
+        if member is None or member.state not in _LIVE or member is self.local:
+            return -1
+        return self._live.index(name)
+
+    def ahead(self, name: str) -> bool:
+        """As :meth:`MemberTable.ahead`."""
+        return name in self._members and self._in_pass(name)
+
+    def _in_pass(self, name: str) -> bool:
+        """Whether ``name`` is in the rest of the current probe pass: held ahead (what a
+        :class:`MemberTable`'s record marks), or removed while ahead (``_gone_ahead``)."""
+        try:
+            self._order.index(name, self._order_pos)
+        except ValueError:
+            return False
+        return True
+
+    def add(self, member: Member, now: float = 0.0) -> None:
+        """Insert a new member (not yet in the table), as :meth:`MemberTable.add`."""
+        name = member.name
+        self._members[name] = member
+        if member.state not in _LIVE:
+            self._since[name] = now
+            return
+        self._live.append(name)
+        self.live_peers += 1
+        # A new record is not ahead; its name is, if a record removed while ahead had it.
+        if name in self._gone_ahead:
+            del self._gone_ahead[name]  # a removed record was ahead: its place stands
+            return
+        self._insert(name)
+
+    def _insert(self, name: str) -> None:
+        # New members go to a random place in the current pass, as SWIM's round robin asks.
+        pos = self._rng.randint(self._order_pos, len(self._order))
+        self._order.insert(pos, name)
+
+    def remove(self, name: str) -> None:
+        """Forget a member entirely (after its reclaim time)."""
+        member = self._members.pop(name)
+        self._since.pop(name, None)
+        if member.state in _LIVE:
+            self._leave_live(member)
+        if name not in self._gone_ahead and self._in_pass(name):
+            self._gone_ahead[name] = None
+
+    def _enter_live(self, member: Member) -> None:
+        # A member coming back (from set_state): it keeps its place if it still has one.
+        name = member.name
+        self._live.append(name)
+        self.live_peers += 1
+        if name in self._gone_ahead:
+            del self._gone_ahead[name]
+            return
+        if not self._in_pass(name):
+            self._insert(name)
+
+    def _leave_live(self, member: Member) -> None:
+        live = self._live
+        pos = live.index(member.name)
+        last = live.pop()
+        self.live_peers -= 1
+        if pos < len(live):
+            live[pos] = last
+
+    def next_probe_target(self) -> Member | None:
+        """As :meth:`MemberTable.next_probe_target` (the record may be shared: read only)."""
+        members = self._members
+        for _ in range(2):
+            order = self._order
+            while self._order_pos < len(order):
+                name = order[self._order_pos]
+                self._order_pos += 1
+                self._gone_ahead.pop(name, None)
+                member = members.get(name)
+                if member is not None and member.state in _LIVE and member is not self.local:
+                    return member
+            # End of a pass: rebuild from the live peers (drops the dead and duplicates).
+            self._order = list(self._live)
+            self._rng.shuffle(self._order)
+            self._order_pos = 0
+            self._gone_ahead.clear()
             if not self._order:
                 return None
         return None

@@ -68,7 +68,7 @@ from swimcore.errors import AddressError, ClockError, ConfigError, DecodeError, 
 from swimcore.join_round import JoinRound
 from swimcore.keyring import Keyring
 from swimcore.leader import LeaderRanks
-from swimcore.members import Member, MemberTable
+from swimcore.members import Member, MemberTable, new_table
 from swimcore.messages import (
     Ack,
     Alive,
@@ -207,7 +207,7 @@ class Node(Probing, Membership, Exchanges):
         #: Bytes of a datagram past its header (the wire's overhead may change: memberlist's).
         self._room = config.max_packet - len(self._header)
         local = Member(name, address, incarnation, State.ALIVE, meta)
-        self._table = MemberTable(local, self._rng)
+        self._table: MemberTable = new_table(local, self._rng)
         self._name = name
         self._queue = BroadcastQueue(config.max_broadcasts)
         self._timers: TimerHeap[tuple[Timer, int, str]] = TimerHeap()
@@ -413,10 +413,10 @@ class Node(Probing, Membership, Exchanges):
         self._begin(now)
         for name, address in pairs:
             if name != self.name and name not in self._table:
-                member = Member(name, codec.interned(address), 0, State.ALIVE, b"")
+                member = self._table.new_record(name, codec.interned(address), 0, State.ALIVE, b"")
                 self._table.add(member)
                 self._note_seed(member)
-                self._consider_leader(self._table.get(name))
+                self._consider_leader(member)
         if given:
             self._name_seeds()
         return self._finish()
@@ -671,7 +671,7 @@ class Node(Probing, Membership, Exchanges):
         or not bytes.
         """
         payload = as_bytes(payload, "message payload")
-        member = self._table.get(name) if isinstance(name, str) else None
+        member = self._table.peek(name) if isinstance(name, str) else None
         if member is None or member.state not in _LIVE or member is self._table.local:
             state = "unknown" if member is None else member.state.name.lower()
             raise StateError(f"cannot send to {name!r}: it is {state} (not a live peer)")
@@ -1008,7 +1008,7 @@ class Node(Probing, Membership, Exchanges):
         if self._recent_dead and self.config.gossip_nodes:
             # A wrongly declared member keeps hearing the news so that it can refute.
             name = self._rng.choice(list(self._recent_dead))
-            member = self._table.get(name)
+            member = self._table.peek(name)
             if member is not None:
                 targets.append(member)
         for member in targets:

@@ -1,8 +1,9 @@
-"""The plain member table's indexes: the live list and the probe order, against a model.
+"""The member tables' indexes: the live list and the probe order, against a model.
 
-The table keeps each record's place in the live list and whether it is still ahead in the
-current probe pass in the record itself.  The model below keeps them the simplest way (two
-dictionaries keyed by name); fed the same operations and the same random seed, both must
+The plain table keeps each record's place in the live list and whether it is still ahead in
+the current probe pass in the record itself; the sharing table keeps them beside its records,
+which it may share with other tables.  The model below keeps them the simplest way (two
+dictionaries keyed by name); fed the same operations and the same random seed, each table must
 choose the same probe targets and the same random peers, so that the simulator's traces do not
 depend on how the table stores its indexes.
 """
@@ -17,7 +18,7 @@ from hypothesis import settings
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from swimcore import Address, State
-from swimcore.members import Member, MemberTable
+from swimcore.members import Member, MemberTable, SharingTable
 
 NAMES = [f"m{i}" for i in range(12)]
 _LIVE = (State.ALIVE, State.SUSPECT)
@@ -83,9 +84,11 @@ class _Model:
 
 
 class TableMatchesModel(RuleBasedStateMachine):
+    kind: type[MemberTable] = MemberTable
+
     def __init__(self) -> None:
         super().__init__()
-        self.table = MemberTable(_record(0), random.Random(7))
+        self.table = self.kind(_record(0), random.Random(7))
         self.model = _Model(random.Random(7))
         #: When each member that is not live entered its state (a step count as the time).
         self.since: dict[str, float] = {}
@@ -96,7 +99,7 @@ class TableMatchesModel(RuleBasedStateMachine):
         self.now += 1.0
         member = self.table.get(NAMES[i])
         if member is None:
-            self.table.add(_record(i, state), self.now)
+            self.learn(i, state)
         else:
             self.table.set_state(member, state, self.now)
         self.model.set(NAMES[i], state)
@@ -104,6 +107,10 @@ class TableMatchesModel(RuleBasedStateMachine):
             self.since.pop(NAMES[i], None)
         else:
             self.since[NAMES[i]] = self.now
+
+    def learn(self, i: int, state: State) -> None:
+        record = _record(i, state)
+        self.table.add(self.table.new_record(record.name, record.address, 0, state, b""), self.now)
 
     @rule(i=st.integers(1, len(NAMES) - 1))
     def remove(self, i: int) -> None:
@@ -127,11 +134,10 @@ class TableMatchesModel(RuleBasedStateMachine):
     def live_positions(self) -> None:
         assert self.table.live_peers == len(self.model.live)
         for pos, name in enumerate(self.model.live):
-            member = self.table.get(name)
-            assert member is not None and member.live_pos == pos
+            assert name in self.table and self.table.live_pos(name) == pos
         for member in self.table.all()[1:]:
             if member.state not in _LIVE:
-                assert member.live_pos == -1
+                assert self.table.live_pos(member.name) == -1
                 assert self.table.since(member) == self.since[member.name]
             else:
                 with pytest.raises(KeyError):
@@ -144,11 +150,51 @@ TableMatchesModel.TestCase.settings = settings(
 TestTableMatchesModel = TableMatchesModel.TestCase
 
 
+class SharingTableMatchesModel(TableMatchesModel):
+    """The same, on a table whose records are the process's shared ones; beside it, a
+    bystander table learns the same news and changes nothing: its records must not move when
+    the table changes its own (each change goes to a copy)."""
+
+    kind = SharingTable
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bystander = SharingTable(_record(0), random.Random(8))
+        #: What the bystander learned, by name.
+        self.learned: dict[str, tuple[State, int]] = {}
+
+    def learn(self, i: int, state: State) -> None:
+        super().learn(i, state)
+        name = NAMES[i]
+        if name not in self.bystander:
+            self.bystander.add(
+                self.bystander.new_record(name, _record(i).address, 0, state, b""), self.now
+            )
+            self.learned[name] = (state, 0)
+
+    @invariant()
+    def bystander_unmoved(self) -> None:
+        assert {m.name: (m.state, m.incarnation) for m in self.bystander.all()[1:]} == (
+            self.learned
+        )
+
+
+SharingTableMatchesModel.TestCase.settings = TableMatchesModel.TestCase.settings
+TestSharingTableMatchesModel = SharingTableMatchesModel.TestCase
+
+
+@pytest.mark.parametrize("kind", [MemberTable, SharingTable])
 @pytest.mark.parametrize("seed", range(8))
-def test_a_record_removed_and_learned_again_within_a_pass_keeps_one_place(seed: int) -> None:
-    table = MemberTable(_record(0), random.Random(seed))
+def test_a_record_removed_and_learned_again_within_a_pass_keeps_one_place(
+    seed: int, kind: type[MemberTable]
+) -> None:
+    table = kind(_record(0), random.Random(seed))
+
+    def learn(i: int) -> None:
+        table.add(table.new_record(NAMES[i], _record(i).address, 0, State.ALIVE, b""))
+
     for i in range(1, 6):
-        table.add(_record(i))
+        learn(i)
     first = table.next_probe_target()
     assert first is not None
     ahead = next(name for name in NAMES[1:6] if name != first.name)
@@ -156,7 +202,7 @@ def test_a_record_removed_and_learned_again_within_a_pass_keeps_one_place(seed: 
     assert gone is not None
     table.set_state(gone, State.DEAD, 1.0)
     table.remove(ahead)  # reclaimed while still ahead in the pass
-    table.add(_record(NAMES.index(ahead)))  # and learned again
+    learn(NAMES.index(ahead))  # and learned again
     rest = [table.next_probe_target() for _ in range(4)]
     names = [first.name, *(m.name for m in rest if m is not None)]
     assert sorted(names) == NAMES[1:6]  # each once: the new record took the old place
