@@ -280,7 +280,7 @@ class Membership:
             return
         if moved and member.state in (_ALIVE, _SUSPECT):
             self._name_conflict(member.name, member.address, update.address)
-        if judge(member.state, member.incarnation, _ALIVE, update.incarnation) is not (APPLY):
+        if judge(member.state, member.incarnation, _ALIVE, update.incarnation) is not APPLY:
             return
         if moved and not self._may_move(member):
             self._count(cn.DROPPED_ADDRESS_CONFLICT)
