@@ -1,10 +1,12 @@
 """What one row of a member table costs: traced bytes per (node, known member) pair.
 
-A simulated cluster of N nodes that joined one by one through a seed (no shared roster, so
-every node holds its own record of every member, as real members do), run until converged and
-then 60 s more.  Everything the process allocated is traced (``tracemalloc``) and divided by
-N^2; the largest allocation sites are listed the same way.  The simulation is deterministic,
-so the figures repeat exactly on any machine with the same Python (no timing involved).
+A simulated cluster of N nodes that joined one by one through a seed (no shared roster: every
+node learns every member from news, as real members do, and every node after the first in the
+process shares the records of the news it holds alike with the others, as real members in one
+process do: ``swimcore.members.SharingTable``), run until converged and then 60 s more.
+Everything the process allocated is traced (``tracemalloc``) and divided by N^2; the largest
+allocation sites are listed the same way.  The simulation is deterministic, so the figures
+repeat exactly on any machine with the same Python (no timing involved).
 
     PYTHONPATH=. python benchmarks/bench_table_memory.py --nodes 200 500
 """
