@@ -393,7 +393,7 @@ async def _next_connection(
     loop: asyncio.AbstractEventLoop, listener: socket.socket
 ) -> socket.socket:
     """The next connection waiting on ``listener`` (non-blocking), accepted in the caller's own
-    step: a cancellation either finds it waiting (nothing accepted yet) or not at all."""
+    step: a cancellation lands only while it waits, before anything is accepted."""
     while True:
         try:
             conn, _ = listener.accept()
