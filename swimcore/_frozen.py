@@ -14,12 +14,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import attrs
+
 #: ``new(cls)``: an instance of ``cls`` whose slots are not set yet.
 new = object.__new__
 
 
 def slot_setters(cls: type, *fields: str) -> tuple[Callable[[Any, Any], None], ...]:
-    """The setters of the slots ``fields`` of ``cls`` (``setter(instance, value)``)."""
+    """The setters of the slots ``fields`` of ``cls`` (``setter(instance, value)``); ``fields``
+    must be all of the class's fields, in order (a field added later fails here, at import)."""
+    if fields != tuple(field.name for field in attrs.fields(cls)):
+        raise TypeError(f"{cls.__name__}'s fields are not {fields}")
     setters: tuple[Callable[[Any, Any], None], ...] = tuple(
         cls.__dict__[field].__set__ for field in fields
     )

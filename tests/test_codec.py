@@ -521,3 +521,9 @@ def test_an_interned_address_is_the_one_updates_about_it_decode_to() -> None:
     packet = Packet("", Gossip(), (update,))
     decoded = codec.decode_packet(codec.encode_packet(packet)).updates[0]
     assert isinstance(decoded, Alive) and decoded.address is kept
+
+
+def test_a_scoped_ipv6_address_is_not_interned() -> None:
+    scoped = Address("fe80::7%eth0", 7946)
+    assert codec.interned(scoped) is scoped
+    assert str(codec.interned(Address("fe80::7", 7946))) == "[fe80::7]:7946"  # not the scoped one

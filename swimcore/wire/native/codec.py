@@ -368,8 +368,12 @@ def interned(address: Address) -> Address:
 
     Records made from addresses the application gives (a node's starting members, a roster)
     then hold the objects the updates about them decode to, and compare with them by
-    identity (see ``Node._receive``) rather than by a call of ``Address.__eq__``.
+    identity (see ``Node._receive``) rather than by a call of ``Address.__eq__``.  An IPv6
+    address with a scope (``fe80::1%eth0``) is left as it is: the wire carries no scope.
     """
+    ip = address.ip
+    if isinstance(ip, ipaddress.IPv6Address) and ip.scope_id is not None:
+        return address
     raw = _addr(address)
     known = _ADDRESS_CACHE.get(raw)
     if known is not None:
