@@ -74,9 +74,12 @@ def test_a_large_reply_does_not_hold_datagrams(driver: Driver, wire: str) -> Non
             to = (str(b.address.ip), b.address.port)
             # Its table first: a push-pull of ROWS live members, merged a slice at a time.
             await anyio.to_thread.run_sync(_exchange, wire, config.label, to, _rows())
+            # Set-up, not the test: merging 40,000 compressed rows took over 15 s on two
+            # loaded cores (load 8-9), so the bound is generous.
             await eventually(
                 lambda: b.counters().get("members", 0) > ROWS,
                 lambda: f"{b.counters().get('members')} members known",
+                timeout=60,
             )
             pinger = Pinger(config, "b", b.address)
             pinger.start()
