@@ -22,7 +22,7 @@ import random
 import socket
 from collections.abc import Callable, Iterable, Sequence
 from types import TracebackType
-from typing import Any, Self, TypeVar, Unpack
+from typing import TYPE_CHECKING, Any, Self, TypeVar, Unpack
 
 from swimcore import (
     Address,
@@ -44,11 +44,15 @@ from swimcore._inputs import as_bytes, require_callable
 from swimcore.actions import Action
 from swimcore.transports import gc_tuning
 from swimcore.transports.counters import Counters
-from swimcore.transports.discovery.loop import Publisher, Sleep, ToThread, discovery_loop
 from swimcore.transports.events import EventCallback, EventStream, Fanout, Flag
 from swimcore.transports.logs import MemberLogger, core_logger, driver_logger
 from swimcore.transports.options import MemberOptions, MemberOverrides
 from swimcore.transports.sockets import BindPlan, open_sockets, source_address
+
+if TYPE_CHECKING:
+    # The discovery loop is loaded by a member that has a store (seeds given as host names or
+    # ``discovery``): the others never need it.
+    from swimcore.transports.discovery.loop import Publisher, Sleep, ToThread
 
 #: Concurrent inbound TCP exchanges; more are refused and counted.
 MAX_INBOUND_EXCHANGES = 64
@@ -341,7 +345,11 @@ class MemberBase:
         self._plan = BindPlan(self.options.bind, self.options.advertise)
         self._store = self.options.store()
         self._counters = Counters()
-        self._publisher = None if self._store is None else Publisher(self._store, self._counters)
+        self._publisher: Publisher | None = None
+        if self._store is not None:
+            from swimcore.transports.discovery.loop import Publisher  # noqa: PLC0415 (see above)
+
+            self._publisher = Publisher(self._store, self._counters)
         self._core: MemberCore | None = None
         self._closed = False
         self._setup()
@@ -403,6 +411,8 @@ class MemberBase:
     async def _discover(self, sleep: Sleep, to_thread: ToThread) -> None:
         """Look for seeds in the store for as long as the member runs (if there is a store)."""
         if self._store is not None:
+            from swimcore.transports.discovery.loop import discovery_loop  # noqa: PLC0415
+
             await discovery_loop(
                 self._require_core(),
                 self._store,

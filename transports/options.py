@@ -16,14 +16,17 @@ import ipaddress
 import math
 import random
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import attrs
 
 from swimcore import Address, AddressError, Config, ConfigError, Keyring, MemberInfo
 from swimcore._inputs import as_bytes, refuse_single_seed, require_callable
-from swimcore.transports.discovery.hosts import HostStore, split_host_port
-from swimcore.transports.discovery.loop import DiscoveryOptions, DiscoveryStore
+
+if TYPE_CHECKING:
+    # Loaded when used (a host-name seed, a store): a member without discovery never needs
+    # the discovery package (about 180 KiB resident with its loop and host resolver).
+    from swimcore.transports.discovery.loop import DiscoveryOptions, DiscoveryStore
 
 __all__ = ["MemberOptions", "MemberOverrides"]
 
@@ -54,6 +57,8 @@ def _seed(value: Address | str) -> Address | str:
 
 
 def _split(text: str) -> tuple[str, int]:
+    from swimcore.transports.discovery.hosts import split_host_port  # noqa: PLC0415 (see above)
+
     try:
         return split_host_port(text)
     except ValueError as exc:
@@ -184,6 +189,8 @@ class MemberOptions:
     def store(self) -> DiscoveryStore | None:
         """Where the member looks for seeds: ``discovery``, or the host-name seeds, or nothing."""
         if self.host_names:
+            from swimcore.transports.discovery.hosts import HostStore  # noqa: PLC0415
+
             return HostStore(self.host_names)
         return self.discovery
 
@@ -191,6 +198,8 @@ class MemberOptions:
         """``discovery_options``, or by default the backoff ``config`` retries joins with."""
         if self.discovery_options is not None:
             return self.discovery_options
+        from swimcore.transports.discovery.loop import DiscoveryOptions  # noqa: PLC0415
+
         return DiscoveryOptions(
             alone_initial=config.join_retry_interval, alone_max=8 * config.join_retry_interval
         )
