@@ -106,15 +106,46 @@ def test_a_node_without_a_keyring_does_not_load_openssl(wire: str) -> None:
 #: (dnspython, urllib, http.client and the email parser they pull in: about 6 MiB resident).
 DISCOVERY_BACKENDS = ("dns", "urllib", "http", "email")
 #: What ``import swimcore`` has no use for before a node runs: logging, the command line, the
-#: simulator, the drivers, OpenSSL hashes, msgpack and the discovery backends.
-NOT_AT_IMPORT = ("logging", "argparse", "hashlib", "msgpack", *DISCOVERY_BACKENDS)
+#: simulator, the drivers, OpenSSL hashes, msgpack, the discovery backends, and mypyc's
+#: decorators (``mypy_extensions``: mypyc reads them at compile time, see swimcore._compiling).
+NOT_AT_IMPORT = (
+    "logging",
+    "argparse",
+    "hashlib",
+    "msgpack",
+    "mypy_extensions",
+    *DISCOVERY_BACKENDS,
+)
+#: What a driver has no use for until a member has a store (host-name seeds or ``discovery=``):
+#: the discovery package itself (its loop, host resolver and stores) and the backends.
+NOT_WITHOUT_A_STORE = ("swimcore.transports.discovery", "mypy_extensions", *DISCOVERY_BACKENDS)
+#: One member started on loopback and closed, per driver (``import swimcore`` first).
+STARTED = {
+    "thread": (
+        "from swimcore.transports.thread import ThreadMember\n"
+        "m = ThreadMember(swimcore.Config.lan(), name='a')\n"
+        "m.start()\nm.close(leave=False)"
+    ),
+    "asyncio": (
+        "import asyncio\nfrom swimcore.transports.asyncio import AsyncioMember\n"
+        "async def run():\n"
+        "    m = AsyncioMember(swimcore.Config.lan(), name='a')\n"
+        "    await m.start()\n    await m.close(leave=False)\n"
+        "asyncio.run(run())"
+    ),
+}
 
 
 def _under(loaded: list[str], roots: tuple[str, ...]) -> list[str]:
-    """The modules of ``loaded`` under ``roots`` that the bare interpreter does not load
-    already (an editable install's import hook, for one, loads pathlib and urllib.parse)."""
+    """The modules of ``loaded`` under ``roots`` (dotted prefixes) that the bare interpreter
+    does not load already (an editable install's import hook, for one, loads pathlib and
+    urllib.parse)."""
     bare = set(_loaded_after("pass"))
-    return [m for m in loaded if m.split(".")[0] in roots and m not in bare]
+    return [
+        m
+        for m in loaded
+        if any(m == root or m.startswith(root + ".") for root in roots) and m not in bare
+    ]
 
 
 def test_import_swimcore_loads_nothing_it_does_not_need_yet(loaded: list[str]) -> None:
@@ -122,15 +153,38 @@ def test_import_swimcore_loads_nothing_it_does_not_need_yet(loaded: list[str]) -
     assert [m for m in loaded if m.startswith(("swimcore.sim", "swimcore.cli"))] == []
 
 
+def test_the_diet_checks_would_notice() -> None:
+    # Each module these tests keep out is loaded where it is used: the checks can fail.
+    assert _under(_loaded_after("import logging"), NOT_AT_IMPORT) == ["logging"]
+    pytest.importorskip("mypy_extensions")  # (installed with mypy, as in make test)
+    assert _under(_loaded_after("import mypy_extensions"), NOT_AT_IMPORT) == ["mypy_extensions"]
+
+
 @pytest.mark.parametrize("driver", ["asyncio", "thread"])
-def test_a_driver_import_loads_no_discovery_backend(driver: str) -> None:
+def test_a_driver_import_loads_no_discovery(driver: str) -> None:
     loaded = _loaded_after(f"import swimcore.transports.{driver}")
     assert f"swimcore.transports.{driver}" in loaded
-    assert "swimcore.transports.discovery.loop" in loaded  # the driver's discovery loop is there
-    assert _under(loaded, DISCOVERY_BACKENDS) == []
+    assert _under(loaded, NOT_WITHOUT_A_STORE) == []
     # ... and asking for a store loads its backend: the check above can fail.
     loaded = _loaded_after("from swimcore.transports.discovery import HttpStore")
     assert "urllib.request" in loaded
+
+
+@pytest.mark.parametrize("driver", ["asyncio", "thread"])
+def test_a_started_member_without_a_store_loads_no_discovery(driver: str) -> None:
+    loaded = _loaded_after("import swimcore\n" + STARTED[driver])
+    assert "swimcore.transports.member" in loaded
+    assert _under(loaded, NOT_WITHOUT_A_STORE) == []
+
+
+def test_a_member_with_host_name_seeds_loads_the_discovery_loop() -> None:
+    # Built, not started: seeds given as host names make a store, so the loop is loaded.
+    loaded = _loaded_after(
+        "import swimcore\nfrom swimcore.transports.thread import ThreadMember\n"
+        "ThreadMember(swimcore.Config.lan(), seeds=['localhost:7946'])"
+    )
+    assert "swimcore.transports.discovery.loop" in loaded
+    assert "swimcore.transports.discovery.hosts" in loaded
 
 
 def test_the_thread_driver_loads_no_asyncio() -> None:
