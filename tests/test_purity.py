@@ -187,6 +187,22 @@ def test_a_member_with_host_name_seeds_loads_the_discovery_loop() -> None:
     assert "swimcore.transports.discovery.hosts" in loaded
 
 
+#: What a thread member has no use for until a record could be written (see
+#: swimcore.transports.lazy_log): logging, and concurrent.futures, which imports it.
+NOT_UNTIL_LOGGED = ("logging", "concurrent")
+
+
+def test_a_thread_member_loads_no_logging_until_it_logs() -> None:
+    loaded = _loaded_after("import swimcore.transports.thread")
+    assert "swimcore.transports.thread.member" in loaded
+    assert _under(loaded, NOT_UNTIL_LOGGED) == []
+    loaded = _loaded_after("import swimcore\n" + STARTED["thread"])
+    assert "swimcore.transports.thread.tasks" in loaded
+    assert _under(loaded, NOT_UNTIL_LOGGED) == []
+    # ... while the asyncio driver has logging from asyncio itself: the check can fail.
+    assert "logging" in _loaded_after("import swimcore.transports.asyncio")
+
+
 def test_the_thread_driver_loads_no_asyncio() -> None:
     # asyncio costs about 4 MiB resident; only BridgedMember (loaded on first use) needs it.
     loaded = _loaded_after("import swimcore.transports.thread")

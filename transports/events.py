@@ -7,7 +7,6 @@ counted as ``driver.dropped.events``, and never holds the protocol.
 
 from __future__ import annotations
 
-import logging
 import weakref
 from collections import deque
 from collections.abc import Callable
@@ -21,6 +20,7 @@ from swimcore import (
 from swimcore import counter_names as cn
 from swimcore.messages import State
 from swimcore.transports.counters import Counters
+from swimcore.transports.lazy_log import AnyLogger, named
 
 #: Called with each event (``on_event``); what it returns is ignored.
 EventCallback = Callable[[Event], object]
@@ -28,7 +28,7 @@ EventCallback = Callable[[Event], object]
 #: Events buffered per subscription before new ones are dropped (and counted).
 EVENT_BUFFER = 10_000
 
-log = logging.getLogger("swimcore.transports")
+log = named("swimcore.transports")
 
 
 def buffer_size(maxsize: object) -> int:
@@ -150,9 +150,7 @@ class Fanout:
     A callback that raises is logged and counted; it never reaches the node or the driver.
     """
 
-    def __init__(
-        self, counters: Counters, logger: logging.Logger | logging.LoggerAdapter[Any] = log
-    ) -> None:
+    def __init__(self, counters: Counters, logger: AnyLogger = log) -> None:
         self._counters = counters
         self._log = logger
         self._callbacks: list[EventCallback] = []

@@ -17,7 +17,6 @@ is here, once:
 from __future__ import annotations
 
 import functools
-import logging
 import random
 import socket
 from collections.abc import Callable, Iterable, Sequence
@@ -45,7 +44,7 @@ from swimcore.actions import Action
 from swimcore.transports import gc_tuning
 from swimcore.transports.counters import Counters
 from swimcore.transports.events import EventCallback, EventStream, Fanout, Flag
-from swimcore.transports.logs import MemberLogger, core_logger, driver_logger
+from swimcore.transports.lazy_log import AnyLogger, Logger, deferred
 from swimcore.transports.options import MemberOptions, MemberOverrides
 from swimcore.transports.sockets import BindPlan, open_sockets, source_address
 
@@ -66,12 +65,34 @@ T = TypeVar("T")
 MessageDone = Callable[[DeliveryError | None], None]
 
 
+def member_logger(name: str, member: str) -> AnyLogger:
+    """The :class:`~swimcore.transports.logs.MemberLogger` of the logger ``name`` for
+    ``member``; made when a record could be written (see :mod:`~swimcore.transports.lazy_log`:
+    a thread member in a program that never logs has no use for :mod:`logging`)."""
+    return deferred(functools.partial(_member_logger, name, member))
+
+
+def _member_logger(name: str, member: str) -> Logger:
+    import logging  # noqa: PLC0415 (see member_logger)
+
+    from swimcore.transports.logs import MemberLogger  # noqa: PLC0415
+
+    return MemberLogger(logging.getLogger(name), member)
+
+
+def _core_logger(member: str) -> Logger:
+    """The node's log sink (:func:`~swimcore.transports.logs.core_logger`), made when used."""
+    from swimcore.transports.logs import core_logger  # noqa: PLC0415 (see member_logger)
+
+    return core_logger(member)
+
+
 class MemberCore:
     """The node plus everything driver-independent about running it.
 
     ``send`` transmits one datagram, ``exchange`` starts carrying an :class:`ExchangeRequest`,
     ``rearm`` tells the driver the node's next deadline (it wakes up no later than that).
-    ``log`` is the driver's logger for this member (see :func:`driver_logger`).
+    ``log`` is the driver's logger for this member (see :func:`member_logger`).
     """
 
     def __init__(
@@ -84,13 +105,13 @@ class MemberCore:
         rearm: Callable[[float], None],
         counters: Counters,
         on_join_address: Callable[[Address], None] | None = None,
-        log: logging.Logger | logging.LoggerAdapter[Any] | None = None,
+        log: AnyLogger | None = None,
         gc_freeze: bool = False,
     ) -> None:
         self.node = node
         self.clock = clock
         self.counters = counters
-        self.log = log if log is not None else MemberLogger(logging.getLogger(_LOGGER), node.name)
+        self.log = log if log is not None else member_logger(_LOGGER, node.name)
         self.fanout = Fanout(counters, self.log)
         self.closing = False
         self._send = send
@@ -372,7 +393,7 @@ class MemberBase:
                 seed=random.Random() if options.seed is None else options.seed,
                 incarnation=options.incarnation,
                 keyring=options.keyring,
-                log=core_logger(options.name or str(advertised)),
+                log=deferred(functools.partial(_core_logger, options.name or str(advertised))),
                 admit=options.admit,
                 admit_merge=options.admit_merge,
                 local_state=options.local_state,
@@ -403,7 +424,7 @@ class MemberBase:
             rearm=rearm,
             counters=self._counters,
             on_join_address=publish if self._publisher is not None else None,
-            log=driver_logger(self.driver, node.name),
+            log=member_logger(f"swimcore.transports.{self.driver}", node.name),
             gc_freeze=self.options.gc_freeze,
         )
         return self._core

@@ -20,6 +20,7 @@ from swimcore import counter_names as cn
 from swimcore.transports.counters import Counters
 
 if TYPE_CHECKING:
+    from swimcore.transports.lazy_log import AnyLogger
     from swimcore.transports.member import MemberCore
 
 log = logging.getLogger("swimcore.transports")
@@ -137,9 +138,7 @@ class Publisher:
         self._busy = True
         return True
 
-    async def run(
-        self, to_thread: ToThread, logger: logging.Logger | logging.LoggerAdapter[Any] = log
-    ) -> None:
+    async def run(self, to_thread: ToThread, logger: AnyLogger = log) -> None:
         try:
             while self._pending is not None:
                 address, self._pending = self._pending, None

@@ -43,7 +43,6 @@ from __future__ import annotations
 import atexit
 import contextlib
 import functools
-import logging
 import os
 import selectors
 import socket
@@ -52,7 +51,6 @@ import time
 import weakref
 from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -67,6 +65,7 @@ from swimcore import counter_names as cn
 from swimcore._inputs import as_bytes, require_callable
 from swimcore.transports.events import EVENT_BUFFER, EventCallback
 from swimcore.transports.exchange import framed
+from swimcore.transports.lazy_log import AnyLogger, named
 from swimcore.transports.member import (
     MAX_INBOUND_EXCHANGES,
     MemberBase,
@@ -76,11 +75,11 @@ from swimcore.transports.member import (
 from swimcore.transports.sockets import as_addresses, drain, send_datagram, sockaddr
 from swimcore.transports.thread.events import Delivery, EventQueue
 from swimcore.transports.thread.exchange import Exchanges
-from swimcore.transports.thread.tasks import Done, Tasks, Worker, sleep, to_thread
+from swimcore.transports.thread.tasks import Done, Outcome, Tasks, Worker, sleep, to_thread
 
 __all__ = ["EventQueue", "ThreadMember"]
 
-log = logging.getLogger("swimcore.transports.thread")
+log = named("swimcore.transports.thread")
 
 T = TypeVar("T")
 
@@ -95,7 +94,7 @@ LATE_TICK = 0.1
 # Tags of the selector keys that are not exchange connections.
 _UDP, _LISTEN, _WAKE = "udp", "listen", "wake"
 
-_Request = tuple[Callable[[], None], "Future[Any] | None"]
+_Request = tuple[Callable[[], None], "Outcome[Any] | None"]
 
 _running: weakref.WeakSet[ThreadMember] = weakref.WeakSet()
 
@@ -119,7 +118,7 @@ class ThreadMember(MemberBase):
     driver = "thread"
 
     def _setup(self) -> None:
-        self._log: logging.Logger | logging.LoggerAdapter[Any] = log
+        self._log: AnyLogger = log
         # Guards the node, the counters, the subscriptions and the command queue.
         self._lock = threading.Lock()
         self._close_lock = threading.Lock()
@@ -222,7 +221,7 @@ class ThreadMember(MemberBase):
     def leave(self) -> None:
         """Leave gracefully; returns once the news went out (at most ``leave_timeout``)."""
         core = self._require_core()
-        done: Future[None] = Future()
+        done: Outcome[None] = Outcome()
         tasks = self._tasks
         assert tasks is not None
         self._post(
@@ -313,12 +312,12 @@ class ThreadMember(MemberBase):
 
     def _send_future(
         self, name: str, payload: bytes, reliable: bool
-    ) -> tuple[Future[None], int | None]:
+    ) -> tuple[Outcome[None], int | None]:
         """Start a direct message; the future settles on the protocol thread (never blocks
         beyond handing the request over).  Raises at once what :meth:`send` raises at once."""
         if self._stopping or self._stopped:
             raise DeliveryError(name, "this member is closed")
-        outcome: Future[None] = Future()
+        outcome: Outcome[None] = Outcome()
         data = as_bytes(payload, "message payload")
 
         def done(error: DeliveryError | None) -> None:
@@ -417,7 +416,7 @@ class ThreadMember(MemberBase):
     def _call(self, function: Callable[[MemberCore], T]) -> T:
         """Run ``function(core)`` on the protocol thread; return its result or raise its error."""
         core = self._require_core()
-        done: Future[T] = Future()
+        done: Outcome[T] = Outcome()
 
         def run() -> None:
             try:
@@ -428,7 +427,7 @@ class ThreadMember(MemberBase):
         self._post(run, done)
         return done.result()
 
-    def _post(self, command: Callable[[], None], done: Future[Any] | None = None) -> None:
+    def _post(self, command: Callable[[], None], done: Outcome[Any] | None = None) -> None:
         """Queue ``command`` for the protocol thread; StateError when it no longer runs."""
         with self._lock:
             if self._stopped or self._stopping:

@@ -11,18 +11,84 @@ result comes back to the protocol thread before the coroutine resumes.
 
 from __future__ import annotations
 
-import logging
 import queue
 import threading
 from collections.abc import Callable, Coroutine, Generator
-from concurrent.futures import Future
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from swimcore import StateError
+from swimcore.transports.lazy_log import AnyLogger, named
 
-log = logging.getLogger("swimcore.transports.thread")
+log = named("swimcore.transports.thread")
 
 Done = Callable[[Any, BaseException | None], None]
+
+T = TypeVar("T")
+
+
+class Outcome(Generic[T]):
+    """A value or an error handed from the protocol thread to a thread that waits for it.
+
+    The part of :class:`concurrent.futures.Future` this driver uses (``done``, ``set_result``,
+    ``set_exception``, ``result`` with a timeout, ``add_done_callback``), with the same
+    behaviour, without the package: :mod:`concurrent.futures` imports :mod:`logging`, about
+    400 KiB resident together, which a member that never logs does not need.  Set once
+    (``RuntimeError`` on a second time); callbacks run in the thread that settles it, or at once
+    if it is settled, and one that raises is logged, as ``Future`` does.
+    """
+
+    __slots__ = ("_callbacks", "_error", "_lock", "_ready", "_value")
+
+    def __init__(self) -> None:
+        self._ready = threading.Event()
+        self._lock = threading.Lock()
+        self._value: T | None = None
+        self._error: BaseException | None = None
+        self._callbacks: list[Callable[[Outcome[T]], object]] = []
+
+    def done(self) -> bool:
+        """True once a result or an error is set."""
+        return self._ready.is_set()
+
+    def set_result(self, value: T) -> None:
+        """Settle with ``value``: :meth:`result` returns it."""
+        self._settle(value, None)
+
+    def set_exception(self, error: BaseException) -> None:
+        """Settle with ``error``: :meth:`result` raises it."""
+        self._settle(None, error)
+
+    def result(self, timeout: float | None = None) -> T:
+        """The value, waiting at most ``timeout`` seconds (``TimeoutError``), or raise the error."""
+        if not self._ready.wait(timeout):
+            raise TimeoutError
+        if self._error is not None:
+            raise self._error
+        return self._value  # type: ignore[return-value]  # (set with the value, T)
+
+    def add_done_callback(self, callback: Callable[[Outcome[T]], object]) -> None:
+        """Call ``callback(self)`` once settled (now, if it is)."""
+        with self._lock:
+            if not self._ready.is_set():
+                self._callbacks.append(callback)
+                return
+        self._call(callback)
+
+    def _settle(self, value: T | None, error: BaseException | None) -> None:
+        with self._lock:
+            if self._ready.is_set():
+                raise RuntimeError("the outcome is already set")
+            self._value, self._error = value, error
+            self._ready.set()
+            callbacks, self._callbacks = self._callbacks, []
+        for callback in callbacks:
+            self._call(callback)
+
+    def _call(self, callback: Callable[[Outcome[T]], object]) -> None:
+        try:
+            callback(self)
+        except Exception:
+            log.exception("exception calling callback for %r", self)
 
 
 class Pause:
@@ -51,7 +117,7 @@ async def to_thread(function: Callable[[], Any]) -> Any:
 class _Task:
     __slots__ = ("coro", "future", "wake_at")
 
-    def __init__(self, coro: Coroutine[Any, Any, Any], future: Future[Any] | None) -> None:
+    def __init__(self, coro: Coroutine[Any, Any, Any], future: Outcome[Any] | None) -> None:
         self.coro = coro
         self.future = future
         self.wake_at: float | None = None
@@ -68,14 +134,14 @@ class Tasks:
         self,
         clock: Callable[[], float],
         run_blocking: Callable[[Callable[[], Any], Done], None],
-        logger: logging.Logger | logging.LoggerAdapter[Any] = log,
+        logger: AnyLogger = log,
     ) -> None:
         self._clock = clock
         self._run_blocking = run_blocking
         self._log = logger
         self._tasks: list[_Task] = []
 
-    def spawn(self, coro: Coroutine[Any, Any, Any], future: Future[Any] | None = None) -> None:
+    def spawn(self, coro: Coroutine[Any, Any, Any], future: Outcome[Any] | None = None) -> None:
         """Start ``coro`` now; its result or exception goes to ``future`` if given."""
         task = _Task(coro, future)
         self._tasks.append(task)
@@ -136,9 +202,7 @@ class Tasks:
 class Worker:
     """One thread that runs blocking calls (discovery lookups and writes) in turn."""
 
-    def __init__(
-        self, name: str, logger: logging.Logger | logging.LoggerAdapter[Any] = log
-    ) -> None:
+    def __init__(self, name: str, logger: AnyLogger = log) -> None:
         self._log = logger
         self._queue: queue.SimpleQueue[tuple[Callable[[], Any], Done] | None] = queue.SimpleQueue()
         self._stopping = False
