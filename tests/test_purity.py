@@ -185,6 +185,7 @@ def test_a_member_with_host_name_seeds_loads_the_discovery_loop() -> None:
     )
     assert "swimcore.transports.discovery.loop" in loaded
     assert "swimcore.transports.discovery.hosts" in loaded
+    assert _under(loaded, NOT_UNTIL_LOGGED) == []  # the loop logs lazily too
 
 
 #: What a thread member has no use for until a record could be written (see

@@ -22,7 +22,18 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 if TYPE_CHECKING:
     import logging
 
-__all__ = ["AnyLogger", "LazyLogger", "Logger", "deferred", "named"]
+__all__ = [
+    "CRITICAL",
+    "DEBUG",
+    "ERROR",
+    "INFO",
+    "WARNING",
+    "AnyLogger",
+    "LazyLogger",
+    "Logger",
+    "deferred",
+    "named",
+]
 
 # logging's levels, without importing it (they are fixed by the logging API).
 DEBUG, INFO, WARNING, ERROR, CRITICAL = 10, 20, 30, 40, 50

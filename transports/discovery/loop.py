@@ -8,7 +8,6 @@ protocol thread.  Stores block (files, DNS, HTTP), so they are always called in 
 from __future__ import annotations
 
 import functools
-import logging
 import random
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
@@ -18,12 +17,12 @@ import attrs
 from swimcore import Address
 from swimcore import counter_names as cn
 from swimcore.transports.counters import Counters
+from swimcore.transports.lazy_log import DEBUG, WARNING, AnyLogger, named
 
 if TYPE_CHECKING:
-    from swimcore.transports.lazy_log import AnyLogger
     from swimcore.transports.member import MemberCore
 
-log = logging.getLogger("swimcore.transports")
+log = named("swimcore.transports")
 
 Sleep = Callable[[float], Awaitable[None]]
 ToThread = Callable[[Callable[[], Any]], Awaitable[Any]]
@@ -96,7 +95,7 @@ async def discovery_loop(
                 found = list(await to_thread(store.lookup))
             except Exception as exc:
                 core.counters.add(cn.DISCOVERY_LOOKUP_ERRORS)
-                level = logging.DEBUG if failing else logging.WARNING
+                level = DEBUG if failing else WARNING
                 core.log.log(level, "discovery lookup failed: %s", exc)
                 failing = True
                 found = []
