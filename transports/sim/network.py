@@ -426,7 +426,8 @@ class SimNetwork:
             if kind == _DELIVER:
                 self._deliver(*payload)
             elif kind == _TICK:
-                host, life = payload
+                index, life = payload
+                host = self.host_list[index]
                 if host.wake == when and host.life == life and host.status == UP:
                     host.wake = None
                     if not host.paused:
@@ -487,7 +488,9 @@ class SimNetwork:
         if deadline is not None and (host.wake is None or deadline < host.wake):
             deadline = max(deadline, self.now)
             host.wake = deadline
-            self._queue.push(deadline, _TICK, (host, host.life))
+            # Ints only, so the collector stops tracking the event: in a large cluster a tick
+            # outlives many young collections and would be walked by every full one.
+            self._queue.push(deadline, _TICK, (host.index, host.life))
 
     def _transmit(self, host: Host, to: Address, data: bytes) -> None:
         source = host.node.address
