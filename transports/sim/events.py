@@ -37,33 +37,36 @@ Event = tuple[float, int, int, Any]
 
 
 class EventQueue:
-    """Pending events popped in ``(when, seq)`` order, as a heap of them would pop them."""
+    """Pending events popped in ``(when, seq)`` order, as a heap of them would pop them.
 
-    __slots__ = ("_current", "_heap", "_keys", "_later", "_seq", "_size")
+    The simulator's loop pops from :attr:`heap` directly (``heapq.heappop``, no call of
+    this class per event) and calls :meth:`advance` when it is empty.
+    """
+
+    __slots__ = ("_current", "_keys", "_later", "_seq", "heap")
 
     def __init__(self) -> None:
-        #: The earliest bucket's events (and any pushed at or before it): a heap.
-        self._heap: list[Event] = []
-        #: The bucket number ``_heap`` holds; later buckets are in ``_later``.
+        #: The earliest bucket's events (and any pushed at or before it): a ``heapq`` list,
+        #: the same list for the queue's life.
+        self.heap: list[Event] = []
+        #: The bucket number ``heap`` holds; later buckets are in ``_later``.
         self._current = -1.0
         #: Later bucket number -> its events in push order.
         self._later: dict[float, list[Event]] = {}
         #: The numbers of ``_later``'s buckets: a heap.
         self._keys: list[float] = []
-        self._size = 0
         self._seq = 0
 
     def __len__(self) -> int:
-        return self._size
+        return len(self.heap) + sum(map(len, self._later.values()))
 
     def push(self, when: float, kind: int, payload: Any) -> None:
         """Add the event ``(when, seq, kind, payload)``, ``seq`` the next sequence number."""
-        self._size += 1
         self._seq += 1
         event = (when, self._seq, kind, payload)
         key = (when * _PER_SECOND) // 1.0 if when < _FAR else _FAR_BUCKET
         if key <= self._current:
-            heapq.heappush(self._heap, event)
+            heapq.heappush(self.heap, event)
             return
         bucket = self._later.get(key)
         if bucket is None:
@@ -72,34 +75,29 @@ class EventQueue:
         else:
             bucket.append(event)
 
+    def advance(self) -> bool:
+        """Fill the empty :attr:`heap` with the next bucket's events; ``False`` when there
+        are none (nothing is pending)."""
+        if not self._keys:
+            return False
+        key = heapq.heappop(self._keys)
+        heap = self.heap
+        heap[:] = self._later.pop(key)
+        heapq.heapify(heap)
+        self._current = key
+        return True
+
     def first(self) -> float | None:
         """The earliest event's time, or ``None`` when the queue is empty."""
-        heap = self._heap
-        if not heap:
-            if not self._keys:
-                return None
-            heap = self._advance()
-        when: float = heap[0][0]
+        if not self.heap and not self.advance():
+            return None
+        when: float = self.heap[0][0]
         return when
 
     def pop_due(self, until: float) -> Event | None:
         """Remove and return the earliest event if its time is at most ``until``, else
-        ``None`` (one call per event: the simulator's loop)."""
-        heap = self._heap
-        if not heap:
-            if not self._keys:
-                return None
-            heap = self._advance()
-        if heap[0][0] > until:
-            return None
-        self._size -= 1
-        return heapq.heappop(heap)
-
-    def _advance(self) -> list[Event]:
-        """Make the next bucket the current heap (the current one is empty)."""
-        key = heapq.heappop(self._keys)
-        heap = self._later.pop(key)
-        heapq.heapify(heap)
-        self._heap = heap
-        self._current = key
-        return heap
+        ``None``."""
+        heap = self.heap
+        if (heap or self.advance()) and heap[0][0] <= until:
+            return heapq.heappop(heap)
+        return None

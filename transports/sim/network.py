@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import heapq
 import math
 import random
 import struct
@@ -419,9 +420,11 @@ class SimNetwork:
             raise ClockError(
                 f"run until a finite virtual time within ±2**40 seconds, got {until!r}"
             )
-        pop_due = self._queue.pop_due
-        while (event := pop_due(until)) is not None:
-            when, _, kind, payload = event
+        queue = self._queue
+        heap = queue.heap  # the earliest bucket: popped here, refilled by advance()
+        pop = heapq.heappop
+        while (heap or queue.advance()) and heap[0][0] <= until:
+            when, _, kind, payload = pop(heap)
             self.now = when
             if kind == _DELIVER:
                 self._deliver(*payload)
