@@ -53,6 +53,13 @@ class Timer(enum.IntEnum):
     REFUTED = 12  # the verdict on refutations of news not believed: flaps or not
 
 
+#: Payloads of the timers re-armed all the time, made once: a new tuple per schedule lives
+#: until its timer fires, in a process of many members (the simulator) long enough for the
+#: garbage collector to promote it and walk it on every full collection.
+PERIOD_TIMER: tuple[Timer, int, str] = (Timer.PERIOD, 0, "")
+GOSSIP_TIMER: tuple[Timer, int, str] = (Timer.GOSSIP, 0, "")
+
+
 #: Rows of a push-pull snapshot decoded and merged per step: a large snapshot is read a slice
 #: at a time, between other inputs, so that no exchange holds the protocol for more than a few
 #: ms (see :mod:`swimcore.ingest`); a snapshot of at most this many rows is read at once.

@@ -14,6 +14,7 @@ from swimcore._node_base import (
     _LIVE,
     _PING,
     GATE_LIMIT,
+    PERIOD_TIMER,
     WARNING,
     Timer,
     _Probe,
@@ -93,7 +94,7 @@ class Probing:
     def _period(self: Node) -> None:
         self._finish_probe()
         self._timers.schedule(
-            self._now + self._awareness.scale(self.config.probe_interval), (Timer.PERIOD, 0, "")
+            self._now + self._awareness.scale(self.config.probe_interval), PERIOD_TIMER
         )
         if self._leaving:
             return

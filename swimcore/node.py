@@ -35,6 +35,7 @@ from swimcore._node_base import (
     _USER_PREFIX,
     _VETOED,
     DEBUG,
+    GOSSIP_TIMER,
     INFO,
     JOIN_BACKOFF_MAX,
     MAX_INCARNATION,
@@ -732,8 +733,16 @@ class Node(Probing, Membership, Exchanges):
     def _finish(self) -> list[Action]:
         if self._gossip_at is not None and len(self._queue):
             self._arm_gossip()
-        out, self._out = self._out, []
-        return out
+        # The node keeps its list and hands out a copy: the copy dies as soon as the driver
+        # has carried it out, where a new list per input would live until the member's next
+        # input, in a process of many members (the simulator) long enough for the garbage
+        # collector to promote it and walk it again on every full collection.
+        out = self._out
+        if not out:
+            return []
+        actions = out[:]
+        out.clear()
+        return actions
 
     def _arm_gossip(self) -> None:
         """Arm the gossip timer at the next point of its grid, if a round would send anything.
@@ -757,7 +766,7 @@ class Node(Probing, Membership, Exchanges):
             while at < self._now:
                 at += interval
         self._gossip_at = None
-        self._timers.schedule(at, (Timer.GOSSIP, 0, ""))
+        self._timers.schedule(at, GOSSIP_TIMER)
 
     def _emit(self, event: MembershipEvent) -> None:
         self._out.append(event)

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from swimcore import Address, AddressError, Config, ConfigError, ExchangeRequest, Node
+from swimcore import Address, AddressError, Config, ConfigError, ExchangeRequest, Node, Send
 
 HERE = Address("127.0.0.1", 7001)
 PEER = Address("127.0.0.1", 7002)
@@ -103,3 +103,17 @@ def test_text_without_a_utf8_form_is_a_config_error(
 ) -> None:
     with pytest.raises(ConfigError, match=message):
         make()
+
+
+def test_each_input_returns_a_list_the_node_does_not_keep() -> None:
+    """The node hands out a copy of its actions (it keeps one list for its whole life, so
+    that a large simulation does not leave a list per input to the garbage collector)."""
+    node = Node(Config.lan(), HERE)
+    node.start(0.0, [("b", PEER)])
+    first = node.tick(2.0)
+    assert any(isinstance(a, Send) for a in first)
+    first.append(Send(PEER, b"not the node's"))
+    later = node.tick(4.0)
+    assert later is not first
+    assert all(a.data != b"not the node's" for a in later if isinstance(a, Send))
+    assert node.tick(4.0) == []

@@ -1,4 +1,4 @@
-"""The simulated network: one event heap, a virtual clock and real encoded bytes on every link.
+"""The simulated network: one event queue, a virtual clock and real encoded bytes on every link.
 
 Everything random about links (latency jitter, loss, duplication, reordering, corruption) comes
 from one ``random.Random`` seeded by the caller, and events with equal times fire in the order
@@ -44,6 +44,7 @@ from swimcore import (
 )
 from swimcore.node import MAX_NOW
 from swimcore.roster import Roster
+from swimcore.transports.sim.events import EventQueue
 from swimcore.transports.sim.faults import Cut, LinkFaults, corrupt
 
 #: Called with (now, node, action) for every action other than Send and ExchangeRequest.
@@ -146,8 +147,7 @@ class SimNetwork:
         self.datagram_cuts: list[Cut] = []
         self._links: dict[tuple[Address | None, Address | None], LinkFaults] = {}
         self._cut_seq = 0
-        self._heap: list[tuple[float, int, int, Any]] = []
-        self._seq = 0
+        self._queue = EventQueue()
         self._digest = hashlib.sha256()
         self._exchanges: dict[tuple[int, int, int], Host] = {}
 
@@ -196,8 +196,8 @@ class SimNetwork:
         return found
 
     def pending_events(self) -> int:
-        """Events waiting in the heap (datagrams in flight, timers, scripted calls)."""
-        return len(self._heap)
+        """Events waiting in the queue (datagrams in flight, timers, scripted calls)."""
+        return len(self._queue)
 
     # --------------------------------------------------------------------------- building
 
@@ -247,7 +247,7 @@ class SimNetwork:
         is not finite."""
         if not math.isfinite(when):
             raise ClockError(f"at() needs a finite virtual time in seconds, got {when!r}")
-        self._push(max(when, self.now), _CALL, call)
+        self._queue.push(max(when, self.now), _CALL, call)
 
     # ----------------------------------------------------------------------- host faults
 
@@ -320,7 +320,7 @@ class SimNetwork:
         host.pause_token += 1
         self._count("pauses")
         self._note(host, "pause")
-        self._push(self.now + duration, _RESUME, (host, host.life, host.pause_token))
+        self._queue.push(self.now + duration, _RESUME, (host, host.life, host.pause_token))
 
     def resume(self, node: Node | Address | str) -> None:
         """End a pause now (no-op when the node is not paused)."""
@@ -420,15 +420,17 @@ class SimNetwork:
             raise ClockError(
                 f"run until a finite virtual time within ±2**40 seconds, got {until!r}"
             )
-        heap = self._heap
+        queue = self._queue
+        heap = queue.heap  # the earliest bucket: popped here, refilled by advance()
         pop = heapq.heappop
-        while heap and heap[0][0] <= until:
+        while (heap or queue.advance()) and heap[0][0] <= until:
             when, _, kind, payload = pop(heap)
             self.now = when
             if kind == _DELIVER:
                 self._deliver(*payload)
             elif kind == _TICK:
-                host, life = payload
+                index, life = payload
+                host = self.host_list[index]
                 if host.wake == when and host.life == life and host.status == UP:
                     host.wake = None
                     if not host.paused:
@@ -455,10 +457,6 @@ class SimNetwork:
         self.run_until(self.now + duration)
 
     # ---------------------------------------------------------------------------- plumbing
-
-    def _push(self, when: float, kind: int, payload: Any) -> None:
-        self._seq += 1
-        heapq.heappush(self._heap, (when, self._seq, kind, payload))
 
     def _count(self, key: str, amount: int = 1) -> None:
         self.counts[key] = self.counts.get(key, 0) + amount
@@ -493,7 +491,9 @@ class SimNetwork:
         if deadline is not None and (host.wake is None or deadline < host.wake):
             deadline = max(deadline, self.now)
             host.wake = deadline
-            self._push(deadline, _TICK, (host, host.life))
+            # Ints only, so the collector stops tracking the event: in a large cluster a tick
+            # outlives many young collections and would be walked by every full one.
+            self._queue.push(deadline, _TICK, (host.index, host.life))
 
     def _transmit(self, host: Host, to: Address, data: bytes) -> None:
         source = host.node.address
@@ -513,7 +513,7 @@ class SimNetwork:
             counts["dropped.loss"] = counts.get("dropped.loss", 0) + 1
             return
         if not faults.damages:
-            self._push(self.now + faults.delay(rng), _DELIVER, (source, to, data, False))
+            self._queue.push(self.now + faults.delay(rng), _DELIVER, (source, to, data, False))
             return
         copies = 1
         if faults.duplicate and rng.random() < faults.duplicate:
@@ -534,7 +534,7 @@ class SimNetwork:
             if faults.reorder and rng.random() < faults.reorder:
                 delay += faults.reorder_delay * (1.0 + rng.random())
                 self._count("reordered")
-            self._push(self.now + delay, _DELIVER, (source, to, payload, damaged))
+            self._queue.push(self.now + delay, _DELIVER, (source, to, payload, damaged))
 
     def _deliver(self, source: Address, to: Address, data: bytes, damaged: bool) -> None:
         host = self.hosts.get(to)
@@ -602,8 +602,8 @@ class SimNetwork:
             self._count("exchanges.lost")  # lost and sent again until the requester gave up
         else:
             deadline = self.now + self.exchange_timeout
-            self._push(self.now + latency, _EXCHANGE, (key, request, deadline))
-        self._push(self.now + self.exchange_timeout, _REPLY, (key, None, "timeout"))
+            self._queue.push(self.now + latency, _EXCHANGE, (key, request, deadline))
+        self._queue.push(self.now + self.exchange_timeout, _REPLY, (key, None, "timeout"))
 
     def _exchange(
         self, key: tuple[int, int, int], request: ExchangeRequest, deadline: float
@@ -614,7 +614,7 @@ class SimNetwork:
             return
         if target is None or target.status != UP:
             latency = self.link_faults(request.to, requester.node.address).delay(self.rng)
-            self._push(self.now + latency, _REPLY, (key, None, "connection refused"))
+            self._queue.push(self.now + latency, _REPLY, (key, None, "connection refused"))
             self._count("exchanges.refused")
             return
         # Connected: the requester sends its data now (the node builds it on first read).
@@ -636,7 +636,7 @@ class SimNetwork:
         self._count("exchanges.answered")
         self._carry(target, actions)
         if latency < self.exchange_timeout:  # else the requester gives up first
-            self._push(self.now + latency, _REPLY, (key, reply, "rejected"))
+            self._queue.push(self.now + latency, _REPLY, (key, reply, "rejected"))
 
     def _retransmits(self, faults: LinkFaults, rto: float) -> float:
         """The time one TCP segment over a link with ``faults`` spends being sent again."""
