@@ -66,11 +66,6 @@ class MemberLogger(logging.LoggerAdapter[logging.Logger]):
         )
 
 
-def driver_logger(driver: str, member: str) -> MemberLogger:
-    """The logger of one driver (``swimcore.transports.<driver>``) for the member ``member``."""
-    return MemberLogger(logging.getLogger(f"swimcore.transports.{driver}"), member)
-
-
 def core_logger(member: str) -> logging.LoggerAdapter[logging.Logger]:
     """The node's log sink: ``swimcore.core`` with ``extra={"member": name}`` on every record.
 
