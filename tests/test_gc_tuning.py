@@ -111,3 +111,35 @@ def test_members_stopped_while_another_runs_are_collected() -> None:
     gc.collect()
     before = _nodes()
     assert asyncio.run(scenario()) - before <= 3
+
+
+def test_fewer_collections_raises_the_young_threshold_and_puts_it_back() -> None:
+    gc.set_threshold(700, 11, 12)
+    with gc_tuning.FewerCollections(5000):
+        assert gc.get_threshold() == (5000, 11, 12)
+        with gc_tuning.FewerCollections(3000):  # nested, lower: nothing changes
+            assert gc.get_threshold() == (5000, 11, 12)
+        assert gc.get_threshold() == (5000, 11, 12)
+    assert gc.get_threshold() == (700, 11, 12)
+
+
+def test_fewer_collections_leaves_a_higher_threshold_or_collection_off_alone() -> None:
+    for own in ((20_000, 10, 10), (0, 10, 10)):
+        gc.set_threshold(*own)
+        with gc_tuning.FewerCollections(5000):
+            assert gc.get_threshold() == own
+        assert gc.get_threshold() == own
+
+
+def test_fewer_collections_keeps_what_the_application_set_inside_the_block() -> None:
+    gc.set_threshold(700, 10, 10)
+    with gc_tuning.FewerCollections(5000):
+        gc.set_threshold(900, 10, 10)
+    assert gc.get_threshold() == (900, 10, 10)
+
+
+def test_fewer_collections_puts_the_threshold_back_when_the_block_raises() -> None:
+    gc.set_threshold(700, 10, 10)
+    with pytest.raises(RuntimeError), gc_tuning.FewerCollections(5000):
+        raise RuntimeError
+    assert gc.get_threshold() == (700, 10, 10)

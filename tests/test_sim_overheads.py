@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import gc
+
 import pytest
 from sim_helpers import FAST
 
@@ -15,6 +18,7 @@ from swimcore import (
     Node,
     State,
 )
+from swimcore.transports.gc_tuning import YOUNG_THRESHOLD
 from swimcore.transports.sim.checkers import SafetyChecker
 from swimcore.transports.sim.cluster import SimCluster
 from swimcore.transports.sim.metrics import Recorder
@@ -107,3 +111,32 @@ def test_a_deferred_exchange_carries_the_state_when_it_is_read() -> None:
     node.set_metadata(b"late", 0.5)
     assert b"late" in request.data
     assert request.data is request.data  # built once
+
+
+def _note_threshold(seen: list[tuple[int, int, int]]) -> None:
+    seen.append(gc.get_threshold())
+
+
+def test_the_loop_runs_with_fewer_young_collections_and_puts_the_collector_back() -> None:
+    """While the loop runs, short-lived objects (datagrams in flight, timers) are collected
+    young instead of reaching the oldest generation; the application's thresholds come back
+    when it returns, and ``gc_young_threshold=None`` leaves them alone. Decisions are the
+    same either way."""
+    own = gc.get_threshold()
+    digests = []
+    try:
+        gc.set_threshold(700, 10, 10)
+        for young in (YOUNG_THRESHOLD, None):
+            cluster = SimCluster(20, seed=3, config=FAST)
+            cluster.net.gc_young_threshold = young
+            seen: list[tuple[int, int, int]] = []
+            cluster.net.at(1.0, functools.partial(_note_threshold, seen))
+            cluster.schedule([(2.0, Crash(4))])
+            cluster.run_for(15.0)
+            expected = (700, 10, 10) if young is None else (YOUNG_THRESHOLD, 10, 10)
+            assert seen == [expected]
+            assert gc.get_threshold() == (700, 10, 10)
+            digests.append(cluster.net.trace_digest)
+    finally:
+        gc.set_threshold(*own)
+    assert digests[0] == digests[1]

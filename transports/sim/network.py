@@ -44,6 +44,7 @@ from swimcore import (
 )
 from swimcore.node import MAX_NOW
 from swimcore.roster import Roster
+from swimcore.transports.gc_tuning import YOUNG_THRESHOLD, FewerCollections
 from swimcore.transports.sim.events import EventQueue
 from swimcore.transports.sim.faults import Cut, LinkFaults, corrupt
 
@@ -126,12 +127,18 @@ class SimNetwork:
         backlog_limit: int = 4096,
         trace: bool = True,
         rng: random.Random | None = None,
+        gc_young_threshold: int | None = YOUNG_THRESHOLD,
     ) -> None:
         self.rng = rng if rng is not None else random.Random(seed)
         self.faults = faults or LinkFaults()
         self.exchange_timeout = exchange_timeout
         self.backlog_limit = backlog_limit
         self.trace = trace
+        #: The garbage collector's young-generation threshold while :meth:`run_until` runs
+        #: (at least this; ``None``: the collector is left as the application set it).  With
+        #: CPython's 700, full collections walking the whole cluster take 14% of the CPU at
+        #: 10,000 members (see :class:`~swimcore.transports.gc_tuning.FewerCollections`).
+        self.gc_young_threshold = gc_young_threshold
         self.now = 0.0
         self.hosts: dict[Address, Host] = {}
         self.by_name: dict[str, Host] = {}
@@ -420,6 +427,14 @@ class SimNetwork:
             raise ClockError(
                 f"run until a finite virtual time within ±2**40 seconds, got {until!r}"
             )
+        if self.gc_young_threshold is None:
+            self._run(until)
+        else:
+            with FewerCollections(self.gc_young_threshold):
+                self._run(until)
+        self.now = max(self.now, until)
+
+    def _run(self, until: float) -> None:
         queue = self._queue
         heap = queue.heap  # the earliest bucket: popped here, refilled by advance()
         pop = heapq.heappop
@@ -445,7 +460,6 @@ class SimNetwork:
                     self._resume(host)
             else:
                 payload()
-        self.now = max(self.now, until)
 
     def run_for(self, duration: float) -> None:
         """Process events for ``duration`` more seconds of virtual time (finite, >= 0, else
