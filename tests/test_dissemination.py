@@ -134,6 +134,15 @@ def test_the_queue_follows_the_model(capacity: int, ops: list[tuple[Any, ...]]) 
         assert sorted(queue.keys()) == sorted(model.queued)
         assert len(queue) == len(model.queued)
         assert queue.evicted == model.evicted
+        _assert_no_empty_buckets(queue)
+
+
+def _assert_no_empty_buckets(queue: BroadcastQueue) -> None:
+    """An empty slot is None and a level ends at its last bucket: a take walks past empty
+    slots without reading an object, and not past the highest count an update holds."""
+    for level in queue._levels:
+        assert all(bucket is None or bucket.entries for bucket in level)
+        assert len(level) == 1 or level[-1] is not None
 
 
 def test_a_full_packet_takes_the_fewest_sent_first_and_drops_at_the_limit() -> None:
