@@ -8,7 +8,10 @@ member-second (flat means linear), the datagrams each member sent per simulated 
 window and the CPU per datagram (the protocol's work told apart from the cost of each piece of
 it), peak RSS, exchanges requested and the trace digest (equal digests in both trees mean the
 same decisions).  Runs of the two trees alternate size by size, so both see the same machine
-load; read the ratio column.
+load; read the ratio column.  With ``--repeat N`` each size runs N times in each tree (still
+alternating) and the row shows the run of median CPU time: a 100-member run lasts under a
+second, short enough for one slow start to move it by a third.  The last line gives the
+growth of the CPU per member-second from the smallest size to the largest (flat means 1.0x).
 
 Usage::
 
@@ -93,6 +96,11 @@ def child(
     }
 
 
+def median(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run of median CPU time (the later of the two middle ones for an even count)."""
+    return sorted(runs, key=lambda run: float(run["run_cpu"]))[len(runs) // 2]
+
+
 def processor() -> str:
     """The processor's model, clock and cache as Linux reports them: how the cost per
     member-second grows with the cluster depends on the caches, so results name them."""
@@ -151,6 +159,9 @@ def main() -> int:
     )
     parser.add_argument("--base", help="an older checkout to compare against")
     parser.add_argument("--base-max", type=int, default=3000, help="largest size run on --base")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="runs per size and tree; the median is shown"
+    )
     parser.add_argument("--json", help="write the results here")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -172,13 +183,20 @@ def main() -> int:
         " CPU us/datagram | RSS MiB | base (s) | us/member-s | ratio | same digest |"
     )
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|:---:|")
+    shown: list[dict[str, Any]] = []
     for size in (int(s) for s in args.sizes.split(",")):
-        new = spawn(ROOT, size, args)
-        results.append(new)
-        old = None
-        if args.base and size <= args.base_max:
-            old = spawn(Path(args.base).resolve(), size, args)
-            results.append(old)
+        news: list[dict[str, Any]] = []
+        olds: list[dict[str, Any]] = []
+        for _ in range(max(1, args.repeat)):
+            news.append(spawn(ROOT, size, args))
+            if args.base and size <= args.base_max:
+                olds.append(spawn(Path(args.base).resolve(), size, args))
+        results += news + olds
+        if len({run["digest"] for run in news}) != 1:
+            raise SystemExit(f"runs of {size} members in this tree gave different digests")
+        new = median(news)
+        old = median(olds) if olds else None
+        shown.append(new)
         base_cols = (
             f"{old['run_wall']:.1f} | {old['us_per_member_second']:.0f} | "
             f"{old['run_wall'] / new['run_wall']:.2f}x | "
@@ -192,6 +210,12 @@ def main() -> int:
             f"{new['datagrams_per_member_second']:.2f} | {new['cpu_us_per_datagram']:.1f} | "
             f"{new['peak_rss_mb']:.0f} | {base_cols} |",
             flush=True,
+        )
+    if len(shown) > 1:
+        growth = shown[-1]["cpu_us_per_member_second"] / shown[0]["cpu_us_per_member_second"]
+        print(
+            f"# CPU per member-second, {shown[-1]['nodes']:,} members against "
+            f"{shown[0]['nodes']:,}: {growth:.2f}x"
         )
     print(f"# load after {os.getloadavg()}")
     if args.json:

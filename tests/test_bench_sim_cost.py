@@ -1,0 +1,41 @@
+"""``benchmarks/bench_sim_cost.py`` end to end on tiny clusters: repeated runs of one tree are
+the same simulation (equal digests), the row shows the median run, and the last lines give
+the growth from the smallest size to the largest (the figures themselves are benchmarks, not
+asserted)."""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import re
+import subprocess
+import sys
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "benchmarks" / "bench_sim_cost.py"
+
+
+def test_repeated_runs_show_the_median_and_the_growth(tmp_path: pathlib.Path) -> None:
+    out = tmp_path / "runs.json"
+    command = [sys.executable, str(SCRIPT), "--sizes", "8,16", "--duration", "3"]
+    command += ["--warmup", "1", "--crash-at", "1", "--repeat", "3", "--json", str(out)]
+    command += ["--base", str(ROOT), "--base-max", "8"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        command, capture_output=True, text=True, timeout=300, check=False, env=env
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    runs = json.loads(out.read_text())
+    assert [run["nodes"] for run in runs] == [8] * 6 + [16] * 3
+    for size in (8, 16):
+        assert len({run["digest"] for run in runs if run["nodes"] == size}) == 1
+    rows = [line for line in done.stdout.splitlines() if re.match(r"\| \d", line)]
+    assert len(rows) == 2
+    median = sorted(run["cpu_us_per_member_second"] for run in runs[:3])[1]
+    assert rows[0].split("|")[4].strip() == f"{median:.0f}"  # the median of three
+    assert rows[0].split("|")[-2].strip() == "yes"  # the same digest in the base tree
+    growth = re.search(r"16 members against 8: (\d+\.\d\d)x", done.stdout)
+    assert growth is not None
+    large = sorted(run["cpu_us_per_member_second"] for run in runs[6:])[1]
+    assert abs(float(growth.group(1)) - large / median) <= 0.006
