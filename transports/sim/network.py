@@ -137,7 +137,7 @@ class SimNetwork:
         #: The garbage collector's young-generation threshold while :meth:`run_until` runs
         #: (at least this; ``None``: the collector is left as the application set it).  With
         #: CPython's 700, full collections walking the whole cluster take 14% of the CPU at
-        #: 10,000 members (see :class:`~swimcore.transports.gc_tuning.FewerCollections`).
+        #: 10,000 members (see ``swimcore.transports.gc_tuning.FewerCollections``).
         self.gc_young_threshold = gc_young_threshold
         self.now = 0.0
         self.hosts: dict[Address, Host] = {}
