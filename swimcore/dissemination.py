@@ -8,9 +8,9 @@ costs no sort.
 
 A bucket holds its updates oldest first; its index in its priority's level is the transmission
 count of the updates in it, which they do not hold themselves.  An empty slot is ``None``, not
-an empty bucket: a take walks past it without reading one more object (in a simulation of
-thousands of nodes each node's queue is out of the processor's caches, and a walk over a
-level's empty buckets was two cache misses a slot).  Under steady news most buckets
+an empty bucket, so that a take walks past it without reading an object: in a simulation of
+thousands of nodes a node's queue is out of the processor's caches, and every object read is a
+cache miss.  Under steady news most buckets
 fit a packet whole: such a bucket is handed out (its bytes copied as one list) and moves up a
 slot as one object, with no work per update; only the bucket where the packet fills up is
 walked update by update.  A discarded update stays in its bucket, marked, until a take passes
