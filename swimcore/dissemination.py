@@ -264,7 +264,8 @@ class BroadcastQueue:
                         level[transmits + 1] = moving
                     else:
                         above.extend(moving)
-            _trim(level)
+            if len(level) > 1 and level[-1] is None:
+                _trim(level)
         if not by_key:
             self._emptied()
         return out
