@@ -11,6 +11,7 @@ from sim_helpers import FAST
 from swimcore import (
     Address,
     Config,
+    ConfigError,
     ExchangeRequest,
     MemberAlive,
     MemberFailed,
@@ -22,6 +23,7 @@ from swimcore.transports.gc_tuning import YOUNG_THRESHOLD
 from swimcore.transports.sim.checkers import SafetyChecker
 from swimcore.transports.sim.cluster import SimCluster
 from swimcore.transports.sim.metrics import Recorder
+from swimcore.transports.sim.network import SimNetwork
 from swimcore.transports.sim.ops import Crash
 
 
@@ -140,3 +142,13 @@ def test_the_loop_runs_with_fewer_young_collections_and_puts_the_collector_back(
     finally:
         gc.set_threshold(*own)
     assert digests[0] == digests[1]
+
+
+@pytest.mark.parametrize("bad", [0, -700, 1.5, True, "7000"])
+def test_a_young_threshold_that_is_not_a_count_is_refused(bad: object) -> None:
+    with pytest.raises(ConfigError, match="gc_young_threshold"):
+        SimNetwork(gc_young_threshold=bad)  # type: ignore[arg-type]
+    net = SimNetwork()
+    with pytest.raises(ConfigError, match="gc_young_threshold"):
+        net.gc_young_threshold = bad  # type: ignore[assignment]
+    assert net.gc_young_threshold == YOUNG_THRESHOLD

@@ -134,10 +134,6 @@ class SimNetwork:
         self.exchange_timeout = exchange_timeout
         self.backlog_limit = backlog_limit
         self.trace = trace
-        #: The garbage collector's young-generation threshold while :meth:`run_until` runs
-        #: (at least this; ``None``: the collector is left as the application set it).  With
-        #: CPython's 700, full collections walking the whole cluster take 14% of the CPU at
-        #: 10,000 members (see ``swimcore.transports.gc_tuning.FewerCollections``).
         self.gc_young_threshold = gc_young_threshold
         self.now = 0.0
         self.hosts: dict[Address, Host] = {}
@@ -159,6 +155,26 @@ class SimNetwork:
         self._exchanges: dict[tuple[int, int, int], Host] = {}
 
     # ----------------------------------------------------------------------------- queries
+
+    @property
+    def gc_young_threshold(self) -> int | None:
+        """The garbage collector's young-generation threshold while :meth:`run_until` runs:
+        at least this many allocations (``None``: the collector is left as the application
+        set it).  With CPython's 700, full collections walking the whole cluster take 14% of
+        the CPU at 10,000 members (see ``swimcore.transports.gc_tuning.FewerCollections``).
+        Raises :class:`~swimcore.errors.ConfigError` for anything but a positive int or
+        ``None``."""
+        return self._gc_young_threshold
+
+    @gc_young_threshold.setter
+    def gc_young_threshold(self, value: int | None) -> None:
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or value < 1
+        ):
+            raise ConfigError(
+                f"gc_young_threshold is a number of allocations >= 1, or None; got {value!r}"
+            )
+        self._gc_young_threshold = value
 
     @property
     def trace_digest(self) -> str:
