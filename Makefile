@@ -54,7 +54,7 @@ test-slow: $(STAMP)
 ## simulator's trace digests match the pure-Python build's
 COMPILED_TESTS := test_codec.py test_address.py test_node_rules.py test_sim_basic.py test_security_crypto.py \
 	test_sim_faults.py test_sim_roster.py test_antientropy.py test_stability.py test_receive_fuzz.py \
-	test_dissemination.py test_snapshot_replies.py
+	test_dissemination.py test_snapshot_replies.py test_member_table.py test_sharing_table.py test_leader_ranks.py
 test-compiled: $(STAMP)
 	rm -rf .venv-compiled build/lib.* build/temp.* build/bdist.* build/__native* build/ops.txt build/swimcore
 	$(PYTHON) -m venv .venv-compiled

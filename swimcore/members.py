@@ -349,6 +349,13 @@ class MemberTable:
         return None
 
 
+#: Live peers a :class:`SharingTable` holds before it keeps its indexes in a dictionary: a
+#: scan of a list of names costs 20-90 ns a name, so below this a death costs well under a
+#: millisecond, and above it one datagram declaring 60 members dead would hold the node for
+#: 60 scans (0.3 s at 50,000 members).
+INDEXED_AT = 4096
+
+
 class SharingTable(MemberTable):
     """A :class:`MemberTable` whose records may be shared with the other tables of the process.
 
@@ -360,16 +367,26 @@ class SharingTable(MemberTable):
     :meth:`peek`, :meth:`all`, :meth:`random_live` and :meth:`next_probe_target` may be shared
     and must only be read (as a :class:`~swimcore.roster.RosterTable`'s).
 
-    No record holds this table's indexes (``Member.place``): a member's place in the list of
-    live peers is looked up when it stops being live, and whether it is still ahead in the
-    probe pass (in the rest of the probe order) when it comes back or is forgotten.  Those are
-    a death, a departure, a return or a reclaim, each a scan of a list in C (about 5 ns a
-    member); learning a member, probing, choosing and passes cost what they cost in a
-    :class:`MemberTable`, less the pass's marking of every member ahead.  The same operations
-    give the same choices as a :class:`MemberTable`'s from the same random generator.
+    No record holds this table's indexes (``Member.place``).  While the table is small, a
+    member's place in the list of live peers is looked up when it stops being live, and whether
+    it is still ahead in the probe pass (in the rest of the probe order) when it comes back or
+    is forgotten: a death, a departure, a return or a reclaim, each a scan of a list in C.
+    From ``indexed_at`` live peers on, the places are kept in a dictionary by name instead
+    (packed as ``Member.place`` is; an entry per row, about 45 bytes, where a scan would hold
+    the node for milliseconds).  Learning a member, probing, choosing and passes cost what they
+    cost in a :class:`MemberTable`, less the pass's marking of every member ahead while the
+    table is small.  The same operations give the same choices as a :class:`MemberTable`'s
+    from the same random generator.
     """
 
-    __slots__ = ()
+    __slots__ = ("_indexed_at", "_places")
+
+    def __init__(self, local: Member, rng: random.Random, indexed_at: int = INDEXED_AT) -> None:
+        super().__init__(local, rng)
+        self._indexed_at = indexed_at
+        #: Places by name, once the table reached ``indexed_at`` live peers (``None`` before):
+        #: what a :class:`MemberTable` keeps in ``Member.place``, absent where that is 0.
+        self._places: dict[str, int] | None = None
 
     def get(self, name: str) -> Member | None:
         """The record for ``name``, this table's own (safe to change through the table)."""
@@ -401,7 +418,13 @@ class SharingTable(MemberTable):
         member = self._members.get(name)
         if member is None or member.state not in _LIVE or member is self.local:
             return -1
-        return self._live.index(name)
+        return self._live_pos(name)
+
+    def _live_pos(self, name: str) -> int:
+        places = self._places
+        if places is None:
+            return self._live.index(name)
+        return (places[name] >> 1) - 1
 
     def ahead(self, name: str) -> bool:
         """As :meth:`MemberTable.ahead`."""
@@ -410,6 +433,9 @@ class SharingTable(MemberTable):
     def _in_pass(self, name: str) -> bool:
         """Whether ``name`` is in the rest of the current probe pass: held ahead (what a
         :class:`MemberTable`'s record marks), or removed while ahead (``_gone_ahead``)."""
+        places = self._places
+        if places is not None:
+            return bool(places.get(name, 0) & 1) or name in self._gone_ahead
         try:
             self._order.index(name, self._order_pos)
         except ValueError:
@@ -423,8 +449,7 @@ class SharingTable(MemberTable):
         if member.state not in _LIVE:
             self._since[name] = now
             return
-        self._live.append(name)
-        self.live_peers += 1
+        self._append_live(name)
         # A new record is not ahead; its name is, if a record removed while ahead had it.
         if name in self._gone_ahead:
             del self._gone_ahead[name]  # a removed record was ahead: its place stands
@@ -436,6 +461,27 @@ class SharingTable(MemberTable):
         pos = self._rng.randint(self._order_pos, len(self._order))
         self._order.insert(pos, name)
 
+    def _append_live(self, name: str) -> None:
+        """Add ``name`` to the live peers; it is (or is about to be) ahead in the pass."""
+        live = self._live
+        places = self._places
+        if places is not None:
+            places[name] = _place(len(live), 1)
+        live.append(name)
+        self.live_peers += 1
+        if places is None and len(live) >= self._indexed_at:
+            self._index(name)
+
+    def _index(self, entering: str) -> None:
+        """Keep the places in a dictionary from now on (``entering`` will be ahead)."""
+        places = {name: _place(pos, 0) for pos, name in enumerate(self._live)}
+        members = self._members
+        for name in self._order[self._order_pos :]:
+            if name in members and name not in self._gone_ahead:
+                places[name] = _shared(places.get(name, 0) | 1)
+        places[entering] = _shared(places[entering] | 1)
+        self._places = places
+
     def remove(self, name: str) -> None:
         """Forget a member entirely (after its reclaim time)."""
         member = self._members.pop(name)
@@ -444,35 +490,53 @@ class SharingTable(MemberTable):
             self._leave_live(member)
         if name not in self._gone_ahead and self._in_pass(name):
             self._gone_ahead[name] = None
+        if self._places is not None:
+            self._places.pop(name, None)
 
     def _enter_live(self, member: Member) -> None:
         # A member coming back (from set_state): it keeps its place if it still has one.
         name = member.name
-        self._live.append(name)
-        self.live_peers += 1
+        in_pass = name in self._gone_ahead or self._in_pass(name)
+        self._append_live(name)
         if name in self._gone_ahead:
             del self._gone_ahead[name]
             return
-        if not self._in_pass(name):
+        if not in_pass:
             self._insert(name)
 
     def _leave_live(self, member: Member) -> None:
         live = self._live
-        pos = live.index(member.name)
+        name = member.name
+        pos = self._live_pos(name)
         last = live.pop()
         self.live_peers -= 1
         if pos < len(live):
             live[pos] = last
+        places = self._places
+        if places is None:
+            return
+        ahead = places.pop(name) & 1
+        if ahead:
+            places[name] = ahead  # not live, still ahead (1 is a shared int)
+        if last != name:
+            places[last] = _place(pos, places[last] & 1)
 
     def next_probe_target(self) -> Member | None:
         """As :meth:`MemberTable.next_probe_target` (the record may be shared: read only)."""
         members = self._members
         for _ in range(2):
             order = self._order
+            places = self._places
             while self._order_pos < len(order):
                 name = order[self._order_pos]
                 self._order_pos += 1
                 self._gone_ahead.pop(name, None)
+                if places is not None and name in places:
+                    place = places[name] & ~1  # no longer ahead
+                    if place:
+                        places[name] = _shared(place)
+                    else:
+                        del places[name]
                 member = members.get(name)
                 if member is not None and member.state in _LIVE and member is not self.local:
                     return member
@@ -481,6 +545,9 @@ class SharingTable(MemberTable):
             self._rng.shuffle(self._order)
             self._order_pos = 0
             self._gone_ahead.clear()
+            if places is not None:
+                for name in self._order:
+                    places[name] = _shared(places[name] | 1)  # ahead
             if not self._order:
                 return None
         return None

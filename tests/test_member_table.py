@@ -88,11 +88,14 @@ class TableMatchesModel(RuleBasedStateMachine):
 
     def __init__(self) -> None:
         super().__init__()
-        self.table = self.kind(_record(0), random.Random(7))
+        self.table = self.make_table()
         self.model = _Model(random.Random(7))
         #: When each member that is not live entered its state (a step count as the time).
         self.since: dict[str, float] = {}
         self.now = 0.0
+
+    def make_table(self) -> MemberTable:
+        return self.kind(_record(0), random.Random(7))
 
     @rule(i=st.integers(1, len(NAMES) - 1), state=st.sampled_from(State))
     def change(self, i: int, state: State) -> None:
@@ -178,9 +181,26 @@ class SharingTableMatchesModel(TableMatchesModel):
             self.learned
         )
 
+    @invariant()
+    def names_ahead(self) -> None:
+        for member in self.table.all()[1:]:
+            assert self.table.ahead(member.name) == (member.name in self.model.ahead)
+
 
 SharingTableMatchesModel.TestCase.settings = TableMatchesModel.TestCase.settings
 TestSharingTableMatchesModel = SharingTableMatchesModel.TestCase
+
+
+class IndexedSharingTableMatchesModel(SharingTableMatchesModel):
+    """The same, on a sharing table that keeps its places in a dictionary from its third live
+    peer on (``INDEXED_AT`` is 4,096): the switch happens mid-run, in any state of the pass."""
+
+    def make_table(self) -> MemberTable:
+        return SharingTable(_record(0), random.Random(7), indexed_at=3)
+
+
+IndexedSharingTableMatchesModel.TestCase.settings = TableMatchesModel.TestCase.settings
+TestIndexedSharingTableMatchesModel = IndexedSharingTableMatchesModel.TestCase
 
 
 @pytest.mark.parametrize("kind", [MemberTable, SharingTable])

@@ -168,3 +168,45 @@ def test_reading_a_member_leaves_its_record_shared() -> None:
     assert all(
         node._table.peek(name) is other._table.peek(name) for name, _ in PEERS
     )  # the same objects, not equal copies
+
+
+class _CountedName(str):
+    """A member name that counts the comparisons made with it by content (a scan of a list
+    compares with every name it passes; a dictionary lookup of the same object with none)."""
+
+    compared = 0
+
+    def __eq__(self, other: object) -> bool:
+        _CountedName.compared += 1
+        return str.__eq__(self, other)
+
+    __hash__ = str.__hash__
+
+
+@pytest.mark.parametrize(("size", "scans"), [(200, True), (members.INDEXED_AT + 100, False)])
+def test_a_large_sharing_table_finds_places_without_a_scan(size: int, scans: bool) -> None:
+    """Below ``INDEXED_AT`` live peers a sharing table scans its lists for a member that dies,
+    comes back or is forgotten; from there on it keeps their places by name, so one datagram
+    declaring 60 members of a 50,000-member table dead does not hold the node for 60 scans."""
+    table = SharingTable(
+        Member("a", Address("127.0.0.1", 1), 0, State.ALIVE, b""), random.Random(1)
+    )
+    names = [_CountedName(f"p{i:05d}") for i in range(size)]
+    for i, name in enumerate(names):
+        table.add(table.new_record(name, Address("127.0.0.2", 1 + i % 60000), 0, State.ALIVE, b""))
+    for _ in range(size // 2):  # halfway through a probe pass
+        table.next_probe_target()
+    _CountedName.compared = 0
+    for name in names[:: max(1, size // 60)]:  # die, come back, die, and are forgotten
+        record = table.get(name)
+        assert record is not None
+        table.set_state(record, State.DEAD, 1.0)
+        table.set_state(record, State.ALIVE, 2.0)
+        table.set_state(record, State.DEAD, 3.0)
+        table.remove(name)
+    changed = len(names[:: max(1, size // 60)])
+    assert table.live_peers == size - changed
+    if scans:
+        assert _CountedName.compared > changed * size // 4
+    else:
+        assert _CountedName.compared <= 4 * changed  # hash collisions only, if any
