@@ -9,9 +9,10 @@ Two kinds, the same behaviour (the same choices from the same random generator):
 :class:`SharingTable`, which every node after the first in a process gets (:func:`new_table`),
 holds the records it learned from the process's shared ones (one per name and news, the same
 object in every member's table that heard the same news), copies a record only to change it,
-and keeps no index per record (it looks a member up in its lists when that member dies, leaves,
-comes back or is forgotten).  Hundreds of members in one process each hold a row for every
-other: shared, the row is a dictionary entry and two list slots, with no record of its own.
+and keeps no index per record: while it is small it looks a member up in its lists when that
+member dies, leaves, comes back or is forgotten, and from ``INDEXED_AT`` live peers on it keeps
+the indexes in a dictionary by name.  Hundreds of members in one process each hold a row for
+every other: shared, the row is a dictionary entry and two list slots, with no record of its own.
 """
 
 from __future__ import annotations
@@ -372,8 +373,8 @@ class SharingTable(MemberTable):
     it is still ahead in the probe pass (in the rest of the probe order) when it comes back or
     is forgotten: a death, a departure, a return or a reclaim, each a scan of a list in C.
     From ``indexed_at`` live peers on, the places are kept in a dictionary by name instead
-    (packed as ``Member.place`` is; an entry per row, about 45 bytes, where a scan would hold
-    the node for milliseconds).  Learning a member, probing, choosing and passes cost what they
+    (packed as ``Member.place`` is; 20-35 bytes more a row, where a scan would hold the node
+    for milliseconds).  Learning a member, probing, choosing and passes cost what they
     cost in a :class:`MemberTable`, less the pass's marking of every member ahead while the
     table is small.  The same operations give the same choices as a :class:`MemberTable`'s
     from the same random generator.
