@@ -43,13 +43,20 @@ class Pinger:
         self._sock.close()
 
     def waits(self, since: float, until: float, unanswered: float) -> list[float]:
-        """How long each ping sent between ``since`` and ``until`` (``time.monotonic``) waited
-        for its ack; ``unanswered`` for one never answered."""
-        return [
-            self.acked[seq] - at if seq in self.acked else unanswered
-            for seq, at in self.sent.items()
-            if since <= at <= until
-        ]
+        """How long each ping waiting for its ack at some time between ``since`` and ``until``
+        (``time.monotonic``) waited: those sent in that window, and those sent up to
+        ``unanswered`` before it and not yet answered when it began (a window shorter than
+        the pinger's 10 ms between pings may hold none of the first kind); ``unanswered`` for
+        one never answered."""
+        waits = []
+        for seq, at in self.sent.items():
+            if not since - unanswered <= at <= until:
+                continue
+            acked = self.acked.get(seq)
+            if at < since and acked is not None and acked < since:
+                continue  # answered before the window
+            waits.append(unanswered if acked is None else acked - at)
+        return waits
 
     def _run(self) -> None:
         wire, seq = self._wire, 0
