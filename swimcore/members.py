@@ -450,20 +450,19 @@ class SharingTable(MemberTable):
         if member.state not in _LIVE:
             self._since[name] = now
             return
-        self._append_live(name)
         # A new record is not ahead; its name is, if a record removed while ahead had it.
-        if name in self._gone_ahead:
-            del self._gone_ahead[name]  # a removed record was ahead: its place stands
-            return
-        self._insert(name)
+        self._join_live(name, name in self._gone_ahead)
 
     def _insert(self, name: str) -> None:
         # New members go to a random place in the current pass, as SWIM's round robin asks.
         pos = self._rng.randint(self._order_pos, len(self._order))
         self._order.insert(pos, name)
 
-    def _append_live(self, name: str) -> None:
-        """Add ``name`` to the live peers; it is (or is about to be) ahead in the pass."""
+    def _join_live(self, name: str, ahead: bool) -> None:
+        """Add ``name`` to the live peers; if it is not ahead in the pass (``ahead``: in the
+        rest of the probe order), it goes to a random place there.  Either way it is ahead
+        after, and a place it held as a removed record is its own again."""
+        self._gone_ahead.pop(name, None)
         live = self._live
         places = self._places
         if places is not None:
@@ -472,13 +471,15 @@ class SharingTable(MemberTable):
         self.live_peers += 1
         if places is None and len(live) >= self._indexed_at:
             self._index(name)
+        if not ahead:
+            self._insert(name)
 
     def _index(self, entering: str) -> None:
         """Keep the places in a dictionary from now on (``entering`` will be ahead)."""
         places = {name: _place(pos, 0) for pos, name in enumerate(self._live)}
         members = self._members
         for name in self._order[self._order_pos :]:
-            if name in members and name not in self._gone_ahead:
+            if name in members:
                 places[name] = _shared(places.get(name, 0) | 1)
         places[entering] = _shared(places[entering] | 1)
         self._places = places
@@ -497,13 +498,7 @@ class SharingTable(MemberTable):
     def _enter_live(self, member: Member) -> None:
         # A member coming back (from set_state): it keeps its place if it still has one.
         name = member.name
-        in_pass = name in self._gone_ahead or self._in_pass(name)
-        self._append_live(name)
-        if name in self._gone_ahead:
-            del self._gone_ahead[name]
-            return
-        if not in_pass:
-            self._insert(name)
+        self._join_live(name, name in self._gone_ahead or self._in_pass(name))
 
     def _leave_live(self, member: Member) -> None:
         live = self._live
