@@ -396,7 +396,8 @@ class Node(Probing, Membership, Exchanges):
         if given:
             self._seeds = given
         if roster is not None:
-            self._table = RosterTable(self._table.local, self._rng, roster)
+            self._table = table = RosterTable(self._table.local, self._rng, roster)
+            self._ranks = LeaderRanks(table)
             if given:
                 self._seed_names = roster.names_at(given)
             if roster.best is not None:

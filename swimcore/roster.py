@@ -18,7 +18,7 @@ permutation on every pass, with newcomers inserted at random positions among tho
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 
 from swimcore.address import Address
 from swimcore.members import Member, MemberTable
@@ -37,7 +37,7 @@ class Roster:
     expected; ``MemberTable.add_many`` recognises it and shares it instead of copying.
     """
 
-    __slots__ = ("_by_address", "_values", "best", "names", "records")
+    __slots__ = ("_by_address", "_ranked", "_values", "best", "names", "records")
 
     def __init__(self, members: Iterable[tuple[str, Address]]) -> None:
         records: dict[str, Member] = {}
@@ -56,6 +56,7 @@ class Roster:
         #: The last ``row_values`` computed: the function, its value per record, their sum.
         self._values: tuple[Callable[[Member], int], dict[str, int], int] | None = None
         self._by_address: dict[Address, str] | None = None
+        self._ranked: tuple[Callable[[Address], int], list[int], dict[str, int]] | None = None
 
     def __len__(self) -> int:
         return len(self.names)
@@ -71,6 +72,19 @@ class Roster:
             self._by_address = {m.address: m.name for m in self.records.values()}
         index = self._by_address
         return {address: index[address] for address in addresses if address in index}
+
+    def ranked(self, rank: Callable[[Address], int]) -> tuple[list[int], dict[str, int]]:
+        """Every record's ``(position + 1) - rank(address)``, ascending, and each name's
+        position: sorted once for every table over this roster (how each node finds its next
+        leader without an index of its own; see :class:`~swimcore.leader.LeaderRanks`)."""
+        if self._ranked is None or self._ranked[0] is not rank:
+            entries = [
+                slot - rank(member.address)
+                for slot, member in enumerate(self.records.values(), start=1)
+            ]
+            entries.sort()
+            self._ranked = (rank, entries, {name: i for i, name in enumerate(self.names)})
+        return self._ranked[1], self._ranked[2]
 
     def row_values(self, value: Callable[[Member], int]) -> tuple[dict[str, int], int]:
         """``value`` of every record by name, and their sum: computed once for every table
@@ -140,6 +154,18 @@ class RosterTable(MemberTable):
         if name in own:
             return own[name] is not None
         return name in self._base
+
+    @property
+    def roster(self) -> Roster:
+        """The shared roster this table's base records come from."""
+        return self._roster
+
+    @property
+    def own(self) -> Mapping[str, Member | None]:
+        """This table's own records by name (read only!): the local node first, then base
+        members as it copied or removed them (``None``) and members outside the base, these in
+        table order."""
+        return self._own
 
     def peek(self, name: str) -> Member | None:
         """The record for ``name`` without copying a shared one (read only!)."""

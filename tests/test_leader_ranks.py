@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gc
+import random
+import tracemalloc
 from collections.abc import Iterator
 
 from hypothesis import given
@@ -12,6 +14,7 @@ from swimcore import Address
 from swimcore.leader import LeaderRanks
 from swimcore.members import Member
 from swimcore.messages import State
+from swimcore.roster import Roster, RosterTable
 
 ADDRESSES = [
     Address("10.0.0.1", 1),
@@ -129,3 +132,112 @@ def test_building_for_a_large_table_allocates_no_object_per_member() -> None:
     best = ranks.best(table)
     assert best is not None and best.name == "m49999"
     assert gc.get_stats()[0]["collections"] - collections <= 2
+
+
+#: Few addresses among many members: equal addresses, and so ties, are common.
+TIED = [Address("10.0.0.1", 1), Address("10.0.0.2", 1), Address("::1", 1)]
+
+
+def _roster_table(size: int, local_at: int) -> RosterTable:
+    """A table over a roster of ``size`` members; the local node is the member at ``local_at``
+    or, past the end, a member outside the roster."""
+    roster = Roster((f"r{i}", TIED[i % len(TIED)]) for i in range(size))
+    name = f"r{local_at}" if local_at < size else "me"
+    local = Member(name, TIED[local_at % len(TIED)], 0, State.ALIVE, b"")
+    return RosterTable(local, random.Random(1), roster)
+
+
+roster_change = st.tuples(
+    st.sampled_from(["state", "state", "move", "add", "remove", "best"]),
+    st.integers(0, 9),
+    st.sampled_from(TIED),
+    st.sampled_from(STATES),
+)
+
+
+@given(st.integers(0, 7), st.lists(roster_change, max_size=150))
+def test_over_a_roster_the_shared_ranking_picks_as_a_private_heap_does(
+    local_at: int,
+    changes: list[tuple],  # type: ignore[type-arg]
+) -> None:
+    """The index over a roster table names the same leader as the private heap built from the
+    whole table, ties between equal addresses included, under any changes a node makes."""
+    table = _roster_table(7, local_at)
+    shared, private = LeaderRanks(table), LeaderRanks()
+    for op, index, address, state in changes:
+        name = f"r{index}" if index < 7 else f"x{index}"
+        member = table.get(name)
+        if member is table.local:
+            continue
+        offer = None
+        if op == "state" and member is not None:
+            table.set_state(member, state, 0.0)
+            offer = member
+        elif op == "move" and member is not None:
+            member.address = address
+            offer = member
+        elif op == "add" and member is None:
+            offer = Member(name, address, 1, state, b"")
+            table.add(offer)
+        elif op == "remove" and member is not None:
+            table.remove(name)
+        if offer is not None and offer.state is State.ALIVE:
+            shared.offer(offer, table)
+            private.offer(offer, table)
+        if op == "best" or index % 3 == 0:
+            expected = private.best(table)
+            assert shared.best(table) is expected
+            assert expected is None or table.peek(expected.name) is expected
+        assert len(shared) == len(private)
+
+
+def test_over_a_roster_each_node_holds_only_what_it_heard() -> None:
+    """Fifty nodes over a 5,000-member roster lose the leader: the ranking is the roster's,
+    built once, and each node's index holds a few entries (a heap of its own: 5,000 each)."""
+    roster = Roster((f"m{i}", Address(f"10.0.{i // 256}.{i % 256}", 7946)) for i in range(5000))
+    tables = [
+        RosterTable(
+            Member(f"m{i}", roster.records[f"m{i}"].address, 0, State.ALIVE, b""),
+            random.Random(i),
+            roster,
+        )
+        for i in range(50)
+    ]
+    indexes = [LeaderRanks(table) for table in tables]
+    tracemalloc.start()
+    try:
+        for table, ranks in zip(tables, indexes, strict=True):
+            top = table.get("m4999")
+            assert top is not None
+            table.set_state(top, State.DEAD, 0.0)
+            if table is tables[1]:
+                before = tracemalloc.get_traced_memory()[0]
+            best = ranks.best(table)
+            assert best is not None and best.name == "m4998"
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert grown < 49 * 2048, grown
+
+
+def test_over_a_roster_a_member_back_from_the_dead_ranks_as_offered() -> None:
+    """Ties go as the private heap sends them: a member dead when the index was built and
+    back since ranks after one that stayed alive at the same address, whatever the roster's
+    order (the roster's ranking must not count it from its old place)."""
+    table = _roster_table(7, 9)  # r2, r5 at ::1 (the top); r1, r4 at 10.0.0.2; "me" below
+    ranks = LeaderRanks(table)
+    r1 = table.get("r1")
+    assert r1 is not None
+    table.set_state(r1, State.DEAD, 0.0)
+    assert ranks.best(table) is table.peek("r2")
+    table.set_state(r1, State.ALIVE, 0.0)
+    ranks.offer(r1, table)
+    for name in ("r2", "r5"):
+        top = table.get(name)
+        assert top is not None
+        table.set_state(top, State.DEAD, 0.0)
+    assert ranks.best(table) is table.peek("r4")
+    r4 = table.get("r4")
+    assert r4 is not None
+    table.set_state(r4, State.DEAD, 0.0)
+    assert ranks.best(table) is r1
