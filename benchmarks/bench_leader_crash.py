@@ -8,6 +8,9 @@ survivor had declared the crashed member dead and agreed on one leader.  Losing 
 makes every survivor find the next one at about the same moment; an index of its own per
 node (every member ranked) made that cost grow with N^2.
 
+With ``--join`` the members join one by one instead (``bootstrap=False``; 40 simulated s to
+join): every node after the first then has a ``SharingTable``, which has no roster to share.
+
 Each (tree, member crashed, size) is a fresh process; with ``--base`` the same runs on an
 older checkout alternate with this tree's, so both see the same machine load.
 
@@ -29,7 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 WHICH = ("leader", "middle")
 
 
-def child(size: int, which: str, window: float) -> dict[str, Any]:
+def child(size: int, which: str, window: float, join: bool) -> dict[str, Any]:
     """One cluster of ``size`` members in this process (the tree on ``sys.path[0]``)."""
     import resource  # noqa: PLC0415
     import time  # noqa: PLC0415
@@ -41,8 +44,8 @@ def child(size: int, which: str, window: float) -> dict[str, Any]:
     def peak_mib() -> float:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
-    cluster = SimCluster(size, seed=1, trace=False)
-    cluster.run_for(2.0)
+    cluster = SimCluster(size, seed=1, trace=False, bootstrap=not join)
+    cluster.run_for(40.0 if join else 2.0)
     hosts = cluster.net.host_list
     top = max(range(size), key=lambda i: hosts[i].node.address.leader_key())
     index = top if which == "leader" else (top + size // 2) % size
@@ -81,8 +84,8 @@ def _settled(cluster: Any, index: int, crashed: str, state: Any) -> bool:
     return len(leaders) == 1 and crashed not in leaders
 
 
-def run(tree: Path, size: int, which: str, window: float) -> dict[str, Any]:
-    command = [sys.executable, __file__, "--child", f"{size},{which},{window}"]
+def run(tree: Path, size: int, which: str, window: float, join: bool) -> dict[str, Any]:
+    command = [sys.executable, __file__, "--child", f"{size},{which},{window},{int(join)}"]
     env = {**os.environ, "PYTHONPATH": str(tree)}
     done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
     if done.returncode != 0:
@@ -95,26 +98,28 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1000,2000,5000")
     parser.add_argument("--window", type=float, default=30.0, help="simulated s after the crash")
+    parser.add_argument("--join", action="store_true", help="members join one by one")
     parser.add_argument("--base", type=Path, help="an older checkout, run alternately")
     parser.add_argument("--json", type=Path, help="write every run here")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        size, which, window = args.child.split(",")
-        print(json.dumps(child(int(size), which, float(window))))
+        size, which, window, join = args.child.split(",")
+        print(json.dumps(child(int(size), which, float(window), join == "1")))
         return
     trees = [("this tree", ROOT)] + ([("base", args.base)] if args.base else [])
     print(
         f"{os.cpu_count()} cores, Python {platform.python_version()}, load {os.getloadavg()[0]:.1f}"
     )
-    print(f"one crash, then {args.window:g} simulated s\n")
+    start = "joined one by one" if args.join else "bootstrapped"
+    print(f"{start}; one crash, then {args.window:g} simulated s\n")
     print("| members | crashed | tree | CPU s | peak RSS before, MiB | after, MiB | settled at, s |")
     print("|---|---|---|---|---|---|---|")
     runs = []
     for size in (int(s) for s in args.sizes.split(",")):
         for which in WHICH:
             for label, tree in trees:
-                r = run(tree, size, which, args.window)
+                r = run(tree, size, which, args.window, args.join)
                 runs.append({**r, "tree": label})
                 settled = "-" if r["settled_s"] is None else f"{r['settled_s']:g}"
                 print(
