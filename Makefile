@@ -39,7 +39,7 @@ lint: $(STAMP)
 ## test: lint, types, then the whole default test suite (what CI runs): the tests that may share
 ## the machine on TEST_WORKERS pytest-xdist workers (0: in this process), then the tests marked
 ## exclusive (namespaces, floods, real processes against a clock) one at a time
-TEST_WORKERS ?= 2
+TEST_WORKERS ?= 3
 test: lint
 	HYPOTHESIS_PROFILE=ci $(PY) -m pytest -q -n $(TEST_WORKERS) -m "not exclusive"
 	HYPOTHESIS_PROFILE=ci $(PY) -m pytest -q -m exclusive || [ $$? -eq 5 ]

@@ -19,8 +19,14 @@ from swimcore.wire.native import codec
 
 T = TypeVar("T")
 
-#: Examples for the fuzz properties: at least 10,000 under HYPOTHESIS_PROFILE=ci.
-FUZZ_EXAMPLES = 10_000 if os.environ.get("HYPOTHESIS_PROFILE") == "ci" else 300
+#: Examples for the fuzz properties: 10,000 in CI's long runs (``HYPOTHESIS_PROFILE=ci`` with
+#: ``SWIMCORE_SLOW=1``: ``make test-slow`` and ``make test-compiled``), a fifth of that in its
+#: default suite (``make test``, which must stay well under 10 minutes), 300 otherwise.
+FUZZ_EXAMPLES = (
+    (10_000 if os.environ.get("SWIMCORE_SLOW") == "1" else 2_000)
+    if os.environ.get("HYPOTHESIS_PROFILE") == "ci"
+    else 300
+)
 
 
 def quick(examples: int) -> int:

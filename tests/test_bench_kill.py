@@ -73,6 +73,7 @@ def test_bench_kill_swimcore_detects_at_every_survivor() -> None:
     check(run_bench("swimcore"), ("swimcore",))
 
 
+@pytest.mark.slow  # the same kills on both implementations: CI's make test-slow runs it
 def test_bench_kill_side_by_side_with_memberlist() -> None:
     if not BINARY.exists():
         pytest.skip(f"no memberlist peer at {BINARY} (tests/memberlist_peer/build.sh builds it)")

@@ -1,8 +1,9 @@
 """Lifeguard against plain SWIM on the same seeds, in a cluster with starved members and loss.
 
 The setting is issue 5's: 50 members, 5% of them handling everything 0.5 to 2.5 s late, 5%
-packet loss, two real crashes per run.  The default run uses a handful of seeds; the full sweep
-(100 seeds per setting, the figures in benchmarks/README.md) runs with SWIMCORE_SLOW=1.
+packet loss, two real crashes per run.  ``SWIMCORE_SLOW=1`` (CI's ``make test-slow``) runs a
+handful of seeds; the full sweep (100 seeds per setting, the figures in benchmarks/README.md)
+runs with ``SWIMCORE_LONG=1``.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ def _sweep(
     return deaths, detections
 
 
+@pytest.mark.slow  # a sweep: 50 s of CPU, too much for the default suite
 def test_lifeguard_cuts_false_deaths_on_a_few_seeds() -> None:
     seeds = range(8)
     plain_deaths, plain_times = _sweep(PLAIN, seeds)

@@ -9,6 +9,7 @@ import struct
 
 import msgpack_reference as ref
 import pytest
+from helpers import quick
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -74,10 +75,21 @@ def _outcome(decode: object, data: bytes) -> object:
         return ("refused",)
 
 
-@settings(max_examples=1000)
+def _packs_as_before(value: ref.Value) -> None:
+    assert packing.pack(value) == ref.encode(value)
+
+
+@settings(max_examples=quick(1000))
 @given(values)
 def test_every_value_is_encoded_byte_for_byte_as_before(value: ref.Value) -> None:
-    assert packing.pack(value) == ref.encode(value)
+    _packs_as_before(value)
+
+
+@pytest.mark.slow
+@settings(max_examples=1000)
+@given(values)
+def test_every_value_is_encoded_byte_for_byte_as_before_full_budget(value: ref.Value) -> None:
+    _packs_as_before(value)
 
 
 @pytest.mark.parametrize("size", [65535, 65536])
@@ -119,9 +131,16 @@ def damaged(draw: st.DrawFn) -> bytes:
 inputs = st.one_of(st.binary(max_size=200), damaged())
 
 
-@settings(max_examples=1000)
+@settings(max_examples=quick(1000))
 @given(inputs)
 def test_any_input_is_decoded_or_refused_as_before(data: bytes) -> None:
+    assert _outcome(packing.decode, data) == _outcome(ref.decode, data)
+
+
+@pytest.mark.slow
+@settings(max_examples=1000)
+@given(inputs)
+def test_any_input_is_decoded_or_refused_as_before_full_budget(data: bytes) -> None:
     assert _outcome(packing.decode, data) == _outcome(ref.decode, data)
 
 
@@ -132,11 +151,24 @@ def test_a_leading_value_is_decoded_or_refused_as_before(data: bytes) -> None:
     assert _outcome(packing.decode_first, data) == _outcome(lambda d: ref.Reader(d).value(), data)
 
 
-@settings(max_examples=300)
+@settings(max_examples=quick(300))
 @given(st.lists(values, min_size=1, max_size=5), st.data())
 def test_a_cursor_reads_the_same_values_and_stops_at_the_same_place(
     items: list[ref.Value], data: st.DataObject
 ) -> None:
+    _reads_as_before(items, data)
+
+
+@pytest.mark.slow
+@settings(max_examples=300)
+@given(st.lists(values, min_size=1, max_size=5), st.data())
+def test_a_cursor_reads_the_same_values_and_stops_at_the_same_place_full_budget(
+    items: list[ref.Value], data: st.DataObject
+) -> None:
+    _reads_as_before(items, data)
+
+
+def _reads_as_before(items: list[ref.Value], data: st.DataObject) -> None:
     buf = b"".join(ref.encode(v) for v in items)
     start = data.draw(st.integers(0, len(buf)))
     old, new = ref.Reader(buf, start), packing.Reader(buf, start)

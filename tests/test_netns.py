@@ -136,6 +136,7 @@ def test_a_killed_process_is_detected_by_every_other_host(
     assert [d for d in g.deaths() if d[1] != victim.name] == [], "a live member was declared dead"
 
 
+@pytest.mark.slow  # half a minute of real time: CI's make test-slow runs it
 def test_a_partition_is_detected_and_heals(
     group: Callable[..., Group], capsys: pytest.CaptureFixture[str]
 ) -> None:

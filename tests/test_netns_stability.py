@@ -101,6 +101,7 @@ def _routing(changes: list[str]) -> list[bool]:
     return flips
 
 
+@pytest.mark.slow  # two minutes of real time: CI's make test-slow runs them
 @pytest.mark.parametrize("mechanisms", ["on", "off"])
 def test_a_member_losing_most_of_its_input_is_removed_once_and_accuses_no_one(
     hosts: nslib.Hosts, mechanisms: str, capsys: pytest.CaptureFixture[str]

@@ -51,6 +51,7 @@ def _accusations(observers: list[nslib.MemberProcess], name: str, since: float) 
     ]
 
 
+@pytest.mark.slow  # 40 s of real time: CI's make test-slow runs them
 @pytest.mark.parametrize("fallback", [True, False], ids=["fallback-on", "fallback-off"])
 def test_a_member_whose_udp_is_dropped_stays_alive_while_tcp_reaches_it(
     hosts: nslib.Hosts, fallback: bool, capsys: pytest.CaptureFixture[str]

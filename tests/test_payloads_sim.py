@@ -6,6 +6,7 @@ import math
 from collections.abc import Iterable
 
 import attrs
+import pytest
 from helpers import Link, make_node
 
 from swimcore import Action, Address, BroadcastReceived, Config, MemberUpdated, Node, Send
@@ -34,8 +35,8 @@ def _feed(net: SimNetwork, node: Node, actions: list[Action]) -> None:
     net._carry(net.hosts[node.address], actions)
 
 
-def test_broadcast_reaches_1000_nodes_while_membership_news_keeps_its_pace() -> None:
-    size = 1000
+@pytest.mark.parametrize("size", [200, pytest.param(1000, marks=pytest.mark.slow)])
+def test_broadcast_reaches_every_node_while_membership_news_keeps_its_pace(size: int) -> None:
     net, nodes = _bootstrapped(size, seed=7)
     net.run_for(3.0)
     payload_at: dict[str, float] = {}

@@ -7,8 +7,9 @@ and requires convergence within the deadline derived from the config and the det
 crash (not followed by a restart) by every survivor.  A failing seed is named in the message
 and replays exactly: ``run_seed(seed)``.
 
-The default sweep (200 seeds of 12 nodes, 20 simulated seconds of faults) takes well under a
-minute; ``SWIMCORE_SLOW=1`` adds 2,000 seeds of 16 nodes under three times the fault rates.
+The default suite sweeps 100 seeds of 12 nodes, 20 simulated seconds of faults (about 15 s of
+CPU); ``SWIMCORE_SLOW=1`` (CI's ``make test-slow``) 100 more, and ``SWIMCORE_LONG=1`` 2,000 seeds
+of 16 nodes under three times the fault rates.
 """
 
 from __future__ import annotations
@@ -95,7 +96,13 @@ def sweep_seeds(
     return problems + [f"seed {f.seed}: {f.error}" for f in result.failures]
 
 
-@pytest.mark.parametrize("first", range(0, 200, 25))
+@pytest.mark.parametrize(
+    "first",
+    [
+        pytest.param(first, marks=[pytest.mark.slow] if first >= 100 else [])
+        for first in range(0, 200, 25)
+    ],
+)
 def test_200_seeds_of_random_faults(first: int) -> None:
     assert sweep_seeds(range(first, first + 25)) == []
 

@@ -140,6 +140,7 @@ def test_a_stalled_loop_on_the_thread_driver_is_never_suspected(
     assert (result.suspicions, result.deaths) == (0, 0)
 
 
+@pytest.mark.slow  # a control, not a property of this driver (the 15 s stall runs it too)
 @pytest.mark.skipif(not HAS_AIO, reason="the asyncio driver is not there")
 def test_the_same_stall_on_the_plain_asyncio_driver_for_comparison(
     record_property: Record,

@@ -3,7 +3,8 @@
 * Every file in ``corpus/`` (seeds plus what earlier fuzzing runs found) and in ``crashes/``
   (inputs that once crashed, kept forever) is replayed through :func:`harness.check`: plain
   pytest, no fuzzing engine needed.
-* Then atheris (libFuzzer) runs from that corpus for ``SWIMCORE_FUZZ_SECONDS`` (default 30 s),
+* Then atheris (libFuzzer) runs from that corpus for 10 s in the default suite, and for
+  ``SWIMCORE_FUZZ_SECONDS`` (default 60 s) in a twin marked slow (CI's ``make test-slow``),
   in a child process, new inputs going to a temporary directory so the committed corpus never
   changes under CI.  A crash fails the test, and its input is copied into ``crashes/`` (when
   run from a checkout) so it becomes a regression test: commit it with the fix.
@@ -26,7 +27,13 @@ HERE = pathlib.Path(__file__).resolve().parent
 
 CORPUS = HERE / "corpus"
 CRASHES = HERE / "crashes"
-SECONDS = int(os.environ.get("SWIMCORE_FUZZ_SECONDS", "30"))
+#: The fuzzing budget of the default suite, and of its twin marked slow.
+QUICK_SECONDS = 10
+SECONDS = int(os.environ.get("SWIMCORE_FUZZ_SECONDS", "60"))
+needs_atheris = pytest.mark.skipif(
+    importlib.util.find_spec("atheris") is None,
+    reason="atheris is not installed (pip install -e '.[dev]' brings it)",
+)
 
 
 def _inputs(directory: pathlib.Path) -> list[pathlib.Path]:
@@ -55,11 +62,19 @@ def test_inputs_that_once_crashed_stay_fixed() -> None:
         harness.check(path.read_bytes())
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("atheris") is None,
-    reason="atheris is not installed (pip install -e '.[dev]' brings it)",
-)
+@needs_atheris
 def test_the_fuzzer_finds_no_crash_in_bounded_time(tmp_path: pathlib.Path) -> None:
+    _fuzz(tmp_path, QUICK_SECONDS)
+
+
+@needs_atheris
+@pytest.mark.slow
+def test_the_fuzzer_finds_no_crash_in_bounded_time_full_budget(tmp_path: pathlib.Path) -> None:
+    _fuzz(tmp_path, SECONDS)
+
+
+def _fuzz(tmp_path: pathlib.Path, seconds: int) -> None:
+    """Fuzz from the corpus for ``seconds``; a crash fails, and its input is kept."""
     found = tmp_path / "found"
     found.mkdir()
     artifacts = tmp_path / "artifacts"
@@ -70,14 +85,14 @@ def test_the_fuzzer_finds_no_crash_in_bounded_time(tmp_path: pathlib.Path) -> No
         str(found),
         str(CORPUS),
         f"-dict={HERE / 'swimcore.dict'}",
-        f"-max_total_time={SECONDS}",
+        f"-max_total_time={seconds}",
         f"-artifact_prefix={artifacts}/",
         "-timeout=10",
         "-rss_limit_mb=1536",
         "-print_final_stats=1",
     ]
     run = subprocess.run(
-        command, check=False, capture_output=True, text=True, timeout=SECONDS + 120
+        command, check=False, capture_output=True, text=True, timeout=seconds + 120
     )
     crashes = sorted(artifacts.iterdir())
     kept = []
@@ -87,7 +102,7 @@ def test_the_fuzzer_finds_no_crash_in_bounded_time(tmp_path: pathlib.Path) -> No
         shutil.copyfile(crash, target)
         kept.append(f"{target} ({crash.read_bytes().hex()})")
     stats = re.findall(r"^(?:stat::\S+|Done \d+ runs.*)$", run.stderr, re.MULTILINE)
-    print(f"\natheris for {SECONDS} s: " + "; ".join(stats))
+    print(f"\natheris for {seconds} s: " + "; ".join(stats))
     assert run.returncode == 0 and not crashes, (
         f"the fuzzer found a crash (exit {run.returncode}); kept as {kept}\n{run.stderr[-4000:]}"
     )
