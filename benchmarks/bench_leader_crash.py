@@ -113,7 +113,7 @@ def main() -> None:
     )
     start = "joined one by one" if args.join else "bootstrapped"
     print(f"{start}; one crash, then {args.window:g} simulated s\n")
-    print("| members | crashed | tree | CPU s | peak RSS before, MiB | after, MiB | settled at, s |")
+    print("| members | crashed | tree | CPU s | peak RSS before, MiB | after, MiB | settled, s |")
     print("|---|---|---|---|---|---|---|")
     runs = []
     for size in (int(s) for s in args.sizes.split(",")):
