@@ -37,14 +37,16 @@ lint: $(STAMP)
 	$(PY) -m mypy swimcore tests examples benchmarks
 
 ## test: lint, types, then the whole default test suite (what CI runs): the tests that may share
-## the machine on TEST_WORKERS pytest-xdist workers (0: in this process), then the tests marked
-## exclusive (namespaces, floods, real processes against a clock) one at a time
+## the machine on TEST_WORKERS pytest-xdist workers (0: in this process; 3 by default, as most
+## of them wait on real timers and sockets), then the tests marked exclusive (namespaces,
+## floods, real processes against a clock) one at a time
 TEST_WORKERS ?= 3
 test: lint
 	HYPOTHESIS_PROFILE=ci $(PY) -m pytest -q -n $(TEST_WORKERS) -m "not exclusive"
 	HYPOTHESIS_PROFILE=ci $(PY) -m pytest -q -m exclusive || [ $$? -eq 5 ]
 
-## test-slow: the long sweeps as well
+## test-slow: what the default suite leaves out to stay well under 10 minutes: the sweeps, the
+## multi-host runs of a minute or more, controls, and the fuzz properties' full budgets
 test-slow: $(STAMP)
 	SWIMCORE_SLOW=1 HYPOTHESIS_PROFILE=ci $(PY) -m pytest -q -m slow --timeout 3600 || [ $$? -eq 5 ]
 
