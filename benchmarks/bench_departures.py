@@ -20,10 +20,10 @@ import argparse
 import json
 import os
 import platform
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
+
+from trees import run_child
 
 ROOT = Path(__file__).resolve().parent.parent
 KINDS = ("MemberTable", "SharingTable")
@@ -92,16 +92,6 @@ def _address(node: Any, name: str) -> Any:
     return member.address
 
 
-def run(tree: Path, size: int, kind: str) -> dict[str, Any]:
-    command = [sys.executable, __file__, "--child", f"{size},{kind}"]
-    env = {**os.environ, "PYTHONPATH": str(tree)}
-    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
-    if done.returncode != 0:
-        raise SystemExit(f"{tree} at {size} ({kind}) failed:\n{done.stderr[-2000:]}")
-    result: dict[str, Any] = json.loads(done.stdout)
-    return result
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1000,10000,50000")
@@ -124,7 +114,7 @@ def main() -> None:
     for size in (int(s) for s in args.sizes.split(",")):
         for kind in KINDS:
             for label, tree in trees:
-                r = run(tree, size, kind)
+                r = run_child(__file__, tree, f"{size},{kind}")
                 runs.append({**r, "tree": label})
                 print(
                     f"| {size} | {kind} | {label} | {r['first_ms']:.1f} ({r['first_full']}) "

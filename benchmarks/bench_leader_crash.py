@@ -23,10 +23,10 @@ import argparse
 import json
 import os
 import platform
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
+
+from trees import run_child
 
 ROOT = Path(__file__).resolve().parent.parent
 WHICH = ("leader", "middle")
@@ -84,16 +84,6 @@ def _settled(cluster: Any, index: int, crashed: str, state: Any) -> bool:
     return len(leaders) == 1 and crashed not in leaders
 
 
-def run(tree: Path, size: int, which: str, window: float, join: bool) -> dict[str, Any]:
-    command = [sys.executable, __file__, "--child", f"{size},{which},{window},{int(join)}"]
-    env = {**os.environ, "PYTHONPATH": str(tree)}
-    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
-    if done.returncode != 0:
-        raise SystemExit(f"{tree} at {size} ({which}) failed:\n{done.stderr[-2000:]}")
-    result: dict[str, Any] = json.loads(done.stdout)
-    return result
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1000,2000,5000")
@@ -119,7 +109,7 @@ def main() -> None:
     for size in (int(s) for s in args.sizes.split(",")):
         for which in WHICH:
             for label, tree in trees:
-                r = run(tree, size, which, args.window, args.join)
+                r = run_child(__file__, tree, f"{size},{which},{args.window},{int(args.join)}")
                 runs.append({**r, "tree": label})
                 settled = "-" if r["settled_s"] is None else f"{r['settled_s']:g}"
                 print(
