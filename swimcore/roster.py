@@ -76,7 +76,7 @@ class Roster:
     def ranked(self, rank: Callable[[Address], int]) -> tuple[list[int], dict[str, int]]:
         """Every record's ``(position + 1) - rank(address)``, ascending, and each name's
         position: sorted once for every table over this roster (how each node finds its next
-        leader without an index of its own; see :class:`~swimcore.leader.LeaderRanks`)."""
+        leader without an index of its own: ``swimcore.leader.LeaderRanks``)."""
         if self._ranked is None or self._ranked[0] is not rank:
             entries = [
                 slot - rank(member.address)
