@@ -117,25 +117,23 @@ class LeaderRanks:
             heapq.heappop(heap)
         shared = self._shared
         if shared is not None:
+            # The roster's best entry not yet passed, if it ranks above the heap's.
             ranked, _ = shared.roster.ranked(_rank)
             cursor = self._cursor
-            while cursor < len(ranked):
-                first = ranked[cursor]
-                if not heap or first < heap[0]:
-                    slot = first & _SLOT_MASK
-                    name = shared.roster.names[slot - 1]
-                    member = table.peek(name)
-                    if (
-                        name not in self._skip
-                        and member is not None
-                        and member.state is State.ALIVE
-                        and _rank(member.address) == slot - first
-                    ):
-                        self._cursor = cursor
-                        return table.get(name)
-                    cursor += 1  # passed for good: if it comes back alive it is offered
-                else:
-                    break
+            while cursor < len(ranked) and (not heap or ranked[cursor] < heap[0]):
+                entry = ranked[cursor]
+                slot = entry & _SLOT_MASK
+                name = shared.roster.names[slot - 1]
+                member = table.peek(name)
+                if (
+                    name not in self._skip
+                    and member is not None
+                    and member.state is State.ALIVE
+                    and _rank(member.address) == slot - entry
+                ):
+                    self._cursor = cursor
+                    return table.get(name)
+                cursor += 1  # passed for good: if it comes back alive, it is offered
             self._cursor = cursor
         return table.get(self._name(heap[0] & _SLOT_MASK)) if heap else None
 
@@ -164,10 +162,13 @@ class LeaderRanks:
             own = shared.own
             names: list[str] = []
             heap = []
+            heard = 0
             for name, member in own.items():
+                place = position.get(name)
+                if place is not None:
+                    heard += 1
                 if member is None or member.state is not State.ALIVE:
                     continue
-                place = position.get(name)
                 if member is local:
                     slot = 0
                 elif place is not None:
@@ -179,7 +180,6 @@ class LeaderRanks:
             self._names = names
             self._skip = set(own)
             self._cursor = 0
-            unheard = len(position) - sum(1 for name in own if name in position)
-            self._held = unheard + len(heap)
+            self._held = len(position) - heard + len(heap)
         heapq.heapify(heap)
         return heap
