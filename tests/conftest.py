@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 import pytest
+from helpers import SLOW
 from hypothesis import HealthCheck, settings
 from support.configs import WIRES
 from support.matrix import DRIVERS, Driver
@@ -15,7 +16,6 @@ settings.register_profile(
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
-SLOW = os.environ.get("SWIMCORE_SLOW") == "1"
 LONG = os.environ.get("SWIMCORE_LONG") == "1"
 
 

@@ -19,14 +19,13 @@ from swimcore.wire.native import codec
 
 T = TypeVar("T")
 
+#: The long runs' switch (``SWIMCORE_SLOW=1``): tests marked slow run, budgets are whole.
+SLOW = os.environ.get("SWIMCORE_SLOW") == "1"
+
 #: Examples for the fuzz properties: 10,000 in CI's long runs (``HYPOTHESIS_PROFILE=ci`` with
 #: ``SWIMCORE_SLOW=1``: ``make test-slow`` and ``make test-compiled``), a fifth of that in its
 #: default suite (``make test``, which must stay well under 10 minutes), 300 otherwise.
-FUZZ_EXAMPLES = (
-    (10_000 if os.environ.get("SWIMCORE_SLOW") == "1" else 2_000)
-    if os.environ.get("HYPOTHESIS_PROFILE") == "ci"
-    else 300
-)
+FUZZ_EXAMPLES = (10_000 if SLOW else 2_000) if os.environ.get("HYPOTHESIS_PROFILE") == "ci" else 300
 
 
 def quick(examples: int) -> int:
