@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from typing import ClassVar
 
 from swimcore.actions import MemberInfo
 from swimcore.address import Address
@@ -112,6 +113,8 @@ _SHARED = -1
 #: records already shared stay so; only memory, never a choice, depends on it).
 _RECORDS: dict[str, Member] = {}
 _SHARED_NAMES = 1 << 16
+#: Shared records made so far in this process: how stale a copy of ``_RECORDS`` is.
+_MINTED = 0
 #: Tables made in this process: the first is a :class:`MemberTable`, the others share records.
 _TABLES = 0
 
@@ -133,12 +136,26 @@ def _shared_record(
         and (record.meta is meta or record.meta == meta)
     ):
         return record
+    global _MINTED  # noqa: PLW0603 (a count; a race between threads only ages a copy sooner)
     record = Member(name, address, incarnation, state, meta)
     record.place = _SHARED
     if len(_RECORDS) >= _SHARED_NAMES:
         _RECORDS.clear()
     _RECORDS[name] = record
+    _MINTED += 1
     return record
+
+
+def minted() -> int:
+    """How many shared records this process has made (see :func:`shared_records`)."""
+    return _MINTED
+
+
+def shared_records() -> tuple[int, list[Member]]:
+    """The latest shared record of each name (read only) and :func:`minted` when copied:
+    what the tables of this process that share records hold alike."""
+    count = _MINTED
+    return count, list(_RECORDS.values())  # one C-level copy: no thread can change it midway
 
 
 def new_table(local: Member, rng: random.Random) -> MemberTable:
@@ -154,6 +171,10 @@ def new_table(local: Member, rng: random.Random) -> MemberTable:
 
 class MemberTable:
     """Members by name, with the live-peer index and the probe order."""
+
+    #: Whether the records are the process's shared ones (:class:`SharingTable`), ranked
+    #: once for all such tables by the next-leader index (``swimcore.leader``).
+    shares_records: ClassVar[bool] = False
 
     __slots__ = (
         "_gone_ahead",
@@ -381,6 +402,8 @@ class SharingTable(MemberTable):
     """
 
     __slots__ = ("_indexed_at", "_places")
+
+    shares_records: ClassVar[bool] = True
 
     def __init__(self, local: Member, rng: random.Random, indexed_at: int = INDEXED_AT) -> None:
         super().__init__(local, rng)

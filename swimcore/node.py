@@ -245,7 +245,7 @@ class Node(Probing, Membership, Exchanges):
         self._digests = config.wire == "native"
         self._periods = 0
         self._leader: Member | None = local
-        self._ranks = LeaderRanks()
+        self._ranks = LeaderRanks(shares_records=self._table.shares_records)
         self._now = 0.0
         self._started = False
         self._leaving = False

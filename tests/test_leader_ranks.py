@@ -6,13 +6,14 @@ import gc
 import random
 import tracemalloc
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from swimcore import Address
+from swimcore import Address, leader, members
 from swimcore.leader import LeaderRanks
-from swimcore.members import Member
+from swimcore.members import Member, SharingTable
 from swimcore.messages import State
 from swimcore.roster import Roster, RosterTable
 
@@ -241,3 +242,150 @@ def test_over_a_roster_a_member_back_from_the_dead_ranks_as_offered() -> None:
     assert r4 is not None
     table.set_state(r4, State.DEAD, 0.0)
     assert ranks.best(table) is r1
+
+
+def _kill_leader(ranks: LeaderRanks, table: SharingTable) -> str | None:
+    """As ``_leader_then_kill``, through the table."""
+    best = ranks.best(table)
+    if best is None:
+        return None
+    table.set_state(best, State.DEAD, 0.0)
+    return best.name
+
+
+@contextmanager
+def _own_process() -> Iterator[None]:
+    """The process's shared records and their ranking start empty, and come back after."""
+    saved = members._RECORDS, members._MINTED, leader._RANKING
+    members._RECORDS, members._MINTED, leader._RANKING = {}, 0, None
+    try:
+        yield
+    finally:
+        members._RECORDS, members._MINTED, leader._RANKING = saved
+
+
+sharing_change = st.tuples(
+    st.integers(0, 2),
+    st.sampled_from(
+        ["learn", "learn", "state", "state", "move", "renew", "remove", "rebuild", "best"]
+    ),
+    st.integers(0, 8),
+    st.sampled_from(TIED),
+    st.sampled_from(STATES),
+    st.booleans(),
+)
+
+
+@given(st.lists(sharing_change, max_size=150))
+def test_tables_sharing_records_pick_as_a_private_heap_does(
+    changes: list[tuple],  # type: ignore[type-arg]
+) -> None:
+    """Three tables of one process learn, change, renew and forget members (shared records,
+    copies, moves; few addresses, so ties are common; the process's ranking made again at
+    random): each one's index names the very record a private heap over its table names."""
+    with _own_process():
+        tables = [
+            SharingTable(Member(f"n{t}", TIED[t], 0, State.ALIVE, b""), random.Random(t))
+            for t in range(3)
+        ]
+        pairs = [(LeaderRanks(shares_records=True), LeaderRanks()) for _ in tables]
+        for which, op, index, address, state, stale in changes:
+            table = tables[which]
+            # m0..m5, and the other tables' own nodes
+            name = f"m{index}" if index < 6 else f"n{index - 6}"
+            member = table.peek(name)
+            if member is table.local:
+                continue
+            if stale:
+                leader._RANKING = None
+            offer = None
+            if op == "learn" and member is None:
+                offer = table.new_record(name, address, 0, state, b"")
+                table.add(offer)
+            elif op == "state" and member is not None:
+                offer = table.get(name)
+                assert offer is not None
+                table.set_state(offer, state, 0.0)
+            elif op == "move" and member is not None:
+                offer = table.get(name)
+                assert offer is not None
+                offer.address = address
+            elif op == "renew" and member is not None:
+                table.remove(name)
+                offer = table.new_record(name, address, member.incarnation + 1, state, b"")
+                table.add(offer)
+            elif op == "remove" and member is not None:
+                table.remove(name)
+            elif op == "rebuild":
+                pairs[which] = (LeaderRanks(shares_records=True), LeaderRanks())
+            shared, private = pairs[which]
+            if offer is not None and offer.state is State.ALIVE:
+                shared.offer(offer, table)
+                private.offer(offer, table)
+            if op in ("best", "rebuild") or index % 3 == 0:  # else built later, with more
+                expected = private.best(table)
+                assert shared.best(table) is expected
+            assert len(shared) == len(private)
+
+
+def test_tables_sharing_records_rank_equal_addresses_in_table_order() -> None:
+    """Members at one address lead in each table's own order (the order it learned them),
+    which differs between tables sharing their records."""
+    with _own_process():
+        top = Address("10.0.0.9", 1)
+        local = [Member(n, Address("10.0.0.1", 1), 0, State.ALIVE, b"") for n in ("x", "y")]
+        one, two = (SharingTable(m, random.Random(1)) for m in local)
+        for table, order in ((one, "abc"), (two, "cab")):
+            for name in order:
+                table.add(table.new_record(name, top, 0, State.ALIVE, b""))
+        for table, order in ((one, "abc"), (two, "cab")):
+            ranks = LeaderRanks(shares_records=True)
+            assert [_kill_leader(ranks, table) for _ in range(4)] == [*order, table.local.name]
+
+
+def test_tables_sharing_records_rank_a_member_known_before_one_offered_since() -> None:
+    """At equal addresses a member the table held when its index was built (read from the
+    process's ranking) leads before one offered since (in the heap), as in a private heap."""
+    with _own_process():
+        local = Member("me", Address("10.0.0.1", 1), 0, State.ALIVE, b"")
+        table = SharingTable(local, random.Random(1))
+        for name, address in (("high", Address("10.0.0.9", 2)), ("a", Address("10.0.0.9", 1))):
+            table.add(table.new_record(name, address, 0, State.ALIVE, b""))
+        ranks = LeaderRanks(shares_records=True)
+        assert ranks.best(table) is table.peek("high")
+        late = table.new_record("late", Address("10.0.0.9", 1), 0, State.ALIVE, b"")
+        table.add(late)
+        ranks.offer(late, table)
+        assert [_kill_leader(ranks, table) for _ in range(4)] == ["high", "a", "late", "me"]
+
+
+def test_tables_sharing_records_each_hold_only_what_they_heard() -> None:
+    """Fifty members of one process, each knowing the same 5,000 (the process's shared
+    records), lose the leader: one ranking for the process, and each index a bit per member
+    and a few entries (a private heap: 5,000 entries each, about 270 KiB)."""
+    with _own_process():
+        size = 5000
+        addresses = [Address(f"10.0.{i // 256}.{i % 256}", 7946) for i in range(size)]
+        tables = []
+        for t in range(50):
+            local = Member(f"m{t}", addresses[t], 0, State.ALIVE, b"")
+            table = SharingTable(local, random.Random(t))
+            for i in range(size):
+                if i != t:
+                    table.add(table.new_record(f"m{i}", addresses[i], 0, State.ALIVE, b""))
+            tables.append(table)
+        indexes = [LeaderRanks(shares_records=True) for _ in tables]
+        tracemalloc.start()
+        try:
+            for table, ranks in zip(tables, indexes, strict=True):
+                top = table.get(f"m{size - 1}")
+                assert top is not None
+                table.set_state(top, State.DEAD, 0.0)
+                if table is tables[1]:
+                    before = tracemalloc.get_traced_memory()[0]
+                best = ranks.best(table)
+                assert best is not None and best.name == f"m{size - 2}"
+            grown = tracemalloc.get_traced_memory()[0] - before
+        finally:
+            tracemalloc.stop()
+    assert grown < 49 * 2048, grown
