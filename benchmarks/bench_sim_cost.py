@@ -40,7 +40,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def child(
-    size: int, duration: float, push_pull: bool, crash_at: float | None, warmup: float
+    size: int,
+    duration: float,
+    push_pull: bool,
+    crash_at: float | None,
+    warmup: float,
+    window: float | None = None,
 ) -> dict[str, Any]:
     """One run in this process (the tree on ``sys.path[0]``)."""
     import resource  # noqa: PLC0415
@@ -65,7 +70,26 @@ def child(
     counts = cluster.net.counts
     sent_before = counts.get("sent", 0)
     wall1, cpu1 = time.perf_counter(), time.process_time()
-    cluster.run_for(duration)
+    windows: list[dict[str, float]] = []
+    if window:
+        # The same run in steps (the simulator's trace and choices do not depend on them).
+        done = 0.0
+        while done < duration - 1e-9:
+            step = min(window, duration - done)
+            cpu_at, sent_at = time.process_time(), counts.get("sent", 0)
+            exchanges_at = counts.get("exchanges", 0)
+            cluster.run_for(step)
+            windows.append(
+                {
+                    "from": warmup + done,
+                    "cpu": time.process_time() - cpu_at,
+                    "datagrams": counts.get("sent", 0) - sent_at,
+                    "exchanges": counts.get("exchanges", 0) - exchanges_at,
+                }
+            )
+            done += step
+    else:
+        cluster.run_for(duration)
     run = time.perf_counter() - wall1
     cpu = time.process_time() - cpu1
     window_datagrams = counts.get("sent", 0) - sent_before
@@ -93,6 +117,7 @@ def child(
         "exchanges": counts.get("exchanges", 0),
         "datagrams": counts.get("sent", 0),
         "digest": cluster.net.trace_digest,
+        "windows": windows,
     }
 
 
@@ -134,6 +159,8 @@ def spawn(tree: Path, size: int, args: argparse.Namespace) -> dict[str, Any]:
         command.append("--no-crash")
     if args.no_push_pull:
         command.append("--no-push-pull")
+    if args.windows and tree == ROOT:
+        command += ["--windows", str(args.windows)]
     # -S and an explicit site-packages: no .pth files, so an editable install of another tree
     # (its import hook maps swimcore.transports) cannot mix its modules into this run.
     packages = os.pathsep.join([str(tree), *site.getsitepackages()])
@@ -143,6 +170,33 @@ def spawn(tree: Path, size: int, args: argparse.Namespace) -> dict[str, Any]:
     result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
     result["tree"] = str(tree)
     return result
+
+
+def print_windows(runs: list[dict[str, Any]]) -> None:
+    """Each run's windows, and what the others cost over the steady one (the window of
+    fewest datagrams): the crash's own work, datagrams and CPU, per member."""
+    print()
+    print("| members | window from (s) | CPU s | datagrams | CPU us/datagram | exchanges |")
+    print("|---:|---:|---:|---:|---:|---:|")
+    for run in runs:
+        windows = run["windows"]
+        for w in windows:
+            print(
+                f"| {run['nodes']:,} | {w['from']:.0f} | {w['cpu']:.2f} | {w['datagrams']:,} | "
+                f"{w['cpu'] / max(1, w['datagrams']) * 1e6:.1f} | {w['exchanges']:,} |"
+            )
+    for run in runs:
+        windows, size = run["windows"], run["nodes"]
+        steady = min(windows, key=lambda w: (w["datagrams"], w["cpu"]))
+        cpu = sum(max(0.0, w["cpu"] - steady["cpu"]) for w in windows)
+        sent = sum(max(0, w["datagrams"] - steady["datagrams"]) for w in windows)
+        print(
+            f"# {size:,} members: over the steady window, {cpu:.2f} CPU s "
+            f"({cpu / size * 1e3:.2f} ms a member) and {sent:,} datagrams ({sent / size:.1f} a "
+            f"member; {cpu / max(1, sent) * 1e6:.1f} us each); steady "
+            f"{steady['cpu'] / (size * (windows[1]['from'] - windows[0]['from'])) * 1e6:.0f} "
+            "CPU us/member-s"
+        )
 
 
 def main() -> int:
@@ -162,6 +216,12 @@ def main() -> int:
     parser.add_argument(
         "--repeat", type=int, default=1, help="runs per size and tree; the median is shown"
     )
+    parser.add_argument(
+        "--windows",
+        type=float,
+        help="also time this tree's run in windows this many simulated s long, and show what "
+        "the crash added over the steady windows",
+    )
     parser.add_argument("--json", help="write the results here")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -170,7 +230,9 @@ def main() -> int:
         if tree:
             sys.path.insert(0, tree)
         crash_at = None if args.no_crash else args.crash_at
-        result = child(args.child, args.duration, not args.no_push_pull, crash_at, args.warmup)
+        result = child(
+            args.child, args.duration, not args.no_push_pull, crash_at, args.warmup, args.windows
+        )
         print(json.dumps(result))
         return 0
     results: list[dict[str, Any]] = []
@@ -217,6 +279,8 @@ def main() -> int:
             f"# CPU per member-second, {shown[-1]['nodes']:,} members against "
             f"{shown[0]['nodes']:,}: {growth:.2f}x"
         )
+    if args.windows:
+        print_windows(shown)
     print(f"# load after {os.getloadavg()}")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1) + "\n")
