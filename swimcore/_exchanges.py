@@ -64,6 +64,8 @@ if TYPE_CHECKING:
 class Exchanges:
     """The node's exchanges (see the module docstring); its methods run on a :class:`Node`."""
 
+    __slots__ = ()
+
     _refusal: tuple[str, str] | None
 
     def _push_pull_interval(self: Node) -> float:

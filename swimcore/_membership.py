@@ -60,6 +60,8 @@ if TYPE_CHECKING:
 class Membership:
     """The node's membership (see the module docstring); its methods run on a :class:`Node`."""
 
+    __slots__ = ()
+
     def _reclaim(self: Node, name: str) -> None:
         member = self._table.peek(name)
         if member is None or member.state in _LIVE or member is self._table.local:

@@ -45,6 +45,8 @@ if TYPE_CHECKING:
 class Probing:
     """The node's probing (see the module docstring); its methods run on a :class:`Node`."""
 
+    __slots__ = ()
+
     _probe: _Probe | None
 
     def _on_ack(self: Node, seq: int, source: Address | None = None) -> None:

@@ -152,3 +152,15 @@ def test_a_young_threshold_that_is_not_a_count_is_refused(bad: object) -> None:
     with pytest.raises(ConfigError, match="gc_young_threshold"):
         net.gc_young_threshold = bad  # type: ignore[assignment]
     assert net.gc_young_threshold == YOUNG_THRESHOLD
+
+
+def test_a_node_keeps_its_state_in_slots_not_a_dictionary() -> None:
+    """Past 29 attributes CPython gives each instance a dictionary of its own (1.6 KiB for a
+    node), read for every attribute: the node, its parts and every attribute it sets are
+    slots (an attribute set without one fails at once, in every test)."""
+    node = Node(Config.lan(), Address("10.0.0.1", 7946), seed=1)
+    node.start(0.0)
+    node.join([Address("10.0.0.2", 7946)], 0.0)
+    assert not hasattr(node, "__dict__")
+    with pytest.raises(AttributeError):
+        node.not_an_attribute = 1  # type: ignore[attr-defined]
