@@ -102,11 +102,7 @@ def test_a_large_reply_does_not_hold_datagrams(driver: Driver, wire: str) -> Non
             )
             longest.append(max(waits))
 
-    def measure() -> float:
-        driver.run(story)
-        return longest[-1]
-
-    waits = longest_waits(measure, BOUND)
+    waits = longest_waits(lambda: driver.run(story), longest, BOUND)
     assert waits[-1] < BOUND, (
         f"{driver.id} {wire}: pings waited up to {waits} s while the member built its reply"
         " (each run)"
