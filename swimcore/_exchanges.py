@@ -92,6 +92,12 @@ class Exchanges:
         how the parts find each other again: each side learns it was declared dead, refutes,
         and the next exchanges carry the refutations across.
 
+        A round tries a dead member with probability dead / live (this node counted live), as
+        serf does: the whole group then sends about one attempt per dead member a round, not
+        one per live member (a member that really crashed is not tried by thousands), while
+        every member of the smaller side of a partition, which sees at least as many dead as
+        live, tries in every round.
+
         A partition longer than ``reclaim_time`` leaves no dead member to try, so each round
         also exchanges with one configured seed that is not a live member in this view, if
         there is one, whatever else the table holds: a part cut off from a seed reaches it again
@@ -100,7 +106,8 @@ class Exchanges:
         """
         if self._leaving:
             return
-        if self._dead:
+        dead, live = len(self._dead), self._table.live_peers + 1
+        if dead and (dead >= live or self._rng.random() * live < dead):
             # Each dead member in turn, the one tried longest ago first: every one still
             # reachable is tried within as many rounds as there are (an insider that moved
             # names to addresses where no one answers cannot keep this one away for long).

@@ -98,8 +98,9 @@ class Config:
     #: any incarnation).  Until then they are remembered to stop stale news reviving them
     #: and tried for partition healing.
     reclaim_time: float = attrs.field(default=3600.0, validator=_non_negative)
-    #: While some member is believed dead, a full-state exchange with one of them (or a seed)
-    #: this often heals partitions (0 turns it off).  Like serf's reconnect, not scaled by n.
+    #: While some member is believed dead, a full-state exchange with one of them (with
+    #: probability dead / live, as serf's reconnect) or a missing seed this often heals
+    #: partitions (0 turns it off).
     reconnect_interval: float = attrs.field(default=30.0, validator=_non_negative)
     #: A node alone in its table retries the seeds this often.
     join_retry_interval: float = attrs.field(default=2.0, validator=_positive)
