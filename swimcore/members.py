@@ -251,6 +251,10 @@ class MemberTable:
         member: only members that are not live keep the time)."""
         return self._since[member.name]
 
+    def info_of(self, member: Member) -> MemberInfo:
+        """The public view of ``member``, one of this table's records."""
+        return member.info()
+
     def row_parts(self, value: Callable[[Member], int]) -> tuple[int, list[Member], int]:
         """What an anti-entropy digest sums ``value`` over: the number of records, the records
         whose ``value`` is still to add (here every one), and the sum of the others' (0).

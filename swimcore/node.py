@@ -371,7 +371,8 @@ class Node(Probing, Membership, Exchanges):
 
     def members(self) -> list[MemberInfo]:
         """Alive and suspect members, this node included (unless it left)."""
-        return [m.info() for m in self._table.all() if m.state in _LIVE]
+        info = self._table.info_of
+        return [info(m) for m in self._table.all() if m.state in _LIVE]
 
     def unstable_members(self) -> list[MemberInfo]:
         """Members reported :class:`~swimcore.actions.MemberUnstable` and not yet stable again
@@ -384,12 +385,13 @@ class Node(Probing, Membership, Exchanges):
 
     def all_members(self) -> list[MemberInfo]:
         """Every member in the table, dead and left ones included (until reclaimed)."""
-        return [m.info() for m in self._table.all()]
+        info = self._table.info_of
+        return [info(m) for m in self._table.all()]
 
     def member(self, name: str) -> MemberInfo | None:
         """One member by name, or ``None`` when it is unknown (or forgotten)."""
         member = self._table.peek(name)
-        return member.info() if member is not None else None
+        return self._table.info_of(member) if member is not None else None
 
     def counters(self) -> dict[str, int]:
         """A snapshot of every counter (messages, bytes, drops by reason, probes, ...)."""

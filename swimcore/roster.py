@@ -20,6 +20,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Iterable, Iterator, Mapping
 
+from swimcore.actions import MemberInfo
 from swimcore.address import Address
 from swimcore.members import Member, MemberTable
 from swimcore.messages import State
@@ -37,7 +38,7 @@ class Roster:
     expected; ``MemberTable.add_many`` recognises it and shares it instead of copying.
     """
 
-    __slots__ = ("_by_address", "_ranked", "_values", "best", "names", "records")
+    __slots__ = ("_by_address", "_infos", "_ranked", "_values", "best", "names", "records")
 
     def __init__(self, members: Iterable[tuple[str, Address]]) -> None:
         records: dict[str, Member] = {}
@@ -56,6 +57,8 @@ class Roster:
         #: The last ``row_values`` computed: the function, its value per record, their sum.
         self._values: tuple[Callable[[Member], int], dict[str, int], int] | None = None
         self._by_address: dict[Address, str] | None = None
+        #: Each record's public view, made when first asked for (see :meth:`info`).
+        self._infos: dict[str, MemberInfo] = {}
         self._ranked: tuple[Callable[[Address], int], list[int], dict[str, int]] | None = None
 
     def __len__(self) -> int:
@@ -64,6 +67,15 @@ class Roster:
     def __iter__(self) -> Iterator[tuple[str, Address]]:
         for member in self.records.values():
             yield member.name, member.address
+
+    def info(self, name: str) -> MemberInfo:
+        """The public view of the record of ``name``, made once: the record never changes, so
+        every table over the roster hands out the same one (a simulator reading the views of
+        10,000 nodes would otherwise make 10^8 of them)."""
+        found = self._infos.get(name)
+        if found is None:
+            found = self._infos[name] = self.records[name].info()
+        return found
 
     def names_at(self, addresses: Iterable[Address]) -> dict[Address, str]:
         """The member at each of ``addresses`` that has one: the index behind it is built once
@@ -190,6 +202,12 @@ class RosterTable(MemberTable):
             shared.meta,
         )
         return member
+
+    def info_of(self, member: Member) -> MemberInfo:
+        """As :meth:`MemberTable.info_of`; a record still the roster's has the roster's view."""
+        if self._base.get(member.name) is member:
+            return self._roster.info(member.name)
+        return member.info()
 
     def all(self) -> list[Member]:
         """Every record (read only), the local node first, then in the order they were learned."""

@@ -161,6 +161,55 @@ def test_fail_fast_raises_at_the_violation() -> None:
         )
 
 
+# ------------------------------------------------------------------------------ seeding
+
+
+def test_a_checker_seeds_a_fresh_bootstrapped_cluster_from_its_roster(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Attached before the cluster runs, the checker reads no node's table (each holds the
+    roster it was started from: O(members) for the cluster, not O(members^2)); attached
+    once it ran, it reads every table."""
+    reads = [0]
+    original = Node.all_members
+
+    def counting(self: Node) -> list[MemberInfo]:
+        reads[0] += 1
+        return original(self)
+
+    monkeypatch.setattr(Node, "all_members", counting)
+    cluster = SimCluster(30, seed=2, config=FAST)
+    SafetyChecker(cluster.net)
+    assert reads[0] == 0
+    cluster.run_for(0.5)
+    SafetyChecker(cluster.net)
+    assert reads[0] == 30
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+def test_a_checker_seeded_from_the_roster_judges_as_one_that_read_the_tables(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same run twice with a broken transition table: one checker attached before the
+    run (seeded from the roster), one after a run of no time (seeded from each table); they
+    find the same violations."""
+    monkeypatch.setitem(
+        transitions.TABLE, (State.SUSPECT, State.ALIVE), (Verdict.APPLY, Verdict.APPLY)
+    )
+    config = attrs.evolve(FAST, tcp_fallback_probe=False, **STABILITY_OFF)
+    found = []
+    for run_first in (False, True):
+        cluster = SimCluster(12, seed=seed, config=config)
+        if run_first:
+            cluster.run_for(0.0)
+        checker = SafetyChecker(cluster.net)
+        sweep_every_period(cluster, checker)
+        cluster.schedule([(0.2, Pause(3, 2.5)), (0.2, Pause(5, 2.0)), (0.2, LossBurst(0.2, 6.0))])
+        cluster.run_for(20.0)
+        found.append([str(v) for v in checker.violations])
+    assert found[0] and found[0] == found[1]
+
+
 # ------------------------------------------------------------------ the rules, both ways
 
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import settings
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from swimcore import Address, State, antientropy
+from swimcore import Address, MemberInfo, State, antientropy
 from swimcore.members import Member, MemberTable
 from swimcore.roster import Roster, RosterTable
 
@@ -26,6 +26,10 @@ def _local() -> Member:
 
 def _roster(size: int) -> Roster:
     return Roster((NAMES[i], _address(i)) for i in range(size))
+
+
+def _by_name(info: MemberInfo) -> str:
+    return info.name
 
 
 def _snapshot(table: MemberTable) -> list[tuple[str, State, int]]:
@@ -114,6 +118,17 @@ class TablesAgree(RuleBasedStateMachine):
         assert _snapshot(self.shared) == _snapshot(self.plain)
         for name in NAMES[:50]:
             assert (name in self.shared) == (name in self.plain)
+
+    @invariant()
+    def views_agree(self) -> None:
+        # A record still the roster's hands out the roster's one view; a copy, its own.
+        views = sorted((self.shared.info_of(m) for m in self.shared.all()), key=_by_name)
+        assert views == sorted((m.info() for m in self.plain.all()), key=_by_name)
+        for member in self.shared.all():
+            if self.roster.records.get(member.name) is member:
+                assert self.shared.info_of(member) is self.roster.info(member.name)
+            else:
+                assert self.shared.info_of(member) is not self.shared.info_of(member)
 
     @invariant()
     def digests_agree(self) -> None:

@@ -108,6 +108,9 @@ class Host:
     #: Bytes this host put on reliable exchanges (its requests and its replies).
     exchange_bytes: int = 0
     key: bytes = b""
+    #: The roster the current node was started from with nothing beside it (``None`` for a
+    #: node started otherwise or replaced): until the network runs, its table is that roster.
+    started_from: Roster | None = None
 
     @property
     def up(self) -> bool:
@@ -143,6 +146,9 @@ class SimNetwork:
         self.lifecycle: list[Lifecycle] = []
         #: Counters proving what happened: datagrams, drops by reason, every fault applied.
         self.counts: dict[str, int] = {}
+        #: Whether the event loop has run: until then no node has had input, so a node's
+        #: table is what it was started with (``Host.started_from``).
+        self.has_run = False
         self.cuts: dict[int, Cut] = {}
         #: Cuts of the reliable channel only (a firewall that drops TCP, not UDP).
         self.stream_cuts: list[Cut] = []
@@ -247,9 +253,9 @@ class SimNetwork:
         (a bootstrapped cluster), with ``seeds`` to fall back on (see
         :meth:`swimcore.Node.start`)."""
         host = self._attached(node)
-        actions = node.start(
-            self.now, members if members is not None else (), roster=roster, seeds=seeds
-        )
+        given = list(members) if members is not None else []
+        actions = node.start(self.now, given, roster=roster, seeds=seeds)
+        host.started_from = None if given else roster
         self._note(host, "start")
         self._carry(host, actions)
 
@@ -317,6 +323,7 @@ class SimNetwork:
             self.crash(host.node)
         self.by_name.pop(host.node.name, None)
         host.node = node
+        host.started_from = None
         host.life += 1
         host.status = UP
         host.wake = None
@@ -443,6 +450,7 @@ class SimNetwork:
             raise ClockError(
                 f"run until a finite virtual time within ±2**40 seconds, got {until!r}"
             )
+        self.has_run = True
         if self.gc_young_threshold is None:
             self._run(until)
         else:
