@@ -106,7 +106,7 @@ class Exchanges:
         """
         if self._leaving:
             return
-        dead, live = len(self._dead), self._table.live_peers + 1
+        dead, live = len(self._dead), self._live_count()
         if dead and (dead >= live or self._rng.random() * live < dead):
             # Each dead member in turn, the one tried longest ago first: every one still
             # reachable is tried within as many rounds as there are (an insider that moved
