@@ -11,6 +11,7 @@ from helpers import known
 from sim_helpers import settle
 
 from swimcore import Address, Config, Node, State
+from swimcore import counter_names as cn
 from swimcore.transports.sim.checkers import SafetyChecker, convergence_deadline, view_differences
 from swimcore.transports.sim.cluster import SimCluster
 from swimcore.transports.sim.faults import LinkFaults
@@ -145,7 +146,7 @@ RECONNECTING = Config.lan(push_pull_interval=0.0, reconnect_interval=5.0)
 
 
 def _heal_attempts(cluster: SimCluster, nodes: range) -> list[int]:
-    return [cluster.node(i).counters().get("heal_exchanges", 0) for i in nodes]
+    return [cluster.node(i).counters().get(cn.HEAL_EXCHANGES, 0) for i in nodes]
 
 
 def test_a_crashed_member_is_tried_about_once_a_round_by_the_whole_group() -> None:
