@@ -61,7 +61,7 @@ test-compiled: $(STAMP)
 	rm -rf .venv-compiled build/lib.* build/temp.* build/bdist.* build/__native* build/ops.txt build/swimcore
 	$(PYTHON) -m venv .venv-compiled
 	.venv-compiled/bin/pip install --quiet --upgrade pip 'setuptools>=77' wheel 'mypy>=1.10' \
-		pytest pytest-timeout hypothesis 'attrs>=23.1' 'msgpack>=1.0' 'anyio>=4.4' 'trio>=0.25'
+		pytest pytest-timeout hypothesis 'attrs>=23.1' 'msgpack>=1.0' 'anyio>=4.10' 'trio>=0.25'
 	SWIMCORE_COMPILE=1 .venv-compiled/bin/pip install --quiet --no-build-isolation \
 		'.[transports,memberlist,crypto]'
 	cd tests && ../.venv-compiled/bin/python -m swimcore --version | grep 'compiled with mypyc'

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import socket
-import warnings
-from collections.abc import Callable
 
 import pytest
 from support.configs import FAST
+from support.leaks import resource_warnings
 from support.poll import eventually
 
 from swimcore import Address, JoinFailed
@@ -108,39 +106,6 @@ def test_the_raw_socket_sender_counts_errors() -> None:
     assert counters.get("socket_errors.send.EBADF") == 1
 
 
-def _resource_warnings(run: Callable[[], object]) -> list[str]:
-    """What ``run`` left unclosed: the ResourceWarnings of everything it left to the collector."""
-    gc.collect()  # what earlier tests left is theirs (and fails them as usual)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        run()
-        gc.collect()
-    return [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)]
-
-
-@pytest.mark.parametrize("turns", range(6))
-def test_a_connection_accepted_as_the_member_closes_is_closed(turns: int) -> None:
-    """A peer connects just as the member closes, ``turns`` turns of the loop before.
-
-    asyncio's stream server accepted the connection in one turn and made its transport in a
-    task of its own the turn after; a server closed in between made that task fail and leave
-    the connection in a half-made transport nothing closed (CPython gh-109564), found by the
-    collector as "unclosed transport" (two turns here; the memberlist interop tests, whose Go
-    peers connect at any time, met it at random).
-    """
-
-    async def scenario() -> None:
-        member = AsyncioMember(FAST, seed=1, leave_on_exit=False)
-        await member.start()
-        address = (str(member.address.ip), member.address.port)
-        with socket.create_connection(address, timeout=5.0):  # waits in the listen backlog
-            for _ in range(turns):
-                await asyncio.sleep(0)
-            await member.close()
-
-    assert _resource_warnings(lambda: asyncio.run(scenario())) == []
-
-
 def _deaf_socket() -> socket.socket:
     """A TCP socket with a small receive buffer, for a peer that does not read."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -177,7 +142,7 @@ def test_a_request_the_seed_never_reads_is_dropped_when_the_member_closes() -> N
                 elapsed.append(loop.time() - began)
 
         try:
-            assert _resource_warnings(lambda: asyncio.run(scenario())) == []
+            assert resource_warnings(lambda: asyncio.run(scenario())) == []
         finally:
             for conn in kept:
                 conn.close()
@@ -217,7 +182,7 @@ def test_a_reply_the_peer_never_reads_is_dropped_at_the_exchange_timeout() -> No
                 return received, member.counters()
 
         outcome: list[tuple[int, dict[str, int]]] = []
-        assert _resource_warnings(lambda: outcome.append(asyncio.run(scenario()))) == []
+        assert resource_warnings(lambda: outcome.append(asyncio.run(scenario()))) == []
     received, counters = outcome[0]
     whole = len(LARGE_STATE)
     assert received < whole
@@ -242,4 +207,4 @@ def test_a_dial_cancelled_at_any_turn_leaves_nothing_open(turns: int) -> None:
                 await asyncio.sleep(0)
             await member.close()
 
-        assert _resource_warnings(lambda: asyncio.run(scenario())) == []
+        assert resource_warnings(lambda: asyncio.run(scenario())) == []

@@ -5,9 +5,9 @@ node's next deadline passes (a cancel scope whose deadline other tasks pull earl
 input brings the deadline forward), read every queued datagram, feed them, tick, repeat.  It
 reads the raw non-blocking socket itself, so no datagram waits in a library buffer (anyio's own
 UDP socket keeps at most 100 on asyncio), and it is the task that closes the socket.  TCP
-exchanges run in tasks of the member's task group, each closing its own stream; the listener
-task closes the listener.  Time is ``anyio.current_time()`` (trio's clock starts at a random
-offset: nothing here assumes it starts near 0).
+exchanges run in tasks of the member's task group, each closing its own stream; the task that
+runs them closes the listening socket.  Time is ``anyio.current_time()`` (trio's clock starts
+at a random offset: nothing here assumes it starts near 0).
 
 Usage (on either backend)::
 
@@ -92,12 +92,6 @@ class AnyioMember(MemberBase):
     async def __aenter__(self) -> AnyioMember:
         self._check_unstarted()
         udp, tcp, node = self._bind()
-        try:
-            listener = await anyio.abc.SocketListener.from_socket(tcp)
-        except BaseException:
-            udp.close()
-            tcp.close()
-            raise
         self._stopped = anyio.Event()
         self._attach(
             node,
@@ -111,7 +105,7 @@ class AnyioMember(MemberBase):
         await outer.__aenter__()
         self._outer = outer
         try:
-            await outer.start(self._run, udp, listener)
+            await outer.start(self._run, udp, tcp)
         except BaseException as exc:
             self._outer = None
             await outer.__aexit__(type(exc), exc, exc.__traceback__)
@@ -134,7 +128,7 @@ class AnyioMember(MemberBase):
     async def _run(
         self,
         udp: socket.socket,
-        listener: anyio.abc.SocketListener,
+        tcp: socket.socket,
         *,
         task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
     ) -> None:
@@ -147,7 +141,7 @@ class AnyioMember(MemberBase):
                     self._task_group = tasks
                     self._udp = udp
                     tasks.start_soon(self._udp_loop, udp)
-                    tasks.start_soon(self._serve, listener)
+                    tasks.start_soon(self._serve, tcp)
                     core.start(self.options.addresses)
                     tasks.start_soon(self._discover, anyio.sleep, _to_thread)
                     task_status.started()
@@ -156,8 +150,7 @@ class AnyioMember(MemberBase):
             self._udp = None
             core.stop()
             udp.close()
-            with anyio.CancelScope(shield=True):
-                await listener.aclose()
+            tcp.close()
             if self._stopped is not None:
                 self._stopped.set()
 
@@ -302,8 +295,8 @@ class AnyioMember(MemberBase):
         if not self._closed:
             core.exchange_reply(request.exchange_id, reply)
 
-    async def _serve(self, listener: anyio.abc.SocketListener) -> None:
-        """Accepts exchanges until cancelled (``_run`` closes the listener afterwards)."""
+    async def _serve(self, tcp: socket.socket) -> None:
+        """Accepts exchanges on ``tcp`` until cancelled (``_run`` closes it afterwards)."""
         # Streams accepted but not yet owned by their handler: a handler cancelled before its
         # first step never runs, so the stream is closed here instead.
         unowned: set[anyio.abc.SocketStream] = set()
@@ -311,7 +304,7 @@ class AnyioMember(MemberBase):
             async with anyio.create_task_group() as handlers:
                 while True:
                     try:
-                        stream = await listener.accept()
+                        stream = await _next_stream(tcp)
                     except (OSError, anyio.BrokenResourceError) as exc:
                         if isinstance(exc, OSError):
                             self._counters.socket_error(exc, "accept")
@@ -378,6 +371,29 @@ class AnyioMember(MemberBase):
             return
         if publisher.want(address):
             self._task_group.start_soon(publisher.run, _to_thread, self._require_core().log)
+
+
+async def _next_stream(listener: socket.socket) -> anyio.abc.SocketStream:
+    """The next connection waiting on ``listener`` (non-blocking), accepted in the caller's own
+    step and owned by it from then on: a cancellation lands only while it waits, before anything
+    is accepted, or while the stream is made, which closes the connection.
+
+    Not anyio's ``SocketListener.accept``: on asyncio it waits in ``loop.sock_accept``, whose
+    callback accepts the connection in a turn of the loop of its own; a wait cancelled in that
+    turn before the callback ran left it to fail on the cancelled future (InvalidStateError, in
+    the loop's handler) with the accepted connection open and owned by nothing.
+    """
+    while True:
+        try:
+            conn, _ = listener.accept()
+        except (BlockingIOError, InterruptedError):
+            await anyio.wait_readable(listener)
+            continue
+        try:
+            return await anyio.abc.SocketStream.from_socket(conn)
+        except BaseException:
+            conn.close()
+            raise
 
 
 async def _to_thread(function: Callable[[], Any]) -> Any:
