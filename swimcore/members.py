@@ -246,6 +246,13 @@ class MemberTable:
         """Every record, the local node first, then in the order they were learned."""
         return list(self._members.values())
 
+    def live_names_are(self, names: frozenset[str]) -> bool:
+        """Whether the live records (alive or suspect, the local one included) are named by
+        exactly ``names``."""
+        if self.live_peers + (self.local.state in _LIVE) != len(names):
+            return False
+        return all(m.name in names for m in self._members.values() if m.state in _LIVE)
+
     def since(self, member: Member) -> float:
         """When ``member``, dead or left, entered that state (raises ``KeyError`` for a live
         member: only members that are not live keep the time)."""

@@ -374,6 +374,17 @@ class Node(Probing, Membership, Exchanges):
         info = self._table.info_of
         return [info(m) for m in self._table.all() if m.state in _LIVE]
 
+    def members_are(self, names: Iterable[str]) -> bool:
+        """Whether :meth:`members` lists exactly the members named in ``names``: how a test
+        asks whether a group has converged.
+
+        It costs O(members) at most, and less for a node started over a shared roster: the
+        records it changed, when every node is asked with one ``frozenset`` (10,000 simulated
+        nodes are checked in milliseconds, not minutes).
+        """
+        expected = names if isinstance(names, frozenset) else frozenset(names)
+        return self._table.live_names_are(expected)
+
     def unstable_members(self) -> list[MemberInfo]:
         """Members reported :class:`~swimcore.actions.MemberUnstable` and not yet stable again
         (flap damping, ``Config.stability_damping``)."""

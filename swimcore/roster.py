@@ -38,7 +38,16 @@ class Roster:
     expected; ``MemberTable.add_many`` recognises it and shares it instead of copying.
     """
 
-    __slots__ = ("_by_address", "_infos", "_ranked", "_values", "best", "names", "records")
+    __slots__ = (
+        "_by_address",
+        "_infos",
+        "_outside",
+        "_ranked",
+        "_values",
+        "best",
+        "names",
+        "records",
+    )
 
     def __init__(self, members: Iterable[tuple[str, Address]]) -> None:
         records: dict[str, Member] = {}
@@ -60,6 +69,7 @@ class Roster:
         #: Each record's public view, made when first asked for (see :meth:`info`).
         self._infos: dict[str, MemberInfo] = {}
         self._ranked: tuple[Callable[[Address], int], list[int], dict[str, int]] | None = None
+        self._outside: tuple[frozenset[str], tuple[str, ...]] | None = None
 
     def __len__(self) -> int:
         return len(self.names)
@@ -76,6 +86,14 @@ class Roster:
         if found is None:
             found = self._infos[name] = self.records[name].info()
         return found
+
+    def outside(self, names: frozenset[str]) -> tuple[str, ...]:
+        """The roster's names not in ``names``: computed once for the last set asked about
+        (a test asks the same of every node over this roster in turn)."""
+        cached = self._outside
+        if cached is None or cached[0] is not names:
+            cached = self._outside = (names, tuple(n for n in self.names if n not in names))
+        return cached[1]
 
     def names_at(self, addresses: Iterable[Address]) -> dict[Address, str]:
         """The member at each of ``addresses`` that has one: the index behind it is built once
@@ -208,6 +226,18 @@ class RosterTable(MemberTable):
         if self._base.get(member.name) is member:
             return self._roster.info(member.name)
         return member.info()
+
+    def live_names_are(self, names: frozenset[str]) -> bool:
+        """As :meth:`MemberTable.live_names_are`, reading only this table's own records and
+        the roster's names outside ``names`` (each of which must be one of them)."""
+        if self.live_peers + (self.local.state in _LIVE) != len(names):
+            return False
+        # With the counts equal, no live record outside ``names`` means every name is live.
+        own = self._own
+        for name, member in own.items():
+            if member is not None and member.state in _LIVE and name not in names:
+                return False
+        return all(name in own for name in self._roster.outside(names))
 
     def all(self) -> list[Member]:
         """Every record (read only), the local node first, then in the order they were learned."""

@@ -76,13 +76,9 @@ class MemoryNetwork(SimNetwork):
 
     def converged(self) -> bool:
         """Whether every running node lists exactly the running nodes as its members."""
-        nodes = self.running()
-        expected = sorted(node.name for node in nodes if not node.has_left)
-        return all(
-            sorted(m.name for m in node.members()) == expected
-            for node in nodes
-            if not node.has_left
-        )
+        nodes = [node for node in self.running() if not node.has_left]
+        expected = frozenset(node.name for node in nodes)
+        return all(node.members_are(expected) for node in nodes)
 
     def settle(self, within: float | None = None) -> float:
         """Run until :meth:`converged`; returns the virtual time that took.

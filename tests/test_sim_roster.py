@@ -9,11 +9,14 @@ import pytest
 from hypothesis import settings
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from swimcore import Address, MemberInfo, State, antientropy
+from swimcore import Address, Config, MemberInfo, State, antientropy
 from swimcore.members import Member, MemberTable
 from swimcore.roster import Roster, RosterTable
+from swimcore.transports.sim import SimCluster
+from swimcore.transports.sim.ops import Crash, Join, Leave, Restart
 
 NAMES = [f"m{i}" for i in range(100)]
+_LIVE = (State.ALIVE, State.SUSPECT)
 
 
 def _address(i: int) -> Address:
@@ -130,6 +133,21 @@ class TablesAgree(RuleBasedStateMachine):
             else:
                 assert self.shared.info_of(member) is not self.shared.info_of(member)
 
+    @rule()
+    def local_leaves(self) -> None:
+        for table in (self.plain, self.shared):
+            table.set_state(table.local, State.LEFT, 1.0)
+
+    @invariant()
+    def live_names_agree(self) -> None:
+        # Whether the live records are exactly a set of names: the truth, and near misses.
+        live = frozenset(m.name for m in self.plain.all() if m.state in _LIVE)
+        near = [live, frozenset(NAMES[:40]), live | {"m45"}, live | {"m5"}, live ^ {"m5", "m45"}]
+        near += [live - {name} for name in sorted(live)[:3]]
+        for names in near:
+            assert self.plain.live_names_are(names) is (names == live)
+            assert self.shared.live_names_are(names) is (names == live)
+
     @invariant()
     def digests_agree(self) -> None:
         # The roster table sums only the records it holds itself: its digest must still be
@@ -184,3 +202,20 @@ def test_get_copies_a_shared_record_once() -> None:
     assert table.get("m3") is first
     first.incarnation = 9
     assert roster.records["m3"].incarnation == 0
+
+
+def test_converged_agrees_with_the_views_through_a_crash_a_restart_a_leave_and_a_join() -> None:
+    """``SimCluster.converged`` (each node's ``members_are``, which reads only the records a
+    node over the shared roster changed) says what comparing every node's whole view says,
+    at every step of a run that diverges and converges again."""
+    cluster = SimCluster(30, seed=5, config=Config.lan())
+    plan = [(2.0, Crash(3)), (4.0, Leave(7)), (30.0, Restart(3)), (32.0, Join())]
+    cluster.schedule(plan)
+    seen = set()
+    while cluster.now < 60.0:
+        cluster.run_for(0.5)
+        expected = cluster.expected_view()
+        by_views = all(view == expected for view in cluster.views().values())
+        assert cluster.converged() is by_views, cluster.now
+        seen.add(by_views)
+    assert seen == {True, False}

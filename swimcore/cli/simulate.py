@@ -456,7 +456,7 @@ def summary(outcome: Outcome) -> str:
     rows += [
         ("false suspicions", f"{report.false_suspicions} events about {report.falsely_suspected}"),
         ("false deaths", f"{report.false_deaths} events about {report.falsely_dead}"),
-        ("converged at end", {True: "yes", False: "NO", None: "not checked"}[outcome.converged]),
+        ("converged at end", "yes" if outcome.converged else "NO"),
         ("invariant violations", str(len(outcome.violations))),
     ]
     faults = {

@@ -80,7 +80,7 @@ class Outcome:
     wall: float
     cpu: float
     peak_rss_mb: float
-    converged: bool | None
+    converged: bool
     violations: tuple[str, ...]
     digest: str
 
@@ -175,7 +175,7 @@ def run_scenario(
         wall=time.perf_counter() - started_wall,
         cpu=time.process_time() - started_cpu,
         peak_rss_mb=peak_rss_mb(),
-        converged=_converged(cluster),
+        converged=cluster.converged(),
         violations=tuple(str(v) for v in checker.violations[:50]) if checker else (),
         digest=cluster.net.trace_digest if scenario.trace else "",
     )
@@ -184,21 +184,9 @@ def run_scenario(
 def _form(cluster: SimCluster, limit: float) -> float | None:
     """Run until every node lists every node; the simulated time it took, or ``None``."""
     start = cluster.now
-    size = cluster.size
+    everyone = frozenset(h.node.name for h in cluster.hosts)
     while cluster.now - start < limit:
         cluster.run_for(cluster.config.probe_interval)
-        # Short-circuits at the first incomplete view, so only the last check is O(n^2).
-        if all(len(h.node.members()) == size for h in cluster.hosts):
+        if all(h.node.members_are(everyone) for h in cluster.hosts):
             return cluster.now - start
     return None
-
-
-#: Above this many nodes the end-of-run convergence check (O(n^2)) is skipped.
-CONVERGENCE_CHECK_LIMIT = 2000
-
-
-def _converged(cluster: SimCluster) -> bool | None:
-    """Every running node lists exactly the running nodes (``None``: too big to check)."""
-    if cluster.size > CONVERGENCE_CHECK_LIMIT:
-        return None
-    return cluster.converged()

@@ -49,7 +49,7 @@ class SeedSummary:
     false_deaths: int
     datagrams_per_node_period: float
     bytes_per_node_period: float
-    converged: bool | None
+    converged: bool
     #: Safety-checker violations (the first few).
     violations: tuple[str, ...]
     #: Liveness deadlines missed, in words.
@@ -121,7 +121,7 @@ def missed_deadlines(outcome: Outcome) -> list[str]:
                 f"{d.survivors} survivors by {due:.1f} s"
             )
     settled = quiet + convergence_deadline(config, scenario.nodes)
-    if outcome.converged is False and settled <= end:
+    if not outcome.converged and settled <= end:
         missed.append(f"views still differ at {end:.1f} s (deadline {settled:.1f} s)")
     return missed
 
@@ -167,7 +167,7 @@ def sweep_report(
         "false_suspicions": spread([float(s.false_suspicions) for s in done]),
         "bytes_per_node_period": spread([s.bytes_per_node_period for s in done]),
         "datagrams_per_node_period": spread([s.datagrams_per_node_period for s in done]),
-        "not_converged": sum(s.converged is False for s in done),
+        "not_converged": sum(not s.converged for s in done),
         "broken": [
             {"seed": s.seed, "violations": list(s.violations), "missed": list(s.missed)}
             for s in done
