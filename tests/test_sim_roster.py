@@ -218,4 +218,7 @@ def test_converged_agrees_with_the_views_through_a_crash_a_restart_a_leave_and_a
         by_views = all(view == expected for view in cluster.views().values())
         assert cluster.converged() is by_views, cluster.now
         seen.add(by_views)
+        for index, view in cluster.views().items():  # any iterable of names will do
+            assert cluster.node(index).members_are(reversed(view))
+            assert not cluster.node(index).members_are(view[1:])
     assert seen == {True, False}
