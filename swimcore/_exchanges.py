@@ -98,11 +98,14 @@ class Exchanges:
         every member of the smaller side of a partition, which sees at least as many dead as
         live, tries in every round.
 
-        A partition longer than ``reclaim_time`` leaves no dead member to try, so each round
-        also exchanges with one configured seed that is not a live member in this view, if
-        there is one, whatever else the table holds: a part cut off from a seed reaches it again
-        within one ``reconnect_interval`` (plus the exchange) after the network heals.  Nothing
-        is sent while no member is believed dead and every seed is a live member.
+        A partition longer than ``reclaim_time`` leaves no dead member to try, so the seeds
+        are tried too, whatever else the table holds: in every round the leader in this view
+        (each part of a partition has one) tries every configured seed that is not a live
+        member in its view, and any other member tries one of them with probability 1 / live.
+        A part cut off from a seed reaches it again within one ``reconnect_interval`` (plus
+        the exchange) after the network heals, and a seed that is gone for good costs the group
+        about two attempts a round, not one per member.  Nothing is sent while no member is
+        believed dead and every seed is a live member.
         """
         if self._leaving:
             return
@@ -124,9 +127,17 @@ class Exchanges:
             member = self._table.peek(name) if name is not None else None
             if member is None or member.address != seed or member.state not in _LIVE:
                 missing.append(seed)
-        if missing:
+        if not missing:
+            return
+        if self._leader is self._table.local:
+            tried = missing
+        elif self._rng.random() * live < 1.0:
+            tried = [self._rng.choice(missing)]
+        else:
+            return
+        for seed in tried:
             self._count(cn.HEAL_EXCHANGES)
-            self._request_exchange(self._rng.choice(missing), join=False)
+            self._request_exchange(seed, join=False)
 
     def _address_of(self: Node, name: str) -> Address | None:
         member = self._table.peek(name)

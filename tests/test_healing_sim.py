@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import os
 
+import attrs
 import pytest
 from helpers import known
 from sim_helpers import settle
@@ -192,3 +193,29 @@ def test_every_member_of_the_smaller_side_of_a_partition_tries_in_every_round() 
     after = _heal_attempts(cluster, small)
     # The seed (node 0) is on the small side, so these are all attempts at the dead.
     assert [b - a for a, b in zip(before, after, strict=True)] == [rounds] * len(small)
+
+
+def test_a_seed_gone_for_good_is_tried_by_the_leader_every_round_and_seldom_by_the_rest() -> None:
+    """A seed that crashed and was forgotten (``reclaim_time``) is still a configured seed
+    missing from every view: the leader tries it in every round (how a part that forgot the
+    rest finds it again within a round) and each other member with probability 1 / live, so
+    the group sends about two attempts a round, not one per member (39 a round before)."""
+    config = attrs.evolve(RECONNECTING, reclaim_time=60.0)
+    cluster = SimCluster(40, seed=7, config=config, trace=False)
+    cluster.run_for(5.0)
+    seed = cluster.node(0)
+    cluster.net.crash(seed)
+    cluster.run_for(150.0)
+    survivors = range(1, 40)
+    assert all(cluster.node(i).member(seed.name) is None for i in survivors)  # forgotten
+    views = [cluster.node(i).leader for i in survivors]
+    leaders = {view.name for view in views if view is not None}
+    assert len(leaders) == 1 and None not in views
+    leader = next(i for i in survivors if cluster.node(i).name in leaders)
+    before = _heal_attempts(cluster, survivors)
+    rounds = 40
+    cluster.run_for(rounds * config.reconnect_interval)
+    tried = [b - a for a, b in zip(before, _heal_attempts(cluster, survivors), strict=True)]
+    print(f"\n39 members, a seed gone: {sum(tried)} attempts in {rounds} rounds")
+    assert tried[leader - 1] == rounds
+    assert rounds < sum(tried) < 3 * rounds, tried
