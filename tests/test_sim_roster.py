@@ -209,8 +209,7 @@ def test_converged_agrees_with_the_views_through_a_crash_a_restart_a_leave_and_a
     node over the shared roster changed) says what comparing every node's whole view says,
     at every step of a run that diverges and converges again."""
     cluster = SimCluster(30, seed=5, config=Config.lan())
-    plan = [(2.0, Crash(3)), (4.0, Leave(7)), (30.0, Restart(3)), (32.0, Join())]
-    cluster.schedule(plan)
+    cluster.schedule([(2.0, Crash(3)), (4.0, Leave(7)), (30.0, Restart(3)), (32.0, Join())])
     seen = set()
     while cluster.now < 60.0:
         cluster.run_for(0.5)
