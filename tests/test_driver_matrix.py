@@ -157,6 +157,8 @@ def test_every_driver_refuses_changes_once_closed(driver: Driver) -> None:
             async with member as b:
                 await eventually(lambda: len(b.members()) == 2, f"{driver.id}: no join")
                 await b.close(leave=False)
+                # How many the join took (a retry under load makes two): none more once closed.
+                requested = b.counters().get("exchanges_requested", 0)
                 for change in (
                     lambda: b.broadcast("k", b"v"),
                     lambda: b.set_metadata(b"x"),
@@ -168,7 +170,7 @@ def test_every_driver_refuses_changes_once_closed(driver: Driver) -> None:
                         outcome = change()
                         if inspect.isawaitable(outcome):
                             await outcome
-                assert b.counters().get("exchanges_requested", 0) == 1  # the first join only
+                assert b.counters().get("exchanges_requested", 0) == requested >= 1
 
     driver.run(story)
 
