@@ -52,7 +52,7 @@ from swimcore.messages import (
     StreamPing,
     Suspect,
 )
-from swimcore.timing import push_pull_interval
+from swimcore.timing import SEED_BACKOFF_ROUNDS, push_pull_interval
 from swimcore.wire import SnapshotWriter
 
 if TYPE_CHECKING:
@@ -101,11 +101,14 @@ class Exchanges:
         A partition longer than ``reclaim_time`` leaves no dead member to try, so the seeds
         are tried too, whatever else the table holds: in every round the leader in this view
         (each part of a partition has one) tries every configured seed that is not a live
-        member in its view, and any other member tries one of them with probability 1 / live.
-        A part cut off from a seed reaches it again within one ``reconnect_interval`` (plus
-        the exchange) after the network heals, and a seed that is gone for good costs the group
-        about two attempts a round, not one per member.  Nothing is sent while no member is
-        believed dead and every seed is a live member.
+        member in its view, and any other member tries such a seed in the first, second,
+        fourth, eighth and sixteenth round of its absence, then every ``SEED_BACKOFF_ROUNDS``
+        rounds.  A part cut off from a seed reaches it again within one ``reconnect_interval``
+        (plus the exchange) after the network heals; a member that alone names a seed (one
+        that was down when it joined through another) reaches it as soon as it is up, or
+        within ``SEED_BACKOFF_ROUNDS`` rounds; and a seed gone for good costs the group one
+        attempt a round and one per ``SEED_BACKOFF_ROUNDS`` members, not one per member.
+        Nothing is sent while no member is believed dead and every seed is a live member.
         """
         if self._leaving:
             return
@@ -121,23 +124,21 @@ class Exchanges:
             if address is not None:
                 self._count(cn.HEAL_EXCHANGES)
                 self._request_exchange(address, join=False)
-        missing = []
+        leader, waits = self._leader is self._table.local, self._seed_waits
         for seed in self._seeds:
             name = self._seed_names.get(seed)
             member = self._table.peek(name) if name is not None else None
-            if member is None or member.address != seed or member.state not in _LIVE:
-                missing.append(seed)
-        if not missing:
-            return
-        if self._leader is self._table.local:
-            tried = missing
-        elif self._rng.random() * live < 1.0:
-            tried = [self._rng.choice(missing)]
-        else:
-            return
-        for seed in tried:
-            self._count(cn.HEAL_EXCHANGES)
-            self._request_exchange(seed, join=False)
+            if member is not None and member.address == seed and member.state in _LIVE:
+                waits.pop(seed, None)  # back: tried at once if it goes missing again
+                continue
+            wait, gap = waits.get(seed, (0, 1))
+            if wait:
+                waits[seed] = (wait - 1, gap)
+            else:
+                waits[seed] = (gap - 1, min(2 * gap, SEED_BACKOFF_ROUNDS))
+            if leader or not wait:
+                self._count(cn.HEAL_EXCHANGES)
+                self._request_exchange(seed, join=False)
 
     def _address_of(self: Node, name: str) -> Address | None:
         member = self._table.peek(name)

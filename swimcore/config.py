@@ -100,7 +100,7 @@ class Config:
     reclaim_time: float = attrs.field(default=3600.0, validator=_non_negative)
     #: While some member is believed dead, a full-state exchange with one of them (with
     #: probability dead / live, as serf's reconnect) or with the seeds missing from the view
-    #: (the leader in the view, and others with probability 1 / live) this often heals
+    #: (the leader in the view every time, others backing off to every 16th) this often heals
     #: partitions (0 turns it off).
     reconnect_interval: float = attrs.field(default=30.0, validator=_non_negative)
     #: A node alone in its table retries the seeds this often.

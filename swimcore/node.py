@@ -201,6 +201,7 @@ class Node(Probing, Membership, Exchanges):
         "_rng",
         "_room",
         "_seed_names",
+        "_seed_waits",
         "_seeds",
         "_seq",
         "_stability",
@@ -294,6 +295,9 @@ class Node(Probing, Membership, Exchanges):
         self._seeds: list[Address] = []
         #: The member last seen at each seed's address (kept as news arrives: O(1) a check).
         self._seed_names: dict[Address, str] = {}
+        #: A seed missing from the view -> (rounds before a member other than the leader tries
+        #: it again, the gap after that try): the seed path's backoff (_reconnect).
+        self._seed_waits: dict[Address, tuple[int, int]] = {}
         self._probe = None
         #: The next gossip round's time while the gossip timer is not armed (_arm_gossip).
         self._gossip_at: float | None = None

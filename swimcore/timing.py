@@ -13,6 +13,7 @@ import math
 from swimcore.config import Config
 
 __all__ = [
+    "SEED_BACKOFF_ROUNDS",
     "detection_deadline",
     "dissemination_bound",
     "nack_delay",
@@ -22,6 +23,10 @@ __all__ = [
     "suspicion_max",
     "suspicion_min",
 ]
+
+#: The longest gap, in ``reconnect_interval`` rounds, between two tries of a seed missing from
+#: the view by a member that is not the leader in it (the gaps double from one round up to it).
+SEED_BACKOFF_ROUNDS = 16
 
 
 def suspicion_min(suspicion_mult: int, live: int, probe_interval: float) -> float:

@@ -13,9 +13,11 @@ from sim_helpers import settle
 
 from swimcore import Address, Config, Node, State
 from swimcore import counter_names as cn
+from swimcore.timing import SEED_BACKOFF_ROUNDS, dissemination_bound
 from swimcore.transports.sim.checkers import SafetyChecker, convergence_deadline, view_differences
-from swimcore.transports.sim.cluster import SimCluster
+from swimcore.transports.sim.cluster import SimCluster, address_of
 from swimcore.transports.sim.faults import LinkFaults
+from swimcore.transports.sim.network import SimNetwork
 from swimcore.transports.sim.ops import Join, Leave, Partition
 from swimcore.transports.sim.rng import derive_rng
 
@@ -198,8 +200,8 @@ def test_every_member_of_the_smaller_side_of_a_partition_tries_in_every_round() 
 def test_a_seed_gone_for_good_is_tried_by_the_leader_every_round_and_seldom_by_the_rest() -> None:
     """A seed that crashed and was forgotten (``reclaim_time``) is still a configured seed
     missing from every view: the leader tries it in every round (how a part that forgot the
-    rest finds it again within a round) and each other member with probability 1 / live, so
-    the group sends about two attempts a round, not one per member (39 a round before)."""
+    rest finds it again within a round) and each other member once in ``SEED_BACKOFF_ROUNDS``
+    rounds once its backoff has grown, not in every round (39 attempts a round before)."""
     config = attrs.evolve(RECONNECTING, reclaim_time=60.0)
     cluster = SimCluster(40, seed=7, config=config, trace=False)
     cluster.run_for(5.0)
@@ -218,4 +220,48 @@ def test_a_seed_gone_for_good_is_tried_by_the_leader_every_round_and_seldom_by_t
     tried = [b - a for a, b in zip(before, _heal_attempts(cluster, survivors), strict=True)]
     print(f"\n39 members, a seed gone: {sum(tried)} attempts in {rounds} rounds")
     assert tried[leader - 1] == rounds
-    assert rounds < sum(tried) < 3 * rounds, tried
+    most = math.ceil(rounds / SEED_BACKOFF_ROUNDS)
+    others = [n for i, n in enumerate(tried) if i != leader - 1]
+    assert all(most - 1 <= n <= most for n in others), others
+    assert sum(tried) < 4 * rounds
+
+
+def _backoff_tries(rounds: int) -> int:
+    """How many of its first ``rounds`` rounds a member other than the leader tries a seed
+    missing from its view in: gaps of 1, 2, 4, ... rounds, then ``SEED_BACKOFF_ROUNDS``."""
+    at, gap, tries = 0, 1, 0
+    while at < rounds:
+        tries += 1
+        at, gap = at + gap, min(2 * gap, SEED_BACKOFF_ROUNDS)
+    return tries
+
+
+@pytest.mark.parametrize(("late", "seed"), [*((1.0, seed) for seed in range(5)), (300.0, 0)])
+def test_a_seed_only_one_member_names_is_found_when_it_starts(late: float, seed: int) -> None:
+    """The README's three ``swimcore run`` commands started out of order: B names seed A, which
+    is not up when B starts; the others join through B; A starts later with no seed of its own.
+    B is not the leader, and no one else names A: B's backoff still finds A within two
+    rounds of its start, or within ``SEED_BACKOFF_ROUNDS`` rounds after a long wait (before,
+    B tried with probability 1 / live a round: one failure of CI, 2 members and 60 s)."""
+    net = SimNetwork(rng=derive_rng(seed, "network"), trace=False)
+    nodes = [Node(RECONNECTING, address_of(i), seed=100 * seed + i) for i in range(12)]
+    a, b, rest = nodes[0], nodes[1], nodes[2:]
+    for node in (b, *rest):
+        net.add(node)
+    net.join(b, [a.address])  # refused: A is not up
+    for node in rest:
+        net.join(node, [b.address])
+    net.run_until(late)
+    everyone = [node.name for node in nodes]
+    assert all(node.members_are(everyone[1:]) for node in (b, *rest))
+    assert b.leader is not None and b.leader.name != b.name
+    rounds = int(late // RECONNECTING.reconnect_interval)
+    # No one is dead: every attempt so far was B's, at A, on the backoff's schedule.
+    tries = b.counters().get(cn.HEAL_EXCHANGES, 0)
+    assert tries in {_backoff_tries(rounds), _backoff_tries(rounds + 1)}
+    assert all(node.counters().get(cn.HEAL_EXCHANGES, 0) == 0 for node in rest)
+    net.add(a)
+    net.start(a)
+    wait = 2 if late < 10 * RECONNECTING.reconnect_interval else SEED_BACKOFF_ROUNDS
+    net.run_for(wait * RECONNECTING.reconnect_interval + dissemination_bound(RECONNECTING, 12))
+    assert all(node.members_are(everyone) for node in nodes)
