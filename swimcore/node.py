@@ -296,7 +296,8 @@ class Node(Probing, Membership, Exchanges):
         #: The member last seen at each seed's address (kept as news arrives: O(1) a check).
         self._seed_names: dict[Address, str] = {}
         #: A seed missing from the view -> (rounds before a member other than the leader tries
-        #: it again, the gap after that try): the seed path's backoff (_reconnect).
+        #: it again, the gap after that try): the seed path's backoff (_reconnect), started
+        #: again by each join.
         self._seed_waits: dict[Address, tuple[int, int]] = {}
         self._probe = None
         #: The next gossip round's time while the gossip timer is not armed (_arm_gossip).
@@ -470,7 +471,7 @@ class Node(Probing, Membership, Exchanges):
         if roster is not None and len(self._table) != 1:
             raise StateError("a roster is shared only by a node that knows no one yet")
         if given:
-            self._seeds = given
+            self._seeds, self._seed_waits = given, {}
         if roster is not None:
             self._table = table = RosterTable(self._table.local, self._rng, roster)
             self._ranks = LeaderRanks(table)
@@ -510,7 +511,7 @@ class Node(Probing, Membership, Exchanges):
         if self._leaving:
             raise StateError("this node has left; make a new node to join again")
         self._begin(now)
-        self._seeds = seeds
+        self._seeds, self._seed_waits = seeds, {}
         self._name_seeds()
         self._join_round.restart()
         if self._table.live_peers:

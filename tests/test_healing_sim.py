@@ -265,3 +265,22 @@ def test_a_seed_only_one_member_names_is_found_when_it_starts(late: float, seed:
     wait = 2 if late < 10 * RECONNECTING.reconnect_interval else SEED_BACKOFF_ROUNDS
     net.run_for(wait * RECONNECTING.reconnect_interval + dissemination_bound(RECONNECTING, 12))
     assert all(node.members_are(everyone) for node in nodes)
+
+
+def test_a_join_starts_the_seeds_backoff_again() -> None:
+    """``join`` starts the seed path's backoff again (and forgets that of seeds no longer
+    given): a member that waited long for a seed and is told to join through it again tries
+    it in each of the next two rounds, not once in 16."""
+    net = SimNetwork(rng=derive_rng(5, "network"), trace=False)
+    nodes = [Node(RECONNECTING, address_of(i), seed=i) for i in range(1, 6)]
+    b, rest = nodes[0], nodes[1:]
+    for node in nodes:
+        net.add(node)
+    net.join(b, [address_of(0)])  # never up
+    for node in rest:
+        net.join(node, [b.address])
+    net.run_until(100 * RECONNECTING.reconnect_interval)
+    before = b.counters().get(cn.HEAL_EXCHANGES, 0)
+    net.join(b, [address_of(0)])
+    net.run_for(2 * RECONNECTING.reconnect_interval)
+    assert b.counters().get(cn.HEAL_EXCHANGES, 0) - before == 2
