@@ -105,8 +105,8 @@ class Exchanges:
         fourth, eighth and sixteenth round of its absence, then every ``SEED_BACKOFF_ROUNDS``
         rounds.  A part cut off from a seed reaches it again within one ``reconnect_interval``
         (plus the exchange) after the network heals; a member that alone names a seed (one
-        that was down when it joined through another) reaches it as soon as it is up, or
-        within ``SEED_BACKOFF_ROUNDS`` rounds; and a seed gone for good costs the group one
+        that was down when it joined through another) reaches it at its next try, at most
+        ``SEED_BACKOFF_ROUNDS`` rounds after it is up; and a seed gone for good costs the group one
         attempt a round and one per ``SEED_BACKOFF_ROUNDS`` members, not one per member.
         Nothing is sent while no member is believed dead and every seed is a live member.
         """
